@@ -1,0 +1,137 @@
+"""Shared fixtures: one real PostgreSQL per test session, a fresh database per test.
+
+The server is an embedded PostgreSQL in a temporary folder, or the one named by
+SCRUTIN_TEST_DATABASE_URL (a URL with rights to CREATE DATABASE). A template database is
+migrated once with the alembic revisions; each test gets a clone of it
+(CREATE DATABASE … TEMPLATE …), dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from starlette.testclient import TestClient
+
+from web.app import create_app
+from web.database import EmbeddedPostgres
+from web.migrate import upgrade
+from web.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+async def _admin(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def admin_execute(url: str, *statements: str) -> None:
+    asyncio.run(_admin(url, *statements))
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a maintenance database on the session's PostgreSQL server."""
+    external = os.environ.get("SCRUTIN_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg")).start()
+    # Durability is irrelevant for throw-away test databases; speed is not.
+    admin_execute(
+        server.admin_url(),
+        "ALTER SYSTEM SET fsync = off",
+        "ALTER SYSTEM SET synchronous_commit = off",
+        "ALTER SYSTEM SET full_page_writes = off",
+        "SELECT pg_reload_conf()",
+    )
+    try:
+        yield server.admin_url()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def template_database(pg_admin_url: str) -> Iterator[str]:
+    name = f"scrutin_template_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin_execute(pg_admin_url, f'CREATE DATABASE "{name}"')
+    upgrade(with_database(pg_admin_url, name))
+    yield name
+    admin_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _fresh_database(pg_admin_url: str, template: str | None) -> str:
+    name = f"scrutin_test_{uuid.uuid4().hex[:16]}"
+    clause = f' TEMPLATE "{template}"' if template else ""
+    admin_execute(pg_admin_url, f'CREATE DATABASE "{name}"{clause}')
+    return name
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str, template_database: str) -> Iterator[str]:
+    """A migrated database of its own for this test."""
+    name = _fresh_database(pg_admin_url, template_database)
+    yield with_database(pg_admin_url, name)
+    admin_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_database_url(pg_admin_url: str) -> Iterator[str]:
+    """A database with no schema at all (for migration tests)."""
+    name = _fresh_database(pg_admin_url, None)
+    yield with_database(pg_admin_url, name)
+    admin_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        secret_key="test-secret-key-0123456789abcdefghijklmnop",
+        checkpoint_interval=0.2,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """One asyncpg connection to the test database (use in @pytest.mark.anyio tests)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()

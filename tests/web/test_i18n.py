@@ -1,0 +1,47 @@
+"""English is complete: every French source string used by the UI has a translation."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from web.i18n import catalog, negotiate
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+CALL = re.compile(r"""\b_\(\s*(?P<q>["'])(?P<msg>.+?)(?P=q)\s*\)""", re.S)
+
+
+def source_strings() -> set[str]:
+    found: set[str] = set()
+    for path in list(WEB.rglob("*.html")) + list(WEB.rglob("*.py")):
+        found.update(match.group("msg") for match in CALL.finditer(path.read_text("utf-8")))
+    return found
+
+
+def test_every_ui_string_has_an_english_translation() -> None:
+    english = catalog("en")
+    missing = sorted(message for message in source_strings() if message not in english)
+    assert missing == []
+
+
+def test_error_messages_are_translated() -> None:
+    from web.errors import MESSAGES
+
+    english = catalog("en")
+    assert [m for m in MESSAGES.values() if m not in english] == []
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("", "fr"),
+        ("en", "en"),
+        ("en-US,en;q=0.8", "en"),
+        ("de-DE,en;q=0.5,fr;q=0.9", "fr"),
+        ("de", "fr"),
+        ("en;q=0", "fr"),
+        ("en;q=abc,fr;q=0.1", "fr"),
+    ],
+)
+def test_accept_language_negotiation(header: str, expected: str) -> None:
+    assert negotiate(header) == expected

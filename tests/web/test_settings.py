@@ -1,0 +1,85 @@
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from web.settings import (
+    DEFAULT_DATA_DIR,
+    Settings,
+    SettingsError,
+    ensure_data_dir,
+    load_settings,
+    resolve_secret_key,
+)
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = load_settings({})
+    assert settings.database_url is None
+    assert settings.embedded_database
+    assert settings.data_dir == Path(DEFAULT_DATA_DIR)
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.secret_key is None
+    assert settings.smtp is None
+
+
+def test_environment_overrides_every_default() -> None:
+    settings = load_settings(
+        {
+            "SCRUTIN_DATABASE_URL": "postgresql://u:p@db.example:5432/scrutin",
+            "SCRUTIN_DATA_DIR": "/srv/scrutin",
+            "SCRUTIN_HOST": "0.0.0.0",
+            "SCRUTIN_PORT": "9000",
+            "SCRUTIN_SECRET_KEY": "x" * 40,
+            "SCRUTIN_SMTP_HOST": "smtp.example",
+            "SCRUTIN_SMTP_PORT": "2525",
+        }
+    )
+    assert settings.database_url == "postgresql://u:p@db.example:5432/scrutin"
+    assert not settings.embedded_database
+    assert settings.data_dir == Path("/srv/scrutin")
+    assert (settings.host, settings.port) == ("0.0.0.0", 9000)
+    assert settings.secret_key == "x" * 40
+    assert settings.smtp is not None and (settings.smtp.host, settings.smtp.port) == (
+        "smtp.example",
+        2525,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"SCRUTIN_PORT": "eighty"}, "SCRUTIN_PORT"),
+        ({"SCRUTIN_PORT": "70000"}, "SCRUTIN_PORT"),
+        ({"SCRUTIN_DATABASE_URL": "mysql://x"}, "SCRUTIN_DATABASE_URL"),
+        ({"SCRUTIN_SECRET_KEY": "short"}, "SCRUTIN_SECRET_KEY"),
+        ({"SCRUTIN_DEMO": "maybe"}, "SCRUTIN_DEMO"),
+        ({"SCRUTIN_CHECKPOINT_INTERVAL": "-1"}, "SCRUTIN_CHECKPOINT_INTERVAL"),
+    ],
+)
+def test_bad_values_are_refused_with_the_variable_named(env: dict[str, str], names: str) -> None:
+    with pytest.raises(SettingsError, match=names):
+        load_settings(env)
+
+
+def test_secret_key_is_generated_once_private_and_reused(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    first = resolve_secret_key(settings)
+    second = resolve_secret_key(settings)
+    assert first == second and len(first) >= 32
+    mode = stat.S_IMODE(os.stat(tmp_path / "secret_key").st_mode)
+    assert mode == 0o600
+
+
+def test_configured_secret_key_wins(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="k" * 40)
+    assert resolve_secret_key(settings) == "k" * 40
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_unwritable_data_dir_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SettingsError, match="not writable"):
+        ensure_data_dir(blocker / "data")

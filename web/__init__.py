@@ -1,0 +1,1 @@
+"""The Starlette service: app factory, settings, routes, templates, translations."""

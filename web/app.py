@@ -1,0 +1,91 @@
+"""The Starlette application factory and its lifespan (settings, pool, background tasks)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from web import errors
+from web.headers import SecurityHeadersMiddleware
+from web.settings import Settings, resolve_secret_key
+from web.templating import make_templates
+from web.views import health, home
+
+logger = logging.getLogger("scrutin")
+STATIC_DIR = errors.TEMPLATES_DIR.parent / "static"
+
+# Each feature contributes its routes here (one module per page family, datasette-style).
+ROUTE_MODULES = [health, home]
+
+# Background services started with the app and stopped with it, in this order
+# (e.g. the log sequencer/checkpointer, the mail queue). Each takes the app.
+BackgroundService = Callable[[Starlette], AbstractAsyncContextManager[None]]
+BACKGROUND_SERVICES: list[BackgroundService] = []
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_name, encoder=_json_dumps, decoder=_json_loads, schema="pg_catalog"
+        )
+
+
+def _json_dumps(value: object) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_loads(value: str) -> object:
+    import json
+
+    return json.loads(value)
+
+
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, init=_init_connection
+    )
+
+
+def create_app(settings: Settings, *, database_url: str | None = None) -> Starlette:
+    """Build the app. `database_url` is the resolved URL (embedded or external)."""
+    url = database_url or settings.database_url
+    if url is None:
+        raise ValueError("create_app needs a database URL (start the embedded server first)")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(url)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for service in BACKGROUND_SERVICES:
+                    await stack.enter_async_context(service(app))
+                yield
+        finally:
+            await app.state.pool.close()
+
+    routes: list[BaseRoute] = []
+    for module in ROUTE_MODULES:
+        routes.extend(module.routes)
+    routes.append(Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"))
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+        exception_handlers=errors.handlers(),
+    )
+    app.state.settings = settings
+    app.state.database_url = url
+    app.state.secret_key = resolve_secret_key(settings)
+    app.state.templates = make_templates()
+    return app

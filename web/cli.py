@@ -1,0 +1,177 @@
+"""`scrutin`: run the service, migrate the schema, seed the demo, tally a paper vote."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+from web.database import DatabaseError, connect, database_url_for
+from web.migrate import SchemaError, upgrade, verify_schema
+from web.settings import Settings, SettingsError, ensure_data_dir, load_settings
+
+PROG = "scrutin"
+DEMO_DATA_DIR = "scrutin-demo"
+
+
+class StartupError(RuntimeError):
+    """A start-up failure reported as one line, with a non-zero exit."""
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", help="data folder (default: $SCRUTIN_DATA_DIR or ./scrutin-data)"
+    )
+    parser.add_argument("--host", help="address to listen on (default: $SCRUTIN_HOST or 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, help="port to listen on (default: $SCRUTIN_PORT or 8000)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Scrutin: citizen primaries.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the web service")
+    _add_server_options(serve)
+    serve.add_argument(
+        "--no-migrate", action="store_true", help="refuse to start unless the schema is at head"
+    )
+
+    demo = commands.add_parser("demo", help="run the service with a seeded demo primary")
+    _add_server_options(demo)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database schema to head")
+    migrate.add_argument("--data-dir", help="data folder holding the embedded database")
+
+    tally = commands.add_parser("tally", help="rank a paper or offline majority-judgment vote")
+    try:
+        from voting import tally_command
+    except ImportError:  # pragma: no cover - the engine ships with the package
+        tally_command = None  # type: ignore[assignment]
+    if tally_command is not None:
+        tally_command.add_arguments(tally)
+        tally.set_defaults(run=tally_command.run)
+    return parser
+
+
+def _settings(args: argparse.Namespace, *, demo: bool = False) -> Settings:
+    settings = load_settings()
+    data_dir = getattr(args, "data_dir", None)
+    if demo and data_dir is None and "SCRUTIN_DATA_DIR" not in os.environ:
+        data_dir = DEMO_DATA_DIR
+    return settings.with_overrides(
+        data_dir=data_dir,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        demo=True if demo else None,
+    )
+
+
+def check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(f"port {port} on {host} is already in use") from None
+            raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _check_reachable(url: str) -> None:
+    async def probe() -> None:
+        conn = await connect(url)
+        await conn.close()
+
+    asyncio.run(probe())
+
+
+def prepare_database(url: str, *, migrate: bool) -> None:
+    _check_reachable(url)
+    if migrate:
+        upgrade(url)
+    verify_schema(url)
+
+
+def serve(settings: Settings, *, migrate: bool = True, demo: bool = False) -> int:
+    settings = settings.with_overrides(data_dir=ensure_data_dir(settings.data_dir))
+    check_port_free(settings.host, settings.port)
+    with database_url_for(settings.database_url, settings.data_dir) as url:
+        prepare_database(url, migrate=migrate)
+        if demo:
+            from web.demo import seed_demo
+
+            for line in asyncio.run(seed_demo(url, settings)):
+                print(line, flush=True)
+        _run_uvicorn(settings, url)
+    return 0
+
+
+def _run_uvicorn(settings: Settings, url: str) -> None:
+    import uvicorn
+
+    from web.app import create_app
+
+    app = create_app(settings, database_url=url)
+    print(f"Scrutin is listening on {settings.base_url} (Ctrl+C to stop)", flush=True)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn re-raises SIGTERM after a graceful shutdown; with the default handler that
+    # would kill the process before the embedded database is stopped.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    server.run()
+    if getattr(server, "started", True) is False:
+        raise StartupError(f"the web server could not start on {settings.base_url}")
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def migrate_command(settings: Settings) -> int:
+    settings = settings.with_overrides(data_dir=ensure_data_dir(settings.data_dir))
+    with database_url_for(settings.database_url, settings.data_dir) as url:
+        prepare_database(url, migrate=True)
+    print("The database schema is up to date.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "tally":
+            if not hasattr(args, "run"):
+                raise StartupError("the tally engine is not installed")
+            return int(args.run(args))
+        if args.command == "migrate":
+            return migrate_command(_settings(args))
+        if args.command == "demo":
+            return serve(_settings(args, demo=True), demo=True)
+        return serve(_settings(args), migrate=not args.no_migrate)
+    except (SettingsError, DatabaseError, SchemaError, StartupError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

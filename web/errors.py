@@ -1,0 +1,66 @@
+"""Error responses: a friendly page for people, a JSON error for the API; never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+logger = logging.getLogger("scrutin")
+
+MESSAGES = {
+    400: "Requête invalide.",
+    403: "Vous n’avez pas accès à cette page.",
+    404: "Page introuvable.",
+    405: "Méthode non autorisée.",
+    413: "Envoi trop volumineux.",
+    429: "Trop de requêtes : réessayez dans un instant.",
+    500: "Une erreur interne est survenue ; rien n’a été enregistré.",
+}
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
+        "accept", ""
+    )
+
+
+def error_response(request: Request, status: int, detail: str | None = None) -> Response:
+    message = detail or MESSAGES.get(status, MESSAGES[400 if status < 500 else 500])
+    if wants_json(request):
+        return JSONResponse({"error": {"status": status, "message": message}}, status_code=status)
+    templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request, "error.html", {"status": status, "message": message}, status_code=status
+    )
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if exc.detail and exc.detail != _default_phrase(exc.status_code) else None
+    response = error_response(request, exc.status_code, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500)
+
+
+def _default_phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def handlers() -> dict[int | type[Exception], object]:
+    return {HTTPException: http_exception, 500: server_error}

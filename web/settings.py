@@ -1,0 +1,167 @@
+"""Service settings, read once from the environment (and CLI overrides).
+
+Every setting has a documented default so that `scrutin demo` works on a bare machine.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_DATA_DIR = "scrutin-data"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 587
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = True
+    sender: str = "scrutin@localhost"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    database_url: str | None = None
+    secret_key: str | None = None
+    public_host: str = "scrutin.localhost"
+    demo: bool = False
+    smtp: SmtpSettings | None = None
+    checkpoint_interval: float = 2.0
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded_database(self) -> bool:
+        """True when the service runs its own PostgreSQL inside the data dir."""
+        return self.database_url is None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        clean = {k: v for k, v in changes.items() if v is not None}
+        if "data_dir" in clean:
+            clean["data_dir"] = Path(str(clean["data_dir"]))
+        return replace(self, **clean)  # type: ignore[arg-type]
+
+
+def _port(value: str, name: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a port number, got {value!r}") from None
+    if not 0 < port < 65536:
+        raise SettingsError(f"{name} must be between 1 and 65535, got {port}")
+    return port
+
+
+def _bool(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+
+def _smtp(env: Mapping[str, str]) -> SmtpSettings | None:
+    host = env.get("SCRUTIN_SMTP_HOST", "").strip()
+    if not host:
+        return None
+    return SmtpSettings(
+        host=host,
+        port=_port(env.get("SCRUTIN_SMTP_PORT", "587"), "SCRUTIN_SMTP_PORT"),
+        username=env.get("SCRUTIN_SMTP_USERNAME") or None,
+        password=env.get("SCRUTIN_SMTP_PASSWORD") or None,
+        starttls=_bool(env.get("SCRUTIN_SMTP_STARTTLS", "true"), "SCRUTIN_SMTP_STARTTLS"),
+        sender=env.get("SCRUTIN_SMTP_FROM", "scrutin@localhost"),
+    )
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from environment variables (see README, "Settings")."""
+    env = os.environ if env is None else env
+    database_url = env.get("SCRUTIN_DATABASE_URL", "").strip() or None
+    if database_url is not None and not database_url.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(
+            "SCRUTIN_DATABASE_URL must start with postgresql:// "
+            f"(got {database_url.split(':', 1)[0]!r})"
+        )
+    secret_key = env.get("SCRUTIN_SECRET_KEY") or None
+    if secret_key is not None and len(secret_key) < MIN_SECRET_KEY_LENGTH:
+        raise SettingsError(
+            f"SCRUTIN_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters long"
+        )
+    interval = env.get("SCRUTIN_CHECKPOINT_INTERVAL", "2")
+    try:
+        checkpoint_interval = float(interval)
+    except ValueError:
+        raise SettingsError(
+            f"SCRUTIN_CHECKPOINT_INTERVAL must be a number of seconds, got {interval!r}"
+        ) from None
+    if checkpoint_interval <= 0:
+        raise SettingsError("SCRUTIN_CHECKPOINT_INTERVAL must be positive")
+    return Settings(
+        data_dir=Path(env.get("SCRUTIN_DATA_DIR", DEFAULT_DATA_DIR)),
+        host=env.get("SCRUTIN_HOST", DEFAULT_HOST),
+        port=_port(env.get("SCRUTIN_PORT", str(DEFAULT_PORT)), "SCRUTIN_PORT"),
+        database_url=database_url,
+        secret_key=secret_key,
+        public_host=env.get("SCRUTIN_PUBLIC_HOST", "scrutin.localhost"),
+        demo=_bool(env.get("SCRUTIN_DEMO", "false"), "SCRUTIN_DEMO"),
+        smtp=_smtp(env),
+        checkpoint_interval=checkpoint_interval,
+    )
+
+
+def ensure_data_dir(data_dir: Path) -> Path:
+    """Create the data dir if needed and prove it is writable; raise SettingsError otherwise."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".write-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SettingsError(f"data dir {data_dir} is not writable: {reason}") from None
+    return data_dir.resolve()
+
+
+def resolve_secret_key(settings: Settings) -> str:
+    """The configured secret, or the one generated on first run and kept in the data dir.
+
+    The file is created with O_EXCL and mode 0600 so that two processes starting together
+    cannot end up with different secrets, and nobody else on the machine can read it.
+    """
+    if settings.secret_key is not None:
+        return settings.secret_key
+    path = settings.data_dir / SECRET_KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        value = path.read_text(encoding="ascii").strip()
+        if len(value) < MIN_SECRET_KEY_LENGTH:
+            raise SettingsError(
+                f"{path} is damaged: restore it from a backup (the log keys are encrypted with it)"
+            ) from None
+        return value
+    value = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(value + "\n")
+    return value

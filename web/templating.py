@@ -1,0 +1,48 @@
+"""Jinja2 set-up: autoescaping, per-request language, formatting helpers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from web.i18n import LANGUAGES, request_language, translator
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+
+def _context(request: Request) -> dict[str, Any]:
+    lang = request_language(request)
+    return {
+        "lang": lang,
+        "other_languages": [code for code in LANGUAGES if code != lang],
+        "_": translator(lang),
+        "format_number": lambda n: format_decimal(n, locale=lang),
+        "format_datetime": lambda dt: _format_datetime(dt, lang),
+        "settings": getattr(request.app.state, "settings", None),
+        "current_user": request.scope.get("user"),
+    }
+
+
+def _format_datetime(value: datetime | str | None, lang: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return format_datetime(value, format="medium", locale=lang)
+
+
+def make_templates() -> Jinja2Templates:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Jinja2Templates(env=env, context_processors=[_context])
