@@ -26,6 +26,14 @@ from web.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# Each feature keeps its fixtures in its own module.
+pytest_plugins = [
+    "tests.fixtures.log",
+    "tests.fixtures.accounts",
+    "tests.fixtures.primaries",
+    "tests.fixtures.rounds",
+]
+
 
 def with_database(url: str, name: str) -> str:
     """The same server URL pointing at another database."""
