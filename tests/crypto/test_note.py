@@ -10,6 +10,7 @@ published, so only their structure is checked); golang.org/x/mod sumdb/tlog note
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import nacl.signing
 import pytest
@@ -246,3 +247,21 @@ def test_checkpoint_sign_and_open() -> None:
     with pytest.raises(MalformedNoteError, match="extension"):
         note.open_checkpoint(note.sign_checkpoint(with_ext, key), vkey)
     assert note.open_checkpoint(note.sign_checkpoint(with_ext, key), vkey, allow_extensions=True)
+
+
+def test_worked_checkpoint_example_in_the_spec() -> None:
+    # docs/audit-log.md §6: the one-entry tree of the §3 example, signed by the RFC 8032
+    # TEST 1 key; Ed25519 is deterministic, so the note is byte-exact.
+    origin = "scrutin.localhost/primaries/demo"
+    key = nacl.signing.SigningKey(bytes.fromhex(RFC8032[0][0]))
+    leaf = bytes.fromhex("3c3401e24861a21bbd7a8eea7d3deb9ddbf507352848c2bc14526b03266d7ded")
+    expected = (
+        "scrutin.localhost/primaries/demo\n1\nPDQB4khhohu9eo7qfT3rndv1BzUoSMK8FFJrAyZtfe0=\n\n"
+        "— scrutin.localhost/primaries/demo PZCufnLifadLYBmaFfFQwjIlK4DmlFIQW3THkcn+cVcKbW0qtAL"
+        "qlHhC2eb74Pgbj8oCkm7WxNCEIaOJJg0rlYqFHAA=\n"
+    )
+    assert note.sign_checkpoint(Checkpoint(origin, 1, leaf), key) == expected
+    vkey = "scrutin.localhost/primaries/demo+3d90ae7e+AddamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea"
+    assert note.open_checkpoint(expected, vkey) == Checkpoint(origin, 1, leaf)
+    empty = Checkpoint(origin, 0, hashlib.sha256(b"").digest())
+    assert empty.text().splitlines()[2] == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
