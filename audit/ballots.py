@@ -1,0 +1,82 @@
+"""Opening sealed ballots with the revealed tally key and classifying them (spec §8)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, SealedBox
+
+from audit.canonical import CanonicalError, parse
+
+# Reasons a ballot is invalid, in the order they are tested.
+INVALID_REASONS = ("does-not-open", "not-canonical", "bad-shape", "wrong-round",
+                   "unknown-candidate", "grade-out-of-range", "blank-not-allowed")
+
+
+def public_key_of(secret_key: bytes) -> bytes:
+    return bytes(PrivateKey(secret_key).public_key)
+
+
+def classify(plaintext: bytes | None, round_number: int, candidates: Sequence[str],
+             n_grades: int, allow_blank: bool) -> tuple[dict[str, int] | None, str, str]:
+    """(grades or None, reason code, detail); reason is "" for a valid ballot."""
+    if plaintext is None:
+        return None, "does-not-open", ""
+    try:
+        value = parse(plaintext)
+    except CanonicalError as exc:
+        return None, "not-canonical", str(exc)
+    if (type(value) is not dict or value.keys() != {"round", "grades", "pad"}
+            or type(value["round"]) is not int or type(value["grades"]) is not dict
+            or type(value["pad"]) is not str):
+        return None, "bad-shape", ""
+    if value["round"] != round_number:
+        return None, "wrong-round", str(value["round"])
+    grades: dict[str, int] = value["grades"]
+    for cand, grade in grades.items():
+        if cand not in candidates:
+            return None, "unknown-candidate", cand
+        if type(grade) is not int or not 0 <= grade < n_grades:
+            return None, "grade-out-of-range", f"{cand}={grade}"
+    if not grades and not allow_blank:
+        return None, "blank-not-allowed", ""
+    return grades, "", ""
+
+
+def open_sealed(secret_key: bytes, sealed: bytes) -> bytes | None:
+    try:
+        return SealedBox(PrivateKey(secret_key)).decrypt(sealed)
+    except (CryptoError, ValueError, TypeError):
+        return None
+
+
+def open_chunk(args: tuple[bytes, int, Sequence[str], int, bool,
+                           Sequence[tuple[int, bytes]]]) -> dict[str, Any]:
+    """Open and classify the ballot entries of one chunk; aggregate their profiles."""
+    secret_key, round_number, candidates, n_grades, allow_blank, items = args
+    box = SealedBox(PrivateKey(secret_key))
+    position = {c: i for i, c in enumerate(candidates)}
+    profiles = [[0] * n_grades for _ in candidates]
+    valid = blank = 0
+    invalid: list[tuple[int, str, str]] = []
+    for index, raw in items:
+        sealed = base64.b64decode(json.loads(raw)["body"]["sealed"])
+        try:
+            plaintext: bytes | None = box.decrypt(sealed)
+        except (CryptoError, ValueError, TypeError):
+            plaintext = None
+        grades, reason, detail = classify(plaintext, round_number, position, n_grades,
+                                          allow_blank)
+        if grades is None:
+            invalid.append((index, reason, detail))
+        elif not grades:
+            blank += 1
+        else:
+            valid += 1
+            for cand, grade in grades.items():
+                profiles[position[cand]][grade] += 1
+    return {"profiles": profiles, "valid": valid, "blank": blank, "invalid": invalid}

@@ -1,0 +1,102 @@
+"""scrutin-audit: verify a primary's public log, or a voter's receipt.
+
+    scrutin-audit verify SOURCE --log-key KEY [--state DIR] [--json] [--lang fr|en]
+    scrutin-audit receipt RECEIPT [--log SOURCE] [--log-key KEY] [--json] [--lang fr|en]
+
+SOURCE: a primary's URL (http://host/primaries/slug), an export file, or a tiles directory.
+KEY: a verifier-key string or a file holding one. Exit: 0 all passed, 1 a check failed,
+2 unusable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from audit.note import NoteError, VerifierKey, parse_verifier_key
+from audit.receipt import load_receipt, verify_receipt
+from audit.report import Report, resolve_lang
+from audit.sources import InputError, load, read_key_argument
+from audit.verify import verify
+
+PROGRESS_MIN = 20000
+
+
+def _key(value: str) -> VerifierKey:
+    try:
+        return parse_verifier_key(read_key_argument(value))
+    except NoteError as exc:
+        raise InputError(f"--log-key: {exc}") from exc
+
+
+def _progress(stream: object) -> object:
+    last: dict[str, int] = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        if total < PROGRESS_MIN:
+            return
+        pct = done * 100 // total
+        if last.get(phase) == pct:
+            return
+        last[phase] = pct
+        end = "\n" if done >= total else ""
+        print(f"\r{phase}: {done}/{total} ({pct} %)", end=end, file=stream, flush=True)
+
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scrutin-audit", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="verify a primary's log (checks 1–10)")
+    v.add_argument("source", help="primary URL, export file or tiles directory")
+    v.add_argument("--log-key", required=True, help="verifier-key string or file")
+    v.add_argument("--state", help="directory of checkpoints saved by earlier runs")
+    v.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    v.add_argument("--timings", action="store_true", help="print seconds per phase")
+    r = sub.add_parser("receipt", help="check a voter's receipt")
+    r.add_argument("receipt", help="receipt file (scrutin-receipt/v1)")
+    r.add_argument("--log", help="primary URL, export file or tiles directory")
+    r.add_argument("--log-key", help="verifier-key string or file")
+    for p in (v, r):
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument("--lang", choices=("fr", "en"), help="report language")
+    return parser
+
+
+def run(args: argparse.Namespace) -> Report:
+    progress = _progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
+    if args.command == "verify":
+        key = _key(args.log_key)
+        log = load(args.source)
+        return verify(log, key, state_dir=args.state, workers=args.workers,
+                      progress=progress)  # type: ignore[arg-type]
+    pinned = _key(args.log_key) if args.log_key else None
+    doc = load_receipt(args.receipt)
+    log = load(args.log) if args.log else None
+    return verify_receipt(doc, log=log, pinned=pinned)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    lang = resolve_lang(args.lang)
+    try:
+        report = run(args)
+    except InputError as exc:
+        print(f"scrutin-audit: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    if args.json:
+        json.dump(report.to_json(lang), sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(report.render(lang, timings=getattr(args, "timings", False)))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

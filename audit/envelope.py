@@ -1,0 +1,168 @@
+"""Entry envelope (spec §3) and per-kind body shapes (spec §8)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from audit.canonical import CanonicalError, parse
+from audit.note import b64decode_strict
+
+ENTRY_DOMAIN = b"scrutin-entry/v1\x00"
+ENVELOPE_MEMBERS = frozenset({"v", "origin", "primary", "kind", "time", "body", "key", "sig"})
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
+KEY_ID_RE = re.compile(r"[0-9a-f]{8}\Z")
+
+RULES = ("majority-value", "majority-gauge", "mieux-voter", "typical", "central", "usual")
+MISSING = ("normalize", "worst-grade", "median", "strict")
+ACTIONS = ("submitted", "published", "rejected", "revised", "confirmed", "declined",
+           "withdrawn", "excluded")
+
+# Shape language: "int" (non-negative), "str", "bool", "uuid", "hex64", "b64key" (32 bytes),
+# "b64", a tuple of allowed strings, ["list", shape], {"obj": {member: shape}},
+# {"map": shape} (string keys), ["nonempty-list", shape].
+_PHASE = {"obj": {"name": "str", "start": "str", "end": "str"}}
+_ROUND_CANDIDATE = {"obj": {"candidate": "str", "name": "str", "declaration": "hex64"}}
+BODY_SHAPES: dict[str, dict[str, Any]] = {
+    "definition": {
+        "revision": "int", "title": "str", "slug": "str", "description": "str",
+        "threshold": "int", "support_cap": "int", "qualification": ("threshold", "phase-end"),
+        "grades": ["nonempty-list", "str"], "rule": RULES, "missing": MISSING,
+        "default_grade": "int", "upper_median": "bool", "subset_size": "int",
+        "allow_blank": "bool", "eligibility": ("email", "allow-list", "approval"),
+        "phases": ["list", _PHASE],
+    },
+    "candidacy": {"candidate": "str", "action": ACTIONS, "name": "str",
+                  "declaration": "hex64", "reason": "str"},
+    "support": {"candidate": "str", "supporter": "hex64"},
+    "support-withdrawal": {"candidate": "str", "supporter": "hex64"},
+    "qualification": {"candidate": "str", "supports": "int", "threshold": "int"},
+    "round-open": {"round": "int", "candidates": ["nonempty-list", _ROUND_CANDIDATE],
+                   "tally_public_key": "b64key", "subset_size": "int", "allow_blank": "bool"},
+    "ballot": {"round": "int", "sealed": "b64"},
+    "round-close": {"round": "int", "turnout": "int"},
+    "tally-key": {"round": "int", "tally_secret_key": "b64key"},
+    "result": {
+        "round": "int", "tree_size": "int", "root": "b64hash", "rule": RULES,
+        "missing": MISSING, "upper_median": "bool", "default_grade": "int",
+        "counts": {"obj": {"valid": "int", "blank": "int", "invalid": "int"}},
+        "candidates": {"map": {"obj": {"profile": ["list", "int"], "majority_grade": "int",
+                                       "rank": "int"}}},
+        "ranking": ["list", "str"], "tie_groups": ["list", ["list", "str"]],
+    },
+}
+KINDS = tuple(BODY_SHAPES)
+
+
+class EntryError(ValueError):
+    """An entry that is not canonical or whose envelope or body is malformed."""
+
+
+def _check(value: Any, shape: Any, path: str) -> None:
+    if shape == "int":
+        if type(value) is not int or value < 0:
+            raise EntryError(f"{path}: expected a non-negative integer")
+    elif shape == "bool":
+        if type(value) is not bool:
+            raise EntryError(f"{path}: expected true or false")
+    elif shape in ("str", "uuid", "hex64", "b64", "b64key", "b64hash"):
+        if type(value) is not str:
+            raise EntryError(f"{path}: expected a string")
+        if shape == "uuid" and not UUID_RE.match(value):
+            raise EntryError(f"{path}: not a lowercase UUID")
+        if shape == "hex64" and not HEX64_RE.match(value):
+            raise EntryError(f"{path}: not 64 lowercase hex digits")
+        if shape.startswith("b64"):
+            try:
+                raw = b64decode_strict(value)
+            except ValueError as exc:
+                raise EntryError(f"{path}: {exc}") from exc
+            if shape in ("b64key", "b64hash") and len(raw) != 32:
+                raise EntryError(f"{path}: expected 32 bytes")
+    elif isinstance(shape, tuple):
+        if value not in shape or type(value) is not str:
+            raise EntryError(f"{path}: {value!r} is not one of {', '.join(shape)}")
+    elif isinstance(shape, list):
+        if type(value) is not list:
+            raise EntryError(f"{path}: expected a list")
+        if shape[0] == "nonempty-list" and not value:
+            raise EntryError(f"{path}: must not be empty")
+        for i, item in enumerate(value):
+            _check(item, shape[1], f"{path}[{i}]")
+    elif isinstance(shape, dict) and "obj" in shape:
+        if type(value) is not dict:
+            raise EntryError(f"{path}: expected an object")
+        members = shape["obj"]
+        missing = sorted(set(members) - set(value))
+        extra = sorted(set(value) - set(members))
+        if missing:
+            raise EntryError(f"{path}: missing member(s) {', '.join(missing)}")
+        if extra:
+            raise EntryError(f"{path}: unexpected member(s) {', '.join(extra)}")
+        for key, sub in members.items():
+            _check(value[key], sub, f"{path}.{key}")
+    elif isinstance(shape, dict) and "map" in shape:
+        if type(value) is not dict:
+            raise EntryError(f"{path}: expected an object")
+        for key, item in value.items():
+            _check(item, shape["map"], f"{path}.{key}")
+    else:  # pragma: no cover - programming error
+        raise AssertionError(shape)
+
+
+def check_body(kind: str, body: Any) -> None:
+    _check(body, {"obj": BODY_SHAPES[kind]}, "body")
+
+
+def parse_entry(raw: bytes, origin: str | None, primary: str | None) -> dict[str, Any]:
+    """Parse and validate one entry; raise EntryError with the reason."""
+    try:
+        value = parse(raw)
+    except CanonicalError as exc:
+        raise EntryError(f"not canonical JSON: {exc}") from exc
+    if type(value) is not dict:
+        raise EntryError("entry is not a JSON object")
+    if value.keys() != ENVELOPE_MEMBERS:
+        missing = sorted(ENVELOPE_MEMBERS - value.keys())
+        extra = sorted(value.keys() - ENVELOPE_MEMBERS)
+        raise EntryError(f"envelope members: missing {missing}, unexpected {extra}")
+    if value["v"] != 1 or type(value["v"]) is not int:
+        raise EntryError(f"unsupported version v={value['v']!r}")
+    kind = value["kind"]
+    if type(kind) is not str or kind not in BODY_SHAPES:
+        raise EntryError(f"unknown entry kind {kind!r}")
+    if type(value["origin"]) is not str or (origin is not None and value["origin"] != origin):
+        raise EntryError(f"origin {value['origin']!r} is not the log's origin {origin!r}")
+    if type(value["primary"]) is not str or not UUID_RE.match(value["primary"]):
+        raise EntryError("primary is not a lowercase UUID")
+    if primary is not None and value["primary"] != primary:
+        raise EntryError(f"primary {value['primary']} is not the log's primary {primary}")
+    if type(value["time"]) is not int or value["time"] < 0:
+        raise EntryError("time is not a non-negative integer")
+    if type(value["key"]) is not str or not KEY_ID_RE.match(value["key"]):
+        raise EntryError("key is not 8 lowercase hex digits")
+    try:
+        sig = b64decode_strict(value["sig"]) if type(value["sig"]) is str else b""
+    except ValueError as exc:
+        raise EntryError(f"sig: {exc}") from exc
+    if len(sig) != 64:
+        raise EntryError("sig is not a 64-byte Ed25519 signature")
+    check_body(kind, value["body"])
+    return value
+
+
+def signed_message(raw: bytes, kind: str) -> tuple[bytes, bytes]:
+    """(message, signature) of a canonical entry, without re-encoding it.
+
+    In JCS member order "sig" is followed only by "time" and "v" (integers), so the last
+    ``,"sig":"`` is the envelope's and cutting that member out yields JCS(envelope - sig).
+    """
+    start = raw.rfind(b',"sig":"')
+    end = raw.index(b'"', start + 8)
+    sig = b64decode_strict(raw[start + 8 : end].decode("ascii"))
+    return ENTRY_DOMAIN + kind.encode("ascii") + b"\x00" + raw[:start] + raw[end + 1 :], sig
+
+
+def sign_message(kind: str, envelope_without_sig: bytes) -> bytes:
+    return ENTRY_DOMAIN + kind.encode("ascii") + b"\x00" + envelope_without_sig

@@ -1,0 +1,154 @@
+"""Checking a voter's receipt (spec §7) alone or against the published log."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from audit import merkle
+from audit.ballots import classify, open_sealed, public_key_of
+from audit.envelope import EntryError, parse_entry
+from audit.note import NoteError, VerifierKey, parse_checkpoint, parse_verifier_key
+from audit.report import Report
+from audit.signatures import verify_chunk
+from audit.sources import InputError, LogData
+
+RECEIPT_FORMAT = "scrutin-receipt/v1"
+
+
+def load_receipt(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            doc = json.loads(fh.read())
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a JSON receipt") from exc
+    if not isinstance(doc, dict) or doc.get("format") != RECEIPT_FORMAT:
+        raise InputError(f"{path}: not a {RECEIPT_FORMAT} file")
+    for name, typ in (("vkey", str), ("index", int), ("entry", str), ("tracker", str),
+                      ("inclusion_proof", list), ("checkpoint", str)):
+        if not isinstance(doc.get(name), typ):
+            raise InputError(f"{path}: receipt lacks {name!r}")
+    return doc
+
+
+def verify_receipt(doc: dict[str, Any], *, log: LogData | None = None,
+                   pinned: VerifierKey | None = None) -> Report:
+    try:
+        key = parse_verifier_key(doc["vkey"])
+    except NoteError as exc:
+        raise InputError(f"receipt vkey: {exc}") from exc
+    report = Report(origin=key.name, kind="receipt")
+    c1, c2, c3, c4 = (report.check(n) for n in (1, 2, 3, 4))
+    index = doc["index"]
+    # 1. checkpoint signature
+    cp = None
+    try:
+        cp = parse_checkpoint(doc["checkpoint"])
+    except NoteError as exc:
+        c1.fail(None, "checkpoint-malformed", which="receipt", detail=str(exc))
+    if pinned is not None and str(pinned) != str(key):
+        c1.fail(None, "receipt-key-differs")
+    if cp is not None:
+        if cp.origin != key.name:
+            c1.fail(None, "checkpoint-origin", which="receipt", origin=cp.origin)
+        elif not cp.note.signed_by(key):
+            c1.fail(None, "checkpoint-bad-signature", which="receipt", size=cp.size)
+    # 2. inclusion (and the entry itself)
+    entry: dict[str, Any] | None = None
+    try:
+        raw = base64.b64decode(doc["entry"], validate=True)
+        proof = [base64.b64decode(h, validate=True) for h in doc["inclusion_proof"]]
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise InputError("receipt: entry or proof is not base64") from exc
+    leaf = merkle.leaf_hash(raw)
+    if leaf.hex() != doc["tracker"]:
+        c2.fail(index, "receipt-tracker")
+    try:
+        entry = parse_entry(raw, key.name, None)
+    except EntryError as exc:
+        c2.fail(index, "entry-malformed", detail=str(exc))
+    if entry is not None:
+        if entry["key"] != key.key_id_hex:
+            c2.fail(index, "signer-not-allowed", signer=entry["key"], kind=entry["kind"])
+        elif verify_chunk((key.public_key, [(index, entry["kind"], raw)])):
+            c2.fail(index, "bad-signature", kind=entry["kind"])
+    if cp is not None:
+        if merkle.verify_inclusion(leaf, index, cp.size, proof, cp.root):
+            c2.note("receipt-included", short=leaf.hex()[:12], at=index, size=cp.size)
+        else:
+            c2.fail(index, "receipt-not-included", at=index, size=cp.size)
+    # 3. consistency with the log
+    entries: list[bytes] = []
+    if log is None:
+        c3.note("receipt-no-log")
+    else:
+        entries = log.entries
+        trusted = pinned or key
+        latest = None
+        try:
+            latest = parse_checkpoint(log.checkpoints[-1])
+        except NoteError:
+            pass
+        if latest is None or latest.origin != trusted.name or not latest.note.signed_by(trusted):
+            c3.fail(None, "receipt-log-unverified")
+        tree = merkle.Tree([merkle.leaf_hash(e) for e in entries])
+        if cp is not None:
+            if (latest is not None and (cp.size > latest.size or cp.size > tree.size
+                                        or tree.root(cp.size) != cp.root
+                                        or tree.root(latest.size if latest.size <= tree.size
+                                                     else 0) != latest.root)):
+                c3.fail(None, "receipt-log-inconsistent")
+            elif latest is not None:
+                c3.note("receipt-consistent", old=cp.size, new=latest.size)
+        if index >= len(entries) or entries[index] != raw:
+            c3.fail(index, "receipt-entry-differs", at=index)
+    # 4. what the ballot says
+    if entry is None or entry["kind"] != "ballot":
+        if entry is not None:
+            c4.fail(index, "receipt-not-ballot")
+        return report
+    _show_ballot(report, entry, entries, index)
+    return report
+
+
+def _show_ballot(report: Report, entry: dict[str, Any], entries: list[bytes],
+                 index: int) -> None:
+    c4 = report.check(4)
+    number = entry["body"]["round"]
+    round_open = secret = definition = None
+    for raw in entries:
+        try:
+            e = json.loads(raw)
+        except ValueError:
+            continue
+        kind, body = e.get("kind"), e.get("body") or {}
+        if kind == "definition" and round_open is None:
+            definition = body
+        elif kind == "round-open" and body.get("round") == number:
+            round_open = body
+        elif kind == "tally-key" and body.get("round") == number:
+            secret = base64.b64decode(body["tally_secret_key"])
+    if round_open is None or secret is None or definition is None:
+        c4.note("receipt-sealed")
+        return
+    if public_key_of(secret) != base64.b64decode(round_open["tally_public_key"]):
+        c4.fail(None, "tally-key-mismatch", round=number)
+        return
+    names = {c["candidate"]: c["name"] for c in round_open["candidates"]}
+    plaintext = open_sealed(secret, base64.b64decode(entry["body"]["sealed"]))
+    grades, reason, detail = classify(plaintext, number, list(names), len(definition["grades"]),
+                                      round_open["allow_blank"])
+    if grades is None:
+        c4.warn(index, "invalid-" + reason, detail=detail)
+        return
+    lines = report.summary.setdefault("ballot_lines", [])
+    report.summary["ballot"] = {names[c]: definition["grades"][g] for c, g in grades.items()}
+    if not grades:
+        c4.note("receipt-blank")
+    for cand in names:
+        if cand in grades:
+            lines.append(f"{names[cand]} : {definition['grades'][grades[cand]]}")
