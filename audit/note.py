@@ -12,6 +12,7 @@ from nacl.signing import VerifyKey
 
 EM_DASH = "\u2014"
 ALG_ED25519 = 0x01
+MAX_SIGNATURES = 100
 
 
 class NoteError(ValueError):
@@ -94,12 +95,13 @@ class Note:
     signatures: tuple[NoteSignature, ...]
 
     def signed_by(self, key: VerifierKey) -> bool:
-        """True when one signature line names ``key`` (name and ID) and verifies."""
+        """True when ``key`` (name and ID) signs the note and every line naming it verifies.
+
+        Lines of other keys (witness cosignatures) are ignored, as C2SP signed-note says.
+        """
         body = self.body.encode()
-        return any(
-            sig.name == key.name and sig.key_id == key.key_id and key.verify(body, sig.signature)
-            for sig in self.signatures
-        )
+        mine = [s for s in self.signatures if s.name == key.name and s.key_id == key.key_id]
+        return bool(mine) and all(key.verify(body, s.signature) for s in mine)
 
     def names_key(self, key: VerifierKey) -> bool:
         return any(s.name == key.name and s.key_id == key.key_id for s in self.signatures)
@@ -113,11 +115,13 @@ def parse_note(text: str) -> Note:
     if sep < 0:
         raise NoteError("note has no blank line before its signatures")
     body, sig_block = text[: sep + 1], text[sep + 2 :]
-    if "\r" in text or "\x00" in text:
-        raise NoteError("note contains a carriage return or NUL")
+    if any((c < " " and c != "\n") or c == "\x7f" for c in text):
+        raise NoteError("note contains a control character other than newline")
     lines = sig_block[:-1].split("\n") if sig_block else []
     if not lines:
         raise NoteError("note has no signature line")
+    if len(lines) > MAX_SIGNATURES:
+        raise NoteError(f"note has more than {MAX_SIGNATURES} signature lines")
     sigs = []
     for line in lines:
         if not line.startswith(EM_DASH + " "):

@@ -162,17 +162,19 @@ def _key_function(rule: str, upper_median: bool) -> Callable[[Sequence[int]], An
         alpha, above, below = _shares(p, upper_median)
         return (alpha, 1, above) if above > below else (alpha, 0, -below)
 
-    def typical(p: Sequence[int]) -> Fraction:
+    # Fabre's scores are alpha + f(p, q) with |f| <= 1/2; ranking by (alpha, f) keeps the
+    # majority grade first even where alpha - 1/2 meets (alpha - 1) + 1/2.
+    def typical(p: Sequence[int]) -> tuple[int, Fraction]:
         alpha, above, below = _shares(p, upper_median)
-        return alpha + above - below
+        return alpha, above - below
 
-    def central(p: Sequence[int]) -> Fraction:
+    def central(p: Sequence[int]) -> tuple[int, Fraction]:
         alpha, above, below = _shares(p, upper_median)
-        return alpha + ((above - below) / (2 * (above + below)) if above + below else 0)
+        return alpha, ((above - below) / (2 * (above + below)) if above + below else Fraction(0))
 
-    def usual(p: Sequence[int]) -> Fraction:
+    def usual(p: Sequence[int]) -> tuple[int, Fraction]:
         alpha, above, below = _shares(p, upper_median)
-        return alpha + (above - below) / (2 * (1 - above - below))
+        return alpha, (above - below) / (2 * (1 - above - below))
 
     def mieux(p: Sequence[int]) -> list[tuple[int, int]]:
         return mieux_voter_score(p, upper_median)

@@ -101,3 +101,74 @@ def test_checkpoint_parsing_and_signature() -> None:
         with pytest.raises(NoteError):
             parse_checkpoint(bad)
     assert json.dumps(cp.size) == "5"
+
+
+# -- the worked examples and test data of docs/audit-log.md ----------------------------------
+
+SPEC_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+SPEC_VKEY = ("scrutin.localhost/primaries/demo+3d90ae7e+"
+             "AddamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea")
+SPEC_ENTRY = (
+    '{"body":{"candidate":"5f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0","supporter":"'
+    + "ab" * 32 + '"},"key":"3d90ae7e","kind":"support","origin":"scrutin.localhost/primaries/'
+    'demo","primary":"0b9d6b5c-6b1e-4c1a-9a57-2f3d1c8e7a10","sig":"fclL2kFP1B9EnsRpqKpd6SQ7x2Qu'
+    'WBqAN7zSW78LprqHq5MY4xT867DL6mBjp7QYzdiE+LEtoaQuKxP9gBrbCg==","time":1700000000,"v":1}'
+).encode()
+SPEC_CHECKPOINT = (
+    "scrutin.localhost/primaries/demo\n1\nPDQB4khhohu9eo7qfT3rndv1BzUoSMK8FFJrAyZtfe0=\n\n"
+    "\u2014 scrutin.localhost/primaries/demo PZCufnLifadLYBmaFfFQwjIlK4DmlFIQW3THkcn+cVcKbW0qtALql"
+    "HhC2eb74Pgbj8oCkm7WxNCEIaOJJg0rlYqFHAA=\n")
+
+
+def test_spec_worked_examples() -> None:
+    from audit.envelope import parse_entry
+    from audit.signatures import verify_chunk
+
+    vk = parse_verifier_key(SPEC_VKEY)
+    assert vk.public_key == bytes(SigningKey(SPEC_SEED).verify_key)
+    entry = parse_entry(SPEC_ENTRY, vk.name, None)
+    assert entry["kind"] == "support"
+    assert verify_chunk((vk.public_key, [(0, "support", SPEC_ENTRY)])) == []
+    assert merkle.leaf_hash(SPEC_ENTRY).hex() == (
+        "3c3401e24861a21bbd7a8eea7d3deb9ddbf507352848c2bc14526b03266d7ded")
+    cp = parse_checkpoint(SPEC_CHECKPOINT)
+    assert cp.size == 1 and cp.root == merkle.leaf_hash(SPEC_ENTRY) and cp.note.signed_by(vk)
+    # Re-spelling the signature's last base64 character keeps the bytes but not the entry.
+    respelled = SPEC_ENTRY.replace(b"Cg==", b"Ch==")
+    with pytest.raises(Exception, match="base64"):
+        parse_entry(respelled, vk.name, None)
+
+
+def test_c2sp_test_key_and_rfc6962_tree() -> None:
+    vk = parse_verifier_key("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+    assert vk.key_id_hex == "c74f20a3"
+    leaves = [b"", b"\x00", b"\x10", b"\x20\x21", b"\x30\x31", b"\x40\x41\x42\x43",
+              bytes(range(0x50, 0x58)), bytes(range(0x60, 0x70))]
+    tree = merkle.Tree([merkle.leaf_hash(x) for x in leaves])
+    assert tree.root().hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
+    assert base64.b64encode(merkle.EMPTY_ROOT).decode() == (
+        "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+
+
+def test_note_rules() -> None:
+    from audit.note import parse_note
+
+    key, other = SigningKey.generate(), SigningKey.generate()
+    origin = "scrutin.localhost/primaries/demo"
+    vk = parse_verifier_key(vkey_string(origin, bytes(key.verify_key)))
+    body = f"{origin}\n1\n{base64.b64encode(bytes(32)).decode()}\n"
+    note = sign_note(body, origin, key)
+    witness = sign_note(body, "witness.example", other).split("\n\n")[1]
+    assert parse_note(note + witness).signed_by(vk)  # other keys' lines are ignored
+    bogus = "\u2014 " + origin + " " + base64.b64encode(vk.key_id + bytes(64)).decode() + "\n"
+    assert not parse_note(note + bogus).signed_by(vk)  # a bad line naming the log key
+    with pytest.raises(NoteError):
+        parse_note(note.replace("\n1\n", "\n1\r\n"))
+
+
+def test_tile_paths() -> None:
+    from audit.sources import tile_path
+
+    assert tile_path(0, 0) == "tile/0/000"
+    assert tile_path(0, 1000) == "tile/0/x001/000"
+    assert tile_path("entries", 1234067, 5) == "tile/entries/x001/x234/067.p/5"
