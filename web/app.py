@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from voting.log import LogService, log_background
 from web import errors
 from web.headers import SecurityHeadersMiddleware
 from web.settings import Settings, resolve_secret_key
@@ -29,6 +30,7 @@ ROUTE_MODULES = [health, home, accounts, primaries, candidacies, rounds, log, ap
 # (e.g. the log sequencer/checkpointer, the mail queue). Each takes the app.
 BackgroundService = Callable[[Starlette], AbstractAsyncContextManager[None]]
 BACKGROUND_SERVICES: list[BackgroundService] = []
+BACKGROUND_SERVICES.append(log_background)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -88,4 +90,9 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Starle
     app.state.database_url = url
     app.state.secret_key = resolve_secret_key(settings)
     app.state.templates = make_templates()
+    app.state.log = LogService(
+        secret_key=app.state.secret_key,
+        public_host=settings.public_host,
+        checkpoint_interval=settings.checkpoint_interval,
+    )
     return app

@@ -1,0 +1,574 @@
+"""The public log service: one append-only, signed Merkle log per primary (docs/audit-log.md).
+
+Writing is two-phase, so that an entry exists if and only if the caller's state change commits:
+
+1. `append(conn, …)` signs the entry and inserts it into `log_queue` inside the caller's
+   transaction (no index yet);
+2. the sequencer (`integrate`) moves committed queue rows into `log_entries`, in queue order,
+   assigning consecutive indexes, extending the tree's compact range and storing completed
+   tiles. It runs in one transaction under a row lock on the log head (`logs` row), which
+   serialises sequencers across processes; whoever holds the lock integrates every committed
+   entry, so concurrent writers batch naturally. `wait` runs it (if needed) for one entry.
+
+Checkpoints are signed only over committed trees: on `publish_checkpoint` (phase changes),
+when a receipt needs one, and from the background service at most every
+`checkpoint_interval` seconds while the tree grows.
+
+Proofs never load the tree: a recording pass of the proof algorithm lists the perfect
+subtrees it needs, their tiles are fetched (full tiles from `log_tiles`, the partial ones
+assembled from `log_entries` or from the roots of the tiles below), then the proof is computed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+import asyncpg
+
+from crypto import canonical, merkle, tiles
+from crypto.encoding import b64encode
+from crypto.entries import make_entry
+from crypto.keys import LogKey
+from crypto.merkle import EMPTY_ROOT, CompactRange, ConsistencyProof, InclusionProof, leaf_hash
+from crypto.note import Checkpoint, format_verifier_key, sign_checkpoint
+from voting import log_queries as q
+
+logger = logging.getLogger("scrutin.log")
+
+# Either works for reads: both have fetch/fetchrow/fetchval/execute.
+Database = asyncpg.Pool | asyncpg.Connection
+T = TypeVar("T")
+
+INTEGRATE_BATCH = 4096
+_ZERO = bytes(32)
+_ENTRY_COLUMNS = ["primary_id", "idx", "leaf_hash", "entry", "kind", "queue_id"]
+_TILE_COLUMNS = ["primary_id", "level", "idx", "hashes", "root"]
+
+
+class LogError(Exception):
+    """A log operation cannot be done; the message says why."""
+
+
+class UnknownLogError(LogError):
+    """The primary has no log."""
+
+
+class LogRangeError(LogError, ValueError):
+    """An index, size or range is outside the tree (or malformed)."""
+
+
+class NotIntegratedError(LogError):
+    """A queued entry never reached the log (its transaction did not commit)."""
+
+
+@dataclass(frozen=True)
+class Queued:
+    """An entry signed and queued in the caller's transaction; pass it to `wait`."""
+
+    primary_id: UUID
+    queue_id: int
+    kind: str
+    entry: bytes
+    leaf_hash: bytes
+
+    @property
+    def tracker(self) -> str:
+        return self.leaf_hash.hex()
+
+
+@dataclass(frozen=True)
+class Integrated:
+    """Where a queued entry landed: its index, and the tree size right after integration."""
+
+    index: int
+    leaf_hash: bytes
+    tree_size: int
+
+    @property
+    def tracker(self) -> str:
+        return self.leaf_hash.hex()
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    index: int
+    leaf_hash: bytes
+    entry: bytes
+    kind: str
+
+    @property
+    def tracker(self) -> str:
+        return self.leaf_hash.hex()
+
+    def envelope(self) -> dict[str, Any]:
+        value = canonical.loads(self.entry)
+        assert isinstance(value, dict)
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON convenience form (docs/audit-log.md §7)."""
+        return {
+            "index": self.index,
+            "leaf_hash": self.leaf_hash.hex(),
+            "entry": b64encode(self.entry),
+            "envelope": self.envelope(),
+        }
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    size: int
+    root: bytes
+    note: str
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    """The integrated (committed) tree, which may be ahead of the latest checkpoint."""
+
+    origin: str
+    size: int
+    root: bytes
+
+
+def _uuid(primary_id: UUID | str) -> UUID:
+    return primary_id if isinstance(primary_id, UUID) else UUID(str(primary_id))
+
+
+def _entry(row: asyncpg.Record) -> LogEntry:
+    return LogEntry(row["idx"], bytes(row["leaf_hash"]), bytes(row["entry"]), row["kind"])
+
+
+@contextlib.asynccontextmanager
+async def _connection(db: Database) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            yield conn
+    else:
+        yield db
+
+
+def _check_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise LogRangeError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+class LogService:
+    """Create, append to, sequence, checkpoint and read the logs of all primaries."""
+
+    def __init__(
+        self, *, secret_key: str | bytes, public_host: str, checkpoint_interval: float = 2.0
+    ) -> None:
+        if not secret_key:
+            raise ValueError("the log service needs the service secret")
+        self._secret = secret_key.encode("utf-8") if isinstance(secret_key, str) else secret_key
+        self.public_host = public_host
+        self.checkpoint_interval = checkpoint_interval
+        # Opening a sealed key costs an Argon2id derivation: keep opened keys per process.
+        self._keys: dict[UUID, LogKey] = {}
+
+    def origin_for(self, slug: str) -> str:
+        return f"{self.public_host}/primaries/{slug}"
+
+    # -- keys ---------------------------------------------------------------------------
+
+    async def _log_key(self, db: Database, primary_id: UUID) -> LogKey:
+        key = self._keys.get(primary_id)
+        if key is not None:
+            return key
+        row = await db.fetchrow(q.SELECT_KEY, primary_id)
+        if row is None:
+            raise UnknownLogError(f"primary {primary_id} has no log")
+        key = await asyncio.to_thread(
+            LogKey.unseal, row["origin"], bytes(row["sealed_key"]), self._secret
+        )
+        if key.public_key != bytes(row["public_key"]):
+            raise LogError(f"the sealed key of log {row['origin']} does not match its public key")
+        self._keys[primary_id] = key
+        return key
+
+    async def vkey(self, db: Database, primary_id: UUID | str) -> str:
+        """The log's C2SP verifier-key string (docs/audit-log.md §5)."""
+        pid = _uuid(primary_id)
+        key = self._keys.get(pid)
+        if key is not None:
+            return key.vkey
+        row = await db.fetchrow(q.SELECT_KEY, pid)
+        if row is None:
+            raise UnknownLogError(f"primary {pid} has no log")
+        return format_verifier_key(row["origin"], bytes(row["public_key"]))
+
+    # -- writing ------------------------------------------------------------------------
+
+    async def create_log(self, conn: asyncpg.Connection, primary_id: UUID | str, slug: str) -> str:
+        """Create the primary's log in the caller's transaction; returns its verifier key.
+
+        The log starts with a signed checkpoint of the empty tree, so `checkpoint` always
+        has something to serve.
+        """
+        pid = _uuid(primary_id)
+        key = LogKey.generate(self.origin_for(slug))
+        sealed = await asyncio.to_thread(key.seal, self._secret)
+        try:
+            await conn.execute(q.INSERT_LOG, pid, key.origin, key.public_key, sealed, EMPTY_ROOT)
+        except asyncpg.UniqueViolationError:
+            raise LogError(f"primary {pid} (or origin {key.origin}) already has a log") from None
+        note = sign_checkpoint(Checkpoint(key.origin, 0, EMPTY_ROOT), key.signing_key)
+        await conn.execute(q.INSERT_CHECKPOINT, pid, 0, EMPTY_ROOT, note)
+        self._keys[pid] = key
+        return key.vkey
+
+    async def append(
+        self, conn: asyncpg.Connection, primary_id: UUID | str, kind: str, body: dict[str, Any]
+    ) -> Queued:
+        """Sign an entry (docs/audit-log.md §3) and queue it in the caller's transaction."""
+        pid = _uuid(primary_id)
+        key = await self._log_key(conn, pid)
+        entry = make_entry(
+            origin=key.origin,
+            primary=str(pid),
+            kind=kind,
+            time=int(time.time()),
+            body=body,
+            signing_key=key.signing_key,
+        )
+        if len(entry) > tiles.MAX_ENTRY_SIZE:
+            raise LogError(f"a {kind} entry of {len(entry)} bytes exceeds {tiles.MAX_ENTRY_SIZE}")
+        queue_id = await conn.fetchval(q.INSERT_QUEUE, pid, kind, entry)
+        return Queued(pid, queue_id, kind, entry, leaf_hash(entry))
+
+    async def integrate(
+        self, pool: Database, primary_id: UUID | str, *, batch_size: int = INTEGRATE_BATCH
+    ) -> int:
+        """Integrate every committed queued entry of the log; returns how many."""
+        pid = _uuid(primary_id)
+        total = 0
+        async with _connection(pool) as conn:
+            while True:
+                async with conn.transaction():
+                    count = await self._integrate_batch(conn, pid, batch_size)
+                total += count
+                if count < batch_size:
+                    return total
+
+    async def _integrate_batch(self, conn: asyncpg.Connection, pid: UUID, limit: int) -> int:
+        head = await conn.fetchrow(q.LOCK_HEAD, pid)
+        if head is None:
+            raise UnknownLogError(f"primary {pid} has no log")
+        # Read after the lock: READ COMMITTED gives this statement a fresh snapshot.
+        rows = await conn.fetch(q.SELECT_QUEUE_BATCH, pid, limit)
+        if not rows:
+            return 0
+        size = head["tree_size"]
+        tree = CompactRange(size, head["compact_range"])
+        # Hashes at Merkle levels 8L (the contents of tile level L) created by this batch.
+        created: defaultdict[int, dict[int, bytes]] = defaultdict(dict)
+        records = []
+        for offset, row in enumerate(rows):
+            entry = bytes(row["entry"])
+            leaf = leaf_hash(entry)
+            for level, index, value in tree.append(leaf):
+                if level % tiles.TILE_HEIGHT == 0:
+                    created[level // tiles.TILE_HEIGHT][index] = value
+            records.append((pid, size + offset, leaf, entry, row["kind"], row["id"]))
+        await conn.copy_records_to_table("log_entries", records=records, columns=_ENTRY_COLUMNS)
+        full_tiles = await self._completed_tiles(conn, pid, created)
+        if full_tiles:
+            await conn.copy_records_to_table("log_tiles", records=full_tiles, columns=_TILE_COLUMNS)
+        await conn.execute(q.DELETE_QUEUE, [row["id"] for row in rows])
+        await conn.execute(q.UPDATE_HEAD, pid, tree.size, tree.root(), tree.hashes)
+        return len(rows)
+
+    async def _completed_tiles(
+        self, conn: asyncpg.Connection, pid: UUID, created: dict[int, dict[int, bytes]]
+    ) -> list[tuple[UUID, int, int, bytes, bytes]]:
+        width = tiles.TILE_WIDTH
+        result = []
+        for level in sorted(created):
+            hashes = created[level]
+            for last in sorted(hashes):
+                if (last + 1) % width:
+                    continue
+                index = last // width
+                first = index * width
+                have = {i: hashes[i] for i in range(first, first + width) if i in hashes}
+                if len(have) < width:
+                    # The batch is contiguous, so what is missing is a prefix already stored.
+                    missing_end = min(have) if have else first + width
+                    have.update(await self._stored_hashes(conn, pid, level, first, missing_end))
+                if len(have) != width:
+                    raise LogError(f"cannot assemble tile {level}/{index}: hashes are missing")
+                contents = b"".join(have[i] for i in range(first, first + width))
+                # Completing the tile's last hash completed the subtree above it too.
+                root = created[level + 1][index]
+                result.append((pid, level, index, contents, root))
+        return result
+
+    async def _stored_hashes(
+        self, db: Database, pid: UUID, level: int, start: int, end: int
+    ) -> dict[int, bytes]:
+        """Stored hashes number [start, end) of Merkle level 8*level."""
+        if level == 0:
+            rows = await db.fetch(q.SELECT_LEAF_HASHES, pid, start, end)
+            return {row["idx"]: bytes(row["leaf_hash"]) for row in rows}
+        rows = await db.fetch(q.SELECT_TILE_ROOTS, pid, level - 1, start, end)
+        return {row["idx"]: bytes(row["root"]) for row in rows}
+
+    async def wait(self, pool: Database, queued: Queued) -> Integrated:
+        """The entry's place in the log, integrating it first if nobody has yet."""
+        row = await pool.fetchrow(q.SELECT_INTEGRATED, queued.queue_id)
+        if row is None:
+            await self.integrate(pool, queued.primary_id)
+            row = await pool.fetchrow(q.SELECT_INTEGRATED, queued.queue_id)
+        if row is None:
+            raise NotIntegratedError(
+                f"{queued.kind} entry {queued.tracker[:12]} is not in the log: "
+                "was its transaction committed?"
+            )
+        return Integrated(row["idx"], queued.leaf_hash, row["tree_size"])
+
+    # -- checkpoints --------------------------------------------------------------------
+
+    async def publish_checkpoint(self, pool: Database, primary_id: UUID | str) -> str:
+        """Integrate what is queued and return a signed checkpoint of the whole tree."""
+        pid = _uuid(primary_id)
+        await self.integrate(pool, pid)
+        return (await self._checkpoint_current(pool, pid)).note
+
+    async def _checkpoint_current(self, db: Database, pid: UUID) -> SignedCheckpoint:
+        """Sign the committed tree unless the latest checkpoint already covers it."""
+        head = await self.head(db, pid)
+        latest = await self.latest_checkpoint(db, pid)
+        if latest.size >= head.size:
+            return latest
+        key = await self._log_key(db, pid)
+        note = sign_checkpoint(Checkpoint(head.origin, head.size, head.root), key.signing_key)
+        await db.execute(q.INSERT_CHECKPOINT, pid, head.size, head.root, note)
+        return SignedCheckpoint(head.size, head.root, note)
+
+    async def latest_checkpoint(self, db: Database, primary_id: UUID | str) -> SignedCheckpoint:
+        pid = _uuid(primary_id)
+        row = await db.fetchrow(q.SELECT_LATEST_CHECKPOINT, pid)
+        if row is None:
+            raise UnknownLogError(f"primary {pid} has no log")
+        return SignedCheckpoint(row["size"], bytes(row["root"]), row["note"])
+
+    async def checkpoints(self, db: Database, primary_id: UUID | str) -> list[str]:
+        """Every signed checkpoint note, oldest first."""
+        rows = await db.fetch(q.SELECT_CHECKPOINTS, _uuid(primary_id))
+        return [row["note"] for row in rows]
+
+    async def tick(self, pool: Database) -> None:
+        """One background round: integrate leftovers, checkpoint every log that grew."""
+        for row in await pool.fetch(q.SELECT_QUEUED_LOGS):
+            await self.integrate(pool, row["primary_id"])
+        for row in await pool.fetch(q.SELECT_LOGS_NEEDING_CHECKPOINT):
+            await self._checkpoint_current(pool, row["primary_id"])
+
+    async def run_background(self, pool: Database) -> None:
+        while True:
+            try:
+                await self.tick(pool)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("log background round failed; retrying")
+            await asyncio.sleep(self.checkpoint_interval)
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def head(self, db: Database, primary_id: UUID | str) -> TreeHead:
+        pid = _uuid(primary_id)
+        row = await db.fetchrow(q.SELECT_HEAD, pid)
+        if row is None:
+            raise UnknownLogError(f"primary {pid} has no log")
+        return TreeHead(row["origin"], row["tree_size"], bytes(row["root"]))
+
+    async def entries(
+        self, db: Database, primary_id: UUID | str, start: int, end: int
+    ) -> list[LogEntry]:
+        """Entries with start <= index < end (those that exist), in index order."""
+        _check_int("start", start)
+        _check_int("end", end)
+        if end < start:
+            raise LogRangeError(f"end ({end}) is before start ({start})")
+        rows = await db.fetch(q.SELECT_ENTRIES, _uuid(primary_id), start, end)
+        return [_entry(row) for row in rows]
+
+    async def entry_by_index(
+        self, db: Database, primary_id: UUID | str, index: int
+    ) -> LogEntry | None:
+        _check_int("index", index)
+        row = await db.fetchrow(q.SELECT_ENTRY, _uuid(primary_id), index)
+        return None if row is None else _entry(row)
+
+    async def entry_by_hash(
+        self, db: Database, primary_id: UUID | str, leaf: bytes
+    ) -> LogEntry | None:
+        """The first entry with this leaf hash (identical entries share one)."""
+        if len(leaf) != merkle.HASH_SIZE:
+            raise LogRangeError(f"a leaf hash is {merkle.HASH_SIZE} bytes")
+        row = await db.fetchrow(q.SELECT_ENTRY_BY_HASH, _uuid(primary_id), bytes(leaf))
+        return None if row is None else _entry(row)
+
+    async def read_tile(
+        self, db: Database, primary_id: UUID | str, level: int, index: int
+    ) -> bytes:
+        """Tile (level, index) as wide as the integrated tree allows (b"" if absent).
+
+        `level` is a tile level (Merkle level 8*level); entry bundles are `entry_bundle`.
+        """
+        pid = _uuid(primary_id)
+        found = await self._read_tiles(db, pid, {(level, index)})
+        return found[(level, index)]
+
+    async def _read_tiles(
+        self, db: Database, pid: UUID, wanted: set[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        found: dict[tuple[int, int], bytes] = {}
+        if wanted:
+            levels, indexes = zip(*sorted(wanted), strict=True)
+            for row in await db.fetch(q.SELECT_FULL_TILES, pid, list(levels), list(indexes)):
+                found[(row["level"], row["idx"])] = bytes(row["hashes"])
+        for level, index in wanted - found.keys():
+            first = index * tiles.TILE_WIDTH
+            hashes = await self._stored_hashes(db, pid, level, first, first + tiles.TILE_WIDTH)
+            contents = []
+            for i in range(first, first + len(hashes)):
+                if i not in hashes:
+                    break
+                contents.append(hashes[i])
+            found[(level, index)] = b"".join(contents)
+        return found
+
+    async def entry_bundle(self, db: Database, primary_id: UUID | str, index: int) -> list[bytes]:
+        """The entries of bundle `index` that exist (up to 256), in index order."""
+        first = _check_int("index", index) * tiles.TILE_WIDTH
+        rows = await db.fetch(q.SELECT_ENTRIES, _uuid(primary_id), first, first + tiles.TILE_WIDTH)
+        return [bytes(row["entry"]) for row in rows]
+
+    async def _with_subtrees(
+        self, db: Database, pid: UUID, compute: Callable[[merkle.SubtreeHash], T]
+    ) -> T:
+        """Run a proof algorithm twice: once to list the tiles it needs, once for real."""
+        needed: set[tuple[int, int]] = set()
+
+        def record(level: int, index: int) -> bytes:
+            tile_level, rest = divmod(level, tiles.TILE_HEIGHT)
+            needed.add((tile_level, (index << rest) // tiles.TILE_WIDTH))
+            return _ZERO
+
+        compute(record)
+        found = await self._read_tiles(db, pid, needed)
+        return compute(tiles.subtree_hash_from_tiles(lambda lv, ix: found[(lv, ix)]))
+
+    async def _size_or_checkpoint(self, db: Database, pid: UUID, size: int | None) -> int:
+        if size is None:
+            return (await self.latest_checkpoint(db, pid)).size
+        _check_int("size", size)
+        head = await self.head(db, pid)
+        if size > head.size:
+            raise LogRangeError(f"size {size} is beyond the tree ({head.size} entries)")
+        return size
+
+    async def root_at(self, db: Database, primary_id: UUID | str, size: int) -> bytes:
+        """Root hash of the tree of the first `size` entries."""
+        pid = _uuid(primary_id)
+        size = await self._size_or_checkpoint(db, pid, size)
+        return await self._with_subtrees(db, pid, lambda src: merkle.root_at(size, src))
+
+    async def inclusion_proof(
+        self, db: Database, primary_id: UUID | str, index: int, size: int | None = None
+    ) -> InclusionProof:
+        """Inclusion of entry `index` in the tree of `size` (default: latest checkpoint)."""
+        pid = _uuid(primary_id)
+        _check_int("index", index)
+        size = await self._size_or_checkpoint(db, pid, size)
+        if index >= size:
+            raise LogRangeError(f"index {index} is not in the tree of size {size}")
+        entry = await self.entry_by_index(db, pid, index)
+        assert entry is not None  # index < size <= integrated size
+        hashes = await self._with_subtrees(
+            db, pid, lambda src: merkle.inclusion_proof(index, size, src)
+        )
+        return InclusionProof(index, size, entry.leaf_hash, tuple(hashes))
+
+    async def consistency_proof(
+        self, db: Database, primary_id: UUID | str, old: int, new: int | None = None
+    ) -> ConsistencyProof:
+        """Consistency of tree `old` with tree `new` (default: latest checkpoint)."""
+        pid = _uuid(primary_id)
+        _check_int("old", old)
+        new = await self._size_or_checkpoint(db, pid, new)
+        if old > new:
+            raise LogRangeError(f"old size {old} is larger than new size {new}")
+        hashes = await self._with_subtrees(
+            db, pid, lambda src: merkle.consistency_proof(old, new, src)
+        )
+        return ConsistencyProof(old, new, tuple(hashes))
+
+    async def receipt(self, pool: Database, primary_id: UUID | str, index: int) -> dict[str, Any]:
+        """A voter's receipt for entry `index` (docs/audit-log.md §7)."""
+        pid = _uuid(primary_id)
+        entry = await self.entry_by_index(pool, pid, index)
+        if entry is None:
+            raise LogRangeError(f"no entry at index {index}")
+        checkpoint = await self.latest_checkpoint(pool, pid)
+        if checkpoint.size <= index:
+            await self._checkpoint_current(pool, pid)
+            checkpoint = await self.latest_checkpoint(pool, pid)
+        proof = await self.inclusion_proof(pool, pid, index, checkpoint.size)
+        head = await self.head(pool, pid)
+        return {
+            "format": "scrutin-receipt/v1",
+            "origin": head.origin,
+            "vkey": await self.vkey(pool, pid),
+            "index": index,
+            "entry": b64encode(entry.entry),
+            "tracker": entry.tracker,
+            "inclusion_proof": [b64encode(h) for h in proof.hashes],
+            "checkpoint": checkpoint.note,
+        }
+
+    async def export(self, pool: Database, primary_id: UUID | str) -> dict[str, Any]:
+        """The one-file export (docs/audit-log.md §7), checkpointing the tree first."""
+        pid = _uuid(primary_id)
+        await self.publish_checkpoint(pool, pid)
+        checkpoints = await pool.fetch(q.SELECT_CHECKPOINTS, pid)
+        size = checkpoints[-1]["size"]  # the last checkpoint covers every exported entry
+        head = await self.head(pool, pid)
+        rows = await pool.fetch(q.SELECT_ENTRIES, pid, 0, size)
+        return {
+            "format": "scrutin-export/v1",
+            "origin": head.origin,
+            "primary": str(pid),
+            "vkey": await self.vkey(pool, pid),
+            "entries": [b64encode(bytes(row["entry"])) for row in rows],
+            "checkpoints": [row["note"] for row in checkpoints],
+        }
+
+    async def primary_id_for_slug(self, db: Database, slug: str) -> UUID | None:
+        return await db.fetchval(q.SELECT_PRIMARY_BY_SLUG, slug)
+
+
+@contextlib.asynccontextmanager
+async def log_background(app: Any) -> AsyncIterator[None]:
+    """Background service (web.app.BACKGROUND_SERVICES): integrates leftover queued entries
+    (a caller that crashed before `wait`) and checkpoints growing logs every interval."""
+    service: LogService = app.state.log
+    task = asyncio.create_task(service.run_background(app.state.pool), name="log-background")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

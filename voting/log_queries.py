@@ -1,0 +1,95 @@
+"""SQL of the log service (voting/log.py), kept together. Tables: migrations 0002."""
+
+from __future__ import annotations
+
+INSERT_LOG = """
+INSERT INTO logs (primary_id, origin, public_key, sealed_key, tree_size, root, compact_range)
+VALUES ($1, $2, $3, $4, 0, $5, '{}')
+"""
+
+INSERT_CHECKPOINT = """
+INSERT INTO log_checkpoints (primary_id, size, root, note)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (primary_id, size) DO NOTHING
+"""
+
+SELECT_KEY = "SELECT origin, public_key, sealed_key FROM logs WHERE primary_id = $1"
+
+SELECT_HEAD = """
+SELECT origin, public_key, tree_size, root, compact_range FROM logs WHERE primary_id = $1
+"""
+
+# FOR NO KEY UPDATE, not FOR UPDATE: appends insert queue rows whose foreign key takes
+# FOR KEY SHARE on this row, which FOR UPDATE would block (and queue behind the sequencer).
+LOCK_HEAD = """
+SELECT tree_size, compact_range FROM logs WHERE primary_id = $1 FOR NO KEY UPDATE
+"""
+
+UPDATE_HEAD = """
+UPDATE logs SET tree_size = $2, root = $3, compact_range = $4, updated_at = now()
+WHERE primary_id = $1
+"""
+
+INSERT_QUEUE = """
+INSERT INTO log_queue (primary_id, kind, entry) VALUES ($1, $2, $3) RETURNING id
+"""
+
+SELECT_QUEUE_BATCH = """
+SELECT id, kind, entry FROM log_queue WHERE primary_id = $1 ORDER BY id LIMIT $2
+"""
+
+DELETE_QUEUE = "DELETE FROM log_queue WHERE id = ANY($1::bigint[])"
+
+SELECT_INTEGRATED = """
+SELECT e.idx, l.tree_size FROM log_entries e JOIN logs l USING (primary_id)
+WHERE e.queue_id = $1
+"""
+
+SELECT_QUEUED_LOGS = "SELECT DISTINCT primary_id FROM log_queue"
+
+SELECT_LOGS_NEEDING_CHECKPOINT = """
+SELECT l.primary_id FROM logs l
+WHERE l.tree_size > coalesce(
+    (SELECT max(c.size) FROM log_checkpoints c WHERE c.primary_id = l.primary_id), -1)
+"""
+
+SELECT_LEAF_HASHES = """
+SELECT idx, leaf_hash FROM log_entries
+WHERE primary_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx
+"""
+
+SELECT_TILE_ROOTS = """
+SELECT idx, root FROM log_tiles
+WHERE primary_id = $1 AND level = $2 AND idx >= $3 AND idx < $4 ORDER BY idx
+"""
+
+SELECT_FULL_TILES = """
+SELECT t.level, t.idx, t.hashes FROM log_tiles t
+JOIN unnest($2::smallint[], $3::bigint[]) AS want (level, idx)
+  ON t.level = want.level AND t.idx = want.idx
+WHERE t.primary_id = $1
+"""
+
+SELECT_LATEST_CHECKPOINT = """
+SELECT size, root, note FROM log_checkpoints WHERE primary_id = $1 ORDER BY size DESC LIMIT 1
+"""
+
+SELECT_CHECKPOINTS = """
+SELECT size, note FROM log_checkpoints WHERE primary_id = $1 ORDER BY size
+"""
+
+SELECT_ENTRIES = """
+SELECT idx, leaf_hash, entry, kind FROM log_entries
+WHERE primary_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx
+"""
+
+SELECT_ENTRY = """
+SELECT idx, leaf_hash, entry, kind FROM log_entries WHERE primary_id = $1 AND idx = $2
+"""
+
+SELECT_ENTRY_BY_HASH = """
+SELECT idx, leaf_hash, entry, kind FROM log_entries
+WHERE primary_id = $1 AND leaf_hash = $2 ORDER BY idx LIMIT 1
+"""
+
+SELECT_PRIMARY_BY_SLUG = "SELECT id FROM primaries WHERE slug = $1"
