@@ -10,7 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from voting.majority import Analysis, _gauge_value, _mieux_voter_steps, _value_runs
+from voting.majority import Analysis, _Context, _gauge_value, _mieux_voter_steps, _value_runs
 
 if TYPE_CHECKING:
     from voting.majority import TallyResult
@@ -170,15 +170,11 @@ def _same_shares(pa: tuple[int, ...], pb: tuple[int, ...]) -> bool:
 
 
 def _gauge_sign(an: Analysis, result: TallyResult) -> int:
-    value = _gauge_value(an, _FavorView(result.favor_contestation))
+    ctx = _Context(result.upper_median, result.favor_contestation, uniform=False)
+    value = _gauge_value(an, ctx)
     if value > an.grade:
         return 1
     return -1 if an.below else 0
-
-
-class _FavorView:
-    def __init__(self, favor_contestation: bool) -> None:
-        self.favor_contestation = favor_contestation
 
 
 def _explain_gauge(result: TallyResult, a: str, b: str, lang: str) -> str:

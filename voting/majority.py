@@ -21,6 +21,7 @@ Conventions (see docs/majority-judgment.md):
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -369,15 +370,23 @@ def _usual_value(a: Analysis) -> Fraction:
     return a.grade + Fraction(a.above - a.below, 2 * a.at)
 
 
-def _scalar_key(value_of: Callable[[Analysis], Fraction]) -> Callable[..., Any]:
-    def key(counts: tuple[int, ...], total: int, a: Analysis, ctx: _Context) -> Any:
-        return value_of(a)
+def _ratio(num: int, den: int) -> str:
+    """``"num/den"`` in lowest terms, without building a Fraction (hot path)."""
+    g = math.gcd(num, den)
+    return f"{num // g}/{den // g}"
 
-    return key
+
+def _scalar_rule(value_of: Callable[[Analysis], Fraction]) -> Callable[..., tuple[Any, Any]]:
+    def rule(counts: tuple[int, ...], total: int, a: Analysis, ctx: _Context) -> tuple[Any, Any]:
+        value = value_of(a)
+        return value, format_fraction(value)
+
+    return rule
 
 
-def _gauge_key(counts: tuple[int, ...], total: int, a: Analysis, ctx: _Context) -> Any:
-    return _gauge_value(a, ctx)
+def _gauge_rule(counts: tuple[int, ...], total: int, a: Analysis, ctx: _Context) -> tuple[Any, Any]:
+    value = _gauge_value(a, ctx)
+    return value, format_fraction(value)
 
 
 def _value_runs(counts: tuple[int, ...], total: int, upper: bool) -> list[tuple[int, int, int]]:
@@ -428,13 +437,15 @@ def _value_runs(counts: tuple[int, ...], total: int, upper: bool) -> list[tuple[
     return runs
 
 
-def _majority_value_key(counts: tuple[int, ...], total: int, a: Analysis, ctx: _Context) -> Any:
+def _majority_value_rule(
+    counts: tuple[int, ...], total: int, a: Analysis, ctx: _Context
+) -> tuple[Any, Any]:
     """A sort key equal to lexicographic comparison of the (run-length encoded) majority values.
 
     Two sequences agreeing up to a run of the same pair but of different lengths are decided by
     what follows the shorter run: if the next pair is worse (direction -1) the longer run wins,
     if better (+1) the shorter run wins. So each run contributes (pair, direction,
-    -direction × length).
+    -direction × length). The JSON score lists the runs with the share of judgments they cover.
     """
     runs = _value_runs(counts, total, ctx.upper)
     key: list[tuple[tuple[int, int], int, int | Fraction]] = []
@@ -446,7 +457,8 @@ def _majority_value_key(counts: tuple[int, ...], total: int, a: Analysis, ctx: _
         else:
             direction = 1 if (runs[index + 1][0], runs[index + 1][1]) > pair else -1
         key.append((pair, direction, -direction * ctx.measure(length, 2 * total)))
-    return tuple(key)
+    score = [[first, second, _ratio(length, total)] for first, second, length in runs]
+    return tuple(key), score
 
 
 def _mieux_voter_steps(
@@ -491,36 +503,23 @@ def _mieux_voter_steps(
     return steps
 
 
-def _mieux_voter_key(counts: tuple[int, ...], total: int, a: Analysis, ctx: _Context) -> Any:
+def _mieux_voter_rule(
+    counts: tuple[int, ...], total: int, a: Analysis, ctx: _Context
+) -> tuple[Any, Any]:
     steps = _mieux_voter_steps(counts, ctx.upper, ctx.favor_contestation)
-    return tuple((median, ctx.measure(signed, total)) for median, signed, _ in steps)
+    key = tuple((median, ctx.measure(signed, total)) for median, signed, _ in steps)
+    score = [[median, _ratio(signed, tot)] for median, signed, tot in steps]
+    return key, score
 
 
-_KEYS: dict[str, Callable[..., Any]] = {
-    "majority-value": _majority_value_key,
-    "majority-gauge": _gauge_key,
-    "mieux-voter": _mieux_voter_key,
-    "typical": _scalar_key(_typical_value),
-    "central": _scalar_key(_central_value),
-    "usual": _scalar_key(_usual_value),
+_RULE_FUNCTIONS: dict[str, Callable[..., tuple[Any, Any]]] = {
+    "majority-value": _majority_value_rule,
+    "majority-gauge": _gauge_rule,
+    "mieux-voter": _mieux_voter_rule,
+    "typical": _scalar_rule(_typical_value),
+    "central": _scalar_rule(_central_value),
+    "usual": _scalar_rule(_usual_value),
 }
-
-
-def _score_json(rule: str, counts: tuple[int, ...], total: int, a: Analysis, ctx: _Context) -> Any:
-    if rule == "majority-value":
-        return [
-            [first, second, format_fraction(Fraction(length, total))]
-            for first, second, length in _value_runs(counts, total, ctx.upper)
-        ]
-    if rule == "mieux-voter":
-        return [
-            [median, format_fraction(Fraction(signed, tot))]
-            for median, signed, tot in _mieux_voter_steps(counts, ctx.upper, ctx.favor_contestation)
-        ]
-    if rule == "majority-gauge":
-        return format_fraction(_gauge_value(a, ctx))
-    value = {"typical": _typical_value, "central": _central_value, "usual": _usual_value}[rule](a)
-    return format_fraction(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -573,19 +572,22 @@ class TallyResult:
         """A JSON-safe dict: only ints, strings, lists, dicts, bools and None (no float)."""
         return {
             "rule": self.rule,
-            "options": {
-                "missing": self.missing,
-                "default_grade": self.default_grade,
-                "upper_median": self.upper_median,
-                "favor_contestation": self.favor_contestation,
-                "min_participation": (
-                    None
-                    if self.min_participation is None
-                    else format_fraction(self.min_participation)
-                ),
-            },
+            "missing": self.missing,
+            "default_grade": self.default_grade,
+            "upper_median": self.upper_median,
+            "favor_contestation": self.favor_contestation,
+            "min_participation": (
+                None if self.min_participation is None else format_fraction(self.min_participation)
+            ),
             "scale": list(self.scale.labels),
-            "candidates": list(self.candidates),
+            "candidates": {
+                c: {
+                    "profile": list(self.profiles[c]),
+                    "majority_grade": self.majority_grades[c],
+                    "rank": self.ranks[c],
+                }
+                for c in self.candidates
+            },
             "participants": self.participants,
             "counts": dict(self.counts),
             "ranking": list(self.ranking),
@@ -785,7 +787,7 @@ def tally(
     default_grade: int = 0,
     upper_median: bool = False,
     min_participation: Fraction | int | str | None = None,
-    favor_contestation: bool = True,
+    favor_contestation: bool | None = None,
 ) -> TallyResult:
     """Rank ``candidates`` by majority judgment.
 
@@ -797,8 +799,11 @@ def tally(
     candidate's judgments) are handled by ``missing`` (see :data:`MISSING_POLICIES`).
 
     ``rule`` is one of :data:`RULES`. ``favor_contestation`` decides equal outer groups for
-    ``majority-gauge`` and ``mieux-voter`` (True: the contestation group, as in the book and the
-    MieuxVoter libraries). ``min_participation``: a candidate with fewer judgments than this
+    ``majority-gauge`` and ``mieux-voter``: True gives them to the contestation group (below the
+    majority grade), False to the adhesion group. None (the default) means True, except for
+    ``mieux-voter`` with ``upper_median``, where it means False: the MieuxVoter libraries have a
+    single ``favorContestation`` switch that selects both the lower median and contestation, or
+    the upper median and adhesion. ``min_participation``: a candidate with fewer judgments than this
     share of the median participation is ranked after all others and flagged.
     """
     scale = Scale.coerce(scale)
@@ -820,6 +825,8 @@ def tally(
         threshold = _to_fraction(min_participation, "min_participation")
         if threshold < 0:
             raise InvalidOptionError(f"min_participation {min_participation!r} is negative")
+    if favor_contestation is None:
+        favor_contestation = not (rule == "mieux-voter" and upper_median)
     if (ballots is None) == (profiles is None):
         raise InvalidOptionError("give either ballots or profiles, not both or neither")
     if candidates is None:
@@ -856,7 +863,7 @@ def tally(
         favor_contestation=favor_contestation,
         uniform=len(set(btotals.values())) <= 1,
     )
-    key_of = _KEYS[rule]
+    rule_of = _RULE_FUNCTIONS[rule]
     analyses: dict[str, Analysis] = {}
     keys: dict[str, Any] = {}
     scores: dict[str, Any] = {}
@@ -864,8 +871,7 @@ def tally(
         counts_c, total_c = balanced[cid], btotals[cid]
         a = _analyse(counts_c, total_c, upper_median)
         analyses[cid] = a
-        keys[cid] = key_of(counts_c, total_c, a, ctx)
-        scores[cid] = _score_json(rule, counts_c, total_c, a, ctx)
+        keys[cid], scores[cid] = rule_of(counts_c, total_c, a, ctx)
 
     flagged: set[str] = set()
     if threshold is not None and ids:

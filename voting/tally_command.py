@@ -63,10 +63,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--upper-median", action="store_true", help="upper middle grade for even counts"
     )
-    parser.add_argument(
+    favor = parser.add_mutually_exclusive_group()
+    favor.add_argument(
         "--favor-adhesion",
-        action="store_true",
+        dest="favor_contestation",
+        action="store_false",
+        default=None,
         help="equal outer groups go to adhesion (majority-gauge, mieux-voter)",
+    )
+    favor.add_argument(
+        "--favor-contestation",
+        dest="favor_contestation",
+        action="store_true",
+        help="equal outer groups go to contestation (default, except mieux-voter with "
+        "--upper-median)",
     )
     parser.add_argument(
         "--min-participation",
@@ -209,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
             options.pop("candidates"),
             rule=args.rule or "majority-value",
             upper_median=args.upper_median,
-            favor_contestation=not args.favor_adhesion,
+            favor_contestation=args.favor_contestation,
             min_participation=args.min_participation,
             **options,
         )

@@ -111,6 +111,29 @@ def test_majority_gauge_equal_groups_go_to_contestation() -> None:
     assert list(adhesion.ranking) == ["A", "C", "B"]
 
 
+def test_favor_contestation_defaults() -> None:
+    # Equal groups on both sides of the majority grade: who gets the tie?
+    profiles = {"A": [1, 2, 1], "B": [0, 4, 0]}
+    for rule, upper, expected in [
+        ("majority-gauge", False, True),
+        ("majority-gauge", True, True),
+        ("mieux-voter", False, True),
+        ("mieux-voter", True, False),  # MieuxVoter's single favorContestation switch
+    ]:
+        result = tally(3, ["A", "B"], profiles=profiles, rule=rule, upper_median=upper)
+        assert result.favor_contestation is expected, (rule, upper)
+        assert list(result.ranking) == (["B", "A"] if expected else ["A", "B"]), (rule, upper)
+    forced = tally(
+        3,
+        ["A", "B"],
+        profiles=profiles,
+        rule="mieux-voter",
+        upper_median=True,
+        favor_contestation=True,
+    )
+    assert list(forced.ranking) == ["B", "A"]
+
+
 def test_mieux_voter_score_by_hand() -> None:
     result = food("mieux-voter")
     # The library's documented scores: Pizza 1_15/2_07/0_13, Pasta 1_15/2_07/0_12.
@@ -432,7 +455,15 @@ def test_to_dict_is_json_safe_and_complete(rule: str, missing: str) -> None:
         assert key in data, key
     assert data["rule"] == rule
     assert data["counts"] == {"valid": 10, "blank": 0, "invalid": 0}
-    assert data["options"]["min_participation"] == "1/2"
+    assert data["min_participation"] == "1/2"
+    assert data["missing"] == missing
+    assert data["upper_median"] is False
+    # The spec's `result` body shape (docs/audit-log.md §8).
+    assert data["candidates"]["Chips"] == {
+        "profile": [2, 4, 2, 1],
+        "majority_grade": result.majority_grades["Chips"],
+        "rank": result.ranks["Chips"],
+    }
     assert data["profiles"]["Chips"] == [2, 4, 2, 1]
     assert json.loads(json.dumps(data)) == data
 

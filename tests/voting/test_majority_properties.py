@@ -107,7 +107,8 @@ def reference_key(rule: str, counts: tuple[int, ...], upper: bool) -> Any:
     if rule == "majority-gauge":
         return ref_gauge(counts, upper)
     if rule == "mieux-voter":
-        return ref_mieux_voter(counts, upper, True)
+        # MieuxVoter's single switch: lower median + contestation, or upper median + adhesion.
+        return ref_mieux_voter(counts, upper, not upper)
     return ref_fabre(rule, counts, upper)
 
 

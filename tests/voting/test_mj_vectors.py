@@ -32,8 +32,9 @@ def rule_options(case: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The engine's rule and options for the rule string a vector was produced with."""
     text = case["rule"]
     if text.startswith("mj-mieuxvoter-score with favorContestation=false"):
-        # MieuxVoter's favorContestation=false: upper median and ties to adhesion.
-        return "mieux-voter", {"upper_median": True, "favor_contestation": False}
+        # MieuxVoter's favorContestation=false: upper median and ties to adhesion, which is
+        # what the engine does by default for mieux-voter with the upper median.
+        return "mieux-voter", {"upper_median": True}
     if text.startswith("mj-mieuxvoter-score"):
         return "mieux-voter", {}
     if text.startswith("mj (lower"):
@@ -143,6 +144,15 @@ def test_majority_value_agrees_with_mieux_voter_score_on_their_vectors() -> None
             continue
         value = run_case(case, "majority-value", **options)
         assert value.ranks == run_case(case, rule, **options).ranks, case["source"]
+
+
+def test_mieux_voter_favor_adhesion_explicit_and_contestation_differs() -> None:
+    (case,) = [c for c in VECTORS if "favorContestation=false" in c["rule"]]
+    explicit = run_case(case, "mieux-voter", upper_median=True, favor_contestation=False)
+    assert list(explicit.ranking) == case["expected_ranking"]
+    assert explicit.majority_grades == case["expected_median_grade_index"]
+    lower = run_case(case, "mieux-voter")
+    assert lower.majority_grades["A"] == 0  # as the vector's note says
 
 
 def test_belenios_vector_also_holds_with_the_lower_median() -> None:
