@@ -14,7 +14,9 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from voting.log import LogService, log_background
+from voting.mail import mail_service
 from web import errors
+from web.auth import middleware as security_middleware
 from web.headers import SecurityHeadersMiddleware
 from web.settings import Settings, resolve_secret_key
 from web.templating import make_templates
@@ -30,6 +32,7 @@ ROUTE_MODULES = [health, home, accounts, primaries, candidacies, rounds, log, ap
 # (e.g. the log sequencer/checkpointer, the mail queue). Each takes the app.
 BackgroundService = Callable[[Starlette], AbstractAsyncContextManager[None]]
 BACKGROUND_SERVICES: list[BackgroundService] = []
+BACKGROUND_SERVICES.append(mail_service)
 BACKGROUND_SERVICES.append(log_background)
 
 
@@ -83,7 +86,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Starle
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[Middleware(SecurityHeadersMiddleware), *security_middleware()],
         exception_handlers=errors.handlers(),
     )
     app.state.settings = settings

@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from web.csrf import csrf_input
 from web.i18n import LANGUAGES, request_language, translator
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -27,6 +28,7 @@ def _context(request: Request) -> dict[str, Any]:
         "format_datetime": lambda dt: _format_datetime(dt, lang),
         "settings": getattr(request.app.state, "settings", None),
         "current_user": request.scope.get("user"),
+        "csrf_input": lambda: csrf_input(request),
     }
 
 

@@ -1,7 +1,589 @@
-"""Routes for the accounts pages (filled in by the accounts feature)."""
+"""Accounts pages: sign-in (link, code, organiser password), sign-out, my account, the demo
+outbox, and the eligibility pages of a primary (citizen request, organiser admin)."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import re
+from email import policy as email_policy
+from email.parser import BytesParser
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
 
-routes: list[BaseRoute] = []
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from voting import accounts, eligibility
+from voting.accounts import Account
+from voting.mail import outbox_folder
+from web import csrf
+from web.auth import (
+    flash,
+    log_in,
+    log_out,
+    require_account,
+    require_organiser,
+    safe_next,
+)
+from web.i18n import request_language, translator
+from web.ratelimit import SIGNIN_LIMIT_PER_EMAIL, SIGNIN_LIMIT_PER_IP, rate_limit
+
+
+def _(message: str) -> str:
+    """Marks a message for translation; it is translated where it is shown."""
+    return message
+
+
+MAX_CSV_BYTES = 2 * 1024 * 1024
+MAX_NEXT_LENGTH = 2000
+
+INVALID_EMAIL = _("Saisissez une adresse électronique valide, par exemple nom@exemple.fr.")
+EMAIL_TOO_LONG = _("L’adresse électronique est trop longue (254 caractères au plus).")
+BAD_CREDENTIALS = _("Adresse électronique ou mot de passe incorrect.")
+BAD_CODE = _("Ce code n’est pas valable : vérifiez-le, ou demandez un nouveau courriel.")
+BAD_LINK = _(
+    "Ce lien de connexion n’est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau."
+)
+FIELD_TOO_LONG = _("Ce champ est trop long.")
+REQUIRED = _("Ce champ est obligatoire.")
+SIGNED_IN = _("Vous êtes connecté·e.")
+SIGNED_OUT = _("Vous êtes déconnecté·e.")
+PROFILE_SAVED = _("Vos informations ont été enregistrées.")
+REQUEST_SENT = _("Votre demande a été transmise aux organisateur·rices.")
+IMPORT_DONE = _("Liste importée.")
+DECISION_SAVED = _("Décision enregistrée.")
+BAD_FORM = _("Formulaire illisible : rechargez la page et réessayez.")
+BAD_JSON = _("Corps JSON attendu : un objet.")
+
+# Messages produced by the domain (voting/), listed here so that they get translated.
+DOMAIN_MESSAGES = [
+    _("Le mot de passe doit compter au moins 10 caractères."),
+    _("Le nom affiché ne peut dépasser 120 caractères."),
+    _("Le nom affiché contient des caractères interdits."),
+    _("Numéro d’électeur invalide : lettres, chiffres, « . », « - » ou « / » (64 au plus)."),
+    _("Ce numéro d’électeur est déjà lié à un autre compte."),
+    _("Compte introuvable."),
+    _("Vous pouvez participer à cette primaire."),
+    _("Primaire introuvable."),
+    _("Votre adresse électronique n’est pas vérifiée."),
+    _("Les adresses jetables ne sont pas acceptées dans cette primaire."),
+    _("Votre adresse ou votre numéro d’électeur ne figure pas sur la liste des participant·es."),
+    _("Cette primaire demande l’accord des organisateur·rices : faites une demande."),
+    _("Votre demande est en attente de l’accord des organisateur·rices."),
+    _("Votre demande de participation a été refusée."),
+    _("Les règles de participation de cette primaire sont invalides."),
+    _("Le fichier doit être en UTF-8 (texte CSV)."),
+    _("Trop de lignes (100 000 au plus)."),
+    _("Une seule valeur par ligne."),
+    _("Ni une adresse électronique valide, ni un numéro d’électeur valide."),
+    _("La liste est vide."),
+]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _render(
+    request: Request, template: str, context: dict[str, Any], status: int = 200
+) -> Response:
+    return request.app.state.templates.TemplateResponse(
+        request, template, context, status_code=status
+    )
+
+
+async def _form(request: Request) -> FormData:
+    try:
+        return await request.form(max_files=1, max_fields=50, max_part_size=MAX_CSV_BYTES)
+    except HTTPException:
+        raise
+    except Exception:
+        raise HTTPException(400, BAD_FORM) from None
+
+
+def _text(form: FormData, name: str, max_length: int, errors: dict[str, str]) -> str:
+    """A text field; an overlong one is reported in `errors` (and kept as typed)."""
+    value = form.get(name)
+    text = value if isinstance(value, str) else ""
+    if len(text) > max_length:
+        errors[name] = FIELD_TOO_LONG
+    return text
+
+
+def _email_field(form: FormData, errors: dict[str, str], name: str = "email") -> str:
+    raw = _text(form, name, accounts.MAX_EMAIL_LENGTH, errors)
+    if name in errors:
+        errors[name] = EMAIL_TOO_LONG
+        return raw
+    if not raw.strip():
+        errors[name] = REQUIRED
+        return raw
+    try:
+        return accounts.normalize_email(raw)
+    except accounts.InvalidEmail:
+        errors[name] = INVALID_EMAIL
+        return raw
+
+
+def _next(value: str | None) -> str:
+    return safe_next(value, "/account")
+
+
+def _settings(request: Request) -> Any:
+    return request.app.state.settings
+
+
+def _account_json(account: Account | None) -> dict[str, Any] | None:
+    if account is None:
+        return None
+    return {
+        "id": str(account.id),
+        "email": account.email,
+        "display_name": account.display_name,
+        "is_organiser": account.is_organiser,
+    }
+
+
+def _json_error(request: Request, status: int, message: str, field: str | None = None) -> Response:
+    gettext = translator(request_language(request))
+    error: dict[str, Any] = {"status": status, "message": gettext(message)}
+    if field is not None:
+        error["field"] = field
+    return JSONResponse({"error": error}, status_code=status)
+
+
+async def _signin_limits(request: Request, email: str | None, bucket: str) -> None:
+    await rate_limit(request, "signin", *SIGNIN_LIMIT_PER_IP)
+    if email:
+        await rate_limit(request, f"signin-{bucket}", *SIGNIN_LIMIT_PER_EMAIL, key=email)
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+async def signin_page(request: Request) -> Response:
+    next_url = _next(request.query_params.get("next"))
+    if request.scope.get("user") is not None:
+        return RedirectResponse(next_url, status_code=303)
+    return _render(request, "accounts/signin.html", {"next": next_url, "errors": {}, "values": {}})
+
+
+async def signin_request(request: Request) -> Response:
+    form = await _form(request)
+    errors: dict[str, str] = {}
+    email = _email_field(form, errors)
+    next_url = _next(_text(form, "next", MAX_NEXT_LENGTH, {}))
+    if errors:
+        return _render(
+            request,
+            "accounts/signin.html",
+            {"next": next_url, "errors": errors, "values": {"email": email}},
+            400,
+        )
+    await _signin_limits(request, email, "email")
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        await accounts.request_signin(
+            conn,
+            email,
+            secret_key=request.app.state.secret_key,
+            base_url=_settings(request).base_url,
+        )
+    request.session["signin_email"] = email
+    request.session["signin_next"] = next_url
+    return RedirectResponse("/signin/code", status_code=303)
+
+
+async def code_page(request: Request) -> Response:
+    email = request.session.get("signin_email", "")
+    return _render(request, "accounts/signin_code.html", {"errors": {}, "values": {"email": email}})
+
+
+async def code_submit(request: Request) -> Response:
+    form = await _form(request)
+    errors: dict[str, str] = {}
+    email = _email_field(form, errors)
+    code = _text(form, "code", 32, errors)
+    if not code.strip() and "code" not in errors:
+        errors["code"] = REQUIRED
+    values = {"email": email, "code": code}
+    if errors:
+        return _render(
+            request, "accounts/signin_code.html", {"errors": errors, "values": values}, 400
+        )
+    await _signin_limits(request, email, "code")
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        account = await accounts.signin_with_code(
+            conn, email, code, secret_key=request.app.state.secret_key
+        )
+        if account is not None:
+            await log_in(request, conn, account)
+    if account is None:
+        errors["code"] = BAD_CODE
+        return _render(
+            request, "accounts/signin_code.html", {"errors": errors, "values": values}, 400
+        )
+    return _signed_in(request)
+
+
+async def link_page(request: Request) -> Response:
+    token = request.query_params.get("token", "")[: accounts.MAX_TOKEN_LENGTH + 1]
+    # A page with a button, not an immediate sign-in: mail scanners that open links must
+    # not spend the single-use token.
+    return _render(request, "accounts/signin_link.html", {"token": token})
+
+
+async def link_submit(request: Request) -> Response:
+    form = await _form(request)
+    token = _text(form, "token", accounts.MAX_TOKEN_LENGTH, {})
+    await _signin_limits(request, None, "link")
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        account = await accounts.signin_with_link(conn, token)
+        if account is not None:
+            await log_in(request, conn, account)
+    if account is None:
+        return _render(
+            request,
+            "accounts/signin.html",
+            {"next": "/account", "errors": {"link": BAD_LINK}, "values": {}},
+            400,
+        )
+    return _signed_in(request)
+
+
+async def password_submit(request: Request) -> Response:
+    form = await _form(request)
+    errors: dict[str, str] = {}
+    email = _email_field(form, errors, "organiser_email")
+    password = _text(form, "password", accounts.MAX_PASSWORD_LENGTH, errors)
+    next_url = _next(_text(form, "next", MAX_NEXT_LENGTH, {}))
+    if not password and "password" not in errors:
+        errors["password"] = REQUIRED
+    values = {"organiser_email": email}
+    if errors:
+        return _render(
+            request,
+            "accounts/signin.html",
+            {"next": next_url, "errors": errors, "values": values, "tab": "password"},
+            400,
+        )
+    await _signin_limits(request, email, "password")
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        account = await accounts.signin_with_password(conn, email, password)
+        if account is not None:
+            await log_in(request, conn, account)
+    if account is None:
+        errors["password"] = BAD_CREDENTIALS
+        return _render(
+            request,
+            "accounts/signin.html",
+            {"next": next_url, "errors": errors, "values": values, "tab": "password"},
+            400,
+        )
+    request.session["signin_next"] = next_url
+    return _signed_in(request)
+
+
+def _signed_in(request: Request) -> Response:
+    next_url = _next(request.session.pop("signin_next", None))
+    request.session.pop("signin_email", None)
+    flash(request, SIGNED_IN)
+    return RedirectResponse(next_url, status_code=303)
+
+
+async def signout(request: Request) -> Response:
+    await log_out(request)
+    flash(request, SIGNED_OUT)
+    return RedirectResponse("/", status_code=303)
+
+
+# ---------------------------------------------------------------- my account
+
+
+async def account_page(request: Request) -> Response:
+    user = await require_account(request)
+    async with request.app.state.pool.acquire() as conn:
+        profile = await accounts.get_profile(conn, user.id)
+    values = {
+        "display_name": profile["display_name"],
+        "voter_number": profile["voter_number"] or "",
+    }
+    return _render(
+        request, "accounts/account.html", {"profile": profile, "values": values, "errors": {}}
+    )
+
+
+async def account_update(request: Request) -> Response:
+    user = await require_account(request)
+    form = await _form(request)
+    errors: dict[str, str] = {}
+    name = _text(form, "display_name", accounts.MAX_DISPLAY_NAME_LENGTH, errors)
+    number = _text(form, "voter_number", accounts.MAX_VOTER_NUMBER_LENGTH, errors)
+    values = {"display_name": name, "voter_number": number}
+    if not errors:
+        try:
+            async with request.app.state.pool.acquire() as conn, conn.transaction():
+                await accounts.update_profile(conn, user.id, display_name=name, voter_number=number)
+        except accounts.ProfileError as exc:
+            errors[exc.field] = exc.message
+    if errors:
+        async with request.app.state.pool.acquire() as conn:
+            profile = await accounts.get_profile(conn, user.id)
+        return _render(
+            request,
+            "accounts/account.html",
+            {"profile": profile, "values": values, "errors": errors},
+            400,
+        )
+    flash(request, PROFILE_SAVED)
+    return RedirectResponse("/account", status_code=303)
+
+
+# ---------------------------------------------------------------- JSON API
+
+
+async def api_session(request: Request) -> Response:
+    """GET /api/session: who is signed in, and the CSRF token for X-CSRF-Token."""
+    user = request.scope.get("user")
+    return JSONResponse(
+        {
+            "signed_in": user is not None,
+            "account": _account_json(user),
+            "csrf_token": csrf.csrf_token(request),
+        }
+    )
+
+
+async def _json_body(request: Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+async def api_signin(request: Request) -> Response:
+    """POST /api/signin {"email"}: mail a sign-in link and code (202)."""
+    body = await _json_body(request)
+    if body is None:
+        return _json_error(request, 400, BAD_JSON)
+    email = body.get("email")
+    if not isinstance(email, str) or not email.strip():
+        return _json_error(request, 400, REQUIRED, "email")
+    try:
+        email = accounts.normalize_email(email)
+    except accounts.InvalidEmail:
+        return _json_error(request, 400, INVALID_EMAIL, "email")
+    await _signin_limits(request, email, "email")
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        sent = await accounts.request_signin(
+            conn,
+            email,
+            secret_key=request.app.state.secret_key,
+            base_url=_settings(request).base_url,
+        )
+    expires_in = int(accounts.SIGNIN_TTL.total_seconds())
+    return JSONResponse({"status": "sent", "email": sent.email, "expires_in": expires_in}, 202)
+
+
+async def api_signin_code(request: Request) -> Response:
+    """POST /api/signin/code {"email", "code"}: sign in with the mailed code."""
+    body = await _json_body(request)
+    if body is None:
+        return _json_error(request, 400, BAD_JSON)
+    email, code = body.get("email"), body.get("code")
+    for field, value in (("email", email), ("code", code)):
+        if not isinstance(value, str) or not value.strip() or len(value) > 254:
+            return _json_error(request, 400, REQUIRED, field)
+    assert isinstance(email, str) and isinstance(code, str)
+    await _signin_limits(request, email.strip().lower(), "code")
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        account = await accounts.signin_with_code(
+            conn, email, code, secret_key=request.app.state.secret_key
+        )
+        if account is not None:
+            await log_in(request, conn, account)
+    if account is None:
+        return _json_error(request, 400, BAD_CODE, "code")
+    return JSONResponse({"account": _account_json(account), "csrf_token": csrf.csrf_token(request)})
+
+
+# ---------------------------------------------------------------- demo outbox
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def _outbox_messages(request: Request, limit: int = 50) -> list[dict[str, Any]]:
+    folder = outbox_folder(_settings(request).data_dir)
+    if not folder.is_dir():
+        return []
+    messages = []
+    parser = BytesParser(policy=email_policy.default)
+    for path in sorted(folder.glob("*.eml"), reverse=True)[:limit]:
+        try:
+            message = parser.parsebytes(path.read_bytes())
+            body = message.get_body(preferencelist=("plain",))
+            text = body.get_content() if body is not None else ""
+        except (OSError, ValueError, LookupError):
+            continue
+        messages.append(
+            {
+                "to": str(message.get("To", "")),
+                "subject": str(message.get("Subject", "")),
+                "date": str(message.get("Date", "")),
+                "parts": _linkify(text),
+            }
+        )
+    return messages
+
+
+def _linkify(text: str) -> list[tuple[str, str | None]]:
+    """(text, href) pieces; links become local paths so they work on any demo host."""
+    pieces: list[tuple[str, str | None]] = []
+    position = 0
+    for match in _URL.finditer(text):
+        pieces.append((text[position : match.start()], None))
+        parts = urlsplit(match.group(0))
+        local = parts.path + (f"?{parts.query}" if parts.query else "")
+        pieces.append((match.group(0), safe_next(local, "/")))
+        position = match.end()
+    pieces.append((text[position:], None))
+    return pieces
+
+
+async def demo_outbox(request: Request) -> Response:
+    if not getattr(_settings(request), "demo", False):
+        raise HTTPException(404)
+    return _render(request, "accounts/outbox.html", {"messages": _outbox_messages(request)})
+
+
+# ---------------------------------------------------------------- eligibility
+
+
+async def _primary(request: Request) -> dict[str, Any]:
+    slug = request.path_params["slug"]
+    if len(slug) > 63:
+        raise HTTPException(404)
+    async with request.app.state.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT id, slug, title, coalesce(definition->>'eligibility', 'email') AS policy,"
+            " (definition->'refuse_disposable')::text AS refuse_disposable"
+            " FROM primaries WHERE slug = $1",
+            slug,
+        )
+    if row is None:
+        raise HTTPException(404)
+    return dict(row)
+
+
+async def eligibility_page(request: Request) -> Response:
+    user = await require_account(request)
+    primary = await _primary(request)
+    async with request.app.state.pool.acquire() as conn:
+        status = await eligibility.eligibility(conn, primary["id"], user.id)
+    return _render(request, "accounts/eligibility.html", {"primary": primary, "status": status})
+
+
+async def eligibility_request(request: Request) -> Response:
+    user = await require_account(request)
+    primary = await _primary(request)
+    if primary["policy"] != "approval":
+        raise HTTPException(400)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        await eligibility.request_approval(conn, primary["id"], user.id)
+    flash(request, REQUEST_SENT)
+    return RedirectResponse(f"/primaries/{primary['slug']}/eligibility", status_code=303)
+
+
+async def _admin_context(request: Request, primary: dict[str, Any]) -> dict[str, Any]:
+    async with request.app.state.pool.acquire() as conn:
+        counts = await eligibility.allow_list_counts(conn, primary["id"])
+        queue = await eligibility.requests(conn, primary["id"])
+    return {"primary": primary, "counts": counts, "requests": queue, "row_errors": [], "values": {}}
+
+
+async def eligibility_admin(request: Request) -> Response:
+    await require_organiser(request)
+    primary = await _primary(request)
+    return _render(
+        request, "accounts/eligibility_admin.html", await _admin_context(request, primary)
+    )
+
+
+async def eligibility_import(request: Request) -> Response:
+    await require_organiser(request)
+    primary = await _primary(request)
+    form = await _form(request)
+    upload = form.get("file")
+    pasted = form.get("entries")
+    data: bytes | str = ""
+    if isinstance(upload, UploadFile) and upload.filename:
+        data = await upload.read(MAX_CSV_BYTES + 1)
+    elif isinstance(pasted, str):
+        data = pasted
+    row_errors: list[eligibility.RowError] = []
+    if len(data) > MAX_CSV_BYTES:
+        row_errors = [eligibility.RowError(1, "", "Trop de lignes (100 000 au plus).")]
+    else:
+        try:
+            async with request.app.state.pool.acquire() as conn, conn.transaction():
+                await eligibility.import_allow_list(conn, primary["id"], data)
+        except eligibility.AllowListError as exc:
+            row_errors = exc.errors
+    if row_errors:
+        context = await _admin_context(request, primary)
+        context["row_errors"] = row_errors[:200]
+        context["error_count"] = len(row_errors)
+        context["values"] = {"entries": pasted if isinstance(pasted, str) else ""}
+        return _render(request, "accounts/eligibility_admin.html", context, 400)
+    flash(request, IMPORT_DONE)
+    return RedirectResponse(f"/primaries/{primary['slug']}/admin/eligibility", status_code=303)
+
+
+async def eligibility_decide(request: Request) -> Response:
+    organiser = await require_organiser(request)
+    primary = await _primary(request)
+    form = await _form(request)
+    decision = form.get("decision")
+    try:
+        account_id = UUID(str(form.get("account_id", ""))[:40])
+    except ValueError:
+        raise HTTPException(400) from None
+    if decision not in ("approve", "refuse"):
+        raise HTTPException(400)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        found = await eligibility.decide(
+            conn,
+            primary["id"],
+            account_id,
+            organiser_id=organiser.id,
+            approve=decision == "approve",
+        )
+    if not found:
+        raise HTTPException(404)
+    flash(request, DECISION_SAVED)
+    return RedirectResponse(f"/primaries/{primary['slug']}/admin/eligibility", status_code=303)
+
+
+routes = [
+    Route("/signin", signin_page, methods=["GET"], name="signin"),
+    Route("/signin", signin_request, methods=["POST"], name="signin_request"),
+    Route("/signin/code", code_page, methods=["GET"], name="signin_code"),
+    Route("/signin/code", code_submit, methods=["POST"], name="signin_code_submit"),
+    Route("/signin/link", link_page, methods=["GET"], name="signin_link"),
+    Route("/signin/link", link_submit, methods=["POST"], name="signin_link_submit"),
+    Route("/signin/password", password_submit, methods=["POST"], name="signin_password"),
+    Route("/signout", signout, methods=["POST"], name="signout"),
+    Route("/account", account_page, methods=["GET"], name="account"),
+    Route("/account", account_update, methods=["POST"], name="account_update"),
+    Route("/api/session", api_session, methods=["GET"], name="api_session"),
+    Route("/api/signin", api_signin, methods=["POST"], name="api_signin"),
+    Route("/api/signin/code", api_signin_code, methods=["POST"], name="api_signin_code"),
+    Route("/demo/outbox", demo_outbox, methods=["GET"], name="demo_outbox"),
+    Route("/primaries/{slug}/eligibility", eligibility_page, methods=["GET"]),
+    Route("/primaries/{slug}/eligibility", eligibility_request, methods=["POST"]),
+    Route("/primaries/{slug}/admin/eligibility", eligibility_admin, methods=["GET"]),
+    Route("/primaries/{slug}/admin/eligibility/import", eligibility_import, methods=["POST"]),
+    Route("/primaries/{slug}/admin/eligibility/decide", eligibility_decide, methods=["POST"]),
+]

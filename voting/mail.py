@@ -1,0 +1,233 @@
+"""Outgoing mail: a queue in the database, delivered by a background sender.
+
+`enqueue` writes in the caller's transaction, so a mail exists exactly when the state
+change that needs it committed; nothing is ever sent inside a request. `MailSender`
+delivers due messages through SMTP (aiosmtplib) when SMTP is configured, otherwise into
+`<data dir>/outbox/` as one .eml file per message; failures are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosmtplib
+import asyncpg
+
+logger = logging.getLogger("scrutin.mail")
+
+NOTIFY_CHANNEL = "scrutin_mail"
+MAX_ATTEMPTS = 12
+BATCH_SIZE = 20
+BASE_BACKOFF = timedelta(seconds=30)
+MAX_BACKOFF = timedelta(hours=2)
+DEFAULT_SENDER = "scrutin@localhost"
+
+
+async def enqueue(conn: asyncpg.Connection, to: str, subject: str, text: str) -> int:
+    """Queue a plain-text mail in the caller's transaction; return its queue id.
+
+    The sender is woken by a NOTIFY, which PostgreSQL only delivers at commit.
+    """
+    if "\n" in to or "\r" in to or "\n" in subject or "\r" in subject:
+        raise ValueError("mail headers cannot contain line breaks")
+    mail_id: int = await conn.fetchval(
+        "INSERT INTO mail_queue (recipient, subject, body) VALUES ($1, $2, $3) RETURNING id",
+        to,
+        subject[:300],
+        text,
+    )
+    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    return mail_id
+
+
+def build_message(sender: str, to: str, subject: str, text: str, mail_id: int) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(idstring=f"scrutin.{mail_id}")
+    message.set_content(text)
+    return message
+
+
+class Transport(Protocol):
+    async def deliver(self, message: EmailMessage, mail_id: int) -> None: ...
+
+
+@dataclass
+class SmtpTransport:
+    """Delivery through an SMTP relay (settings.smtp)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = True
+    timeout: float = 30.0
+
+    async def deliver(self, message: EmailMessage, mail_id: int) -> None:
+        await aiosmtplib.send(
+            message,
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            start_tls=self.starttls,
+            timeout=self.timeout,
+        )
+
+
+@dataclass
+class OutboxTransport:
+    """Delivery into a folder, one .eml file per message (demo and development)."""
+
+    folder: Path
+
+    async def deliver(self, message: EmailMessage, mail_id: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{mail_id:010d}.eml"
+        partial = path.with_suffix(".eml.part")
+        partial.write_bytes(bytes(message))
+        os.replace(partial, path)  # readers never see half a message
+
+
+def outbox_folder(data_dir: Path) -> Path:
+    return Path(data_dir) / "outbox"
+
+
+def transport_for(settings: Any) -> tuple[Transport, str]:
+    """The transport and the From address that `settings` ask for."""
+    smtp = getattr(settings, "smtp", None)
+    if smtp is not None:
+        transport = SmtpTransport(
+            host=smtp.host,
+            port=smtp.port,
+            username=smtp.username,
+            password=smtp.password,
+            starttls=smtp.starttls,
+        )
+        return transport, smtp.sender
+    return OutboxTransport(outbox_folder(settings.data_dir)), DEFAULT_SENDER
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before the next try after `attempts` failures: 30 s, 1 min, 2 min … ≤ 2 h."""
+    return min(BASE_BACKOFF * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+async def deliver_due(
+    pool: asyncpg.Pool, transport: Transport, sender: str, *, now: datetime | None = None
+) -> int:
+    """Deliver the messages that are due; return how many were delivered.
+
+    Rows are claimed with FOR UPDATE SKIP LOCKED, so several processes can run senders
+    without sending a message twice.
+    """
+    delivered = 0
+    now = now or datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            """
+            SELECT id, recipient, subject, body, attempts FROM mail_queue
+            WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
+            ORDER BY id LIMIT $2
+            FOR UPDATE SKIP LOCKED
+            """,
+            now,
+            BATCH_SIZE,
+        )
+        for row in rows:
+            message = build_message(
+                sender, row["recipient"], row["subject"], row["body"], row["id"]
+            )
+            try:
+                await transport.deliver(message, row["id"])
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                attempts = row["attempts"] + 1
+                logger.warning("mail %s not delivered (try %s): %s", row["id"], attempts, exc)
+                await conn.execute(
+                    """
+                    UPDATE mail_queue SET attempts = $2, last_error = $3, next_attempt_at = $4,
+                        failed_at = CASE WHEN $2 >= $5 THEN $6 END
+                    WHERE id = $1
+                    """,
+                    row["id"],
+                    attempts,
+                    str(exc)[:1000] or type(exc).__name__,
+                    now + backoff(attempts),
+                    MAX_ATTEMPTS,
+                    now,
+                )
+                continue
+            await conn.execute(
+                "UPDATE mail_queue SET sent_at = $2, attempts = attempts + 1, last_error = NULL"
+                " WHERE id = $1",
+                row["id"],
+                now,
+            )
+            delivered += 1
+    return delivered
+
+
+class MailSender:
+    """Runs `deliver_due` whenever a mail is queued (LISTEN) and every `poll_interval`."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        transport: Transport,
+        sender: str,
+        *,
+        poll_interval: float = 5.0,
+    ) -> None:
+        self.pool = pool
+        self.transport = transport
+        self.sender = sender
+        self.poll_interval = poll_interval
+        self.wake = asyncio.Event()
+
+    def _notified(self, *args: object) -> None:
+        self.wake.set()
+
+    async def run(self) -> None:
+        async with self.pool.acquire() as listener:
+            await listener.add_listener(NOTIFY_CHANNEL, self._notified)
+            try:
+                while True:
+                    self.wake.clear()
+                    try:
+                        while await deliver_due(self.pool, self.transport, self.sender):
+                            pass
+                    except (asyncpg.PostgresError, OSError) as exc:
+                        logger.warning("mail queue unavailable: %s", exc)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), self.poll_interval)
+            finally:
+                with contextlib.suppress(Exception):
+                    await listener.remove_listener(NOTIFY_CHANNEL, self._notified)
+
+
+@contextlib.asynccontextmanager
+async def mail_service(app: Any) -> AsyncIterator[None]:
+    """Background service for web.app.BACKGROUND_SERVICES: delivers the queue while the app runs."""
+    transport, sender = transport_for(app.state.settings)
+    mail_sender = MailSender(app.state.pool, transport, sender)
+    app.state.mail_sender = mail_sender
+    task = asyncio.create_task(mail_sender.run(), name="scrutin-mail-sender")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,152 @@
+"""Limits: request rates (in-memory sliding windows) and request body sizes.
+
+`await rate_limit(request, bucket, limit, per_seconds)` counts one hit for the client's IP
+address and, when someone is signed in, for their account; `key=` counts against that key
+alone (for instance an e-mail address). Over the limit it raises a 429 with Retry-After.
+The windows live in the process: with several processes each one counts on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from web import errors
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_TRACKED_KEYS = 100_000
+
+# Sign-in requests (mails sent, codes and passwords tried): per IP and per address.
+SIGNIN_BUCKET = "signin"
+SIGNIN_LIMIT_PER_IP = (20, 600)
+SIGNIN_LIMIT_PER_EMAIL = (5, 900)
+
+
+class RateLimiter:
+    """Sliding windows of hit times per (bucket, key); the oldest keys are forgotten first."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.windows: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+
+    def hit(self, bucket: str, key: str, limit: int, per_seconds: float) -> float:
+        """Count a hit; return 0 when allowed, else the seconds to wait (nothing counted)."""
+        now = self.clock()
+        window = self.windows.get((bucket, key))
+        if window is None:
+            window = self.windows[(bucket, key)] = deque()
+            if len(self.windows) > MAX_TRACKED_KEYS:
+                self.windows.popitem(last=False)
+        else:
+            self.windows.move_to_end((bucket, key))
+        while window and window[0] <= now - per_seconds:
+            window.popleft()
+        if len(window) >= limit:
+            return max(window[0] + per_seconds - now, 0.001)
+        window.append(now)
+        return 0.0
+
+    def reset(self, bucket: str | None = None) -> None:
+        """Forget the hits of a bucket and its `bucket-…` sub-buckets (or all): for tests."""
+        for name in [
+            k
+            for k in self.windows
+            if bucket is None or k[0] == bucket or k[0].startswith(bucket + "-")
+        ]:
+            del self.windows[name]
+
+
+def limiter_for(app: object) -> RateLimiter:
+    state = app.state  # type: ignore[attr-defined]
+    limiter = getattr(state, "rate_limiter", None)
+    if limiter is None:
+        limiter = state.rate_limiter = RateLimiter()
+    return limiter
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def rate_limit(
+    request: Request, bucket: str, limit: int, per_seconds: float, key: str | None = None
+) -> None:
+    """Count this request in `bucket`; raise HTTPException(429) with Retry-After when over.
+
+    Without `key`, the client IP is counted, and the signed-in account too (both must be
+    under the limit). With `key`, only that key is counted.
+    """
+    limiter = limiter_for(request.app)
+    if key is not None:
+        keys = [f"key:{key}"]
+    else:
+        keys = [f"ip:{client_ip(request)}"]
+        user = request.scope.get("user")
+        if user is not None:
+            keys.append(f"account:{user.id}")
+    for name in keys:
+        wait = limiter.hit(bucket, name, limit, per_seconds)
+        if wait:
+            raise HTTPException(429, headers={"Retry-After": str(math.ceil(wait))})
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413)
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies over `max_bytes` with 413, by Content-Length or while reading."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_large = int(declared) > self.max_bytes
+            except ValueError:
+                too_large = True
+            if too_large:
+                await self._refuse(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge()
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = errors.error_response(Request(scope, receive), 413)
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
