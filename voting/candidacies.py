@@ -1,0 +1,626 @@
+"""Candidacies: declaration, moderation, lifecycle, versioned programmes.
+
+Table `candidacies` (migration 0004), what other features may rely on:
+
+| column | meaning |
+|---|---|
+| `id` uuid | the candidate's id in every log entry (`candidate`) |
+| `primary_id` uuid | the primary |
+| `account_id` uuid | the citizen who declared it |
+| `name` text | the public name (NFC) |
+| `status` text | see STATUSES (constraint `candidacies_status_check`) |
+| `declaration` text | SHA-256 hex of the current public declaration (`declaration_text`) |
+| `support_count` int | active supports (exact: updated under the row lock) |
+
+For the rounds feature: `await confirmed_candidates(conn, primary_id)` lists the candidates to
+put on round 1 (status `confirmed`, ordered by name), each with `.id`, `.name`,
+`.declaration` — exactly the members of a `round-open` candidate. Lock the primary row
+(`mark_voting_started` does, with its UPDATE) before reading them: every transition here takes
+the primary row `FOR SHARE` first, so a confirmation cannot slip past the opening of round 1.
+
+Lifecycle and log entries (docs/audit-log.md §8, kind `candidacy`):
+
+    draft ──submit──▶ submitted ──publish──▶ published ──(supports)──▶ qualified
+                          │                      │                         │
+                          └─reject─▶ rejected    │               confirm ◀─┴─▶ decline
+    withdrawn (by the candidate) and excluded (by the organiser, public reason): from any
+    live status. A draft is private: it has no log entry, and withdrawing it writes none.
+
+The declaration text is the canonical JSON (RFC 8785) of
+`{"bio", "links", "name", "photo", "programme"}` where `photo` is the SHA-256 hex of the photo
+bytes or "" — so anyone holding the public page can recompute the hash in the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from crypto import canonical
+from voting.definition import Refused, _, clean_text
+from voting.primaries import LogAppender, Primary, get_primary_by_id, voting_has_started
+
+MAX_NAME = 120
+MAX_BIO = 1_000
+MAX_PROGRAMME = 20_000
+MAX_LINKS = 10
+MAX_LINK = 500
+MAX_REASON = 2_000
+MAX_PHOTO = 1024 * 1024
+MAX_SEARCH = 100
+
+STATUSES = (
+    "draft", "submitted", "published", "rejected", "qualified", "confirmed", "declined",
+    "withdrawn", "excluded",
+)  # fmt: skip
+LIVE = ("submitted", "published", "qualified", "confirmed")
+PUBLIC = ("published", "qualified", "confirmed", "declined", "withdrawn", "excluded")
+EDITABLE = ("draft", "submitted", "published")
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+CANDIDACY_COLUMNS = """
+    id, primary_id, account_id, name, bio, programme, links, photo_type,
+    CASE WHEN photo IS NULL THEN '' ELSE encode(sha256(photo), 'hex') END AS photo_sha256,
+    charter_accepted_at, status, status_reason, declaration, version, support_count,
+    created_at, updated_at, submitted_at, published_at, qualified_at
+"""
+
+
+@dataclass(frozen=True)
+class Candidacy:
+    id: uuid.UUID
+    primary_id: uuid.UUID
+    account_id: uuid.UUID
+    name: str
+    bio: str
+    programme: str
+    links: list[str]
+    photo_type: str | None
+    photo_sha256: str
+    charter_accepted_at: datetime
+    status: str
+    status_reason: str
+    declaration: str
+    version: int
+    support_count: int
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    published_at: datetime | None
+    qualified_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Candidacy:
+        links = row["links"]
+        if isinstance(links, str):
+            import json
+
+            links = json.loads(links)
+        return cls(**{**dict(row), "links": list(links)})
+
+    @property
+    def has_photo(self) -> bool:
+        return self.photo_type is not None
+
+    @property
+    def is_public(self) -> bool:
+        return self.status in PUBLIC
+
+    @property
+    def collecting(self) -> bool:
+        return self.status == "published"
+
+    @property
+    def editable(self) -> bool:
+        return self.status in EDITABLE
+
+    def declaration_text(self) -> bytes:
+        return declaration_text(self.name, self.bio, self.programme, self.links, self.photo_sha256)
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """Validated public content of a candidacy."""
+
+    name: str
+    bio: str
+    programme: str
+    links: list[str]
+
+
+# --------------------------------------------------------------------------------------------
+# Pure checks
+# --------------------------------------------------------------------------------------------
+
+
+def declaration_text(
+    name: str, bio: str, programme: str, links: Sequence[str], photo_sha256: str
+) -> bytes:
+    return canonical.dumps(
+        {
+            "name": name,
+            "bio": bio,
+            "programme": programme,
+            "links": list(links),
+            "photo": photo_sha256,
+        }
+    )
+
+
+def declaration_hash(
+    name: str, bio: str, programme: str, links: Sequence[str], photo_sha256: str
+) -> str:
+    return hashlib.sha256(declaration_text(name, bio, programme, links, photo_sha256)).hexdigest()
+
+
+def validate_link(value: Any, field_name: str) -> str:
+    url = clean_text(value, field_name, max_length=MAX_LINK, multiline=False)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or " " in url:
+        raise Refused(
+            _("Lien invalide : seules les adresses http et https sont acceptées."), field=field_name
+        )
+    return url
+
+
+def validate_declaration(data: Mapping[str, Any]) -> Declaration:
+    """Name, bio, programme (Markdown source) and links, or `Refused` naming the field."""
+    links_value = data.get("links") or []
+    if isinstance(links_value, str):
+        links_value = [line for line in links_value.splitlines() if line.strip()]
+    if not isinstance(links_value, list):
+        raise Refused(_("Les liens sont une liste d’adresses."), field="links")
+    if len(links_value) > MAX_LINKS:
+        raise Refused(_("Trop de liens ({max} au plus)."), field="links", max=MAX_LINKS)
+    links = [validate_link(link, f"links[{i}]") for i, link in enumerate(links_value)]
+    return Declaration(
+        name=clean_text(
+            data.get("name"), "name", max_length=MAX_NAME, required=True, multiline=False
+        ),
+        bio=clean_text(data.get("bio"), "bio", max_length=MAX_BIO),
+        programme=clean_text(data.get("programme"), "programme", max_length=MAX_PROGRAMME),
+        links=links,
+    )
+
+
+def photo_type(data: bytes) -> str:
+    """The content type of an uploaded photo, checked by its magic bytes, or `Refused`."""
+    if len(data) > MAX_PHOTO:
+        raise Refused(_("La photo dépasse 1 Mo."), field="photo", status=413)
+    if data.startswith(PNG_MAGIC):
+        return "image/png"
+    if data.startswith(JPEG_MAGIC):
+        return "image/jpeg"
+    raise Refused(_("La photo doit être une image PNG ou JPEG."), field="photo")
+
+
+def _reason(value: Any, *, required: bool) -> str:
+    return clean_text(value, "reason", max_length=MAX_REASON, required=required)
+
+
+# --------------------------------------------------------------------------------------------
+# Queries
+# --------------------------------------------------------------------------------------------
+
+
+async def get_candidacy(
+    conn: asyncpg.Connection, candidacy_id: uuid.UUID | str, *, for_update: bool = False
+) -> Candidacy | None:
+    try:
+        key = candidacy_id if isinstance(candidacy_id, uuid.UUID) else uuid.UUID(candidacy_id)
+    except ValueError:
+        return None
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {CANDIDACY_COLUMNS} FROM candidacies WHERE id = $1{lock}", key
+    )
+    return Candidacy.from_row(row) if row else None
+
+
+async def list_candidacies(
+    conn: asyncpg.Connection,
+    primary_id: uuid.UUID,
+    *,
+    statuses: Sequence[str] | None = None,
+    query: str | None = None,
+) -> list[Candidacy]:
+    """Candidacies of a primary, by name; `query` searches name, bio and programme."""
+    conditions = ["primary_id = $1"]
+    args: list[Any] = [primary_id]
+    if statuses is not None:
+        args.append(list(statuses))
+        conditions.append(f"status = ANY(${len(args)}::text[])")
+    if query:
+        args.append(
+            "%"
+            + query[:MAX_SEARCH].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            + "%"
+        )
+        n = len(args)
+        conditions.append(f"(name ILIKE ${n} OR bio ILIKE ${n} OR programme ILIKE ${n})")
+    rows = await conn.fetch(
+        f"SELECT {CANDIDACY_COLUMNS} FROM candidacies WHERE {' AND '.join(conditions)} "
+        "ORDER BY name, id",
+        *args,
+    )
+    return [Candidacy.from_row(r) for r in rows]
+
+
+async def confirmed_candidates(conn: asyncpg.Connection, primary_id: uuid.UUID) -> list[Candidacy]:
+    """The candidates for round 1: qualified and confirmed by themselves."""
+    return await list_candidacies(conn, primary_id, statuses=["confirmed"])
+
+
+async def candidacy_of(
+    conn: asyncpg.Connection, primary_id: uuid.UUID, account_id: uuid.UUID
+) -> Candidacy | None:
+    """The citizen's live (or latest) candidacy in this primary."""
+    row = await conn.fetchrow(
+        f"""
+        SELECT {CANDIDACY_COLUMNS} FROM candidacies
+         WHERE primary_id = $1 AND account_id = $2
+         ORDER BY (status IN ('rejected', 'withdrawn', 'excluded', 'declined')), created_at DESC
+         LIMIT 1
+        """,
+        primary_id,
+        account_id,
+    )
+    return Candidacy.from_row(row) if row else None
+
+
+async def candidacies_of_account(conn: asyncpg.Connection, account_id: uuid.UUID) -> list[dict]:
+    rows = await conn.fetch(
+        """
+        SELECT c.id, c.name, c.status, c.support_count, p.slug, p.title,
+               (p.definition ->> 'threshold')::int AS threshold
+          FROM candidacies c JOIN primaries p ON p.id = c.primary_id
+         WHERE c.account_id = $1 ORDER BY c.created_at DESC
+        """,
+        account_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def versions(conn: asyncpg.Connection, candidacy_id: uuid.UUID) -> list[dict]:
+    rows = await conn.fetch(
+        """
+        SELECT version, name, bio, programme, links, photo_sha256, declaration, created_at
+          FROM candidacy_versions WHERE candidacy_id = $1 ORDER BY version DESC
+        """,
+        candidacy_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def photo(conn: asyncpg.Connection, candidacy_id: uuid.UUID) -> tuple[bytes, str] | None:
+    row = await conn.fetchrow(
+        "SELECT photo, photo_type FROM candidacies WHERE id = $1 AND photo IS NOT NULL",
+        candidacy_id,
+    )
+    return (bytes(row["photo"]), row["photo_type"]) if row else None
+
+
+# --------------------------------------------------------------------------------------------
+# Services
+# --------------------------------------------------------------------------------------------
+
+
+def _entry(candidacy: Candidacy, action: str, reason: str = "") -> dict[str, Any]:
+    return {
+        "candidate": str(candidacy.id),
+        "action": action,
+        "name": candidacy.name,
+        "declaration": candidacy.declaration,
+        "reason": reason,
+    }
+
+
+async def _lock(
+    conn: asyncpg.Connection, candidacy_id: uuid.UUID | str
+) -> tuple[Primary, Candidacy]:
+    """Primary row FOR SHARE, then the candidacy FOR UPDATE (the order every service uses)."""
+    found = await get_candidacy(conn, candidacy_id)
+    if found is None:
+        raise Refused(_("Candidature introuvable."), status=404)
+    primary = await get_primary_by_id(conn, found.primary_id, for_share=True)
+    assert primary is not None
+    candidacy = await get_candidacy(conn, found.id, for_update=True)
+    assert candidacy is not None
+    return primary, candidacy
+
+
+def _owner(candidacy: Candidacy, account_id: uuid.UUID) -> None:
+    if candidacy.account_id != account_id:
+        raise Refused(_("Seul le candidat peut faire cela."), status=403)
+
+
+def _state(candidacy: Candidacy, allowed: Sequence[str]) -> None:
+    if candidacy.status not in allowed:
+        raise Refused(
+            _("Impossible dans l’état actuel de la candidature ({state})."),
+            status=409, state=candidacy.status,
+        )  # fmt: skip
+
+
+def _candidacies_open(primary: Primary, now: datetime | None) -> None:
+    if not primary.phases(now).is_open("candidacies"):
+        raise Refused(_("La phase des candidatures n’est pas ouverte."), status=409)
+
+
+async def _set_status(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    candidacy: Candidacy,
+    status: str,
+    action: str | None,
+    reason: str = "",
+    extra_sql: str = "",
+) -> Candidacy:
+    row = await conn.fetchrow(
+        f"""
+        UPDATE candidacies SET status = $2, status_reason = $3, updated_at = now(){extra_sql}
+         WHERE id = $1 RETURNING {CANDIDACY_COLUMNS}
+        """,
+        candidacy.id,
+        status,
+        reason,
+    )
+    updated = Candidacy.from_row(row)
+    if action is not None:
+        await log.append(conn, updated.primary_id, "candidacy", _entry(updated, action, reason))
+    return updated
+
+
+async def declare(
+    conn: asyncpg.Connection,
+    primary: Primary,
+    account_id: uuid.UUID,
+    data: Mapping[str, Any],
+    *,
+    charter_accepted: bool,
+    photo_bytes: bytes | None = None,
+    now: datetime | None = None,
+) -> Candidacy:
+    """Create a draft candidacy (private, no log entry until it is submitted)."""
+    declaration = validate_declaration(data)
+    if charter_accepted is not True:
+        raise Refused(_("Vous devez accepter la charte de la primaire."), field="charter")
+    kind = photo_type(photo_bytes) if photo_bytes else None
+    locked = await get_primary_by_id(conn, primary.id, for_share=True)
+    if locked is None:
+        raise Refused(_("Primaire introuvable."), status=404)
+    _candidacies_open(locked, now)
+    existing = await conn.fetchval(
+        """
+        SELECT 1 FROM candidacies WHERE primary_id = $1 AND account_id = $2
+           AND status NOT IN ('rejected', 'withdrawn', 'excluded', 'declined')
+        """,
+        primary.id,
+        account_id,
+    )
+    if existing:
+        raise Refused(_("Vous avez déjà une candidature dans cette primaire."), status=409)
+    photo_sha = hashlib.sha256(photo_bytes).hexdigest() if photo_bytes else ""
+    digest = declaration_hash(
+        declaration.name, declaration.bio, declaration.programme, declaration.links, photo_sha
+    )
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO candidacies (primary_id, account_id, name, bio, programme, links, photo,
+                                 photo_type, charter_accepted_at, declaration)
+        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, now(), $9)
+        RETURNING {CANDIDACY_COLUMNS}
+        """,
+        primary.id,
+        account_id,
+        declaration.name,
+        declaration.bio,
+        declaration.programme,
+        _json(declaration.links),
+        photo_bytes or None,
+        kind,
+        digest,
+    )
+    return Candidacy.from_row(row)
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+async def _add_version(conn: asyncpg.Connection, candidacy: Candidacy) -> None:
+    await conn.execute(
+        """
+        INSERT INTO candidacy_versions (candidacy_id, version, name, bio, programme, links,
+                                        photo_sha256, declaration)
+        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8)
+        """,
+        candidacy.id,
+        candidacy.version,
+        candidacy.name,
+        candidacy.bio,
+        candidacy.programme,
+        _json(candidacy.links),
+        candidacy.photo_sha256,
+        candidacy.declaration,
+    )
+
+
+async def revise(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    candidacy_id: uuid.UUID | str,
+    account_id: uuid.UUID,
+    data: Mapping[str, Any],
+    *,
+    photo_bytes: bytes | None = None,
+    remove_photo: bool = False,
+) -> Candidacy:
+    """Edit the declaration. A draft changes in place; once submitted, each change is a new
+    public version and a `revised` entry. Frozen once the candidate has qualified."""
+    declaration = validate_declaration(data)
+    kind = photo_type(photo_bytes) if photo_bytes else None
+    _primary, candidacy = await _lock(conn, candidacy_id)
+    _owner(candidacy, account_id)
+    if candidacy.status in ("qualified", "confirmed", "declined"):
+        raise Refused(
+            _("Candidature qualifiée : la déclaration ne peut plus être modifiée."), status=409
+        )
+    _state(candidacy, EDITABLE)
+    photo_sql = ""
+    args: list[Any] = [
+        candidacy.id, declaration.name, declaration.bio, declaration.programme,
+        _json(declaration.links),
+    ]  # fmt: skip
+    if photo_bytes:
+        args += [photo_bytes, kind]
+        photo_sql = ", photo = $6, photo_type = $7"
+    elif remove_photo:
+        photo_sql = ", photo = NULL, photo_type = NULL"
+    row = await conn.fetchrow(
+        f"""
+        UPDATE candidacies SET name = $2, bio = $3, programme = $4, links = $5::text::jsonb,
+               updated_at = now(){photo_sql}
+         WHERE id = $1 RETURNING {CANDIDACY_COLUMNS}
+        """,
+        *args,
+    )
+    updated = Candidacy.from_row(row)
+    digest = hashlib.sha256(updated.declaration_text()).hexdigest()
+    if digest == candidacy.declaration:
+        return updated
+    public = candidacy.status != "draft"
+    row = await conn.fetchrow(
+        f"""
+        UPDATE candidacies SET declaration = $2, version = version + $3
+         WHERE id = $1 RETURNING {CANDIDACY_COLUMNS}
+        """,
+        candidacy.id,
+        digest,
+        1 if public else 0,
+    )
+    updated = Candidacy.from_row(row)
+    if public:
+        await _add_version(conn, updated)
+        await log.append(conn, updated.primary_id, "candidacy", _entry(updated, "revised"))
+    return updated
+
+
+async def submit(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    candidacy_id: uuid.UUID | str,
+    account_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+) -> Candidacy:
+    """draft → submitted: the declaration becomes version 1 and enters the log."""
+    primary, candidacy = await _lock(conn, candidacy_id)
+    _owner(candidacy, account_id)
+    _state(candidacy, ("draft",))
+    _candidacies_open(primary, now)
+    row = await conn.fetchrow(
+        f"""
+        UPDATE candidacies SET status = 'submitted', version = 1, submitted_at = now(),
+               updated_at = now()
+         WHERE id = $1 RETURNING {CANDIDACY_COLUMNS}
+        """,
+        candidacy.id,
+    )
+    updated = Candidacy.from_row(row)
+    await _add_version(conn, updated)
+    await log.append(conn, updated.primary_id, "candidacy", _entry(updated, "submitted"))
+    return updated
+
+
+async def publish(
+    conn: asyncpg.Connection, log: LogAppender, candidacy_id: uuid.UUID | str
+) -> Candidacy:
+    """The organiser accepts: submitted → published (collecting supports)."""
+    _primary, candidacy = await _lock(conn, candidacy_id)
+    _state(candidacy, ("submitted",))
+    return await _set_status(
+        conn, log, candidacy, "published", "published", extra_sql=", published_at = now()"
+    )
+
+
+async def reject(
+    conn: asyncpg.Connection, log: LogAppender, candidacy_id: uuid.UUID | str, reason: str
+) -> Candidacy:
+    """The organiser refuses a submitted candidacy, with a public reason."""
+    text = _reason(reason, required=True)
+    _primary, candidacy = await _lock(conn, candidacy_id)
+    _state(candidacy, ("submitted",))
+    return await _set_status(conn, log, candidacy, "rejected", "rejected", text)
+
+
+async def exclude(
+    conn: asyncpg.Connection, log: LogAppender, candidacy_id: uuid.UUID | str, reason: str
+) -> Candidacy:
+    """The organiser excludes a live candidacy at any time, with a public reason."""
+    text = _reason(reason, required=True)
+    _primary, candidacy = await _lock(conn, candidacy_id)
+    _state(candidacy, LIVE)
+    return await _set_status(conn, log, candidacy, "excluded", "excluded", text)
+
+
+async def withdraw(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    candidacy_id: uuid.UUID | str,
+    account_id: uuid.UUID,
+    reason: str = "",
+) -> Candidacy:
+    """The candidate withdraws at any time (a draft leaves no trace in the log)."""
+    text = _reason(reason, required=False)
+    _primary, candidacy = await _lock(conn, candidacy_id)
+    _owner(candidacy, account_id)
+    _state(candidacy, ("draft", *LIVE))
+    action = None if candidacy.status == "draft" else "withdrawn"
+    return await _set_status(conn, log, candidacy, "withdrawn", action, text)
+
+
+async def _answer(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    candidacy_id: uuid.UUID | str,
+    account_id: uuid.UUID,
+    action: str,
+) -> Candidacy:
+    primary, candidacy = await _lock(conn, candidacy_id)
+    _owner(candidacy, account_id)
+    _state(candidacy, ("qualified",))
+    if await voting_has_started(conn, primary.id):
+        raise Refused(_("Le vote a commencé : la liste des candidats est close."), status=409)
+    return await _set_status(conn, log, candidacy, action, action)
+
+
+async def confirm(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    candidacy_id: uuid.UUID | str,
+    account_id: uuid.UUID,
+) -> Candidacy:
+    """A qualified candidate confirms taking part in the vote."""
+    return await _answer(conn, log, candidacy_id, account_id, "confirmed")
+
+
+async def decline(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    candidacy_id: uuid.UUID | str,
+    account_id: uuid.UUID,
+) -> Candidacy:
+    """A qualified candidate declines to take part in the vote."""
+    return await _answer(conn, log, candidacy_id, account_id, "declined")

@@ -1,0 +1,405 @@
+"""A primary's definition: validation and phases. Pure: no I/O.
+
+The definition is the body of the log's `definition` entry (docs/audit-log.md §8), exactly
+those members and nothing else, so that what the service checks is what observers read.
+`validate_definition` turns untrusted input (a form, a JSON document) into that body or
+raises `Refused` naming the offending field; `phase_state` says where a primary stands in its
+timeline at a given instant.
+
+Phases are named `candidacies`, `supports`, `round-1`, `round-2`, … and `results`, with ISO-8601
+UTC instants written `YYYY-MM-DDTHH:MM:SSZ`. Candidacies and supports may overlap (citizens
+support a candidate while others still declare, as on LaPrimaire.org); every later phase starts
+once the previous one has ended.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+try:  # the tally engine is the reference for scales and rules
+    from voting.majority import FRENCH_7, LAPRIMAIRE_6, MISSING_POLICIES, RULES
+
+    FRENCH_GRADES: tuple[str, ...] = tuple(FRENCH_7.labels)
+    LAPRIMAIRE_GRADES: tuple[str, ...] = tuple(LAPRIMAIRE_6.labels)
+except ImportError:  # pragma: no cover - the engine ships with the project
+    FRENCH_GRADES = (
+        "À rejeter",
+        "Insuffisant",
+        "Passable",
+        "Assez bien",
+        "Bien",
+        "Très bien",
+        "Excellent",
+    )
+    LAPRIMAIRE_GRADES = FRENCH_GRADES[:6]
+    RULES = ("majority-value", "majority-gauge", "mieux-voter", "typical", "central", "usual")
+    MISSING_POLICIES = ("normalize", "worst-grade", "median", "strict")
+
+
+def _(message: str) -> str:
+    """Marks a French source string for translation; the web layer translates it."""
+    return message
+
+
+GRADE_PRESETS: dict[str, tuple[str, ...]] = {
+    "fr-7": FRENCH_GRADES,
+    "laprimaire-6": LAPRIMAIRE_GRADES,
+}
+QUALIFICATION_MODES = ("threshold", "phase-end")
+ELIGIBILITY_POLICIES = ("email", "allow-list", "approval")
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+ROUND_RE = re.compile(r"round-([1-9][0-9]?)")
+DEFAULT_THRESHOLD = 500
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
+MAX_THRESHOLD = 10_000_000
+MAX_SUPPORT_CAP = 1_000
+MAX_SUBSET = 1_000
+MAX_GRADES = 10
+MAX_GRADE_LABEL = 40
+MAX_PHASES = 12
+
+BODY_MEMBERS = (
+    "revision", "title", "slug", "description", "threshold", "support_cap", "qualification",
+    "grades", "rule", "missing", "default_grade", "upper_median", "subset_size", "allow_blank",
+    "eligibility", "phases",
+)  # fmt: skip
+
+DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "threshold": DEFAULT_THRESHOLD,
+    "support_cap": 0,
+    "qualification": "threshold",
+    "grades": list(FRENCH_GRADES),
+    "rule": "majority-value",
+    "missing": "normalize",
+    "default_grade": 0,
+    "upper_median": False,
+    "subset_size": 0,
+    "allow_blank": True,
+    "eligibility": "email",
+}
+
+
+class Refused(ValueError):
+    """A request the rules refuse; nothing was written.
+
+    `message` is a French source string with `{placeholders}` filled from `params` after
+    translation; `field` is the input path it concerns (e.g. `phases[1].end`), `status` the
+    HTTP status the web layer answers with.
+    """
+
+    def __init__(
+        self, message: str, *, field: str | None = None, status: int = 422, **params: Any
+    ) -> None:
+        super().__init__(message.format(**params) if params else message)
+        self.message = message
+        self.field = field
+        self.status = status
+        self.params = params
+
+    def translated(self, gettext: Any) -> str:
+        text = gettext(self.message)
+        return text.format(**self.params) if self.params else text
+
+
+def nfc(text: str) -> str:
+    """Log entries are NFC (docs/audit-log.md §2); so is everything we store."""
+    return unicodedata.normalize("NFC", text)
+
+
+def clean_text(
+    value: Any, field_name: str, *, max_length: int, required: bool = False, multiline: bool = True
+) -> str:
+    """A stripped NFC string within `max_length`, without control characters."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise Refused(_("Ce champ doit être un texte."), field=field_name)
+    text = nfc(value.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    allowed = {"\n", "\t"} if multiline else set()
+    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in text):
+        raise Refused(_("Ce champ contient des caractères de contrôle."), field=field_name)
+    if required and not text:
+        raise Refused(_("Ce champ est obligatoire."), field=field_name)
+    if len(text) > max_length:
+        raise Refused(
+            _("Ce champ est trop long ({max} caractères au plus)."),
+            field=field_name,
+            max=max_length,
+        )
+    return text
+
+
+def _int(value: Any, field_name: str, low: int, high: int) -> int:
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,12}\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Refused(_("Ce champ doit être un nombre entier."), field=field_name)
+    if not low <= value <= high:
+        raise Refused(
+            _("Ce nombre doit être compris entre {low} et {high}."),
+            field=field_name, low=low, high=high,
+        )  # fmt: skip
+    return value
+
+
+def _bool(value: Any, field_name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise Refused(_("Ce champ doit valoir vrai ou faux."), field=field_name)
+
+
+def _choice(value: Any, field_name: str, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise Refused(
+            _("Valeur inconnue ; choix possibles : {choices}."),
+            field=field_name, choices=", ".join(choices),
+        )  # fmt: skip
+    return value
+
+
+def parse_instant(value: Any, field_name: str) -> datetime:
+    """An aware UTC datetime from an ISO-8601 string (naive means UTC), to the second."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and 10 <= len(value.strip()) <= 40:
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise Refused(
+                _("Date invalide : attendu AAAA-MM-JJTHH:MM:SSZ (UTC)."), field=field_name
+            ) from None
+    else:
+        raise Refused(_("Date invalide : attendu AAAA-MM-JJTHH:MM:SSZ (UTC)."), field=field_name)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if not 2000 <= moment.year <= 2200:
+        raise Refused(_("Date hors limites."), field=field_name)
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def format_instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _phase_order(name: str) -> int:
+    if name == "candidacies":
+        return 0
+    if name == "supports":
+        return 1
+    if name == "results":
+        return 1000
+    match = ROUND_RE.fullmatch(name)
+    if match:
+        return 1 + int(match.group(1))
+    return -1
+
+
+def validate_phases(value: Any) -> list[dict[str, str]]:
+    """Phases in canonical order, instants normalised, consistency checked."""
+    if not isinstance(value, list):
+        raise Refused(_("Les phases doivent être une liste."), field="phases")
+    if len(value) > MAX_PHASES:
+        raise Refused(_("Trop de phases ({max} au plus)."), field="phases", max=MAX_PHASES)
+    parsed: list[tuple[int, str, datetime, datetime]] = []
+    seen: set[str] = set()
+    for i, phase in enumerate(value):
+        path = f"phases[{i}]"
+        if not isinstance(phase, Mapping):
+            raise Refused(_("Chaque phase est un objet {name, start, end}."), field=path)
+        extra = set(phase) - {"name", "start", "end"}
+        if extra:
+            raise Refused(_("Membre inconnu : {name}."), field=path, name=sorted(extra)[0])
+        name = phase.get("name")
+        if not isinstance(name, str) or _phase_order(name) < 0:
+            raise Refused(
+                _("Phase inconnue : candidacies, supports, round-1…, results."),
+                field=f"{path}.name",
+            )
+        if name in seen:
+            raise Refused(_("Cette phase apparaît deux fois."), field=f"{path}.name")
+        seen.add(name)
+        start = parse_instant(phase.get("start"), f"{path}.start")
+        end = parse_instant(phase.get("end"), f"{path}.end")
+        if end <= start:
+            raise Refused(_("La fin doit suivre le début."), field=f"{path}.end")
+        parsed.append((_phase_order(name), name, start, end))
+    for required in ("candidacies", "supports"):
+        if required not in seen:
+            raise Refused(_("La phase « {name} » est obligatoire."), field="phases", name=required)
+    parsed.sort()
+    rounds = [order - 1 for order, name, _s, _e in parsed if name.startswith("round-")]
+    if rounds != list(range(1, len(rounds) + 1)):
+        raise Refused(_("Les tours se numérotent round-1, round-2… sans trou."), field="phases")
+    for (_o1, first, start1, end1), (_o2, second, start2, end2) in itertools.pairwise(parsed):
+        where = f"phases[{[p.get('name') for p in value].index(second)}].start"
+        if start2 < start1:
+            raise Refused(
+                _("La phase « {second} » ne peut pas commencer avant « {first} »."),
+                field=where, first=first, second=second,
+            )  # fmt: skip
+        if (first, second) == ("candidacies", "supports"):
+            if end2 < end1:
+                raise Refused(
+                    _("Les candidatures doivent se clore au plus tard avec les soutiens."),
+                    field=where.replace(".start", ".end"),
+                )
+        elif start2 < end1:
+            raise Refused(
+                _("La phase « {second} » doit commencer après la fin de « {first} »."),
+                field=where, first=first, second=second,
+            )  # fmt: skip
+    return [
+        {"name": name, "start": format_instant(start), "end": format_instant(end)}
+        for _o, name, start, end in parsed
+    ]
+
+
+def validate_grades(value: Any) -> list[str]:
+    if isinstance(value, str) and value in GRADE_PRESETS:
+        return list(GRADE_PRESETS[value])
+    if not isinstance(value, list):
+        raise Refused(_("L’échelle de mentions est une liste de libellés."), field="grades")
+    if not 2 <= len(value) <= MAX_GRADES:
+        raise Refused(_("Il faut entre 2 et {max} mentions."), field="grades", max=MAX_GRADES)
+    labels: list[str] = []
+    seen: set[str] = set()
+    for i, label in enumerate(value):
+        text = clean_text(
+            label, f"grades[{i}]", max_length=MAX_GRADE_LABEL, required=True, multiline=False
+        )
+        if text.casefold() in seen:
+            raise Refused(_("Cette mention apparaît deux fois."), field=f"grades[{i}]")
+        seen.add(text.casefold())
+        labels.append(text)
+    return labels
+
+
+def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
+    """The canonical `definition` body from untrusted input, or `Refused`.
+
+    Missing optional members take their defaults; unknown members are refused (a typo must
+    not silently fall back to a default).
+    """
+    if not isinstance(data, Mapping):
+        raise Refused(_("La définition doit être un objet JSON."), field=None)
+    unknown = sorted(set(data) - set(BODY_MEMBERS))
+    if unknown:
+        raise Refused(_("Membre inconnu : {name}."), field=unknown[0], name=unknown[0])
+    merged = {**DEFAULTS, **{k: v for k, v in data.items() if v is not None}}
+    for required in ("title", "slug", "phases"):
+        if required not in merged:
+            raise Refused(_("Ce champ est obligatoire."), field=required)
+    slug = merged["slug"]
+    if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
+        raise Refused(
+            _("Identifiant invalide : lettres minuscules, chiffres et tirets (63 au plus)."),
+            field="slug",
+        )
+    grades = validate_grades(merged["grades"])
+    body: dict[str, Any] = {
+        "revision": _int(revision, "revision", 1, 1_000_000),
+        "title": clean_text(
+            merged["title"], "title", max_length=MAX_TITLE, required=True, multiline=False
+        ),
+        "slug": slug,
+        "description": clean_text(merged["description"], "description", max_length=MAX_DESCRIPTION),
+        "threshold": _int(merged["threshold"], "threshold", 1, MAX_THRESHOLD),
+        "support_cap": _int(merged["support_cap"], "support_cap", 0, MAX_SUPPORT_CAP),
+        "qualification": _choice(merged["qualification"], "qualification", QUALIFICATION_MODES),
+        "grades": grades,
+        "rule": _choice(merged["rule"], "rule", RULES),
+        "missing": _choice(merged["missing"], "missing", MISSING_POLICIES),
+        "default_grade": _int(merged["default_grade"], "default_grade", 0, len(grades) - 1),
+        "upper_median": _bool(merged["upper_median"], "upper_median"),
+        "subset_size": _int(merged["subset_size"], "subset_size", 0, MAX_SUBSET),
+        "allow_blank": _bool(merged["allow_blank"], "allow_blank"),
+        "eligibility": _choice(merged["eligibility"], "eligibility", ELIGIBILITY_POLICIES),
+        "phases": validate_phases(merged["phases"]),
+    }
+    if body["subset_size"] == 1:
+        raise Refused(
+            _("Un sous-ensemble tiré au sort compte au moins 2 candidats (0 = tous)."),
+            field="subset_size",
+        )
+    return body
+
+
+# --------------------------------------------------------------------------------------------
+# Phases in time
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    start: datetime
+    end: datetime
+    status: str  # "past", "current" or "future"
+
+
+@dataclass(frozen=True)
+class PhaseState:
+    """Where a primary stands at `now`: the phases under way (candidacies and supports may
+    both be), and the whole timeline with each phase's status."""
+
+    now: datetime
+    timeline: list[Phase] = field(default_factory=list)
+
+    @property
+    def current(self) -> list[str]:
+        return [p.name for p in self.timeline if p.status == "current"]
+
+    @property
+    def name(self) -> str:
+        """The latest phase under way, or `upcoming` / `between` / `over`."""
+        if self.current:
+            return self.current[-1]
+        if not self.timeline or all(p.status == "future" for p in self.timeline):
+            return "upcoming"
+        if all(p.status == "past" for p in self.timeline):
+            return "over"
+        return "between"
+
+    @property
+    def next(self) -> Phase | None:
+        future = [p for p in self.timeline if p.status == "future"]
+        return min(future, key=lambda p: p.start) if future else None
+
+    def is_open(self, name: str) -> bool:
+        return name in self.current
+
+    def get(self, name: str) -> Phase | None:
+        return next((p for p in self.timeline if p.name == name), None)
+
+
+def phase_state(phases: Sequence[Mapping[str, str]], now: datetime | None = None) -> PhaseState:
+    """Each phase is open on [start, end): it opens at `start` and is closed at `end`."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    timeline: list[Phase] = []
+    for phase in phases:
+        start = parse_instant(phase["start"], "start")
+        end = parse_instant(phase["end"], "end")
+        status = "past" if moment >= end else "current" if moment >= start else "future"
+        timeline.append(Phase(phase["name"], start, end, status))
+    return PhaseState(moment, timeline)
+
+
+def current_phase(phases: Sequence[Mapping[str, str]], now: datetime | None = None) -> str:
+    """The name of the phase under way at `now` (see `PhaseState.name`)."""
+    return phase_state(phases, now).name
+
+
+def changed_members(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    return [m for m in BODY_MEMBERS if m != "revision" and old.get(m) != new.get(m)]

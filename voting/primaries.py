@@ -1,0 +1,295 @@
+"""Primaries: creation, definition revisions, phase, the "voting has started" freeze.
+
+Services take an asyncpg connection inside a transaction opened by the caller, and append
+their log entry through the log service in that same transaction (docs/architecture.md).
+After commit the caller publishes a checkpoint (`log.publish_checkpoint(pool, primary_id)`):
+creating a primary and revising its definition are phase-level events.
+
+For the rounds feature:
+
+* `await get_primary_by_id(conn, primary_id)` → `Primary` (`.definition` is the current
+  `definition` body, `.revision` its revision);
+* `await mark_voting_started(conn, primary_id)` in the transaction that opens round 1: from
+  then on the definition cannot change and supports/qualifications are refused;
+* `await voting_has_started(conn, primary_id)`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import asyncpg
+
+from voting.definition import (
+    PhaseState,
+    Refused,
+    _,
+    changed_members,
+    clean_text,
+    phase_state,
+    validate_definition,
+)
+
+MAX_CHARTER = 20_000
+PRIMARY_COLUMNS = """
+    id, slug, title, description, definition, revision, charter, voting_started,
+    supports_closed_at, created_by, created_at, updated_at
+"""
+
+
+class LogAppender(Protocol):
+    """What the services need of `voting.log.LogService`."""
+
+    async def create_log(self, conn: asyncpg.Connection, primary_id: Any, slug: str) -> Any: ...
+
+    async def append(
+        self, conn: asyncpg.Connection, primary_id: Any, kind: str, body: dict[str, Any]
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Primary:
+    id: uuid.UUID
+    slug: str
+    title: str
+    description: str
+    definition: dict[str, Any]
+    revision: int
+    charter: str
+    voting_started: bool
+    supports_closed_at: datetime | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Primary:
+        definition = row["definition"]
+        if isinstance(definition, str):  # a connection without the json codec
+            import json
+
+            definition = json.loads(definition)
+        return cls(**{**dict(row), "definition": definition})
+
+    def phases(self, now: datetime | None = None) -> PhaseState:
+        return phase_state(self.definition["phases"], now)
+
+    @property
+    def threshold(self) -> int:
+        return int(self.definition["threshold"])
+
+    @property
+    def support_cap(self) -> int:
+        return int(self.definition["support_cap"])
+
+    @property
+    def grades(self) -> list[str]:
+        return list(self.definition["grades"])
+
+    @property
+    def supports_closed(self) -> bool:
+        return self.supports_closed_at is not None
+
+    def is_organiser(self, account: Any) -> bool:
+        return bool(account is not None and getattr(account, "is_organiser", False))
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+async def create_primary(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    definition: Mapping[str, Any],
+    *,
+    created_by: uuid.UUID | None,
+    charter: str = "",
+) -> Primary:
+    """Create a primary, its log, and the log's first entry: the definition (revision 1)."""
+    body = validate_definition(definition, revision=1)
+    charter_text = clean_text(charter, "charter", max_length=MAX_CHARTER)
+    exists = await conn.fetchval("SELECT 1 FROM primaries WHERE slug = $1", body["slug"])
+    if exists:
+        raise Refused(_("Cet identifiant est déjà pris."), field="slug", status=409)
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO primaries (slug, title, description, definition, revision, charter,
+                               created_by)
+        VALUES ($1, $2, $3, $4::text::jsonb, 1, $5, $6)
+        RETURNING {PRIMARY_COLUMNS}
+        """,
+        body["slug"],
+        body["title"],
+        body["description"],
+        _json(body),
+        charter_text,
+        created_by,
+    )
+    await conn.execute(
+        """
+        INSERT INTO primary_definitions (primary_id, revision, definition, created_by)
+        VALUES ($1, 1, $2::text::jsonb, $3)
+        """,
+        row["id"],
+        _json(body),
+        created_by,
+    )
+    await log.create_log(conn, row["id"], body["slug"])
+    await log.append(conn, row["id"], "definition", body)
+    return Primary.from_row(row)
+
+
+async def voting_has_started(conn: asyncpg.Connection, primary_id: uuid.UUID) -> bool:
+    """True once a round exists (or the rounds feature marked the primary)."""
+    flag = await conn.fetchval("SELECT voting_started FROM primaries WHERE id = $1", primary_id)
+    if flag:
+        return True
+    if await conn.fetchval("SELECT to_regclass('rounds') IS NOT NULL"):
+        try:
+            async with conn.transaction():  # a savepoint: a schema surprise must not abort ours
+                return bool(
+                    await conn.fetchval(
+                        "SELECT EXISTS (SELECT 1 FROM rounds WHERE primary_id = $1)", primary_id
+                    )
+                )
+        except asyncpg.PostgresError:
+            return False
+    return False
+
+
+async def mark_voting_started(conn: asyncpg.Connection, primary_id: uuid.UUID) -> None:
+    """Freeze the definition and supports: called by the rounds feature when round 1 opens."""
+    await conn.execute(
+        "UPDATE primaries SET voting_started = true, updated_at = now() WHERE id = $1",
+        primary_id,
+    )
+
+
+async def update_definition(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    primary_id: uuid.UUID,
+    changes: Mapping[str, Any],
+    *,
+    by: uuid.UUID | None,
+    charter: str | None = None,
+) -> Primary:
+    """Append the next revision of the definition (the old entry is never edited).
+
+    `changes` are merged into the current definition. Refused once voting has started, when
+    the slug changes (it names the log), and for threshold or qualification mode once a
+    candidate has qualified under the old rule.
+    """
+    current = await get_primary_by_id(conn, primary_id, for_update=True)
+    if current is None:
+        raise Refused(_("Primaire introuvable."), status=404)
+    if await voting_has_started(conn, primary_id):
+        raise Refused(_("Le vote a commencé : la définition ne peut plus changer."), status=409)
+    if "revision" in changes and changes["revision"] not in (None, current.revision + 1):
+        raise Refused(
+            _("La révision suivante est la {next}."), field="revision", status=409,
+            next=current.revision + 1,
+        )  # fmt: skip
+    merged = {**current.definition, **{k: v for k, v in changes.items() if k != "revision"}}
+    body = validate_definition(merged, revision=current.revision + 1)
+    if body["slug"] != current.slug:
+        raise Refused(_("L’identifiant d’une primaire ne change pas."), field="slug", status=409)
+    changed = changed_members(current.definition, body)
+    if {"threshold", "qualification"} & set(changed):
+        qualified = await conn.fetchval(
+            "SELECT count(*) FROM candidacies WHERE primary_id = $1 AND qualified_at IS NOT NULL",
+            primary_id,
+        )
+        if qualified:
+            raise Refused(
+                _("Des candidats sont déjà qualifiés : le seuil ne peut plus changer."),
+                field="threshold" if "threshold" in changed else "qualification",
+                status=409,
+            )
+    new_charter = current.charter
+    if charter is not None:
+        new_charter = clean_text(charter, "charter", max_length=MAX_CHARTER)
+    if not changed:
+        if new_charter != current.charter:
+            row = await conn.fetchrow(
+                f"UPDATE primaries SET charter = $2, updated_at = now() WHERE id = $1 "
+                f"RETURNING {PRIMARY_COLUMNS}",
+                primary_id,
+                new_charter,
+            )
+            return Primary.from_row(row)
+        return current
+    row = await conn.fetchrow(
+        f"""
+        UPDATE primaries
+           SET title = $2, description = $3, definition = $4::text::jsonb, revision = $5,
+               charter = $6, updated_at = now()
+         WHERE id = $1
+        RETURNING {PRIMARY_COLUMNS}
+        """,
+        primary_id,
+        body["title"],
+        body["description"],
+        _json(body),
+        body["revision"],
+        new_charter,
+    )
+    await conn.execute(
+        """
+        INSERT INTO primary_definitions (primary_id, revision, definition, created_by)
+        VALUES ($1, $2, $3::text::jsonb, $4)
+        """,
+        primary_id,
+        body["revision"],
+        _json(body),
+        by,
+    )
+    await log.append(conn, primary_id, "definition", body)
+    return Primary.from_row(row)
+
+
+async def get_primary(
+    conn: asyncpg.Connection, slug: str, *, for_update: bool = False, for_share: bool = False
+) -> Primary | None:
+    lock = " FOR UPDATE" if for_update else " FOR SHARE" if for_share else ""
+    row = await conn.fetchrow(
+        f"SELECT {PRIMARY_COLUMNS} FROM primaries WHERE slug = $1{lock}", slug
+    )
+    return Primary.from_row(row) if row else None
+
+
+async def get_primary_by_id(
+    conn: asyncpg.Connection,
+    primary_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+    for_share: bool = False,
+) -> Primary | None:
+    lock = " FOR UPDATE" if for_update else " FOR SHARE" if for_share else ""
+    row = await conn.fetchrow(
+        f"SELECT {PRIMARY_COLUMNS} FROM primaries WHERE id = $1{lock}", primary_id
+    )
+    return Primary.from_row(row) if row else None
+
+
+async def list_primaries(conn: asyncpg.Connection) -> list[Primary]:
+    rows = await conn.fetch(f"SELECT {PRIMARY_COLUMNS} FROM primaries ORDER BY created_at DESC")
+    return [Primary.from_row(r) for r in rows]
+
+
+async def definition_history(conn: asyncpg.Connection, primary_id: uuid.UUID) -> list[dict]:
+    rows = await conn.fetch(
+        """
+        SELECT revision, definition, created_at FROM primary_definitions
+         WHERE primary_id = $1 ORDER BY revision
+        """,
+        primary_id,
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,252 @@
+"""Supports: a citizen backs a candidate collecting supports; qualification follows.
+
+Counts stay exact under concurrency: every support locks, in this order, the primary row
+(FOR SHARE: closing the phase or revising the definition waits), the supporter (a transaction
+advisory lock per primary and account: the cap holds across candidates), then the candidacy
+row (FOR UPDATE: its count and the qualification decision are serialised). The primary key of
+`supports` (candidacy, account) is the last line of defence against a duplicate.
+
+In the log a supporter appears only as a pseudonym: HMAC-SHA-256, keyed with a per-primary
+key derived from the service secret, over the account id — stable within a primary (so
+observers can check the cap and duplicates), unlinkable across primaries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from voting.candidacies import Candidacy, get_candidacy
+from voting.definition import Refused, _
+from voting.eligibility import eligibility
+from voting.primaries import LogAppender, Primary, get_primary_by_id, voting_has_started
+from voting.qualification import qualification_body, qualified_at_phase_end, qualifies_on_support
+
+PSEUDONYM_DOMAIN = b"scrutin-supporter/v1\x00"
+
+
+def supporter_key(secret_key: str, primary_id: uuid.UUID) -> bytes:
+    """The per-primary pseudonym key, derived from the service secret."""
+    return hmac.new(
+        secret_key.encode("utf-8"), PSEUDONYM_DOMAIN + str(primary_id).encode("ascii"),
+        hashlib.sha256,
+    ).digest()  # fmt: skip
+
+
+def supporter_pseudonym(secret_key: str, primary_id: uuid.UUID, account_id: uuid.UUID) -> str:
+    return hmac.new(
+        supporter_key(secret_key, primary_id), str(account_id).encode("ascii"), hashlib.sha256
+    ).hexdigest()
+
+
+@dataclass(frozen=True)
+class SupportResult:
+    candidacy: Candidacy
+    count: int
+    qualified: bool
+
+
+async def _prepare(
+    conn: asyncpg.Connection,
+    candidacy_id: uuid.UUID | str,
+    account_id: uuid.UUID,
+    now: datetime | None,
+) -> tuple[Primary, Candidacy]:
+    found = await get_candidacy(conn, candidacy_id)
+    if found is None:
+        raise Refused(_("Candidature introuvable."), status=404)
+    primary = await get_primary_by_id(conn, found.primary_id, for_share=True)
+    assert primary is not None
+    if primary.supports_closed or await voting_has_started(conn, primary.id):
+        raise Refused(_("La phase des soutiens est close."), status=409)
+    if not primary.phases(now).is_open("supports"):
+        raise Refused(_("La phase des soutiens n’est pas ouverte."), status=409)
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        f"scrutin-support:{primary.id}:{account_id}",
+    )
+    candidacy = await get_candidacy(conn, found.id, for_update=True)
+    assert candidacy is not None
+    return primary, candidacy
+
+
+async def support(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    *,
+    secret_key: str,
+    candidacy_id: uuid.UUID | str,
+    account_id: uuid.UUID,
+    now: datetime | None = None,
+) -> SupportResult:
+    """Support a published candidate; qualify it in the same transaction at the threshold."""
+    primary, candidacy = await _prepare(conn, candidacy_id, account_id, now)
+    allowed = await eligibility(conn, primary.id, account_id)
+    if not allowed:
+        # REASONS holds French source strings, translated by the web layer like ours.
+        raise Refused(allowed.message, status=403, field="eligibility")
+    if candidacy.status != "published":
+        raise Refused(_("Ce candidat ne recueille pas de soutiens."), status=409)
+    if await conn.fetchval(
+        "SELECT 1 FROM supports WHERE candidacy_id = $1 AND account_id = $2",
+        candidacy.id,
+        account_id,
+    ):
+        raise Refused(_("Vous soutenez déjà ce candidat."), status=409)
+    if primary.support_cap:
+        given = await conn.fetchval(
+            "SELECT count(*) FROM supports WHERE primary_id = $1 AND account_id = $2",
+            primary.id,
+            account_id,
+        )
+        if given >= primary.support_cap:
+            raise Refused(
+                _("Vous avez déjà donné vos {cap} soutiens dans cette primaire."),
+                status=409, cap=primary.support_cap,
+            )  # fmt: skip
+    pseudonym = supporter_pseudonym(secret_key, primary.id, account_id)
+    await conn.execute(
+        """
+        INSERT INTO supports (candidacy_id, account_id, primary_id, supporter)
+        VALUES ($1, $2, $3, $4)
+        """,
+        candidacy.id,
+        account_id,
+        primary.id,
+        pseudonym,
+    )
+    count = await conn.fetchval(
+        "UPDATE candidacies SET support_count = support_count + 1 WHERE id = $1 "
+        "RETURNING support_count",
+        candidacy.id,
+    )
+    await log.append(
+        conn, primary.id, "support", {"candidate": str(candidacy.id), "supporter": pseudonym}
+    )
+    qualified = qualifies_on_support(primary.definition, count)
+    if qualified:
+        await _qualify(conn, log, primary, candidacy.id, count)
+    updated = await get_candidacy(conn, candidacy.id)
+    assert updated is not None
+    return SupportResult(updated, count, qualified)
+
+
+async def _qualify(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    primary: Primary,
+    candidacy_id: uuid.UUID,
+    count: int,
+) -> None:
+    await conn.execute(
+        "UPDATE candidacies SET status = 'qualified', qualified_at = now(), updated_at = now() "
+        "WHERE id = $1",
+        candidacy_id,
+    )
+    await log.append(
+        conn, primary.id, "qualification",
+        qualification_body(str(candidacy_id), count, primary.threshold),
+    )  # fmt: skip
+
+
+async def withdraw_support(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    *,
+    secret_key: str,
+    candidacy_id: uuid.UUID | str,
+    account_id: uuid.UUID,
+    now: datetime | None = None,
+) -> SupportResult:
+    """Take a support back, while the candidate is still collecting and the phase open."""
+    primary, candidacy = await _prepare(conn, candidacy_id, account_id, now)
+    if candidacy.status != "published":
+        raise Refused(
+            _("Ce candidat ne recueille plus de soutiens : votre soutien est définitif."),
+            status=409,
+        )
+    deleted = await conn.fetchval(
+        "DELETE FROM supports WHERE candidacy_id = $1 AND account_id = $2 RETURNING supporter",
+        candidacy.id,
+        account_id,
+    )
+    if deleted is None:
+        raise Refused(_("Vous ne soutenez pas ce candidat."), status=409)
+    count = await conn.fetchval(
+        "UPDATE candidacies SET support_count = support_count - 1 WHERE id = $1 "
+        "RETURNING support_count",
+        candidacy.id,
+    )
+    await log.append(
+        conn, primary.id, "support-withdrawal",
+        {"candidate": str(candidacy.id), "supporter": deleted},
+    )  # fmt: skip
+    updated = await get_candidacy(conn, candidacy.id)
+    assert updated is not None
+    return SupportResult(updated, count, False)
+
+
+async def close_supports_phase(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    primary_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+) -> list[uuid.UUID]:
+    """The organiser closes the supports phase once its end has passed: supports are frozen
+    and every candidate still collecting with at least the threshold qualifies (one
+    `qualification` entry each). Returns the candidates qualified now."""
+    primary = await get_primary_by_id(conn, primary_id, for_update=True)
+    if primary is None:
+        raise Refused(_("Primaire introuvable."), status=404)
+    if primary.supports_closed:
+        raise Refused(_("La phase des soutiens est déjà close."), status=409)
+    state = primary.phases(now)
+    phase = state.get("supports")
+    if phase is None or phase.status != "past":
+        raise Refused(
+            _("La phase des soutiens n’est pas terminée : attendez sa date de fin."), status=409
+        )
+    rows = await conn.fetch(
+        "SELECT id, support_count FROM candidacies WHERE primary_id = $1 AND status = 'published' "
+        "ORDER BY id FOR UPDATE",
+        primary_id,
+    )
+    counts = {str(r["id"]): r["support_count"] for r in rows}
+    qualified = qualified_at_phase_end(counts, primary.threshold)
+    for candidate in qualified:
+        await _qualify(conn, log, primary, uuid.UUID(candidate), counts[candidate])
+    await conn.execute(
+        "UPDATE primaries SET supports_closed_at = now(), updated_at = now() WHERE id = $1",
+        primary_id,
+    )
+    return [uuid.UUID(c) for c in qualified]
+
+
+async def supported_by(
+    conn: asyncpg.Connection, primary_id: uuid.UUID, account_id: uuid.UUID
+) -> set[uuid.UUID]:
+    rows = await conn.fetch(
+        "SELECT candidacy_id FROM supports WHERE primary_id = $1 AND account_id = $2",
+        primary_id,
+        account_id,
+    )
+    return {r["candidacy_id"] for r in rows}
+
+
+async def supports_of_account(conn: asyncpg.Connection, account_id: uuid.UUID) -> list[dict]:
+    rows = await conn.fetch(
+        """
+        SELECT c.id, c.name, c.status, c.support_count, p.slug, p.title, s.created_at
+          FROM supports s JOIN candidacies c ON c.id = s.candidacy_id
+          JOIN primaries p ON p.id = s.primary_id
+         WHERE s.account_id = $1 ORDER BY s.created_at DESC
+        """,
+        account_id,
+    )
+    return [dict(r) for r in rows]
