@@ -1,0 +1,259 @@
+"""Casting a ballot: check, seal, log, mark as voted — in one transaction.
+
+What the database keeps, and why it does not break ballot secrecy:
+
+- the sealed ballot only in the log (a `ballot` entry: round + SealedBox, no voter identity);
+- `voters_voted (round, account)`: who voted, with no ballot id, tracker or time;
+- on subset rounds, each voter's candidate subset (`round_assignments`), needed to show the
+  same ballot on every visit. A subset is close to a fingerprint of a ballot (it is the set of
+  candidates the ballot grades), so the table exists only while no ballot can be opened: it
+  is deleted in the close transaction, before the tally key can be revealed. Only the counts
+  per candidate (`round_exposure`) remain, which link nobody to anything.
+
+The receipt (tracker, index, proof) is given to the voter and never stored with the account.
+What remains is the order of arrival: someone watching the database *while* people vote
+can see who votes when, as with any online vote server; the close rewrites `voters_voted` in
+random order so that the stored rows no longer follow the log's order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from crypto.ballots import seal_ballot
+from crypto.encoding import b64encode
+from voting.log import LogService, Queued
+from voting.rounds import Round, get_round
+from voting.subsets import draw_subset, shuffled
+
+__all__ = [
+    "BallotError",
+    "CastError",
+    "assigned_candidates",
+    "cast",
+    "display_order",
+    "has_voted",
+    "parse_grades",
+]
+
+
+def _(message: str) -> str:
+    return message
+
+
+class CastError(ValueError):
+    """A cast is refused; nothing was written. ``message`` is French (translated by pages)."""
+
+    def __init__(self, message: str, *, code: str, status: int = 400, **params: Any) -> None:
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.params = params
+
+
+@dataclass
+class BallotError(ValueError):
+    """The choices on a ballot are incomplete or wrong; errors by candidate id (or "")."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{k or 'ballot'}: {v}" for k, v in self.errors.items())
+
+
+async def assigned_candidates(
+    conn: asyncpg.Connection, round_: Round, account_id: UUID, *, rng: random.Random | None = None
+) -> list[str]:
+    """The candidates on this voter's ballot, in round order: all, or the voter's subset.
+
+    On a subset round the subset is drawn at the first visit (balanced exposure, see
+    voting.subsets) and stored until the round closes. Call inside a transaction.
+    """
+    if not round_.uses_subsets:
+        return round_.candidate_ids
+    stored = await conn.fetchval(
+        "SELECT candidates FROM round_assignments WHERE round_id = $1 AND account_id = $2",
+        round_.id,
+        account_id,
+    )
+    if stored is not None:
+        return _json(stored)
+    if round_.status != "open":
+        return []
+    # Lock the counts: concurrent first visits draw one after the other, which keeps the
+    # balance bound of voting.subsets exact.
+    rows = await conn.fetch(
+        "SELECT candidate, shown FROM round_exposure WHERE round_id = $1 ORDER BY candidate "
+        "FOR UPDATE",
+        round_.id,
+    )
+    exposure = {row["candidate"]: row["shown"] for row in rows}
+    subset = draw_subset(
+        round_.candidate_ids, exposure, round_.subset_size, rng or random.SystemRandom()
+    )
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO round_assignments (round_id, account_id, candidates)
+        VALUES ($1, $2, $3::text::jsonb) ON CONFLICT DO NOTHING RETURNING candidates
+        """,
+        round_.id,
+        account_id,
+        json.dumps(subset),
+    )
+    if inserted is None:  # a concurrent first visit won
+        return _json(
+            await conn.fetchval(
+                "SELECT candidates FROM round_assignments WHERE round_id = $1 AND account_id = $2",
+                round_.id,
+                account_id,
+            )
+        )
+    await conn.execute(
+        "UPDATE round_exposure SET shown = shown + 1 WHERE round_id = $1 AND candidate = ANY($2)",
+        round_.id,
+        subset,
+    )
+    return subset
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def display_order(candidates: Sequence[str], round_id: UUID, account_id: UUID, secret: str) -> list:
+    """This voter's order of the candidates: shuffled, the same on every visit.
+
+    The seed is an HMAC with the service secret, so nobody can predict another voter's order
+    (ballot position effects average out over voters).
+    """
+    seed = hmac.new(
+        secret.encode("utf-8"), f"booth-order/{round_id}/{account_id}".encode(), hashlib.sha256
+    ).digest()
+    return shuffled(candidates, seed)
+
+
+def parse_grades(
+    form: Mapping[str, Any], candidates: Sequence[str], n_grades: int, *, prefix: str = "grade-"
+) -> dict[str, int | None]:
+    """Read ``grade-<candidate>`` fields; None where missing or not a number."""
+    grades: dict[str, int | None] = {}
+    for cid in candidates:
+        raw = form.get(prefix + cid)
+        try:
+            grades[cid] = int(str(raw)) if raw not in (None, "") else None
+        except ValueError:
+            grades[cid] = None
+    return grades
+
+
+def check_choices(
+    grades: Mapping[str, Any],
+    assigned: Sequence[str],
+    n_grades: int,
+    *,
+    blank: bool,
+    allow_blank: bool,
+) -> dict[str, int]:
+    """The ballot to seal, or BallotError naming what is wrong.
+
+    Every assigned candidate must be graded with a grade on the scale, unless the voter
+    chose a blank ballot (where the round allows it); no other candidate may be graded.
+    """
+    errors: dict[str, str] = {}
+    if blank:
+        if not allow_blank:
+            raise BallotError({"": _("Le vote blanc n’est pas prévu pour ce tour.")})
+        if any(v is not None for v in grades.values()):
+            raise BallotError(
+                {"": _("Un vote blanc ne contient aucune mention : choisissez l’un ou l’autre.")}
+            )
+        return {}
+    allowed = set(assigned)
+    for cid in grades:
+        if cid not in allowed:
+            errors[cid] = _("Ce candidat ne figure pas sur votre bulletin.")
+    clean: dict[str, int] = {}
+    for cid in assigned:
+        value = grades.get(cid)
+        if value is None:
+            errors[cid] = _("Choisissez une mention pour ce candidat.")
+        elif isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n_grades:
+            errors[cid] = _("Cette mention n’existe pas sur l’échelle.")
+        else:
+            clean[cid] = value
+    if errors:
+        raise BallotError(errors)
+    return clean
+
+
+async def has_voted(conn: asyncpg.Connection, round_id: UUID, account_id: UUID) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM voters_voted WHERE round_id = $1 AND account_id = $2",
+            round_id,
+            account_id,
+        )
+    )
+
+
+async def cast(
+    conn: asyncpg.Connection,
+    log: LogService,
+    *,
+    primary_id: UUID,
+    number: int,
+    account_id: UUID,
+    grades: Mapping[str, Any],
+    blank: bool = False,
+    now: datetime | None = None,
+) -> Queued:
+    """Seal and log one ballot; mark the voter as having voted. In the caller's transaction.
+
+    Raises CastError (round not open, not eligible, already voted) or BallotError (choices).
+    Concurrent casts by one voter: the primary key of voters_voted lets exactly one through.
+    """
+    now = now or datetime.now(UTC)
+    round_ = await get_round(conn, primary_id, number, lock="share")
+    if round_ is None:
+        raise CastError(_("Ce tour n’existe pas."), code="no-round", status=404)
+    if not round_.accepts_ballots(now):
+        raise CastError(_("Ce tour n’est pas ouvert au vote."), code="round-closed", status=409)
+    from voting.eligibility import is_eligible
+
+    if not await is_eligible(conn, primary_id, account_id):
+        raise CastError(
+            _("Votre compte n’est pas inscrit sur la liste des votants de cette primaire."),
+            code="not-eligible",
+            status=403,
+        )
+    if await has_voted(conn, round_.id, account_id):
+        raise CastError(_("Vous avez déjà voté à ce tour."), code="already-voted", status=409)
+    assigned = await assigned_candidates(conn, round_, account_id)
+    ballot = check_choices(
+        grades, assigned, len(round_.grades), blank=blank, allow_blank=round_.allow_blank
+    )
+    marked = await conn.fetchval(
+        """
+        INSERT INTO voters_voted (round_id, account_id) VALUES ($1, $2)
+        ON CONFLICT DO NOTHING RETURNING 1
+        """,
+        round_.id,
+        account_id,
+    )
+    if marked is None:  # a concurrent cast by the same voter committed first
+        raise CastError(_("Vous avez déjà voté à ce tour."), code="already-voted", status=409)
+    sealed = seal_ballot(round_.tally_public_key, number, ballot, pad_to=round_.pad_to)
+    return await log.append(
+        conn, primary_id, "ballot", {"round": number, "sealed": b64encode(sealed)}
+    )

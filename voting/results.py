@@ -1,0 +1,305 @@
+"""Revealing a round's tally key, opening the ballots, tallying, publishing the result.
+
+`reveal_and_tally` checks the key first (passphrase or key file against the round's public
+key): a wrong one is refused and nothing changes. Then, in one transaction, it appends the
+`tally-key` entry, opens every ballot entry of the round, tallies them with the engine under
+the definition's rule and policies, and appends the `result` entry (docs/audit-log.md §8),
+computed over the tree as it stood (size and root stated in the entry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from crypto import canonical, keys
+from crypto.ballots import OpenedBallot, check_tally_key, open_ballot
+from crypto.encoding import Base64Error, b64decode, b64encode
+from voting.log import LogService, Queued
+from voting.majority import Scale, TallyResult, tally
+from voting.rounds import KEY_FILE_FORMAT, TALLY_KEY_PURPOSE, Round, get_round
+
+__all__ = [
+    "RevealError",
+    "Tallied",
+    "ballot_entries",
+    "get_result",
+    "read_key_file",
+    "reveal_and_tally",
+    "tally_round",
+    "unlock_tally_key",
+]
+
+
+def _(message: str) -> str:
+    return message
+
+
+class RevealError(ValueError):
+    """The key is refused or the round is not in a state to reveal it; nothing changed."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class BallotEntry:
+    index: int
+    tracker: str
+    sealed: str
+
+
+@dataclass(frozen=True)
+class Tallied:
+    body: dict[str, Any]
+    result: TallyResult
+    explanations: dict[str, list[str]]
+    invalid: list[str]
+    tally_key_queued: Queued
+    result_queued: Queued
+
+
+def read_key_file(data: bytes | str) -> dict[str, Any]:
+    """Parse an uploaded key file; RevealError when it is not one."""
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise RevealError(
+            _("Ce fichier n’est pas un fichier de clé de dépouillement."), field="key_file"
+        ) from None
+    if not isinstance(value, dict) or value.get("format") != KEY_FILE_FORMAT:
+        raise RevealError(
+            _("Ce fichier n’est pas un fichier de clé de dépouillement."), field="key_file"
+        )
+    return value
+
+
+async def unlock_tally_key(
+    round_: Round, *, passphrase: str | None = None, key_file: bytes | str | None = None
+) -> bytes:
+    """The round's tally secret key from the passphrase or the key file, checked against the
+    published public key. RevealError otherwise."""
+    secret: bytes | None = None
+    if key_file:
+        value = read_key_file(key_file)
+        try:
+            secret = b64decode(str(value.get("tally_secret_key", "")), length=32, what="key")
+        except (Base64Error, binascii.Error):
+            raise RevealError(_("La clé de ce fichier est illisible."), field="key_file") from None
+    elif passphrase:
+        if round_.sealed_tally_key is None:
+            raise RevealError(
+                _("La clé de ce tour a été remise sous forme de fichier : déposez ce fichier."),
+                field="key_file",
+            )
+        try:
+            secret = await asyncio.to_thread(
+                keys.open_with_passphrase, round_.sealed_tally_key, passphrase, TALLY_KEY_PURPOSE
+            )
+        except keys.SealError:
+            raise RevealError(_("Phrase secrète incorrecte."), field="passphrase") from None
+    else:
+        raise RevealError(_("Donnez la phrase secrète ou le fichier de clé."), field="passphrase")
+    if not check_tally_key(secret, round_.tally_public_key):
+        raise RevealError(
+            _("Cette clé ne correspond pas à la clé publique du tour."),
+            field="key_file" if key_file else "passphrase",
+        )
+    return secret
+
+
+async def ballot_entries(
+    conn: asyncpg.Connection, primary_id: UUID, number: int, *, before: int | None = None
+) -> list[BallotEntry]:
+    """The integrated ballot entries of a round, in log order."""
+    rows = await conn.fetch(
+        """
+        SELECT idx, leaf_hash, entry FROM log_entries
+        WHERE primary_id = $1 AND kind = 'ballot' AND ($2::bigint IS NULL OR idx < $2)
+        ORDER BY idx
+        """,
+        primary_id,
+        before,
+    )
+    found = []
+    for row in rows:
+        body = canonical.loads(bytes(row["entry"]))["body"]
+        if body.get("round") == number:
+            found.append(BallotEntry(row["idx"], bytes(row["leaf_hash"]).hex(), body["sealed"]))
+    return found
+
+
+def tally_round(
+    round_: Round, opened: Sequence[OpenedBallot]
+) -> tuple[TallyResult, dict[str, list[str]]]:
+    """The engine's result for opened ballots, and the explanations with candidates' names."""
+    d = round_.definition
+    ids = round_.candidate_ids
+    ballots: list[dict[str, int] | None] = [
+        None if b.status == "invalid" else dict(b.grades) for b in opened
+    ]
+    valid = sum(1 for b in opened if b.status == "valid")
+    options = {
+        "rule": d["rule"],
+        "missing": d["missing"],
+        "default_grade": d["default_grade"],
+        "upper_median": d["upper_median"],
+    }
+    scale = Scale(tuple(d["grades"]))
+    # Every voter who graded someone is a participant (subset rounds: the missing policy
+    # decides what a candidate not on a voter's ballot counts as).
+    result = tally(scale, ids, ballots=ballots, participants=valid, **options)
+    # Same tally on profiles, keyed by display names, for readable explanations.
+    names = _unique_names(round_)
+    named = tally(
+        scale,
+        [names[c] for c in ids],
+        profiles={names[c]: result.profiles[c] for c in ids},
+        participants=valid,
+        **options,
+    )
+    return result, {lang: named.explanations(lang) for lang in ("fr", "en")}
+
+
+def _unique_names(round_: Round) -> dict[str, str]:
+    names: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for c in round_.candidates:
+        name = c["name"]
+        seen[name] = seen.get(name, 0) + 1
+        names[c["candidate"]] = name if seen[name] == 1 else f"{name} ({seen[name]})"
+    return names
+
+
+def result_body(
+    round_: Round, result: TallyResult, *, tree_size: int, root: bytes
+) -> dict[str, Any]:
+    d = round_.definition
+    return {
+        "round": round_.number,
+        "tree_size": tree_size,
+        "root": b64encode(root),
+        "rule": d["rule"],
+        "missing": d["missing"],
+        "upper_median": d["upper_median"],
+        "default_grade": d["default_grade"],
+        "counts": {k: result.counts[k] for k in ("valid", "blank", "invalid")},
+        "candidates": {
+            c: {
+                "profile": list(result.profiles[c]),
+                "majority_grade": result.majority_grades[c],
+                "rank": result.ranks[c],
+            }
+            for c in round_.candidate_ids
+        },
+        "ranking": list(result.ranking),
+        "tie_groups": [list(g) for g in result.tie_groups if len(g) > 1],
+    }
+
+
+async def reveal_and_tally(
+    pool: asyncpg.Pool,
+    log: LogService,
+    *,
+    primary_id: UUID,
+    number: int,
+    passphrase: str | None = None,
+    key_file: bytes | str | None = None,
+) -> Tallied:
+    """Reveal the key, open, tally, append `tally-key` then `result`, publish a checkpoint."""
+    async with pool.acquire() as conn:
+        round_ = await get_round(conn, primary_id, number)
+        if round_ is None:
+            raise RevealError(_("Ce tour n’existe pas."))
+        if round_.status == "open":
+            raise RevealError(_("Clôturez le tour avant de révéler la clé."))
+        if round_.status == "tallied":
+            raise RevealError(_("Le résultat de ce tour est déjà publié."))
+        secret = await unlock_tally_key(round_, passphrase=passphrase, key_file=key_file)
+        # Every ballot precedes the close in the log: integrate up to it first.
+        await log.integrate(pool, primary_id)
+        async with conn.transaction():
+            round_ = await get_round(conn, primary_id, number, lock="update")
+            assert round_ is not None
+            if round_.status != "closed":
+                raise RevealError(_("Le résultat de ce tour est déjà publié."))
+            close_index = await conn.fetchval(
+                """
+                SELECT max(idx) FROM log_entries
+                WHERE primary_id = $1 AND kind = 'round-close'
+                  AND (convert_from(entry, 'UTF8')::jsonb #>> '{body,round}')::int = $2
+                """,
+                primary_id,
+                number,
+            )
+            if close_index is None:
+                raise RevealError(_("La clôture n’est pas encore inscrite au journal ; réessayez."))
+            head = await log.head(conn, primary_id)
+            entries = await ballot_entries(conn, primary_id, number, before=close_index)
+            opened = await asyncio.to_thread(_open_all, secret, round_, entries)
+            result, explanations = tally_round(round_, opened)
+            body = result_body(round_, result, tree_size=head.size, root=head.root)
+            invalid = [
+                e.tracker for e, o in zip(entries, opened, strict=True) if o.status == "invalid"
+            ]
+            key_queued = await log.append(
+                conn,
+                primary_id,
+                "tally-key",
+                {"round": number, "tally_secret_key": b64encode(secret)},
+            )
+            result_queued = await log.append(conn, primary_id, "result", body)
+            await conn.execute(
+                """
+                INSERT INTO round_results (round_id, result_index, body, explanations,
+                                           invalid_trackers)
+                VALUES ($1, -1, $2::text::jsonb, $3::text::jsonb, $4::text::jsonb)
+                """,
+                round_.id,
+                json.dumps(body, ensure_ascii=False),
+                json.dumps(explanations, ensure_ascii=False),
+                json.dumps(invalid),
+            )
+            await conn.execute(
+                "UPDATE rounds SET status = 'tallied', tallied_at = now() WHERE id = $1",
+                round_.id,
+            )
+    placed = await log.wait(pool, result_queued)
+    await pool.execute(
+        "UPDATE round_results SET result_index = $2 WHERE round_id = $1", round_.id, placed.index
+    )
+    await log.publish_checkpoint(pool, primary_id)
+    return Tallied(body, result, explanations, invalid, key_queued, result_queued)
+
+
+def _open_all(secret: bytes, round_: Round, entries: Sequence[BallotEntry]) -> list[OpenedBallot]:
+    ids = round_.candidate_ids
+    n = len(round_.grades)
+    return [
+        open_ballot(secret, e.sealed, round_.number, ids, n, allow_blank=round_.allow_blank)
+        for e in entries
+    ]
+
+
+async def get_result(conn: asyncpg.Connection, round_id: UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT result_index, body, explanations, invalid_trackers, tallied_at "
+        "FROM round_results WHERE round_id = $1",
+        round_id,
+    )
+    if row is None:
+        return None
+    data = dict(row)
+    for name in ("body", "explanations", "invalid_trackers"):
+        if isinstance(data[name], str):
+            data[name] = json.loads(data[name])
+    return data

@@ -1,0 +1,435 @@
+"""Voting rounds: open over a frozen candidate list, close with the turnout.
+
+Each service runs inside the caller's transaction and appends its log entry there
+(docs/audit-log.md §8 `round-open`, `round-close`). Order between ballots and the close is
+kept by row locks on the round: a cast holds ``FOR SHARE`` on it, the close takes
+``FOR UPDATE``, so the close waits for every cast in flight and every later cast sees the
+round closed.
+
+The tally key: each round has its own X25519 key pair. The public half is in the
+``round-open`` entry; the secret half is either sealed with a passphrase the organiser
+chooses (Argon2id + SecretBox, crypto.keys) or handed to the organiser once as a file and not
+stored at all. Nobody, not even someone with the database and the service secret, can open a
+ballot before the organiser reveals the key at close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from crypto import keys
+from crypto.ballots import ballot_plaintext_size, generate_tally_keypair
+from crypto.encoding import b64encode
+from voting.definition import parse_instant
+from voting.log import LogService, Queued
+
+logger = logging.getLogger("scrutin.rounds")
+
+__all__ = [
+    "KEY_FILE_FORMAT",
+    "MIN_PASSPHRASE_LENGTH",
+    "OpenedRound",
+    "Round",
+    "RoundError",
+    "close_round",
+    "count_ballot_entries",
+    "eligible_candidates",
+    "get_primary",
+    "get_round",
+    "key_file",
+    "latest_round",
+    "list_rounds",
+    "open_round",
+]
+
+KEY_FILE_FORMAT = "scrutin-tally-key/v1"
+MIN_PASSPHRASE_LENGTH = 12
+TALLY_KEY_PURPOSE = "tally-key"
+
+
+def _(message: str) -> str:
+    """Mark a message for translation; the page translates it when it shows it."""
+    return message
+
+
+class RoundError(ValueError):
+    """A round operation is refused. ``message`` is French (translated by the page)."""
+
+    def __init__(self, message: str, *, field: str | None = None, **params: Any) -> None:
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.field = field
+        self.params = params
+
+
+@dataclass(frozen=True)
+class Round:
+    id: UUID
+    primary_id: UUID
+    number: int
+    status: str  # open, closed, tallied
+    candidates: list[dict[str, str]]  # [{candidate, name, declaration}] as in round-open
+    definition: dict[str, Any]
+    subset_size: int
+    allow_blank: bool
+    pad_to: int
+    tally_public_key: bytes
+    key_custody: str  # passphrase or file
+    sealed_tally_key: bytes | None
+    closes_at: datetime | None
+    opened_at: datetime
+    closed_at: datetime | None
+    turnout: int | None
+    tallied_at: datetime | None
+
+    @property
+    def candidate_ids(self) -> list[str]:
+        return [c["candidate"] for c in self.candidates]
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {c["candidate"]: c["name"] for c in self.candidates}
+
+    @property
+    def grades(self) -> list[str]:
+        return list(self.definition["grades"])
+
+    @property
+    def uses_subsets(self) -> bool:
+        return 0 < self.subset_size < len(self.candidates)
+
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """When ballots are accepted: the definition's `round-N` phase if it has one, and
+        never after the closing time set at opening."""
+        start = end = None
+        for phase in self.definition.get("phases", []):
+            if phase.get("name") == f"round-{self.number}":
+                start = parse_instant(phase["start"], "start")
+                end = parse_instant(phase["end"], "end")
+        if self.closes_at is not None and (end is None or self.closes_at < end):
+            end = self.closes_at
+        return start, end
+
+    def accepts_ballots(self, now: datetime) -> bool:
+        start, end = self.window()
+        return (
+            self.status == "open" and (start is None or now >= start) and (end is None or now < end)
+        )
+
+
+_ROUND_COLUMNS = """
+    id, primary_id, number, status, candidates, definition, subset_size, allow_blank, pad_to,
+    tally_public_key, key_custody, sealed_tally_key, closes_at, opened_at, closed_at, turnout,
+    tallied_at
+"""
+
+
+def _jsonish(value: Any) -> Any:
+    # The pool decodes json columns; a bare connection (tests, scripts) returns text.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _round(row: asyncpg.Record) -> Round:
+    data = dict(row)
+    data["candidates"] = _jsonish(data["candidates"])
+    data["definition"] = _jsonish(data["definition"])
+    data["tally_public_key"] = bytes(data["tally_public_key"])
+    if data["sealed_tally_key"] is not None:
+        data["sealed_tally_key"] = bytes(data["sealed_tally_key"])
+    return Round(**data)
+
+
+async def get_primary(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
+    """The primary's id, slug, title and current definition."""
+    row = await conn.fetchrow(
+        "SELECT id, slug, title, description, definition FROM primaries WHERE slug = $1", slug
+    )
+    if row is None:
+        return None
+    data = dict(row)
+    data["definition"] = _jsonish(data["definition"])
+    return data  # type: ignore[return-value]
+
+
+async def get_round(
+    conn: asyncpg.Connection, primary_id: UUID, number: int, *, lock: str | None = None
+) -> Round | None:
+    """One round; ``lock`` is ``"share"`` or ``"update"`` to take the row lock."""
+    clause = {"share": " FOR SHARE", "update": " FOR UPDATE", None: ""}[lock]
+    row = await conn.fetchrow(
+        f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE primary_id = $1 AND number = $2{clause}",
+        primary_id,
+        number,
+    )
+    return None if row is None else _round(row)
+
+
+async def list_rounds(conn: asyncpg.Connection, primary_id: UUID) -> list[Round]:
+    rows = await conn.fetch(
+        f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE primary_id = $1 ORDER BY number", primary_id
+    )
+    return [_round(row) for row in rows]
+
+
+async def latest_round(conn: asyncpg.Connection, primary_id: UUID) -> Round | None:
+    row = await conn.fetchrow(
+        f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE primary_id = $1 ORDER BY number DESC LIMIT 1",
+        primary_id,
+    )
+    return None if row is None else _round(row)
+
+
+async def eligible_candidates(conn: asyncpg.Connection, primary_id: UUID) -> list[dict[str, str]]:
+    """Confirmed candidacies, as round-open list items, ordered by name."""
+    rows = await conn.fetch(
+        """
+        SELECT id, name, declaration FROM candidacies
+        WHERE primary_id = $1 AND status = 'confirmed'
+        ORDER BY name, id
+        """,
+        primary_id,
+    )
+    return [
+        {"candidate": str(row["id"]), "name": row["name"], "declaration": row["declaration"]}
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class OpenedRound:
+    round: Round
+    queued: Queued
+    # Only when the organiser chose the key file: the one and only copy of the secret.
+    key_file: dict[str, Any] | None
+
+
+def key_file(origin: str, primary_id: UUID, number: int, public: bytes, secret: bytes) -> dict:
+    """The JSON file an organiser keeps instead of a passphrase."""
+    return {
+        "format": KEY_FILE_FORMAT,
+        "origin": origin,
+        "primary": str(primary_id),
+        "round": number,
+        "tally_public_key": b64encode(public),
+        "tally_secret_key": b64encode(secret),
+    }
+
+
+async def open_round(
+    conn: asyncpg.Connection,
+    log: LogService,
+    *,
+    primary_id: UUID,
+    opened_by: UUID | None,
+    candidate_ids: Sequence[str] | None = None,
+    passphrase: str | None = None,
+    closes_at: datetime | None = None,
+    now: datetime | None = None,
+) -> OpenedRound:
+    """Open the next round over a frozen candidate list; append `round-open`.
+
+    ``candidate_ids`` None means every confirmed candidacy (round 1) or every candidate of
+    the previous round still confirmed (later rounds). With a ``passphrase`` the tally
+    secret is stored sealed with it; without one, it is returned once as a key file and not
+    stored. Opening round 1 marks the primary's voting as started.
+    """
+    primary = await conn.fetchrow(
+        "SELECT id, slug, definition FROM primaries WHERE id = $1 FOR UPDATE", primary_id
+    )
+    if primary is None:
+        raise RoundError(_("Primaire introuvable."))
+    definition = _jsonish(primary["definition"])
+    previous = await latest_round(conn, primary_id)
+    if previous is not None and previous.status != "tallied":
+        raise RoundError(
+            _("Le tour %(number)s n’est pas terminé : publiez son résultat d’abord."),
+            number=previous.number,
+        )
+    if closes_at is not None and now is not None and closes_at <= now:
+        raise RoundError(_("La date de clôture doit être dans le futur."), field="closes_at")
+    confirmed = {c["candidate"]: c for c in await eligible_candidates(conn, primary_id)}
+    if previous is not None:
+        allowed = [confirmed[c] for c in previous.candidate_ids if c in confirmed]
+    else:
+        allowed = list(confirmed.values())
+    allowed_ids = {c["candidate"] for c in allowed}
+    if candidate_ids is None:
+        chosen = allowed
+    else:
+        wanted = list(dict.fromkeys(str(c) for c in candidate_ids))
+        for cid in wanted:
+            if cid not in allowed_ids:
+                if previous is not None and cid in confirmed:
+                    raise RoundError(
+                        _("Un candidat absent du tour précédent ne peut pas entrer dans ce tour."),
+                        field="candidates",
+                    )
+                raise RoundError(
+                    _("Seules les candidatures confirmées peuvent figurer sur le bulletin."),
+                    field="candidates",
+                )
+        chosen = [c for c in allowed if c["candidate"] in set(wanted)]
+    if len(chosen) < 2:
+        raise RoundError(
+            _("Il faut au moins deux candidatures confirmées pour ouvrir un tour."),
+            field="candidates",
+        )
+    if passphrase is not None and len(passphrase) < MIN_PASSPHRASE_LENGTH:
+        raise RoundError(
+            _("La phrase secrète doit compter au moins %(n)s caractères."),
+            field="passphrase",
+            n=MIN_PASSPHRASE_LENGTH,
+        )
+
+    number = 1 if previous is None else previous.number + 1
+    pair = generate_tally_keypair()
+    sealed = None
+    if passphrase is not None:
+        sealed = await asyncio.to_thread(
+            keys.seal_with_passphrase, pair.secret_key, passphrase, TALLY_KEY_PURPOSE
+        )
+    grades = list(definition["grades"])
+    subset_size = int(definition.get("subset_size", 0))
+    allow_blank = bool(definition.get("allow_blank", False))
+    pad_to = ballot_plaintext_size(number, [c["candidate"] for c in chosen], len(grades))
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO rounds (primary_id, number, candidates, definition, subset_size,
+                            allow_blank, pad_to, tally_public_key, key_custody,
+                            sealed_tally_key, closes_at, opened_by)
+        VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, $5, $6, $7, $8, $9, $10, $11, $12)
+        RETURNING {_ROUND_COLUMNS}
+        """,
+        primary_id,
+        number,
+        json.dumps(chosen, ensure_ascii=False),
+        json.dumps(definition, ensure_ascii=False),
+        subset_size,
+        allow_blank,
+        pad_to,
+        pair.public_key,
+        "passphrase" if sealed is not None else "file",
+        sealed,
+        closes_at,
+        opened_by,
+    )
+    opened = _round(row)
+    if opened.uses_subsets:
+        await conn.executemany(
+            "INSERT INTO round_exposure (round_id, candidate, shown) VALUES ($1, $2, 0)",
+            [(opened.id, c["candidate"]) for c in chosen],
+        )
+    # The verifier checks subset_size and allow_blank against the definition (§8).
+    queued = await log.append(
+        conn,
+        primary_id,
+        "round-open",
+        {
+            "round": number,
+            "candidates": chosen,
+            "tally_public_key": b64encode(pair.public_key),
+            "subset_size": subset_size,
+            "allow_blank": allow_blank,
+        },
+    )
+    if number == 1:
+        from voting.primaries import mark_voting_started
+
+        await mark_voting_started(conn, primary_id)
+    file = None
+    if sealed is None:
+        origin = log.origin_for(primary["slug"])
+        file = key_file(origin, primary_id, number, pair.public_key, pair.secret_key)
+    return OpenedRound(opened, queued, file)
+
+
+async def count_ballot_entries(conn: asyncpg.Connection, primary_id: UUID, number: int) -> int:
+    """Ballot entries of a round in the log, integrated or still queued (committed)."""
+    return await conn.fetchval(
+        """
+        SELECT (SELECT count(*) FROM log_entries
+                 WHERE primary_id = $1 AND kind = 'ballot'
+                   AND (convert_from(entry, 'UTF8')::jsonb #>> '{body,round}')::int = $2)
+             + (SELECT count(*) FROM log_queue
+                 WHERE primary_id = $1 AND kind = 'ballot'
+                   AND (convert_from(entry, 'UTF8')::jsonb #>> '{body,round}')::int = $2)
+        """,
+        primary_id,
+        number,
+    )
+
+
+async def close_round(
+    conn: asyncpg.Connection, log: LogService, *, primary_id: UUID, number: int
+) -> tuple[Round, Queued]:
+    """Close an open round: append `round-close` with the turnout.
+
+    The turnout is the number of voters marked as having voted; it must equal the number of
+    ballot entries of the round, otherwise the close is refused (and logged as an alert).
+    Subset assignments are deleted and `voters_voted` is rewritten in random order, so that
+    nothing left in the database orders voters like the ballots in the log.
+    """
+    current = await get_round(conn, primary_id, number, lock="update")
+    if current is None:
+        raise RoundError(_("Ce tour n’existe pas."))
+    if current.status != "open":
+        raise RoundError(_("Ce tour est déjà clos."))
+    turnout = await conn.fetchval(
+        "SELECT count(*) FROM voters_voted WHERE round_id = $1", current.id
+    )
+    ballots = await count_ballot_entries(conn, primary_id, number)
+    if turnout != ballots:
+        logger.error(
+            "ALERT: round %s of primary %s: %s voters marked as voted but %s ballot entries",
+            number,
+            primary_id,
+            turnout,
+            ballots,
+        )
+        raise RoundError(
+            _(
+                "Clôture refusée : %(voters)s votants enregistrés mais %(ballots)s bulletins "
+                "dans le journal. Alerte transmise ; rien n’a été modifié."
+            ),
+            voters=turnout,
+            ballots=ballots,
+        )
+    await conn.execute("DELETE FROM round_assignments WHERE round_id = $1", current.id)
+    voters = [
+        row["account_id"]
+        for row in await conn.fetch(
+            "DELETE FROM voters_voted WHERE round_id = $1 RETURNING account_id", current.id
+        )
+    ]
+    random.SystemRandom().shuffle(voters)
+    await conn.execute(
+        """
+        INSERT INTO voters_voted (round_id, account_id)
+        SELECT $1, account_id FROM unnest($2::uuid[]) WITH ORDINALITY AS v (account_id, n)
+        ORDER BY n
+        """,
+        current.id,
+        voters,
+    )
+    row = await conn.fetchrow(
+        f"""
+        UPDATE rounds SET status = 'closed', closed_at = now(), turnout = $2
+        WHERE id = $1 RETURNING {_ROUND_COLUMNS}
+        """,
+        current.id,
+        turnout,
+    )
+    queued = await log.append(
+        conn, primary_id, "round-close", {"round": number, "turnout": turnout}
+    )
+    return _round(row), queued

@@ -1,0 +1,137 @@
+"""Server-rendered SVG charts: merit profiles as stacked bars with the median line.
+
+No JavaScript and no inline CSS (the CSP forbids it): colours are SVG presentation
+attributes. Each chart is an ``<svg role="img">`` labelled by its ``<title>`` and ``<desc>``;
+the page also prints the same numbers in a table, the chart's text alternative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+from markupsafe import Markup, escape
+
+__all__ = ["grade_colours", "merit_profile_svg", "profile_shares"]
+
+# Red (worst) to green (best), readable with white or dark text, distinguishable in grey.
+_PALETTE_7 = ["#8e1b1b", "#c8442b", "#e58a2c", "#e9c53a", "#9cc54a", "#3f9d4a", "#1c6b3a"]
+_DARK_TEXT = {"#e58a2c", "#e9c53a", "#9cc54a"}
+
+WIDTH = 600
+BAR_HEIGHT = 36
+TOP = 8
+LEGEND_ROW = 20
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def grade_colours(n_grades: int) -> list[str]:
+    """One fill colour per grade, worst first (the 7-grade palette, interpolated otherwise)."""
+    if n_grades == len(_PALETTE_7):
+        return list(_PALETTE_7)
+    if n_grades == 1:
+        return [_PALETTE_7[-1]]
+    colours = []
+    for i in range(n_grades):
+        position = Fraction(i * (len(_PALETTE_7) - 1), n_grades - 1)
+        low = int(position)
+        high = min(low + 1, len(_PALETTE_7) - 1)
+        t = position - low
+        a, b = _rgb(_PALETTE_7[low]), _rgb(_PALETTE_7[high])
+        colours.append(
+            _hex(tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=True)))  # type: ignore[arg-type]
+        )
+    return colours
+
+
+def _text_colour(fill: str) -> str:
+    r, g, b = _rgb(fill)
+    return "#1b1b1f" if (r * 299 + g * 587 + b * 114) / 1000 > 140 else "#ffffff"
+
+
+def profile_shares(profile: Sequence[int]) -> list[Fraction]:
+    """Each grade's share of the candidate's judgments (zeros for an empty profile)."""
+    total = sum(profile)
+    return [Fraction(count, total) if total else Fraction(0) for count in profile]
+
+
+def _percent(share: Fraction) -> str:
+    return f"{round(share * 100)} %"
+
+
+def merit_profile_svg(
+    profile: Sequence[int],
+    grades: Sequence[str],
+    *,
+    chart_id: str,
+    title: str,
+    description: str,
+    median_label: str = "médiane",
+) -> Markup:
+    """A stacked bar of ``profile`` (counts worst→best) with a line at the median (50 %).
+
+    ``chart_id`` must be unique in the page (it makes the ids ``aria-labelledby`` points to).
+    Widths are whole SVG units computed with exact fractions, so they always add up to
+    the full bar.
+    """
+    if len(profile) != len(grades):
+        raise ValueError(f"profile has {len(profile)} counts for {len(grades)} grades")
+    colours = grade_colours(len(grades))
+    total = sum(profile)
+    ident = escape(chart_id)
+    legend_rows = (len(grades) + 3) // 4
+    height = TOP + BAR_HEIGHT + 22 + legend_rows * LEGEND_ROW
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="merit-chart" role="img" '
+        f'viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
+        f'aria-labelledby="{ident}-title {ident}-desc">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(description)}</desc>',
+        f'<rect x="0" y="{TOP}" width="{WIDTH}" height="{BAR_HEIGHT}" fill="#eeeef2"/>',
+    ]
+    cumulative = 0
+    for count, label, fill in zip(profile, grades, colours, strict=True):
+        if total == 0 or count == 0:
+            continue
+        x0 = cumulative * WIDTH // total
+        cumulative += count
+        x1 = cumulative * WIDTH // total
+        width = x1 - x0
+        parts.append(
+            f'<rect x="{x0}" y="{TOP}" width="{width}" height="{BAR_HEIGHT}" fill="{fill}">'
+            f"<title>{escape(label)} : {count} ({_percent(Fraction(count, total))})</title></rect>"
+        )
+        if width >= 34:
+            parts.append(
+                f'<text x="{x0 + width / 2:g}" y="{TOP + BAR_HEIGHT / 2 + 5:g}" '
+                f'text-anchor="middle" font-size="13" fill="{_text_colour(fill)}" '
+                f'aria-hidden="true">{_percent(Fraction(count, total))}</text>'
+            )
+    middle = WIDTH // 2
+    parts.append(
+        f'<line x1="{middle}" y1="{TOP - 6}" x2="{middle}" y2="{TOP + BAR_HEIGHT + 6}" '
+        f'stroke="#1b1b1f" stroke-width="3" stroke-dasharray="6 3"/>'
+    )
+    parts.append(
+        f'<text x="{middle}" y="{TOP + BAR_HEIGHT + 19}" text-anchor="middle" font-size="12" '
+        f'fill="#1b1b1f" aria-hidden="true">{escape(median_label)}</text>'
+    )
+    legend_top = TOP + BAR_HEIGHT + 28
+    column = WIDTH // 4
+    for i, (label, fill) in enumerate(zip(grades, colours, strict=True)):
+        x = (i % 4) * column
+        y = legend_top + (i // 4) * LEGEND_ROW
+        parts.append(
+            f'<rect x="{x}" y="{y}" width="12" height="12" fill="{fill}" aria-hidden="true"/>'
+            f'<text x="{x + 16}" y="{y + 11}" font-size="12" fill="#1b1b1f" '
+            f'aria-hidden="true">{escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
