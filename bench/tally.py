@@ -15,6 +15,7 @@ import resource
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 
 from voting.majority import FRENCH_7, RULES, tally
 
@@ -26,13 +27,20 @@ def _ballots(n: int, candidates: list[str], rng: random.Random) -> list[tuple[in
     return [tuple(rng.choices(grades, weights, k=k)) for _ in range(n)]
 
 
-def _time(label: str, func, goal: float) -> float:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    func()
-    elapsed = time.perf_counter() - start
-    verdict = "ok" if elapsed < goal else "SLOW"
-    print(f"{label:<52} {elapsed:8.3f} s   (goal < {goal:g} s: {verdict})")
-    return elapsed
+def _time(label: str, func: Callable[[], object], goal: float, repeat: int) -> float:
+    """Best of ``repeat`` runs (the machine is shared: the minimum is the engine's own cost)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    best, worst = min(times), max(times)
+    verdict = "ok" if best < goal else "SLOW"
+    print(
+        f"{label:<50} best {best:6.3f} s  worst {worst:6.3f} s  (goal < {goal:g} s: {verdict})",
+        flush=True,
+    )
+    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", type=int, default=12)
     parser.add_argument("--ranked", type=int, default=1_000, help="candidates to rank")
     parser.add_argument("--seed", type=int, default=2017)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measure (best kept)")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
 
@@ -48,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generating {args.ballots:,} ballots × {args.candidates} candidates…", flush=True)
     tuples = _ballots(args.ballots, candidates, rng)
     mappings = [dict(zip(candidates, ballot, strict=True)) for ballot in tuples]
-    # Random subsets (LaPrimaire): each voter grades 5 candidates.
-    subsets = [dict(rng.sample(list(b.items()), 5)) for b in mappings[: args.ballots]]
+    # Random subsets (LaPrimaire): each voter grades 5 of the candidates.
+    subsets = [dict(rng.sample(list(b.items()), min(5, len(b)))) for b in mappings]
 
     slow = False
     for label, ballots in (
@@ -57,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         ("profiles from ballots as dicts (full)", mappings),
         ("profiles from ballots as dicts (random 5 of 12)", subsets),
     ):
-        elapsed = _time(f"{label}", lambda b=ballots: tally(FRENCH_7, candidates, ballots=b), 2.0)
+        elapsed = _time(
+            label, lambda b=ballots: tally(FRENCH_7, candidates, ballots=b), 2.0, args.repeat
+        )
         slow |= elapsed >= 2.0
     del tuples, mappings, subsets
 
@@ -76,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"rank {args.ranked:,} candidates, {rule}, {label}",
                 lambda r=rule, d=data: tally(FRENCH_7, many, profiles=d, rule=r),
                 0.1,
+                args.repeat,
             )
             slow |= elapsed >= 0.1
 

@@ -666,6 +666,50 @@ def _grade_ok(grade: Any, size: int) -> bool:
     return isinstance(grade, int) and not isinstance(grade, bool) and 0 <= grade < size
 
 
+def _count_pairs(source: Sequence[Any]) -> Counter[Any]:
+    try:
+        return Counter(chain.from_iterable(map(dict.items, source)))
+    except TypeError:
+        for b in source:
+            if not isinstance(b, Mapping):
+                raise BallotFormatError(
+                    f"ballot {b!r} is not a mapping like the first ballot"
+                ) from None
+        return Counter(chain.from_iterable(b.items() for b in source))
+
+
+def _bad_grade(cid: str, grade: Any, size: int) -> UnknownGradeError:
+    return UnknownGradeError(
+        f"a ballot gives candidate {cid!r} unknown grade {grade!r} (valid: 0..{size - 1})"
+    )
+
+
+def _add_pairs(
+    table: list[list[int]], pairs: Counter[Any], index_of: dict[str, int], size: int
+) -> None:
+    for (cid, grade), count in pairs.items():
+        slot = index_of.get(cid)
+        if slot is None:
+            raise UnknownCandidateError(f"a ballot grades unknown candidate {cid!r}")
+        if grade is None:
+            continue
+        if not _grade_ok(grade, size):
+            raise _bad_grade(cid, grade, size)
+        table[slot][grade] += count
+
+
+def _add_columns(
+    table: list[list[int]], columns: list[Counter[Any]], ids: tuple[str, ...], size: int
+) -> None:
+    for slot, column in enumerate(columns):
+        for grade, count in column.items():
+            if grade is None:
+                continue
+            if not _grade_ok(grade, size):
+                raise _bad_grade(ids[slot], grade, size)
+            table[slot][grade] += count
+
+
 def _count_ballots(
     ballots: Iterable[Any], ids: tuple[str, ...], size: int
 ) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
@@ -684,27 +728,8 @@ def _count_ballots(
     elif isinstance(first, Mapping):
         blank = ballots.count({})
         source = [b for b in ballots if b is not None] if invalid else ballots
-        try:
-            pairs = Counter(chain.from_iterable(map(dict.items, source)))
-        except TypeError:
-            for b in source:
-                if not isinstance(b, Mapping):
-                    raise BallotFormatError(
-                        f"ballot {b!r} is not a mapping like the first ballot"
-                    ) from None
-            pairs = Counter(chain.from_iterable(b.items() for b in source))
-        for (cid, grade), count in pairs.items():
-            slot = index_of.get(cid)
-            if slot is None:
-                raise UnknownCandidateError(f"a ballot grades unknown candidate {cid!r}")
-            if grade is None:
-                continue
-            if not _grade_ok(grade, size):
-                raise UnknownGradeError(
-                    f"a ballot gives candidate {cid!r} unknown grade {grade!r} "
-                    f"(valid: 0..{size - 1})"
-                )
-            table[slot][grade] += count
+        # One pass over (candidate, grade) pairs beats per-candidate passes over the dicts.
+        _add_pairs(table, _count_pairs(source), index_of, size)
     elif isinstance(first, tuple | list):
         source = [b for b in ballots if b is not None] if invalid else ballots
         blank_t = (None,) * n_cand
@@ -716,17 +741,8 @@ def _count_ballots(
         if lengths != {n_cand}:
             bad = next(n for n in lengths if n != n_cand)
             raise BallotFormatError(f"a tuple ballot has {bad} grades for {n_cand} candidates")
-        for slot, cid in enumerate(ids):
-            column = Counter(map(itemgetter(slot), source))
-            for grade, count in column.items():
-                if grade is None:
-                    continue
-                if not _grade_ok(grade, size):
-                    raise UnknownGradeError(
-                        f"a ballot gives candidate {cid!r} unknown grade {grade!r} "
-                        f"(valid: 0..{size - 1})"
-                    )
-                table[slot][grade] += count
+        columns = [Counter(map(itemgetter(slot), source)) for slot in range(n_cand)]
+        _add_columns(table, columns, ids, size)
     else:
         raise BallotFormatError(
             f"ballot {first!r} is neither a mapping candidate -> grade nor a tuple of grades"

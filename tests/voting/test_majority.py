@@ -229,6 +229,19 @@ def test_ballots_as_tuples_match_mappings() -> None:
     assert by_tuple.counts == {"valid": 3, "blank": 1, "invalid": 0}
 
 
+def test_full_mapping_ballots_match_tuples() -> None:
+    ids = ["A", "B", "C"]
+    tuples = [(0, 1, 2), (2, 2, 2), (1, None, 0), (0, 0, 1)]
+    mappings = [dict(zip(ids, t, strict=True)) for t in tuples]
+    assert tally(3, ids, ballots=mappings).to_dict() == tally(3, ids, ballots=tuples).to_dict()
+    with pytest.raises(majority.UnknownCandidateError, match="'Z'"):
+        tally(3, ids, ballots=[*mappings, {"A": 0, "B": 1, "Z": 2}])
+    with pytest.raises(majority.UnknownGradeError, match=r"'C'.*grade 3"):
+        tally(3, ids, ballots=[*mappings, {"A": 0, "B": 1, "C": 3}])
+    with pytest.raises(majority.BallotFormatError, match="7"):
+        tally(3, ids, ballots=[*mappings, 7])
+
+
 def test_ballots_and_profiles_agree() -> None:
     ballots = [{"A": g, "B": 3 - g} for g in (0, 1, 1, 2, 3, 3)]
     from_ballots = tally(4, ["A", "B"], ballots=ballots)
