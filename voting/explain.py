@@ -110,8 +110,9 @@ def explain_pair(result: TallyResult, a: str, b: str, lang: str = "fr") -> str:
         n = result.totals[low]
         if fr:
             return (
-                f"{high} est classé avant {low}, qui n'a reçu que {n} jugement(s), moins de "
-                f"{pct} de la participation médiane : il est classé après tous les autres."
+                f"{high} passe devant {low} : {low} n'a reçu que {n} jugement(s), moins de "
+                f"{pct} de la participation médiane, ce qui place cette candidature après "
+                f"toutes les autres."
             )
         return (
             f"{high} is ranked before {low}, which received only {n} judgment(s), fewer than "
@@ -146,7 +147,7 @@ def explain_pair(result: TallyResult, a: str, b: str, lang: str = "fr") -> str:
     if grade_a != grade_b:
         if fr:
             return (
-                f"{a} est classé avant {b} : sa mention majoritaire est {label_a}, "
+                f"{a} passe devant {b} : mention majoritaire {label_a} pour {a}, "
                 f"contre {label_b} pour {b}."
             )
         return f"{a} is ranked before {b}: majority grade {label_a} versus {label_b} for {b}."
@@ -191,16 +192,27 @@ def _explain_gauge(result: TallyResult, a: str, b: str, lang: str) -> str:
         if fr:
             return f"{qb} des votants jugent {b} en dessous, contre {qa} pour {a}."
         return f"{qb} of voters grade {b} below it, versus {qa} for {a}."
+    label = _q(result.scale.label(an.grade, lang), lang)
+    if sa == 0 and sb < 0:
+        (qb,) = _percents([bn.q], lang)
+        if fr:
+            return f"tous les votants donnent {label} à {a}, alors que {qb} placent {b} en dessous."
+        return f"every voter gives {a} {label}, whereas {qb} of voters grade {b} below it."
+    if sa > 0 and sb == 0:
+        (pa,) = _percents([an.p], lang)
+        if fr:
+            return f"{pa} des votants placent {a} au-dessus, alors que tous donnent {label} à {b}."
+        return f"{pa} of voters grade {a} above it, whereas every voter gives {b} {label}."
     pa, qa, pb, qb = _percents([an.p, an.q, bn.p, bn.q], lang)
     if fr:
         return (
-            f"{a} est jugé au-dessus par {pa} des votants et en dessous par {qa}, "
-            f"{b} au-dessus par {pb} et en dessous par {qb} : le groupe le plus nombreux "
-            f"hors de la mention est favorable à {a}, pas à {b}."
+            f"{pa} des votants placent {a} au-dessus et {qa} en dessous ; pour {b}, {pb} "
+            f"au-dessus et {qb} en dessous : hors de la mention majoritaire, les jugements "
+            f"de {a} penchent vers le haut, pas ceux de {b}."
         )
     return (
-        f"{pa} of voters grade {a} above it and {qa} below, {b} gets {pb} above and {qb} below: "
-        f"the larger group outside the majority grade is favourable to {a}, not to {b}."
+        f"{pa} of voters grade {a} above it and {qa} below; {b} gets {pb} above and {qb} below: "
+        f"outside the majority grade, {a}'s judgments lean upwards, {b}'s do not."
     )
 
 

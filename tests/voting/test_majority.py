@@ -501,7 +501,7 @@ def test_explanations_cover_grade_rule_and_tie() -> None:
     assert "40% of voters grade B below it, versus 20% for A" in en[0]
     assert "égalité parfaite" in fr[1]
     assert "perfectly tied" in en[1]
-    assert "« Bien », contre « Rejet »" in fr[2]
+    assert "« Bien » pour C, contre « Rejet » pour D" in fr[2]
     assert "“Good” versus “Reject”" in en[2]
 
 
