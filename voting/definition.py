@@ -56,6 +56,7 @@ ELIGIBILITY_POLICIES = ("email", "allow-list", "approval")
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 ROUND_RE = re.compile(r"round-([1-9][0-9]?)")
 DEFAULT_THRESHOLD = 500
+RESERVED_SLUGS = frozenset({"new"})  # /primaries/new is the creation page
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 10_000
@@ -302,7 +303,7 @@ def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
         if required not in merged:
             raise Refused(_("Ce champ est obligatoire."), field=required)
     slug = merged["slug"]
-    if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
+    if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug) or slug in RESERVED_SLUGS:
         raise Refused(
             _("Identifiant invalide : lettres minuscules, chiffres et tirets (63 au plus)."),
             field="slug",

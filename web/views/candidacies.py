@@ -1,7 +1,370 @@
-"""Routes for the candidacies pages (filled in by the candidacies feature)."""
+"""Candidate pages: list (random order per visitor, search), candidate page with history,
+declare/edit, the candidate's own actions, supports, photo; "my supports" for the account."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import hashlib
+import secrets
+import uuid
+from typing import Any
 
-routes: list[BaseRoute] = []
+from markupsafe import Markup
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from voting import candidacies, supports
+from voting.candidacies import MAX_BIO, MAX_NAME, MAX_PHOTO, MAX_PROGRAMME, Candidacy
+from voting.definition import Refused, _
+from voting.markdown import render as render_markdown
+from voting.primaries import Primary
+from voting.qualification import progress
+from web.auth import current_user, flash, require_account
+from web.views.primaries import (
+    field,
+    gettext,
+    load_primary,
+    read_form,
+    refusal_text,
+    render,
+)
+
+ORDER_SEED = "order_seed"
+VISIBLE = ("published", "qualified", "confirmed")
+MAX_QUERY = 100
+
+DONE = {
+    "declared": _("Brouillon enregistré : relisez-le puis déposez votre candidature."),
+    "submitted": _("Candidature déposée : elle attend la validation des organisateur·rices."),
+    "saved": _("Modifications enregistrées."),
+    "withdrawn": _("Candidature retirée."),
+    "confirmed": _("Participation confirmée : vous serez sur le bulletin."),
+    "declined": _("Vous avez renoncé à participer au vote."),
+    "supported": _("Soutien enregistré."),
+    "qualified": _("Soutien enregistré : ce candidat atteint le seuil et se qualifie !"),
+    "unsupported": _("Soutien retiré."),
+}
+PHOTO_TOO_LARGE = _("La photo dépasse 1 Mo.")
+
+
+def visitor_seed(request: Request) -> str:
+    """A random value kept in the visitor's session: the list order is stable for them."""
+    seed = request.session.get(ORDER_SEED)
+    if not isinstance(seed, str) or len(seed) != 32:
+        seed = secrets.token_hex(16)
+        request.session[ORDER_SEED] = seed
+    return seed
+
+
+def shuffled(items: list[Candidacy], seed: str) -> list[Candidacy]:
+    return sorted(items, key=lambda c: hashlib.sha256(f"{seed}:{c.id}".encode()).digest())
+
+
+def can_see(request: Request, candidacy: Candidacy) -> bool:
+    if candidacy.status not in ("draft", "submitted"):
+        return True
+    user = current_user(request)
+    return user is not None and (user.is_organiser or user.id == candidacy.account_id)
+
+
+async def load_candidacy(request: Request, conn: Any, primary: Primary) -> Candidacy:
+    candidacy = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
+    if candidacy is None or candidacy.primary_id != primary.id or not can_see(request, candidacy):
+        raise HTTPException(404)
+    return candidacy
+
+
+# ------------------------------------------------------------------------------ list, page
+
+
+async def candidate_list(request: Request) -> Response:
+    query = request.query_params.get("q", "")[:MAX_QUERY].strip()
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        found = await candidacies.list_candidacies(
+            conn, primary.id, statuses=VISIBLE, query=query or None
+        )
+        mine: set[uuid.UUID] = set()
+        user = current_user(request)
+        if user is not None:
+            mine = await supports.supported_by(conn, primary.id, user.id)
+    return render(
+        request,
+        "candidacies/list.html",
+        {
+            "primary": primary,
+            "candidates": shuffled(found, visitor_seed(request)),
+            "query": query,
+            "mine": mine,
+            "progress": progress,
+            "state": primary.phases(),
+        },
+    )
+
+
+async def candidate_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        candidacy = await load_candidacy(request, conn, primary)
+        history = await candidacies.versions(conn, candidacy.id)
+        user = current_user(request)
+        supported = False
+        if user is not None:
+            supported = candidacy.id in await supports.supported_by(conn, primary.id, user.id)
+    for version in history:
+        version["html"] = Markup(render_markdown(version["programme"]))  # noqa: S704 - cleaned by nh3
+    return render(
+        request,
+        "candidacies/page.html",
+        {
+            "primary": primary,
+            "c": candidacy,
+            "programme": Markup(render_markdown(candidacy.programme)),  # noqa: S704 - cleaned
+            "history": history,
+            "owner": user is not None and user.id == candidacy.account_id,
+            "supported": supported,
+            "percent": progress(candidacy.support_count, primary.threshold),
+            "state": primary.phases(),
+            "error": error,
+        },
+        status=status,
+    )
+
+
+async def photo(request: Request) -> Response:
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        candidacy = await load_candidacy(request, conn, primary)
+        found = await candidacies.photo(conn, candidacy.id)
+    if found is None:
+        raise HTTPException(404)
+    data, content_type = found
+    return Response(
+        data,
+        media_type=content_type,
+        headers={
+            "cache-control": "public, max-age=300",
+            "content-disposition": "inline",
+            "content-security-policy": "default-src 'none'",
+        },
+    )
+
+
+# ------------------------------------------------------------------------- declare and edit
+
+
+async def _photo(form: FormData) -> tuple[bytes | None, str | None]:
+    upload = form.get("photo")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None, None
+    data = await upload.read(MAX_PHOTO + 1)
+    if not data:
+        return None, None
+    if len(data) > MAX_PHOTO:
+        return None, PHOTO_TOO_LARGE
+    return data, None
+
+
+def _declaration_values(form: FormData) -> dict[str, Any]:
+    return {
+        "name": field(form, "name", MAX_NAME * 2),
+        "bio": field(form, "bio", MAX_BIO * 2),
+        "programme": field(form, "programme", MAX_PROGRAMME * 2),
+        "links": field(form, "links", 6000),
+        "charter": form.get("charter") == "on",
+        "remove_photo": form.get("remove_photo") == "on",
+    }
+
+
+def _form_page(
+    request: Request,
+    primary: Primary,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    candidacy: Candidacy | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "candidacies/form.html",
+        {"primary": primary, "values": values, "errors": errors, "c": candidacy,
+         "limits": {"name": MAX_NAME, "bio": MAX_BIO, "programme": MAX_PROGRAMME}},
+        status=status,
+    )  # fmt: skip
+
+
+def _error_field(exc: Refused) -> str:
+    name = exc.field or "form"
+    return "links" if name.startswith("links") else name
+
+
+async def declare_page(request: Request) -> Response:
+    user = await require_account(request)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        existing = await candidacies.candidacy_of(conn, primary.id, user.id)
+    if existing is not None and existing.editable:
+        return RedirectResponse(
+            f"/primaries/{primary.slug}/candidates/{existing.id}/edit", status_code=303
+        )
+    values = {"name": user.display_name}
+    return _form_page(request, primary, values, {})
+
+
+async def declare(request: Request) -> Response:
+    user = await require_account(request)
+    form = await read_form(request)
+    values = _declaration_values(form)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+    photo_bytes, photo_error = await _photo(form)
+    if photo_error:
+        return _form_page(
+            request, primary, values, {"photo": gettext(request)(photo_error)}, None, 413
+        )
+    log = request.app.state.log
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            candidacy = await candidacies.declare(
+                conn, primary, user.id, values, charter_accepted=values["charter"],
+                photo_bytes=photo_bytes,
+            )  # fmt: skip
+            if form.get("submit_now"):
+                candidacy = await candidacies.submit(conn, log, candidacy.id, user.id)
+    except Refused as exc:
+        errors = {_error_field(exc): refusal_text(request, exc)}
+        return _form_page(request, primary, values, errors, None, exc.status)
+    flash(request, DONE["submitted" if candidacy.status == "submitted" else "declared"])
+    return RedirectResponse(f"/primaries/{primary.slug}/candidates/{candidacy.id}", status_code=303)
+
+
+async def edit_page(request: Request) -> Response:
+    user = await require_account(request)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        candidacy = await load_candidacy(request, conn, primary)
+    if candidacy.account_id != user.id:
+        raise HTTPException(403)
+    values = {
+        "name": candidacy.name,
+        "bio": candidacy.bio,
+        "programme": candidacy.programme,
+        "links": "\n".join(candidacy.links),
+    }
+    return _form_page(request, primary, values, {}, candidacy)
+
+
+async def edit(request: Request) -> Response:
+    user = await require_account(request)
+    form = await read_form(request)
+    values = _declaration_values(form)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        candidacy = await load_candidacy(request, conn, primary)
+    if candidacy.account_id != user.id:
+        raise HTTPException(403)
+    photo_bytes, photo_error = await _photo(form)
+    if photo_error:
+        errors = {"photo": gettext(request)(photo_error)}
+        return _form_page(request, primary, values, errors, candidacy, 413)
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            await candidacies.revise(
+                conn, request.app.state.log, candidacy.id, user.id, values,
+                photo_bytes=photo_bytes, remove_photo=values["remove_photo"],
+            )  # fmt: skip
+    except Refused as exc:
+        errors = {_error_field(exc): refusal_text(request, exc)}
+        return _form_page(request, primary, values, errors, candidacy, exc.status)
+    flash(request, DONE["saved"])
+    return RedirectResponse(f"/primaries/{primary.slug}/candidates/{candidacy.id}", status_code=303)
+
+
+# ------------------------------------------------------------------- candidate's own actions
+
+
+OWN_ACTIONS = {
+    "submit": candidacies.submit,
+    "confirm": candidacies.confirm,
+    "decline": candidacies.decline,
+}
+
+
+async def own_action(request: Request) -> Response:
+    user = await require_account(request)
+    action = request.path_params["action"]
+    if action not in (*OWN_ACTIONS, "withdraw"):
+        raise HTTPException(404)
+    form = await read_form(request)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        candidacy = await load_candidacy(request, conn, primary)
+    log = request.app.state.log
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            if action == "withdraw":
+                await candidacies.withdraw(
+                    conn, log, candidacy.id, user.id, field(form, "reason", 4000)
+                )
+            else:
+                await OWN_ACTIONS[action](conn, log, candidacy.id, user.id)
+    except Refused as exc:
+        return await candidate_page(request, refusal_text(request, exc), exc.status)
+    flash(request, DONE[{"submit": "submitted", "confirm": "confirmed", "decline": "declined",
+                         "withdraw": "withdrawn"}[action]])  # fmt: skip
+    return RedirectResponse(f"/primaries/{primary.slug}/candidates/{candidacy.id}", status_code=303)
+
+
+async def support_action(request: Request) -> Response:
+    user = await require_account(request)
+    withdraw = request.url.path.endswith("/unsupport")
+    await read_form(request)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        candidacy = await load_candidacy(request, conn, primary)
+    service = supports.withdraw_support if withdraw else supports.support
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            result = await service(
+                conn, request.app.state.log, secret_key=request.app.state.secret_key,
+                candidacy_id=candidacy.id, account_id=user.id,
+            )  # fmt: skip
+    except Refused as exc:
+        return await candidate_page(request, refusal_text(request, exc), exc.status)
+    if result.qualified:
+        await request.app.state.log.publish_checkpoint(request.app.state.pool, primary.id)
+    flash(request, DONE["unsupported" if withdraw else "qualified" if result.qualified
+                       else "supported"])  # fmt: skip
+    return RedirectResponse(f"/primaries/{primary.slug}/candidates/{candidacy.id}", status_code=303)
+
+
+# --------------------------------------------------------------------------------- account
+
+
+async def my_participation(request: Request) -> Response:
+    user = await require_account(request)
+    async with request.app.state.pool.acquire() as conn:
+        given = await supports.supports_of_account(conn, user.id)
+        declared = await candidacies.candidacies_of_account(conn, user.id)
+    return render(
+        request,
+        "candidacies/participation.html",
+        {"participation": {"supports": given, "candidacies": declared}},
+    )
+
+
+routes = [
+    Route("/account/participation", my_participation, methods=["GET"]),
+    Route("/primaries/{slug}/candidates", candidate_list, methods=["GET"]),
+    Route("/primaries/{slug}/declare", declare_page, methods=["GET"]),
+    Route("/primaries/{slug}/declare", declare, methods=["POST"]),
+    Route("/primaries/{slug}/candidates/{id}", candidate_page, methods=["GET"]),
+    Route("/primaries/{slug}/candidates/{id}/photo", photo, methods=["GET"]),
+    Route("/primaries/{slug}/candidates/{id}/edit", edit_page, methods=["GET"]),
+    Route("/primaries/{slug}/candidates/{id}/edit", edit, methods=["POST"]),
+    Route("/primaries/{slug}/candidates/{id}/support", support_action, methods=["POST"]),
+    Route("/primaries/{slug}/candidates/{id}/unsupport", support_action, methods=["POST"]),
+    Route("/primaries/{slug}/candidates/{id}/{action}", own_action, methods=["POST"]),
+]

@@ -1,7 +1,509 @@
-"""Routes for the primaries pages (filled in by the primaries feature)."""
+"""Primary pages: home and timeline, creation, settings (definition revisions), moderation.
+
+Also the helpers the candidacies pages and the JSON API share: loading a primary by slug,
+turning a `Refused` into a translated message, rendering, publishing a checkpoint.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import uuid
+from collections.abc import Mapping
+from typing import Any
 
-routes: list[BaseRoute] = []
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from voting import candidacies, supports
+from voting.definition import (
+    ELIGIBILITY_POLICIES,
+    FRENCH_GRADES,
+    GRADE_PRESETS,
+    MISSING_POLICIES,
+    QUALIFICATION_MODES,
+    RULES,
+    Refused,
+    _,
+)
+from voting.primaries import (
+    Primary,
+    create_primary,
+    get_primary,
+    update_definition,
+    voting_has_started,
+)
+from web.auth import flash, require_organiser
+from web.i18n import request_language, translator
+
+MAX_FORM_FIELDS = 60
+MAX_PART = 2 * 1024 * 1024
+FORM_PHASES = ("candidacies", "supports", "round-1", "round-2", "results")
+REQUIRED_PHASES = ("candidacies", "supports")
+
+PHASE_LABELS = {
+    "candidacies": _("Candidatures"),
+    "supports": _("Soutiens"),
+    "round-1": _("Premier tour"),
+    "round-2": _("Second tour"),
+    "results": _("Résultats"),
+    "upcoming": _("À venir"),
+    "between": _("Entre deux phases"),
+    "over": _("Terminée"),
+}
+STATUS_LABELS = {
+    "draft": _("Brouillon"),
+    "submitted": _("En attente de modération"),
+    "published": _("Recueille des soutiens"),
+    "rejected": _("Refusée"),
+    "qualified": _("Qualifiée"),
+    "confirmed": _("Confirmée"),
+    "declined": _("A renoncé"),
+    "withdrawn": _("Retirée"),
+    "excluded": _("Exclue"),
+}
+RULE_LABELS = {
+    "majority-value": _("Valeur majoritaire"),
+    "majority-gauge": _("Jauge majoritaire"),
+    "mieux-voter": _("Score Mieux Voter"),
+    "typical": _("Jugement typique"),
+    "central": _("Jugement central"),
+    "usual": _("Jugement usuel"),
+}
+MISSING_LABELS = {
+    "normalize": _("Normaliser (chacun sur ses propres évaluations)"),
+    "worst-grade": _("Compter comme la pire mention"),
+    "median": _("Compter comme la mention médiane"),
+    "strict": _("Refuser les bulletins incomplets"),
+}
+QUALIFICATION_LABELS = {
+    "threshold": _("Automatique, dès le seuil atteint"),
+    "phase-end": _("À la clôture de la phase des soutiens"),
+}
+ELIGIBILITY_LABELS = {
+    "email": _("Toute adresse électronique vérifiée"),
+    "allow-list": _("Liste des participant·es"),
+    "approval": _("Accord des organisateur·rices"),
+}
+PRESET_LABELS = {
+    "fr-7": _("Sept mentions (À rejeter … Excellent)"),
+    "laprimaire-6": _("Six mentions de LaPrimaire.org (À rejeter … Très bien)"),
+    "custom": _("Personnalisée (une mention par ligne, de la pire à la meilleure)"),
+}
+
+# Messages produced by voting/ (listed so that the catalog test sees them).
+DOMAIN_MESSAGES = [
+    _("Ce champ doit être un texte."),
+    _("Ce champ contient des caractères de contrôle."),
+    _("Ce champ est obligatoire."),
+    _("Ce champ est trop long ({max} caractères au plus)."),
+    _("Ce champ doit être un nombre entier."),
+    _("Ce nombre doit être compris entre {low} et {high}."),
+    _("Ce champ doit valoir vrai ou faux."),
+    _("Valeur inconnue ; choix possibles : {choices}."),
+    _("Date invalide : attendu AAAA-MM-JJTHH:MM:SSZ (UTC)."),
+    _("Date hors limites."),
+    _("Les phases doivent être une liste."),
+    _("Trop de phases ({max} au plus)."),
+    _("Chaque phase est un objet {name, start, end}."),
+    _("Membre inconnu : {name}."),
+    _("Phase inconnue : candidacies, supports, round-1…, results."),
+    _("Cette phase apparaît deux fois."),
+    _("La fin doit suivre le début."),
+    _("La phase « {name} » est obligatoire."),
+    _("Les tours se numérotent round-1, round-2… sans trou."),
+    _("La phase « {second} » ne peut pas commencer avant « {first} »."),
+    _("Les candidatures doivent se clore au plus tard avec les soutiens."),
+    _("La phase « {second} » doit commencer après la fin de « {first} »."),
+    _("L’échelle de mentions est une liste de libellés."),
+    _("Il faut entre 2 et {max} mentions."),
+    _("Cette mention apparaît deux fois."),
+    _("La définition doit être un objet JSON."),
+    _("Identifiant invalide : lettres minuscules, chiffres et tirets (63 au plus)."),
+    _("Un sous-ensemble tiré au sort compte au moins 2 candidats (0 = tous)."),
+    _("Cet identifiant est déjà pris."),
+    _("Primaire introuvable."),
+    _("Le vote a commencé : la définition ne peut plus changer."),
+    _("La révision suivante est la {next}."),
+    _("L’identifiant d’une primaire ne change pas."),
+    _("Des candidats sont déjà qualifiés : le seuil ne peut plus changer."),
+    _("Lien invalide : seules les adresses http et https sont acceptées."),
+    _("Les liens sont une liste d’adresses."),
+    _("Trop de liens ({max} au plus)."),
+    _("La photo dépasse 1 Mo."),
+    _("La photo doit être une image PNG ou JPEG."),
+    _("Candidature introuvable."),
+    _("Seul le candidat peut faire cela."),
+    _("Impossible dans l’état actuel de la candidature ({state})."),
+    _("La phase des candidatures n’est pas ouverte."),
+    _("Vous devez accepter la charte de la primaire."),
+    _("Vous avez déjà une candidature dans cette primaire."),
+    _("Candidature qualifiée : la déclaration ne peut plus être modifiée."),
+    _("Le vote a commencé : la liste des candidats est close."),
+    _("La phase des soutiens est close."),
+    _("La phase des soutiens n’est pas ouverte."),
+    _("Ce candidat ne recueille pas de soutiens."),
+    _("Vous soutenez déjà ce candidat."),
+    _("Vous avez déjà donné vos {cap} soutiens dans cette primaire."),
+    _("Ce candidat ne recueille plus de soutiens : votre soutien est définitif."),
+    _("Vous ne soutenez pas ce candidat."),
+    _("La phase des soutiens est déjà close."),
+    _("La phase des soutiens n’est pas terminée : attendez sa date de fin."),
+]
+
+BAD_FORM = _("Formulaire illisible : renvoyez-le depuis la page.")
+PRIMARY_CREATED = _("Primaire créée : sa définition est la première entrée de son journal.")
+DEFINITION_SAVED = _("Nouvelle révision de la définition inscrite au journal.")
+NOTHING_CHANGED = _("Aucun changement.")
+SUPPORTS_CLOSED = _("Phase des soutiens close : les candidats au seuil sont qualifiés.")
+FIX_ERRORS = _("Corrigez les champs signalés ; rien n’a été enregistré.")
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def gettext(request: Request) -> Any:
+    return translator(request_language(request))
+
+
+def refusal_text(request: Request, exc: Refused) -> str:
+    tr = gettext(request)
+    params = dict(exc.params)
+    if "state" in params:
+        params["state"] = tr(STATUS_LABELS.get(params["state"], params["state"]))
+    text = tr(exc.message)
+    try:
+        return text.format(**params) if params else text
+    except (KeyError, IndexError, ValueError):
+        return text
+
+
+def render(
+    request: Request, template: str, context: Mapping[str, Any], status: int = 200
+) -> Response:
+    base = {
+        "phase_labels": PHASE_LABELS,
+        "status_labels": STATUS_LABELS,
+        "rule_labels": RULE_LABELS,
+        "missing_labels": MISSING_LABELS,
+        "qualification_labels": QUALIFICATION_LABELS,
+        "eligibility_labels": ELIGIBILITY_LABELS,
+    }
+    return request.app.state.templates.TemplateResponse(
+        request, template, {**base, **context}, status_code=status
+    )
+
+
+async def read_form(request: Request) -> FormData:
+    try:
+        return await request.form(max_files=2, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_PART)
+    except HTTPException:
+        raise
+    except Exception:  # malformed multipart or urlencoded body
+        raise HTTPException(400, BAD_FORM) from None
+
+
+def field(form: FormData, name: str, limit: int = 20_000) -> str:
+    """A text field, cut at a generous bound (the services enforce the real limits)."""
+    value = form.get(name)
+    return value[: limit + 1] if isinstance(value, str) else ""
+
+
+async def load_primary(request: Request, conn: Any) -> Primary:
+    slug = request.path_params["slug"]
+    if len(slug) > 63:
+        raise HTTPException(404)
+    primary = await get_primary(conn, slug)
+    if primary is None:
+        raise HTTPException(404)
+    return primary
+
+
+async def publish_checkpoint(request: Request, primary_id: uuid.UUID) -> None:
+    """Phase-level events get a signed checkpoint right away (after commit)."""
+    await request.app.state.log.publish_checkpoint(request.app.state.pool, primary_id)
+
+
+def is_organiser(request: Request) -> bool:
+    user = request.scope.get("user")
+    return bool(user is not None and user.is_organiser)
+
+
+# ------------------------------------------------------------------------- definition form
+
+
+def form_values(primary: Primary | None = None) -> dict[str, Any]:
+    """What the definition form shows: from a primary, or the defaults."""
+    if primary is None:
+        return {
+            "threshold": "500", "support_cap": "0", "qualification": "threshold",
+            "grades_preset": "fr-7", "grades_custom": "\n".join(FRENCH_GRADES),
+            "rule": "majority-value", "missing": "normalize", "default_grade": "0",
+            "upper_median": False, "subset_size": "0", "allow_blank": True,
+            "eligibility": "email",
+        }  # fmt: skip
+    d = primary.definition
+    preset = next((k for k, v in GRADE_PRESETS.items() if list(v) == d["grades"]), "custom")
+    values: dict[str, Any] = {
+        "title": d["title"], "slug": d["slug"], "description": d["description"],
+        "charter": primary.charter, "threshold": str(d["threshold"]),
+        "support_cap": str(d["support_cap"]), "qualification": d["qualification"],
+        "grades_preset": preset, "grades_custom": "\n".join(d["grades"]), "rule": d["rule"],
+        "missing": d["missing"], "default_grade": str(d["default_grade"]),
+        "upper_median": d["upper_median"], "subset_size": str(d["subset_size"]),
+        "allow_blank": d["allow_blank"], "eligibility": d["eligibility"],
+    }  # fmt: skip
+    for phase in d["phases"]:
+        values[f"{phase['name']}_start"] = phase["start"][:16]
+        values[f"{phase['name']}_end"] = phase["end"][:16]
+    return values
+
+
+def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(definition input, values to show again, phase names in the order sent)."""
+    values: dict[str, Any] = {
+        name: field(form, name)
+        for name in (
+            "title", "slug", "description", "charter", "threshold", "support_cap",
+            "qualification", "grades_preset", "grades_custom", "rule", "missing",
+            "default_grade", "subset_size", "eligibility",
+        )
+    }  # fmt: skip
+    values["upper_median"] = form.get("upper_median") == "on"
+    values["allow_blank"] = form.get("allow_blank") == "on"
+    phases: list[dict[str, str]] = []
+    order: list[str] = []
+    for name in FORM_PHASES:
+        start, end = field(form, f"{name}_start", 40), field(form, f"{name}_end", 40)
+        values[f"{name}_start"], values[f"{name}_end"] = start, end
+        if start or end or name in REQUIRED_PHASES:
+            phases.append({"name": name, "start": start, "end": end})
+            order.append(name)
+    preset = values["grades_preset"]
+    grades: Any = (
+        preset
+        if preset in GRADE_PRESETS
+        else [line.strip() for line in values["grades_custom"].splitlines() if line.strip()]
+    )
+    data = {
+        "title": values["title"], "slug": values["slug"].strip(),
+        "description": values["description"], "threshold": values["threshold"].strip(),
+        "support_cap": values["support_cap"].strip(), "qualification": values["qualification"],
+        "grades": grades, "rule": values["rule"], "missing": values["missing"],
+        "default_grade": values["default_grade"].strip(),
+        "upper_median": values["upper_median"], "subset_size": values["subset_size"].strip(),
+        "allow_blank": values["allow_blank"], "eligibility": values["eligibility"],
+        "phases": phases,
+    }  # fmt: skip
+    return data, values, order
+
+
+def form_field_of(exc: Refused, order: list[str]) -> str:
+    """The form field a refusal names: `phases[1].end` → `supports_end`."""
+    name = exc.field or "form"
+    if name.startswith("phases[") and "]" in name:
+        index = int(name[7 : name.index("]")])
+        part = name[name.index("]") + 2 :] or "start"
+        return f"{order[index]}_{part}" if index < len(order) else "phases"
+    if name.startswith("grades"):
+        return "grades_custom"
+    return name
+
+
+def choices() -> dict[str, Any]:
+    return {
+        "rules": RULES,
+        "missing_policies": MISSING_POLICIES,
+        "qualification_modes": QUALIFICATION_MODES,
+        "eligibility_policies": ELIGIBILITY_POLICIES,
+        "presets": PRESET_LABELS,
+        "form_phases": FORM_PHASES,
+    }
+
+
+# ---------------------------------------------------------------------------------- pages
+
+
+async def primary_home(request: Request) -> Response:
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        counts = await conn.fetch(
+            "SELECT status, count(*) AS n FROM candidacies WHERE primary_id = $1 GROUP BY status",
+            primary.id,
+        )
+        started = await voting_has_started(conn, primary.id)
+    return render(
+        request,
+        "primaries/home.html",
+        {
+            "primary": primary,
+            "state": primary.phases(),
+            "counts": {r["status"]: r["n"] for r in counts},
+            "voting_started": started,
+            "organiser": is_organiser(request),
+        },
+    )
+
+
+async def new_page(request: Request) -> Response:
+    await require_organiser(request)
+    return render(
+        request,
+        "primaries/form.html",
+        {"values": form_values(), "errors": {}, "primary": None, **choices()},
+    )
+
+
+async def create(request: Request) -> Response:
+    organiser = await require_organiser(request)
+    form = await read_form(request)
+    data, values, order = definition_from_form(form)
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            primary = await create_primary(
+                conn, request.app.state.log, data, created_by=organiser.id,
+                charter=values["charter"],
+            )  # fmt: skip
+    except Refused as exc:
+        return render(
+            request, "primaries/form.html",
+            {"values": values, "errors": {form_field_of(exc, order): refusal_text(request, exc)},
+             "primary": None, **choices()},
+            status=exc.status if exc.status != 404 else 422,
+        )  # fmt: skip
+    await publish_checkpoint(request, primary.id)
+    flash(request, PRIMARY_CREATED)
+    return RedirectResponse(f"/primaries/{primary.slug}", status_code=303)
+
+
+async def admin_page(request: Request) -> Response:
+    await require_organiser(request)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        started = await voting_has_started(conn, primary.id)
+    return render(
+        request,
+        "primaries/form.html",
+        {"values": form_values(primary), "errors": {}, "primary": primary,
+         "voting_started": started, "state": primary.phases(), **choices()},
+    )  # fmt: skip
+
+
+async def admin_update(request: Request) -> Response:
+    organiser = await require_organiser(request)
+    form = await read_form(request)
+    data, values, order = definition_from_form(form)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+    data["slug"] = primary.slug
+    values["slug"] = primary.slug
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            updated = await update_definition(
+                conn, request.app.state.log, primary.id, data, by=organiser.id,
+                charter=values["charter"],
+            )  # fmt: skip
+    except Refused as exc:
+        return render(
+            request, "primaries/form.html",
+            {"values": values, "errors": {form_field_of(exc, order): refusal_text(request, exc)},
+             "primary": primary, "state": primary.phases(), **choices()},
+            status=exc.status if exc.status != 404 else 422,
+        )  # fmt: skip
+    if updated.revision != primary.revision:
+        await publish_checkpoint(request, primary.id)
+        flash(request, DEFINITION_SAVED)
+    else:
+        flash(request, NOTHING_CHANGED)
+    return RedirectResponse(f"/primaries/{primary.slug}/admin", status_code=303)
+
+
+async def close_supports(request: Request) -> Response:
+    await require_organiser(request)
+    await read_form(request)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            await supports.close_supports_phase(conn, request.app.state.log, primary.id)
+    except Refused as exc:
+        raise HTTPException(exc.status, refusal_text(request, exc)) from None
+    await publish_checkpoint(request, primary.id)
+    flash(request, SUPPORTS_CLOSED)
+    return RedirectResponse(f"/primaries/{primary.slug}/admin", status_code=303)
+
+
+async def moderation_page(
+    request: Request, errors: dict | None = None, status: int = 200
+) -> Response:
+    await require_organiser(request)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        every = await candidacies.list_candidacies(conn, primary.id)
+    return render(
+        request,
+        "primaries/moderation.html",
+        {
+            "primary": primary,
+            "pending": [c for c in every if c.status == "submitted"],
+            "live": [c for c in every if c.status in ("published", "qualified", "confirmed")],
+            "closed": [c for c in every if c.status in ("rejected", "declined", "withdrawn",
+                                                        "excluded")],
+            "errors": errors or {},
+        },
+        status=status,
+    )  # fmt: skip
+
+
+MODERATION_ACTIONS = ("accept", "reject", "exclude")
+
+
+async def moderate(request: Request) -> Response:
+    await require_organiser(request)
+    action = request.path_params["action"]
+    if action not in MODERATION_ACTIONS:
+        raise HTTPException(404)
+    form = await read_form(request)
+    reason = field(form, "reason", 4000)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        candidacy = await candidacies.get_candidacy(conn, request.path_params["id"])
+    if candidacy is None or candidacy.primary_id != primary.id:
+        raise HTTPException(404)
+    log = request.app.state.log
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            if action == "accept":
+                await candidacies.publish(conn, log, candidacy.id)
+            elif action == "reject":
+                await candidacies.reject(conn, log, candidacy.id, reason)
+            else:
+                await candidacies.exclude(conn, log, candidacy.id, reason)
+    except Refused as exc:
+        return await moderation_page(
+            request,
+            {str(candidacy.id): refusal_text(request, exc), "reason": reason},
+            status=exc.status,
+        )
+    flash(request, MODERATED[action])
+    return RedirectResponse(f"/primaries/{primary.slug}/admin/candidacies", status_code=303)
+
+
+MODERATED = {
+    "accept": _("Candidature publiée : elle peut recueillir des soutiens."),
+    "reject": _("Candidature refusée ; le motif est public."),
+    "exclude": _("Candidature exclue ; le motif est public."),
+}
+
+
+routes = [
+    Route("/primaries/new", new_page, methods=["GET"], name="primary_new"),
+    Route("/primaries/new", create, methods=["POST"], name="primary_create"),
+    Route("/primaries/{slug}", primary_home, methods=["GET"], name="primary"),
+    Route("/primaries/{slug}/admin", admin_page, methods=["GET"], name="primary_admin"),
+    Route("/primaries/{slug}/admin", admin_update, methods=["POST"], name="primary_update"),
+    Route("/primaries/{slug}/admin/close-supports", close_supports, methods=["POST"]),
+    Route("/primaries/{slug}/admin/candidacies", moderation_page, methods=["GET"]),
+    Route("/primaries/{slug}/admin/candidacies/{id}/{action}", moderate, methods=["POST"]),
+]

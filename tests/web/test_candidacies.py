@@ -1,0 +1,161 @@
+"""Candidate pages over HTTP: declare, photo, moderation outcome, supports, qualification,
+confirmation, frozen edits, the visitor's random order and search."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.testclient import TestClient
+
+from tests.fixtures.accounts import another_client, post_form, run_db, sign_in
+from tests.web.test_primaries import create_primary_http, log_entries
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+
+
+def declare(browser: TestClient, slug: str = "ville", **changes: str) -> str:
+    form = {"name": "Léa Dupont", "bio": "Agricultrice.", "charter": "on", "submit_now": "1",
+            "programme": "## Terre\n\n- des *fermes*\n\n<script>alert(1)</script>",
+            "links": "https://lea.example.org", **changes}  # fmt: skip
+    response = post_form(browser, f"/primaries/{slug}/declare", form,
+                         files={"photo": ("lea.png", PNG, "image/png")})  # fmt: skip
+    assert response.status_code == 303, response.text
+    return response.headers["location"].rsplit("/", 1)[1]
+
+
+def citizen(client: TestClient, email: str) -> TestClient:
+    browser = another_client(client)
+    sign_in(browser, email)
+    return browser
+
+
+def test_declare_publish_support_qualify_confirm(
+    client: TestClient, organiser_client: TestClient, citizen_client: TestClient
+) -> None:
+    create_primary_http(organiser_client, threshold="2")
+    cid = declare(citizen_client)
+    page = citizen_client.get(f"/primaries/ville/candidates/{cid}")
+    assert page.status_code == 200 and "En attente de modération" in page.text
+    assert client.get(f"/primaries/ville/candidates/{cid}").status_code == 404  # not public yet
+    assert post_form(organiser_client, f"/primaries/ville/admin/candidacies/{cid}/accept"
+                     ).status_code == 303  # fmt: skip
+
+    public = client.get(f"/primaries/ville/candidates/{cid}")
+    assert public.status_code == 200
+    assert "<h4>Terre</h4>" in public.text and "<em>fermes</em>" in public.text
+    assert "<script>alert(1)</script>" not in public.text
+    assert "<progress" in public.text and "0 / 2" in public.text
+    photo = client.get(f"/primaries/ville/candidates/{cid}/photo")
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/png"
+    assert photo.content == PNG
+
+    first, second, third = (citizen(client, f"s{i}@example.org") for i in range(3))
+    url = f"/primaries/ville/candidates/{cid}"
+    assert post_form(first, f"{url}/support").status_code == 303
+    duplicate = post_form(first, f"{url}/support")
+    assert duplicate.status_code == 409 and "Vous soutenez déjà ce candidat." in duplicate.text
+    assert post_form(first, f"{url}/unsupport").status_code == 303
+    assert post_form(first, f"{url}/support").status_code == 303
+    assert post_form(second, f"{url}/support").status_code == 303  # reaches the threshold
+    late = post_form(third, f"{url}/support")
+    assert late.status_code == 409 and "ne recueille pas de soutiens" in late.text
+    frozen = post_form(citizen_client, f"{url}/edit", {"name": "Autre", "bio": "", "programme": ""})
+    assert frozen.status_code == 409 and "ne peut plus être modifiée" in frozen.text
+    not_mine = post_form(first, f"{url}/confirm")
+    assert not_mine.status_code == 403
+    assert post_form(citizen_client, f"{url}/confirm").status_code == 303
+    assert "Confirmée" in client.get(url).text
+
+    entries = log_entries(client, "ville")
+    assert [(k, b.get("action")) for k, b in entries] == [
+        ("definition", None), ("candidacy", "submitted"), ("candidacy", "published"),
+        ("support", None), ("support-withdrawal", None), ("support", None), ("support", None),
+        ("qualification", None), ("candidacy", "confirmed"),
+    ]  # fmt: skip
+    assert entries[-2][1] == {"candidate": cid, "supports": 2, "threshold": 2}
+    mine = first.get("/account/participation")
+    assert mine.status_code == 200 and "Léa Dupont" in mine.text
+
+
+def test_support_refusals_over_http(
+    client: TestClient, organiser_client: TestClient, citizen_client: TestClient
+) -> None:
+    create_primary_http(organiser_client, threshold="50", support_cap="1")
+    ids = []
+    for n in range(2):
+        ids.append(declare(citizen(client, f"cand{n}@example.org"), name=f"Cand {n}"))
+        post_form(organiser_client, f"/primaries/ville/admin/candidacies/{ids[-1]}/accept")
+    assert post_form(citizen_client, f"/primaries/ville/candidates/{ids[0]}/support"
+                     ).status_code == 303  # fmt: skip
+    over = post_form(citizen_client, f"/primaries/ville/candidates/{ids[1]}/support")
+    assert over.status_code == 409 and "vos 1 soutiens" in over.text
+    visitor = client.post(f"/primaries/ville/candidates/{ids[1]}/support", follow_redirects=False)
+    assert visitor.status_code == 403  # no CSRF token
+    # Wrong phase: the supports phase is moved to the past (directly, for the test).
+    run_db(client, """UPDATE primaries SET definition = jsonb_set(definition, '{phases,1,start}',
+                     '"2020-01-01T00:00:00Z"') WHERE slug = 'ville'""")  # fmt: skip
+    run_db(client, """UPDATE primaries SET definition = jsonb_set(definition, '{phases,1,end}',
+                     '"2020-02-01T00:00:00Z"') WHERE slug = 'ville'""")  # fmt: skip
+    closed = post_form(citizen(client, "late@example.org"),
+                       f"/primaries/ville/candidates/{ids[1]}/support")  # fmt: skip
+    assert closed.status_code == 409 and "pas ouverte" in closed.text
+    # Not eligible: an allow-list primary without this citizen on it.
+    run_db(client, """UPDATE primaries SET definition = definition
+                     || '{"eligibility": "allow-list"}'::jsonb WHERE slug = 'ville'""")  # fmt: skip
+    run_db(client, """UPDATE primaries SET definition = jsonb_set(definition, '{phases,1,end}',
+                     '"2099-02-01T00:00:00Z"') WHERE slug = 'ville'""")  # fmt: skip
+    refused = post_form(citizen(client, "out@example.org"),
+                        f"/primaries/ville/candidates/{ids[1]}/support")  # fmt: skip
+    assert refused.status_code == 403 and "liste" in refused.text
+    supports = [k for k, _ in log_entries(client, "ville") if k.startswith("support")]
+    assert supports == ["support"]
+
+
+def test_bad_declarations_are_refused_inline_and_nothing_is_stored(
+    client: TestClient, organiser_client: TestClient, citizen_client: TestClient
+) -> None:
+    create_primary_http(organiser_client)
+    cases = [
+        ({"charter": ""}, None, "accepter la charte"),
+        ({"name": ""}, None, "obligatoire"),
+        ({"name": "n" * 500}, None, "trop long"),
+        ({"links": "javascript:alert(1)"}, None, "http et https"),
+        ({"bio": "b" * 5000}, None, "trop long"),
+        ({}, ("x.gif", b"GIF89a" + b"\x00" * 10, "image/gif"), "PNG ou JPEG"),
+        ({}, ("x.png", PNG + b"\x00" * (1024 * 1024), "image/png"), "1 Mo"),
+    ]
+    for changes, upload, message in cases:
+        form = {"name": "Léa", "bio": "Bio", "programme": "P", "links": "", "charter": "on",
+                **changes}  # fmt: skip
+        files = {"photo": upload} if upload else None
+        response = post_form(citizen_client, "/primaries/ville/declare", form, files=files)
+        assert 400 <= response.status_code < 500, (changes, response.status_code)
+        assert message in response.text, changes
+        if changes.get("name", "Léa") == "Léa":
+            assert 'value="Léa"' in response.text  # what the user typed is kept
+    assert run_db(client, "SELECT count(*) AS n FROM candidacies")[0]["n"] == 0
+    assert len(log_entries(client, "ville")) == 1
+
+
+def test_list_order_is_random_per_visitor_but_stable_and_searchable(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    create_primary_http(organiser_client)
+    names = [f"Candidat {chr(65 + i)}" for i in range(8)]
+    for i, name in enumerate(names):
+        cid = declare(citizen(client, f"c{i}@example.org"), name=name,
+                      programme="écologie" if i == 3 else "santé")  # fmt: skip
+        post_form(organiser_client, f"/primaries/ville/admin/candidacies/{cid}/accept")
+
+    def order(browser: TestClient) -> list[str]:
+        text = browser.get("/primaries/ville/candidates").text
+        return re.findall(r">(Candidat [A-H])</a>", text)
+
+    first = order(client)
+    assert sorted(first) == names and order(client) == first
+    orders = {tuple(order(another_client(client))) for _ in range(6)}
+    assert len(orders) > 1  # other visitors see other orders
+    found = client.get("/primaries/ville/candidates", params={"q": "écologie"}).text
+    assert re.findall(r">(Candidat [A-H])</a>", found) == ["Candidat D"]
+    english = client.get("/primaries/ville/candidates?lang=en").text
+    assert "Supports" in english and "<progress" in english
