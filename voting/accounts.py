@@ -92,16 +92,16 @@ def normalize_email(value: str) -> str:
     if not text or len(text) > MAX_EMAIL_LENGTH or text.count("@") != 1:
         raise InvalidEmail(value)
     local, domain = text.rsplit("@", 1)
-    if not local or len(local) > 64 or not _LOCAL.match(local):
+    if not local or len(local) > 64 or not _LOCAL.fullmatch(local):
         raise InvalidEmail(value)
     try:
         domain = domain.rstrip(".").encode("idna").decode("ascii").lower()
     except UnicodeError:
         raise InvalidEmail(value) from None
     labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         raise InvalidEmail(value)
-    if not _TLD.match(labels[-1]):
+    if not _TLD.fullmatch(labels[-1]):
         raise InvalidEmail(value)
     email = f"{local.lower()}@{domain}"
     if len(email) > MAX_EMAIL_LENGTH:
@@ -397,7 +397,7 @@ def clean_voter_number(value: str) -> str | None:
     text = (value or "").strip()
     if not text:
         return None
-    if len(text) > MAX_VOTER_NUMBER_LENGTH or not VOTER_NUMBER.match(text):
+    if len(text) > MAX_VOTER_NUMBER_LENGTH or not VOTER_NUMBER.fullmatch(text):
         raise ProfileError(
             "voter_number",
             "Numéro d’électeur invalide : lettres, chiffres, « . », « - » ou « / » (64 au plus).",

@@ -263,7 +263,7 @@ def _parse_value(value: str) -> tuple[str, str] | None:
             return ("email", normalize_email(value))
         except InvalidEmail:
             return None
-    if VOTER_NUMBER.match(value):
+    if VOTER_NUMBER.fullmatch(value):
         return ("voter_number", value)
     return None
 

@@ -158,8 +158,9 @@ async def deliver_due(
                 logger.warning("mail %s not delivered (try %s): %s", row["id"], attempts, exc)
                 await conn.execute(
                     """
-                    UPDATE mail_queue SET attempts = $2, last_error = $3, next_attempt_at = $4,
-                        failed_at = CASE WHEN $2 >= $5 THEN $6 END
+                    UPDATE mail_queue
+                    SET attempts = $2::integer, last_error = $3, next_attempt_at = $4,
+                        failed_at = CASE WHEN $2::integer >= $5::integer THEN $6::timestamptz END
                     WHERE id = $1
                     """,
                     row["id"],

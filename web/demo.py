@@ -85,4 +85,5 @@ async def seed_demo(database_url: str, settings: Settings) -> list[str]:
         f"Organiser sign-in: {settings.base_url}/signin",
         f"  e-mail:   {ORGANISER_EMAIL}",
         f"  password: {password}",
+        f"Other sign-ins by e-mail: the mails land in {settings.base_url}/demo/outbox",
     ]

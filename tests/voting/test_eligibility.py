@@ -1,0 +1,136 @@
+"""The eligibility ladder: e-mail, allow-list (e-mails or voter numbers), approval."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import asyncpg
+import pytest
+
+from voting import eligibility
+from voting.eligibility import AllowListError, parse_allow_list
+
+
+async def _primary(db: asyncpg.Connection, **definition: object) -> uuid.UUID:
+    return await db.fetchval(
+        "INSERT INTO primaries (slug, title, definition) VALUES ($1, 'P', $2::jsonb) RETURNING id",
+        f"p-{uuid.uuid4().hex[:8]}",
+        json.dumps(definition),
+    )
+
+
+async def _account(
+    db: asyncpg.Connection, email: str, *, verified: bool = True, voter: str | None = None
+) -> uuid.UUID:
+    return await db.fetchval(
+        "INSERT INTO accounts (email, email_verified_at, voter_number)"
+        " VALUES ($1, CASE WHEN $2 THEN now() END, $3) RETURNING id",
+        email,
+        verified,
+        voter,
+    )
+
+
+@pytest.mark.anyio
+async def test_email_policy_needs_a_verified_address(db: asyncpg.Connection) -> None:
+    primary = await _primary(db, eligibility="email")
+    assert await eligibility.is_eligible(db, primary, await _account(db, "a@example.org"))
+    unverified = await _account(db, "b@example.org", verified=False)
+    status = await eligibility.eligibility(db, primary, unverified)
+    assert not status and status.reason == "unverified"
+
+
+@pytest.mark.anyio
+async def test_missing_policy_means_email(db: asyncpg.Connection) -> None:
+    primary = await _primary(db)
+    assert await eligibility.is_eligible(db, primary, await _account(db, "a@example.org"))
+
+
+@pytest.mark.anyio
+async def test_disposable_domains_can_be_refused(db: asyncpg.Connection) -> None:
+    open_primary = await _primary(db, eligibility="email")
+    strict = await _primary(db, eligibility="email", refuse_disposable=True)
+    custom = await _primary(db, eligibility="email", refuse_disposable=["jetable.example"])
+    throwaway = await _account(db, "x@yopmail.com")
+    sub = await _account(db, "x@mx.mailinator.com")
+    own = await _account(db, "x@jetable.example")
+    assert await eligibility.is_eligible(db, open_primary, throwaway)
+    assert (await eligibility.eligibility(db, strict, throwaway)).reason == "disposable"
+    assert not await eligibility.is_eligible(db, strict, sub)
+    assert await eligibility.is_eligible(db, strict, own)
+    assert not await eligibility.is_eligible(db, custom, own)
+    assert not await eligibility.is_eligible(db, custom, throwaway)
+
+
+@pytest.mark.anyio
+async def test_allow_list_by_email_or_voter_number(db: asyncpg.Connection) -> None:
+    primary = await _primary(db, eligibility="allow-list")
+    listed = await _account(db, "listed@example.org")
+    by_number = await _account(db, "other@example.org", voter="FR-0042")
+    absent = await _account(db, "absent@example.org", voter="FR-9999")
+    count = await eligibility.import_allow_list(
+        db, primary, "email\nListed@Example.org\nFR-0042\n\nlisted@example.org\n"
+    )
+    assert count == 2
+    assert await eligibility.is_eligible(db, primary, listed)
+    assert await eligibility.is_eligible(db, primary, by_number)
+    status = await eligibility.eligibility(db, primary, absent)
+    assert not status and status.reason == "not-on-list"
+    assert await eligibility.allow_list_counts(db, primary) == {"email": 1, "voter_number": 1}
+
+
+@pytest.mark.anyio
+async def test_an_import_with_errors_changes_nothing(db: asyncpg.Connection) -> None:
+    primary = await _primary(db, eligibility="allow-list")
+    await eligibility.import_allow_list(db, primary, "a@example.org\n")
+    with pytest.raises(AllowListError) as caught:
+        await eligibility.import_allow_list(
+            db, primary, "b@example.org\nnot an email@\nc@example.org\nx;y\n<script>\n"
+        )
+    assert [(e.line, e.value) for e in caught.value.errors] == [
+        (2, "not an email@"),
+        (4, "x;y"),
+        (5, "<script>"),
+    ]
+    rows = await db.fetch("SELECT value FROM eligibility_entries WHERE primary_id = $1", primary)
+    assert [r["value"] for r in rows] == ["a@example.org"]
+
+
+def test_parse_allow_list_edge_cases() -> None:
+    assert parse_allow_list(b"\xef\xbb\xbfa@example.org\r\n") == [("email", "a@example.org")]
+    assert parse_allow_list('"a@example.org"\n') == [("email", "a@example.org")]
+    with pytest.raises(AllowListError) as empty:
+        parse_allow_list("\n\n")
+    assert empty.value.errors[0].message == "La liste est vide."
+    with pytest.raises(AllowListError) as latin1:
+        parse_allow_list("zoé@example.org".encode("latin-1"))
+    assert "UTF-8" in latin1.value.errors[0].message
+
+
+@pytest.mark.anyio
+async def test_approval_ladder(db: asyncpg.Connection) -> None:
+    primary = await _primary(db, eligibility="approval")
+    organiser = await _account(db, "orga@example.org")
+    citizen = await _account(db, "c@example.org")
+    assert (await eligibility.eligibility(db, primary, citizen)).reason == "not-requested"
+    assert await eligibility.request_approval(db, primary, citizen) == "pending"
+    assert (await eligibility.eligibility(db, primary, citizen)).reason == "pending"
+    queue = await eligibility.requests(db, primary)
+    assert [(r["email"], r["status"]) for r in queue] == [("c@example.org", "pending")]
+    assert await eligibility.decide(db, primary, citizen, organiser_id=organiser, approve=True)
+    assert await eligibility.is_eligible(db, primary, citizen)
+    await eligibility.decide(db, primary, citizen, organiser_id=organiser, approve=False)
+    assert (await eligibility.eligibility(db, primary, citizen)).reason == "refused"
+    assert await eligibility.request_approval(db, primary, citizen) == "refused"  # no reset
+    stranger = await _account(db, "s@example.org")
+    assert not await eligibility.decide(db, primary, stranger, organiser_id=organiser, approve=True)
+
+
+@pytest.mark.anyio
+async def test_unknown_primary_account_or_policy(db: asyncpg.Connection) -> None:
+    account = await _account(db, "a@example.org")
+    assert (await eligibility.eligibility(db, uuid.uuid4(), account)).reason == "unknown-primary"
+    primary = await _primary(db, eligibility="lottery")
+    assert (await eligibility.eligibility(db, primary, account)).reason == "unknown-policy"
+    assert (await eligibility.eligibility(db, primary, uuid.uuid4())).reason == "unknown-account"
