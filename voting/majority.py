@@ -339,10 +339,17 @@ def _analyse(counts: tuple[int, ...], total: int, upper: bool) -> Analysis:
 class _Context:
     upper: bool
     favor_contestation: bool
-    uniform: bool  # every balanced total is the same: integer arithmetic is exact and enough
+    uniform: bool  # every balanced total is the same: raw counts compare exactly
+    scale: int = 1  # (largest denominator)², see measure()
 
-    def measure(self, amount: int, total: int) -> int | Fraction:
-        return amount if self.uniform else Fraction(amount, total)
+    def measure(self, amount: int, total: int) -> int:
+        """An integer with the same order as amount / total across candidates.
+
+        Denominators are at most D = 2 × the largest total, and two different fractions with
+        such denominators differ by at least 1 / D², so ``floor(amount × D² / total)`` keeps
+        every strict inequality and every equality: exact, and much cheaper than Fraction.
+        """
+        return amount if self.uniform else (amount * self.scale) // total
 
 
 # Each rule: (counts, total, analysis, ctx) -> sort key (bigger is better) and JSON-safe score.
@@ -448,7 +455,7 @@ def _majority_value_rule(
     -direction × length). The JSON score lists the runs with the share of judgments they cover.
     """
     runs = _value_runs(counts, total, ctx.upper)
-    key: list[tuple[tuple[int, int], int, int | Fraction]] = []
+    key: list[tuple[tuple[int, int], int, int]] = []
     last = len(runs) - 1
     for index, (first, second, length) in enumerate(runs):
         pair = (first, second)
@@ -456,7 +463,7 @@ def _majority_value_rule(
             direction = 0
         else:
             direction = 1 if (runs[index + 1][0], runs[index + 1][1]) > pair else -1
-        key.append((pair, direction, -direction * ctx.measure(length, 2 * total)))
+        key.append((pair, direction, ctx.measure(-direction * length, 2 * total)))
     score = [[first, second, _ratio(length, total)] for first, second, length in runs]
     return tuple(key), score
 
@@ -878,6 +885,7 @@ def tally(
         upper=upper_median,
         favor_contestation=favor_contestation,
         uniform=len(set(btotals.values())) <= 1,
+        scale=(2 * max(btotals.values(), default=1)) ** 2,
     )
     rule_of = _RULE_FUNCTIONS[rule]
     analyses: dict[str, Analysis] = {}
