@@ -1,7 +1,646 @@
-"""Routes for the api pages (filled in by the api feature)."""
+"""JSON API under /api/: primaries, candidacies, supports; OpenAPI 3.1 at /api/openapi.json.
+
+Errors are `{"error": {"status", "message", "field"}}` (`field` is the input path, or null).
+State-changing requests need the session's CSRF token in `X-CSRF-Token` (GET /api/session).
+
+Other features document their endpoints by adding to `OPENAPI_PATHS` (path → path item) and,
+if needed, `OPENAPI_SCHEMAS`, at import time; `openapi_document()` assembles them.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
 
-routes: list[BaseRoute] = []
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from voting import candidacies, supports
+from voting.candidacies import Candidacy
+from voting.definition import Refused, _
+from voting.primaries import (
+    Primary,
+    create_primary,
+    get_primary,
+    list_primaries,
+    update_definition,
+    voting_has_started,
+)
+from web.auth import current_user, require_account, require_organiser
+from web.views.primaries import publish_checkpoint, refusal_text
+
+MAX_JSON = 256 * 1024
+BAD_JSON = _("Corps JSON illisible.")
+NOT_AN_OBJECT = _("Le corps doit être un objet JSON.")
+TOO_LARGE = _("Corps JSON trop volumineux.")
+NOT_FOUND = _("Introuvable.")
+UNKNOWN_ACTION = _("Action inconnue.")
+
+
+def error(request: Request, status: int, message: str, field: str | None = None) -> JSONResponse:
+    from web.views.primaries import gettext
+
+    return JSONResponse(
+        {"error": {"status": status, "message": gettext(request)(message), "field": field}},
+        status_code=status,
+    )
+
+
+def refused(request: Request, exc: Refused) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"status": exc.status, "message": refusal_text(request, exc),
+                   "field": exc.field}},
+        status_code=exc.status,
+    )  # fmt: skip
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_JSON:
+        raise BadRequest(413, TOO_LARGE)
+    try:
+        value = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(400, BAD_JSON) from None
+    if not isinstance(value, dict):
+        raise BadRequest(400, NOT_AN_OBJECT)
+    return value
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def endpoint(handler: Handler) -> Handler:
+    """Refusals and bad bodies become JSON errors with a field path."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Refused as exc:
+            return refused(request, exc)
+        except BadRequest as exc:
+            return error(request, exc.status, exc.message, exc.field)
+        except HTTPException as exc:  # 401 sign in, 403 organisers only: same error shape
+            message = exc.detail if isinstance(exc.detail, str) else ""
+            response = error(request, exc.status_code, message)
+            if exc.headers:
+                response.headers.update(exc.headers)
+            return response
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def primary_json(primary: Primary, *, voting_started: bool | None = None) -> dict[str, Any]:
+    state = primary.phases()
+    return {
+        "id": str(primary.id),
+        "slug": primary.slug,
+        "title": primary.title,
+        "description": primary.description,
+        "revision": primary.revision,
+        "definition": primary.definition,
+        "charter": primary.charter,
+        "phase": state.name,
+        "open_phases": state.current,
+        "voting_started": primary.voting_started if voting_started is None else voting_started,
+        "supports_closed": primary.supports_closed,
+        "url": f"/primaries/{primary.slug}",
+    }
+
+
+def candidacy_json(c: Candidacy, slug: str) -> dict[str, Any]:
+    return {
+        "id": str(c.id),
+        "primary_id": str(c.primary_id),
+        "name": c.name,
+        "bio": c.bio,
+        "programme": c.programme,
+        "links": c.links,
+        "status": c.status,
+        "status_reason": c.status_reason,
+        "declaration": c.declaration,
+        "declaration_text": c.declaration_text().decode("utf-8"),
+        "version": c.version,
+        "support_count": c.support_count,
+        "photo_url": f"/primaries/{slug}/candidates/{c.id}/photo" if c.has_photo else None,
+        "submitted_at": _time(c.submitted_at),
+        "published_at": _time(c.published_at),
+        "qualified_at": _time(c.qualified_at),
+        "url": f"/primaries/{slug}/candidates/{c.id}",
+    }
+
+
+async def _primary(request: Request, conn: Any) -> Primary:
+    slug = request.path_params["slug"][:64]
+    primary = await get_primary(conn, slug)
+    if primary is None:
+        raise BadRequest(404, NOT_FOUND)
+    return primary
+
+
+def _visible(request: Request, c: Candidacy) -> bool:
+    if c.status not in ("draft", "submitted"):
+        return True
+    user = current_user(request)
+    return user is not None and (user.is_organiser or user.id == c.account_id)
+
+
+async def _candidacy(request: Request, conn: Any) -> tuple[Candidacy, Primary]:
+    c = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
+    if c is None or not _visible(request, c):
+        raise BadRequest(404, NOT_FOUND)
+    primary = await conn.fetchval("SELECT slug FROM primaries WHERE id = $1", c.primary_id)
+    found = await get_primary(conn, primary)
+    assert found is not None
+    return c, found
+
+
+# ---------------------------------------------------------------------------------- primaries
+
+
+@endpoint
+async def primaries_list(request: Request) -> Response:
+    async with request.app.state.pool.acquire() as conn:
+        found = await list_primaries(conn)
+    return JSONResponse({"primaries": [primary_json(p) for p in found]})
+
+
+@endpoint
+async def primary_get(request: Request) -> Response:
+    async with request.app.state.pool.acquire() as conn:
+        primary = await _primary(request, conn)
+        started = await voting_has_started(conn, primary.id)
+    return JSONResponse(primary_json(primary, voting_started=started))
+
+
+def _charter(body: dict[str, Any]) -> str | None:
+    charter = body.pop("charter", None)
+    if charter is not None and not isinstance(charter, str):
+        raise Refused(_("Ce champ doit être un texte."), field="charter")
+    return charter
+
+
+@endpoint
+async def primary_create(request: Request) -> Response:
+    organiser = await require_organiser(request)
+    body = await json_body(request)
+    charter = _charter(body)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        primary = await create_primary(
+            conn, request.app.state.log, body, created_by=organiser.id, charter=charter or ""
+        )
+    await publish_checkpoint(request, primary.id)
+    return JSONResponse(primary_json(primary), status_code=201)
+
+
+@endpoint
+async def primary_update(request: Request) -> Response:
+    organiser = await require_organiser(request)
+    body = await json_body(request)
+    charter = _charter(body)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await _primary(request, conn)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        updated = await update_definition(
+            conn, request.app.state.log, primary.id, body, by=organiser.id, charter=charter
+        )
+    if updated.revision != primary.revision:
+        await publish_checkpoint(request, primary.id)
+    return JSONResponse(primary_json(updated))
+
+
+@endpoint
+async def close_supports(request: Request) -> Response:
+    await require_organiser(request)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await _primary(request, conn)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        qualified = await supports.close_supports_phase(conn, request.app.state.log, primary.id)
+    await publish_checkpoint(request, primary.id)
+    return JSONResponse({"qualified": [str(c) for c in qualified]})
+
+
+# -------------------------------------------------------------------------------- candidacies
+
+
+@endpoint
+async def candidacies_list(request: Request) -> Response:
+    statuses = request.query_params.getlist("status") or ["published", "qualified", "confirmed"]
+    hidden = {"draft", "submitted"}
+    if not set(statuses) <= set(candidacies.STATUSES):
+        raise BadRequest(422, _("Valeur inconnue ; choix possibles : {choices}."), "status")
+    user = current_user(request)
+    if hidden & set(statuses) and not (user and user.is_organiser):
+        raise BadRequest(403, _("Seuls les organisateur·rices voient les candidatures en attente."),
+                         "status")  # fmt: skip
+    query = request.query_params.get("q", "")[:100].strip() or None
+    async with request.app.state.pool.acquire() as conn:
+        primary = await _primary(request, conn)
+        found = await candidacies.list_candidacies(conn, primary.id, statuses=statuses, query=query)
+    return JSONResponse({"candidacies": [candidacy_json(c, primary.slug) for c in found]})
+
+
+def _declaration_body(body: dict[str, Any]) -> dict[str, Any]:
+    allowed = {"name", "bio", "programme", "links", "charter_accepted", "submit"}
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise Refused(_("Membre inconnu : {name}."), field=unknown[0], name=unknown[0])
+    if "links" in body and not isinstance(body["links"], list):
+        raise Refused(_("Les liens sont une liste d’adresses."), field="links")
+    return body
+
+
+@endpoint
+async def candidacy_declare(request: Request) -> Response:
+    user = await require_account(request)
+    body = _declaration_body(await json_body(request))
+    if body.get("charter_accepted") is not True:
+        raise Refused(_("Vous devez accepter la charte de la primaire."), field="charter_accepted")
+    async with request.app.state.pool.acquire() as conn:
+        primary = await _primary(request, conn)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        c = await candidacies.declare(conn, primary, user.id, body, charter_accepted=True)
+        if body.get("submit") is True:
+            c = await candidacies.submit(conn, request.app.state.log, c.id, user.id)
+    return JSONResponse(candidacy_json(c, primary.slug), status_code=201)
+
+
+@endpoint
+async def candidacy_get(request: Request) -> Response:
+    async with request.app.state.pool.acquire() as conn:
+        c, primary = await _candidacy(request, conn)
+        history = await candidacies.versions(conn, c.id)
+    data = candidacy_json(c, primary.slug)
+    data["versions"] = [
+        {"version": v["version"], "name": v["name"], "bio": v["bio"],
+         "programme": v["programme"], "links": v["links"], "declaration": v["declaration"],
+         "created_at": _time(v["created_at"])}
+        for v in history
+    ]  # fmt: skip
+    return JSONResponse(data)
+
+
+@endpoint
+async def candidacy_revise(request: Request) -> Response:
+    user = await require_account(request)
+    body = _declaration_body(await json_body(request))
+    async with request.app.state.pool.acquire() as conn:
+        c, primary = await _candidacy(request, conn)
+    merged = {"name": c.name, "bio": c.bio, "programme": c.programme, "links": c.links, **body}
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        updated = await candidacies.revise(conn, request.app.state.log, c.id, user.id, merged)
+    return JSONResponse(candidacy_json(updated, primary.slug))
+
+
+ORGANISER_ACTIONS = ("accept", "reject", "exclude")
+CANDIDATE_ACTIONS = ("submit", "withdraw", "confirm", "decline")
+
+
+@endpoint
+async def candidacy_action(request: Request) -> Response:
+    action = request.path_params["action"]
+    if action not in ORGANISER_ACTIONS + CANDIDATE_ACTIONS:
+        raise BadRequest(404, UNKNOWN_ACTION)
+    user = await (require_organiser if action in ORGANISER_ACTIONS else require_account)(request)
+    body = await json_body(request) if await request.body() else {}
+    reason = body.get("reason", "")
+    if not isinstance(reason, str):
+        raise Refused(_("Ce champ doit être un texte."), field="reason")
+    log = request.app.state.log
+    async with request.app.state.pool.acquire() as conn:
+        c, primary = await _candidacy(request, conn)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        if action == "accept":
+            updated = await candidacies.publish(conn, log, c.id)
+        elif action == "reject":
+            updated = await candidacies.reject(conn, log, c.id, reason)
+        elif action == "exclude":
+            updated = await candidacies.exclude(conn, log, c.id, reason)
+        elif action == "withdraw":
+            updated = await candidacies.withdraw(conn, log, c.id, user.id, reason)
+        else:
+            service = {"submit": candidacies.submit, "confirm": candidacies.confirm,
+                       "decline": candidacies.decline}[action]  # fmt: skip
+            updated = await service(conn, log, c.id, user.id)
+    return JSONResponse(candidacy_json(updated, primary.slug))
+
+
+# ----------------------------------------------------------------------------------- supports
+
+
+@endpoint
+async def support_change(request: Request) -> Response:
+    user = await require_account(request)
+    async with request.app.state.pool.acquire() as conn:
+        c, primary = await _candidacy(request, conn)
+    service = supports.support if request.method == "POST" else supports.withdraw_support
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        result = await service(
+            conn, request.app.state.log, secret_key=request.app.state.secret_key,
+            candidacy_id=c.id, account_id=user.id,
+        )  # fmt: skip
+    if result.qualified:
+        await publish_checkpoint(request, primary.id)
+    return JSONResponse(
+        {"candidate": str(c.id), "support_count": result.count, "qualified": result.qualified,
+         "status": result.candidacy.status},
+        status_code=201 if request.method == "POST" else 200,
+    )  # fmt: skip
+
+
+@endpoint
+async def support_counts(request: Request) -> Response:
+    async with request.app.state.pool.acquire() as conn:
+        primary = await _primary(request, conn)
+        rows = await conn.fetch(
+            "SELECT id, support_count, status FROM candidacies WHERE primary_id = $1"
+            " AND status NOT IN ('draft', 'submitted') ORDER BY id",
+            primary.id,
+        )
+        user = current_user(request)
+        mine = await supports.supported_by(conn, primary.id, user.id) if user else set()
+    return JSONResponse(
+        {"threshold": primary.threshold, "support_cap": primary.support_cap,
+         "counts": {str(r["id"]): r["support_count"] for r in rows},
+         "mine": sorted(str(c) for c in mine) if user else None}
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ OpenAPI
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _op(summary: str, ok: str, schema: dict[str, Any], *, body: dict | None = None,
+        auth: str | None = None, status: str = "200") -> dict[str, Any]:  # fmt: skip
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            status: {"description": ok, "content": _json_content(schema)},
+            "4XX": {
+                "description": "Refused; nothing changed",
+                "content": _json_content(_ref("Error")),
+            },
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": _json_content(body)}
+    if auth:
+        operation["description"] = auth
+        operation["security"] = [{"session": [], "csrf": []}]
+    return operation
+
+
+SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+SIGNED_IN = "Needs a signed-in session and the X-CSRF-Token header."
+ORGANISER = "Organisers only; needs the X-CSRF-Token header."
+
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object", "required": ["status", "message", "field"],
+            "properties": {"status": {"type": "integer"}, "message": {"type": "string"},
+                           "field": {"type": ["string", "null"]}},
+        }},
+    },
+    "Phase": {
+        "type": "object", "required": ["name", "start", "end"],
+        "properties": {"name": {"type": "string"},
+                       "start": {"type": "string", "format": "date-time"},
+                       "end": {"type": "string", "format": "date-time"}},
+    },
+    "Definition": {
+        "type": "object",
+        "description": "The body of a `definition` log entry (docs/audit-log.md §8).",
+        "properties": {
+            "revision": {"type": "integer", "minimum": 1},
+            "title": {"type": "string", "maxLength": 200},
+            "slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
+            "description": {"type": "string", "maxLength": 10000},
+            "threshold": {"type": "integer", "minimum": 1, "default": 500},
+            "support_cap": {"type": "integer", "minimum": 0, "default": 0},
+            "qualification": {"enum": ["threshold", "phase-end"]},
+            "grades": {"oneOf": [{"type": "array", "items": {"type": "string"}},
+                                 {"enum": ["fr-7", "laprimaire-6"]}]},
+            "rule": {"enum": ["majority-value", "majority-gauge", "mieux-voter", "typical",
+                              "central", "usual"]},
+            "missing": {"enum": ["normalize", "worst-grade", "median", "strict"]},
+            "default_grade": {"type": "integer", "minimum": 0},
+            "upper_median": {"type": "boolean"},
+            "subset_size": {"type": "integer", "minimum": 0},
+            "allow_blank": {"type": "boolean"},
+            "eligibility": {"enum": ["email", "allow-list", "approval"]},
+            "phases": {"type": "array", "items": _ref("Phase")},
+        },
+    },
+    "DefinitionInput": {
+        "allOf": [_ref("Definition"), {"type": "object", "properties": {
+            "charter": {"type": "string", "maxLength": 20000}}}],
+        "required": ["title", "slug", "phases"],
+    },
+    "Primary": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "format": "uuid"}, "slug": {"type": "string"},
+            "title": {"type": "string"}, "description": {"type": "string"},
+            "revision": {"type": "integer"}, "definition": _ref("Definition"),
+            "charter": {"type": "string"}, "phase": {"type": "string"},
+            "open_phases": {"type": "array", "items": {"type": "string"}},
+            "voting_started": {"type": "boolean"}, "supports_closed": {"type": "boolean"},
+            "url": {"type": "string"},
+        },
+    },
+    "Candidacy": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "primary_id": {"type": "string", "format": "uuid"},
+            "name": {"type": "string"}, "bio": {"type": "string"},
+            "programme": {"type": "string", "description": "Markdown source"},
+            "links": {"type": "array", "items": {"type": "string", "format": "uri"}},
+            "status": {"enum": list(candidacies.STATUSES)},
+            "status_reason": {"type": "string"},
+            "declaration": {"type": "string", "description": "SHA-256 hex of declaration_text"},
+            "declaration_text": {"type": "string"}, "version": {"type": "integer"},
+            "support_count": {"type": "integer"}, "photo_url": {"type": ["string", "null"]},
+            "url": {"type": "string"},
+        },
+    },
+    "DeclarationInput": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": 120},
+            "bio": {"type": "string", "maxLength": 1000},
+            "programme": {"type": "string", "maxLength": 20000},
+            "links": {"type": "array", "maxItems": 10,
+                      "items": {"type": "string", "pattern": "^https?://"}},
+            "charter_accepted": {"type": "boolean"},
+            "submit": {"type": "boolean"},
+        },
+    },
+    "Reason": {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 2000}}},
+    "SupportResult": {
+        "type": "object",
+        "properties": {"candidate": {"type": "string"}, "support_count": {"type": "integer"},
+                       "qualified": {"type": "boolean"}, "status": {"type": "string"}},
+    },
+}  # fmt: skip
+
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/api/primaries": {
+        "get": _op("List primaries", "The primaries",
+                   {"type": "object", "properties": {"primaries": {
+                       "type": "array", "items": _ref("Primary")}}}),
+        "post": _op("Create a primary (and its log; the definition is entry 0)", "Created",
+                    _ref("Primary"), body=_ref("DefinitionInput"), auth=ORGANISER,
+                    status="201"),
+    },
+    "/api/primaries/{slug}": {
+        "parameters": [SLUG],
+        "get": _op("Get a primary", "The primary", _ref("Primary")),
+    },
+    "/api/primaries/{slug}/definition": {
+        "parameters": [SLUG],
+        "put": _op("Append the next revision of the definition (merged with the current one)",
+                   "The primary", _ref("Primary"), body=_ref("DefinitionInput"),
+                   auth=ORGANISER),
+    },
+    "/api/primaries/{slug}/close-supports": {
+        "parameters": [SLUG],
+        "post": _op("Close the supports phase (after its end) and qualify at the threshold",
+                    "Candidates qualified now",
+                    {"type": "object", "properties": {"qualified": {
+                        "type": "array", "items": {"type": "string"}}}}, auth=ORGANISER),
+    },
+    "/api/primaries/{slug}/candidacies": {
+        "parameters": [SLUG],
+        "get": {**_op("List candidacies (published, qualified, confirmed by default)",
+                      "The candidacies", {"type": "object", "properties": {"candidacies": {
+                          "type": "array", "items": _ref("Candidacy")}}}),
+                "parameters": [
+                    {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 100}},
+                    {"name": "status", "in": "query", "schema": {"type": "array", "items": {
+                        "enum": list(candidacies.STATUSES)}}, "style": "form", "explode": True},
+                ]},
+        "post": _op("Declare a candidacy (a draft; `submit: true` submits it at once)",
+                    "Created", _ref("Candidacy"), body=_ref("DeclarationInput"),
+                    auth=SIGNED_IN, status="201"),
+    },
+    "/api/primaries/{slug}/supports": {
+        "parameters": [SLUG],
+        "get": _op("Support counts per candidate (and the caller's own supports)", "Counts",
+                   {"type": "object", "properties": {
+                       "threshold": {"type": "integer"}, "support_cap": {"type": "integer"},
+                       "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                       "mine": {"type": ["array", "null"], "items": {"type": "string"}}}}),
+    },
+    "/api/candidacies/{id}": {
+        "parameters": [ID],
+        "get": _op("Get a candidacy with its public versions", "The candidacy",
+                   _ref("Candidacy")),
+        "patch": _op("Revise the declaration (a new public version; frozen once qualified)",
+                     "The candidacy", _ref("Candidacy"), body=_ref("DeclarationInput"),
+                     auth=SIGNED_IN),
+    },
+    "/api/candidacies/{id}/{action}": {
+        "parameters": [ID, {"name": "action", "in": "path", "required": True, "schema": {
+            "enum": list(ORGANISER_ACTIONS + CANDIDATE_ACTIONS)}}],
+        "post": _op("Lifecycle: submit, withdraw, confirm, decline (the candidate); accept, "
+                    "reject, exclude (organisers; reject and exclude need a reason)",
+                    "The candidacy", _ref("Candidacy"), body=_ref("Reason"), auth=SIGNED_IN),
+    },
+    "/api/candidacies/{id}/support": {
+        "parameters": [ID],
+        "post": _op("Support the candidate", "Recorded", _ref("SupportResult"),
+                    auth=SIGNED_IN, status="201"),
+        "delete": _op("Withdraw one's support (while the candidate collects)", "Withdrawn",
+                      _ref("SupportResult"), auth=SIGNED_IN),
+    },
+    # Routes of the accounts feature (web/views/accounts.py), documented here.
+    "/api/session": {
+        "get": _op("The session: the signed-in account (or null) and the CSRF token", "Session",
+                   {"type": "object", "properties": {
+                       "account": {"type": ["object", "null"]},
+                       "csrf_token": {"type": "string"}}}),
+    },
+    "/api/signin": {
+        "post": _op("Ask for a sign-in e-mail (link and code)", "Mail sent",
+                    {"type": "object"}, body={"type": "object", "required": ["email"],
+                    "properties": {"email": {"type": "string", "format": "email"}}}),
+    },
+    "/api/signin/code": {
+        "post": _op("Sign in with the e-mailed code", "Signed in", {"type": "object"},
+                    body={"type": "object", "required": ["email", "code"], "properties": {
+                        "email": {"type": "string"}, "code": {"type": "string"}}}),
+    },
+    "/api/openapi.json": {
+        "get": _op("This document", "OpenAPI 3.1", {"type": "object"}),
+    },
+}  # fmt: skip
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Scrutin API",
+            "version": "1",
+            "description": "Citizen primaries: definitions, candidacies, supports, rounds. "
+            'Errors are {"error": {"status", "message", "field"}}. State changes need '
+            "the session cookie and the CSRF token from GET /api/session in X-CSRF-Token.",
+        },
+        "paths": dict(sorted(OPENAPI_PATHS.items())),
+        "components": {
+            "schemas": OPENAPI_SCHEMAS,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "scrutin_session"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+            },
+        },
+    }
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+routes = [
+    Route("/api/openapi.json", openapi, methods=["GET"]),
+    Route("/api/primaries", primaries_list, methods=["GET"]),
+    Route("/api/primaries", primary_create, methods=["POST"]),
+    Route("/api/primaries/{slug}", primary_get, methods=["GET"]),
+    Route("/api/primaries/{slug}/definition", primary_update, methods=["PUT"]),
+    Route("/api/primaries/{slug}/close-supports", close_supports, methods=["POST"]),
+    Route("/api/primaries/{slug}/candidacies", candidacies_list, methods=["GET"]),
+    Route("/api/primaries/{slug}/candidacies", candidacy_declare, methods=["POST"]),
+    Route("/api/primaries/{slug}/supports", support_counts, methods=["GET"]),
+    Route("/api/candidacies/{id}", candidacy_get, methods=["GET"]),
+    Route("/api/candidacies/{id}", candidacy_revise, methods=["PATCH"]),
+    Route("/api/candidacies/{id}/support", support_change, methods=["POST", "DELETE"]),
+    Route("/api/candidacies/{id}/{action}", candidacy_action, methods=["POST"]),
+]
