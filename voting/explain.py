@@ -7,6 +7,7 @@ was already taken exactly by :mod:`voting.majority`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -91,31 +92,47 @@ def _q(label: str, lang: str) -> str:
     return f"« {label} »" if lang == "fr" else f"“{label}”"
 
 
-def explain_ranking(result: TallyResult, lang: str = "fr") -> list[str]:
-    """One sentence per pair of consecutive candidates in ``result.ranking``."""
+def explain_ranking(
+    result: TallyResult, lang: str = "fr", names: Mapping[str, str] | None = None
+) -> list[str]:
+    """One sentence per pair of consecutive candidates in ``result.ranking``; ``names`` maps
+    candidate ids to the names to print (ids are printed otherwise)."""
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r}: choose fr or en")
     ranking = result.ranking
-    return [explain_pair(result, ranking[i], ranking[i + 1], lang) for i in range(len(ranking) - 1)]
+    names = names or {}
+    return [
+        explain_pair(result, ranking[i], ranking[i + 1], lang, names)
+        for i in range(len(ranking) - 1)
+    ]
 
 
-def explain_pair(result: TallyResult, a: str, b: str, lang: str = "fr") -> str:
+def explain_pair(
+    result: TallyResult,
+    a: str,
+    b: str,
+    lang: str = "fr",
+    names: Mapping[str, str] | None = None,
+) -> str:
     """Why ``a`` is ranked before ``b`` (or ties with it)."""
+    names = names or {}
+    da, db = names.get(a, a), names.get(b, b)
     fr = lang == "fr"
     flagged = set(result.flagged)
     if (a in flagged) != (b in flagged):
         low, high = (b, a) if b in flagged else (a, b)
+        dlow, dhigh = names.get(low, low), names.get(high, high)
         share = result.min_participation or Fraction(0)
         pct = format_percent(share, lang)
         n = result.totals[low]
         if fr:
             return (
-                f"{high} passe devant {low} : {low} n'a reçu que {n} jugement(s), moins de "
+                f"{dhigh} passe devant {dlow} : {dlow} n'a reçu que {n} jugement(s), moins de "
                 f"{pct} de la participation médiane, ce qui place cette candidature après "
                 f"toutes les autres."
             )
         return (
-            f"{high} is ranked before {low}, which received only {n} judgment(s), fewer than "
+            f"{dhigh} is ranked before {dlow}, which received only {n} judgment(s), fewer than "
             f"{pct} of the median participation: it is ranked after all others."
         )
 
@@ -130,39 +147,40 @@ def explain_pair(result: TallyResult, a: str, b: str, lang: str = "fr") -> str:
         ):
             if fr:
                 return (
-                    f"{a} et {b} sont à égalité parfaite : mêmes proportions de chaque mention "
+                    f"{da} et {db} sont à égalité parfaite : mêmes proportions de chaque mention "
                     f"(mention majoritaire {label_a})."
                 )
             return (
-                f"{a} and {b} are perfectly tied: the same share of every grade "
+                f"{da} and {db} are perfectly tied: the same share of every grade "
                 f"(majority grade {label_a})."
             )
         rule = _RULE_NAMES[lang][result.rule]
         if fr:
             return (
-                f"{a} et {b} sont ex aequo selon la règle ({rule}) ; mention majoritaire {label_a}."
+                f"{da} et {db} sont ex aequo selon la règle ({rule}) ; "
+                f"mention majoritaire {label_a}."
             )
-        return f"{a} and {b} are tied under the rule ({rule}); majority grade {label_a}."
+        return f"{da} and {db} are tied under the rule ({rule}); majority grade {label_a}."
 
     if grade_a != grade_b:
         if fr:
             return (
-                f"{a} passe devant {b} : mention majoritaire {label_a} pour {a}, "
-                f"contre {label_b} pour {b}."
+                f"{da} passe devant {db} : mention majoritaire {label_a} pour {da}, "
+                f"contre {label_b} pour {db}."
             )
-        return f"{a} is ranked before {b}: majority grade {label_a} versus {label_b} for {b}."
+        return f"{da} is ranked before {db}: majority grade {label_a} versus {label_b} for {db}."
 
-    head_fr = f"{a} et {b} ont la même mention majoritaire {label_a} ; "
-    head_en = f"{a} and {b} share the majority grade {label_a}; "
+    head_fr = f"{da} et {db} ont la même mention majoritaire {label_a} ; "
+    head_en = f"{da} and {db} share the majority grade {label_a}; "
     head = head_fr if fr else head_en
     rule = result.rule
     if rule == "majority-value":
-        return head + _explain_value(result, a, b, lang)
+        return head + _explain_value(result, a, b, lang, names)
     if rule == "mieux-voter":
-        return head + _explain_mieux_voter(result, a, b, lang)
+        return head + _explain_mieux_voter(result, a, b, lang, names)
     if rule == "majority-gauge":
-        return head + _explain_gauge(result, a, b, lang)
-    return head + _explain_scalar(result, a, b, lang)
+        return head + _explain_gauge(result, a, b, lang, names)
+    return head + _explain_scalar(result, a, b, lang, names)
 
 
 def _same_shares(pa: tuple[int, ...], pb: tuple[int, ...]) -> bool:
@@ -178,45 +196,53 @@ def _gauge_sign(an: Analysis, result: TallyResult) -> int:
     return -1 if an.below else 0
 
 
-def _explain_gauge(result: TallyResult, a: str, b: str, lang: str) -> str:
+def _explain_gauge(result: TallyResult, a: str, b: str, lang: str, names: Mapping[str, str]) -> str:
+    da, db = names.get(a, a), names.get(b, b)
     fr = lang == "fr"
     an, bn = result.analyses[a], result.analyses[b]
     sa, sb = _gauge_sign(an, result), _gauge_sign(bn, result)
     if sa > 0 and sb > 0:
         pa, pb = _percents([an.p, bn.p], lang)
         if fr:
-            return f"{pa} des votants jugent {a} au-dessus, contre {pb} pour {b}."
-        return f"{pa} of voters grade {a} above it, versus {pb} for {b}."
+            return f"{pa} des votants jugent {da} au-dessus, contre {pb} pour {db}."
+        return f"{pa} of voters grade {da} above it, versus {pb} for {db}."
     if sa < 0 and sb < 0:
         qb, qa = _percents([bn.q, an.q], lang)
         if fr:
-            return f"{qb} des votants jugent {b} en dessous, contre {qa} pour {a}."
-        return f"{qb} of voters grade {b} below it, versus {qa} for {a}."
+            return f"{qb} des votants jugent {db} en dessous, contre {qa} pour {da}."
+        return f"{qb} of voters grade {db} below it, versus {qa} for {da}."
     label = _q(result.scale.label(an.grade, lang), lang)
     if sa == 0 and sb < 0:
         (qb,) = _percents([bn.q], lang)
         if fr:
-            return f"tous les votants donnent {label} à {a}, alors que {qb} placent {b} en dessous."
-        return f"every voter gives {a} {label}, whereas {qb} of voters grade {b} below it."
+            return (
+                f"tous les votants donnent {label} à {da}, alors que {qb} placent {db} en dessous."
+            )
+        return f"every voter gives {da} {label}, whereas {qb} of voters grade {db} below it."
     if sa > 0 and sb == 0:
         (pa,) = _percents([an.p], lang)
         if fr:
-            return f"{pa} des votants placent {a} au-dessus, alors que tous donnent {label} à {b}."
-        return f"{pa} of voters grade {a} above it, whereas every voter gives {b} {label}."
+            return (
+                f"{pa} des votants placent {da} au-dessus, alors que tous donnent {label} à {db}."
+            )
+        return f"{pa} of voters grade {da} above it, whereas every voter gives {db} {label}."
     pa, qa, pb, qb = _percents([an.p, an.q, bn.p, bn.q], lang)
     if fr:
         return (
-            f"{pa} des votants placent {a} au-dessus et {qa} en dessous ; pour {b}, {pb} "
+            f"{pa} des votants placent {da} au-dessus et {qa} en dessous ; pour {db}, {pb} "
             f"au-dessus et {qb} en dessous : hors de la mention majoritaire, les jugements "
-            f"de {a} penchent vers le haut, pas ceux de {b}."
+            f"de {da} penchent vers le haut, pas ceux de {db}."
         )
     return (
-        f"{pa} of voters grade {a} above it and {qa} below; {b} gets {pb} above and {qb} below: "
-        f"outside the majority grade, {a}'s judgments lean upwards, {b}'s do not."
+        f"{pa} of voters grade {da} above it and {qa} below; {db} gets {pb} above and {qb} below: "
+        f"outside the majority grade, {da}'s judgments lean upwards, {db}'s do not."
     )
 
 
-def _explain_scalar(result: TallyResult, a: str, b: str, lang: str) -> str:
+def _explain_scalar(
+    result: TallyResult, a: str, b: str, lang: str, names: Mapping[str, str]
+) -> str:
+    da, db = names.get(a, a), names.get(b, b)
     fr = lang == "fr"
     an, bn = result.analyses[a], result.analyses[b]
     va, vb = Fraction(result.scores[a]), Fraction(result.scores[b])
@@ -225,16 +251,17 @@ def _explain_scalar(result: TallyResult, a: str, b: str, lang: str) -> str:
     rule = _RULE_NAMES[lang][result.rule]
     if fr:
         return (
-            f"{rule} : {na} pour {a} ({pa} au-dessus, {qa} en dessous) "
-            f"contre {nb} pour {b} ({pb} au-dessus, {qb} en dessous)."
+            f"{rule} : {na} pour {da} ({pa} au-dessus, {qa} en dessous) "
+            f"contre {nb} pour {db} ({pb} au-dessus, {qb} en dessous)."
         )
     return (
-        f"{rule}: {na} for {a} ({pa} above, {qa} below) "
-        f"versus {nb} for {b} ({pb} above, {qb} below)."
+        f"{rule}: {na} for {da} ({pa} above, {qa} below) "
+        f"versus {nb} for {db} ({pb} above, {qb} below)."
     )
 
 
-def _explain_value(result: TallyResult, a: str, b: str, lang: str) -> str:
+def _explain_value(result: TallyResult, a: str, b: str, lang: str, names: Mapping[str, str]) -> str:
+    da, db = names.get(a, a), names.get(b, b)
     fr = lang == "fr"
     upper = result.upper_median
     pa_, pb_ = result.balanced_profiles[a], result.balanced_profiles[b]
@@ -267,11 +294,11 @@ def _explain_value(result: TallyResult, a: str, b: str, lang: str) -> str:
     if fr:
         return (
             f"en retirant une à une les mentions médianes communes ({pct} des jugements), "
-            f"la mention médiane suivante est {label_a} pour {a} contre {label_b} pour {b}."
+            f"la mention médiane suivante est {label_a} pour {da} contre {label_b} pour {db}."
         )
     return (
         f"after removing the common median grades one by one ({pct} of the judgments), "
-        f"the next median grade is {label_a} for {a} versus {label_b} for {b}."
+        f"the next median grade is {label_a} for {da} versus {label_b} for {db}."
     )
 
 
@@ -287,7 +314,10 @@ def _group_text(
     return f"tous les votants à {label}" if fr else f"every voter at {label}"
 
 
-def _explain_mieux_voter(result: TallyResult, a: str, b: str, lang: str) -> str:
+def _explain_mieux_voter(
+    result: TallyResult, a: str, b: str, lang: str, names: Mapping[str, str]
+) -> str:
+    da, db = names.get(a, a), names.get(b, b)
     fr = lang == "fr"
     fav = result.favor_contestation
     steps_a = _mieux_voter_steps(result.balanced_profiles[a], result.upper_median, fav)
@@ -303,17 +333,17 @@ def _explain_mieux_voter(result: TallyResult, a: str, b: str, lang: str) -> str:
             la = _q(result.scale.label(ma, lang), lang)
             lb = _q(result.scale.label(mb, lang), lang)
             if fr:
-                return f"{prefix}la mention médiane devient {la} pour {a} contre {lb} pour {b}."
-            return f"{prefix}the median grade becomes {la} for {a} versus {lb} for {b}."
+                return f"{prefix}la mention médiane devient {la} pour {da} contre {lb} pour {db}."
+            return f"{prefix}the median grade becomes {la} for {da} versus {lb} for {db}."
         pa, pb = _percents([Fraction(abs(sa), ta), Fraction(abs(sb), tb)], lang)
         ga = _group_text(ma, sa, ta, pa, result, lang)
         gb = _group_text(mb, sb, tb, pb, result, lang)
         if fr:
             return (
-                f"{prefix}le plus grand groupe hors de la médiane : {ga} pour {a}, "
-                f"contre {gb} pour {b}."
+                f"{prefix}le plus grand groupe hors de la médiane : {ga} pour {da}, "
+                f"contre {gb} pour {db}."
             )
-        return f"{prefix}the larger group outside the median: {ga} for {a}, versus {gb} for {b}."
+        return f"{prefix}the larger group outside the median: {ga} for {da}, versus {gb} for {db}."
     if fr:  # pragma: no cover - a tie is reported before
         return "égalité."
     return "tie."  # pragma: no cover

@@ -569,11 +569,14 @@ class TallyResult:
         """The candidates ranked first (several on a perfect tie)."""
         return tuple(c for c in self.ranking if self.ranks[c] == 1)
 
-    def explanations(self, lang: str = "fr") -> list[str]:
-        """One plain-language sentence per pair of consecutive candidates in the ranking."""
+    def explanations(self, lang: str = "fr", names: Mapping[str, str] | None = None) -> list[str]:
+        """One plain-language sentence per pair of consecutive candidates in the ranking.
+
+        ``lang`` is "fr" or "en"; ``names`` maps candidate ids to the names to print.
+        """
         from voting.explain import explain_ranking
 
-        return explain_ranking(self, lang)
+        return explain_ranking(self, lang, names)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: only ints, strings, lists, dicts, bools and None (no float)."""

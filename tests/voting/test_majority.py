@@ -523,6 +523,17 @@ def test_explanation_percentages_show_a_difference() -> None:
     assert "45.6% of voters grade A above it, versus 45.5% for B" in text
 
 
+def test_explanations_with_display_names() -> None:
+    result = food("majority-gauge")
+    names = {"Bread": "Pain", "Pizza": "Pizza 🍕", "Pasta": "Pâtes", "Chips": "Frites"}
+    fr = result.explanations("fr", names=names)
+    assert fr[0].startswith("Pain passe devant Pâtes")
+    assert fr[1].startswith("Pâtes et Pizza 🍕 sont ex aequo")
+    assert not any("Bread" in line or "Chips" in line for line in fr)
+    flagged = tally(2, ["a", "b"], profiles={"a": [0, 9], "b": [0, 1]}, min_participation="1/2")
+    assert flagged.explanations("en", {"a": "Ann", "b": "Bob"})[0].startswith("Ann is ranked")
+
+
 def test_explanations_unknown_language() -> None:
     with pytest.raises(ValueError, match="de"):
         food("majority-value").explanations("de")
