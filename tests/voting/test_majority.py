@@ -530,8 +530,11 @@ def test_explanations_with_display_names() -> None:
     assert fr[0].startswith("Pain passe devant Pâtes")
     assert fr[1].startswith("Pâtes et Pizza 🍕 sont ex aequo")
     assert not any("Bread" in line or "Chips" in line for line in fr)
-    flagged = tally(2, ["a", "b"], profiles={"a": [0, 9], "b": [0, 1]}, min_participation="1/2")
-    assert flagged.explanations("en", {"a": "Ann", "b": "Bob"})[0].startswith("Ann is ranked")
+    profiles = {"a": [0, 9], "b": [0, 1], "c": [1, 8]}
+    flagged = tally(2, ["a", "b", "c"], profiles=profiles, min_participation="1/2")
+    assert flagged.flagged == ("b",)
+    text = flagged.explanations("en", {"a": "Ann", "b": "Bob", "c": "Cy"})[1]
+    assert text.startswith("Cy is ranked before Bob, which received only 1 judgment(s)")
 
 
 def test_explanations_unknown_language() -> None:
