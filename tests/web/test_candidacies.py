@@ -159,3 +159,23 @@ def test_list_order_is_random_per_visitor_but_stable_and_searchable(
     assert re.findall(r">(Candidat [A-H])</a>", found) == ["Candidat D"]
     english = client.get("/primaries/ville/candidates?lang=en").text
     assert "Supports" in english and "<progress" in english
+
+
+def test_decline_and_withdraw_over_http(client: TestClient, organiser_client: TestClient) -> None:
+    create_primary_http(organiser_client, threshold="1")
+    first, second = citizen(client, "d1@example.org"), citizen(client, "d2@example.org")
+    ids = [declare(first, name="Décline"), declare(second, name="Retire")]
+    for cid in ids:
+        post_form(organiser_client, f"/primaries/ville/admin/candidacies/{cid}/accept")
+        fan = citizen(client, f"fan-{cid[:6]}@example.org")
+        assert post_form(fan, f"/primaries/ville/candidates/{cid}/support").status_code == 303
+    assert post_form(first, f"/primaries/ville/candidates/{ids[0]}/decline").status_code == 303
+    assert post_form(second, f"/primaries/ville/candidates/{ids[1]}/withdraw",
+                     {"reason": "Raisons familiales"}).status_code == 303  # fmt: skip
+    again = post_form(second, f"/primaries/ville/candidates/{ids[1]}/withdraw")
+    assert again.status_code == 409
+    page = client.get(f"/primaries/ville/candidates/{ids[1]}")
+    assert "Retirée" in page.text and "Raisons familiales" in page.text
+    actions = [(b["candidate"], b["action"]) for k, b in log_entries(client, "ville")
+               if k == "candidacy" and b["action"] in ("declined", "withdrawn")]  # fmt: skip
+    assert actions == [(ids[0], "declined"), (ids[1], "withdrawn")]
