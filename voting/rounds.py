@@ -44,7 +44,6 @@ __all__ = [
     "close_round",
     "count_ballot_entries",
     "eligible_candidates",
-    "get_primary",
     "get_round",
     "key_file",
     "latest_round",
@@ -147,18 +146,6 @@ def _round(row: asyncpg.Record) -> Round:
     if data["sealed_tally_key"] is not None:
         data["sealed_tally_key"] = bytes(data["sealed_tally_key"])
     return Round(**data)
-
-
-async def get_primary(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
-    """The primary's id, slug, title and current definition."""
-    row = await conn.fetchrow(
-        "SELECT id, slug, title, description, definition FROM primaries WHERE slug = $1", slug
-    )
-    if row is None:
-        return None
-    data = dict(row)
-    data["definition"] = _jsonish(data["definition"])
-    return data  # type: ignore[return-value]
 
 
 async def get_round(
