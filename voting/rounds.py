@@ -107,23 +107,20 @@ class Round:
     def uses_subsets(self) -> bool:
         return 0 < self.subset_size < len(self.candidates)
 
-    def window(self) -> tuple[datetime | None, datetime | None]:
-        """When ballots are accepted: the definition's `round-N` phase if it has one, and
-        never after the closing time set at opening."""
-        start = end = None
+    def window(self) -> tuple[datetime, datetime | None]:
+        """When ballots are accepted: from the opening (the organiser's decision) until the
+        close, and never after the closing time set at opening nor after the end of the
+        definition's `round-N` phase when it has one."""
+        end = self.closes_at
         for phase in self.definition.get("phases", []):
             if phase.get("name") == f"round-{self.number}":
-                start = parse_instant(phase["start"], "start")
-                end = parse_instant(phase["end"], "end")
-        if self.closes_at is not None and (end is None or self.closes_at < end):
-            end = self.closes_at
-        return start, end
+                phase_end = parse_instant(phase["end"], "end")
+                end = phase_end if end is None else min(end, phase_end)
+        return self.opened_at, end
 
     def accepts_ballots(self, now: datetime) -> bool:
         start, end = self.window()
-        return (
-            self.status == "open" and (start is None or now >= start) and (end is None or now < end)
-        )
+        return self.status == "open" and now >= start and (end is None or now < end)
 
 
 _ROUND_COLUMNS = """

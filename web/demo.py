@@ -21,6 +21,7 @@ from voting import accounts, candidacies, supports
 from voting.definition import FRENCH_GRADES, format_instant
 from voting.log import LogService
 from voting.primaries import Primary, create_primary, get_primary
+from web.demo_rounds import seed_rounds
 from web.settings import Settings, resolve_secret_key
 
 DEMO_SLUG = "demo"
@@ -189,5 +190,5 @@ async def seed_demo(database_url: str, settings: Settings) -> list[str]:
         f"  password: {password}",
     ]
     # Rounds (web/demo_rounds.py) come after the candidacies: they need confirmed ones.
-    # (rounds) lines += await seed_rounds(database_url, settings)
+    lines += await seed_rounds(database_url, settings)
     return lines

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -39,18 +38,6 @@ def demo_passphrase(secret_key: str, number: int) -> str:
     digest = hmac.new(secret_key.encode(), f"demo-tally/{number}".encode(), hashlib.sha256)
     text = digest.hexdigest()
     return "-".join(text[i : i + 5] for i in range(0, 20, 5))
-
-
-def _inside_window(definition: dict[str, Any], number: int) -> datetime | None:
-    """A moment inside the definition's round-N phase when now is outside it (demo only)."""
-    now = datetime.now(UTC)
-    for phase in definition.get("phases", []):
-        if phase.get("name") == f"round-{number}":
-            start = datetime.fromisoformat(phase["start"].replace("Z", "+00:00"))
-            end = datetime.fromisoformat(phase["end"].replace("Z", "+00:00"))
-            if not start <= now < end:
-                return start + timedelta(seconds=1)
-    return None
 
 
 async def _demo_voters(conn: asyncpg.Connection, count: int) -> list[Any]:
@@ -118,7 +105,6 @@ async def _seed(pool: asyncpg.Pool, log: LogService, settings: Settings, secret:
     rng = random.Random(20261122)
     quality = {c: rng.uniform(0.25, 0.8) for c in round_one.candidate_ids}
     n_grades = len(round_one.grades)
-    moment = _inside_window(round_one.definition, 1)
     async with pool.acquire() as conn:
         for i, voter in enumerate(voters):
             async with conn.transaction():
@@ -133,7 +119,6 @@ async def _seed(pool: asyncpg.Pool, log: LogService, settings: Settings, secret:
                     account_id=voter,
                     grades=grades,
                     blank=blank,
-                    now=moment,
                 )
         from voting.rounds import close_round
 

@@ -105,21 +105,21 @@ async def test_casts_outside_the_window_are_refused(
     log_pool: asyncpg.Pool, log_service: LogService, round_voters
 ) -> None:
     async with log_pool.acquire() as conn:
-        future = await make_round_primary(
+        ended = await make_round_primary(
             conn,
             log_service,
             phases=[
-                {"name": "round-1", "start": "2100-01-01T00:00:00Z", "end": "2100-01-08T00:00:00Z"},
+                {"name": "round-1", "start": "2020-03-01T00:00:00Z", "end": "2020-03-08T00:00:00Z"},
             ],
         )
         closing = await make_round_primary(conn, log_service)
-    await _open(log_pool, log_service, future)
+    await _open(log_pool, log_service, ended)
     soon = datetime.now(UTC) + timedelta(hours=1)
     await _open(log_pool, log_service, closing, closes_at=soon)
-    grades_f = dict.fromkeys(future.candidates, 3)
+    grades_f = dict.fromkeys(ended.candidates, 3)
     grades_c = dict.fromkeys(closing.candidates, 3)
     with pytest.raises(CastError) as caught:
-        await _cast(log_pool, log_service, future, round_voters[0], grades_f)
+        await _cast(log_pool, log_service, ended, round_voters[0], grades_f)
     assert caught.value.code == "round-closed"
     with pytest.raises(CastError):
         await _cast(
@@ -136,7 +136,7 @@ async def test_casts_outside_the_window_are_refused(
     with pytest.raises(CastError) as caught:
         await _cast(log_pool, log_service, closing, round_voters[1], grades_c)
     assert caught.value.code == "round-closed"
-    assert await _ballot_entries(log_pool, log_service, future.id) == []
+    assert await _ballot_entries(log_pool, log_service, ended.id) == []
     assert len(await _ballot_entries(log_pool, log_service, closing.id)) == 1
 
 

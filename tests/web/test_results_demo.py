@@ -33,3 +33,26 @@ async def test_seed_rounds_is_complete_and_idempotent(
     assert any("round 2" in line for line in again)
     async with log_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM rounds") == 2
+
+
+async def test_the_demo_has_a_result_and_an_open_round_and_verifies(
+    log_pool: asyncpg.Pool, log_service: LogService, database_url: str, settings: Settings
+) -> None:
+    import json
+
+    from audit.note import parse_verifier_key
+    from audit.sources import parse_export
+    from audit.verify import verify
+    from web.demo import seed_demo
+
+    lines = await seed_demo(database_url, settings)
+    assert any("rounds/2/vote" in line for line in lines), lines
+    async with log_pool.acquire() as conn:
+        statuses = await conn.fetch("SELECT number, status FROM rounds ORDER BY number")
+        primary_id = await conn.fetchval("SELECT id FROM primaries WHERE slug = 'demo'")
+    assert [(r["number"], r["status"]) for r in statuses] == [(1, "tallied"), (2, "open")]
+    export = await log_service.export(log_pool, primary_id)
+    report = verify(
+        parse_export(json.dumps(export).encode(), "export"), parse_verifier_key(export["vkey"])
+    )
+    assert report.ok, report.render("en")
