@@ -7,6 +7,7 @@ canonical serialisation of the value they parse to.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Any
 
@@ -130,8 +131,29 @@ def _check_nfc(value: Any) -> None:
             _check_nfc(item)
 
 
+_LONG_DIGITS = re.compile(rb"[0-9]{16}")
+
+
 def parse(data: bytes) -> Any:
     """Parse ``data`` and return its value; raise CanonicalError unless it is canonical."""
+    if data.isascii() and not _LONG_DIGITS.search(data):
+        # Fast path. For ASCII text, code-point key order is UTF-16 order and NFC holds;
+        # without 16 consecutive digits every integer is within ±(2^53-1); duplicate keys
+        # shrink the object and any other deviation changes the re-encoded bytes.
+        try:
+            value = json.loads(data, parse_float=_reject_float, parse_constant=_reject_constant)
+            again = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True,
+                               allow_nan=False).encode("utf-8")
+        except CanonicalError:
+            raise
+        except (ValueError, RecursionError, UnicodeEncodeError):
+            again = None
+        if again == data:
+            return value
+    return _parse_slow(data)
+
+
+def _parse_slow(data: bytes) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

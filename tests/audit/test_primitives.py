@@ -172,3 +172,25 @@ def test_tile_paths() -> None:
     assert tile_path(0, 0) == "tile/0/000"
     assert tile_path(0, 1000) == "tile/0/x001/000"
     assert tile_path("entries", 1234067, 5) == "tile/entries/x001/x234/067.p/5"
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values, st.sampled_from(["", " ", "1.0", "-0", "\\u0041", "01", '"a":1,']),
+       st.integers(0, 200))
+def test_fast_and_reference_canonical_checks_agree(value: object, insert: str,
+                                                   at: int) -> None:
+    from audit.canonical import _parse_slow
+
+    try:
+        data = encode(value)
+    except CanonicalError:
+        return
+    text = data.decode()
+    mutated = (text[:at] + insert + text[at:]).encode()
+    results = []
+    for fn in (parse, _parse_slow):
+        try:
+            results.append(("ok", fn(mutated)))
+        except CanonicalError:
+            results.append(("rejected", None))
+    assert results[0] == results[1]
