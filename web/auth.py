@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -160,9 +159,7 @@ class AuthMiddleware:
 
 
 def _secure_cookies(settings: Any) -> bool:
-    extra = getattr(settings, "extra", None) or {}
-    value = extra.get("SCRUTIN_SECURE_COOKIES", os.environ.get("SCRUTIN_SECURE_COOKIES", ""))
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+    return bool(getattr(settings, "secure_cookies", False))
 
 
 def session_signing_key(secret_key: str) -> str:

@@ -41,6 +41,8 @@ class Settings:
     secret_key: str | None = None
     public_host: str = "scrutin.localhost"
     demo: bool = False
+    public_url: str | None = None
+    secure_cookies: bool = False
     smtp: SmtpSettings | None = None
     checkpoint_interval: float = 2.0
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -52,6 +54,9 @@ class Settings:
 
     @property
     def base_url(self) -> str:
+        """Where people reach the service (links in mail): SCRUTIN_PUBLIC_URL behind a proxy."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
         return f"http://{self.host}:{self.port}"
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -78,6 +83,14 @@ def _bool(value: str, name: str) -> bool:
     if lowered in {"0", "false", "no", "off", ""}:
         return False
     raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+
+def _public_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise SettingsError(
+            f"SCRUTIN_PUBLIC_URL must start with http:// or https://, got {value!r}"
+        )
+    return value
 
 
 def _smtp(env: Mapping[str, str]) -> SmtpSettings | None:
@@ -125,6 +138,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=secret_key,
         public_host=env.get("SCRUTIN_PUBLIC_HOST", "scrutin.localhost"),
         demo=_bool(env.get("SCRUTIN_DEMO", "false"), "SCRUTIN_DEMO"),
+        public_url=_public_url(env.get("SCRUTIN_PUBLIC_URL", "").strip() or None),
+        secure_cookies=_bool(env.get("SCRUTIN_SECURE_COOKIES", "false"), "SCRUTIN_SECURE_COOKIES"),
         smtp=_smtp(env),
         checkpoint_interval=checkpoint_interval,
     )

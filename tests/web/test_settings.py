@@ -83,3 +83,14 @@ def test_unwritable_data_dir_is_reported(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(SettingsError, match="not writable"):
         ensure_data_dir(blocker / "data")
+
+
+def test_public_url_drives_links_and_secure_cookies_are_opt_in() -> None:
+    settings = load_settings(
+        {"SCRUTIN_PUBLIC_URL": "https://primaire.example.org/", "SCRUTIN_SECURE_COOKIES": "yes"}
+    )
+    assert settings.base_url == "https://primaire.example.org"
+    assert settings.secure_cookies
+    assert load_settings({}).base_url == "http://127.0.0.1:8000"
+    with pytest.raises(SettingsError, match="SCRUTIN_PUBLIC_URL"):
+        load_settings({"SCRUTIN_PUBLIC_URL": "primaire.example.org"})
