@@ -27,7 +27,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -49,7 +49,6 @@ T = TypeVar("T")
 
 INTEGRATE_BATCH = 4096
 _ZERO = bytes(32)
-_ENTRY_COLUMNS = ["primary_id", "idx", "leaf_hash", "entry", "kind", "queue_id"]
 _TILE_COLUMNS = ["primary_id", "level", "idx", "hashes", "root"]
 
 
@@ -139,6 +138,15 @@ class TreeHead:
     root: bytes
 
 
+@dataclass
+class _Round:
+    """One in-process integration round; waiters join it until it starts."""
+
+    previous: _Round | None = None
+    started: bool = False
+    task: asyncio.Task[tuple[dict[int, int], int]] = field(init=False)
+
+
 def _uuid(primary_id: UUID | str) -> UUID:
     return primary_id if isinstance(primary_id, UUID) else UUID(str(primary_id))
 
@@ -175,6 +183,7 @@ class LogService:
         self.checkpoint_interval = checkpoint_interval
         # Opening a sealed key costs an Argon2id derivation: keep opened keys per process.
         self._keys: dict[UUID, LogKey] = {}
+        self._rounds: dict[tuple[asyncio.AbstractEventLoop, UUID], _Round] = {}
 
     def origin_for(self, slug: str) -> str:
         return f"{self.public_host}/primaries/{slug}"
@@ -250,43 +259,113 @@ class LogService:
         self, pool: Database, primary_id: UUID | str, *, batch_size: int = INTEGRATE_BATCH
     ) -> int:
         """Integrate every committed queued entry of the log; returns how many."""
-        pid = _uuid(primary_id)
-        total = 0
+        placed, _ = await self._integrate(pool, _uuid(primary_id), batch_size)
+        return len(placed)
+
+    async def _integrate(
+        self,
+        pool: Database,
+        pid: UUID,
+        batch_size: int = INTEGRATE_BATCH,
+        *,
+        check_queue: bool = True,
+    ) -> tuple[dict[int, int], int]:
+        """Integrate in batches until the queue is empty: ({queue id: index}, tree size)."""
+        placed: dict[int, int] = {}
+        size = -1
         async with _connection(pool) as conn:
+            # Taking the row lock writes (and fsyncs at commit): not for an empty queue. A
+            # round started by `wait` knows an entry is queued and saves the query.
+            if check_queue and not await conn.fetchval(q.QUEUE_NOT_EMPTY, pid):
+                return placed, size
             while True:
                 async with conn.transaction():
-                    count = await self._integrate_batch(conn, pid, batch_size)
-                total += count
-                if count < batch_size:
-                    return total
+                    batch, size = await self._integrate_batch(conn, pid, batch_size)
+                placed.update(batch)
+                if len(batch) < batch_size:
+                    return placed, size
 
-    async def _integrate_batch(self, conn: asyncpg.Connection, pid: UUID, limit: int) -> int:
+    async def _integration_round(self, pool: Database, pid: UUID) -> dict[int, tuple[int, int]]:
+        """Join the next integration round of this log in this process, or start one.
+
+        Group commit: waiters that arrive while a round runs share the following round, which
+        starts (and reads the queue) only after they joined, so it sees their committed
+        entries. One connection per process then contends for the head lock, not one per
+        waiter (each lock holder's commit is an fsync).
+        """
+        loop = asyncio.get_running_loop()
+        slot = (loop, pid)
+        latest = self._rounds.get(slot)
+        if latest is not None and not latest.started:
+            return await self._round_result(latest)
+        new = _Round(previous=latest)
+
+        async def run() -> tuple[dict[int, int], int]:
+            if latest is not None:
+                await asyncio.wait([latest.task])
+                latest.previous = None  # keep one link, not a chain of every round
+            new.started = True
+            return await self._integrate(pool, pid, check_queue=False)
+
+        def forget(_: object) -> None:
+            if self._rounds.get(slot) is new:
+                del self._rounds[slot]
+
+        new.task = loop.create_task(run())
+        self._rounds[slot] = new
+        new.task.add_done_callback(forget)
+        return await self._round_result(new)
+
+    @staticmethod
+    async def _round_result(joined: _Round) -> dict[int, tuple[int, int]]:
+        """Placements by the joined round and the one before it ({queue id: (index, size)}).
+
+        An entry committed while the previous round was running may have been taken by it.
+        """
+        previous = joined.previous
+        placed, size = await asyncio.shield(joined.task)
+        result = {queue_id: (index, size) for queue_id, index in placed.items()}
+        if previous is not None and previous.task.done() and not previous.task.exception():
+            before, before_size = previous.task.result()
+            for queue_id, index in before.items():
+                result.setdefault(queue_id, (index, before_size))
+        return result
+
+    async def _integrate_batch(
+        self, conn: asyncpg.Connection, pid: UUID, limit: int
+    ) -> tuple[dict[int, int], int]:
         head = await conn.fetchrow(q.LOCK_HEAD, pid)
         if head is None:
             raise UnknownLogError(f"primary {pid} has no log")
         # Read after the lock: READ COMMITTED gives this statement a fresh snapshot.
-        rows = await conn.fetch(q.SELECT_QUEUE_BATCH, pid, limit)
+        rows = sorted(await conn.fetch(q.TAKE_QUEUE_BATCH, pid, limit), key=lambda r: r["id"])
         if not rows:
-            return 0
+            return {}, head["tree_size"]
         size = head["tree_size"]
         tree = CompactRange(size, head["compact_range"])
         # Hashes at Merkle levels 8L (the contents of tile level L) created by this batch.
         created: defaultdict[int, dict[int, bytes]] = defaultdict(dict)
-        records = []
-        for offset, row in enumerate(rows):
-            entry = bytes(row["entry"])
-            leaf = leaf_hash(entry)
+        entries = [bytes(row["entry"]) for row in rows]
+        leaves = [leaf_hash(entry) for entry in entries]
+        for leaf in leaves:
             for level, index, value in tree.append(leaf):
                 if level % tiles.TILE_HEIGHT == 0:
                     created[level // tiles.TILE_HEIGHT][index] = value
-            records.append((pid, size + offset, leaf, entry, row["kind"], row["id"]))
-        await conn.copy_records_to_table("log_entries", records=records, columns=_ENTRY_COLUMNS)
+        queue_ids = [row["id"] for row in rows]
+        await conn.execute(
+            q.INSERT_ENTRIES,
+            pid,
+            list(range(size, size + len(rows))),
+            leaves,
+            entries,
+            [row["kind"] for row in rows],
+            queue_ids,
+        )
         full_tiles = await self._completed_tiles(conn, pid, created)
         if full_tiles:
             await conn.copy_records_to_table("log_tiles", records=full_tiles, columns=_TILE_COLUMNS)
-        await conn.execute(q.DELETE_QUEUE, [row["id"] for row in rows])
         await conn.execute(q.UPDATE_HEAD, pid, tree.size, tree.root(), tree.hashes)
-        return len(rows)
+        return {queue_id: size + offset for offset, queue_id in enumerate(queue_ids)}, tree.size
 
     async def _completed_tiles(
         self, conn: asyncpg.Connection, pid: UUID, created: dict[int, dict[int, bytes]]
@@ -325,10 +404,12 @@ class LogService:
 
     async def wait(self, pool: Database, queued: Queued) -> Integrated:
         """The entry's place in the log, integrating it first if nobody has yet."""
+        placed = await self._integration_round(pool, queued.primary_id)
+        if queued.queue_id in placed:
+            index, size = placed[queued.queue_id]
+            return Integrated(index, queued.leaf_hash, size)
+        # Integrated by another process (or by an earlier round).
         row = await pool.fetchrow(q.SELECT_INTEGRATED, queued.queue_id)
-        if row is None:
-            await self.integrate(pool, queued.primary_id)
-            row = await pool.fetchrow(q.SELECT_INTEGRATED, queued.queue_id)
         if row is None:
             raise NotIntegratedError(
                 f"{queued.kind} entry {queued.tracker[:12]} is not in the log: "
@@ -369,6 +450,7 @@ class LogService:
 
     async def tick(self, pool: Database) -> None:
         """One background round: integrate leftovers, checkpoint every log that grew."""
+        await pool.execute(q.DELETE_ORPHAN_QUEUE)  # a log whose creation rolled back
         for row in await pool.fetch(q.SELECT_QUEUED_LOGS):
             await self.integrate(pool, row["primary_id"])
         for row in await pool.fetch(q.SELECT_LOGS_NEEDING_CHECKPOINT):

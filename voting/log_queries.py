@@ -34,11 +34,24 @@ INSERT_QUEUE = """
 INSERT INTO log_queue (primary_id, kind, entry) VALUES ($1, $2, $3) RETURNING id
 """
 
-SELECT_QUEUE_BATCH = """
-SELECT id, kind, entry FROM log_queue WHERE primary_id = $1 ORDER BY id LIMIT $2
+# Under the head lock only one sequencer runs per log: take the oldest committed rows in one
+# round trip (RETURNING order is unspecified: the caller sorts by id).
+TAKE_QUEUE_BATCH = """
+DELETE FROM log_queue WHERE id IN (
+    SELECT id FROM log_queue WHERE primary_id = $1 ORDER BY id LIMIT $2)
+RETURNING id, kind, entry
 """
 
-DELETE_QUEUE = "DELETE FROM log_queue WHERE id = ANY($1::bigint[])"
+INSERT_ENTRIES = """
+INSERT INTO log_entries (primary_id, idx, leaf_hash, entry, kind, queue_id)
+SELECT $1, * FROM unnest($2::bigint[], $3::bytea[], $4::bytea[], $5::text[], $6::bigint[])
+"""
+
+QUEUE_NOT_EMPTY = "SELECT EXISTS (SELECT 1 FROM log_queue WHERE primary_id = $1)"
+
+DELETE_ORPHAN_QUEUE = """
+DELETE FROM log_queue q WHERE NOT EXISTS (SELECT 1 FROM logs l WHERE l.primary_id = q.primary_id)
+"""
 
 SELECT_INTEGRATED = """
 SELECT e.idx, l.tree_size FROM log_entries e JOIN logs l USING (primary_id)

@@ -38,9 +38,12 @@ def upgrade() -> None:
 
         -- Signed entries waiting for an index. A row exists iff the caller's transaction
         -- committed; the sequencer moves committed rows into log_entries in id order.
+        -- No foreign key on purpose: its check would take FOR KEY SHARE on the one hot logs
+        -- row in every concurrent append (a MultiXact each time); the sequencer checks the
+        -- log exists under its lock instead.
         CREATE TABLE log_queue (
             id bigserial PRIMARY KEY,
-            primary_id uuid NOT NULL REFERENCES logs (primary_id),
+            primary_id uuid NOT NULL,
             kind text NOT NULL,
             entry bytea NOT NULL CHECK (length(entry) BETWEEN 1 AND 65535),
             created_at timestamptz NOT NULL DEFAULT now()
