@@ -185,7 +185,7 @@ def _key_function(rule: str, upper_median: bool) -> Callable[[Sequence[int]], An
 
 def rank(profiles: Mapping[str, Sequence[int]], rule: str,
          upper_median: bool) -> list[tuple[str, int]]:
-    """(candidate, competition rank) best first; tied candidates keep their input order."""
+    """(candidate, competition rank) best first; tied candidates in code-point order of ids."""
     if rule not in RULES:
         raise TallyError(f"unknown rule {rule!r}")
     names = list(profiles)
@@ -198,7 +198,8 @@ def rank(profiles: Mapping[str, Sequence[int]], rule: str,
 
         def cmp(x: str, y: str) -> int:
             return (keys[y] > keys[x]) - (keys[y] < keys[x])
-    ordered = sorted(names, key=functools.cmp_to_key(cmp))
+    # §8: candidates sharing a rank are listed in increasing code-point order of their ids.
+    ordered = sorted(sorted(names), key=functools.cmp_to_key(cmp))
     ranks: list[tuple[str, int]] = []
     for pos, c in enumerate(ordered):
         if pos and cmp(ordered[pos - 1], c) == 0:

@@ -143,3 +143,12 @@ def test_majority_grade_orders_every_rule(pair: list[list[int]], rule: str, uppe
     ra, rb = r["candidates"]["a"]["rank"], r["candidates"]["b"]["rank"]
     if ga != gb:
         assert (ga > gb) == (ra < rb)
+
+
+def test_ties_listed_in_code_point_order_of_ids() -> None:
+    same = [1, 2, 3]
+    r = tally_profiles(3, {"z": same, "é": same, "a": same, "b": [0, 0, 6]},
+                       rule="majority-value", missing="strict", default_grade=0,
+                       upper_median=False)
+    assert r["ranking"] == ["b", "a", "z", "é"]
+    assert r["tie_groups"] == [["a", "z", "é"]]
