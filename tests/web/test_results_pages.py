@@ -85,6 +85,9 @@ def test_no_count_is_shown_before_close(client, primary, organiser) -> None:
     ]
     rows = list(csv.reader(io.StringIO(client.get(f"{base}/data/results.csv").text)))
     assert len(rows) == 1  # the header only
+    api = client.get(f"/api/primaries/{primary.slug}/rounds").json()
+    assert "turnout" not in api["rounds"][0] and "result" not in api["rounds"][0]
+    assert "/api/primaries/{slug}/rounds" in client.get("/api/openapi.json").json()["paths"]
 
 
 def test_wrong_passphrase_is_refused_and_changes_nothing(client, primary, organiser) -> None:

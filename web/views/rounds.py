@@ -875,7 +875,82 @@ async def open_data_index(request: Request) -> Response:
     return _render(request, "rounds/open_data.html", {"primary": primary})
 
 
+async def api_rounds(request: Request) -> Response:
+    """JSON: the primary's rounds; turnout once closed, result once published."""
+    primary = await _primary(request)
+    data = await _open_data(request, primary)
+    return JSONResponse({"primary": primary.slug, "rounds": data["rounds"]})
+
+
+_SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+_ROUNDS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "primary": {"type": "string"},
+        "rounds": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "description": "round, status (open, closed, tallied), candidates, "
+                "subset_size, allow_blank, grades; turnout once closed; result (the body of "
+                "the result entry, docs/audit-log.md §8) and result_index once published",
+            },
+        },
+    },
+}
+
+
+def _register_openapi() -> None:
+    from web.views.api import OPENAPI_PATHS
+
+    OPENAPI_PATHS["/api/primaries/{slug}/rounds"] = {
+        "parameters": [_SLUG],
+        "get": {
+            "summary": "The voting rounds: no count before a round is closed",
+            "responses": {
+                "200": {
+                    "description": "The rounds",
+                    "content": {"application/json": {"schema": _ROUNDS_SCHEMA}},
+                }
+            },
+        },
+    }
+    OPENAPI_PATHS["/primaries/{slug}/data/{name}"] = {
+        "parameters": [
+            _SLUG,
+            {
+                "name": "name",
+                "in": "path",
+                "required": True,
+                "schema": {
+                    "enum": ["candidates.csv", "candidates.json", "results.csv", "results.json"]
+                },
+            },
+        ],
+        "get": {
+            "summary": "Open data (columns in docs/open-data.md)",
+            "responses": {"200": {"description": "CSV or JSON file"}},
+        },
+    }
+    OPENAPI_PATHS["/primaries/{slug}/receipt"] = {
+        "parameters": [
+            _SLUG,
+            {"name": "tracker", "in": "query", "required": True, "schema": {"type": "string"}},
+        ],
+        "get": {
+            "summary": "The receipt of a ballot by its tracker (docs/audit-log.md §7)",
+            "responses": {
+                "200": {"description": "scrutin-receipt/v1 JSON"},
+                "404": {"description": "No ballot with this tracker"},
+            },
+        },
+    }
+
+
+_register_openapi()
+
 routes: list[BaseRoute] = [
+    Route("/api/primaries/{slug}/rounds", api_rounds, methods=["GET"]),
     Route("/primaries/{slug}/rounds", rounds_index, methods=["GET"]),
     Route("/primaries/{slug}/rounds", create_round, methods=["POST"]),
     Route("/primaries/{slug}/rounds/new", new_round, methods=["GET"]),
