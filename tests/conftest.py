@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -60,13 +62,17 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """URL of a maintenance database on the session's PostgreSQL server."""
     external = os.environ.get("SCRUTIN_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg")).start()
+    # Not under pytest's tmp dir: that one is private to root (0700), and as root the embedded
+    # server runs as its own system user, which must be able to reach its data folder.
+    folder = Path(tempfile.mkdtemp(prefix="scrutin-test-pg-"))
+    folder.chmod(0o755)
+    server = EmbeddedPostgres(folder).start()
     # Durability is irrelevant for throw-away test databases; speed is not.
     admin_execute(
         server.admin_url(),
@@ -79,6 +85,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.admin_url()
     finally:
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -205,7 +205,7 @@ def test_secure_cookies_can_be_required(settings, database_url) -> None:  # type
     from web.app import create_app
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(replace(settings, extra={"SCRUTIN_SECURE_COOKIES": "true"}))
+    app = create_app(replace(settings, secure_cookies=True))
     with TestClient(app, base_url="https://testserver") as secure:
         response = secure.get("/api/session")
         assert "secure" in response.headers["set-cookie"].lower()
