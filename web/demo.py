@@ -25,6 +25,9 @@ from web.demo_rounds import seed_rounds
 from web.settings import Settings, resolve_secret_key
 
 DEMO_SLUG = "demo"
+# A second primary still gathering supports: the first one is already voting, and supports
+# stop when voting starts, so this is where a visitor can declare, be supported and qualify.
+SUPPORTS_SLUG = "demo-soutiens"
 ORGANISER_EMAIL = "organisatrice@demo.scrutin.localhost"
 CITIZEN_EMAIL = "citoyen-{:02d}@demo.scrutin.localhost"
 CANDIDATE_EMAIL = "candidat-{}@demo.scrutin.localhost"
@@ -66,6 +69,30 @@ CANDIDATES: list[tuple[str, str, str, str, str, int]] = [
     ("hugo", "Hugo Lambert", "Informaticien, 33 ans, Toulouse.",
      "## Numérique\n\n(brouillon) Des logiciels libres dans l’administration.", "draft", 0),
 ]  # fmt: skip
+
+
+# Candidates of the second primary: all collecting supports, none qualified yet.
+SUPPORTS_CANDIDATES: list[tuple[str, str, str, str, str, int]] = [
+    ("ines", "Inès Moreau", "Urbaniste, 39 ans, Bordeaux.",
+     "## Mobilités\n\n- Des trains de nuit partout\n- Le vélo dans chaque commune",
+     "published", 2),
+    ("paul", "Paul Girard", "Boulanger, 56 ans, Dijon.",
+     "## Commerce de proximité\n\n- Baisser les charges des artisans", "published", 1),
+    ("amina", "Amina Diallo", "Médecin, 45 ans, Créteil.",
+     "## Santé publique\n\n- Un centre de santé par canton", "published", 0),
+]  # fmt: skip
+
+
+def supports_definition(now: datetime | None = None) -> dict[str, Any]:
+    """The second demo primary: candidacies and supports open for weeks, no vote yet."""
+    definition = demo_definition(now)
+    definition.update(
+        slug=SUPPORTS_SLUG,
+        title="Primaire citoyenne de démonstration : appel à candidatures",
+        description="Déclarez votre candidature, faites-la accepter, puis recueillez trois "
+        "soutiens pour vous qualifier.",
+    )
+    return definition
 
 
 def demo_definition(now: datetime | None = None) -> dict[str, Any]:
@@ -120,18 +147,23 @@ async def _account(
 
 
 async def _seed_primary(
-    conn: asyncpg.Connection, log: LogService, secret_key: str, organiser: Any
+    conn: asyncpg.Connection,
+    log: LogService,
+    secret_key: str,
+    organiser: Any,
+    definition: dict[str, Any] | None = None,
+    candidates: list[tuple[str, str, str, str, str, int]] = CANDIDATES,
 ) -> Primary:
-    """The demo primary and its candidacies and supports, all through the services."""
+    """A demo primary and its candidacies and supports, all through the services."""
     primary = await create_primary(
-        conn, log, demo_definition(), created_by=organiser, charter=CHARTER
+        conn, log, definition or demo_definition(), created_by=organiser, charter=CHARTER
     )
     citizens = [
         await _account(conn, CITIZEN_EMAIL.format(i), f"Citoyen·ne {i}")
         for i in range(1, CITIZENS + 1)
     ]
     given = 0  # supports are spread over the citizens, within each one's cap of 3
-    for key, name, bio, programme, stage, wanted in CANDIDATES:
+    for key, name, bio, programme, stage, wanted in candidates:
         owner = await _account(conn, CANDIDATE_EMAIL.format(key), name)
         candidacy = await candidacies.declare(
             conn, primary, owner,
@@ -180,11 +212,19 @@ async def seed_demo(database_url: str, settings: Settings) -> list[str]:
                 primary = await get_primary(conn, DEMO_SLUG)
                 if primary is None:
                     primary = await _seed_primary(conn, log, secret_key, organiser)
+                second = await get_primary(conn, SUPPORTS_SLUG)
+                if second is None:
+                    second = await _seed_primary(
+                        conn, log, secret_key, organiser, supports_definition(),
+                        SUPPORTS_CANDIDATES,
+                    )  # fmt: skip
             await log.publish_checkpoint(pool, primary.id)
+            await log.publish_checkpoint(pool, second.id)
     finally:
         await pool.close()
     lines = [
         "Demo primary ready: " + f"{settings.base_url}/primaries/{DEMO_SLUG}",
+        "Demo primary gathering supports: " + f"{settings.base_url}/primaries/{SUPPORTS_SLUG}",
         f"Organiser sign-in: {settings.base_url}/signin",
         f"  e-mail:   {ORGANISER_EMAIL}",
         f"  password: {password}",

@@ -25,7 +25,9 @@ async def _state(database_url: str, settings: Settings) -> tuple[list, dict, lis
     try:
         primary_id = await pool.fetchval("SELECT id FROM primaries WHERE slug = $1", DEMO_SLUG)
         statuses = await pool.fetch(
-            "SELECT status, count(*) AS n FROM candidacies GROUP BY status ORDER BY status"
+            "SELECT status, count(*) AS n FROM candidacies WHERE primary_id = $1"
+            " GROUP BY status ORDER BY status",
+            primary_id,
         )
         entries = await logged(pool, log, primary_id)
         export = await log.export(pool, primary_id)
@@ -80,3 +82,31 @@ def test_demo_organiser_has_a_password(database_url: str, settings: Settings) ->
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(seed_demo(database_url, settings))
     assert asyncio.run(_organiser_can_sign_in(database_url))
+
+
+def test_demo_has_a_second_primary_still_gathering_supports(
+    database_url: str, settings: Settings
+) -> None:
+    from web.demo import SUPPORTS_SLUG
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(seed_demo(database_url, settings))
+
+    async def state() -> tuple[bool, list[str]]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            started = await conn.fetchval(
+                "SELECT voting_started FROM primaries WHERE slug = $1", SUPPORTS_SLUG
+            )
+            statuses = await conn.fetch(
+                "SELECT c.status FROM candidacies c JOIN primaries p ON p.id = c.primary_id"
+                " WHERE p.slug = $1",
+                SUPPORTS_SLUG,
+            )
+            return started, sorted(r["status"] for r in statuses)
+        finally:
+            await conn.close()
+
+    started, statuses = asyncio.run(state())
+    assert started is False
+    assert statuses == ["published", "published", "published"]
