@@ -12,16 +12,28 @@ from nacl.public import PrivateKey, SealedBox
 from audit.canonical import CanonicalError, parse
 
 # Reasons a ballot is invalid, in the order they are tested.
-INVALID_REASONS = ("does-not-open", "not-canonical", "bad-shape", "wrong-round",
-                   "unknown-candidate", "grade-out-of-range", "blank-not-allowed")
+INVALID_REASONS = (
+    "does-not-open",
+    "not-canonical",
+    "bad-shape",
+    "wrong-round",
+    "unknown-candidate",
+    "grade-out-of-range",
+    "blank-not-allowed",
+)
 
 
 def public_key_of(secret_key: bytes) -> bytes:
     return bytes(PrivateKey(secret_key).public_key)
 
 
-def classify(plaintext: bytes | None, round_number: int, candidates: Sequence[str],
-             n_grades: int, allow_blank: bool) -> tuple[dict[str, int] | None, str, str]:
+def classify(
+    plaintext: bytes | None,
+    round_number: int,
+    candidates: Sequence[str],
+    n_grades: int,
+    allow_blank: bool,
+) -> tuple[dict[str, int] | None, str, str]:
     """(grades or None, reason code, detail); reason is "" for a valid ballot."""
     if plaintext is None:
         return None, "does-not-open", ""
@@ -29,9 +41,13 @@ def classify(plaintext: bytes | None, round_number: int, candidates: Sequence[st
         value = parse(plaintext)
     except CanonicalError as exc:
         return None, "not-canonical", str(exc)
-    if (type(value) is not dict or value.keys() != {"round", "grades", "pad"}
-            or type(value["round"]) is not int or type(value["grades"]) is not dict
-            or type(value["pad"]) is not str):
+    if (
+        type(value) is not dict
+        or value.keys() != {"round", "grades", "pad"}
+        or type(value["round"]) is not int
+        or type(value["grades"]) is not dict
+        or type(value["pad"]) is not str
+    ):
         return None, "bad-shape", ""
     if value["round"] != round_number:
         return None, "wrong-round", str(value["round"])
@@ -53,8 +69,9 @@ def open_sealed(secret_key: bytes, sealed: bytes) -> bytes | None:
         return None
 
 
-def open_chunk(args: tuple[bytes, int, Sequence[str], int, bool,
-                           Sequence[tuple[int, bytes]]]) -> dict[str, Any]:
+def open_chunk(
+    args: tuple[bytes, int, Sequence[str], int, bool, Sequence[tuple[int, bytes]]],
+) -> dict[str, Any]:
     """Open and classify the ballot entries of one chunk; aggregate their profiles."""
     secret_key, round_number, candidates, n_grades, allow_blank, items = args
     box = SealedBox(PrivateKey(secret_key))
@@ -70,8 +87,7 @@ def open_chunk(args: tuple[bytes, int, Sequence[str], int, bool,
             plaintext: bytes | None = box.decrypt(sealed)
         except (CryptoError, ValueError, TypeError):
             plaintext = None
-        grades, reason, detail = classify(plaintext, round_number, position, n_grades,
-                                          allow_blank)
+        grades, reason, detail = classify(plaintext, round_number, position, n_grades, allow_blank)
         if grades is None:
             invalid.append((index, reason, detail))
         elif not grades:

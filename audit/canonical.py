@@ -13,8 +13,15 @@ from typing import Any
 
 MAX_INT = 2**53 - 1
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-            "\t": "\\t"}
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
 
 
 class CanonicalError(ValueError):
@@ -142,8 +149,9 @@ def parse(data: bytes) -> Any:
         # shrink the object and any other deviation changes the re-encoded bytes.
         try:
             value = json.loads(data, parse_float=_reject_float, parse_constant=_reject_constant)
-            again = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True,
-                               allow_nan=False).encode("utf-8")
+            again = json.dumps(
+                value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+            ).encode("utf-8")
         except CanonicalError:
             raise
         except (ValueError, RecursionError, UnicodeEncodeError):
@@ -159,16 +167,22 @@ def _parse_slow(data: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise CanonicalError("not valid UTF-8") from exc
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_float=_reject_float,
-                           parse_int=_check_int, parse_constant=_reject_constant)
+        value = json.loads(
+            text,
+            object_pairs_hook=_pairs,
+            parse_float=_reject_float,
+            parse_int=_check_int,
+            parse_constant=_reject_constant,
+        )
     except CanonicalError:
         raise
     except (ValueError, RecursionError) as exc:
         raise CanonicalError(f"not valid JSON: {exc}") from exc
     # Key order was checked while parsing, so the C encoder without sorting reproduces JCS.
     try:
-        again = json.dumps(value, ensure_ascii=False, separators=(",", ":"),
-                           allow_nan=False).encode("utf-8")
+        again = json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise CanonicalError("string contains a lone surrogate") from exc
     if again != data:

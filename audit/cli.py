@@ -71,8 +71,7 @@ def run(args: argparse.Namespace) -> Report:
     if args.command == "verify":
         key = _key(args.log_key)
         log = load(args.source)
-        return verify(log, key, state_dir=args.state, workers=args.workers,
-                      progress=progress)  # type: ignore[arg-type]
+        return verify(log, key, state_dir=args.state, workers=args.workers, progress=progress)  # type: ignore[arg-type]
     pinned = _key(args.log_key) if args.log_key else None
     doc = load_receipt(args.receipt)
     log = load(args.log) if args.log else None

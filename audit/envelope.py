@@ -16,8 +16,16 @@ KEY_ID_RE = re.compile(r"[0-9a-f]{8}\Z")
 
 RULES = ("majority-value", "majority-gauge", "mieux-voter", "typical", "central", "usual")
 MISSING = ("normalize", "worst-grade", "median", "strict")
-ACTIONS = ("submitted", "published", "rejected", "revised", "confirmed", "declined",
-           "withdrawn", "excluded")
+ACTIONS = (
+    "submitted",
+    "published",
+    "rejected",
+    "revised",
+    "confirmed",
+    "declined",
+    "withdrawn",
+    "excluded",
+)
 
 # Shape language: "int" (non-negative), "str", "bool", "uuid", "hex64", "b64key" (32 bytes),
 # "b64", a tuple of allowed strings, ["list", shape], {"obj": {member: shape}},
@@ -26,30 +34,57 @@ _PHASE = {"obj": {"name": "str", "start": "str", "end": "str"}}
 _ROUND_CANDIDATE = {"obj": {"candidate": "str", "name": "str", "declaration": "hex64"}}
 BODY_SHAPES: dict[str, dict[str, Any]] = {
     "definition": {
-        "revision": "int", "title": "str", "slug": "str", "description": "str",
-        "threshold": "int", "support_cap": "int", "qualification": ("threshold", "phase-end"),
-        "grades": ["nonempty-list", "str"], "rule": RULES, "missing": MISSING,
-        "default_grade": "int", "upper_median": "bool", "subset_size": "int",
-        "allow_blank": "bool", "eligibility": ("email", "allow-list", "approval"),
+        "revision": "int",
+        "title": "str",
+        "slug": "str",
+        "description": "str",
+        "threshold": "int",
+        "support_cap": "int",
+        "qualification": ("threshold", "phase-end"),
+        "grades": ["nonempty-list", "str"],
+        "rule": RULES,
+        "missing": MISSING,
+        "default_grade": "int",
+        "upper_median": "bool",
+        "subset_size": "int",
+        "allow_blank": "bool",
+        "eligibility": ("email", "allow-list", "approval"),
         "phases": ["list", _PHASE],
     },
-    "candidacy": {"candidate": "str", "action": ACTIONS, "name": "str",
-                  "declaration": "hex64", "reason": "str"},
+    "candidacy": {
+        "candidate": "str",
+        "action": ACTIONS,
+        "name": "str",
+        "declaration": "hex64",
+        "reason": "str",
+    },
     "support": {"candidate": "str", "supporter": "hex64"},
     "support-withdrawal": {"candidate": "str", "supporter": "hex64"},
     "qualification": {"candidate": "str", "supports": "int", "threshold": "int"},
-    "round-open": {"round": "int", "candidates": ["nonempty-list", _ROUND_CANDIDATE],
-                   "tally_public_key": "b64key", "subset_size": "int", "allow_blank": "bool"},
+    "round-open": {
+        "round": "int",
+        "candidates": ["nonempty-list", _ROUND_CANDIDATE],
+        "tally_public_key": "b64key",
+        "subset_size": "int",
+        "allow_blank": "bool",
+    },
     "ballot": {"round": "int", "sealed": "b64"},
     "round-close": {"round": "int", "turnout": "int"},
     "tally-key": {"round": "int", "tally_secret_key": "b64key"},
     "result": {
-        "round": "int", "tree_size": "int", "root": "b64hash", "rule": RULES,
-        "missing": MISSING, "upper_median": "bool", "default_grade": "int",
+        "round": "int",
+        "tree_size": "int",
+        "root": "b64hash",
+        "rule": RULES,
+        "missing": MISSING,
+        "upper_median": "bool",
+        "default_grade": "int",
         "counts": {"obj": {"valid": "int", "blank": "int", "invalid": "int"}},
-        "candidates": {"map": {"obj": {"profile": ["list", "int"], "majority_grade": "int",
-                                       "rank": "int"}}},
-        "ranking": ["list", "str"], "tie_groups": ["list", ["list", "str"]],
+        "candidates": {
+            "map": {"obj": {"profile": ["list", "int"], "majority_grade": "int", "rank": "int"}}
+        },
+        "ranking": ["list", "str"],
+        "tie_groups": ["list", ["list", "str"]],
     },
 }
 KINDS = tuple(BODY_SHAPES)

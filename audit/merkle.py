@@ -42,8 +42,10 @@ class Tree:
         sha = hashlib.sha256
         current = leaf_hashes
         while len(current) > 1:
-            current = [sha(b"\x01" + current[i] + current[i + 1]).digest()
-                       for i in range(0, len(current) - 1, 2)]
+            current = [
+                sha(b"\x01" + current[i] + current[i + 1]).digest()
+                for i in range(0, len(current) - 1, 2)
+            ]
             self.levels.append(current)
 
     @property
@@ -110,8 +112,9 @@ class Tree:
         return [*self._subproof(m - k, start + k, end, False), self.subtree(start, start + k)]
 
 
-def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
-                     root: bytes) -> bool:
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> bool:
     """RFC 9162 §2.1.3.2: does ``leaf`` (a leaf hash) sit at ``index`` of the tree ``root``?"""
     if not 0 <= index < size:
         return False
@@ -133,8 +136,9 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
     return sn == 0 and r == root
 
 
-def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes,
-                       proof: Sequence[bytes]) -> bool:
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
     """RFC 9162 §2.1.4.2: is the tree (new_size, new_root) an extension of (old_size, old_root)?"""
     if old_size > new_size or old_size < 0:
         return False

@@ -160,8 +160,11 @@ def parse_checkpoint(text: str) -> Checkpoint:
     origin, size_text, root_text = lines
     if not origin:
         raise NoteError("checkpoint has an empty origin")
-    if not size_text.isdigit() or not size_text.isascii() or (
-            size_text != "0" and size_text.startswith("0")):
+    if (
+        not size_text.isdigit()
+        or not size_text.isascii()
+        or (size_text != "0" and size_text.startswith("0"))
+    ):
         raise NoteError(f"checkpoint tree size is not a decimal integer: {size_text!r}")
     try:
         root = b64decode_strict(root_text)

@@ -20,9 +20,15 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def map_chunks(fn: Callable[[Any], R], make_args: Callable[[Sequence[T]], Any],
-               items: Sequence[T], *, workers: int | None = None, chunk: int = 4000,
-               progress: Callable[[int, int], None] | None = None) -> list[R]:
+def map_chunks(
+    fn: Callable[[Any], R],
+    make_args: Callable[[Sequence[T]], Any],
+    items: Sequence[T],
+    *,
+    workers: int | None = None,
+    chunk: int = 4000,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[R]:
     """Apply ``fn(make_args(slice))`` to consecutive slices of ``items``; results in order."""
     total = len(items)
     workers = cpu_count() if workers is None else workers

@@ -28,15 +28,22 @@ def load_receipt(path: str) -> dict[str, Any]:
         raise InputError(f"{path}: not a JSON receipt") from exc
     if not isinstance(doc, dict) or doc.get("format") != RECEIPT_FORMAT:
         raise InputError(f"{path}: not a {RECEIPT_FORMAT} file")
-    for name, typ in (("vkey", str), ("index", int), ("entry", str), ("tracker", str),
-                      ("inclusion_proof", list), ("checkpoint", str)):
+    for name, typ in (
+        ("vkey", str),
+        ("index", int),
+        ("entry", str),
+        ("tracker", str),
+        ("inclusion_proof", list),
+        ("checkpoint", str),
+    ):
         if not isinstance(doc.get(name), typ):
             raise InputError(f"{path}: receipt lacks {name!r}")
     return doc
 
 
-def verify_receipt(doc: dict[str, Any], *, log: LogData | None = None,
-                   pinned: VerifierKey | None = None) -> Report:
+def verify_receipt(
+    doc: dict[str, Any], *, log: LogData | None = None, pinned: VerifierKey | None = None
+) -> Report:
     try:
         key = parse_verifier_key(doc["vkey"])
     except NoteError as exc:
@@ -97,10 +104,12 @@ def verify_receipt(doc: dict[str, Any], *, log: LogData | None = None,
             c3.fail(None, "receipt-log-unverified")
         tree = merkle.Tree([merkle.leaf_hash(e) for e in entries])
         if cp is not None:
-            if (latest is not None and (cp.size > latest.size or cp.size > tree.size
-                                        or tree.root(cp.size) != cp.root
-                                        or tree.root(latest.size if latest.size <= tree.size
-                                                     else 0) != latest.root)):
+            if latest is not None and (
+                cp.size > latest.size
+                or cp.size > tree.size
+                or tree.root(cp.size) != cp.root
+                or tree.root(latest.size if latest.size <= tree.size else 0) != latest.root
+            ):
                 c3.fail(None, "receipt-log-inconsistent")
             elif latest is not None:
                 c3.note("receipt-consistent", old=cp.size, new=latest.size)
@@ -115,8 +124,7 @@ def verify_receipt(doc: dict[str, Any], *, log: LogData | None = None,
     return report
 
 
-def _show_ballot(report: Report, entry: dict[str, Any], entries: list[bytes],
-                 index: int) -> None:
+def _show_ballot(report: Report, entry: dict[str, Any], entries: list[bytes], index: int) -> None:
     c4 = report.check(4)
     number = entry["body"]["round"]
     round_open = secret = definition = None
@@ -140,8 +148,9 @@ def _show_ballot(report: Report, entry: dict[str, Any], entries: list[bytes],
         return
     names = {c["candidate"]: c["name"] for c in round_open["candidates"]}
     plaintext = open_sealed(secret, base64.b64decode(entry["body"]["sealed"]))
-    grades, reason, detail = classify(plaintext, number, list(names), len(definition["grades"]),
-                                      round_open["allow_blank"])
+    grades, reason, detail = classify(
+        plaintext, number, list(names), len(definition["grades"]), round_open["allow_blank"]
+    )
     if grades is None:
         c4.warn(index, "invalid-" + reason, detail=detail)
         return

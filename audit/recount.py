@@ -36,16 +36,23 @@ def grade_at(profile: Sequence[int], position: int) -> int:
     raise IndexError(position)
 
 
-def majority_grade(profile: Sequence[int], upper_median: bool = False,
-                   default_grade: int = 0) -> int:
+def majority_grade(
+    profile: Sequence[int], upper_median: bool = False, default_grade: int = 0
+) -> int:
     n = sum(profile)
     if n == 0:
         return default_grade
     return grade_at(profile, median_index(n, upper_median))
 
 
-def effective_profiles(profiles: Mapping[str, Sequence[int]], *, missing: str, default_grade: int,
-                       upper_median: bool, participants: int | None) -> dict[str, list[int]]:
+def effective_profiles(
+    profiles: Mapping[str, Sequence[int]],
+    *,
+    missing: str,
+    default_grade: int,
+    upper_median: bool,
+    participants: int | None,
+) -> dict[str, list[int]]:
     """Apply the missing-judgment policy; every returned profile has the same total."""
     if missing not in MISSING_POLICIES:
         raise TallyError(f"unknown missing-judgment policy {missing!r}")
@@ -76,6 +83,9 @@ def effective_profiles(profiles: Mapping[str, Sequence[int]], *, missing: str, d
                 eff[default_grade] += short
             else:
                 eff[majority_grade(p, upper_median)] += short
+        if not any(eff):
+            # Nobody graded anyone (every ballot blank): the candidate stands at the default.
+            eff[default_grade] = 1
         out[c] = eff
     return out
 
@@ -179,17 +189,24 @@ def _key_function(rule: str, upper_median: bool) -> Callable[[Sequence[int]], An
     def mieux(p: Sequence[int]) -> list[tuple[int, int]]:
         return mieux_voter_score(p, upper_median)
 
-    return {"majority-gauge": gauge, "typical": typical, "central": central, "usual": usual,
-            "mieux-voter": mieux}[rule]
+    return {
+        "majority-gauge": gauge,
+        "typical": typical,
+        "central": central,
+        "usual": usual,
+        "mieux-voter": mieux,
+    }[rule]
 
 
-def rank(profiles: Mapping[str, Sequence[int]], rule: str,
-         upper_median: bool) -> list[tuple[str, int]]:
+def rank(
+    profiles: Mapping[str, Sequence[int]], rule: str, upper_median: bool
+) -> list[tuple[str, int]]:
     """(candidate, competition rank) best first; tied candidates in code-point order of ids."""
     if rule not in RULES:
         raise TallyError(f"unknown rule {rule!r}")
     names = list(profiles)
     if rule == "majority-value":
+
         def cmp(x: str, y: str) -> int:
             return -compare_majority_value(profiles[x], profiles[y], upper_median)
     else:
@@ -198,6 +215,7 @@ def rank(profiles: Mapping[str, Sequence[int]], rule: str,
 
         def cmp(x: str, y: str) -> int:
             return (keys[y] > keys[x]) - (keys[y] < keys[x])
+
     # §8: candidates sharing a rank are listed in increasing code-point order of their ids.
     ordered = sorted(sorted(names), key=functools.cmp_to_key(cmp))
     ranks: list[tuple[str, int]] = []
@@ -209,9 +227,16 @@ def rank(profiles: Mapping[str, Sequence[int]], rule: str,
     return ranks
 
 
-def tally_profiles(grades: Sequence[str] | int, profiles: Mapping[str, Sequence[int]], *,
-                   rule: str, missing: str, default_grade: int, upper_median: bool,
-                   participants: int | None = None) -> dict[str, Any]:
+def tally_profiles(
+    grades: Sequence[str] | int,
+    profiles: Mapping[str, Sequence[int]],
+    *,
+    rule: str,
+    missing: str,
+    default_grade: int,
+    upper_median: bool,
+    participants: int | None = None,
+) -> dict[str, Any]:
     """Rank candidates from their received merit profiles (counts worst→best).
 
     Returns the §8 result shape: ``{"candidates": {c: {"profile", "majority_grade",
@@ -225,17 +250,24 @@ def tally_profiles(grades: Sequence[str] | int, profiles: Mapping[str, Sequence[
     for c, p in profiles.items():
         if len(p) != n_grades or any(type(k) is not int or k < 0 for k in p):
             raise TallyError(f"profile of {c} is not {n_grades} non-negative counts")
-    eff = effective_profiles(profiles, missing=missing, default_grade=default_grade,
-                             upper_median=upper_median, participants=participants)
+    eff = effective_profiles(
+        profiles,
+        missing=missing,
+        default_grade=default_grade,
+        upper_median=upper_median,
+        participants=participants,
+    )
     ranks = rank(eff, rule, upper_median)
     groups: dict[int, list[str]] = {}
     for c, r in ranks:
         groups.setdefault(r, []).append(c)
     return {
         "candidates": {
-            c: {"profile": list(profiles[c]),
+            c: {
+                "profile": list(profiles[c]),
                 "majority_grade": majority_grade(eff[c], upper_median, default_grade),
-                "rank": dict(ranks)[c]}
+                "rank": dict(ranks)[c],
+            }
             for c in profiles
         },
         "ranking": [c for c, _ in ranks],
@@ -243,8 +275,9 @@ def tally_profiles(grades: Sequence[str] | int, profiles: Mapping[str, Sequence[
     }
 
 
-def profiles_from_ballots(n_grades: int, candidates: Sequence[str],
-                          ballots: Sequence[Mapping[str, int]]) -> dict[str, list[int]]:
+def profiles_from_ballots(
+    n_grades: int, candidates: Sequence[str], ballots: Sequence[Mapping[str, int]]
+) -> dict[str, list[int]]:
     profiles = {c: [0] * n_grades for c in candidates}
     for ballot in ballots:
         for c, g in ballot.items():
@@ -254,9 +287,17 @@ def profiles_from_ballots(n_grades: int, candidates: Sequence[str],
     return profiles
 
 
-def tally(grades: Sequence[str] | int, candidates: Sequence[str],
-          ballots: Sequence[Mapping[str, int]], *, rule: str, missing: str, default_grade: int,
-          upper_median: bool, participants: int | None = None) -> dict[str, Any]:
+def tally(
+    grades: Sequence[str] | int,
+    candidates: Sequence[str],
+    ballots: Sequence[Mapping[str, int]],
+    *,
+    rule: str,
+    missing: str,
+    default_grade: int,
+    upper_median: bool,
+    participants: int | None = None,
+) -> dict[str, Any]:
     """Tally valid ballots (candidate → grade index; ``{}`` is blank and ignored).
 
     ``participants`` defaults to the number of non-blank ballots: every voter who graded at
@@ -266,6 +307,12 @@ def tally(grades: Sequence[str] | int, candidates: Sequence[str],
     profiles = profiles_from_ballots(n_grades, candidates, ballots)
     if participants is None:
         participants = sum(1 for b in ballots if b)
-    return tally_profiles(n_grades, profiles, rule=rule, missing=missing,
-                          default_grade=default_grade, upper_median=upper_median,
-                          participants=participants)
+    return tally_profiles(
+        n_grades,
+        profiles,
+        rule=rule,
+        missing=missing,
+        default_grade=default_grade,
+        upper_median=upper_median,
+        participants=participants,
+    )

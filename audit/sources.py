@@ -142,8 +142,9 @@ def parse_export(data: bytes, source: str) -> LogData:
     for name in ("origin", "primary", "vkey"):
         if not isinstance(doc.get(name), str):
             raise InputError(f"{source}: export lacks {name!r}")
-    return LogData(source, "export", raws, list(checkpoints), doc["origin"], doc["primary"],
-                   doc["vkey"])
+    return LogData(
+        source, "export", raws, list(checkpoints), doc["origin"], doc["primary"], doc["vkey"]
+    )
 
 
 def load_export(path: str) -> LogData:

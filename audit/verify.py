@@ -75,8 +75,15 @@ def state_path(state_dir: str, origin: str) -> str:
 
 
 class Verification:
-    def __init__(self, log: LogData, key: VerifierKey, *, state_dir: str | None = None,
-                 workers: int | None = None, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        log: LogData,
+        key: VerifierKey,
+        *,
+        state_dir: str | None = None,
+        workers: int | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         self.log = log
         self.key = key
         self.state_dir = state_dir
@@ -113,13 +120,15 @@ class Verification:
         self._timed("sequence", self.check_sequence)  # 6, 7, 8
         self._timed("opening", self.check_opening)  # 9
         self._timed("recount", self.check_recount)  # 10
-        self.report.summary.update({
-            "entries": len(self.log.entries),
-            "tree_size": self.latest.size if self.latest else None,
-            "root": _b64(self.latest.root) if self.latest else None,
-            "primary": self.log.primary,
-            "source": self.log.kind,
-        })
+        self.report.summary.update(
+            {
+                "entries": len(self.log.entries),
+                "tree_size": self.latest.size if self.latest else None,
+                "root": _b64(self.latest.root) if self.latest else None,
+                "primary": self.log.primary,
+                "source": self.log.kind,
+            }
+        )
         if self.report.ok and self.state_dir and self.latest is not None:
             os.makedirs(self.state_dir, exist_ok=True)
             with open(state_path(self.state_dir, self.key.name), "w", encoding="utf-8") as fh:
@@ -165,9 +174,14 @@ class Verification:
                 self.log.primary = primary
             except EntryError:
                 primary = None
-        chunks = map_chunks(parse_chunk, lambda part: (0, part, self.key.name, primary),
-                            entries, workers=self.workers, chunk=5000,
-                            progress=self._progress("entries"))
+        chunks = map_chunks(
+            parse_chunk,
+            lambda part: (0, part, self.key.name, primary),
+            entries,
+            workers=self.workers,
+            chunk=5000,
+            progress=self._progress("entries"),
+        )
         self.parsed = [item for chunk in chunks for item in chunk]
         for index, item in enumerate(self.parsed):
             if item[0] is None:
@@ -188,8 +202,14 @@ class Verification:
                 continue
             todo.append((index, item[0], self.log.entries[index]))
         pk = self.key.public_key
-        bad = map_chunks(verify_chunk, lambda part: (pk, part), todo, workers=self.workers,
-                         chunk=4000, progress=self._progress("signatures"))
+        bad = map_chunks(
+            verify_chunk,
+            lambda part: (pk, part),
+            todo,
+            workers=self.workers,
+            chunk=4000,
+            progress=self._progress("signatures"),
+        )
         for index in sorted(i for chunk in bad for i in chunk):
             check.fail(index, "bad-signature", kind=self.parsed[index][0])
         if not todo and not check.failure_count:
@@ -281,8 +301,7 @@ class Verification:
             proof = self.log.consistency_proof(old.size, latest.size)
             if proof is None:
                 check.note("no-proof-endpoint")
-            elif not merkle.verify_consistency(old.size, latest.size, old.root, latest.root,
-                                               proof):
+            elif not merkle.verify_consistency(old.size, latest.size, old.root, latest.root, proof):
                 check.fail(None, "bad-consistency-proof", old=old.size, new=latest.size)
         check.note("consistent-with", old=old.size)
 
@@ -339,8 +358,12 @@ class Verification:
                 if cand not in cands:
                     c7.fail(index, "support-unknown", candidate=cand)
                 if cand in qualified:
-                    c7.fail(index, "support-after-qualification", candidate=cand,
-                            qualified=qualified[cand])
+                    c7.fail(
+                        index,
+                        "support-after-qualification",
+                        candidate=cand,
+                        qualified=qualified[cand],
+                    )
                 if kind == "support":
                     cap = definition["support_cap"]
                     if (cand, who) in active:
@@ -368,14 +391,28 @@ class Verification:
                 if cand in qualified:
                     c7.fail(index, "qualified-twice", candidate=cand, first=qualified[cand])
                 if body["threshold"] != definition["threshold"]:
-                    c7.fail(index, "threshold-differs", stated=body["threshold"],
-                            threshold=definition["threshold"])
+                    c7.fail(
+                        index,
+                        "threshold-differs",
+                        stated=body["threshold"],
+                        threshold=definition["threshold"],
+                    )
                 if body["supports"] != have:
-                    c7.fail(index, "supports-differ", candidate=cand, stated=body["supports"],
-                            recount=have)
+                    c7.fail(
+                        index,
+                        "supports-differ",
+                        candidate=cand,
+                        stated=body["supports"],
+                        recount=have,
+                    )
                 if have < definition["threshold"]:
-                    c7.fail(index, "below-threshold", candidate=cand, recount=have,
-                            threshold=definition["threshold"])
+                    c7.fail(
+                        index,
+                        "below-threshold",
+                        candidate=cand,
+                        recount=have,
+                        threshold=definition["threshold"],
+                    )
                 qualified.setdefault(cand, index)
             elif kind == "round-open":
                 number = body["round"]
@@ -424,8 +461,13 @@ class Verification:
                     continue
                 r.close_index, r.turnout = index, body["turnout"]
                 if body["turnout"] != len(r.ballots):
-                    c8.fail(index, "turnout", round=r.number, turnout=body["turnout"],
-                            ballots=len(r.ballots))
+                    c8.fail(
+                        index,
+                        "turnout",
+                        round=r.number,
+                        turnout=body["turnout"],
+                        ballots=len(r.ballots),
+                    )
             elif kind == "tally-key":
                 r = self.rounds.get(body["round"])
                 if r is None or r.close_index is None or r.tally_index is not None:
@@ -473,10 +515,14 @@ class Verification:
             ids = r.candidates
             items = [(i, entries[i]) for i in r.ballots]
             sk, n_grades, blank_ok = r.secret_key, len(d["grades"]), r.body["allow_blank"]
-            chunks = map_chunks(open_chunk,
-                                lambda part, a=(sk, r.number, ids, n_grades, blank_ok): (*a, part),
-                                items, workers=self.workers, chunk=2000,
-                                progress=self._progress(f"opening round {r.number}"))
+            chunks = map_chunks(
+                open_chunk,
+                lambda part, a=(sk, r.number, ids, n_grades, blank_ok): (*a, part),
+                items,
+                workers=self.workers,
+                chunk=2000,
+                progress=self._progress(f"opening round {r.number}"),
+            )
             profiles = [[0] * n_grades for _ in ids]
             valid = blank = 0
             invalid: list[tuple[int, str, str]] = []
@@ -488,8 +534,12 @@ class Verification:
                     profiles[pos] = [a + b for a, b in zip(profiles[pos], prof, strict=True)]
             for index, reason, detail in invalid:
                 check.warn(index, "invalid-" + reason, detail=detail)
-            r.opened = {"profiles": dict(zip(ids, profiles, strict=True)), "valid": valid,
-                        "blank": blank, "invalid": len(invalid)}
+            r.opened = {
+                "profiles": dict(zip(ids, profiles, strict=True)),
+                "valid": valid,
+                "blank": blank,
+                "invalid": len(invalid),
+            }
             check.note("opened", round=r.number, valid=valid, blank=blank, invalid=len(invalid))
         if not opened_any and not check.failure_count:
             check.note("nothing")
@@ -506,8 +556,7 @@ class Verification:
             res, idx, d = r.result, r.result_index, r.definition
             for name in ("rule", "missing", "upper_median", "default_grade"):
                 if res[name] != d[name]:
-                    check.fail(idx, "result-setting", name=name, stated=res[name],
-                               expected=d[name])
+                    check.fail(idx, "result-setting", name=name, stated=res[name], expected=d[name])
             tree = self.tree
             assert tree is not None and idx is not None and r.close_index is not None
             if not r.close_index < res["tree_size"] <= idx:
@@ -523,27 +572,42 @@ class Verification:
                 if res["counts"][k] != v:
                     check.fail(idx, "count-differs", name=k, stated=res["counts"][k], recount=v)
             try:
-                mine = tally_profiles(len(d["grades"]), opened["profiles"], rule=d["rule"],
-                                      missing=d["missing"], default_grade=d["default_grade"],
-                                      upper_median=d["upper_median"],
-                                      participants=opened["valid"])
+                mine = tally_profiles(
+                    len(d["grades"]),
+                    opened["profiles"],
+                    rule=d["rule"],
+                    missing=d["missing"],
+                    default_grade=d["default_grade"],
+                    upper_median=d["upper_median"],
+                    participants=opened["valid"],
+                )
             except TallyError as exc:
                 check.fail(idx, "tally-error", detail=str(exc))
                 continue
             self._compare_result(check, idx, res, mine)
-            rounds_summary.append({
-                "round": r.number, "turnout": r.turnout, **counts,
-                "ranking": [{"candidate": c, "name": self.names.get(c, c),
-                             "rank": mine["candidates"][c]["rank"],
-                             "majority_grade": d["grades"][mine["candidates"][c]["majority_grade"]]}
-                            for c in mine["ranking"]],
-            })
+            rounds_summary.append(
+                {
+                    "round": r.number,
+                    "turnout": r.turnout,
+                    **counts,
+                    "ranking": [
+                        {
+                            "candidate": c,
+                            "name": self.names.get(c, c),
+                            "rank": mine["candidates"][c]["rank"],
+                            "majority_grade": d["grades"][mine["candidates"][c]["majority_grade"]],
+                        }
+                        for c in mine["ranking"]
+                    ],
+                }
+            )
         if not checked:
             check.note("nothing")
         self.report.summary["rounds"] = rounds_summary
 
-    def _compare_result(self, check: Any, idx: int, res: dict[str, Any],
-                        mine: dict[str, Any]) -> None:
+    def _compare_result(
+        self, check: Any, idx: int, res: dict[str, Any], mine: dict[str, Any]
+    ) -> None:
         theirs = res["candidates"]
         for c in sorted(set(theirs) - set(mine["candidates"])):
             check.fail(idx, "result-extra-candidate", candidate=c)
@@ -554,17 +618,33 @@ class Verification:
                 continue
             for name in ("profile", "majority_grade", "rank"):
                 if got[name] != want[name]:
-                    check.fail(idx, "result-value", candidate=c, name=name, stated=got[name],
-                               recount=want[name])
+                    check.fail(
+                        idx,
+                        "result-value",
+                        candidate=c,
+                        name=name,
+                        stated=got[name],
+                        recount=want[name],
+                    )
         # §8 fixes the order: by rank, ties in code-point order of ids, groups in rank order.
         if res["ranking"] != mine["ranking"]:
-            check.fail(idx, "result-ranking", stated=", ".join(res["ranking"]),
-                       recount=", ".join(mine["ranking"]))
+            check.fail(
+                idx,
+                "result-ranking",
+                stated=", ".join(res["ranking"]),
+                recount=", ".join(mine["ranking"]),
+            )
         if res["tie_groups"] != mine["tie_groups"]:
             check.fail(idx, "result-ties", stated=res["tie_groups"], recount=mine["tie_groups"])
 
 
-def verify(log: LogData, key: VerifierKey, *, state_dir: str | None = None,
-           workers: int | None = None, progress: Progress | None = None) -> Report:
+def verify(
+    log: LogData,
+    key: VerifierKey,
+    *,
+    state_dir: str | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> Report:
     """Run checks 1–10 on a loaded log against the pinned log key."""
     return Verification(log, key, state_dir=state_dir, workers=workers, progress=progress).run()

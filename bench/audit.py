@@ -52,8 +52,15 @@ def b64(data: bytes) -> str:
 
 
 def make_entry(sk: SigningKey, kid: str, kind: str, body: dict[str, Any], t: int) -> bytes:
-    env = {"v": 1, "origin": ORIGIN, "primary": PRIMARY, "kind": kind, "time": t,
-           "body": body, "key": kid}
+    env = {
+        "v": 1,
+        "origin": ORIGIN,
+        "primary": PRIMARY,
+        "kind": kind,
+        "time": t,
+        "body": body,
+        "key": kid,
+    }
     sig = sk.sign(sign_message(kind, encode(env))).signature
     return encode({**env, "sig": b64(sig)})
 
@@ -78,8 +85,11 @@ def ballot_chunk(args: tuple[int, int, list[str]]) -> tuple[list[bytes], list[li
                 grades[c] = g
                 profiles[pos][g] += 1
         sealed = box.encrypt(encode({"round": 1, "grades": grades, "pad": ""}))
-        out.append(make_entry(sk, kid, "ballot", {"round": 1, "sealed": b64(sealed)},
-                              T0 + 86_400 + i // 50))
+        out.append(
+            make_entry(
+                sk, kid, "ballot", {"round": 1, "sealed": b64(sealed)}, T0 + 86_400 + i // 50
+            )
+        )
     return out, profiles, blank
 
 
@@ -89,29 +99,66 @@ def build(n_ballots: int, path: str, workers: int) -> None:
     ids = [str(uuid.UUID(int=i + 1)) for i in range(12)]
     names = {c: f"Candidat·e {i + 1}" for i, c in enumerate(ids)}
     decl = {c: hashlib.sha256(names[c].encode()).hexdigest() for c in ids}
-    d = {"revision": 1, "title": "Banc d'essai", "slug": "bench", "description": "",
-         "threshold": 2, "support_cap": 0, "qualification": "threshold", "grades": GRADES,
-         "rule": "majority-value", "missing": "worst-grade", "default_grade": 0,
-         "upper_median": False, "subset_size": 0, "allow_blank": True, "eligibility": "email",
-         "phases": []}
+    d = {
+        "revision": 1,
+        "title": "Banc d'essai",
+        "slug": "bench",
+        "description": "",
+        "threshold": 2,
+        "support_cap": 0,
+        "qualification": "threshold",
+        "grades": GRADES,
+        "rule": "majority-value",
+        "missing": "worst-grade",
+        "default_grade": 0,
+        "upper_median": False,
+        "subset_size": 0,
+        "allow_blank": True,
+        "eligibility": "email",
+        "phases": [],
+    }
     t = T0
     entries = [make_entry(sk, kid, "definition", d, t)]
     for c in ids:
-        entries.append(make_entry(sk, kid, "candidacy", {"candidate": c, "action": "submitted",
-                                                         "name": names[c],
-                                                         "declaration": decl[c],
-                                                         "reason": ""}, t))
+        entries.append(
+            make_entry(
+                sk,
+                kid,
+                "candidacy",
+                {
+                    "candidate": c,
+                    "action": "submitted",
+                    "name": names[c],
+                    "declaration": decl[c],
+                    "reason": "",
+                },
+                t,
+            )
+        )
         for k in range(2):
             who = hashlib.sha256(f"{c}-{k}".encode()).hexdigest()
             entries.append(make_entry(sk, kid, "support", {"candidate": c, "supporter": who}, t))
-        entries.append(make_entry(sk, kid, "qualification",
-                                  {"candidate": c, "supports": 2, "threshold": 2}, t))
+        entries.append(
+            make_entry(sk, kid, "qualification", {"candidate": c, "supports": 2, "threshold": 2}, t)
+        )
     tally_sk = PrivateKey(TALLY_SEED)
-    entries.append(make_entry(sk, kid, "round-open", {
-        "round": 1, "candidates": [{"candidate": c, "name": names[c], "declaration": decl[c]}
-                                   for c in ids],
-        "tally_public_key": b64(bytes(tally_sk.public_key)), "subset_size": 0,
-        "allow_blank": True}, t + 86_400))
+    entries.append(
+        make_entry(
+            sk,
+            kid,
+            "round-open",
+            {
+                "round": 1,
+                "candidates": [
+                    {"candidate": c, "name": names[c], "declaration": decl[c]} for c in ids
+                ],
+                "tally_public_key": b64(bytes(tally_sk.public_key)),
+                "subset_size": 0,
+                "allow_blank": True,
+            },
+            t + 86_400,
+        )
+    )
     open_size = len(entries)
     chunk = 5000
     jobs = [(s, min(chunk, n_ballots - s), ids) for s in range(0, n_ballots, chunk)]
@@ -127,19 +174,42 @@ def build(n_ballots: int, path: str, workers: int) -> None:
             print(f"\r  sealed and signed {done}/{n_ballots}", end="", file=sys.stderr)
     print(file=sys.stderr)
     t_close = T0 + 10 * 86_400
-    entries.append(make_entry(sk, kid, "round-close", {"round": 1, "turnout": n_ballots},
-                              t_close))
-    entries.append(make_entry(sk, kid, "tally-key",
-                              {"round": 1, "tally_secret_key": b64(bytes(tally_sk))}, t_close))
+    entries.append(make_entry(sk, kid, "round-close", {"round": 1, "turnout": n_ballots}, t_close))
+    entries.append(
+        make_entry(
+            sk, kid, "tally-key", {"round": 1, "tally_secret_key": b64(bytes(tally_sk))}, t_close
+        )
+    )
     tree = merkle.Tree([merkle.leaf_hash(e) for e in entries])
     valid = n_ballots - blank
-    res = tally_profiles(GRADES, dict(zip(ids, profiles, strict=True)), rule=d["rule"],
-                         missing=d["missing"], default_grade=0, upper_median=False,
-                         participants=valid)
-    entries.append(make_entry(sk, kid, "result", {
-        "round": 1, "tree_size": len(entries), "root": b64(tree.root()), "rule": d["rule"],
-        "missing": d["missing"], "upper_median": False, "default_grade": 0,
-        "counts": {"valid": valid, "blank": blank, "invalid": 0}, **res}, t_close))
+    res = tally_profiles(
+        GRADES,
+        dict(zip(ids, profiles, strict=True)),
+        rule=d["rule"],
+        missing=d["missing"],
+        default_grade=0,
+        upper_median=False,
+        participants=valid,
+    )
+    entries.append(
+        make_entry(
+            sk,
+            kid,
+            "result",
+            {
+                "round": 1,
+                "tree_size": len(entries),
+                "root": b64(tree.root()),
+                "rule": d["rule"],
+                "missing": d["missing"],
+                "upper_median": False,
+                "default_grade": 0,
+                "counts": {"valid": valid, "blank": blank, "invalid": 0},
+                **res,
+            },
+            t_close,
+        )
+    )
     tree = merkle.Tree([merkle.leaf_hash(e) for e in entries])
 
     def note(size: int) -> str:
@@ -150,9 +220,17 @@ def build(n_ballots: int, path: str, workers: int) -> None:
     blob = b64(b"\x01" + bytes(sk.verify_key))
     vkey = f"{ORIGIN}+{kid}+{blob}"
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump({"format": "scrutin-export/v1", "origin": ORIGIN, "primary": PRIMARY,
-                   "vkey": vkey, "entries": [b64(e) for e in entries],
-                   "checkpoints": [note(open_size), note(len(entries))]}, fh)
+        json.dump(
+            {
+                "format": "scrutin-export/v1",
+                "origin": ORIGIN,
+                "primary": PRIMARY,
+                "vkey": vkey,
+                "entries": [b64(e) for e in entries],
+                "checkpoints": [note(open_size), note(len(entries))],
+            },
+            fh,
+        )
     with open(path + ".vkey", "w", encoding="utf-8") as fh:
         fh.write(vkey + "\n")
 
@@ -199,16 +277,21 @@ def main() -> int:
     n = len(log.entries)
     raw_s = n / (rate * workers)
     sig_s = report.timings["signatures"]
-    print(f"entries: {n} ({args.ballots} ballots), cores: {workers}, all checks passed: "
-          f"{report.ok}")
+    print(
+        f"entries: {n} ({args.ballots} ballots), cores: {workers}, all checks passed: {report.ok}"
+    )
     print(f"{'phase':<14}{'seconds':>9}")
     print(f"{'load':<14}{load_s:>9.2f}")
     for phase, secs in report.timings.items():
         print(f"{phase:<14}{secs:>9.2f}")
-    print(f"{'verify total':<14}{verify_s:>9.2f}   (load + verify {load_s + verify_s:.2f} s, "
-          f"goal ≤ 90 s at 1,000,000)")
-    print(f"raw PyNaCl verify: {rate:,.0f}/s per core × {workers} cores → {raw_s:.2f} s "
-          f"for {n} signatures")
+    print(
+        f"{'verify total':<14}{verify_s:>9.2f}   (load + verify {load_s + verify_s:.2f} s, "
+        f"goal ≤ 90 s at 1,000,000)"
+    )
+    print(
+        f"raw PyNaCl verify: {rate:,.0f}/s per core × {workers} cores → {raw_s:.2f} s "
+        f"for {n} signatures"
+    )
     print(f"ratio signature phase vs raw × cores: {raw_s / sig_s:.2f} (goal ≥ 0.8)")
     print(f"ratio raw signatures vs whole verification: {raw_s / (load_s + verify_s):.2f}")
     if tmp is not None:

@@ -384,9 +384,12 @@ def _ratio(num: int, den: int) -> str:
 
 
 def _scalar_rule(value_of: Callable[[Analysis], Fraction]) -> Callable[..., tuple[Any, Any]]:
+    # Fabre's central and usual scores reach α ± 1/2, so a candidate with only judgments above
+    # its majority grade α can tie one graded α + 1 with only judgments below. The majority
+    # grade decides first, as majority judgment always does; the score breaks ties within it.
     def rule(counts: tuple[int, ...], total: int, a: Analysis, ctx: _Context) -> tuple[Any, Any]:
         value = value_of(a)
-        return value, format_fraction(value)
+        return (a.grade, value), format_fraction(value)
 
     return rule
 
@@ -778,11 +781,10 @@ def _balance(
                     f"candidate {cid!r} has {sum(counts)} judgments but there are "
                     f"{participants} participants (policy 'strict')"
                 )
-        return dict(profiles)
     for cid, counts in profiles.items():
         total = sum(counts)
         missing = participants - total
-        if total == 0 or (missing > 0 and policy != "normalize"):
+        if total == 0 or (missing > 0 and policy not in ("normalize", "strict")):
             if policy == "median" and total > 0:
                 fill = median_grade(counts, upper)
             else:

@@ -158,16 +158,8 @@ def tally_round(
     # Every voter who graded someone is a participant (subset rounds: the missing policy
     # decides what a candidate not on a voter's ballot counts as).
     result = tally(scale, ids, ballots=ballots, participants=valid, **options)
-    # Same tally on profiles, keyed by display names, for readable explanations.
     names = _unique_names(round_)
-    named = tally(
-        scale,
-        [names[c] for c in ids],
-        profiles={names[c]: result.profiles[c] for c in ids},
-        participants=valid,
-        **options,
-    )
-    return result, {lang: named.explanations(lang) for lang in ("fr", "en")}
+    return result, {lang: result.explanations(lang, names=names) for lang in ("fr", "en")}
 
 
 def _unique_names(round_: Round) -> dict[str, str]:

@@ -101,9 +101,15 @@ class LogBuilder:
         if spec.raw is not None:
             return spec.raw
         signer = spec.signer or self.signing_key
-        env = {"v": 1, "origin": self.origin, "primary": self.primary, "kind": spec.kind,
-               "time": spec.time, "body": spec.body,
-               "key": spec.key_field or key_id(self.origin, bytes(signer.verify_key)).hex()}
+        env = {
+            "v": 1,
+            "origin": self.origin,
+            "primary": self.primary,
+            "kind": spec.kind,
+            "time": spec.time,
+            "body": spec.body,
+            "key": spec.key_field or key_id(self.origin, bytes(signer.verify_key)).hex(),
+        }
         sig = signer.sign(sign_message(spec.kind, encode(env))).signature
         return encode({**env, "sig": b64(sig)})
 
@@ -118,31 +124,49 @@ class LogBuilder:
             entries.append(self.entry_bytes(spec))
         return entries
 
-    def checkpoint(self, entries: list[bytes], size: int | None = None,
-                   key: SigningKey | None = None) -> str:
+    def checkpoint(
+        self, entries: list[bytes], size: int | None = None, key: SigningKey | None = None
+    ) -> str:
         size = len(entries) if size is None else size
-        root = merkle.root_of_leaves([merkle.leaf_hash(e) for e in entries[:size]]) if size < 64 \
+        root = (
+            merkle.root_of_leaves([merkle.leaf_hash(e) for e in entries[:size]])
+            if size < 64
             else merkle.Tree([merkle.leaf_hash(e) for e in entries]).root(size)
-        return sign_note(checkpoint_body(self.origin, size, root), self.origin,
-                         key or self.signing_key)
+        )
+        return sign_note(
+            checkpoint_body(self.origin, size, root), self.origin, key or self.signing_key
+        )
 
     def export(self) -> dict[str, Any]:
         entries = self.build()
         sizes = [s for s in self.checkpoint_sizes if s <= len(entries)] + [len(entries)]
         tree = merkle.Tree([merkle.leaf_hash(e) for e in entries])
-        cps = [sign_note(checkpoint_body(self.origin, s, tree.root(s)), self.origin,
-                         self.signing_key) for s in dict.fromkeys(sizes)]
-        return {"format": "scrutin-export/v1", "origin": self.origin, "primary": self.primary,
-                "vkey": self.vkey, "entries": [b64(e) for e in entries], "checkpoints": cps}
+        cps = [
+            sign_note(checkpoint_body(self.origin, s, tree.root(s)), self.origin, self.signing_key)
+            for s in dict.fromkeys(sizes)
+        ]
+        return {
+            "format": "scrutin-export/v1",
+            "origin": self.origin,
+            "primary": self.primary,
+            "vkey": self.vkey,
+            "entries": [b64(e) for e in entries],
+            "checkpoints": cps,
+        }
 
     def receipt(self, export: dict[str, Any], index: int) -> dict[str, Any]:
         entries = [base64.b64decode(e) for e in export["entries"]]
         tree = merkle.Tree([merkle.leaf_hash(e) for e in entries])
-        return {"format": "scrutin-receipt/v1", "origin": self.origin, "vkey": self.vkey,
-                "index": index, "entry": b64(entries[index]),
-                "tracker": merkle.leaf_hash(entries[index]).hex(),
-                "inclusion_proof": [b64(h) for h in tree.inclusion_proof(index, len(entries))],
-                "checkpoint": export["checkpoints"][-1]}
+        return {
+            "format": "scrutin-receipt/v1",
+            "origin": self.origin,
+            "vkey": self.vkey,
+            "index": index,
+            "entry": b64(entries[index]),
+            "tracker": merkle.leaf_hash(entries[index]).hex(),
+            "inclusion_proof": [b64(h) for h in tree.inclusion_proof(index, len(entries))],
+            "checkpoint": export["checkpoints"][-1],
+        }
 
 
 def write_json(path: str, doc: Any) -> str:
@@ -167,8 +191,10 @@ def write_tiles(directory: str, export: dict[str, Any]) -> str:
     size = len(entries)
     for n in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
         chunk = entries[n * TILE_WIDTH : (n + 1) * TILE_WIDTH]
-        put(tile_path("entries", n, len(chunk)),
-            b"".join(len(e).to_bytes(2, "big") + e for e in chunk))
+        put(
+            tile_path("entries", n, len(chunk)),
+            b"".join(len(e).to_bytes(2, "big") + e for e in chunk),
+        )
     level = 0
     while level * TILE_HEIGHT < len(tree.levels):
         hashes = tree.levels[level * TILE_HEIGHT]
@@ -195,28 +221,44 @@ class Scenario:
 
 def definition_body(slug: str = "demo", **over: Any) -> dict[str, Any]:
     body = {
-        "revision": 1, "title": "Primaire citoyenne", "slug": slug,
-        "description": "Une primaire de démonstration", "threshold": 3, "support_cap": 2,
-        "qualification": "threshold", "grades": GRADES, "rule": "majority-value",
-        "missing": "worst-grade", "default_grade": 0, "upper_median": False,
-        "subset_size": 0, "allow_blank": True, "eligibility": "email",
-        "phases": [{"name": "supports", "start": "2026-01-01T00:00:00Z",
-                    "end": "2026-01-31T00:00:00Z"},
-                   {"name": "round-1", "start": "2026-02-01T00:00:00Z",
-                    "end": "2026-02-08T00:00:00Z"}],
+        "revision": 1,
+        "title": "Primaire citoyenne",
+        "slug": slug,
+        "description": "Une primaire de démonstration",
+        "threshold": 3,
+        "support_cap": 2,
+        "qualification": "threshold",
+        "grades": GRADES,
+        "rule": "majority-value",
+        "missing": "worst-grade",
+        "default_grade": 0,
+        "upper_median": False,
+        "subset_size": 0,
+        "allow_blank": True,
+        "eligibility": "email",
+        "phases": [
+            {"name": "supports", "start": "2026-01-01T00:00:00Z", "end": "2026-01-31T00:00:00Z"},
+            {"name": "round-1", "start": "2026-02-01T00:00:00Z", "end": "2026-02-08T00:00:00Z"},
+        ],
     }
     body.update(over)
     return body
 
 
 DEFAULT_BALLOTS: list[dict[str, int]] = [
-    {"A": 6, "B": 3, "C": 1}, {"A": 5, "B": 4, "C": 2}, {"A": 2, "B": 5, "C": 0},
-    {"A": 4, "B": 4, "C": 4}, {}, {"A": 3, "B": 6}, {"A": 6, "B": 0, "C": 5},
+    {"A": 6, "B": 3, "C": 1},
+    {"A": 5, "B": 4, "C": 2},
+    {"A": 2, "B": 5, "C": 0},
+    {"A": 4, "B": 4, "C": 4},
+    {},
+    {"A": 3, "B": 6},
+    {"A": 6, "B": 0, "C": 5},
 ]
 
 
-def honest_primary(ballots: list[dict[str, int]] | None = None, *, result: bool = True,
-                   **definition: Any) -> Scenario:
+def honest_primary(
+    ballots: list[dict[str, int]] | None = None, *, result: bool = True, **definition: Any
+) -> Scenario:
     """A complete primary: definition (2 revisions), 4 candidacies, supports, 3 qualified,
     round 1 with sealed ballots (one blank, one partial), close, tally key, result."""
     b = LogBuilder()
@@ -229,53 +271,110 @@ def honest_primary(ballots: list[dict[str, int]] | None = None, *, result: bool 
     idx["definition2"] = b.add("definition", d)
     decl = {k: hashlib.sha256(f"déclaration {k}".encode()).hexdigest() for k in ids}
     for k, cid in ids.items():
-        b.add("candidacy", {"candidate": cid, "action": "submitted", "name": names[k],
-                            "declaration": decl[k], "reason": ""})
-        b.add("candidacy", {"candidate": cid, "action": "published", "name": names[k],
-                            "declaration": decl[k], "reason": ""})
+        b.add(
+            "candidacy",
+            {
+                "candidate": cid,
+                "action": "submitted",
+                "name": names[k],
+                "declaration": decl[k],
+                "reason": "",
+            },
+        )
+        b.add(
+            "candidacy",
+            {
+                "candidate": cid,
+                "action": "published",
+                "name": names[k],
+                "declaration": decl[k],
+                "reason": "",
+            },
+        )
     b.mark_checkpoint()
     supporters = [pseudonym(f"citoyen-{i}") for i in range(8)]
-    plan = {"A": supporters[0:3], "B": supporters[3:6], "C": supporters[6:8] + supporters[0:1],
-            "D": supporters[1:3]}
+    plan = {
+        "A": supporters[0:3],
+        "B": supporters[3:6],
+        "C": supporters[6:8] + supporters[0:1],
+        "D": supporters[1:3],
+    }
     for k in "ABCD":
         for s in plan[k]:
             idx.setdefault(f"support-{k}", b.add("support", {"candidate": ids[k], "supporter": s}))
-    idx["withdrawal"] = b.add("support-withdrawal", {"candidate": ids["D"],
-                                                       "supporter": supporters[2]})
+    idx["withdrawal"] = b.add(
+        "support-withdrawal", {"candidate": ids["D"], "supporter": supporters[2]}
+    )
     for k in "ABC":
-        idx[f"qualification-{k}"] = b.add("qualification", {"candidate": ids[k], "supports": 3,
-                                                             "threshold": d["threshold"]})
-        b.add("candidacy", {"candidate": ids[k], "action": "confirmed", "name": names[k],
-                            "declaration": decl[k], "reason": ""})
+        idx[f"qualification-{k}"] = b.add(
+            "qualification", {"candidate": ids[k], "supports": 3, "threshold": d["threshold"]}
+        )
+        b.add(
+            "candidacy",
+            {
+                "candidate": ids[k],
+                "action": "confirmed",
+                "name": names[k],
+                "declaration": decl[k],
+                "reason": "",
+            },
+        )
     b.mark_checkpoint()
     sk = PrivateKey.generate()
     round_ids = [ids[k] for k in "ABC"]
-    idx["round-open"] = b.add("round-open", {
-        "round": 1, "candidates": [{"candidate": ids[k], "name": names[k],
-                                    "declaration": decl[k]} for k in "ABC"],
-        "tally_public_key": b64(bytes(sk.public_key)), "subset_size": 0, "allow_blank": True})
+    idx["round-open"] = b.add(
+        "round-open",
+        {
+            "round": 1,
+            "candidates": [
+                {"candidate": ids[k], "name": names[k], "declaration": decl[k]} for k in "ABC"
+            ],
+            "tally_public_key": b64(bytes(sk.public_key)),
+            "subset_size": 0,
+            "allow_blank": True,
+        },
+    )
     b.mark_checkpoint()
     ballots = DEFAULT_BALLOTS if ballots is None else ballots
     real = [{ids[k]: g for k, g in ballot.items()} for ballot in ballots]
     idx["first-ballot"] = len(b.specs)
     for n, ballot in enumerate(real):
-        b.add("ballot", {"round": 1, "sealed": seal(bytes(sk.public_key),
-                                                    ballot_plaintext(1, ballot, "x" * n))})
+        b.add(
+            "ballot",
+            {
+                "round": 1,
+                "sealed": seal(bytes(sk.public_key), ballot_plaintext(1, ballot, "x" * n)),
+            },
+        )
     idx["last-ballot"] = len(b.specs) - 1
     b.mark_checkpoint()
     idx["round-close"] = b.add("round-close", {"round": 1, "turnout": len(real)})
     b.mark_checkpoint()
     if result:
-        idx["tally-key"] = b.add("tally-key", {"round": 1,
-                                               "tally_secret_key": b64(bytes(sk))})
-        t = tally(d["grades"], round_ids, [x for x in real if x], rule=d["rule"],
-                  missing=d["missing"], default_grade=d["default_grade"],
-                  upper_median=d["upper_median"])
-        body = {"round": 1, "tree_size": AUTO, "root": AUTO, "rule": d["rule"],
-                "missing": d["missing"], "upper_median": d["upper_median"],
-                "default_grade": d["default_grade"],
-                "counts": {"valid": sum(1 for x in real if x),
-                           "blank": sum(1 for x in real if not x), "invalid": 0},
-                **t}
+        idx["tally-key"] = b.add("tally-key", {"round": 1, "tally_secret_key": b64(bytes(sk))})
+        t = tally(
+            d["grades"],
+            round_ids,
+            [x for x in real if x],
+            rule=d["rule"],
+            missing=d["missing"],
+            default_grade=d["default_grade"],
+            upper_median=d["upper_median"],
+        )
+        body = {
+            "round": 1,
+            "tree_size": AUTO,
+            "root": AUTO,
+            "rule": d["rule"],
+            "missing": d["missing"],
+            "upper_median": d["upper_median"],
+            "default_grade": d["default_grade"],
+            "counts": {
+                "valid": sum(1 for x in real if x),
+                "blank": sum(1 for x in real if not x),
+                "invalid": 0,
+            },
+            **t,
+        }
         idx["result"] = b.add("result", body)
     return Scenario(b, {ids[k]: names[k] for k in "ABCD"}, sk, real, idx, d)

@@ -30,10 +30,13 @@ def files(tmp_path: pathlib.Path, scenario: Scenario) -> dict[str, str]:
     key = tmp_path / "log.vkey"
     key.write_text(scenario.builder.vkey + "\n")
     receipt = scenario.builder.receipt(doc, scenario.index["first-ballot"])
-    return {"export": write_json(str(tmp_path / "export.json"), doc),
-            "bad": write_json(str(tmp_path / "bad.json"), bad),
-            "tiles": write_tiles(str(tmp_path / "log"), doc),
-            "key": str(key), "receipt": write_json(str(tmp_path / "receipt.json"), receipt)}
+    return {
+        "export": write_json(str(tmp_path / "export.json"), doc),
+        "bad": write_json(str(tmp_path / "bad.json"), bad),
+        "tiles": write_tiles(str(tmp_path / "log"), doc),
+        "key": str(key),
+        "receipt": write_json(str(tmp_path / "receipt.json"), receipt),
+    }
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -42,8 +45,9 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, out, err
 
 
-def test_exit_0_french_by_default(files: dict[str, str], capsys: Any,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_exit_0_french_by_default(
+    files: dict[str, str], capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LANG", "fr_FR.UTF-8")
     monkeypatch.delenv("LC_ALL", raising=False)
     monkeypatch.delenv("LC_MESSAGES", raising=False)
@@ -52,19 +56,20 @@ def test_exit_0_french_by_default(files: dict[str, str], capsys: Any,
     assert "réussi" in out and "Tout est vérifié" in out and "mention majoritaire" in out
 
 
-def test_english_by_locale_and_flag(files: dict[str, str], capsys: Any,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_english_by_locale_and_flag(
+    files: dict[str, str], capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LC_ALL", "en_GB.UTF-8")
     code, out, _ = _run(["verify", files["tiles"], "--log-key", files["key"]], capsys)
     assert code == 0 and "Everything checks out." in out
-    code, out, _ = _run(["verify", files["export"], "--log-key", files["key"], "--lang", "fr"],
-                        capsys)
+    code, out, _ = _run(
+        ["verify", files["export"], "--log-key", files["key"], "--lang", "fr"], capsys
+    )
     assert code == 0 and "Tout est vérifié" in out
 
 
 def test_exit_1_with_index_and_reason(files: dict[str, str], capsys: Any) -> None:
-    code, out, _ = _run(["verify", files["bad"], "--log-key", files["key"], "--lang", "en"],
-                        capsys)
+    code, out, _ = _run(["verify", files["bad"], "--log-key", files["key"], "--lang", "en"], capsys)
     assert code == 1
     assert "✘ 2." in out and "FAILED" in out and "the checkpoint covers" in out
 
@@ -83,38 +88,62 @@ def test_json_shape(files: dict[str, str], capsys: Any) -> None:
     assert not next(c for c in doc["checks"] if c["number"] == 2)["ok"]
 
 
-@pytest.mark.parametrize("argv", [
-    ["verify", "/nonexistent/export.json", "--log-key", "k+00000000+AA=="],
-    ["verify", "EXPORT", "--log-key", "not-a-key"],
-    ["verify", "http://127.0.0.1:9/primaries/demo", "--log-key", "KEY"],
-    ["verify", "RECEIPT", "--log-key", "KEY"],
-    ["receipt", "EXPORT"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "/nonexistent/export.json", "--log-key", "k+00000000+AA=="],
+        ["verify", "EXPORT", "--log-key", "not-a-key"],
+        ["verify", "http://127.0.0.1:9/primaries/demo", "--log-key", "KEY"],
+        ["verify", "RECEIPT", "--log-key", "KEY"],
+        ["receipt", "EXPORT"],
+    ],
+)
 def test_exit_2_one_clear_line(argv: list[str], files: dict[str, str], capsys: Any) -> None:
-    argv = [files["export"] if a == "EXPORT" else files["key"] if a == "KEY"
-            else files["receipt"] if a == "RECEIPT" else a for a in argv]
+    argv = [
+        files["export"]
+        if a == "EXPORT"
+        else files["key"]
+        if a == "KEY"
+        else files["receipt"]
+        if a == "RECEIPT"
+        else a
+        for a in argv
+    ]
     code, out, err = _run(argv, capsys)
     assert code == 2
     assert out == "" and err.count("\n") == 1 and err.startswith("scrutin-audit: ")
     assert "Traceback" not in err
 
 
-def test_receipt_alone_and_with_log(files: dict[str, str], capsys: Any,
-                                    scenario: Scenario) -> None:
+def test_receipt_alone_and_with_log(files: dict[str, str], capsys: Any, scenario: Scenario) -> None:
     code, out, _ = _run(["receipt", files["receipt"], "--lang", "en"], capsys)
     assert code == 0 and "The receipt checks out." in out
-    code, out, _ = _run(["receipt", files["receipt"], "--log", files["export"], "--log-key",
-                         files["key"], "--json", "--lang", "en"], capsys)
+    code, out, _ = _run(
+        [
+            "receipt",
+            files["receipt"],
+            "--log",
+            files["export"],
+            "--log-key",
+            files["key"],
+            "--json",
+            "--lang",
+            "en",
+        ],
+        capsys,
+    )
     doc = json.loads(out)
     assert code == 0 and doc["ok"]
     names = scenario.candidates
     first = scenario.ballots[0]
-    assert doc["summary"]["ballot"] == {names[c]: scenario.definition["grades"][g]
-                                        for c, g in first.items()}
+    assert doc["summary"]["ballot"] == {
+        names[c]: scenario.definition["grades"][g] for c, g in first.items()
+    }
 
 
-def test_receipt_fails_against_another_key_or_log(files: dict[str, str], capsys: Any,
-                                                  tmp_path: pathlib.Path) -> None:
+def test_receipt_fails_against_another_key_or_log(
+    files: dict[str, str], capsys: Any, tmp_path: pathlib.Path
+) -> None:
     other = honest_primary()
     key = tmp_path / "other.vkey"
     key.write_text(other.builder.vkey)
@@ -126,8 +155,7 @@ def test_receipt_fails_against_another_key_or_log(files: dict[str, str], capsys:
     assert code == 1 and not doc["checks"][2]["ok"]
 
 
-def test_receipt_tampered_proof(files: dict[str, str], capsys: Any,
-                                tmp_path: pathlib.Path) -> None:
+def test_receipt_tampered_proof(files: dict[str, str], capsys: Any, tmp_path: pathlib.Path) -> None:
     receipt = json.loads(pathlib.Path(files["receipt"]).read_text())
     receipt["index"] += 1
     path = write_json(str(tmp_path / "r.json"), receipt)
@@ -138,14 +166,28 @@ def test_receipt_tampered_proof(files: dict[str, str], capsys: Any,
 
 def test_python_dash_m_subprocess(files: dict[str, str]) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LANG": "en_US.UTF-8", "LC_ALL": ""}
-    ok = subprocess.run([sys.executable, "-m", "audit", "verify", files["export"], "--log-key",
-                         files["key"]], capture_output=True, text=True, env=env, check=False)
+    ok = subprocess.run(
+        [sys.executable, "-m", "audit", "verify", files["export"], "--log-key", files["key"]],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "Everything checks out." in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "audit", "verify", files["bad"], "--log-key",
-                          files["key"]], capture_output=True, text=True, env=env, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "audit", "verify", files["bad"], "--log-key", files["key"]],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert bad.returncode == 1
-    broken = subprocess.run([sys.executable, "-m", "audit", "verify", files["key"],
-                             "--log-key", files["key"]], capture_output=True, text=True,
-                            env=env, check=False)
+    broken = subprocess.run(
+        [sys.executable, "-m", "audit", "verify", files["key"], "--log-key", files["key"]],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert broken.returncode == 2 and "Traceback" not in broken.stderr

@@ -17,9 +17,11 @@ from tests.audit.builder import sign_note, vkey_string
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
-                                                                 max_size=4),
-    max_leaves=12)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -32,11 +34,25 @@ def test_canonical_round_trip(value: object) -> None:
     assert parse(data) == value
 
 
-@pytest.mark.parametrize("text", [
-    b'{"b":1,"a":2}', b'{"a":1,"a":1}', b'{"a": 1}', b'{"a":1.0}', b'{"a":1e3}', b'[-0]',
-    b'{"a":9007199254740992}', b'"caf\\u00e9"', '"cafe\u0301"'.encode(), b'\xff', b'[NaN]',
-    b'"\\/"', b'"\\u001F"', b' 1',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"b":1,"a":2}',
+        b'{"a":1,"a":1}',
+        b'{"a": 1}',
+        b'{"a":1.0}',
+        b'{"a":1e3}',
+        b"[-0]",
+        b'{"a":9007199254740992}',
+        b'"caf\\u00e9"',
+        '"cafe\u0301"'.encode(),
+        b"\xff",
+        b"[NaN]",
+        b'"\\/"',
+        b'"\\u001F"',
+        b" 1",
+    ],
+)
 def test_non_canonical_rejected(text: bytes) -> None:
     with pytest.raises(CanonicalError):
         parse(text)
@@ -44,7 +60,8 @@ def test_non_canonical_rejected(text: bytes) -> None:
 
 def test_jcs_details() -> None:
     assert encode({"b": [1, "é\n\x01"], "a": None, "\ue000": 1, "\U0001f600": 2}) == (
-        '{"a":null,"b":[1,"é\\n\\u0001"],"\U0001f600":2,"\ue000":1}'.encode())
+        '{"a":null,"b":[1,"é\\n\\u0001"],"\U0001f600":2,"\ue000":1}'.encode()
+    )
     assert parse('{"\U0001f600":2,"\ue000":1}'.encode()) == {"\U0001f600": 2, "\ue000": 1}
 
 
@@ -58,8 +75,11 @@ def test_merkle_proofs(n: int, data: st.DataObject) -> None:
     index = data.draw(st.integers(0, size - 1))
     proof = tree.inclusion_proof(index, size)
     assert merkle.verify_inclusion(leaves[index], index, size, proof, tree.root(size))
-    assert not merkle.verify_inclusion(leaves[index], (index + 1) % size, size, proof,
-                                       tree.root(size)) or size == 1 or proof == []
+    assert (
+        not merkle.verify_inclusion(leaves[index], (index + 1) % size, size, proof, tree.root(size))
+        or size == 1
+        or proof == []
+    )
     old = data.draw(st.integers(1, size))
     cproof = tree.consistency_proof(old, size)
     assert merkle.verify_consistency(old, size, tree.root(old), tree.root(size), cproof)
@@ -70,8 +90,11 @@ def test_merkle_proofs(n: int, data: st.DataObject) -> None:
 
 
 def test_empty_tree() -> None:
-    assert merkle.Tree([]).root() == merkle.EMPTY_ROOT == bytes.fromhex(
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    assert (
+        merkle.Tree([]).root()
+        == merkle.EMPTY_ROOT
+        == bytes.fromhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    )
 
 
 def test_verifier_key_parsing() -> None:
@@ -80,8 +103,13 @@ def test_verifier_key_parsing() -> None:
     vk = parse_verifier_key(text)
     assert str(vk) == text and vk.public_key == bytes(key.verify_key)
     name, kid, blob = text.split("+", 2)
-    for bad in (f"{name}+00000000+{blob}", f"{name}+{kid}", f"{name}+{kid}+AAAA",
-                f"{name}+{kid.upper()}+{blob}", "nonsense"):
+    for bad in (
+        f"{name}+00000000+{blob}",
+        f"{name}+{kid}",
+        f"{name}+{kid}+AAAA",
+        f"{name}+{kid.upper()}+{blob}",
+        "nonsense",
+    ):
         with pytest.raises(NoteError):
             parse_verifier_key(bad)
 
@@ -106,18 +134,19 @@ def test_checkpoint_parsing_and_signature() -> None:
 # -- the worked examples and test data of docs/audit-log.md ----------------------------------
 
 SPEC_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
-SPEC_VKEY = ("scrutin.localhost/primaries/demo+3d90ae7e+"
-             "AddamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea")
+SPEC_VKEY = "scrutin.localhost/primaries/demo+3d90ae7e+AddamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea"
 SPEC_ENTRY = (
     '{"body":{"candidate":"5f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0","supporter":"'
-    + "ab" * 32 + '"},"key":"3d90ae7e","kind":"support","origin":"scrutin.localhost/primaries/'
+    + "ab" * 32
+    + '"},"key":"3d90ae7e","kind":"support","origin":"scrutin.localhost/primaries/'
     'demo","primary":"0b9d6b5c-6b1e-4c1a-9a57-2f3d1c8e7a10","sig":"fclL2kFP1B9EnsRpqKpd6SQ7x2Qu'
     'WBqAN7zSW78LprqHq5MY4xT867DL6mBjp7QYzdiE+LEtoaQuKxP9gBrbCg==","time":1700000000,"v":1}'
 ).encode()
 SPEC_CHECKPOINT = (
     "scrutin.localhost/primaries/demo\n1\nPDQB4khhohu9eo7qfT3rndv1BzUoSMK8FFJrAyZtfe0=\n\n"
     "\u2014 scrutin.localhost/primaries/demo PZCufnLifadLYBmaFfFQwjIlK4DmlFIQW3THkcn+cVcKbW0qtALql"
-    "HhC2eb74Pgbj8oCkm7WxNCEIaOJJg0rlYqFHAA=\n")
+    "HhC2eb74Pgbj8oCkm7WxNCEIaOJJg0rlYqFHAA=\n"
+)
 
 
 def test_spec_worked_examples() -> None:
@@ -130,7 +159,8 @@ def test_spec_worked_examples() -> None:
     assert entry["kind"] == "support"
     assert verify_chunk((vk.public_key, [(0, "support", SPEC_ENTRY)])) == []
     assert merkle.leaf_hash(SPEC_ENTRY).hex() == (
-        "3c3401e24861a21bbd7a8eea7d3deb9ddbf507352848c2bc14526b03266d7ded")
+        "3c3401e24861a21bbd7a8eea7d3deb9ddbf507352848c2bc14526b03266d7ded"
+    )
     cp = parse_checkpoint(SPEC_CHECKPOINT)
     assert cp.size == 1 and cp.root == merkle.leaf_hash(SPEC_ENTRY) and cp.note.signed_by(vk)
     # Re-spelling the signature's last base64 character keeps the bytes but not the entry.
@@ -142,12 +172,21 @@ def test_spec_worked_examples() -> None:
 def test_c2sp_test_key_and_rfc6962_tree() -> None:
     vk = parse_verifier_key("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
     assert vk.key_id_hex == "c74f20a3"
-    leaves = [b"", b"\x00", b"\x10", b"\x20\x21", b"\x30\x31", b"\x40\x41\x42\x43",
-              bytes(range(0x50, 0x58)), bytes(range(0x60, 0x70))]
+    leaves = [
+        b"",
+        b"\x00",
+        b"\x10",
+        b"\x20\x21",
+        b"\x30\x31",
+        b"\x40\x41\x42\x43",
+        bytes(range(0x50, 0x58)),
+        bytes(range(0x60, 0x70)),
+    ]
     tree = merkle.Tree([merkle.leaf_hash(x) for x in leaves])
     assert tree.root().hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
     assert base64.b64encode(merkle.EMPTY_ROOT).decode() == (
-        "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+        "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    )
 
 
 def test_note_rules() -> None:
@@ -175,10 +214,12 @@ def test_tile_paths() -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(json_values, st.sampled_from(["", " ", "1.0", "-0", "\\u0041", "01", '"a":1,']),
-       st.integers(0, 200))
-def test_fast_and_reference_canonical_checks_agree(value: object, insert: str,
-                                                   at: int) -> None:
+@given(
+    json_values,
+    st.sampled_from(["", " ", "1.0", "-0", "\\u0041", "01", '"a":1,']),
+    st.integers(0, 200),
+)
+def test_fast_and_reference_canonical_checks_agree(value: object, insert: str, at: int) -> None:
     from audit.canonical import _parse_slow
 
     try:

@@ -34,9 +34,11 @@ def served(tmp_path: pathlib.Path) -> Iterator[tuple[str, pathlib.Path, str]]:
         server.shutdown()
 
 
-def test_url_with_export_then_tiles(served: tuple[str, pathlib.Path, str],
-                                    capsys: pytest.CaptureFixture[str],
-                                    tmp_path: pathlib.Path) -> None:
+def test_url_with_export_then_tiles(
+    served: tuple[str, pathlib.Path, str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: pathlib.Path,
+) -> None:
     url, log_dir, vkey = served
     state = str(tmp_path / "state")
     assert main(["verify", url, "--log-key", vkey, "--json", "--state", state]) == 0
@@ -48,8 +50,9 @@ def test_url_with_export_then_tiles(served: tuple[str, pathlib.Path, str],
     assert doc["ok"] and doc["summary"]["entries"] == doc["summary"]["tree_size"]
 
 
-def test_url_not_a_primary(served: tuple[str, pathlib.Path, str],
-                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_url_not_a_primary(
+    served: tuple[str, pathlib.Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     url, _, vkey = served
     assert main(["verify", url + "-nope", "--log-key", vkey]) == 2
     assert "not found" in capsys.readouterr().err

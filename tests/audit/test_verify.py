@@ -69,16 +69,14 @@ def test_honest_log_in_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     assert report.summary["rounds"][0]["valid"] == 60
 
 
-def test_honest_tiles_directory(tmp_path: Any, scenario: Scenario,
-                                honest: dict[str, Any]) -> None:
+def test_honest_tiles_directory(tmp_path: Any, scenario: Scenario, honest: dict[str, Any]) -> None:
     log = load_tiles(write_tiles(str(tmp_path / "log"), honest))
     report = verify(log, parse_verifier_key(scenario.builder.vkey), workers=1)
     assert failed(report) == {}
 
 
 def test_every_rule_and_policy_recounts(scenario: Scenario) -> None:
-    for rule in ("majority-value", "majority-gauge", "mieux-voter", "typical", "central",
-                 "usual"):
+    for rule in ("majority-value", "majority-gauge", "mieux-voter", "typical", "central", "usual"):
         for missing in ("normalize", "worst-grade", "median"):
             s = honest_primary(rule=rule, missing=missing, upper_median=rule == "typical")
             assert failed(run(s.builder.export(), s.builder.vkey)) == {}, (rule, missing)
@@ -86,11 +84,13 @@ def test_every_rule_and_policy_recounts(scenario: Scenario) -> None:
 
 # -- tamper corpus ----------------------------------------------------------------------------
 
+
 def _rebuild(mutate: Callable[[Scenario], None], **kw: Any) -> Callable[[], tuple]:
     def make() -> tuple[dict[str, Any], str, Scenario]:
         s = honest_primary(**kw)
         mutate(s)
         return s.builder.export(), s.builder.vkey, s
+
     return make
 
 
@@ -100,6 +100,7 @@ def _bytes(mutate: Callable[[dict[str, Any], Scenario], None]) -> Callable[[], t
         doc = s.builder.export()
         mutate(doc, s)
         return doc, s.builder.vkey, s
+
     return make
 
 
@@ -144,8 +145,13 @@ def reorder_entries(doc: dict[str, Any], s: Scenario) -> None:
 
 def insert_entry(doc: dict[str, Any], s: Scenario) -> None:
     b = s.builder
-    extra = b.entry_bytes(Spec("support", {"candidate": list(s.candidates)[3],
-                                           "supporter": pseudonym("intrus")}, b.time))
+    extra = b.entry_bytes(
+        Spec(
+            "support",
+            {"candidate": list(s.candidates)[3], "supporter": pseudonym("intrus")},
+            b.time,
+        )
+    )
     doc["entries"].insert(s.index["withdrawal"], b64(extra))
 
 
@@ -166,18 +172,20 @@ def ballot_after_close(s: Scenario) -> None:
     b = s.builder
     pk = bytes(s.tally_key.public_key)
     ballot = {s.round_ids[0]: 6}
-    b.specs.insert(s.index["round-close"] + 1,
-                   Spec("ballot", {"round": 1, "sealed": seal(pk, ballot_plaintext(1, ballot))},
-                        b.time))
+    b.specs.insert(
+        s.index["round-close"] + 1,
+        Spec("ballot", {"round": 1, "sealed": seal(pk, ballot_plaintext(1, ballot))}, b.time),
+    )
 
 
 def ballot_unknown_candidate(s: Scenario) -> None:
     b = s.builder
     pk = bytes(s.tally_key.public_key)
     ballot = {list(s.candidates)[3]: 6}  # D was not qualified for round 1
-    b.specs.insert(s.index["round-close"],
-                   Spec("ballot", {"round": 1, "sealed": seal(pk, ballot_plaintext(1, ballot))},
-                        b.time))
+    b.specs.insert(
+        s.index["round-close"],
+        Spec("ballot", {"round": 1, "sealed": seal(pk, ballot_plaintext(1, ballot))}, b.time),
+    )
     b.specs[s.index["round-close"] + 1].body["turnout"] += 1
 
 
@@ -230,8 +238,9 @@ def qualification_below_threshold(s: Scenario) -> None:
     # C loses one supporter before its qualification; the qualification claims 2 supports.
     b = s.builder
     cid = s.round_ids[2]
-    idx = next(i for i, sp in enumerate(b.specs)
-               if sp.kind == "support" and sp.body["candidate"] == cid)
+    idx = next(
+        i for i, sp in enumerate(b.specs) if sp.kind == "support" and sp.body["candidate"] == cid
+    )
     del b.specs[idx]
     q = next(sp for sp in b.specs if sp.kind == "qualification" and sp.body["candidate"] == cid)
     q.body["supports"] = 2
@@ -249,16 +258,22 @@ def duplicate_support(s: Scenario) -> None:
 
 def support_after_qualification(s: Scenario) -> None:
     b = s.builder
-    b.specs.insert(s.index["qualification-A"] + 1,
-                   Spec("support", {"candidate": s.round_ids[0],
-                                    "supporter": pseudonym("tardif")}, b.time))
+    b.specs.insert(
+        s.index["qualification-A"] + 1,
+        Spec("support", {"candidate": s.round_ids[0], "supporter": pseudonym("tardif")}, b.time),
+    )
 
 
 def support_cap_exceeded(s: Scenario) -> None:
     b = s.builder  # citoyen-0 already supports A and C (cap 2)
-    b.specs.insert(s.index["withdrawal"],
-                   Spec("support", {"candidate": list(s.candidates)[3],
-                                    "supporter": pseudonym("citoyen-0")}, b.time))
+    b.specs.insert(
+        s.index["withdrawal"],
+        Spec(
+            "support",
+            {"candidate": list(s.candidates)[3], "supporter": pseudonym("citoyen-0")},
+            b.time,
+        ),
+    )
 
 
 def withdrawal_unknown(s: Scenario) -> None:
@@ -267,7 +282,8 @@ def withdrawal_unknown(s: Scenario) -> None:
 
 def tally_key_mismatch(s: Scenario) -> None:
     s.builder.specs[s.index["tally-key"]].body["tally_secret_key"] = b64(
-        bytes(PrivateKey.generate()))
+        bytes(PrivateKey.generate())
+    )
 
 
 def definition_after_open(s: Scenario) -> None:
@@ -285,16 +301,22 @@ def result_before_tally_key(s: Scenario) -> None:
 def unqualified_on_ballot(s: Scenario) -> None:
     body = s.builder.specs[s.index["round-open"]].body
     d = list(s.candidates)[3]
-    body["candidates"].append({"candidate": d, "name": s.candidates[d],
-                               "declaration": body["candidates"][0]["declaration"]})
+    body["candidates"].append(
+        {
+            "candidate": d,
+            "name": s.candidates[d],
+            "declaration": body["candidates"][0]["declaration"],
+        }
+    )
 
 
 def ballot_before_open(s: Scenario) -> None:
     b = s.builder
     pk = bytes(s.tally_key.public_key)
-    b.specs.insert(s.index["round-open"],
-                   Spec("ballot", {"round": 1, "sealed": seal(pk, ballot_plaintext(1, {}))},
-                        b.time))
+    b.specs.insert(
+        s.index["round-open"],
+        Spec("ballot", {"round": 1, "sealed": seal(pk, ballot_plaintext(1, {}))}, b.time),
+    )
 
 
 def turnout_wrong(s: Scenario) -> None:
@@ -310,8 +332,7 @@ def duplicate_ballot(s: Scenario) -> None:
 
 def close_before_open(s: Scenario) -> None:
     b = s.builder
-    b.specs.insert(s.index["round-open"], Spec("round-close", {"round": 1, "turnout": 0},
-                                               b.time))
+    b.specs.insert(s.index["round-open"], Spec("round-close", {"round": 1, "turnout": 0}, b.time))
 
 
 def first_not_definition(s: Scenario) -> None:
@@ -346,8 +367,7 @@ TAMPERS: dict[str, tuple[Callable[[], tuple], int, str]] = {
     "ballot before opening": (_rebuild(ballot_before_open), 8, "ballot-before-open"),
     "duplicate ballot": (_rebuild(duplicate_ballot), 8, "ballot-duplicate"),
     "turnout off by one": (_rebuild(turnout_wrong), 8, "turnout"),
-    "ballot for an unknown candidate": (_rebuild(ballot_unknown_candidate), 10,
-                                        "count-differs"),
+    "ballot for an unknown candidate": (_rebuild(ballot_unknown_candidate), 10, "count-differs"),
     "forged signature by a wrong key": (_rebuild(forged_signature), 5, "signer-not-allowed"),
     "wrong key posing as the log key": (_rebuild(forged_with_log_key_id), 5, "bad-signature"),
     "non-canonical entry": (_rebuild(non_canonical), 4, "entry-malformed"),
@@ -358,21 +378,32 @@ TAMPERS: dict[str, tuple[Callable[[], tuple], int, str]] = {
     "result with the wrong rule": (_rebuild(result_wrong_rule), 10, "result-setting"),
     "result with a wrong blank count": (_rebuild(result_wrong_count), 10, "count-differs"),
     "result over the wrong tree": (_rebuild(result_wrong_root), 10, "result-root"),
-    "qualification below threshold": (_rebuild(qualification_below_threshold), 7,
-                                      "below-threshold"),
-    "qualification misstates supports": (_rebuild(qualification_misstated), 7,
-                                         "supports-differ"),
+    "qualification below threshold": (
+        _rebuild(qualification_below_threshold),
+        7,
+        "below-threshold",
+    ),
+    "qualification misstates supports": (_rebuild(qualification_misstated), 7, "supports-differ"),
     "duplicate support": (_rebuild(duplicate_support), 7, "support-duplicate"),
-    "support after qualification": (_rebuild(support_after_qualification), 7,
-                                     "support-after-qualification"),
+    "support after qualification": (
+        _rebuild(support_after_qualification),
+        7,
+        "support-after-qualification",
+    ),
     "support cap exceeded": (_rebuild(support_cap_exceeded), 7, "support-cap"),
     "withdrawal of a missing support": (_rebuild(withdrawal_unknown), 7, "withdrawal-unknown"),
     "tally key that does not match": (_rebuild(tally_key_mismatch), 9, "tally-key-mismatch"),
-    "definition revised after opening": (_rebuild(definition_after_open), 6,
-                                         "definition-after-open"),
+    "definition revised after opening": (
+        _rebuild(definition_after_open),
+        6,
+        "definition-after-open",
+    ),
     "result before the tally key": (_rebuild(result_before_tally_key), 6, "result-phase"),
-    "unqualified candidate on the ballot": (_rebuild(unqualified_on_ballot), 6,
-                                            "round-candidate-unqualified"),
+    "unqualified candidate on the ballot": (
+        _rebuild(unqualified_on_ballot),
+        6,
+        "round-candidate-unqualified",
+    ),
     "close before open": (_rebuild(close_before_open), 6, "close-without-open"),
     "first entry not the definition": (_rebuild(first_not_definition), 6, "definition-first"),
 }
@@ -404,7 +435,8 @@ def test_unknown_candidate_ballot_is_classified_invalid() -> None:
     report = run(doc, vkey)
     assert report.checks[9].ok
     assert [(w.index, w.code) for w in report.checks[9].warnings] == [
-        (s.index["round-close"], "invalid-unknown-candidate")]
+        (s.index["round-close"], "invalid-unknown-candidate")
+    ]
 
 
 def test_invalid_ballots_counted_by_honest_result() -> None:
@@ -412,23 +444,32 @@ def test_invalid_ballots_counted_by_honest_result() -> None:
     s = honest_primary()
     b = s.builder
     pk = bytes(s.tally_key.public_key)
-    bad = [ballot_plaintext(2, {s.round_ids[0]: 1}),  # wrong round
-           ballot_plaintext(1, {s.round_ids[0]: 9}),  # grade out of range
-           b'{"round": 1, "grades": {}, "pad": ""}',  # not canonical
-           ]
+    bad = [
+        ballot_plaintext(2, {s.round_ids[0]: 1}),  # wrong round
+        ballot_plaintext(1, {s.round_ids[0]: 9}),  # grade out of range
+        b'{"round": 1, "grades": {}, "pad": ""}',  # not canonical
+    ]
     for k, plain in enumerate(bad):
-        b.specs.insert(s.index["round-close"] + k,
-                       Spec("ballot", {"round": 1, "sealed": seal(pk, plain)}, b.time))
-    b.specs.insert(s.index["round-close"], Spec("ballot", {"round": 1, "sealed": b64(b"x" * 60)},
-                                                b.time))
+        b.specs.insert(
+            s.index["round-close"] + k,
+            Spec("ballot", {"round": 1, "sealed": seal(pk, plain)}, b.time),
+        )
+    b.specs.insert(
+        s.index["round-close"], Spec("ballot", {"round": 1, "sealed": b64(b"x" * 60)}, b.time)
+    )
     close = s.index["round-close"] + 4
     b.specs[close].body["turnout"] += 4
     b.specs[close + 2].body["counts"]["invalid"] = 4
     report = run(b.export(), b.vkey)
     assert failed(report) == {}
-    assert sorted(w.code for w in report.checks[9].warnings) == sorted([
-        "invalid-wrong-round", "invalid-grade-out-of-range", "invalid-not-canonical",
-        "invalid-does-not-open"])
+    assert sorted(w.code for w in report.checks[9].warnings) == sorted(
+        [
+            "invalid-wrong-round",
+            "invalid-grade-out-of-range",
+            "invalid-not-canonical",
+            "invalid-does-not-open",
+        ]
+    )
 
 
 def test_tampered_hash_tile(tmp_path: Any, scenario: Scenario, honest: dict[str, Any]) -> None:
@@ -452,6 +493,7 @@ def test_tiles_entry_changed(tmp_path: Any, scenario: Scenario, honest: dict[str
 
 
 # -- append-only across runs (--state) --------------------------------------------------------
+
 
 def test_state_saved_then_extension_accepted(tmp_path: Any) -> None:
     s = honest_primary()
@@ -514,4 +556,5 @@ def test_export_checkpoints_pinpoint_the_changed_range() -> None:
 
 def test_ballot_plaintext_helper_is_canonical() -> None:
     assert ballot_plaintext(1, {"b": 2, "a": 1}) == encode(
-        {"round": 1, "grades": {"a": 1, "b": 2}, "pad": ""})
+        {"round": 1, "grades": {"a": 1, "b": 2}, "pad": ""}
+    )

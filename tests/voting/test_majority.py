@@ -157,13 +157,15 @@ def test_fabre_scores_by_hand() -> None:
     assert central_b == "1/1"  # nobody outside the median: alpha itself
 
 
-def test_central_can_tie_candidates_with_different_majority_grades() -> None:
-    # Fabre's central judgment is continuous: 1 + 1/2 == 2 - 1/2.
+def test_equal_central_scores_across_grades_are_decided_by_the_majority_grade() -> None:
+    # Fabre's central judgment is continuous: 1 + 1/2 == 2 - 1/2. His rules break ties of
+    # the highest median, so the higher majority grade still wins (audit/ does the same).
     profiles = {"A": [0, 2, 2], "B": [0, 1, 3]}
     result = tally(3, ["A", "B"], profiles=profiles, rule="central")
     assert result.majority_grades == {"A": 1, "B": 2}
-    assert result.ranks == {"A": 1, "B": 1}
-    assert "ex aequo" in result.explanations("fr")[0]
+    assert result.scores["A"] == result.scores["B"] == "3/2"
+    assert result.ranks == {"B": 1, "A": 2}
+    assert "ex aequo" not in result.explanations("fr")[0]
 
 
 def test_upper_median_option() -> None:

@@ -53,16 +53,17 @@ def ref_gauge(counts: tuple[int, ...], upper: bool) -> tuple[int, int, Fraction]
     return (alpha, 1, p) if p > q else (alpha, 0, -q)
 
 
-def ref_fabre(rule: str, counts: tuple[int, ...], upper: bool) -> Fraction:
+def ref_fabre(rule: str, counts: tuple[int, ...], upper: bool) -> tuple[int, Fraction]:
+    """(majority grade, Fabre score): his scores break ties of the median, never override it."""
     judgments = expand(counts)
     alpha = median_of(judgments, upper)
     p = Fraction(sum(g > alpha for g in judgments), len(judgments))
     q = Fraction(sum(g < alpha for g in judgments), len(judgments))
     if rule == "typical":
-        return alpha + p - q
+        return alpha, alpha + p - q
     if rule == "central":
-        return alpha + (p - q) / (2 * (p + q)) if p + q else Fraction(alpha)
-    return alpha + (p - q) / (2 * (1 - p - q))
+        return alpha, alpha + (p - q) / (2 * (p + q)) if p + q else Fraction(alpha)
+    return alpha, alpha + (p - q) / (2 * (1 - p - q))
 
 
 def ref_mieux_voter(counts: tuple[int, ...], upper: bool, favor_contestation: bool) -> str:
