@@ -1,0 +1,164 @@
+"""The observer's view of the demo: its export passes every check of `scrutin-audit verify`,
+and each tampered copy fails with exit 1 and the right check named.
+
+The tampering that keeps valid signatures (a result with two ranks swapped, re-signed with the
+log key itself, as a dishonest operator could) shows that the recount, not only signatures,
+protects the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crypto import canonical
+from crypto.entries import make_entry
+from crypto.keys import LogKey
+from crypto.merkle import leaf_hash, root
+from crypto.note import Checkpoint, sign_checkpoint
+from voting.log import LogService
+from web.app import create_pool
+from web.demo import DEMO_SLUG, seed_demo
+from web.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def _export_and_key(database_url: str, settings: Settings) -> tuple[dict[str, Any], LogKey]:
+    log = LogService(secret_key=settings.secret_key or "", public_host=settings.public_host)
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    try:
+        primary_id = await pool.fetchval("SELECT id FROM primaries WHERE slug = $1", DEMO_SLUG)
+        export = await log.export(pool, primary_id)
+        row = await pool.fetchrow(
+            "SELECT origin, sealed_key FROM logs WHERE primary_id = $1", primary_id
+        )
+        key = LogKey.unseal(row["origin"], bytes(row["sealed_key"]), settings.secret_key.encode())
+    finally:
+        await pool.close()
+    return export, key
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str, template_database: str):  # type: ignore[no-untyped-def]
+    from tests.conftest import _fresh_database, admin_execute, with_database
+
+    name = _fresh_database(pg_admin_url, template_database)
+    url = with_database(pg_admin_url, name)
+    data = tmp_path_factory.mktemp("demo-data")
+    settings = Settings(data_dir=data, database_url=url, secret_key="d" * 48)
+    asyncio.run(seed_demo(url, settings))
+    export, key = asyncio.run(_export_and_key(url, settings))
+    yield export, key
+    admin_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def audit(tmp_path: Path, export: dict[str, Any], vkey: str) -> tuple[int, dict[str, Any]]:
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(export))
+    result = subprocess.run(
+        [sys.executable, "-m", "audit", "verify", str(path), "--log-key", vkey, "--json"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr
+    return result.returncode, json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def failed_checks(report: dict[str, Any]) -> set[int]:
+    return {check["number"] for check in report["checks"] if not check["ok"]}
+
+
+def entries(export: dict[str, Any]) -> list[bytes]:
+    return [base64.b64decode(e) for e in export["entries"]]
+
+
+def with_entries(
+    export: dict[str, Any], new: list[bytes], key: LogKey | None = None
+) -> dict[str, Any]:
+    """A copy with other entries; with `key`, re-signed as the operator could (new checkpoint)."""
+    copy = dict(export, entries=[base64.b64encode(e).decode() for e in new])
+    if key is not None:
+        tree = root([leaf_hash(e) for e in new])
+        note = sign_checkpoint(Checkpoint(export["origin"], len(new), tree), key.signing_key)
+        copy["checkpoints"] = [note]
+    return copy
+
+
+def test_demo_export_passes_every_check(tmp_path: Path, demo) -> None:  # type: ignore[no-untyped-def]
+    export, _ = demo
+    code, report = audit(tmp_path, export, export["vkey"])
+    assert code == 0, report
+    assert [c["number"] for c in report["checks"]] == list(range(1, 11))
+    assert all(c["ok"] for c in report["checks"])
+
+
+def test_flipped_byte_in_an_entry_fails_the_signature_check(tmp_path: Path, demo) -> None:  # type: ignore[no-untyped-def]
+    export, _ = demo
+    new = entries(export)
+    target = bytearray(new[3])
+    target[target.index(b'"body"') + 10] ^= 0x01
+    new[3] = bytes(target)
+    code, report = audit(tmp_path, with_entries(export, new), export["vkey"])
+    assert code == 1
+    assert 2 in failed_checks(report)  # the checkpoint no longer matches
+    assert failed_checks(report) & {4, 5}  # and the entry itself is refused
+
+
+def test_removed_entry_fails_completeness(tmp_path: Path, demo) -> None:  # type: ignore[no-untyped-def]
+    export, _ = demo
+    new = entries(export)
+    del new[10]
+    code, report = audit(tmp_path, with_entries(export, new), export["vkey"])
+    assert code == 1 and 2 in failed_checks(report)
+
+
+def test_forged_checkpoint_signature_fails_check_1(tmp_path: Path, demo) -> None:  # type: ignore[no-untyped-def]
+    export, _ = demo
+    forged = LogKey.generate(export["origin"])
+    new = entries(export)
+    copy = with_entries(export, new, forged)  # same tree, signed by someone else's key
+    code, report = audit(tmp_path, copy, export["vkey"])
+    assert code == 1 and 1 in failed_checks(report)
+
+
+def test_result_with_swapped_ranks_resigned_by_the_operator_fails_the_recount(
+    tmp_path: Path,
+    demo,  # type: ignore[no-untyped-def]
+) -> None:
+    export, key = demo
+    new = entries(export)
+    index = next(i for i, e in enumerate(new) if canonical.loads(e)["kind"] == "result")
+    envelope = canonical.loads(new[index])
+    body = envelope["body"]
+    first, second = body["ranking"][0], body["ranking"][1]
+    body["candidates"][first]["rank"], body["candidates"][second]["rank"] = (
+        body["candidates"][second]["rank"],
+        body["candidates"][first]["rank"],
+    )
+    body["ranking"][0], body["ranking"][1] = second, first
+    new[index] = make_entry(
+        origin=envelope["origin"], primary=envelope["primary"], kind="result",
+        time=envelope["time"], body=body, signing_key=key.signing_key,
+    )  # fmt: skip
+    code, report = audit(tmp_path, with_entries(export, new, key), export["vkey"])
+    assert code == 1
+    assert failed_checks(report) == {10}  # signatures and tree are fine: only the recount fails
+
+
+def test_wrong_key_format_is_unusable_input(tmp_path: Path, demo) -> None:  # type: ignore[no-untyped-def]
+    export, _ = demo
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(export))
+    result = subprocess.run(
+        [sys.executable, "-m", "audit", "verify", str(path), "--log-key", "not-a-key"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
