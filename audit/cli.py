@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -89,11 +90,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    if args.json:
-        json.dump(report.to_json(lang), sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(report.render(lang, timings=getattr(args, "timings", False)))
+    try:
+        if args.json:
+            json.dump(report.to_json(lang), sys.stdout, ensure_ascii=False, indent=1)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write(report.render(lang, timings=getattr(args, "timings", False)))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) left early; the verdict is still the exit status.
+        sys.stdout = open(os.devnull, "w")  # silence the flush at exit
     return 0 if report.ok else 1
 
 
