@@ -45,9 +45,13 @@ def utf16_sort_key(key: str) -> bytes:
 
 
 def _check_string(text: str, path: str) -> None:
-    for char in text:
-        if 0xD800 <= ord(char) <= 0xDFFF:
-            raise CanonicalError(f"{path}: lone surrogate U+{ord(char):04X} in string")
+    if text.isascii():  # the common case (ids, base64): always NFC, never a surrogate
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        raise CanonicalError(f"{path}: lone surrogate U+{code:04X} in string") from None
     if not unicodedata.is_normalized("NFC", text):
         raise CanonicalError(f"{path}: string is not in Unicode NFC")
 

@@ -6,6 +6,7 @@ An entry is the canonical JSON of an envelope {v, origin, primary, kind, time, b
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,6 +80,12 @@ def _check_fields(origin: Any, primary: Any, kind: Any, time: Any, body: Any) ->
         raise EntryError(f"body must be an object, got {type(body).__name__}")
 
 
+@functools.lru_cache(maxsize=256)
+def _key_id_hex(origin: str, public_key: bytes) -> str:
+    # A log signs every entry with the same key: hash its ID once, not once per entry.
+    return key_id(origin, public_key).hex()
+
+
 def make_entry(
     *,
     origin: str,
@@ -97,7 +104,7 @@ def make_entry(
         "kind": kind,
         "time": time,
         "body": body,
-        "key": key_id(origin, bytes(signing_key.verify_key)).hex(),
+        "key": _key_id_hex(origin, bytes(signing_key.verify_key)),
     }
     try:
         message = signing_message(kind, unsigned)
