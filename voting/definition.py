@@ -22,24 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-try:  # the tally engine is the reference for scales and rules
-    from voting.majority import FRENCH_7, LAPRIMAIRE_6, MISSING_POLICIES, RULES
+from voting.majority import FRENCH_7, LAPRIMAIRE_6, MISSING_POLICIES, RULES
 
-    FRENCH_GRADES: tuple[str, ...] = tuple(FRENCH_7.labels)
-    LAPRIMAIRE_GRADES: tuple[str, ...] = tuple(LAPRIMAIRE_6.labels)
-except ImportError:  # pragma: no cover - the engine ships with the project
-    FRENCH_GRADES = (
-        "À rejeter",
-        "Insuffisant",
-        "Passable",
-        "Assez bien",
-        "Bien",
-        "Très bien",
-        "Excellent",
-    )
-    LAPRIMAIRE_GRADES = FRENCH_GRADES[:6]
-    RULES = ("majority-value", "majority-gauge", "mieux-voter", "typical", "central", "usual")
-    MISSING_POLICIES = ("normalize", "worst-grade", "median", "strict")
+# The tally engine is the reference for scales and rules.
+FRENCH_GRADES: tuple[str, ...] = tuple(FRENCH_7.labels)
+LAPRIMAIRE_GRADES: tuple[str, ...] = tuple(LAPRIMAIRE_6.labels)
 
 
 def _(message: str) -> str:

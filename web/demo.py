@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from voting import accounts, candidacies, supports
-from voting.definition import FRENCH_GRADES, format_instant
+from voting.definition import DEFAULTS, format_instant
 from voting.log import LogService
 from voting.primaries import Primary, create_primary, get_primary
 from web.demo_rounds import seed_rounds
@@ -100,21 +100,13 @@ def demo_definition(now: datetime | None = None) -> dict[str, Any]:
     moment = (now or datetime.now(UTC)).replace(microsecond=0)
     day = timedelta(days=1)
     return {
+        **DEFAULTS,  # the service's defaults (French scale, majority value, normalize, …)
         "title": "Primaire citoyenne de démonstration",
         "slug": DEMO_SLUG,
         "description": "Une primaire fictive pour découvrir Scrutin : déclarez-vous, soutenez "
         "des candidats, puis évaluez-les au jugement majoritaire.",
         "threshold": 3,
         "support_cap": 3,
-        "qualification": "threshold",
-        "grades": list(FRENCH_GRADES),
-        "rule": "majority-value",
-        "missing": "normalize",
-        "default_grade": 0,
-        "upper_median": False,
-        "subset_size": 0,
-        "allow_blank": True,
-        "eligibility": "email",
         "phases": [
             {"name": "candidacies", "start": format_instant(moment - 7 * day),
              "end": format_instant(moment + 14 * day)},

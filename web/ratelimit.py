@@ -26,6 +26,10 @@ MAX_TRACKED_KEYS = 100_000
 SIGNIN_BUCKET = "signin"
 SIGNIN_LIMIT_PER_IP = (20, 600)
 SIGNIN_LIMIT_PER_EMAIL = (5, 900)
+# Supports and withdrawals: generous per address (a campaign event shares one), tight per
+# account (nobody needs to flip supports dozens of times in ten minutes).
+SUPPORT_LIMIT_PER_IP = (300, 600)
+SUPPORT_LIMIT_PER_ACCOUNT = (30, 600)
 
 
 class RateLimiter:
@@ -94,6 +98,14 @@ async def rate_limit(
         wait = limiter.hit(bucket, name, limit, per_seconds)
         if wait:
             raise HTTPException(429, headers={"Retry-After": str(math.ceil(wait))})
+
+
+async def limit_supports(request: Request, account_id: object) -> None:
+    """Rate limit for support and withdrawal requests, per address and per account."""
+    await rate_limit(request, "support-ip", *SUPPORT_LIMIT_PER_IP, key=client_ip(request))
+    await rate_limit(
+        request, "support-account", *SUPPORT_LIMIT_PER_ACCOUNT, key=f"account:{account_id}"
+    )
 
 
 class BodyTooLarge(HTTPException):

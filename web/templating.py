@@ -10,6 +10,7 @@ from babel.dates import format_datetime
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from web.csrf import csrf_input
@@ -48,3 +49,10 @@ def make_templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     return Jinja2Templates(env=env, context_processors=[_context])
+
+
+def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
+    """Render a page with the app's templates (one helper for every view module)."""
+    return request.app.state.templates.TemplateResponse(
+        request, template, context, status_code=status
+    )

@@ -179,3 +179,25 @@ def test_decline_and_withdraw_over_http(client: TestClient, organiser_client: Te
     actions = [(b["candidate"], b["action"]) for k, b in log_entries(client, "ville")
                if k == "candidacy" and b["action"] in ("declined", "withdrawn")]  # fmt: skip
     assert actions == [(ids[0], "declined"), (ids[1], "withdrawn")]
+
+
+def test_supports_are_rate_limited_per_account(
+    client: TestClient, organiser_client: TestClient, citizen_client: TestClient
+) -> None:
+    from web.ratelimit import SUPPORT_LIMIT_PER_ACCOUNT
+
+    create_primary_http(organiser_client, threshold="50")
+    candidate = declare(citizen(client, "cand@example.org"))
+    post_form(organiser_client, f"/primaries/ville/admin/candidacies/{candidate}/accept")
+    url = f"/primaries/ville/candidates/{candidate}"
+    limit, _ = SUPPORT_LIMIT_PER_ACCOUNT
+    statuses = [
+        post_form(citizen_client, f"{url}/{'support' if n % 2 == 0 else 'unsupport'}").status_code
+        for n in range(limit)
+    ]
+    assert 429 not in statuses
+    refused = post_form(citizen_client, f"{url}/support")
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) > 0
+    # another citizen from the same address is not held back
+    assert post_form(citizen(client, "other@example.org"), f"{url}/support").status_code == 303

@@ -30,6 +30,7 @@ from web.auth import (
 )
 from web.i18n import request_language, translator
 from web.ratelimit import SIGNIN_LIMIT_PER_EMAIL, SIGNIN_LIMIT_PER_IP, rate_limit
+from web.templating import render
 
 
 def _(message: str) -> str:
@@ -84,14 +85,6 @@ DOMAIN_MESSAGES = [
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _render(
-    request: Request, template: str, context: dict[str, Any], status: int = 200
-) -> Response:
-    return request.app.state.templates.TemplateResponse(
-        request, template, context, status_code=status
-    )
 
 
 async def _form(request: Request) -> FormData:
@@ -167,7 +160,7 @@ async def signin_page(request: Request) -> Response:
     next_url = _next(request.query_params.get("next"))
     if request.scope.get("user") is not None:
         return RedirectResponse(next_url, status_code=303)
-    return _render(request, "accounts/signin.html", {"next": next_url, "errors": {}, "values": {}})
+    return render(request, "accounts/signin.html", {"next": next_url, "errors": {}, "values": {}})
 
 
 async def signin_request(request: Request) -> Response:
@@ -176,7 +169,7 @@ async def signin_request(request: Request) -> Response:
     email = _email_field(form, errors)
     next_url = _next(_text(form, "next", MAX_NEXT_LENGTH, {}))
     if errors:
-        return _render(
+        return render(
             request,
             "accounts/signin.html",
             {"next": next_url, "errors": errors, "values": {"email": email}},
@@ -197,7 +190,7 @@ async def signin_request(request: Request) -> Response:
 
 async def code_page(request: Request) -> Response:
     email = request.session.get("signin_email", "")
-    return _render(request, "accounts/signin_code.html", {"errors": {}, "values": {"email": email}})
+    return render(request, "accounts/signin_code.html", {"errors": {}, "values": {"email": email}})
 
 
 async def code_submit(request: Request) -> Response:
@@ -209,7 +202,7 @@ async def code_submit(request: Request) -> Response:
         errors["code"] = REQUIRED
     values = {"email": email, "code": code}
     if errors:
-        return _render(
+        return render(
             request, "accounts/signin_code.html", {"errors": errors, "values": values}, 400
         )
     await _signin_limits(request, email, "code")
@@ -221,7 +214,7 @@ async def code_submit(request: Request) -> Response:
             await log_in(request, conn, account)
     if account is None:
         errors["code"] = BAD_CODE
-        return _render(
+        return render(
             request, "accounts/signin_code.html", {"errors": errors, "values": values}, 400
         )
     return _signed_in(request)
@@ -231,7 +224,7 @@ async def link_page(request: Request) -> Response:
     token = request.query_params.get("token", "")[: accounts.MAX_TOKEN_LENGTH + 1]
     # A page with a button, not an immediate sign-in: mail scanners that open links must
     # not spend the single-use token.
-    return _render(request, "accounts/signin_link.html", {"token": token})
+    return render(request, "accounts/signin_link.html", {"token": token})
 
 
 async def link_submit(request: Request) -> Response:
@@ -243,7 +236,7 @@ async def link_submit(request: Request) -> Response:
         if account is not None:
             await log_in(request, conn, account)
     if account is None:
-        return _render(
+        return render(
             request,
             "accounts/signin.html",
             {"next": "/account", "errors": {"link": BAD_LINK}, "values": {}},
@@ -262,7 +255,7 @@ async def password_submit(request: Request) -> Response:
         errors["password"] = REQUIRED
     values = {"organiser_email": email}
     if errors:
-        return _render(
+        return render(
             request,
             "accounts/signin.html",
             {"next": next_url, "errors": errors, "values": values, "tab": "password"},
@@ -275,7 +268,7 @@ async def password_submit(request: Request) -> Response:
             await log_in(request, conn, account)
     if account is None:
         errors["password"] = BAD_CREDENTIALS
-        return _render(
+        return render(
             request,
             "accounts/signin.html",
             {"next": next_url, "errors": errors, "values": values, "tab": "password"},
@@ -309,7 +302,7 @@ async def account_page(request: Request) -> Response:
         "display_name": profile["display_name"],
         "voter_number": profile["voter_number"] or "",
     }
-    return _render(
+    return render(
         request, "accounts/account.html", {"profile": profile, "values": values, "errors": {}}
     )
 
@@ -330,7 +323,7 @@ async def account_update(request: Request) -> Response:
     if errors:
         async with request.app.state.pool.acquire() as conn:
             profile = await accounts.get_profile(conn, user.id)
-        return _render(
+        return render(
             request,
             "accounts/account.html",
             {"profile": profile, "values": values, "errors": errors},
@@ -455,7 +448,7 @@ def _linkify(text: str) -> list[tuple[str, str | None]]:
 async def demo_outbox(request: Request) -> Response:
     if not getattr(_settings(request), "demo", False):
         raise HTTPException(404)
-    return _render(request, "accounts/outbox.html", {"messages": _outbox_messages(request)})
+    return render(request, "accounts/outbox.html", {"messages": _outbox_messages(request)})
 
 
 # ---------------------------------------------------------------- eligibility
@@ -482,7 +475,7 @@ async def eligibility_page(request: Request) -> Response:
     primary = await _primary(request)
     async with request.app.state.pool.acquire() as conn:
         status = await eligibility.eligibility(conn, primary["id"], user.id)
-    return _render(request, "accounts/eligibility.html", {"primary": primary, "status": status})
+    return render(request, "accounts/eligibility.html", {"primary": primary, "status": status})
 
 
 async def eligibility_request(request: Request) -> Response:
@@ -506,7 +499,7 @@ async def _admin_context(request: Request, primary: dict[str, Any]) -> dict[str,
 async def eligibility_admin(request: Request) -> Response:
     await require_organiser(request)
     primary = await _primary(request)
-    return _render(
+    return render(
         request, "accounts/eligibility_admin.html", await _admin_context(request, primary)
     )
 
@@ -536,7 +529,7 @@ async def eligibility_import(request: Request) -> Response:
         context["row_errors"] = row_errors[:200]
         context["error_count"] = len(row_errors)
         context["values"] = {"entries": pasted if isinstance(pasted, str) else ""}
-        return _render(request, "accounts/eligibility_admin.html", context, 400)
+        return render(request, "accounts/eligibility_admin.html", context, 400)
     flash(request, IMPORT_DONE)
     return RedirectResponse(f"/primaries/{primary['slug']}/admin/eligibility", status_code=303)
 

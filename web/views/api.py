@@ -31,6 +31,7 @@ from voting.primaries import (
     voting_has_started,
 )
 from web.auth import current_user, require_account, require_organiser
+from web.ratelimit import limit_supports
 from web.views.primaries import publish_checkpoint, refusal_text
 
 MAX_JSON = 256 * 1024
@@ -347,6 +348,7 @@ async def candidacy_action(request: Request) -> Response:
 @endpoint
 async def support_change(request: Request) -> Response:
     user = await require_account(request)
+    await limit_supports(request, user.id)
     async with request.app.state.pool.acquire() as conn:
         c, primary = await _candidacy(request, conn)
     service = supports.support if request.method == "POST" else supports.withdraw_support

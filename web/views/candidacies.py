@@ -22,6 +22,7 @@ from voting.markdown import render as render_markdown
 from voting.primaries import Primary
 from voting.qualification import progress
 from web.auth import current_user, flash, require_account
+from web.ratelimit import limit_supports
 from web.views.primaries import (
     field,
     gettext,
@@ -319,6 +320,7 @@ async def own_action(request: Request) -> Response:
 
 async def support_action(request: Request) -> Response:
     user = await require_account(request)
+    await limit_supports(request, user.id)
     withdraw = request.url.path.endswith("/unsupport")
     await read_form(request)
     async with request.app.state.pool.acquire() as conn:

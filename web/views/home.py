@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from web.i18n import LANG_COOKIE, LANGUAGES
+from web.templating import render
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -18,9 +19,7 @@ async def home(request: Request) -> Response:
         primaries = await conn.fetch(
             "SELECT slug, title, description, created_at FROM primaries ORDER BY created_at DESC"
         )
-    return request.app.state.templates.TemplateResponse(
-        request, "home.html", {"primaries": primaries}
-    )
+    return render(request, "home.html", {"primaries": primaries})
 
 
 def _safe_next(value: str | None) -> str:

@@ -36,6 +36,7 @@ from voting.primaries import (
 )
 from web.auth import flash, require_organiser
 from web.i18n import request_language, translator
+from web.templating import render as render_page
 
 MAX_FORM_FIELDS = 60
 MAX_PART = 2 * 1024 * 1024
@@ -190,9 +191,7 @@ def render(
         "qualification_labels": QUALIFICATION_LABELS,
         "eligibility_labels": ELIGIBILITY_LABELS,
     }
-    return request.app.state.templates.TemplateResponse(
-        request, template, {**base, **context}, status_code=status
-    )
+    return render_page(request, template, {**base, **context}, status)
 
 
 async def read_form(request: Request) -> FormData:

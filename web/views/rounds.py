@@ -52,6 +52,7 @@ from voting.rounds import (
 from web.auth import flash, require_account, require_organiser
 from web.charts import grade_colours, merit_profile_svg, profile_shares
 from web.i18n import request_language, translator
+from web.templating import render
 
 
 def _(message: str) -> str:
@@ -109,14 +110,6 @@ DOMAIN_MESSAGES = [
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _render(
-    request: Request, template: str, context: dict[str, Any], status: int = 200
-) -> Response:
-    return request.app.state.templates.TemplateResponse(
-        request, template, context, status_code=status
-    )
 
 
 def _message(error: RoundError | CastError | RevealError, request: Request) -> str:
@@ -186,7 +179,7 @@ async def rounds_index(request: Request) -> Response:
     primary = await _primary(request)
     async with request.app.state.pool.acquire() as conn:
         rounds = await list_rounds(conn, primary.id)
-    return _render(
+    return render(
         request,
         "rounds/index.html",
         {"primary": primary, "rounds": rounds, "now": datetime.now(UTC)},
@@ -205,7 +198,7 @@ async def _round_page(
     if user is not None:
         async with request.app.state.pool.acquire() as conn:
             voted = await has_voted(conn, round_.id, user.id)
-    return _render(
+    return render(
         request,
         "rounds/round.html",
         {
@@ -254,7 +247,7 @@ async def _booth_state(
                 assigned = await assigned_candidates(conn, round_, account.id)
             order = display_order(assigned, round_.id, account.id, request.app.state.secret_key)
             return None, order
-    page = _render(
+    page = render(
         request,
         "rounds/notice.html",
         {"primary": primary, "round": round_, "notice": notice, "reason": reason},
@@ -274,7 +267,7 @@ def _booth(
     status: int = 200,
 ) -> Response:
     names = round_.names
-    return _render(
+    return render(
         request,
         "rounds/booth.html",
         {
@@ -326,7 +319,7 @@ async def review(request: Request) -> Response:
         return _booth(request, primary, round_, order, values=values, errors=exc.errors, status=400)
     labels = _grade_labels(round_)
     names = round_.names
-    return _render(
+    return render(
         request,
         "rounds/review.html",
         {
@@ -368,7 +361,7 @@ async def cast(request: Request) -> Response:
                     blank=blank,
                 )
         except CastError as exc:
-            return _render(
+            return render(
                 request,
                 "rounds/notice.html",
                 {
@@ -386,7 +379,7 @@ async def cast(request: Request) -> Response:
             )
     placed = await _log(request).wait(pool, queued)
     receipt = await _log(request).receipt(pool, primary.id, placed.index)
-    return _render(
+    return render(
         request,
         "rounds/receipt.html",
         {
@@ -447,17 +440,17 @@ async def check(request: Request) -> Response:
     if raw:
         if not TRACKER_RE.fullmatch(raw):
             context["error"] = BAD_TRACKER
-            return _render(request, "rounds/check.html", context, 400)
+            return render(request, "rounds/check.html", context, 400)
         async with request.app.state.pool.acquire() as conn:
             rows = await _find_ballot(conn, primary, raw)
             if len(rows) > 1:
                 context["error"] = _(
                     "Plusieurs bulletins commencent ainsi : donnez le traceur complet."
                 )
-                return _render(request, "rounds/check.html", context, 400)
+                return render(request, "rounds/check.html", context, 400)
             if not rows:
                 context["error"] = _("Aucun bulletin de cette primaire n’a ce traceur.")
-                return _render(request, "rounds/check.html", context, 404)
+                return render(request, "rounds/check.html", context, 404)
             row = rows[0]
             body = canonical.loads(bytes(row["entry"]))["body"]
             round_ = await get_round(conn, primary.id, int(body["round"]))
@@ -479,7 +472,7 @@ async def check(request: Request) -> Response:
             "tallied": result is not None,
             "counted": counted,
         }
-    return _render(request, "rounds/check.html", context)
+    return render(request, "rounds/check.html", context)
 
 
 async def receipt_file(request: Request) -> Response:
@@ -538,7 +531,7 @@ async def _new_round_context(request: Request, primary: Primary) -> dict[str, An
 async def new_round(request: Request) -> Response:
     await require_organiser(request)
     primary = await _primary(request)
-    return _render(request, "rounds/new.html", await _new_round_context(request, primary))
+    return render(request, "rounds/new.html", await _new_round_context(request, primary))
 
 
 def _parse_closing(value: str) -> datetime | None:
@@ -592,10 +585,10 @@ async def create_round(request: Request) -> Response:
             "custody": custody,
             "closes_at": form.get("closes_at") or "",
         }
-        return _render(request, "rounds/new.html", context, 400)
+        return render(request, "rounds/new.html", context, 400)
     await _log(request).publish_checkpoint(request.app.state.pool, primary.id)
     if opened.key_file is not None:
-        return _render(
+        return render(
             request,
             "rounds/key_file.html",
             {
@@ -673,7 +666,7 @@ async def results(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         result = await get_result(conn, round_.id) if round_.status == "tallied" else None
     if result is None:
-        return _render(
+        return render(
             request,
             "rounds/notice.html",
             {"primary": primary, "round": round_, "notice": "no-result"},
@@ -715,7 +708,7 @@ async def results(request: Request) -> Response:
                 ),
             }
         )
-    return _render(
+    return render(
         request,
         "rounds/results.html",
         {
@@ -746,7 +739,7 @@ async def observers(request: Request) -> Response:
     vkey = await log.vkey(pool, primary.id)
     checkpoint = await log.latest_checkpoint(pool, primary.id)
     base = _public_base(request)
-    return _render(
+    return render(
         request,
         "rounds/observers.html",
         {
@@ -872,7 +865,7 @@ async def open_data(request: Request) -> Response:
 
 async def open_data_index(request: Request) -> Response:
     primary = await _primary(request)
-    return _render(request, "rounds/open_data.html", {"primary": primary})
+    return render(request, "rounds/open_data.html", {"primary": primary})
 
 
 async def api_rounds(request: Request) -> Response:
