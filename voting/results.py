@@ -23,7 +23,7 @@ from crypto import canonical, keys
 from crypto.ballots import OpenedBallot, check_tally_key, open_ballot
 from crypto.encoding import Base64Error, b64decode, b64encode
 from voting.log import LogService, Queued
-from voting.majority import Scale, TallyResult, tally
+from voting.majority import Scale, TallyError, TallyResult, tally
 from voting.rounds import KEY_FILE_FORMAT, TALLY_KEY_PURPOSE, Round, get_round
 
 __all__ = [
@@ -238,7 +238,16 @@ async def reveal_and_tally(
             head = await log.head(conn, primary_id)
             entries = await ballot_entries(conn, primary_id, number, before=close_index)
             opened = await asyncio.to_thread(_open_all, secret, round_, entries)
-            result, explanations = tally_round(round_, opened)
+            try:
+                result, explanations = tally_round(round_, opened)
+            except TallyError:
+                # Rolled back with the transaction: the key stays secret, nothing appended.
+                raise RevealError(
+                    _(
+                        "Le résultat ne peut pas être calculé avec la politique des jugements "
+                        "manquants de cette primaire ; rien n’a été publié."
+                    )
+                ) from None
             body = result_body(round_, result, tree_size=head.size, root=head.root)
             invalid = [
                 e.tracker for e, o in zip(entries, opened, strict=True) if o.status == "invalid"

@@ -275,6 +275,20 @@ async def open_round(
             n=MIN_PASSPHRASE_LENGTH,
         )
 
+    subset_size = int(definition.get("subset_size", 0))
+    if definition.get("missing") == "strict" and 0 < subset_size < len(chosen):
+        # Each voter grades only a subset, so every candidate lacks judgments: the strict
+        # policy could never tally this round.
+        raise RoundError(
+            _(
+                "La politique « strict » exige que chaque votant évalue chaque candidat : "
+                "elle ne permet pas de tirer %(k)s candidats sur %(n)s. Changez la politique "
+                "des jugements manquants ou la taille des sous-ensembles."
+            ),
+            field="candidates",
+            k=subset_size,
+            n=len(chosen),
+        )
     number = 1 if previous is None else previous.number + 1
     pair = generate_tally_keypair()
     sealed = None
@@ -283,7 +297,6 @@ async def open_round(
             keys.seal_with_passphrase, pair.secret_key, passphrase, TALLY_KEY_PURPOSE
         )
     grades = list(definition["grades"])
-    subset_size = int(definition.get("subset_size", 0))
     allow_blank = bool(definition.get("allow_blank", False))
     pad_to = ballot_plaintext_size(number, [c["candidate"] for c in chosen], len(grades))
     row = await conn.fetchrow(

@@ -7,7 +7,6 @@ independent verifier (audit/).
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import re
@@ -22,7 +21,7 @@ from crypto import merkle
 from crypto.encoding import b64decode
 from crypto.note import open_checkpoint
 from tests.fixtures.accounts import another_client, post_form, sign_in
-from tests.fixtures.rounds import GRADES, PASSPHRASE, seed_round_primary
+from tests.fixtures.rounds import GRADES, PASSPHRASE, cast_over_http, seed_round_primary
 from voting.majority import tally
 
 RADIO = re.compile(r'name="grade-([0-9a-f-]{36})" value="0"')
@@ -78,10 +77,7 @@ def test_round_end_to_end(client: TestClient) -> None:
             re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]+)">', review.text)
         )
         hidden.pop("csrf_token")
-        done = post_form(voter, f"{base}/rounds/1/cast", hidden)
-        assert done.status_code == 200, done.text
-        uri = re.search(r'href="data:application/json;base64,([^"]+)" download', done.text)
-        receipt = json.loads(base64.b64decode(uri.group(1)))
+        _page, receipt = cast_over_http(voter, base, 1, hidden)
         _check_receipt(receipt)
         receipts.append(receipt)
         ballots.append(ballot)

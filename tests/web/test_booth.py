@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 
 import pytest
 from starlette.testclient import TestClient
 
 from tests.fixtures.accounts import another_client, post_form, run_db, sign_in
-from tests.fixtures.rounds import PASSPHRASE, RoundPrimary, seed_round_primary
+from tests.fixtures.rounds import PASSPHRASE, RoundPrimary, cast_over_http, seed_round_primary
 
 
 def _open_round(client: TestClient, primary: RoundPrimary, **extra: object) -> TestClient:
@@ -125,13 +123,15 @@ def test_review_then_confirm_then_receipt(client, primary) -> None:
     edit = post_form(voter, f"/primaries/{primary.slug}/rounds/1/vote", {**choices, "edit": "1"})
     first = primary.candidates[0]
     assert f'id="g-{first}-2" name="grade-{first}" value="2" checked' in edit.text
-    receipt = post_form(voter, f"/primaries/{primary.slug}/rounds/1/cast", choices)
-    assert receipt.status_code == 200
+    receipt, document = cast_over_http(voter, f"/primaries/{primary.slug}", 1, choices)
     tracker = re.search(r'<code class="wrap">([0-9a-f]{64})</code>', receipt.text).group(1)
     assert f'<code class="tracker">{tracker[:12]}</code>' in receipt.text
-    uri = re.search(r'href="data:application/json;base64,([^"]+)" download', receipt.text)
-    document = json.loads(base64.b64decode(uri.group(1)))
     assert document["format"] == "scrutin-receipt/v1" and document["tracker"] == tracker
+    assert _ballot_count(client, primary) == 1
+    # Post/Redirect/Get: reloading the receipt page shows it again and casts nothing.
+    reload = voter.get(f"/primaries/{primary.slug}/rounds/1/receipt")
+    assert reload.status_code == 200 and tracker in reload.text
+    assert reload.headers["cache-control"] == "no-store"
     assert _ballot_count(client, primary) == 1
     # Once voted: the booth says so, and a second cast is refused.
     again = voter.get(f"/primaries/{primary.slug}/rounds/1/vote")
@@ -151,8 +151,8 @@ def test_blank_ballot(client, primary) -> None:
     voter = _voter(client, "v4@example.org")
     review = post_form(voter, f"/primaries/{primary.slug}/rounds/1/vote", {"choice": "blank"})
     assert review.status_code == 200 and "Vous votez blanc." in review.text
-    receipt = post_form(voter, f"/primaries/{primary.slug}/rounds/1/cast", {"choice": "blank"})
-    assert receipt.status_code == 200 and "A voté" in receipt.text
+    receipt, _ = cast_over_http(voter, f"/primaries/{primary.slug}", 1, {"choice": "blank"})
+    assert "A voté" in receipt.text
     assert _ballot_count(client, primary) == 1
 
 

@@ -46,7 +46,7 @@ def _vote(client: TestClient, primary: RoundPrimary, email: str, grades: dict[st
     sign_in(voter, email)
     data = {f"grade-{c}": str(g) for c, g in grades.items()} if grades else {"choice": "blank"}
     response = post_form(voter, f"/primaries/{primary.slug}/rounds/1/cast", data)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 303, response.text
 
 
 BALLOTS = [

@@ -62,6 +62,9 @@ def _(message: str) -> str:
 
 MAX_KEY_FILE = 64 * 1024
 TRACKER_RE = re.compile(r"[0-9a-f]{12,64}")
+TRACKER_FULL_RE = re.compile(r"[0-9a-f]{64}")
+RECEIPTS_KEY = "receipts"
+MAX_SESSION_RECEIPTS = 4
 
 ROUND_OPENED = _("Le tour est ouvert au vote.")
 ROUND_CLOSED = _("Le tour est clos. Révélez maintenant la clé de dépouillement.")
@@ -76,6 +79,8 @@ BAD_CLOSING_TIME = _("Date de clôture invalide : attendu AAAA-MM-JJTHH:MM (UTC)
 
 # Messages produced by the domain (voting/), listed here so that they get translated.
 CLOSE_MISMATCH = _("Clôture refusée : %(voters)s votants enregistrés mais %(ballots)s bulletins dans le journal. Alerte transmise ; rien n’a été modifié.")  # noqa: E501  # fmt: skip
+STRICT_WITH_SUBSETS = _("La politique « strict » exige que chaque votant évalue chaque candidat : elle ne permet pas de tirer %(k)s candidats sur %(n)s. Changez la politique des jugements manquants ou la taille des sous-ensembles.")  # noqa: E501  # fmt: skip
+TALLY_REFUSED = _("Le résultat ne peut pas être calculé avec la politique des jugements manquants de cette primaire ; rien n’a été publié.")  # noqa: E501  # fmt: skip
 DOMAIN_MESSAGES = [
     _("Primaire introuvable."),
     _("Le tour %(number)s n’est pas terminé : publiez son résultat d’abord."),
@@ -104,6 +109,8 @@ DOMAIN_MESSAGES = [
     _("Clôturez le tour avant de révéler la clé."),
     _("Le résultat de ce tour est déjà publié."),
     _("La clôture n’est pas encore inscrite au journal ; réessayez."),
+    STRICT_WITH_SUBSETS,
+    TALLY_REFUSED,
 ]
 
 
@@ -205,6 +212,7 @@ async def _round_page(
             "primary": primary,
             "round": round_,
             "voted": voted,
+            "has_receipt": _session_receipt(request, primary, round_) is not None,
             "accepting": round_.accepts_ballots(datetime.now(UTC)),
             "window": round_.window(),
             "is_organiser": bool(user and user.is_organiser),
@@ -250,7 +258,13 @@ async def _booth_state(
     page = render(
         request,
         "rounds/notice.html",
-        {"primary": primary, "round": round_, "notice": notice, "reason": reason},
+        {
+            "primary": primary,
+            "round": round_,
+            "notice": notice,
+            "reason": reason,
+            "has_receipt": _session_receipt(request, primary, round_) is not None,
+        },
         status,
     )
     return page, []
@@ -369,6 +383,7 @@ async def cast(request: Request) -> Response:
                     "round": round_,
                     "notice": "refused",
                     "message": _message(exc, request),
+                    "has_receipt": _session_receipt(request, primary, round_) is not None,
                 },
                 exc.status,
             )
@@ -378,19 +393,70 @@ async def cast(request: Request) -> Response:
                 request, primary, round_, shown, values=values, errors=exc.errors, status=400
             )
     placed = await _log(request).wait(pool, queued)
-    receipt = await _log(request).receipt(pool, primary.id, placed.index)
-    return render(
+    _remember_receipt(request, primary, round_, placed.tracker, placed.index)
+    # Post/Redirect/Get: reloading the receipt page must not post the ballot again.
+    return RedirectResponse(_round_url(primary, round_, "/receipt"), status_code=303)
+
+
+def _receipt_key(primary: Primary, round_: Round) -> str:
+    return f"{primary.slug}/{round_.number}"
+
+
+def _remember_receipt(
+    request: Request, primary: Primary, round_: Round, tracker: str, index: int
+) -> None:
+    """Keep the receipt in the voter's own session cookie, and nowhere on the server.
+
+    The session is a signed cookie held by the browser (the `sessions` table stores only a
+    hash of its random token), so the server keeps no link between account and tracker;
+    signing out forgets it.
+    """
+    saved = dict(request.session.get(RECEIPTS_KEY) or {})
+    saved.pop(_receipt_key(primary, round_), None)
+    saved[_receipt_key(primary, round_)] = {"tracker": tracker, "index": index}
+    request.session[RECEIPTS_KEY] = dict(list(saved.items())[-MAX_SESSION_RECEIPTS:])
+
+
+def _session_receipt(request: Request, primary: Primary, round_: Round) -> dict[str, Any] | None:
+    if request.scope.get("session") is None:
+        return None
+    saved = (request.session.get(RECEIPTS_KEY) or {}).get(_receipt_key(primary, round_))
+    if not isinstance(saved, dict) or not TRACKER_FULL_RE.fullmatch(str(saved.get("tracker"))):
+        return None
+    return saved
+
+
+async def receipt_page(request: Request) -> Response:
+    """The receipt of the ballot this browser cast (GET after the cast's redirect)."""
+    primary, round_ = await _primary_and_round(request)
+    await require_account(request)
+    saved = _session_receipt(request, primary, round_)
+    if saved is None:
+        return render(
+            request,
+            "rounds/notice.html",
+            {"primary": primary, "round": round_, "notice": "no-receipt"},
+            404,
+        )
+    tracker = saved["tracker"]
+    page = render(
         request,
         "rounds/receipt.html",
         {
             "primary": primary,
             "round": round_,
-            "tracker": placed.tracker,
-            "index": placed.index,
-            "receipt_uri": _download_uri(receipt),
-            "receipt_name": f"recu-{primary.slug}-tour{round_.number}-{placed.tracker[:12]}.json",
+            "tracker": tracker,
+            "index": saved["index"],
+            "receipt_url": f"/primaries/{primary.slug}/receipt?tracker={tracker}",
+            "receipt_name": _receipt_filename(primary, round_.number, tracker),
         },
     )
+    page.headers["cache-control"] = "no-store"
+    return page
+
+
+def _receipt_filename(primary: Primary, number: int, tracker: str) -> str:
+    return f"recu-{primary.slug}-tour{number}-{tracker[:12]}.json"
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,11 +551,14 @@ async def receipt_file(request: Request) -> Response:
         rows = await _find_ballot(conn, primary, raw)
     if not rows:
         raise HTTPException(404, _("Aucun bulletin de cette primaire n’a ce traceur."))
+    number = canonical.loads(bytes(rows[0]["entry"]))["body"]["round"]
     receipt = await _log(request).receipt(request.app.state.pool, primary.id, rows[0]["idx"])
+    # A real download (not a data: URI, which browsers may refuse to navigate to under CSP).
+    filename = _receipt_filename(primary, number, raw)
     return JSONResponse(
         receipt,
         headers={
-            "content-disposition": f'attachment; filename="receipt-{raw[:12]}.json"',
+            "content-disposition": f'attachment; filename="{filename}"',
             "cache-control": "no-store",
         },
     )
@@ -951,6 +1020,7 @@ routes: list[BaseRoute] = [
     Route("/primaries/{slug}/rounds/{number:int}/vote", booth, methods=["GET"]),
     Route("/primaries/{slug}/rounds/{number:int}/vote", review, methods=["POST"]),
     Route("/primaries/{slug}/rounds/{number:int}/cast", cast, methods=["POST"]),
+    Route("/primaries/{slug}/rounds/{number:int}/receipt", receipt_page, methods=["GET"]),
     Route("/primaries/{slug}/rounds/{number:int}/close", close, methods=["POST"]),
     Route("/primaries/{slug}/rounds/{number:int}/reveal", reveal, methods=["POST"]),
     Route("/primaries/{slug}/rounds/{number:int}/results", results, methods=["GET"]),
