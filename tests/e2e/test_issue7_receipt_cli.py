@@ -8,7 +8,10 @@ also opens the ballot and prints what it says.
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +28,8 @@ from tests.fixtures.rounds import (
     open_round_over_http,
     seed_round_primary,
 )
+
+COMMAND = re.compile(r"<pre class=\"wrap\"><code>(scrutin-audit receipt [^<]+)</code></pre>")
 
 
 def _audit_receipt(receipt: Path, export: Path, vkey: str, *extra: str) -> tuple[int, str, str]:
@@ -49,11 +54,13 @@ def test_scrutin_audit_receipt_before_and_after_the_reveal(client: TestClient, t
         dict(zip(primary.candidates, [1, 4, 5], strict=True)),
     ]
     receipts: list[Path] = []
+    commands: list[str] = []
     for i, ballot in enumerate(choices):
         voter = another_client(client)
         sign_in(voter, f"cli-voter-{i}@example.org")
         data = {f"grade-{c}": str(g) for c, g in ballot.items()} if ballot else {"choice": "blank"}
-        _page, document = cast_over_http(voter, base, 1, data)
+        page, document = cast_over_http(voter, base, 1, data)
+        commands.append(html.unescape(COMMAND.search(page.text).group(1)))
         path = tmp_path / f"receipt-{i}.json"
         path.write_text(json.dumps(document), "utf-8")
         receipts.append(path)
@@ -86,6 +93,22 @@ def test_scrutin_audit_receipt_before_and_after_the_reveal(client: TestClient, t
     assert status == 0
     for cid, grade in choices[0].items():
         assert f"{primary.names[cid]} : {GRADES[grade]}" in out
+
+    # The command the receipt page shows is the one to run: same file name, this primary's
+    # address and key (here the address is replaced by the downloaded export).
+    url = f"http://testserver{base}"
+    for command, path in zip(commands, receipts, strict=True):
+        words = shlex.split(command)
+        assert words[:3] == ["scrutin-audit", "receipt", words[2]]
+        assert words[2].startswith(f"recu-{primary.slug}-tour1-") and words[2].endswith(".json")
+        assert words[3:] == ["--log", url, "--log-key", vkey]
+        named = tmp_path / words[2]
+        named.write_bytes(path.read_bytes())
+        status, _out, err = _audit_receipt(named, tmp_path / "after.json", words[6])
+        assert status == 0, err
+    observers = html.unescape(client.get(f"{base}/observers").text)
+    assert f"scrutin-audit verify {url} --log-key '{vkey}'" in observers
+    assert f"scrutin-audit receipt receipt.json --log {url} --log-key '{vkey}'" in observers
 
     # A receipt checked against another primary's log fails, with a non-zero exit.
     other = seed_round_primary(client, candidates=2)

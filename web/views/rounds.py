@@ -439,6 +439,8 @@ async def receipt_page(request: Request) -> Response:
             404,
         )
     tracker = saved["tracker"]
+    filename = _receipt_filename(primary, round_.number, tracker)
+    vkey = await _log(request).vkey(request.app.state.pool, primary.id)
     page = render(
         request,
         "rounds/receipt.html",
@@ -448,7 +450,8 @@ async def receipt_page(request: Request) -> Response:
             "tracker": tracker,
             "index": saved["index"],
             "receipt_url": f"/primaries/{primary.slug}/receipt?tracker={tracker}",
-            "receipt_name": _receipt_filename(primary, round_.number, tracker),
+            "receipt_name": filename,
+            **_audit_commands(request, primary, vkey, filename),
         },
     )
     page.headers["cache-control"] = "no-store"
@@ -798,7 +801,22 @@ async def results(request: Request) -> Response:
 
 
 def _public_base(request: Request) -> str:
+    """The address people use: SCRUTIN_PUBLIC_URL behind a proxy, else this request's."""
+    settings = getattr(request.app.state, "settings", None)
+    public = getattr(settings, "public_url", None)
+    if public:
+        return str(public).rstrip("/")
     return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _audit_commands(request: Request, primary: Primary, vkey: str, receipt: str) -> dict:
+    """The exact scrutin-audit command lines for this primary (docs/audit-log.md §9)."""
+    url = f"{_public_base(request)}/primaries/{primary.slug}"
+    return {
+        "url": url,
+        "verify_command": f"scrutin-audit verify {url} --log-key '{vkey}'",
+        "receipt_command": f"scrutin-audit receipt {receipt} --log {url} --log-key '{vkey}'",
+    }
 
 
 async def observers(request: Request) -> Response:
@@ -807,7 +825,6 @@ async def observers(request: Request) -> Response:
     pool = request.app.state.pool
     vkey = await log.vkey(pool, primary.id)
     checkpoint = await log.latest_checkpoint(pool, primary.id)
-    base = _public_base(request)
     return render(
         request,
         "rounds/observers.html",
@@ -815,11 +832,7 @@ async def observers(request: Request) -> Response:
             "primary": primary,
             "vkey": vkey,
             "checkpoint": checkpoint,
-            "url": f"{base}/primaries/{primary.slug}",
-            "verify_command": (
-                f"scrutin-audit verify {base}/primaries/{primary.slug} --log-key '{vkey}'"
-            ),
-            "receipt_command": "scrutin-audit receipt receipt.json",
+            **_audit_commands(request, primary, vkey, "receipt.json"),
         },
     )
 
