@@ -29,7 +29,8 @@ ACTIONS = (
 
 # Shape language: "int" (non-negative), "str", "bool", "uuid", "hex64", "b64key" (32 bytes),
 # "b64", a tuple of allowed strings, ["list", shape], {"obj": {member: shape}},
-# {"map": shape} (string keys), ["nonempty-list", shape].
+# {"map": shape} (string keys), ["nonempty-list", shape], {"optional": shape} (an object
+# member that may be absent).
 _PHASE = {"obj": {"name": "str", "start": "str", "end": "str"}}
 _ROUND_CANDIDATE = {"obj": {"candidate": "str", "name": "str", "declaration": "hex64"}}
 BODY_SHAPES: dict[str, dict[str, Any]] = {
@@ -49,6 +50,7 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
         "subset_size": "int",
         "allow_blank": "bool",
         "eligibility": ("email", "allow-list", "approval"),
+        "refuse_disposable": {"optional": "bool"},
         "phases": ["list", _PHASE],
     },
     "candidacy": {
@@ -129,14 +131,22 @@ def _check(value: Any, shape: Any, path: str) -> None:
         if type(value) is not dict:
             raise EntryError(f"{path}: expected an object")
         members = shape["obj"]
-        missing = sorted(set(members) - set(value))
+        required = {
+            k for k, sub in members.items() if not (type(sub) is dict and "optional" in sub)
+        }
+        missing = sorted(required - set(value))
         extra = sorted(set(value) - set(members))
         if missing:
             raise EntryError(f"{path}: missing member(s) {', '.join(missing)}")
         if extra:
             raise EntryError(f"{path}: unexpected member(s) {', '.join(extra)}")
         for key, sub in members.items():
-            _check(value[key], sub, f"{path}.{key}")
+            if key in value:
+                _check(
+                    value[key],
+                    sub.get("optional", sub) if type(sub) is dict else sub,
+                    f"{path}.{key}",
+                )
     elif isinstance(shape, dict) and "map" in shape:
         if type(value) is not dict:
             raise EntryError(f"{path}: expected an object")

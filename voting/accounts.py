@@ -322,10 +322,62 @@ async def signin_with_password(
 
 async def set_password(conn: asyncpg.Connection, account_id: UUID, password: str | None) -> None:
     """Set (or with None, remove) an account's password."""
-    if password is not None and not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise ProfileError("password", "Le mot de passe doit compter au moins 10 caractères.")
+    if password is not None and len(password) > MAX_PASSWORD_LENGTH:
+        raise ProfileError(
+            "new_password", "Le mot de passe est trop long (1 024 caractères au plus)."
+        )
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise ProfileError("new_password", "Le mot de passe doit compter au moins 10 caractères.")
     value = await asyncio.to_thread(hash_password, password) if password is not None else None
     await conn.execute("UPDATE accounts SET password_hash = $2 WHERE id = $1", account_id, value)
+
+
+CHANGE_NOTICE_MAIL = (
+    "Bonjour,\n\n"
+    "Le mot de passe de votre compte Scrutin vient d’être modifié ; vos autres sessions ont été"
+    " fermées.\nSi ce n’est pas vous, connectez-vous par courriel et changez-le aussitôt.\n\n"
+    "-- \n"
+    "Hello,\n\n"
+    "The password of your Scrutin account was just changed; your other sessions were closed.\n"
+    "If this was not you, sign in by e-mail and change it at once.\n"
+)
+
+
+async def change_password(
+    conn: asyncpg.Connection,
+    account_id: UUID,
+    *,
+    current: str,
+    new: str,
+    keep_session: str | None = None,
+) -> None:
+    """An organiser sets or changes their password (Argon2id).
+
+    Only organisers have one (citizens sign in by e-mail). When a password exists, `current`
+    must match it. Every other session of the account ends, and a mail tells the owner.
+    Raises ProfileError naming the field.
+    """
+    row = await conn.fetchrow(
+        "SELECT email, is_organiser, password_hash FROM accounts WHERE id = $1 FOR UPDATE",
+        account_id,
+    )
+    if row is None:
+        raise ProfileError("account", "Compte introuvable.")
+    if not row["is_organiser"]:
+        raise ProfileError("new_password", "Seuls les organisateur·rices ont un mot de passe.")
+    if row["password_hash"]:
+        if not current or len(current) > MAX_PASSWORD_LENGTH:
+            raise ProfileError("current_password", "Saisissez votre mot de passe actuel.")
+        stored = row["password_hash"].encode("ascii")
+        if not await asyncio.to_thread(_verify_password, stored, current):
+            raise ProfileError("current_password", "Le mot de passe actuel est incorrect.")
+    await set_password(conn, account_id, new)
+    await conn.execute(
+        "DELETE FROM sessions WHERE account_id = $1 AND token_hash <> $2",
+        account_id,
+        _sha256(keep_session or ""),
+    )
+    await mail.enqueue(conn, row["email"], "Scrutin : mot de passe modifié", CHANGE_NOTICE_MAIL)
 
 
 async def open_session(

@@ -517,6 +517,30 @@ async def revise(
     return updated
 
 
+async def set_photo(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    candidacy_id: uuid.UUID | str,
+    account_id: uuid.UUID,
+    photo_bytes: bytes | None,
+) -> Candidacy:
+    """Replace (or with None, remove) the photo and keep the rest of the declaration: a
+    revision like any other (a new public version and a `revised` entry once submitted)."""
+    if photo_bytes is not None:
+        photo_type(photo_bytes)  # refuse before taking any lock
+    _primary, candidacy = await _lock(conn, candidacy_id)
+    current = {
+        "name": candidacy.name,
+        "bio": candidacy.bio,
+        "programme": candidacy.programme,
+        "links": candidacy.links,
+    }
+    return await revise(
+        conn, log, candidacy.id, account_id, current,
+        photo_bytes=photo_bytes, remove_photo=photo_bytes is None,
+    )  # fmt: skip
+
+
 async def submit(
     conn: asyncpg.Connection,
     log: LogAppender,

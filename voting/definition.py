@@ -57,7 +57,7 @@ MAX_PHASES = 12
 BODY_MEMBERS = (
     "revision", "title", "slug", "description", "threshold", "support_cap", "qualification",
     "grades", "rule", "missing", "default_grade", "upper_median", "subset_size", "allow_blank",
-    "eligibility", "phases",
+    "eligibility", "refuse_disposable", "phases",
 )  # fmt: skip
 
 DEFAULTS: dict[str, Any] = {
@@ -73,6 +73,7 @@ DEFAULTS: dict[str, Any] = {
     "subset_size": 0,
     "allow_blank": True,
     "eligibility": "email",
+    "refuse_disposable": False,
 }
 
 
@@ -314,6 +315,7 @@ def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
         "subset_size": _int(merged["subset_size"], "subset_size", 0, MAX_SUBSET),
         "allow_blank": _bool(merged["allow_blank"], "allow_blank"),
         "eligibility": _choice(merged["eligibility"], "eligibility", ELIGIBILITY_POLICIES),
+        "refuse_disposable": _bool(merged["refuse_disposable"], "refuse_disposable"),
         "phases": validate_phases(merged["phases"]),
     }
     if body["subset_size"] == 1:
@@ -390,4 +392,37 @@ def current_phase(phases: Sequence[Mapping[str, str]], now: datetime | None = No
 
 
 def changed_members(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    return [m for m in BODY_MEMBERS if m != "revision" and old.get(m) != new.get(m)]
+    """Members that differ; a member absent from an older body counts as its default."""
+    return [
+        m
+        for m in BODY_MEMBERS
+        if m != "revision" and old.get(m, DEFAULTS.get(m)) != new.get(m, DEFAULTS.get(m))
+    ]
+
+
+def check_schedule_change(
+    old: Sequence[Mapping[str, str]], new: Sequence[Mapping[str, str]], now: datetime
+) -> None:
+    """A revision may not rewrite the past: a boundary (start or end of a phase) that has
+    passed stays as it was, a changed one cannot be put in the past, and a phase that has
+    begun cannot be removed. Moving the end of an open phase to `now` is allowed: that is how
+    an organiser ends it early, in the log for everyone to see."""
+    moment = now.astimezone(UTC).replace(microsecond=0)
+    before = {p["name"]: p for p in old}
+    after = {p["name"]: p for p in new}
+    for name, phase in before.items():
+        if name not in after and parse_instant(phase["start"], "start") < moment:
+            raise Refused(
+                _("La phase « {name} » a commencé : elle ne peut plus être retirée."),
+                field="phases", name=name,
+            )  # fmt: skip
+    for index, phase in enumerate(new):
+        previous = before.get(phase["name"])
+        for bound in ("start", "end"):
+            if previous is not None and previous[bound] == phase[bound]:
+                continue
+            path = f"phases[{index}].{bound}"
+            if previous is not None and parse_instant(previous[bound], path) < moment:
+                raise Refused(_("Cette date est passée : elle ne peut plus changer."), field=path)
+            if parse_instant(phase[bound], path) < moment:
+                raise Refused(_("Une date modifiée ne peut pas être dans le passé."), field=path)

@@ -5,14 +5,13 @@
 - `allow-list`: the e-mail, or the voter number the citizen entered on their account, is on
   the list imported by the organisers (CSV, replaced as a whole);
 - `approval`: an organiser approved the citizen's request.
-`definition.refuse_disposable` (true, or a list of extra domains) also refuses addresses at
-disposable-mail domains.
+`definition.refuse_disposable` (a boolean, absent = false; docs/audit-log.md §8) also refuses
+addresses at the disposable-mail domains of DISPOSABLE_DOMAINS (and their subdomains).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
@@ -25,7 +24,7 @@ POLICIES = ("email", "allow-list", "approval")
 DEFAULT_POLICY = "email"
 MAX_ALLOW_LIST_ROWS = 100_000
 
-# A few well-known throw-away mail services; primaries may add their own domains.
+# A few well-known throw-away mail services.
 DISPOSABLE_DOMAINS = frozenset(
     {
         "10minutemail.com",
@@ -102,38 +101,25 @@ class AllowListError(ValueError):
         self.errors = errors
 
 
-def _refusal(raw: str | None) -> tuple[bool, frozenset[str]]:
-    """(refuse disposable?, extra domains) from definition.refuse_disposable as JSON text."""
-    if raw is None:
-        return False, frozenset()
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return False, frozenset()
-    if isinstance(value, list):
-        return True, frozenset(str(domain).lower() for domain in value)
-    return value is True, frozenset()
-
-
-def is_disposable(email: str, extra_domains: frozenset[str] = frozenset()) -> bool:
+def is_disposable(email: str) -> bool:
     """True when the address's domain (or a parent domain) is a known throw-away service."""
     domain = email.rsplit("@", 1)[-1].lower()
     parts = domain.split(".")
     candidates = {".".join(parts[i:]) for i in range(len(parts) - 1)}
-    return bool(candidates & (DISPOSABLE_DOMAINS | extra_domains))
+    return bool(candidates & DISPOSABLE_DOMAINS)
 
 
 async def primary_policy(conn: asyncpg.Connection, primary_id: UUID) -> dict[str, object] | None:
+    """The primary's policy and whether it refuses disposable addresses, from its definition."""
     row = await conn.fetchrow(
         "SELECT definition->>'eligibility' AS policy,"
-        " (definition->'refuse_disposable')::text AS refuse"
+        " coalesce(definition->'refuse_disposable' = 'true'::jsonb, false) AS refuse"
         " FROM primaries WHERE id = $1",
         primary_id,
     )
     if row is None:
         return None
-    refuse, extra = _refusal(row["refuse"])
-    return {"policy": row["policy"] or DEFAULT_POLICY, "refuse": refuse, "extra": extra}
+    return {"policy": row["policy"] or DEFAULT_POLICY, "refuse": row["refuse"]}
 
 
 async def eligibility(conn: asyncpg.Connection, primary_id: UUID, account_id: UUID) -> Eligibility:
@@ -149,7 +135,7 @@ async def eligibility(conn: asyncpg.Connection, primary_id: UUID, account_id: UU
         return Eligibility(False, "unknown-account", policy)
     if account["email_verified_at"] is None:
         return Eligibility(False, "unverified", policy)
-    if rules["refuse"] and is_disposable(account["email"], rules["extra"]):  # type: ignore[arg-type]
+    if rules["refuse"] and is_disposable(account["email"]):
         return Eligibility(False, "disposable", policy)
     if policy == "email":
         return Eligibility(True, "eligible", policy)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -29,6 +29,7 @@ from voting.definition import (
     Refused,
     _,
     changed_members,
+    check_schedule_change,
     clean_text,
     phase_state,
     validate_definition,
@@ -94,8 +95,15 @@ class Primary:
     def supports_closed(self) -> bool:
         return self.supports_closed_at is not None
 
-    def is_organiser(self, account: Any) -> bool:
-        return bool(account is not None and getattr(account, "is_organiser", False))
+    def administered_by(self, account: Any) -> bool:
+        """Who may change the settings, moderate and manage eligibility: every organiser (an
+        account with `is_organiser`), and the account that created the primary, even if it
+        is no longer an organiser (docs/architecture.md, "Accounts and security")."""
+        if account is None:
+            return False
+        if getattr(account, "is_organiser", False):
+            return True
+        return self.created_by is not None and getattr(account, "id", None) == self.created_by
 
 
 def _json(value: Any) -> str:
@@ -180,12 +188,14 @@ async def update_definition(
     *,
     by: uuid.UUID | None,
     charter: str | None = None,
+    now: datetime | None = None,
 ) -> Primary:
     """Append the next revision of the definition (the old entry is never edited).
 
     `changes` are merged into the current definition. Refused once voting has started, when
-    the slug changes (it names the log), and for threshold or qualification mode once a
-    candidate has qualified under the old rule.
+    the slug changes (it names the log), when the schedule would rewrite the past
+    (`check_schedule_change`), and for threshold or qualification mode once a candidate has
+    qualified under the old rule.
     """
     current = await get_primary_by_id(conn, primary_id, for_update=True)
     if current is None:
@@ -202,6 +212,10 @@ async def update_definition(
     if body["slug"] != current.slug:
         raise Refused(_("L’identifiant d’une primaire ne change pas."), field="slug", status=409)
     changed = changed_members(current.definition, body)
+    if "phases" in changed:
+        check_schedule_change(
+            current.definition["phases"], body["phases"], now or datetime.now(UTC)
+        )
     if {"threshold", "qualification"} & set(changed):
         qualified = await conn.fetchval(
             "SELECT count(*) FROM candidacies WHERE primary_id = $1 AND qualified_at IS NOT NULL",

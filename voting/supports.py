@@ -17,14 +17,20 @@ import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
 from voting.candidacies import Candidacy, get_candidacy
-from voting.definition import Refused, _
+from voting.definition import Refused, _, format_instant, parse_instant
 from voting.eligibility import eligibility
-from voting.primaries import LogAppender, Primary, get_primary_by_id, voting_has_started
+from voting.primaries import (
+    LogAppender,
+    Primary,
+    get_primary_by_id,
+    update_definition,
+    voting_has_started,
+)
 from voting.qualification import qualification_body, qualified_at_phase_end, qualifies_on_support
 
 PSEUDONYM_DOMAIN = b"scrutin-supporter/v1\x00"
@@ -226,6 +232,44 @@ async def close_supports_phase(
         primary_id,
     )
     return [uuid.UUID(c) for c in qualified]
+
+
+async def close_supports_now(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    primary_id: uuid.UUID,
+    *,
+    by: uuid.UUID | None,
+    now: datetime | None = None,
+) -> list[uuid.UUID]:
+    """The organiser ends the supports phase early: a new definition revision moves its end
+    (and the candidacies' end, if later) to now, then the phase closes as at its end.
+
+    The log tells the whole story in order: the `definition` entry with the new schedule,
+    then one `qualification` entry per candidate at the threshold. Once the phase's end has
+    passed this is the same as `close_supports_phase`.
+    """
+    moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    primary = await get_primary_by_id(conn, primary_id, for_update=True)
+    if primary is None:
+        raise Refused(_("Primaire introuvable."), status=404)
+    if primary.supports_closed:
+        raise Refused(_("La phase des soutiens est déjà close."), status=409)
+    phase = primary.phases(moment).get("supports")
+    if phase is None or phase.status == "future":
+        raise Refused(_("La phase des soutiens n’a pas commencé."), status=409)
+    if phase.status == "current":
+        end = format_instant(moment)
+        phases = []
+        for item in primary.definition["phases"]:
+            item = dict(item)
+            if item["name"] == "supports" or (
+                item["name"] == "candidacies" and parse_instant(item["end"], "end") > moment
+            ):
+                item["end"] = end
+            phases.append(item)
+        await update_definition(conn, log, primary_id, {"phases": phases}, by=by, now=moment)
+    return await close_supports_phase(conn, log, primary_id, now=moment)
 
 
 async def supported_by(

@@ -75,6 +75,15 @@ async def require_organiser(request: Request) -> Account:
     return user
 
 
+async def require_primary_admin(request: Request, primary: Any) -> Account:
+    """The signed-in account when it may administer `primary` (settings, moderation,
+    eligibility): any organiser, or the primary's creator (`Primary.administered_by`)."""
+    user = await require_account(request)
+    if not primary.administered_by(user):
+        raise HTTPException(403, ORGANISERS_ONLY)
+    return user
+
+
 def safe_next(value: str | None, default: str = "/account") -> str:
     """A local path to go back to after signing in; anything else becomes `default`."""
     if not value or len(value) > 2000:

@@ -63,8 +63,9 @@ def test_defaults_fill_a_minimal_definition_with_every_log_member() -> None:
     assert set(body) == {
         "revision", "title", "slug", "description", "threshold", "support_cap",
         "qualification", "grades", "rule", "missing", "default_grade", "upper_median",
-        "subset_size", "allow_blank", "eligibility", "phases",
+        "subset_size", "allow_blank", "eligibility", "refuse_disposable", "phases",
     }  # fmt: skip
+    assert body["refuse_disposable"] is False
     canonical.dumps(body)  # fits the log's canonical JSON (integers, NFC strings)
 
 

@@ -275,11 +275,13 @@ def test_voter_number_is_validated_and_unique(client: TestClient) -> None:
     assert "déjà lié à un autre compte" in taken.text
 
 
-def test_account_page_has_the_extra_sections_hook(client: TestClient) -> None:
-    from pathlib import Path
-
-    template = Path(__file__).resolve().parents[2] / "web/templates/accounts/account.html"
-    assert '{% include "accounts/_extra.html" ignore missing %}' in template.read_text()
+def test_account_page_shows_supports_and_candidacy_inline(client: TestClient) -> None:
+    sign_in(client, "inline@example.org")
+    page = client.get("/account")
+    assert page.status_code == 200
+    assert "Mes soutiens" in page.text and "Vous ne soutenez aucun candidat" in page.text
+    assert "Vous n’avez déclaré aucune candidature." in page.text
+    assert "Mot de passe" not in page.text  # citizens sign in by e-mail only
 
 
 def test_english_sign_in_page(client: TestClient) -> None:

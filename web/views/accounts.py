@@ -16,21 +16,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from voting import accounts, eligibility
+from voting import accounts, candidacies, eligibility, supports
 from voting.accounts import Account
 from voting.mail import outbox_folder
 from web import csrf
 from web.auth import (
+    ORGANISERS_ONLY,
+    SESSION_KEY,
+    SIGN_IN_REQUIRED,
     flash,
     log_in,
     log_out,
     require_account,
-    require_organiser,
     safe_next,
 )
 from web.i18n import request_language, translator
 from web.ratelimit import SIGNIN_LIMIT_PER_EMAIL, SIGNIN_LIMIT_PER_IP, rate_limit
 from web.templating import render
+from web.views.primaries import STATUS_LABELS
 
 
 def _(message: str) -> str:
@@ -53,15 +56,23 @@ REQUIRED = _("Ce champ est obligatoire.")
 SIGNED_IN = _("Vous êtes connecté·e.")
 SIGNED_OUT = _("Vous êtes déconnecté·e.")
 PROFILE_SAVED = _("Vos informations ont été enregistrées.")
+PASSWORD_SAVED = _("Mot de passe enregistré ; vos autres sessions ont été fermées.")
+PASSWORDS_DIFFER = _("Les deux saisies du nouveau mot de passe diffèrent.")
 REQUEST_SENT = _("Votre demande a été transmise aux organisateur·rices.")
 IMPORT_DONE = _("Liste importée.")
 DECISION_SAVED = _("Décision enregistrée.")
 BAD_FORM = _("Formulaire illisible : rechargez la page et réessayez.")
 BAD_JSON = _("Corps JSON attendu : un objet.")
+UNKNOWN_MEMBER = _("Membre inconnu.")
+NOT_TEXT = _("Ce champ doit être un texte.")
 
 # Messages produced by the domain (voting/), listed here so that they get translated.
 DOMAIN_MESSAGES = [
     _("Le mot de passe doit compter au moins 10 caractères."),
+    _("Le mot de passe est trop long (1 024 caractères au plus)."),
+    _("Seuls les organisateur·rices ont un mot de passe."),
+    _("Saisissez votre mot de passe actuel."),
+    _("Le mot de passe actuel est incorrect."),
     _("Le nom affiché ne peut dépasser 120 caractères."),
     _("Le nom affiché contient des caractères interdits."),
     _("Numéro d’électeur invalide : lettres, chiffres, « . », « - » ou « / » (64 au plus)."),
@@ -294,17 +305,40 @@ async def signout(request: Request) -> Response:
 # ---------------------------------------------------------------- my account
 
 
-async def account_page(request: Request) -> Response:
-    user = await require_account(request)
+async def _account_context(request: Request, account_id: UUID) -> dict[str, Any]:
+    """The profile and "my supports, my candidacies", for the page and for GET /api/account."""
     async with request.app.state.pool.acquire() as conn:
-        profile = await accounts.get_profile(conn, user.id)
-    values = {
+        profile = await accounts.get_profile(conn, account_id)
+        given = await supports.supports_of_account(conn, account_id)
+        declared = await candidacies.candidacies_of_account(conn, account_id)
+    return {"profile": profile, "participation": {"supports": given, "candidacies": declared}}
+
+
+async def _account_page(
+    request: Request,
+    account_id: UUID,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    context = await _account_context(request, account_id)
+    profile = context["profile"]
+    shown = {
         "display_name": profile["display_name"],
         "voter_number": profile["voter_number"] or "",
+        **(values or {}),
     }
     return render(
-        request, "accounts/account.html", {"profile": profile, "values": values, "errors": {}}
+        request,
+        "accounts/account.html",
+        {**context, "values": shown, "errors": errors or {}, "status_labels": STATUS_LABELS},
+        status,
     )
+
+
+async def account_page(request: Request) -> Response:
+    user = await require_account(request)
+    return await _account_page(request, user.id)
 
 
 async def account_update(request: Request) -> Response:
@@ -321,15 +355,34 @@ async def account_update(request: Request) -> Response:
         except accounts.ProfileError as exc:
             errors[exc.field] = exc.message
     if errors:
-        async with request.app.state.pool.acquire() as conn:
-            profile = await accounts.get_profile(conn, user.id)
-        return render(
-            request,
-            "accounts/account.html",
-            {"profile": profile, "values": values, "errors": errors},
-            400,
-        )
+        return await _account_page(request, user.id, values, errors, 400)
     flash(request, PROFILE_SAVED)
+    return RedirectResponse("/account", status_code=303)
+
+
+async def password_update(request: Request) -> Response:
+    """POST /account/password: an organiser sets or changes their password."""
+    user = await require_account(request)
+    form = await _form(request)
+    errors: dict[str, str] = {}
+    current = _text(form, "current_password", accounts.MAX_PASSWORD_LENGTH, errors)
+    new = _text(form, "new_password", accounts.MAX_PASSWORD_LENGTH, errors)
+    again = _text(form, "new_password_again", accounts.MAX_PASSWORD_LENGTH, errors)
+    if not errors and new != again:
+        errors["new_password_again"] = PASSWORDS_DIFFER
+    if not errors:
+        await _signin_limits(request, user.email, "password")
+        try:
+            async with request.app.state.pool.acquire() as conn, conn.transaction():
+                await accounts.change_password(
+                    conn, user.id, current=current, new=new,
+                    keep_session=request.session.get(SESSION_KEY),
+                )  # fmt: skip
+        except accounts.ProfileError as exc:
+            errors[exc.field] = exc.message
+    if errors:
+        return await _account_page(request, user.id, None, errors, 400)
+    flash(request, PASSWORD_SAVED)
     return RedirectResponse("/account", status_code=303)
 
 
@@ -402,6 +455,100 @@ async def api_signin_code(request: Request) -> Response:
     return JSONResponse({"account": _account_json(account), "csrf_token": csrf.csrf_token(request)})
 
 
+def _participation_json(participation: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    def item(row: dict[str, Any]) -> dict[str, Any]:
+        data = {
+            "candidate": str(row["id"]),
+            "name": row["name"],
+            "status": row["status"],
+            "support_count": row["support_count"],
+            "primary": row["slug"],
+            "url": f"/primaries/{row['slug']}/candidates/{row['id']}",
+        }
+        if "threshold" in row:
+            data["threshold"] = row["threshold"]
+        return data
+
+    return {
+        "supports": [item(r) for r in participation["supports"]],
+        "candidacies": [item(r) for r in participation["candidacies"]],
+    }
+
+
+async def api_account(request: Request) -> Response:
+    """GET /api/account: my profile, the candidates I support, my candidacies."""
+    user = request.scope.get("user")
+    if user is None:
+        return _json_error(request, 401, SIGN_IN_REQUIRED)
+    context = await _account_context(request, user.id)
+    profile = context["profile"]
+    return JSONResponse(
+        {
+            "account": _account_json(user),
+            "voter_number": profile["voter_number"],
+            "has_password": profile["has_password"],
+            **_participation_json(context["participation"]),
+        }
+    )
+
+
+async def api_account_update(request: Request) -> Response:
+    """PATCH /api/account {"display_name"?, "voter_number"?}."""
+    user = request.scope.get("user")
+    if user is None:
+        return _json_error(request, 401, SIGN_IN_REQUIRED)
+    body = await _json_body(request)
+    if body is None:
+        return _json_error(request, 400, BAD_JSON)
+    unknown = sorted(set(body) - {"display_name", "voter_number"})
+    if unknown:
+        return _json_error(request, 422, UNKNOWN_MEMBER, unknown[0])
+    async with request.app.state.pool.acquire() as conn:
+        profile = await accounts.get_profile(conn, user.id)
+    values = {
+        "display_name": body.get("display_name", profile["display_name"]),
+        "voter_number": body.get("voter_number", profile["voter_number"]) or "",
+    }
+    for name, value in values.items():
+        if not isinstance(value, str):
+            return _json_error(request, 422, NOT_TEXT, name)
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            account = await accounts.update_profile(conn, user.id, **values)
+    except accounts.ProfileError as exc:
+        return _json_error(request, 422, exc.message, exc.field)
+    return JSONResponse({"account": _account_json(account)})
+
+
+async def api_password(request: Request) -> Response:
+    """POST /api/account/password {"current_password", "new_password"} (organisers)."""
+    user = request.scope.get("user")
+    if user is None:
+        return _json_error(request, 401, SIGN_IN_REQUIRED)
+    body = await _json_body(request)
+    if body is None:
+        return _json_error(request, 400, BAD_JSON)
+    unknown = sorted(set(body) - {"current_password", "new_password"})
+    if unknown:
+        return _json_error(request, 422, UNKNOWN_MEMBER, unknown[0])
+    current, new = body.get("current_password", ""), body.get("new_password")
+    for name, value in (("current_password", current), ("new_password", new)):
+        if not isinstance(value, str):
+            return _json_error(request, 422, NOT_TEXT, name)
+    assert isinstance(current, str) and isinstance(new, str)
+    await _signin_limits(request, user.email, "password")
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            await accounts.change_password(
+                conn, user.id, current=current, new=new,
+                keep_session=request.session.get(SESSION_KEY),
+            )  # fmt: skip
+    except accounts.ProfileError as exc:
+        status = 403 if exc.field == "current_password" else 422
+        return _json_error(request, status, exc.message, exc.field)
+    return JSONResponse({"status": "saved"})
+
+
 # ---------------------------------------------------------------- demo outbox
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
@@ -460,14 +607,23 @@ async def _primary(request: Request) -> dict[str, Any]:
         raise HTTPException(404)
     async with request.app.state.pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT id, slug, title, coalesce(definition->>'eligibility', 'email') AS policy,"
-            " (definition->'refuse_disposable')::text AS refuse_disposable"
-            " FROM primaries WHERE slug = $1",
+            "SELECT id, slug, title, created_by,"
+            " coalesce(definition->>'eligibility', 'email') AS policy,"
+            " coalesce(definition->'refuse_disposable' = 'true'::jsonb, false)"
+            " AS refuse_disposable FROM primaries WHERE slug = $1",
             slug,
         )
     if row is None:
         raise HTTPException(404)
     return dict(row)
+
+
+async def _require_admin(request: Request, primary: dict[str, Any]) -> Account:
+    """Organisers, and the primary's creator (the rule of `Primary.administered_by`)."""
+    user = await require_account(request)
+    if not (user.is_organiser or user.id == primary["created_by"]):
+        raise HTTPException(403, ORGANISERS_ONLY)
+    return user
 
 
 async def eligibility_page(request: Request) -> Response:
@@ -497,16 +653,18 @@ async def _admin_context(request: Request, primary: dict[str, Any]) -> dict[str,
 
 
 async def eligibility_admin(request: Request) -> Response:
-    await require_organiser(request)
+    await require_account(request)
     primary = await _primary(request)
+    await _require_admin(request, primary)
     return render(
         request, "accounts/eligibility_admin.html", await _admin_context(request, primary)
     )
 
 
 async def eligibility_import(request: Request) -> Response:
-    await require_organiser(request)
+    await require_account(request)
     primary = await _primary(request)
+    await _require_admin(request, primary)
     form = await _form(request)
     upload = form.get("file")
     pasted = form.get("entries")
@@ -535,8 +693,9 @@ async def eligibility_import(request: Request) -> Response:
 
 
 async def eligibility_decide(request: Request) -> Response:
-    organiser = await require_organiser(request)
+    await require_account(request)
     primary = await _primary(request)
+    organiser = await _require_admin(request, primary)
     form = await _form(request)
     decision = form.get("decision")
     try:
@@ -570,9 +729,13 @@ routes = [
     Route("/signout", signout, methods=["POST"], name="signout"),
     Route("/account", account_page, methods=["GET"], name="account"),
     Route("/account", account_update, methods=["POST"], name="account_update"),
+    Route("/account/password", password_update, methods=["POST"], name="account_password"),
     Route("/api/session", api_session, methods=["GET"], name="api_session"),
     Route("/api/signin", api_signin, methods=["POST"], name="api_signin"),
     Route("/api/signin/code", api_signin_code, methods=["POST"], name="api_signin_code"),
+    Route("/api/account", api_account, methods=["GET"], name="api_account"),
+    Route("/api/account", api_account_update, methods=["PATCH"], name="api_account_update"),
+    Route("/api/account/password", api_password, methods=["POST"], name="api_password"),
     Route("/demo/outbox", demo_outbox, methods=["GET"], name="demo_outbox"),
     Route("/primaries/{slug}/eligibility", eligibility_page, methods=["GET"]),
     Route("/primaries/{slug}/eligibility", eligibility_request, methods=["POST"]),

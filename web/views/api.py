@@ -20,17 +20,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from voting import candidacies, supports
+from voting.accounts import Account
 from voting.candidacies import Candidacy
 from voting.definition import Refused, _
 from voting.primaries import (
     Primary,
     create_primary,
     get_primary,
+    get_primary_by_id,
     list_primaries,
     update_definition,
     voting_has_started,
 )
-from web.auth import current_user, require_account, require_organiser
+from web.auth import ORGANISERS_ONLY, current_user, require_account, require_organiser
 from web.ratelimit import limit_supports
 from web.views.primaries import publish_checkpoint, refusal_text
 
@@ -155,21 +157,27 @@ async def _primary(request: Request, conn: Any) -> Primary:
     return primary
 
 
-def _visible(request: Request, c: Candidacy) -> bool:
+def _visible(request: Request, c: Candidacy, primary: Primary) -> bool:
     if c.status not in ("draft", "submitted"):
         return True
     user = current_user(request)
-    return user is not None and (user.is_organiser or user.id == c.account_id)
+    return user is not None and (user.id == c.account_id or primary.administered_by(user))
 
 
 async def _candidacy(request: Request, conn: Any) -> tuple[Candidacy, Primary]:
     c = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
-    if c is None or not _visible(request, c):
+    primary = await get_primary_by_id(conn, c.primary_id) if c is not None else None
+    if c is None or primary is None or not _visible(request, c, primary):
         raise BadRequest(404, NOT_FOUND)
-    primary = await conn.fetchval("SELECT slug FROM primaries WHERE id = $1", c.primary_id)
-    found = await get_primary(conn, primary)
-    assert found is not None
-    return c, found
+    return c, primary
+
+
+async def _require_admin(request: Request, primary: Primary) -> Account:
+    """Organisers and the primary's creator (`Primary.administered_by`); else 401 / 403."""
+    user = await require_account(request)
+    if not primary.administered_by(user):
+        raise BadRequest(403, ORGANISERS_ONLY)
+    return user
 
 
 # ---------------------------------------------------------------------------------- primaries
@@ -212,11 +220,12 @@ async def primary_create(request: Request) -> Response:
 
 @endpoint
 async def primary_update(request: Request) -> Response:
-    organiser = await require_organiser(request)
-    body = await json_body(request)
-    charter = _charter(body)
+    await require_account(request)
     async with request.app.state.pool.acquire() as conn:
         primary = await _primary(request, conn)
+    organiser = await _require_admin(request, primary)
+    body = await json_body(request)
+    charter = _charter(body)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         updated = await update_definition(
             conn, request.app.state.log, primary.id, body, by=organiser.id, charter=charter
@@ -228,11 +237,23 @@ async def primary_update(request: Request) -> Response:
 
 @endpoint
 async def close_supports(request: Request) -> Response:
-    await require_organiser(request)
+    await require_account(request)
     async with request.app.state.pool.acquire() as conn:
         primary = await _primary(request, conn)
+    organiser = await _require_admin(request, primary)
+    body = await json_body(request) if await request.body() else {}
+    unknown = sorted(set(body) - {"early"})
+    if unknown:
+        raise Refused(_("Membre inconnu : {name}."), field=unknown[0], name=unknown[0])
+    early = body.get("early", False)
+    if not isinstance(early, bool):
+        raise Refused(_("Ce champ doit valoir vrai ou faux."), field="early")
+    log = request.app.state.log
     async with request.app.state.pool.acquire() as conn, conn.transaction():
-        qualified = await supports.close_supports_phase(conn, request.app.state.log, primary.id)
+        if early:
+            qualified = await supports.close_supports_now(conn, log, primary.id, by=organiser.id)
+        else:
+            qualified = await supports.close_supports_phase(conn, log, primary.id)
     await publish_checkpoint(request, primary.id)
     return JSONResponse({"qualified": [str(c) for c in qualified]})
 
@@ -247,12 +268,14 @@ async def candidacies_list(request: Request) -> Response:
     if not set(statuses) <= set(candidacies.STATUSES):
         raise BadRequest(422, _("Valeur inconnue ; choix possibles : {choices}."), "status")
     user = current_user(request)
-    if hidden & set(statuses) and not (user and user.is_organiser):
-        raise BadRequest(403, _("Seuls les organisateur·rices voient les candidatures en attente."),
-                         "status")  # fmt: skip
     query = request.query_params.get("q", "")[:100].strip() or None
     async with request.app.state.pool.acquire() as conn:
         primary = await _primary(request, conn)
+        if hidden & set(statuses) and not primary.administered_by(user):
+            raise BadRequest(
+                403, _("Seuls les organisateur·rices voient les candidatures en attente."),
+                "status",
+            )  # fmt: skip
         found = await candidacies.list_candidacies(conn, primary.id, statuses=statuses, query=query)
     return JSONResponse({"candidacies": [candidacy_json(c, primary.slug) for c in found]})
 
@@ -318,14 +341,19 @@ async def candidacy_action(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in ORGANISER_ACTIONS + CANDIDATE_ACTIONS:
         raise BadRequest(404, UNKNOWN_ACTION)
-    user = await (require_organiser if action in ORGANISER_ACTIONS else require_account)(request)
+    user = await require_account(request)
+    async with request.app.state.pool.acquire() as conn:
+        c, primary = await _candidacy(request, conn)
+    if action in ORGANISER_ACTIONS:
+        await _require_admin(request, primary)
     body = await json_body(request) if await request.body() else {}
+    unknown = sorted(set(body) - {"reason"})
+    if unknown:
+        raise Refused(_("Membre inconnu : {name}."), field=unknown[0], name=unknown[0])
     reason = body.get("reason", "")
     if not isinstance(reason, str):
         raise Refused(_("Ce champ doit être un texte."), field="reason")
     log = request.app.state.log
-    async with request.app.state.pool.acquire() as conn:
-        c, primary = await _candidacy(request, conn)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         if action == "accept":
             updated = await candidacies.publish(conn, log, c.id)
@@ -339,6 +367,34 @@ async def candidacy_action(request: Request) -> Response:
             service = {"submit": candidacies.submit, "confirm": candidacies.confirm,
                        "decline": candidacies.decline}[action]  # fmt: skip
             updated = await service(conn, log, c.id, user.id)
+    return JSONResponse(candidacy_json(updated, primary.slug))
+
+
+PHOTO_TYPES = ("image/png", "image/jpeg")
+PHOTO_MEDIA_TYPE = _("Envoyez l’image brute avec Content-Type image/png ou image/jpeg.")
+PHOTO_MISMATCH = _("Le contenu de l’image ne correspond pas à son Content-Type.")
+
+
+@endpoint
+async def candidacy_photo(request: Request) -> Response:
+    """PUT the raw image (image/png or image/jpeg, 1 MB at most) or DELETE the photo."""
+    user = await require_account(request)
+    async with request.app.state.pool.acquire() as conn:
+        c, primary = await _candidacy(request, conn)
+    data: bytes | None = None
+    if request.method == "PUT":
+        declared = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if declared not in PHOTO_TYPES:
+            raise BadRequest(415, PHOTO_MEDIA_TYPE, "photo")
+        data = b""
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > candidacies.MAX_PHOTO:
+                raise Refused(_("La photo dépasse 1 Mo."), field="photo", status=413)
+        if data and candidacies.photo_type(data) != declared:
+            raise BadRequest(422, PHOTO_MISMATCH, "photo")
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        updated = await candidacies.set_photo(conn, request.app.state.log, c.id, user.id, data)
     return JSONResponse(candidacy_json(updated, primary.slug))
 
 
@@ -425,9 +481,10 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["error"],
         "properties": {"error": {
-            "type": "object", "required": ["status", "message", "field"],
+            "type": "object", "required": ["status", "message"],
             "properties": {"status": {"type": "integer"}, "message": {"type": "string"},
-                           "field": {"type": ["string", "null"]}},
+                           "field": {"type": ["string", "null"],
+                                     "description": "input path of the refused value"}},
         }},
     },
     "Phase": {
@@ -457,6 +514,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "subset_size": {"type": "integer", "minimum": 0},
             "allow_blank": {"type": "boolean"},
             "eligibility": {"enum": ["email", "allow-list", "approval"]},
+            "refuse_disposable": {"type": "boolean", "default": False,
+                                  "description": "refuse known disposable-mail domains"},
             "phases": {"type": "array", "items": _ref("Phase")},
         },
     },
@@ -505,6 +564,25 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "submit": {"type": "boolean"},
         },
     },
+    "Participation": {
+        "type": "object",
+        "properties": {
+            "candidate": {"type": "string", "format": "uuid"}, "name": {"type": "string"},
+            "status": {"enum": list(candidacies.STATUSES)},
+            "support_count": {"type": "integer"}, "threshold": {"type": "integer"},
+            "primary": {"type": "string"}, "url": {"type": "string"},
+        },
+    },
+    "Account": {
+        "type": "object",
+        "properties": {
+            "account": {"type": "object"},
+            "voter_number": {"type": ["string", "null"]},
+            "has_password": {"type": "boolean"},
+            "supports": {"type": "array", "items": _ref("Participation")},
+            "candidacies": {"type": "array", "items": _ref("Participation")},
+        },
+    },
     "Reason": {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 2000}}},
     "SupportResult": {
         "type": "object",
@@ -534,10 +612,15 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/primaries/{slug}/close-supports": {
         "parameters": [SLUG],
-        "post": _op("Close the supports phase (after its end) and qualify at the threshold",
-                    "Candidates qualified now",
-                    {"type": "object", "properties": {"qualified": {
-                        "type": "array", "items": {"type": "string"}}}}, auth=ORGANISER),
+        "post": {**_op("Close the supports phase and qualify at the threshold. After the "
+                       "phase's end, or before it with `early: true`, which first appends a "
+                       "definition revision ending the phase now",
+                       "Candidates qualified now",
+                       {"type": "object", "properties": {"qualified": {
+                           "type": "array", "items": {"type": "string"}}}}, auth=ORGANISER),
+                 "requestBody": {"required": False, "content": _json_content({
+                     "type": "object", "additionalProperties": False,
+                     "properties": {"early": {"type": "boolean", "default": False}}})}},
     },
     "/api/primaries/{slug}/candidacies": {
         "parameters": [SLUG],
@@ -569,6 +652,18 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                      "The candidacy", _ref("Candidacy"), body=_ref("DeclarationInput"),
                      auth=SIGNED_IN),
     },
+    "/api/candidacies/{id}/photo": {
+        "parameters": [ID],
+        "put": {**_op("Set the photo: the raw PNG or JPEG bytes (1 MB at most, checked by "
+                      "their magic bytes); a revision like any other", "The candidacy",
+                      _ref("Candidacy"), auth=SIGNED_IN),
+                "requestBody": {"required": True, "content": {
+                    "image/png": {"schema": {"type": "string", "format": "binary",
+                                             "maxLength": 1048576}},
+                    "image/jpeg": {"schema": {"type": "string", "format": "binary",
+                                              "maxLength": 1048576}}}}},
+        "delete": _op("Remove the photo", "The candidacy", _ref("Candidacy"), auth=SIGNED_IN),
+    },
     "/api/candidacies/{id}/{action}": {
         "parameters": [ID, {"name": "action", "in": "path", "required": True, "schema": {
             "enum": list(ORGANISER_ACTIONS + CANDIDATE_ACTIONS)}}],
@@ -593,12 +688,33 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/api/signin": {
         "post": _op("Ask for a sign-in e-mail (link and code)", "Mail sent",
                     {"type": "object"}, body={"type": "object", "required": ["email"],
-                    "properties": {"email": {"type": "string", "format": "email"}}}),
+                    "properties": {"email": {"type": "string", "format": "email"}}},
+                    status="202"),
     },
     "/api/signin/code": {
         "post": _op("Sign in with the e-mailed code", "Signed in", {"type": "object"},
                     body={"type": "object", "required": ["email", "code"], "properties": {
                         "email": {"type": "string"}, "code": {"type": "string"}}}),
+    },
+    "/api/account": {
+        "get": _op("My account: profile, the candidates I support, my candidacies", "Account",
+                   _ref("Account"), auth="Needs a signed-in session."),
+        "patch": _op("Change my display name or voter number", "Saved",
+                     {"type": "object", "properties": {"account": {"type": "object"}}},
+                     body={"type": "object", "additionalProperties": False, "properties": {
+                         "display_name": {"type": "string", "maxLength": 120},
+                         "voter_number": {"type": "string", "maxLength": 64}}},
+                     auth=SIGNED_IN),
+    },
+    "/api/account/password": {
+        "post": _op("Set or change my password (organisers; the current one is required when "
+                    "there is one; other sessions end)", "Saved", {"type": "object"},
+                    body={"type": "object", "required": ["new_password"],
+                          "additionalProperties": False, "properties": {
+                              "current_password": {"type": "string"},
+                              "new_password": {"type": "string", "minLength": 10,
+                                               "maxLength": 1024}}},
+                    auth=SIGNED_IN),
     },
     "/api/openapi.json": {
         "get": _op("This document", "OpenAPI 3.1", {"type": "object"}),
@@ -644,5 +760,6 @@ routes = [
     Route("/api/candidacies/{id}", candidacy_get, methods=["GET"]),
     Route("/api/candidacies/{id}", candidacy_revise, methods=["PATCH"]),
     Route("/api/candidacies/{id}/support", support_change, methods=["POST", "DELETE"]),
+    Route("/api/candidacies/{id}/photo", candidacy_photo, methods=["PUT", "DELETE"]),
     Route("/api/candidacies/{id}/{action}", candidacy_action, methods=["POST"]),
 ]

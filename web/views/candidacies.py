@@ -63,16 +63,21 @@ def shuffled(items: list[Candidacy], seed: str) -> list[Candidacy]:
     return sorted(items, key=lambda c: hashlib.sha256(f"{seed}:{c.id}".encode()).digest())
 
 
-def can_see(request: Request, candidacy: Candidacy) -> bool:
+def can_see(request: Request, candidacy: Candidacy, primary: Primary) -> bool:
+    """Drafts and candidacies awaiting moderation: their author and the primary's admins."""
     if candidacy.status not in ("draft", "submitted"):
         return True
     user = current_user(request)
-    return user is not None and (user.is_organiser or user.id == candidacy.account_id)
+    return user is not None and (user.id == candidacy.account_id or primary.administered_by(user))
 
 
 async def load_candidacy(request: Request, conn: Any, primary: Primary) -> Candidacy:
     candidacy = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
-    if candidacy is None or candidacy.primary_id != primary.id or not can_see(request, candidacy):
+    if (
+        candidacy is None
+        or candidacy.primary_id != primary.id
+        or not can_see(request, candidacy, primary)
+    ):
         raise HTTPException(404)
     return candidacy
 

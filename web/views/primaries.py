@@ -34,7 +34,7 @@ from voting.primaries import (
     update_definition,
     voting_has_started,
 )
-from web.auth import flash, require_organiser
+from web.auth import flash, require_account, require_organiser, require_primary_admin
 from web.i18n import request_language, translator
 from web.templating import render as render_page
 
@@ -151,6 +151,10 @@ DOMAIN_MESSAGES = [
     _("Vous ne soutenez pas ce candidat."),
     _("La phase des soutiens est déjà close."),
     _("La phase des soutiens n’est pas terminée : attendez sa date de fin."),
+    _("La phase des soutiens n’a pas commencé."),
+    _("La phase « {name} » a commencé : elle ne peut plus être retirée."),
+    _("Cette date est passée : elle ne peut plus changer."),
+    _("Une date modifiée ne peut pas être dans le passé."),
 ]
 
 BAD_FORM = _("Formulaire illisible : renvoyez-le depuis la page.")
@@ -224,8 +228,11 @@ async def publish_checkpoint(request: Request, primary_id: uuid.UUID) -> None:
     await request.app.state.log.publish_checkpoint(request.app.state.pool, primary_id)
 
 
-def is_organiser(request: Request) -> bool:
+def is_organiser(request: Request, primary: Primary | None = None) -> bool:
+    """May the visitor administer `primary` (or, without one, create primaries)?"""
     user = request.scope.get("user")
+    if primary is not None:
+        return primary.administered_by(user)
     return bool(user is not None and user.is_organiser)
 
 
@@ -240,7 +247,7 @@ def form_values(primary: Primary | None = None) -> dict[str, Any]:
             "grades_preset": "fr-7", "grades_custom": "\n".join(FRENCH_GRADES),
             "rule": "majority-value", "missing": "normalize", "default_grade": "0",
             "upper_median": False, "subset_size": "0", "allow_blank": True,
-            "eligibility": "email",
+            "eligibility": "email", "refuse_disposable": False,
         }  # fmt: skip
     d = primary.definition
     preset = next((k for k, v in GRADE_PRESETS.items() if list(v) == d["grades"]), "custom")
@@ -252,11 +259,19 @@ def form_values(primary: Primary | None = None) -> dict[str, Any]:
         "missing": d["missing"], "default_grade": str(d["default_grade"]),
         "upper_median": d["upper_median"], "subset_size": str(d["subset_size"]),
         "allow_blank": d["allow_blank"], "eligibility": d["eligibility"],
+        "refuse_disposable": bool(d.get("refuse_disposable", False)),
     }  # fmt: skip
     for phase in d["phases"]:
-        values[f"{phase['name']}_start"] = phase["start"][:16]
-        values[f"{phase['name']}_end"] = phase["end"][:16]
+        values[f"{phase['name']}_start"] = _local(phase["start"])
+        values[f"{phase['name']}_end"] = _local(phase["end"])
     return values
+
+
+def _local(instant: str) -> str:
+    """`YYYY-MM-DDTHH:MM` for a datetime-local field, with `:SS` when the seconds are not 0,
+    so that saving the form unchanged does not move any date."""
+    text = instant.removesuffix("Z")
+    return text[:16] if text.endswith(":00") else text[:19]
 
 
 def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
@@ -271,6 +286,7 @@ def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any]
     }  # fmt: skip
     values["upper_median"] = form.get("upper_median") == "on"
     values["allow_blank"] = form.get("allow_blank") == "on"
+    values["refuse_disposable"] = form.get("refuse_disposable") == "on"
     phases: list[dict[str, str]] = []
     order: list[str] = []
     for name in FORM_PHASES:
@@ -293,7 +309,7 @@ def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any]
         "default_grade": values["default_grade"].strip(),
         "upper_median": values["upper_median"], "subset_size": values["subset_size"].strip(),
         "allow_blank": values["allow_blank"], "eligibility": values["eligibility"],
-        "phases": phases,
+        "refuse_disposable": values["refuse_disposable"], "phases": phases,
     }  # fmt: skip
     return data, values, order
 
@@ -340,7 +356,7 @@ async def primary_home(request: Request) -> Response:
             "state": primary.phases(),
             "counts": {r["status"]: r["n"] for r in counts},
             "voting_started": started,
-            "organiser": is_organiser(request),
+            "organiser": is_organiser(request, primary),
         },
     )
 
@@ -377,9 +393,10 @@ async def create(request: Request) -> Response:
 
 
 async def admin_page(request: Request) -> Response:
-    await require_organiser(request)
+    await require_account(request)
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
+        await require_primary_admin(request, primary)
         started = await voting_has_started(conn, primary.id)
     return render(
         request,
@@ -390,11 +407,12 @@ async def admin_page(request: Request) -> Response:
 
 
 async def admin_update(request: Request) -> Response:
-    organiser = await require_organiser(request)
-    form = await read_form(request)
-    data, values, order = definition_from_form(form)
+    await require_account(request)
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
+    organiser = await require_primary_admin(request, primary)
+    form = await read_form(request)
+    data, values, order = definition_from_form(form)
     data["slug"] = primary.slug
     values["slug"] = primary.slug
     try:
@@ -419,13 +437,21 @@ async def admin_update(request: Request) -> Response:
 
 
 async def close_supports(request: Request) -> Response:
-    await require_organiser(request)
-    await read_form(request)
+    """Close the supports phase: at or after its end; before it only with `early=1`, which
+    appends a definition revision ending the phase now (`supports.close_supports_now`)."""
+    await require_account(request)
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
+    organiser = await require_primary_admin(request, primary)
+    form = await read_form(request)
+    early = form.get("early") == "1"
+    log = request.app.state.log
     try:
         async with request.app.state.pool.acquire() as conn, conn.transaction():
-            await supports.close_supports_phase(conn, request.app.state.log, primary.id)
+            if early:
+                await supports.close_supports_now(conn, log, primary.id, by=organiser.id)
+            else:
+                await supports.close_supports_phase(conn, log, primary.id)
     except Refused as exc:
         raise HTTPException(exc.status, refusal_text(request, exc)) from None
     await publish_checkpoint(request, primary.id)
@@ -436,9 +462,10 @@ async def close_supports(request: Request) -> Response:
 async def moderation_page(
     request: Request, errors: dict | None = None, status: int = 200
 ) -> Response:
-    await require_organiser(request)
+    await require_account(request)
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
+        await require_primary_admin(request, primary)
         every = await candidacies.list_candidacies(conn, primary.id)
     return render(
         request,
@@ -459,15 +486,16 @@ MODERATION_ACTIONS = ("accept", "reject", "exclude")
 
 
 async def moderate(request: Request) -> Response:
-    await require_organiser(request)
+    await require_account(request)
     action = request.path_params["action"]
     if action not in MODERATION_ACTIONS:
         raise HTTPException(404)
-    form = await read_form(request)
-    reason = field(form, "reason", 4000)
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
-        candidacy = await candidacies.get_candidacy(conn, request.path_params["id"])
+        await require_primary_admin(request, primary)
+        candidacy = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
+    form = await read_form(request)
+    reason = field(form, "reason", 4000)
     if candidacy is None or candidacy.primary_id != primary.id:
         raise HTTPException(404)
     log = request.app.state.log
