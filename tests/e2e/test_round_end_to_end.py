@@ -20,7 +20,7 @@ from audit.verify import verify
 from crypto import merkle
 from crypto.encoding import b64decode
 from crypto.note import open_checkpoint
-from tests.fixtures.accounts import another_client, post_form, sign_in
+from tests.fixtures.accounts import another_client, post_form, run_db, sign_in
 from tests.fixtures.rounds import GRADES, PASSPHRASE, cast_over_http, seed_round_primary
 from voting.majority import tally
 
@@ -101,8 +101,12 @@ def test_round_end_to_end(client: TestClient) -> None:
         assert result["candidates"][c]["profile"] == list(engine.profiles[c])
         assert result["candidates"][c]["majority_grade"] == engine.majority_grades[c]
         assert result["candidates"][c]["rank"] == engine.ranks[c]
-    exposure = [sum(result["candidates"][c]["profile"]) for c in ids]
-    assert max(exposure) - min(exposure) <= 3  # balanced subsets (blank ballots excepted)
+    # Balanced subsets: every voter was shown 3 candidates, exposures within the window (2);
+    # judgments received also miss the subsets of blank voters.
+    shown = [r["shown"] for r in run_db(client, "SELECT shown FROM round_exposure")]
+    assert sum(shown) == 3 * 14 and max(shown) - min(shown) <= 2
+    judged = [sum(result["candidates"][c]["profile"]) for c in ids]
+    assert sum(judged) == 3 * valid and max(judged) - min(judged) <= 2 + (14 - valid)
 
     export = client.get(f"{base}/log/export").content
     log = parse_export(export, "export")
