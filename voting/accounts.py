@@ -365,8 +365,10 @@ async def change_password(
         raise ProfileError("account", "Compte introuvable.")
     if not row["is_organiser"]:
         raise ProfileError("new_password", "Seuls les organisateur·rices ont un mot de passe.")
+    if len(current or "") > MAX_PASSWORD_LENGTH:
+        raise ProfileError("current_password", "Le mot de passe actuel est incorrect.")
     if row["password_hash"]:
-        if not current or len(current) > MAX_PASSWORD_LENGTH:
+        if not current:
             raise ProfileError("current_password", "Saisissez votre mot de passe actuel.")
         stored = row["password_hash"].encode("ascii")
         if not await asyncio.to_thread(_verify_password, stored, current):

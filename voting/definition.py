@@ -114,7 +114,7 @@ def clean_text(
         raise Refused(_("Ce champ doit être un texte."), field=field_name)
     text = nfc(value.replace("\r\n", "\n").replace("\r", "\n")).strip()
     allowed = {"\n", "\t"} if multiline else set()
-    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in text):
+    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in text):
         raise Refused(_("Ce champ contient des caractères de contrôle."), field=field_name)
     if required and not text:
         raise Refused(_("Ce champ est obligatoire."), field=field_name)
@@ -285,7 +285,7 @@ def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
         raise Refused(_("La définition doit être un objet JSON."), field=None)
     unknown = sorted(set(data) - set(BODY_MEMBERS))
     if unknown:
-        raise Refused(_("Membre inconnu : {name}."), field=unknown[0], name=unknown[0])
+        raise Refused(_("Membre inconnu : {name}."), field=unknown[0][:100], name=unknown[0][:100])
     merged = {**DEFAULTS, **{k: v for k, v in data.items() if v is not None}}
     for required in ("title", "slug", "phases"):
         if required not in merged:

@@ -3,6 +3,7 @@ outbox, and the eligibility pages of a primary (citizen request, organiser admin
 
 from __future__ import annotations
 
+import json
 import re
 from email import policy as email_policy
 from email.parser import BytesParser
@@ -33,7 +34,7 @@ from web.auth import (
 from web.i18n import request_language, translator
 from web.ratelimit import SIGNIN_LIMIT_PER_EMAIL, SIGNIN_LIMIT_PER_IP, rate_limit
 from web.templating import render
-from web.views.primaries import STATUS_LABELS
+from web.views.primaries import STATUS_LABELS, truncated_multipart
 
 
 def _(message: str) -> str:
@@ -99,6 +100,8 @@ DOMAIN_MESSAGES = [
 
 
 async def _form(request: Request) -> FormData:
+    if await truncated_multipart(request):
+        raise HTTPException(400, BAD_FORM)
     try:
         return await request.form(max_files=1, max_fields=50, max_part_size=MAX_CSV_BYTES)
     except HTTPException:
@@ -133,6 +136,14 @@ def _email_field(form: FormData, errors: dict[str, str], name: str = "email") ->
 
 def _next(value: str | None) -> str:
     return safe_next(value, "/account")
+
+
+def _next_field(form: FormData) -> str:
+    """The hidden `next` field: never typed by people, so an overlong one is a forged form."""
+    raw = form.get("next")
+    if isinstance(raw, str) and len(raw) > MAX_NEXT_LENGTH:
+        raise HTTPException(400, BAD_FORM)
+    return _next(raw if isinstance(raw, str) else None)
 
 
 def _settings(request: Request) -> Any:
@@ -178,7 +189,7 @@ async def signin_request(request: Request) -> Response:
     form = await _form(request)
     errors: dict[str, str] = {}
     email = _email_field(form, errors)
-    next_url = _next(_text(form, "next", MAX_NEXT_LENGTH, {}))
+    next_url = _next_field(form)
     if errors:
         return render(
             request,
@@ -261,7 +272,7 @@ async def password_submit(request: Request) -> Response:
     errors: dict[str, str] = {}
     email = _email_field(form, errors, "organiser_email")
     password = _text(form, "password", accounts.MAX_PASSWORD_LENGTH, errors)
-    next_url = _next(_text(form, "next", MAX_NEXT_LENGTH, {}))
+    next_url = _next_field(form)
     if not password and "password" not in errors:
         errors["password"] = REQUIRED
     values = {"organiser_email": email}
@@ -344,6 +355,8 @@ async def account_page(request: Request) -> Response:
 async def account_update(request: Request) -> Response:
     user = await require_account(request)
     form = await _form(request)
+    if "display_name" not in form:  # a form that lost its fields must not erase the name
+        raise HTTPException(400, BAD_FORM)
     errors: dict[str, str] = {}
     name = _text(form, "display_name", accounts.MAX_DISPLAY_NAME_LENGTH, errors)
     number = _text(form, "voter_number", accounts.MAX_VOTER_NUMBER_LENGTH, errors)
@@ -402,11 +415,18 @@ async def api_session(request: Request) -> Response:
 
 
 async def _json_body(request: Request) -> dict[str, Any] | None:
+    """The JSON object sent, or None (not JSON, not an object, or not encodable text)."""
     try:
         body = await request.json()
-    except ValueError:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates are no text
+    except (ValueError, UnicodeError, RecursionError):
         return None
     return body if isinstance(body, dict) else None
+
+
+def _unknown(body: dict[str, Any], allowed: set[str]) -> str | None:
+    unknown = sorted(set(body) - allowed)
+    return unknown[0][:100] if unknown else None
 
 
 async def api_signin(request: Request) -> Response:
@@ -414,6 +434,8 @@ async def api_signin(request: Request) -> Response:
     body = await _json_body(request)
     if body is None:
         return _json_error(request, 400, BAD_JSON)
+    if (unknown := _unknown(body, {"email"})) is not None:
+        return _json_error(request, 422, UNKNOWN_MEMBER, unknown)
     email = body.get("email")
     if not isinstance(email, str) or not email.strip():
         return _json_error(request, 400, REQUIRED, "email")
@@ -438,6 +460,8 @@ async def api_signin_code(request: Request) -> Response:
     body = await _json_body(request)
     if body is None:
         return _json_error(request, 400, BAD_JSON)
+    if (unknown := _unknown(body, {"email", "code"})) is not None:
+        return _json_error(request, 422, UNKNOWN_MEMBER, unknown)
     email, code = body.get("email"), body.get("code")
     for field, value in (("email", email), ("code", code)):
         if not isinstance(value, str) or not value.strip() or len(value) > 254:
@@ -500,9 +524,8 @@ async def api_account_update(request: Request) -> Response:
     body = await _json_body(request)
     if body is None:
         return _json_error(request, 400, BAD_JSON)
-    unknown = sorted(set(body) - {"display_name", "voter_number"})
-    if unknown:
-        return _json_error(request, 422, UNKNOWN_MEMBER, unknown[0])
+    if (unknown := _unknown(body, {"display_name", "voter_number"})) is not None:
+        return _json_error(request, 422, UNKNOWN_MEMBER, unknown)
     async with request.app.state.pool.acquire() as conn:
         profile = await accounts.get_profile(conn, user.id)
     values = {
@@ -528,9 +551,8 @@ async def api_password(request: Request) -> Response:
     body = await _json_body(request)
     if body is None:
         return _json_error(request, 400, BAD_JSON)
-    unknown = sorted(set(body) - {"current_password", "new_password"})
-    if unknown:
-        return _json_error(request, 422, UNKNOWN_MEMBER, unknown[0])
+    if (unknown := _unknown(body, {"current_password", "new_password"})) is not None:
+        return _json_error(request, 422, UNKNOWN_MEMBER, unknown)
     current, new = body.get("current_password", ""), body.get("new_password")
     for name, value in (("current_password", current), ("new_password", new)):
         if not isinstance(value, str):

@@ -73,7 +73,9 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise BadRequest(413, TOO_LARGE)
     try:
         value = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
+        # Lone surrogates (\ud800) parse but are no text: nothing could store or log them.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):
         raise BadRequest(400, BAD_JSON) from None
     if not isinstance(value, dict):
         raise BadRequest(400, NOT_AN_OBJECT)
@@ -244,7 +246,7 @@ async def close_supports(request: Request) -> Response:
     body = await json_body(request) if await request.body() else {}
     unknown = sorted(set(body) - {"early"})
     if unknown:
-        raise Refused(_("Membre inconnu : {name}."), field=unknown[0], name=unknown[0])
+        raise Refused(_("Membre inconnu : {name}."), field=unknown[0][:100], name=unknown[0][:100])
     early = body.get("early", False)
     if not isinstance(early, bool):
         raise Refused(_("Ce champ doit valoir vrai ou faux."), field="early")
@@ -284,7 +286,8 @@ def _declaration_body(body: dict[str, Any]) -> dict[str, Any]:
     allowed = {"name", "bio", "programme", "links", "charter_accepted", "submit"}
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise Refused(_("Membre inconnu : {name}."), field=unknown[0], name=unknown[0])
+        name = unknown[0][:100]
+        raise Refused(_("Membre inconnu : {name}."), field=name, name=name)
     if "links" in body and not isinstance(body["links"], list):
         raise Refused(_("Les liens sont une liste d’adresses."), field="links")
     return body
@@ -349,7 +352,7 @@ async def candidacy_action(request: Request) -> Response:
     body = await json_body(request) if await request.body() else {}
     unknown = sorted(set(body) - {"reason"})
     if unknown:
-        raise Refused(_("Membre inconnu : {name}."), field=unknown[0], name=unknown[0])
+        raise Refused(_("Membre inconnu : {name}."), field=unknown[0][:100], name=unknown[0][:100])
     reason = body.get("reason", "")
     if not isinstance(reason, str):
         raise Refused(_("Ce champ doit être un texte."), field="reason")
@@ -382,7 +385,9 @@ async def candidacy_photo(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         c, primary = await _candidacy(request, conn)
     data: bytes | None = None
-    if request.method == "PUT":
+    if request.method == "DELETE":
+        await no_body(request)
+    else:
         declared = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if declared not in PHOTO_TYPES:
             raise BadRequest(415, PHOTO_MEDIA_TYPE, "photo")
@@ -401,9 +406,19 @@ async def candidacy_photo(request: Request) -> Response:
 # ----------------------------------------------------------------------------------- supports
 
 
+async def no_body(request: Request) -> None:
+    """Routes that take no input accept an empty body or `{}`, and refuse anything else."""
+    if await request.body():
+        body = await json_body(request)
+        if body:
+            name = sorted(body)[0][:100]
+            raise Refused(_("Membre inconnu : {name}."), field=name, name=name)
+
+
 @endpoint
 async def support_change(request: Request) -> Response:
     user = await require_account(request)
+    await no_body(request)
     await limit_supports(request, user.id)
     async with request.app.state.pool.acquire() as conn:
         c, primary = await _candidacy(request, conn)
@@ -722,6 +737,29 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+ERROR_RESPONSE = {
+    "description": "Refused; nothing changed",
+    "content": _json_content(_ref("Error")),
+}
+METHODS = ("get", "put", "post", "patch", "delete")
+
+
+def _with_error_responses(paths: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every API operation may be refused with the JSON error shape (bad input, sign-in,
+    permission, rate limit, unknown id): say so where a feature's entry left it out."""
+    result: dict[str, dict[str, Any]] = {}
+    for path, item in sorted(paths.items()):
+        result[path] = dict(item)
+        for method in METHODS:
+            operation = item.get(method)
+            if operation is not None and path.startswith("/api/"):
+                responses = operation.get("responses", {})
+                if not any(code.startswith("4") for code in responses):
+                    responses = {**responses, "4XX": ERROR_RESPONSE}
+                result[path][method] = {**operation, "responses": responses}
+    return result
+
+
 def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -732,7 +770,7 @@ def openapi_document() -> dict[str, Any]:
             'Errors are {"error": {"status", "message", "field"}}. State changes need '
             "the session cookie and the CSRF token from GET /api/session in X-CSRF-Token.",
         },
-        "paths": dict(sorted(OPENAPI_PATHS.items())),
+        "paths": _with_error_responses(OPENAPI_PATHS),
         "components": {
             "schemas": OPENAPI_SCHEMAS,
             "securitySchemes": {

@@ -198,7 +198,24 @@ def render(
     return render_page(request, template, {**base, **context}, status)
 
 
+async def truncated_multipart(request: Request) -> bool:
+    """True for a multipart body that does not end with its closing boundary: the parser
+    would keep the parts it could read, and a half-sent form must change nothing."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        return False
+    boundary = ""
+    for param in content_type.split(";")[1:]:
+        key, _sep, value = param.strip().partition("=")
+        if key.lower() == "boundary":
+            boundary = value.strip().strip('"')
+    body = await request.body()
+    return not boundary or not body.rstrip(b"\r\n").endswith(f"--{boundary}--".encode("latin-1"))
+
+
 async def read_form(request: Request) -> FormData:
+    if await truncated_multipart(request):
+        raise HTTPException(400, BAD_FORM)
     try:
         return await request.form(max_files=2, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_PART)
     except HTTPException:
@@ -272,6 +289,26 @@ def _local(instant: str) -> str:
     so that saving the form unchanged does not move any date."""
     text = instant.removesuffix("Z")
     return text[:16] if text.endswith(":00") else text[:19]
+
+
+# Bounds of the form's fields, checked even for a field the choices make unused (custom
+# grades with a preset scale): what the form cannot hold is refused, never ignored.
+FIELD_LIMITS = {
+    "title": 200, "slug": 63, "description": 10_000, "charter": 20_000, "threshold": 12,
+    "support_cap": 12, "qualification": 40, "grades_preset": 40, "grades_custom": 1_000,
+    "rule": 40, "missing": 40, "default_grade": 12, "subset_size": 12, "eligibility": 40,
+}  # fmt: skip
+PHASE_FIELD_LIMIT = 40
+
+
+def check_lengths(values: Mapping[str, Any]) -> None:
+    """Refuse (naming the field) any form field longer than the form allows."""
+    for name, value in values.items():
+        limit = FIELD_LIMITS.get(name, PHASE_FIELD_LIMIT)
+        if isinstance(value, str) and len(value) > limit:
+            raise Refused(
+                _("Ce champ est trop long ({max} caractères au plus)."), field=name, max=limit
+            )
 
 
 def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
@@ -375,6 +412,7 @@ async def create(request: Request) -> Response:
     form = await read_form(request)
     data, values, order = definition_from_form(form)
     try:
+        check_lengths(values)
         async with request.app.state.pool.acquire() as conn, conn.transaction():
             primary = await create_primary(
                 conn, request.app.state.log, data, created_by=organiser.id,
@@ -413,9 +451,9 @@ async def admin_update(request: Request) -> Response:
     organiser = await require_primary_admin(request, primary)
     form = await read_form(request)
     data, values, order = definition_from_form(form)
-    data["slug"] = primary.slug
-    values["slug"] = primary.slug
     try:
+        check_lengths(values)  # the slug too: read-only, but what was sent must fit
+        data["slug"] = values["slug"] = primary.slug
         async with request.app.state.pool.acquire() as conn, conn.transaction():
             updated = await update_definition(
                 conn, request.app.state.log, primary.id, data, by=organiser.id,
