@@ -51,9 +51,21 @@ def grade_colours(n_grades: int) -> list[str]:
     return colours
 
 
+def _luminance(colour: str) -> float:
+    """WCAG 2 relative luminance."""
+    channels = [x / 255 for x in _rgb(colour)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    light, dark = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
 def _text_colour(fill: str) -> str:
-    r, g, b = _rgb(fill)
-    return "#1b1b1f" if (r * 299 + g * 587 + b * 114) / 1000 > 140 else "#ffffff"
+    """Dark or white text, whichever contrasts more with `fill` (WCAG contrast ratio)."""
+    return max(("#1b1b1f", "#ffffff"), key=lambda text: _contrast(text, fill))
 
 
 def profile_shares(profile: Sequence[int]) -> list[Fraction]:

@@ -1,0 +1,221 @@
+"""Browser tests: the real app served by uvicorn, driven by Debian's Chromium via Playwright.
+
+Each test module gets its own database (a clone of the migrated template), seeded with the
+demo (`web.demo.seed_demo`: round 1 published, round 2 open for voting) and served on a free
+loopback port from a background thread, with settings.demo on so that sign-in mail can be
+read at /demo/outbox. No browser is downloaded: Playwright drives /usr/bin/chromium (or the
+path in CHROMIUM), and the whole folder is skipped when it is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+    pytest.skip("Chromium not installed: apt-get install chromium", allow_module_level=True)
+try:
+    from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+except ImportError:  # pragma: no cover - the `test` extra installs it
+    pytest.skip("playwright not importable: pip install -e '.[test]'", allow_module_level=True)
+
+from tests.conftest import admin_execute, with_database  # noqa: E402
+from web.settings import Settings  # noqa: E402
+
+SECRET_KEY = "browser-test-secret-key-0123456789abcdefghij"
+DEMO = "/primaries/demo"
+BOOTH = f"{DEMO}/rounds/2/vote"
+
+
+@dataclass
+class LiveSite:
+    """The running demo site."""
+
+    base_url: str
+    settings: Settings
+    app: Any
+    organiser_password: str
+    tally_passphrase: str
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+def _serve(app: Any, sock: socket.socket) -> tuple[Any, threading.Thread]:
+    import uvicorn
+
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=lambda: asyncio.run(server.serve(sockets=[sock])),
+        name="scrutin-browser-test-server",
+        daemon=True,
+    )
+    thread.start()
+    return server, thread
+
+
+@pytest.fixture(scope="module")
+def live_site(
+    pg_admin_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveSite]:
+    """The demo site on http://127.0.0.1:<free port>, with a database of its own."""
+    from web.app import create_app
+    from web.demo import seed_demo
+
+    name = f"scrutin_browser_{uuid.uuid4().hex[:16]}"
+    admin_execute(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    database_url = with_database(pg_admin_url, name)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    data_dir = tmp_path_factory.mktemp("browser-site")
+    settings = Settings(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        port=port,
+        database_url=database_url,
+        secret_key=SECRET_KEY,
+        demo=True,
+        checkpoint_interval=0.2,
+    )
+    lines = asyncio.run(seed_demo(database_url, settings))
+    text = "\n".join(lines)
+    password = re.search(r"password:\s*(\S+)", text)
+    passphrase = re.search(r"tally passphrase for round 2:\s*(\S+)", text)
+    assert password and passphrase, text
+    app = create_app(settings)
+    server, thread = _serve(app, sock)
+    try:
+        for _ in range(500):
+            if server.started or not thread.is_alive():
+                break
+            threading.Event().wait(0.01)
+        assert server.started, "the test server did not start"
+        yield LiveSite(
+            base_url=settings.base_url,
+            settings=settings,
+            app=app,
+            organiser_password=password.group(1),
+            tally_passphrase=passphrase.group(1),
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        admin_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def playwright_driver(live_site: LiveSite) -> Iterator[Playwright]:
+    # The sync API keeps an event loop marked as running in this thread while started: start
+    # it after the site (seeded with asyncio.run) and stop it before, and per module, so that
+    # the rest of the suite (anyio tests) never finds it there.
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_driver: Playwright) -> Iterator[Browser]:
+    """Debian's Chromium; Playwright gives each launch a fresh temporary profile."""
+    browser = playwright_driver.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+def new_context(browser: Browser, live_site: LiveSite, **options: Any) -> BrowserContext:
+    """A fresh browser profile (own cookies) on the live site, French by default."""
+    options.setdefault("locale", "fr-FR")
+    options.setdefault("viewport", {"width": 1280, "height": 900})
+    context = browser.new_context(base_url=live_site.base_url, **options)
+    context.set_default_timeout(10_000)
+    return context
+
+
+@pytest.fixture
+def context(browser: Browser, live_site: LiveSite) -> Iterator[BrowserContext]:
+    context = new_context(browser, live_site)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+def fresh_email(prefix: str = "votant") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.org"
+
+
+def reset_signin_limits(live_site: LiveSite) -> None:
+    """All sign-ins come from 127.0.0.1: lift the per-address limit between people."""
+    from web.ratelimit import limiter_for
+
+    limiter_for(live_site.app).reset("signin")
+
+
+def sign_in(
+    page: Page, live_site: LiveSite, email: str, next_path: str = "/", *, go_there: bool = True
+) -> None:
+    """Sign in through the real flow: ask for a link, open it from the demo outbox, confirm.
+
+    Types and presses Enter (no mouse); ends on `next_path`.
+    """
+    from playwright.sync_api import expect
+
+    reset_signin_limits(live_site)
+    page.goto(next_path)
+    if not page.url.split("?")[0].endswith("/signin"):
+        page.goto(f"/signin?next={next_path}")
+    page.get_by_label("Adresse électronique").first.fill(email)
+    page.get_by_label("Adresse électronique").first.press("Enter")
+    page.wait_for_url(re.compile(r"/signin/code"))
+    # The mail goes out from a background task right after the request: reload the outbox
+    # until it shows this person's message (usually at once).
+    mail = page.locator("article.mail", has_text=email)
+    for _ in range(100):
+        page.goto("/demo/outbox")
+        if mail.count():
+            break
+        page.wait_for_timeout(50)
+    link = mail.first.locator("a[href*='/signin/link?token=']")
+    page.goto(link.get_attribute("href") or "")
+    page.get_by_role("button", name="Me connecter").press("Enter")
+    header = page.get_by_role("navigation", name="Navigation principale")
+    expect(header.get_by_role("button", name="Se déconnecter")).to_be_visible()
+    if go_there and not page.url.endswith(next_path):
+        # Signing in by link currently forgets where the person came from (see
+        # test_signing_in_from_the_booth_comes_back_to_it): go there directly.
+        page.goto(next_path)
