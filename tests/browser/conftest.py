@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,12 +36,33 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 
-if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-    pytest.skip("Chromium not installed: apt-get install chromium", allow_module_level=True)
-try:
+
+def _missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        return "Chromium not installed: apt-get install chromium"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright not importable: pip install -e '.[test]'"
+    return None
+
+
+MISSING = _missing_browser()
+
+if MISSING is None:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
-except ImportError:  # pragma: no cover - the `test` extra installs it
-    pytest.skip("playwright not importable: pip install -e '.[test]'", allow_module_level=True)
+else:
+
+    class _BrowserMissing(pytest.Module):
+        def collect(self) -> list[Any]:
+            pytest.skip(MISSING)
+
+    def pytest_pycollect_makemodule(module_path: Path, parent: Any) -> Any:
+        # Every test module of this folder is reported as skipped, with the reason, before
+        # it is imported (they import playwright).
+        return _BrowserMissing.from_parent(parent, path=module_path)
+
 
 from tests.conftest import admin_execute, with_database  # noqa: E402
 from web.settings import Settings  # noqa: E402
