@@ -28,6 +28,7 @@ from web.ratelimit import BodySizeLimitMiddleware
 SESSION_COOKIE = "scrutin_session"
 SESSION_KEY = "sid"
 FLASH_KEY = "flash"
+NEXT_KEY = "signin_next"  # the page to go back to once signed in (set by the sign-in form)
 SESSION_MAX_AGE = int(accounts.SESSION_TTL.total_seconds())
 
 
@@ -108,7 +109,8 @@ def signin_url(next_url: str) -> str:
 async def log_in(request: Request, conn: Any, account: Account) -> None:
     """Open a session for `account`, on `conn` (the sign-in's own transaction)."""
     token = await accounts.open_session(conn, account.id)
-    keep = {k: v for k, v in request.session.items() if k == FLASH_KEY}
+    # Messages and where to go back to survive the fresh session; nothing else does.
+    keep = {k: v for k, v in request.session.items() if k in (FLASH_KEY, NEXT_KEY)}
     request.session.clear()  # a fresh session: no fixation, new CSRF secret
     request.session.update(keep)
     request.session[SESSION_KEY] = token

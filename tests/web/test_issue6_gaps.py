@@ -365,3 +365,29 @@ def test_a_revision_cannot_rewrite_the_past_and_the_api_can_close_early(
     kinds = [k for k, _ in log_entries(client, "api")]
     assert kinds == ["definition", "definition", "definition"]
     assert api_request(organiser_client, "GET", "/api/primaries/api").json()["supports_closed"]
+
+
+# ------------------------------------------------------------------- back where you were
+
+
+@pytest.mark.parametrize("how", ["link", "code"])
+def test_signing_in_goes_back_to_the_page_that_asked(client: TestClient, how: str) -> None:
+    import re
+
+    from tests.fixtures.accounts import last_mail
+
+    target = "/primaries/ville/candidates?q=sant%C3%A9"
+    page = client.get(f"/signin?next={target}")
+    assert page.status_code == 200
+    sent = post_form(client, "/signin", {"email": "retour@example.org", "next": target})
+    assert sent.status_code == 303
+    _, body = last_mail(client, "retour@example.org")
+    if how == "link":
+        token = re.search(r"token=([A-Za-z0-9_-]+)", body)
+        assert token is not None
+        done = post_form(client, "/signin/link", {"token": token[1]})
+    else:
+        code = re.search(r"code : (\d{6})", body)
+        assert code is not None
+        done = post_form(client, "/signin/code", {"email": "retour@example.org", "code": code[1]})
+    assert done.status_code == 303 and done.headers["location"] == target
