@@ -42,11 +42,6 @@ DELETE FROM log_queue WHERE id IN (
 RETURNING id, kind, entry
 """
 
-INSERT_ENTRIES = """
-INSERT INTO log_entries (primary_id, idx, leaf_hash, entry, kind, queue_id)
-SELECT $1, * FROM unnest($2::bigint[], $3::bytea[], $4::bytea[], $5::text[], $6::bigint[])
-"""
-
 QUEUE_NOT_EMPTY = "SELECT EXISTS (SELECT 1 FROM log_queue WHERE primary_id = $1)"
 
 DELETE_ORPHAN_QUEUE = """
@@ -54,8 +49,8 @@ DELETE FROM log_queue q WHERE NOT EXISTS (SELECT 1 FROM logs l WHERE l.primary_i
 """
 
 SELECT_INTEGRATED = """
-SELECT e.idx, l.tree_size FROM log_entries e JOIN logs l USING (primary_id)
-WHERE e.queue_id = $1
+SELECT e.queue_id, e.idx, l.tree_size FROM log_entries e JOIN logs l USING (primary_id)
+WHERE e.queue_id = ANY($1::bigint[])
 """
 
 SELECT_QUEUED_LOGS = "SELECT DISTINCT primary_id FROM log_queue"
@@ -94,6 +89,10 @@ SELECT size, note FROM log_checkpoints WHERE primary_id = $1 ORDER BY size
 SELECT_ENTRIES = """
 SELECT idx, leaf_hash, entry, kind FROM log_entries
 WHERE primary_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx
+"""
+
+SELECT_ENTRY_BYTES = """
+SELECT entry FROM log_entries WHERE primary_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx
 """
 
 SELECT_ENTRY = """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -93,6 +95,38 @@ async def test_a_rolled_back_transaction_leaves_no_entry_and_no_queue_row(
     await log_service.publish_checkpoint(log_pool, log_primary.id)
     assert await log_pool.fetchval("SELECT count(*) FROM log_entries") == 0
     assert (await log_service.head(log_pool, log_primary.id)).size == 0
+
+
+async def test_waiters_of_one_round_get_their_own_places_wherever_they_were_integrated(
+    log_pool: asyncpg.Pool, log_service: LogService, log_primary: LogPrimary
+) -> None:
+    class Boom(Exception):
+        pass
+
+    queued = []
+    for i in range(6):
+        async with log_pool.acquire() as conn, conn.transaction():
+            queued.append(await log_service.append(conn, log_primary.id, "support", {"n": i}))
+    # Integrated before anyone waits (as by another process): the round looks them up.
+    other = LogService(secret_key="test-secret-key-0123456789abcdefghijklmnop", public_host="x")
+    assert await other.integrate(log_pool, log_primary.id) == 6
+    with pytest.raises(Boom):
+        async with log_pool.acquire() as conn, conn.transaction():
+            lost = await log_service.append(conn, log_primary.id, "support", {"n": "lost"})
+            raise Boom
+    for i in range(6, 9):
+        async with log_pool.acquire() as conn, conn.transaction():
+            queued.append(await log_service.append(conn, log_primary.id, "support", {"n": i}))
+    results = await asyncio.gather(
+        *(log_service.wait(log_pool, q) for q in [*queued, lost]), return_exceptions=True
+    )
+    assert [r.index for r in results[:-1]] == list(range(9))  # type: ignore[union-attr]
+    assert [r.leaf_hash for r in results[:-1]] == [q.leaf_hash for q in queued]  # type: ignore[union-attr]
+    assert all(r.tree_size == 9 for r in results[:-1])  # type: ignore[union-attr]
+    assert isinstance(results[-1], NotIntegratedError)
+    # Waiting again (a new round, nothing queued) still finds them.
+    again = await log_service.wait(log_pool, queued[3])
+    assert (again.index, again.tree_size) == (3, 9)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -238,6 +239,40 @@ def test_export_is_a_download_with_everything(
     assert sizes[0] == 0 and sizes[-1] == 20 and sizes == sorted(sizes)
     last = open_checkpoint(export["checkpoints"][-1], primary.vkey)
     assert merkle.root([leaf_hash(e) for e in entries]) == last.root_hash
+
+
+def test_export_is_streamed_byte_for_byte_as_the_in_memory_document(
+    client: TestClient, app: Any, database_url: str
+) -> None:
+    primary = setup_log(app, database_url, 23, publish=False)
+    streamed = client.get(f"{BASE}/export").content
+
+    async def pieces(chunk_size: int) -> tuple[bytes, bytes]:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        try:
+            document = await app.state.log.export(pool, primary.id)
+            parts = await app.state.log.export_json(pool, primary.id, chunk_size=chunk_size)
+            joined = b"".join([part async for part in parts])
+        finally:
+            await pool.close()
+        expected = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        return expected.encode(), joined
+
+    for chunk_size in (1, 5, 23, 5000):
+        expected, joined = asyncio.run(pieces(chunk_size))
+        assert joined == expected == streamed
+    assert "—".encode() in streamed  # the notes' signature lines, unescaped
+    head = client.head(f"{BASE}/export")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-disposition"] == 'attachment; filename="demo-log-log.json"'
+    assert client.get("/primaries/nobody/log/export").status_code == 404
+
+
+def test_export_of_an_empty_log(client: TestClient, app: Any, database_url: str) -> None:
+    primary = setup_log(app, database_url, 0, publish=False)
+    export = client.get(f"{BASE}/export").json()
+    assert export["entries"] == []
+    assert [open_checkpoint(n, primary.vkey).size for n in export["checkpoints"]] == [0]
 
 
 @pytest.mark.parametrize(
