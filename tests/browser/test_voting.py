@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import BOOTH, LiveSite, fresh_email, new_context, sign_in
@@ -137,11 +136,6 @@ def test_a_missing_row_is_announced_and_the_other_choices_are_kept(
     expect(page.get_by_role("row", name=skipped)).to_contain_text("Bien")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/auth.py log_in() clears the session, and with it `signin_next`, before "
-    "_signed_in() reads it: signing in by link or code always lands on /account",
-)
 def test_signing_in_from_the_booth_comes_back_to_it(page: Page, live_site: LiveSite) -> None:
     page.goto(BOOTH)
     expect(page).to_have_url(re.compile(r"/signin\?next="))
