@@ -424,6 +424,21 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+async def _signed_in_json(
+    request: Request, allowed: set[str]
+) -> tuple[Any, dict[str, Any]] | Response:
+    """The signed-in account and its JSON object body, or the JSON error to answer."""
+    user = request.scope.get("user")
+    if user is None:
+        return _json_error(request, 401, SIGN_IN_REQUIRED)
+    body = await _json_body(request)
+    if body is None:
+        return _json_error(request, 400, BAD_JSON)
+    if (unknown := _unknown(body, allowed)) is not None:
+        return _json_error(request, 422, UNKNOWN_MEMBER, unknown)
+    return user, body
+
+
 def _unknown(body: dict[str, Any], allowed: set[str]) -> str | None:
     unknown = sorted(set(body) - allowed)
     return unknown[0][:100] if unknown else None
@@ -518,14 +533,10 @@ async def api_account(request: Request) -> Response:
 
 async def api_account_update(request: Request) -> Response:
     """PATCH /api/account {"display_name"?, "voter_number"?}."""
-    user = request.scope.get("user")
-    if user is None:
-        return _json_error(request, 401, SIGN_IN_REQUIRED)
-    body = await _json_body(request)
-    if body is None:
-        return _json_error(request, 400, BAD_JSON)
-    if (unknown := _unknown(body, {"display_name", "voter_number"})) is not None:
-        return _json_error(request, 422, UNKNOWN_MEMBER, unknown)
+    parsed = await _signed_in_json(request, {"display_name", "voter_number"})
+    if isinstance(parsed, Response):
+        return parsed
+    user, body = parsed
     async with request.app.state.pool.acquire() as conn:
         profile = await accounts.get_profile(conn, user.id)
     values = {
@@ -545,14 +556,10 @@ async def api_account_update(request: Request) -> Response:
 
 async def api_password(request: Request) -> Response:
     """POST /api/account/password {"current_password", "new_password"} (organisers)."""
-    user = request.scope.get("user")
-    if user is None:
-        return _json_error(request, 401, SIGN_IN_REQUIRED)
-    body = await _json_body(request)
-    if body is None:
-        return _json_error(request, 400, BAD_JSON)
-    if (unknown := _unknown(body, {"current_password", "new_password"})) is not None:
-        return _json_error(request, 422, UNKNOWN_MEMBER, unknown)
+    parsed = await _signed_in_json(request, {"current_password", "new_password"})
+    if isinstance(parsed, Response):
+        return parsed
+    user, body = parsed
     current, new = body.get("current_password", ""), body.get("new_password")
     for name, value in (("current_password", current), ("new_password", new)):
         if not isinstance(value, str):
