@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from starlette.testclient import TestClient
 
 from web.app import create_app
@@ -27,6 +28,12 @@ from web.migrate import upgrade
 from web.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Property and fuzz tests are derandomized by default so that a run (CI's included) checks the
+# same examples every time; HYPOTHESIS_PROFILE=explore draws new ones to hunt for bugs.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Each feature keeps its fixtures in its own module.
 pytest_plugins = [

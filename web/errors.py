@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import asyncpg
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,6 +22,9 @@ MESSAGES = {
     429: "Trop de requêtes : réessayez dans un instant.",
     500: "Une erreur interne est survenue ; rien n’a été enregistré.",
 }
+TEXT_REFUSED = (
+    "Le texte envoyé contient un caractère non accepté (caractère nul) ; rien n’a été enregistré."
+)
 
 
 def wants_json(request: Request) -> bool:
@@ -62,5 +66,16 @@ def _default_phrase(status: int) -> str:
         return ""
 
 
+async def text_refused(request: Request, exc: Exception) -> Response:
+    # PostgreSQL text cannot hold U+0000: whatever field carried it, the statement failed and
+    # its transaction rolled back, so this is the client's bad input, not a server error.
+    return error_response(request, 400, TEXT_REFUSED)
+
+
 def handlers() -> dict[int | type[Exception], object]:
-    return {HTTPException: http_exception, 500: server_error}
+    return {
+        HTTPException: http_exception,
+        asyncpg.exceptions.CharacterNotInRepertoireError: text_refused,
+        asyncpg.exceptions.UntranslatableCharacterError: text_refused,
+        500: server_error,
+    }

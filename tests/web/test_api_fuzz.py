@@ -11,6 +11,7 @@ error `{"error": {"status", "message", "field"?}}`, never a bare page or a trace
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 pytestmark = pytest.mark.filterwarnings(
     "ignore::hypothesis.errors.HypothesisDeprecationWarning"  # raised inside schemathesis
 )
-MAX_EXAMPLES = 20
+MAX_EXAMPLES = int(os.environ.get("SCRUTIN_FUZZ_EXAMPLES", "20"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
