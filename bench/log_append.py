@@ -35,6 +35,7 @@ import asyncpg
 from crypto.entries import make_entry
 from crypto.note import open_checkpoint
 from voting.log import EXPORT_CHUNK, LogService
+from web.app import create_pool
 from web.database import EmbeddedPostgres, ensure_database
 from web.migrate import upgrade
 
@@ -72,7 +73,7 @@ async def _append_concurrently(
     """`tasks` concurrent writers appending `count` entries in all (each its own transaction,
     then `wait`); returns the wall-clock (start, end) of the timed part."""
     service = _service()
-    pool = await asyncpg.create_pool(url, min_size=pool_size, max_size=pool_size)
+    pool = await create_pool(url, min_size=pool_size, max_size=pool_size)
     try:
         async with pool.acquire() as conn:  # open the sealed key once, before timing
             await service._log_key(conn, primary_id)
@@ -132,7 +133,7 @@ async def _fill(url: str, primary_id: uuid.UUID, total: int) -> None:
     """Queue `total` synthetic signed entries with COPY, then integrate them with the
     service's own sequencer (so tiles and tree state are the real ones)."""
     service = _service()
-    pool = await asyncpg.create_pool(url, min_size=2, max_size=4)
+    pool = await create_pool(url, min_size=2, max_size=4)
     try:
         async with pool.acquire() as conn:
             key = await service._log_key(conn, primary_id)
@@ -186,7 +187,7 @@ def _timed(samples: list[float]) -> str:
 
 async def _big_costs(url: str, primary_id: uuid.UUID, origin_vkey: str) -> None:
     service = _service()
-    pool = await asyncpg.create_pool(url, min_size=2, max_size=4)
+    pool = await create_pool(url, min_size=2, max_size=4)
     try:
         async with pool.acquire() as conn:
             await service._log_key(conn, primary_id)
@@ -258,7 +259,7 @@ async def _big_costs(url: str, primary_id: uuid.UUID, origin_vkey: str) -> None:
 
 async def _baseline(url: str, count: int, tasks: int) -> float:
     """The machine's durable-commit ceiling: one bare INSERT + COMMIT per row, no log."""
-    pool = await asyncpg.create_pool(url, min_size=min(tasks, 60), max_size=min(tasks, 60))
+    pool = await create_pool(url, min_size=min(tasks, 60), max_size=min(tasks, 60))
     try:
         await pool.execute(
             "CREATE TABLE IF NOT EXISTS bench_baseline (id bigserial PRIMARY KEY, b bytea)"

@@ -100,10 +100,43 @@ def _encode(value: Any, path: str, out: list[str]) -> None:
         raise CanonicalError(f"{path}: type {type(value).__name__} is not allowed")
 
 
+def _plain(value: Any) -> bool:
+    """Whether the C JSON encoder writes `value` canonically: only dicts with ASCII keys
+    (code-point order = UTF-16 order), lists, tuples, ASCII strings (NFC, no surrogate) and
+    integers in range. Anything else (non-ASCII text, floats, other mappings…) takes the
+    checking encoder, which also names the problem."""
+    kind = type(value)
+    if kind is str:
+        return value.isascii()
+    if kind is int:
+        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii() or not _plain(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:
+            if not _plain(item):
+                return False
+        return True
+    return value is None or kind is bool
+
+
+_fast_encoder = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), check_circular=False
+).encode
+
+
 def dumps(value: Any) -> bytes:
     """The canonical UTF-8 bytes of `value`; raises CanonicalError outside the subset."""
-    out: list[str] = []
     try:
+        if _plain(value):
+            # The C encoder escapes as JCS does (two-character escapes for quote, backslash,
+            # BS, FF, LF, CR, TAB; lowercase \u00xx for other controls); a test checks both
+            # encoders agree.
+            return _fast_encoder(value).encode("ascii")
+        out: list[str] = []
         _encode(value, "$", out)
     except RecursionError:
         raise CanonicalError("$: value nested too deeply") from None

@@ -97,21 +97,25 @@ def make_entry(
 ) -> bytes:
     """The canonical bytes of a signed entry (the leaf that goes into the log)."""
     _check_fields(origin, primary, kind, time, body)
-    unsigned = {
-        "v": VERSION,
-        "origin": origin,
-        "primary": primary,
-        "kind": kind,
-        "time": time,
-        "body": body,
-        "key": _key_id_hex(origin, bytes(signing_key.verify_key)),
-    }
+    # Members in canonical order: body, key, kind, origin, primary | sig | time, v. The body is
+    # encoded once, for both the signed message and the entry: the entry is the unsigned
+    # serialisation with the "sig" member spliced in at its sorted place.
     try:
-        message = signing_message(kind, unsigned)
+        head = canonical.dumps(
+            {
+                "body": body,
+                "key": _key_id_hex(origin, bytes(signing_key.verify_key)),
+                "kind": kind,
+                "origin": origin,
+                "primary": primary,
+            }
+        )[:-1]
+        tail = canonical.dumps({"time": time, "v": VERSION})[1:]
     except canonical.CanonicalError as exc:
         raise EntryError(f"entry is not canonical JSON: {exc}") from None
+    message = SIGNATURE_DOMAIN + kind.encode("ascii") + b"\x00" + head + b"," + tail
     signature = signing_key.sign(message).signature
-    return canonical.dumps({**unsigned, "sig": b64encode(signature)})
+    return head + b',"sig":"' + b64encode(signature).encode("ascii") + b'",' + tail
 
 
 def open_entry(

@@ -16,7 +16,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crypto.canonical import MAX_SAFE_INTEGER, CanonicalError, dumps, loads, utf16_sort_key
+from crypto.canonical import (
+    MAX_SAFE_INTEGER,
+    CanonicalError,
+    _encode,
+    _plain,
+    dumps,
+    loads,
+    utf16_sort_key,
+)
 
 
 def test_rfc8785_string_escaping_and_literals() -> None:
@@ -198,3 +206,43 @@ def test_reordered_members_refused(value: dict[str, int]) -> None:
     if shuffled != data:
         with pytest.raises(CanonicalError):
             loads(shuffled)
+
+
+_ascii_text = st.text(st.characters(max_codepoint=0x7F))
+_ascii_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | _ascii_text,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.lists(children, max_size=3).map(tuple)
+        | st.dictionaries(_ascii_text, children, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ascii_json)
+def test_fast_path_agrees_with_checking_encoder(value: object) -> None:
+    """ASCII-only values take the C encoder; its bytes are the checking encoder's."""
+    assert _plain(value)
+    out: list[str] = []
+    _encode(value, "$", out)
+    assert dumps(value) == "".join(out).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1.0,
+        {"a": [1, 2.5]},
+        2**53,
+        [-(2**53)],
+        {"é": 1},
+        "café",
+        {1: "a"},
+        True.__class__,
+        {"a": {"b": b"x"}},
+    ],
+)
+def test_fast_path_declines_what_it_cannot_check(value: object) -> None:
+    assert not _plain(value)

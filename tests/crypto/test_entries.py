@@ -143,7 +143,7 @@ def test_make_entry_validates() -> None:
     time=st.integers(0, 2**53 - 1),
     body=st.dictionaries(
         st.text(min_size=1, max_size=8).filter(str.isalnum),
-        st.integers() | st.booleans() | st.none(),
+        st.integers() | st.booleans() | st.none() | st.text(max_size=6) | st.lists(st.integers()),
         max_size=4,
     ),
 )
@@ -157,3 +157,15 @@ def test_round_trip(kind: str, time: int, body: dict) -> None:
     entry = open_entry(data, KEY.verify_key)
     assert entry.kind == kind and entry.time == time and entry.body == body
     assert entry.key == key_id(ORIGIN, bytes(KEY.verify_key)).hex()
+    # The sig member spliced into the unsigned bytes is the canonical form of the envelope.
+    envelope = {
+        "v": 1,
+        "origin": ORIGIN,
+        "primary": PRIMARY,
+        "kind": kind,
+        "time": time,
+        "body": body,
+        "key": entry.key,
+        "sig": b64encode(entry.sig),
+    }
+    assert data == canonical.dumps(envelope)
