@@ -10,7 +10,7 @@ stay ON (the script prints them).
 Without SCRUTIN_DATABASE_URL, an embedded PostgreSQL is started in a temporary folder.
 
     PYTHONPATH=. python bench/log_append.py [--sequential N] [--concurrent N] [--tasks N]
-        [--processes N] [--big N]
+        [--processes N] [--pool N] [--big N]
 """
 
 from __future__ import annotations
@@ -92,19 +92,21 @@ async def _append_concurrently(
         await pool.close()
 
 
-async def _writers(url: str, primary_id: uuid.UUID, count: int, tasks: int) -> float:
+async def _writers(url: str, primary_id: uuid.UUID, count: int, tasks: int, pool: int) -> float:
     """`tasks` concurrent writers in this process; returns elapsed seconds."""
-    start, end = await _append_concurrently(url, primary_id, count, tasks, min(tasks, 60))
+    start, end = await _append_concurrently(url, primary_id, count, tasks, min(tasks, pool))
     return end - start
 
 
-def _run_processes(url: str, primary_id: uuid.UUID, count: int, tasks: int, procs: int) -> float:
+def _run_processes(
+    url: str, primary_id: uuid.UUID, count: int, tasks: int, procs: int, pool: int
+) -> float:
     """Start `procs` worker processes together; entries/s over the slowest one."""
     command = [sys.executable, __file__, "--worker", url, str(primary_id)]
     per = count // procs
     children = [
         subprocess.Popen(
-            [*command, str(per), str(tasks)],
+            [*command, str(per), str(tasks), str(pool)],
             stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
         )
@@ -121,10 +123,9 @@ def _run_processes(url: str, primary_id: uuid.UUID, count: int, tasks: int, proc
     return per * procs / span
 
 
-def _worker(url: str, primary: str, count: int, tasks: int) -> None:
-    # Two processes of up to 40 connections each stay under max_connections = 100.
+def _worker(url: str, primary: str, count: int, tasks: int, pool: int) -> None:
     start, end = asyncio.run(
-        _append_concurrently(url, uuid.UUID(primary), count, tasks, min(tasks, 40))
+        _append_concurrently(url, uuid.UUID(primary), count, tasks, min(tasks, pool))
     )
     print(json.dumps({"start": start, "end": end}))
 
@@ -257,9 +258,10 @@ async def _big_costs(url: str, primary_id: uuid.UUID, origin_vkey: str) -> None:
         await pool.close()
 
 
-async def _baseline(url: str, count: int, tasks: int) -> float:
+async def _baseline(url: str, count: int, tasks: int, connections: int) -> float:
     """The machine's durable-commit ceiling: one bare INSERT + COMMIT per row, no log."""
-    pool = await create_pool(url, min_size=min(tasks, 60), max_size=min(tasks, 60))
+    size = min(tasks, connections)
+    pool = await create_pool(url, min_size=size, max_size=size)
     try:
         await pool.execute(
             "CREATE TABLE IF NOT EXISTS bench_baseline (id bigserial PRIMARY KEY, b bytea)"
@@ -306,19 +308,23 @@ def _rate(
 
 def run(url: str, args: argparse.Namespace) -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(asyncio.run(_settings(url)), f"; {os.cpu_count()} CPUs; load average {load}", flush=True)
+    print(
+        asyncio.run(_settings(url)),
+        f"; {os.cpu_count()} CPUs; load average {load}; {args.pool} connections",
+        flush=True,
+    )
     primary_id = asyncio.run(_create_log(url, f"bench-{uuid.uuid4().hex[:8]}"))
 
     ceiling = {}
     for tasks in (1, max(args.tasks)):
         n = args.sequential if tasks == 1 else args.concurrent
-        seconds = asyncio.run(_baseline(url, n, tasks))
+        seconds = asyncio.run(_baseline(url, n, tasks, args.pool))
         ceiling[tasks] = _rate(f"baseline, no log: bare INSERT+COMMIT, {tasks} writers", n, seconds)
-    seconds = asyncio.run(_writers(url, primary_id, args.sequential, 1))
+    seconds = asyncio.run(_writers(url, primary_id, args.sequential, 1, args.pool))
     label = f"sequential: 1 writer, {args.sequential:,} entries"
     _rate(label, args.sequential, seconds, ceiling=ceiling[1])
     for tasks in args.tasks:
-        seconds = asyncio.run(_writers(url, primary_id, args.concurrent, tasks))
+        seconds = asyncio.run(_writers(url, primary_id, args.concurrent, tasks, args.pool))
         _rate(
             f"concurrent: {tasks} writers × 1 process, {args.concurrent:,}",
             args.concurrent,
@@ -328,7 +334,9 @@ def run(url: str, args: argparse.Namespace) -> None:
         )
     if args.processes > 1:
         tasks = max(args.tasks) // args.processes
-        rate = _run_processes(url, primary_id, args.concurrent, tasks, args.processes)
+        rate = _run_processes(
+            url, primary_id, args.concurrent, tasks, args.processes, args.pool // args.processes
+        )
         _rate(
             f"concurrent: {tasks} writers × {args.processes} processes, {args.concurrent:,}",
             int(rate),
@@ -354,13 +362,20 @@ def run(url: str, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        _worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        _worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=1000)
     parser.add_argument("--concurrent", type=int, default=10_000)
     parser.add_argument("--tasks", type=int, nargs="+", default=[8, 64, 256])
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=20,
+        help="database connections in all (split between processes); on 2 cores, more "
+        "connections mean more contention in PostgreSQL, not more throughput",
+    )
     parser.add_argument("--big", type=int, default=1_000_000, help="0 to skip")
     args = parser.parse_args(argv)
 

@@ -156,7 +156,7 @@ class _Round:
     """One in-process integration round; waiters join it until it starts."""
 
     started: bool = False
-    waiters: list[int] = field(default_factory=list)  # their queue ids
+    waiters: list[Queued] = field(default_factory=list)
     # What the round integrated ({queue id: index}, tree size after), kept for the next round.
     placed: dict[int, int] = field(default_factory=dict)
     size: int = -1
@@ -311,9 +311,7 @@ class LogService:
             if len(batch) < batch_size:
                 return placed, size
 
-    async def _integration_round(
-        self, pool: Database, pid: UUID, queue_id: int
-    ) -> tuple[int, int] | None:
+    async def _integration_round(self, pool: Database, queued: Queued) -> tuple[int, int] | None:
         """Join the next integration round of this log in this process, or start one;
         returns (index, tree size) of the queued entry, or None if it is not in the log.
 
@@ -325,14 +323,15 @@ class LogService:
         taken an entry committed while it ran), or with one query for the rest (entries that
         another process integrated).
         """
+        pid = queued.primary_id
         loop = asyncio.get_running_loop()
         slot = (loop, pid)
         joined = self._rounds.get(slot)
         if joined is None or joined.started:
             joined = self._start_round(pool, pid, slot, joined)
-        joined.waiters.append(queue_id)
+        joined.waiters.append(queued)
         found = await asyncio.shield(joined.task)
-        return found.get(queue_id)
+        return found.get(queued.queue_id)
 
     def _start_round(
         self,
@@ -357,18 +356,25 @@ class LogService:
                 placed, size = await self._integrate_on(conn, pid, check_queue=False)
                 new.placed, new.size = placed, size
                 missing = []
-                for queue_id in new.waiters:
+                for waiter in new.waiters:
+                    queue_id = waiter.queue_id
                     index = placed.get(queue_id)
                     if index is not None:
                         found[queue_id] = (index, size)
                     elif queue_id in before:
                         found[queue_id] = (before[queue_id], before_size)
                     else:
-                        missing.append(queue_id)
+                        missing.append(waiter)
                 if missing:
                     # Integrated by another process (or by an earlier round), or never
                     # committed (then absent).
-                    for row in await conn.fetch(q.SELECT_INTEGRATED, missing):
+                    rows = await conn.fetch(
+                        q.SELECT_INTEGRATED,
+                        pid,
+                        [w.leaf_hash for w in missing],
+                        [w.queue_id for w in missing],
+                    )
+                    for row in rows:
                         found[row["queue_id"]] = (row["idx"], row["tree_size"])
             return found
 
@@ -454,7 +460,7 @@ class LogService:
 
     async def wait(self, pool: Database, queued: Queued) -> Integrated:
         """The entry's place in the log, integrating it first if nobody has yet."""
-        found = await self._integration_round(pool, queued.primary_id, queued.queue_id)
+        found = await self._integration_round(pool, queued)
         if found is None:
             raise NotIntegratedError(
                 f"{queued.kind} entry {queued.tracker[:12]} is not in the log: "

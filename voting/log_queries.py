@@ -35,10 +35,12 @@ INSERT INTO log_queue (primary_id, kind, entry) VALUES ($1, $2, $3) RETURNING id
 """
 
 # Under the head lock only one sequencer runs per log: take the oldest committed rows in one
-# round trip (RETURNING order is unspecified: the caller sorts by id).
+# round trip (RETURNING order is unspecified: the caller sorts by id). `= ANY(ARRAY(…))`, not
+# `IN (SELECT …)`: the queue's statistics usually say "empty", and the planner then picks a
+# nested-loop semi join that is quadratic in the batch size.
 TAKE_QUEUE_BATCH = """
-DELETE FROM log_queue WHERE id IN (
-    SELECT id FROM log_queue WHERE primary_id = $1 ORDER BY id LIMIT $2)
+DELETE FROM log_queue WHERE primary_id = $1 AND id = ANY(ARRAY(
+    SELECT id FROM log_queue WHERE primary_id = $1 ORDER BY id LIMIT $2))
 RETURNING id, kind, entry
 """
 
@@ -48,9 +50,10 @@ DELETE_ORPHAN_QUEUE = """
 DELETE FROM log_queue q WHERE NOT EXISTS (SELECT 1 FROM logs l WHERE l.primary_id = q.primary_id)
 """
 
+# Found by leaf hash (indexed), told apart by queue id (identical entries share a hash).
 SELECT_INTEGRATED = """
 SELECT e.queue_id, e.idx, l.tree_size FROM log_entries e JOIN logs l USING (primary_id)
-WHERE e.queue_id = ANY($1::bigint[])
+WHERE e.primary_id = $1 AND e.leaf_hash = ANY($2::bytea[]) AND e.queue_id = ANY($3::bigint[])
 """
 
 SELECT_QUEUED_LOGS = "SELECT DISTINCT primary_id FROM log_queue"

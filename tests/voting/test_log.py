@@ -13,9 +13,21 @@ from crypto.entries import open_entry
 from crypto.merkle import leaf_hash
 from crypto.note import open_checkpoint, parse_verifier_key
 from tests.fixtures.log import LogPrimary, make_log_primary
-from voting.log import LogRangeError, LogService, NotIntegratedError, UnknownLogError
+from voting import log_queries as q
+from voting.log import (
+    INTEGRATE_BATCH,
+    LogEntry,
+    LogRangeError,
+    LogService,
+    NotIntegratedError,
+    UnknownLogError,
+)
 
 pytestmark = pytest.mark.anyio
+
+
+def canonical_body(entry: LogEntry) -> dict:
+    return entry.envelope()["body"]
 
 
 async def _append(
@@ -127,6 +139,47 @@ async def test_waiters_of_one_round_get_their_own_places_wherever_they_were_inte
     # Waiting again (a new round, nothing queued) still finds them.
     again = await log_service.wait(log_pool, queued[3])
     assert (again.index, again.tree_size) == (3, 9)
+
+
+async def test_identical_entries_integrated_elsewhere_keep_their_own_places(
+    log_pool: asyncpg.Pool,
+    log_service: LogService,
+    log_primary: LogPrimary,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Same kind, body and second: the same bytes, so the same leaf hash (tracker).
+    monkeypatch.setattr("voting.log.time.time", lambda: 1_800_000_000.0)
+    queued = []
+    for _ in range(3):
+        async with log_pool.acquire() as conn, conn.transaction():
+            queued.append(await log_service.append(conn, log_primary.id, "support", {"n": 1}))
+    assert len({q.leaf_hash for q in queued}) == 1
+    other = LogService(secret_key="test-secret-key-0123456789abcdefghijklmnop", public_host="x")
+    assert await other.integrate(log_pool, log_primary.id) == 3
+    placed = await asyncio.gather(*(log_service.wait(log_pool, q) for q in reversed(queued)))
+    assert [p.index for p in placed] == [2, 1, 0]
+
+
+async def test_a_backlog_is_taken_in_one_linear_pass(
+    log_pool: asyncpg.Pool, log_service: LogService, log_primary: LogPrimary
+) -> None:
+    """The queue's statistics say "empty" most of the time; taking a batch must not then
+    become a nested loop over the batch (quadratic: seconds for a few thousand entries)."""
+    await _append(log_pool, log_service, log_primary, 1)
+    await log_pool.execute("ANALYZE log_queue")  # as autovacuum does: an empty queue
+    async with log_pool.acquire() as conn, conn.transaction():
+        for i in range(300):
+            await log_service.append(conn, log_primary.id, "support", {"n": i})
+        plan = "\n".join(
+            row[0]
+            for row in await conn.fetch(
+                "EXPLAIN " + q.TAKE_QUEUE_BATCH, log_primary.id, INTEGRATE_BATCH
+            )
+        )
+    assert "Nested Loop" not in plan, plan
+    assert await log_service.integrate(log_pool, log_primary.id) == 300
+    entries = await log_service.entries(log_pool, log_primary.id, 1, 400)
+    assert [canonical_body(e)["n"] for e in entries] == list(range(300))
 
 
 @pytest.mark.parametrize(
