@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=1000)
-    parser.add_argument("--concurrent", type=int, default=10_000)
+    parser.add_argument("--concurrent", type=int, default=30_000)
     parser.add_argument("--tasks", type=int, nargs="+", default=[8, 64, 256])
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument(
