@@ -56,7 +56,11 @@ class Entry:
 
 def signing_message(kind: str, unsigned: Mapping[str, Any]) -> bytes:
     """The bytes the entry signature covers."""
-    return SIGNATURE_DOMAIN + kind.encode("ascii") + b"\x00" + canonical.dumps(unsigned)
+    return _signed_bytes(kind, canonical.dumps(unsigned))
+
+
+def _signed_bytes(kind: str, unsigned_json: bytes) -> bytes:
+    return SIGNATURE_DOMAIN + kind.encode("ascii") + b"\x00" + unsigned_json
 
 
 def _check_origin(origin: Any) -> None:
@@ -113,8 +117,7 @@ def make_entry(
         tail = canonical.dumps({"time": time, "v": VERSION})[1:]
     except canonical.CanonicalError as exc:
         raise EntryError(f"entry is not canonical JSON: {exc}") from None
-    message = SIGNATURE_DOMAIN + kind.encode("ascii") + b"\x00" + head + b"," + tail
-    signature = signing_key.sign(message).signature
+    signature = signing_key.sign(_signed_bytes(kind, head + b"," + tail)).signature
     return head + b',"sig":"' + b64encode(signature).encode("ascii") + b'",' + tail
 
 
