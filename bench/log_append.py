@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,41 +68,56 @@ async def _create_log(url: str, slug: str) -> uuid.UUID:
         await conn.close()
 
 
+@dataclass
+class _Run:
+    """One timed run: wall-clock start and end, and each append's latency in seconds (its
+    transaction, from acquiring a connection, through commit and the wait for its index)."""
+
+    start: float
+    end: float
+    latencies: list[float]
+
+    def rate(self) -> float:
+        return len(self.latencies) / (self.end - self.start)
+
+
 async def _append_concurrently(
     url: str, primary_id: uuid.UUID, count: int, tasks: int, pool_size: int
-) -> tuple[float, float]:
+) -> _Run:
     """`tasks` concurrent writers appending `count` entries in all (each its own transaction,
-    then `wait`); returns the wall-clock (start, end) of the timed part."""
+    then `wait`)."""
     service = _service()
     pool = await create_pool(url, min_size=pool_size, max_size=pool_size)
     try:
         async with pool.acquire() as conn:  # open the sealed key once, before timing
             await service._log_key(conn, primary_id)
         counter = iter(range(count))
+        latencies: list[float] = []
 
         async def writer() -> None:
             for i in counter:
+                t0 = time.perf_counter()
                 async with pool.acquire() as conn, conn.transaction():
                     queued = await service.append(conn, primary_id, "ballot", _body(i))
                 await service.wait(pool, queued)
+                latencies.append(time.perf_counter() - t0)
 
         start = time.time()
         await asyncio.gather(*(writer() for _ in range(tasks)))
-        return start, time.time()
+        return _Run(start, time.time(), latencies)
     finally:
         await pool.close()
 
 
-async def _writers(url: str, primary_id: uuid.UUID, count: int, tasks: int, pool: int) -> float:
-    """`tasks` concurrent writers in this process; returns elapsed seconds."""
-    start, end = await _append_concurrently(url, primary_id, count, tasks, min(tasks, pool))
-    return end - start
+async def _writers(url: str, primary_id: uuid.UUID, count: int, tasks: int, pool: int) -> _Run:
+    """`tasks` concurrent writers in this process."""
+    return await _append_concurrently(url, primary_id, count, tasks, min(tasks, pool))
 
 
 def _run_processes(
     url: str, primary_id: uuid.UUID, count: int, tasks: int, procs: int, pool: int
-) -> float:
-    """Start `procs` worker processes together; entries/s over the slowest one."""
+) -> _Run:
+    """Start `procs` worker processes together; their runs as one (first start, last end)."""
     command = [sys.executable, __file__, "--worker", url, str(primary_id)]
     per = count // procs
     children = [
@@ -112,22 +128,22 @@ def _run_processes(
         )
         for _ in range(procs)
     ]
-    results = []
+    runs = []
     for child in children:
         out, _ = child.communicate()
         if child.returncode:
             raise SystemExit(f"worker failed with status {child.returncode}")
-        results.append(json.loads(out))
-    # Workers start together; the wall time is bounded by the latest end.
-    span = max(r["end"] for r in results) - min(r["start"] for r in results)
-    return per * procs / span
+        runs.append(_Run(**json.loads(out)))
+    return _Run(
+        min(r.start for r in runs),
+        max(r.end for r in runs),
+        [latency for r in runs for latency in r.latencies],
+    )
 
 
 def _worker(url: str, primary: str, count: int, tasks: int, pool: int) -> None:
-    start, end = asyncio.run(
-        _append_concurrently(url, uuid.UUID(primary), count, tasks, min(tasks, pool))
-    )
-    print(json.dumps({"start": start, "end": end}))
+    run = asyncio.run(_append_concurrently(url, uuid.UUID(primary), count, tasks, min(tasks, pool)))
+    print(json.dumps(asdict(run)))
 
 
 async def _fill(url: str, primary_id: uuid.UUID, total: int) -> None:
@@ -293,7 +309,12 @@ async def _settings(url: str) -> str:
 
 
 def _rate(
-    label: str, count: int, seconds: float, goal: float | None = None, ceiling: float | None = None
+    label: str,
+    count: int,
+    seconds: float,
+    goal: float | None = None,
+    ceiling: float | None = None,
+    latencies: list[float] | None = None,
 ) -> float:
     rate = count / seconds
     notes = []
@@ -301,9 +322,16 @@ def _rate(
         notes.append(f"goal ≥ {goal:,.0f}: {'ok' if rate >= goal else 'SLOW'}")
     if ceiling:
         notes.append(f"{rate / ceiling:.0%} of the bare ceiling")
+    if latencies:
+        cuts = statistics.quantiles(latencies, n=100)
+        notes.append(f"latency p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms")
     suffix = f"  ({'; '.join(notes)})" if notes else ""
     print(f"{label:<52} {rate:9,.0f} entries/s{suffix}", flush=True)
     return rate
+
+
+def _run_rate(label: str, run: _Run, goal: float | None, ceiling: float) -> None:
+    _rate(label, len(run.latencies), run.end - run.start, goal, ceiling, run.latencies)
 
 
 def run(url: str, args: argparse.Namespace) -> None:
@@ -320,30 +348,19 @@ def run(url: str, args: argparse.Namespace) -> None:
         n = args.sequential if tasks == 1 else args.concurrent
         seconds = asyncio.run(_baseline(url, n, tasks, args.pool))
         ceiling[tasks] = _rate(f"baseline, no log: bare INSERT+COMMIT, {tasks} writers", n, seconds)
-    seconds = asyncio.run(_writers(url, primary_id, args.sequential, 1, args.pool))
-    label = f"sequential: 1 writer, {args.sequential:,} entries"
-    _rate(label, args.sequential, seconds, ceiling=ceiling[1])
+    timed = asyncio.run(_writers(url, primary_id, args.sequential, 1, args.pool))
+    _run_rate(f"sequential: 1 writer, {args.sequential:,} entries", timed, None, ceiling[1])
     for tasks in args.tasks:
-        seconds = asyncio.run(_writers(url, primary_id, args.concurrent, tasks, args.pool))
-        _rate(
-            f"concurrent: {tasks} writers × 1 process, {args.concurrent:,}",
-            args.concurrent,
-            seconds,
-            GOAL,
-            ceiling[max(args.tasks)],
-        )
+        timed = asyncio.run(_writers(url, primary_id, args.concurrent, tasks, args.pool))
+        label = f"concurrent: {tasks} writers × 1 process, {args.concurrent:,}"
+        _run_rate(label, timed, GOAL, ceiling[max(args.tasks)])
     if args.processes > 1:
         tasks = max(args.tasks) // args.processes
-        rate = _run_processes(
+        timed = _run_processes(
             url, primary_id, args.concurrent, tasks, args.processes, args.pool // args.processes
         )
-        _rate(
-            f"concurrent: {tasks} writers × {args.processes} processes, {args.concurrent:,}",
-            int(rate),
-            1.0,
-            GOAL,
-            ceiling[max(args.tasks)],
-        )
+        label = f"concurrent: {tasks} writers × {args.processes} processes, {args.concurrent:,}"
+        _run_rate(label, timed, GOAL, ceiling[max(args.tasks)])
 
     if args.big:
         big_id = asyncio.run(_create_log(url, f"big-{uuid.uuid4().hex[:8]}"))
