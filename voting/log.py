@@ -65,7 +65,11 @@ class UnknownLogError(LogError):
 
 
 class LogRangeError(LogError, ValueError):
-    """An index, size or range is outside the tree (or malformed)."""
+    """An index, size or range is outside the tree (or malformed); `field` names it."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class NotIntegratedError(LogError):
@@ -182,7 +186,7 @@ async def _connection(db: Database) -> AsyncIterator[asyncpg.Connection]:
 
 def _check_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise LogRangeError(f"{name} must be a non-negative integer, got {value!r}")
+        raise LogRangeError(f"{name} must be a non-negative integer, got {value!r}", name)
     return value
 
 
@@ -534,7 +538,7 @@ class LogService:
         _check_int("start", start)
         _check_int("end", end)
         if end < start:
-            raise LogRangeError(f"end ({end}) is before start ({start})")
+            raise LogRangeError(f"end ({end}) is before start ({start})", "end")
         rows = await db.fetch(q.SELECT_ENTRIES, _uuid(primary_id), start, end)
         return [_entry(row) for row in rows]
 
@@ -550,7 +554,7 @@ class LogService:
     ) -> LogEntry | None:
         """The first entry with this leaf hash (identical entries share one)."""
         if len(leaf) != merkle.HASH_SIZE:
-            raise LogRangeError(f"a leaf hash is {merkle.HASH_SIZE} bytes")
+            raise LogRangeError(f"a leaf hash is {merkle.HASH_SIZE} bytes", "hash")
         row = await db.fetchrow(q.SELECT_ENTRY_BY_HASH, _uuid(primary_id), bytes(leaf))
         return None if row is None else _entry(row)
 
@@ -611,7 +615,7 @@ class LogService:
         _check_int("size", size)
         head = await self.head(db, pid)
         if size > head.size:
-            raise LogRangeError(f"size {size} is beyond the tree ({head.size} entries)")
+            raise LogRangeError(f"size {size} is beyond the tree ({head.size} entries)", "size")
         return size
 
     async def root_at(self, db: Database, primary_id: UUID | str, size: int) -> bytes:
@@ -628,7 +632,7 @@ class LogService:
         _check_int("index", index)
         size = await self._size_or_checkpoint(db, pid, size)
         if index >= size:
-            raise LogRangeError(f"index {index} is not in the tree of size {size}")
+            raise LogRangeError(f"index {index} is not in the tree of size {size}", "index")
         entry = await self.entry_by_index(db, pid, index)
         assert entry is not None  # index < size <= integrated size
         hashes = await self._with_subtrees(
@@ -644,7 +648,7 @@ class LogService:
         _check_int("old", old)
         new = await self._size_or_checkpoint(db, pid, new)
         if old > new:
-            raise LogRangeError(f"old size {old} is larger than new size {new}")
+            raise LogRangeError(f"old size {old} is larger than new size {new}", "old")
         hashes = await self._with_subtrees(
             db, pid, lambda src: merkle.consistency_proof(old, new, src)
         )
@@ -655,7 +659,7 @@ class LogService:
         pid = _uuid(primary_id)
         entry = await self.entry_by_index(pool, pid, index)
         if entry is None:
-            raise LogRangeError(f"no entry at index {index}")
+            raise LogRangeError(f"no entry at index {index}", "index")
         checkpoint = await self.latest_checkpoint(pool, pid)
         if checkpoint.size <= index:
             await self._checkpoint_current(pool, pid)

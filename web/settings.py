@@ -6,6 +6,7 @@ Every setting has a documented default so that `scrutin demo` works on a bare ma
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -93,6 +94,28 @@ def _public_url(value: str | None) -> str | None:
     return value
 
 
+_ORIGIN_CHARS = re.compile(r"[!-*,-~]+")  # printable ASCII without space and "+" (signed-note)
+
+
+def _public_host(value: str | None, public_url: str | None) -> str:
+    """The host part of every log origin, `<public host>/primaries/<slug>`.
+
+    Unset, it is SCRUTIN_PUBLIC_URL without its scheme, so that the origin is also the
+    address of the log's C2SP tlog-tiles files (docs/audit-log.md §7); else a placeholder.
+    """
+    name = "SCRUTIN_PUBLIC_HOST"
+    if value is None:
+        if public_url is None:
+            return "scrutin.localhost"
+        value, name = public_url.split("://", 1)[1].rstrip("/"), "SCRUTIN_PUBLIC_URL"
+    if not _ORIGIN_CHARS.fullmatch(value) or value.endswith("/"):
+        raise SettingsError(
+            f"{name} must give a host name for log origins: printable ASCII without spaces, "
+            f'"+" or a trailing "/", got {value!r}'
+        )
+    return value
+
+
 def _smtp(env: Mapping[str, str]) -> SmtpSettings | None:
     host = env.get("SCRUTIN_SMTP_HOST", "").strip()
     if not host:
@@ -130,15 +153,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ) from None
     if checkpoint_interval <= 0:
         raise SettingsError("SCRUTIN_CHECKPOINT_INTERVAL must be positive")
+    public_url = _public_url(env.get("SCRUTIN_PUBLIC_URL", "").strip() or None)
     return Settings(
         data_dir=Path(env.get("SCRUTIN_DATA_DIR", DEFAULT_DATA_DIR)),
         host=env.get("SCRUTIN_HOST", DEFAULT_HOST),
         port=_port(env.get("SCRUTIN_PORT", str(DEFAULT_PORT)), "SCRUTIN_PORT"),
         database_url=database_url,
         secret_key=secret_key,
-        public_host=env.get("SCRUTIN_PUBLIC_HOST", "scrutin.localhost"),
+        public_host=_public_host(env.get("SCRUTIN_PUBLIC_HOST", "").strip() or None, public_url),
         demo=_bool(env.get("SCRUTIN_DEMO", "false"), "SCRUTIN_DEMO"),
-        public_url=_public_url(env.get("SCRUTIN_PUBLIC_URL", "").strip() or None),
+        public_url=public_url,
         secure_cookies=_bool(env.get("SCRUTIN_SECURE_COOKIES", "false"), "SCRUTIN_SECURE_COOKIES"),
         smtp=_smtp(env),
         checkpoint_interval=checkpoint_interval,

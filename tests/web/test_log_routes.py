@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import subprocess
 import sys
@@ -136,8 +137,8 @@ def test_tiles_reassemble_to_the_checkpoint_root(
             response = client.get(f"{BASE}/{tiles.tile_path(level, index, width)}")
             assert response.status_code == 200, response.text
             assert response.headers["content-type"] == "application/octet-stream"
-            if width == tiles.TILE_WIDTH:
-                assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+            # Partial tiles too: a tile path never changes (C2SP tlog-tiles).
+            assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
             assert len(response.content) == width * 32
             fetched[(level, index)] = response.content
     assert set(fetched) == {(0, 0), (0, 1), (0, 2), (1, 0)}  # 256 + 256 + 88; level-1 width 2
@@ -309,7 +310,10 @@ def test_bad_input_gets_a_json_4xx(
     response = client.get(path)
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
-    assert fragment in response.json()["error"]["message"]
+    error = response.json()["error"]
+    assert fragment in error["message"]
+    # Every error names what was wrong, for scripts (docs/audit-log.md §7).
+    assert error["field"] in {"slug", "start", "end", "index", "size", "old", "new", "hash", "path"}
 
 
 def test_background_service_checkpoints_new_entries(
@@ -332,3 +336,48 @@ def test_background_service_checkpoints_new_entries(
         assert time.monotonic() < deadline, "no checkpoint covered the new entries"
         time.sleep(0.05)
     assert checkpoint_of(client, primary).size == 7
+
+
+def test_entry_bundles_are_gzipped_only_for_clients_that_ask(
+    client: TestClient, app: Any, database_url: str
+) -> None:
+    primary = setup_log(app, database_url, 40)
+    path = f"{BASE}/{tiles.entries_path(0, 40)}"
+    plain = client.get(path, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    assert plain.headers["vary"] == "Accept-Encoding"
+    entries = tiles.decode_bundle(plain.content, 40)
+    verify_key = parse_verifier_key(primary.vkey).verify_key
+    assert [open_entry(e, verify_key).body["n"] for e in entries] == list(range(40))
+    for accept in ("gzip", "br;q=1.0, gzip;q=0.5", "*"):
+        # Read the raw bytes: the test client would decompress them silently.
+        with client.stream("GET", path, headers={"Accept-Encoding": accept}) as response:
+            raw = b"".join(response.iter_raw())
+        assert response.headers["content-encoding"] == "gzip", accept
+        assert len(raw) < len(plain.content)
+        assert gzip.decompress(raw) == plain.content
+    for refused in ("gzip;q=0", "deflate", "*;q=0"):
+        response = client.get(path, headers={"Accept-Encoding": refused})
+        assert "content-encoding" not in response.headers, refused
+        assert response.content == plain.content
+    # Hash tiles are random bytes: never compressed.
+    tile = client.get(f"{BASE}/tile/0/000.p/40", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in tile.headers and len(tile.content) == 40 * 32
+
+
+def test_the_origin_is_also_the_tlog_tiles_prefix(
+    client: TestClient, app: Any, database_url: str
+) -> None:
+    """A generic C2SP client derives the log's URL prefix from its origin
+    (<host>/primaries/<slug>): the checkpoint and the tiles are served there too."""
+    primary = setup_log(app, database_url, 300)
+    assert primary.origin.endswith("/primaries/demo-log")
+    prefix = "/primaries/demo-log"
+    assert client.get(f"{prefix}/checkpoint").text == client.get(f"{BASE}/checkpoint").text
+    for path in ("tile/0/000", "tile/0/001.p/44", "tile/1/000.p/1", "tile/entries/001.p/44"):
+        mirrored = client.get(f"{prefix}/{path}")
+        assert mirrored.status_code == 200, path
+        assert mirrored.content == client.get(f"{BASE}/{path}").content
+        assert mirrored.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert client.get(f"{prefix}/tile/0/002").status_code == 404
+    assert client.get(f"{prefix}/tile/0/1").json()["error"]["field"] == "path"

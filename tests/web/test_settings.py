@@ -56,6 +56,11 @@ def test_environment_overrides_every_default() -> None:
         ({"SCRUTIN_SECRET_KEY": "short"}, "SCRUTIN_SECRET_KEY"),
         ({"SCRUTIN_DEMO": "maybe"}, "SCRUTIN_DEMO"),
         ({"SCRUTIN_CHECKPOINT_INTERVAL": "-1"}, "SCRUTIN_CHECKPOINT_INTERVAL"),
+        ({"SCRUTIN_PUBLIC_HOST": "primaire example.org"}, "SCRUTIN_PUBLIC_HOST"),
+        ({"SCRUTIN_PUBLIC_HOST": "a+b.example"}, "SCRUTIN_PUBLIC_HOST"),
+        ({"SCRUTIN_PUBLIC_HOST": "example.org/"}, "SCRUTIN_PUBLIC_HOST"),
+        ({"SCRUTIN_PUBLIC_HOST": "exämple.org"}, "SCRUTIN_PUBLIC_HOST"),
+        ({"SCRUTIN_PUBLIC_URL": "https://x.example/a b"}, "SCRUTIN_PUBLIC_URL"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(env: dict[str, str], names: str) -> None:
@@ -94,3 +99,17 @@ def test_public_url_drives_links_and_secure_cookies_are_opt_in() -> None:
     assert load_settings({}).base_url == "http://127.0.0.1:8000"
     with pytest.raises(SettingsError, match="SCRUTIN_PUBLIC_URL"):
         load_settings({"SCRUTIN_PUBLIC_URL": "primaire.example.org"})
+
+
+def test_log_origins_follow_the_public_address() -> None:
+    """A log's origin is <public host>/primaries/<slug>; by default the public host is where
+    people reach the service, so the origin is also the address of the log's tiles."""
+    assert load_settings({}).public_host == "scrutin.localhost"
+    behind_proxy = load_settings({"SCRUTIN_PUBLIC_URL": "https://primaire.example.org/"})
+    assert behind_proxy.public_host == "primaire.example.org"
+    in_a_folder = load_settings({"SCRUTIN_PUBLIC_URL": "https://example.org:8443/scrutin"})
+    assert in_a_folder.public_host == "example.org:8443/scrutin"
+    chosen = load_settings(
+        {"SCRUTIN_PUBLIC_URL": "https://primaire.example.org", "SCRUTIN_PUBLIC_HOST": "logs.ex"}
+    )
+    assert chosen.public_host == "logs.ex"

@@ -1,12 +1,15 @@
 """Publication of each primary's log under /primaries/<slug>/log/ (docs/audit-log.md §7).
 
 Text and binary files follow C2SP (tlog-checkpoint, signed-note verifier keys, tlog-tiles);
-the JSON conveniences and the export are ours. Every error is a JSON object
+the JSON conveniences and the export are ours. The checkpoint and the tiles are also served
+under /primaries/<slug>/, the URL that is the log's origin with a scheme: C2SP tlog-tiles
+clients derive the prefix from the origin. Every error is a JSON object
 {"error": {"status", "message", "field"}} with a 4xx status: observers' scripts read them.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -29,7 +32,6 @@ _HEX_RE = re.compile(r"[0-9a-fA-F]{64}")
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=2"
-PARTIAL = "public, max-age=60"  # never changes, but clients soon want the full tile instead
 PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*"}
 
 
@@ -87,9 +89,19 @@ def _log_route(path: str, handler: Handler) -> Route:
         except UnknownLogError:
             return _error(404, f"primary {slug!r} has no log yet", "slug")
         except LogRangeError as exc:
-            return _error(400, str(exc))
+            return _error(400, str(exc), exc.field)
 
-    return Route(f"/primaries/{{slug}}/log/{path}", endpoint, methods=["GET"])
+    return Route(f"/primaries/{{slug}}/{path}", endpoint, methods=["GET"])
+
+
+def _accepts_gzip(request: Request) -> bool:
+    """Whether Accept-Encoding admits gzip (by name or by `*`) with a non-zero quality."""
+    admitted: dict[str, bool] = {}
+    for item in request.headers.get("accept-encoding", "").split(","):
+        coding, _, params = item.partition(";")
+        quality = params.strip().lower().removeprefix("q=").strip()
+        admitted[coding.strip().lower()] = quality.strip("0.") != "" or quality == ""
+    return admitted.get("gzip", admitted.get("*", False))
 
 
 async def checkpoint(request: Request, service: LogService, primary_id: UUID) -> Response:
@@ -121,19 +133,23 @@ async def tile(request: Request, service: LogService, primary_id: UUID) -> Respo
     available = tiles.tile_width(wanted.level or 0, wanted.index, size)
     if wanted.width > available:
         raise BadRequest(404, f"{path} is beyond the tree ({size} entries)", "path")
+    # Every tile path is immutable, partial ones included (a partial tile of width W is always
+    # the first W hashes), so all are cached for long (C2SP tlog-tiles).
+    headers = {"Cache-Control": IMMUTABLE, **PUBLIC_HEADERS}
     if wanted.level is None:
         entries = (await service.entry_bundle(pool, primary_id, wanted.index))[: wanted.width]
         body = tiles.encode_bundle(entries)
+        # Bundles SHOULD be compressed at the HTTP layer (tlog-tiles); hash tiles would not
+        # shrink. Public bytes only: no secret to leak through the compressed size.
+        headers["Vary"] = "Accept-Encoding"
+        if _accepts_gzip(request):
+            body = gzip.compress(body, compresslevel=6, mtime=0)
+            headers["Content-Encoding"] = "gzip"
     else:
         data = await service.read_tile(pool, primary_id, wanted.level, wanted.index)
         body = data[: wanted.width * HASH_SIZE]
         assert len(body) == wanted.width * HASH_SIZE
-    cache = PARTIAL if wanted.is_partial else IMMUTABLE
-    return Response(
-        body,
-        media_type="application/octet-stream",
-        headers={"Cache-Control": cache, **PUBLIC_HEADERS},
-    )
+    return Response(body, media_type="application/octet-stream", headers=headers)
 
 
 async def export(request: Request, service: LogService, primary_id: UUID) -> Response:
@@ -222,13 +238,16 @@ async def consistency_proof(request: Request, service: LogService, primary_id: U
 
 
 routes: list[BaseRoute] = [
+    _log_route("log/checkpoint", checkpoint),
+    _log_route("log/vkey", vkey),
+    _log_route("log/tile/{rest:path}", tile),
+    _log_route("log/export", export),
+    _log_route("log/entries", entries),
+    _log_route("log/entry/by-hash/{hex}", entry_by_hash),
+    _log_route("log/entry/{index}", entry),
+    _log_route("log/proof/inclusion", inclusion_proof),
+    _log_route("log/proof/consistency", consistency_proof),
+    # The C2SP tlog-tiles prefix named by the origin (<host>/primaries/<slug>).
     _log_route("checkpoint", checkpoint),
-    _log_route("vkey", vkey),
     _log_route("tile/{rest:path}", tile),
-    _log_route("export", export),
-    _log_route("entries", entries),
-    _log_route("entry/by-hash/{hex}", entry_by_hash),
-    _log_route("entry/{index}", entry),
-    _log_route("proof/inclusion", inclusion_proof),
-    _log_route("proof/consistency", consistency_proof),
 ]
