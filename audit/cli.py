@@ -3,6 +3,8 @@
     scrutin-audit verify SOURCE --log-key KEY [--state DIR] [--json] [--lang fr|en]
     scrutin-audit receipt RECEIPT [--log SOURCE] [--log-key KEY] [--json] [--lang fr|en]
 
+RECEIPT: a scrutin-receipt/v1 JSON file, or a C2SP tlog-proof file (then --log-key is needed).
+
 SOURCE: a primary's URL (http://host/primaries/slug), an export file, or a tiles directory.
 KEY: a verifier-key string or a file holding one. Exit: 0 all passed, 1 a check failed,
 2 unusable input.
@@ -58,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     v.add_argument("--timings", action="store_true", help="print seconds per phase")
     r = sub.add_parser("receipt", help="check a voter's receipt")
-    r.add_argument("receipt", help="receipt file (scrutin-receipt/v1)")
+    r.add_argument("receipt", help="receipt file (scrutin-receipt/v1 JSON or C2SP tlog-proof)")
     r.add_argument("--log", help="primary URL, export file or tiles directory")
     r.add_argument("--log-key", help="verifier-key string or file")
     for p in (v, r):
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> Report:
         log = load(args.source)
         return verify(log, key, state_dir=args.state, workers=args.workers, progress=progress)  # type: ignore[arg-type]
     pinned = _key(args.log_key) if args.log_key else None
-    doc = load_receipt(args.receipt)
+    doc = load_receipt(args.receipt, str(pinned) if pinned else None)
     log = load(args.log) if args.log else None
     return verify_receipt(doc, log=log, pinned=pinned)
 

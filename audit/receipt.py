@@ -18,14 +18,29 @@ from audit.sources import InputError, LogData
 RECEIPT_FORMAT = "scrutin-receipt/v1"
 
 
-def load_receipt(path: str) -> dict[str, Any]:
+TLOG_PROOF_HEADER = b"c2sp.org/tlog-proof@v1\n"
+MAX_PROOF_HASHES = 64
+
+
+def load_receipt(path: str, vkey: str | None = None) -> dict[str, Any]:
+    """A receipt file: scrutin-receipt/v1 JSON, or a C2SP tlog-proof file (which names no
+    key: `vkey`, the observer's pinned verifier key, is then required)."""
     try:
         with open(path, "rb") as fh:
-            doc = json.loads(fh.read())
+            data = fh.read()
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror}") from exc
+    if data.startswith(TLOG_PROOF_HEADER):
+        if vkey is None:
+            raise InputError(
+                f"{path} is a C2SP tlog-proof, which names no key: give the log's key "
+                "with --log-key"
+            )
+        return _tlog_proof(path, data, vkey)
+    try:
+        doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a JSON receipt") from exc
+        raise InputError(f"{path}: not a JSON receipt nor a C2SP tlog-proof") from exc
     if not isinstance(doc, dict) or doc.get("format") != RECEIPT_FORMAT:
         raise InputError(f"{path}: not a {RECEIPT_FORMAT} file")
     for name, typ in (
@@ -39,6 +54,41 @@ def load_receipt(path: str) -> dict[str, Any]:
         if not isinstance(doc.get(name), typ):
             raise InputError(f"{path}: receipt lacks {name!r}")
     return doc
+
+
+def _tlog_proof(path: str, data: bytes, vkey: str) -> dict[str, Any]:
+    """The receipt held by a tlog-proof file (spec §7): header, `extra <base64 entry>`,
+    `index <n>`, proof hashes one per line, an empty line, the checkpoint verbatim."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: tlog-proof is not UTF-8") from exc
+    head, sep, checkpoint = text.partition("\n\n")
+    lines = head.split("\n")[1:]
+    if not sep or not lines or not lines[0].startswith("extra "):
+        raise InputError(f"{path}: tlog-proof lacks the extra line holding the entry")
+    extra = lines[0][len("extra ") :]
+    if len(lines) < 2 or not lines[1].startswith("index "):
+        raise InputError(f"{path}: tlog-proof lacks its index line")
+    number = lines[1][len("index ") :]
+    if not number.isascii() or not number.isdigit() or (number != "0" and number[0] == "0"):
+        raise InputError(f"{path}: tlog-proof index {number[:20]!r} is not a decimal number")
+    hashes = lines[2:]
+    if len(hashes) > MAX_PROOF_HASHES:
+        raise InputError(f"{path}: tlog-proof has more than {MAX_PROOF_HASHES} proof hashes")
+    try:
+        entry = base64.b64decode(extra, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InputError(f"{path}: tlog-proof extra line is not base64") from exc
+    return {
+        "format": RECEIPT_FORMAT,
+        "vkey": vkey,
+        "index": int(number),
+        "entry": extra,
+        "tracker": merkle.leaf_hash(entry).hex(),
+        "inclusion_proof": hashes,
+        "checkpoint": checkpoint,
+    }
 
 
 def verify_receipt(

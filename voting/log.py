@@ -34,7 +34,7 @@ from uuid import UUID
 
 import asyncpg
 
-from crypto import canonical, merkle, tiles
+from crypto import canonical, merkle, tiles, tlog_proof
 from crypto.encoding import b64encode
 from crypto.entries import make_entry
 from crypto.keys import LogKey
@@ -654,17 +654,24 @@ class LogService:
         )
         return ConsistencyProof(old, new, tuple(hashes))
 
-    async def receipt(self, pool: Database, primary_id: UUID | str, index: int) -> dict[str, Any]:
-        """A voter's receipt for entry `index` (docs/audit-log.md §7)."""
-        pid = _uuid(primary_id)
+    async def _receipt_parts(
+        self, pool: Database, pid: UUID, index: int
+    ) -> tuple[LogEntry, InclusionProof, SignedCheckpoint]:
+        """Entry `index`, its inclusion proof and the checkpoint the proof leads to (signed
+        now if no checkpoint covers the entry yet)."""
         entry = await self.entry_by_index(pool, pid, index)
         if entry is None:
             raise LogRangeError(f"no entry at index {index}", "index")
         checkpoint = await self.latest_checkpoint(pool, pid)
         if checkpoint.size <= index:
-            await self._checkpoint_current(pool, pid)
-            checkpoint = await self.latest_checkpoint(pool, pid)
+            checkpoint = await self._checkpoint_current(pool, pid)
         proof = await self.inclusion_proof(pool, pid, index, checkpoint.size)
+        return entry, proof, checkpoint
+
+    async def receipt(self, pool: Database, primary_id: UUID | str, index: int) -> dict[str, Any]:
+        """A voter's receipt for entry `index` (docs/audit-log.md §7)."""
+        pid = _uuid(primary_id)
+        entry, proof, checkpoint = await self._receipt_parts(pool, pid, index)
         head = await self.head(pool, pid)
         return {
             "format": "scrutin-receipt/v1",
@@ -676,6 +683,11 @@ class LogService:
             "inclusion_proof": [b64encode(h) for h in proof.hashes],
             "checkpoint": checkpoint.note,
         }
+
+    async def receipt_tlog_proof(self, pool: Database, primary_id: UUID | str, index: int) -> str:
+        """The same receipt as a C2SP tlog-proof file, the entry on its `extra` line (§7)."""
+        entry, proof, checkpoint = await self._receipt_parts(pool, _uuid(primary_id), index)
+        return tlog_proof.format_proof(index, proof.hashes, checkpoint.note, extra=entry.entry)
 
     async def _export_head(self, pool: Database, pid: UUID) -> _ExportHead:
         """Checkpoint the tree, then what the export holds besides the entries."""

@@ -440,6 +440,7 @@ async def receipt_page(request: Request) -> Response:
         )
     tracker = saved["tracker"]
     filename = _receipt_filename(primary, round_.number, tracker)
+    proof_name = _receipt_filename(primary, round_.number, tracker, "tlog-proof")
     vkey = await _log(request).vkey(request.app.state.pool, primary.id)
     page = render(
         request,
@@ -451,6 +452,9 @@ async def receipt_page(request: Request) -> Response:
             "index": saved["index"],
             "receipt_url": f"/primaries/{primary.slug}/receipt?tracker={tracker}",
             "receipt_name": filename,
+            "proof_url": f"/primaries/{primary.slug}/receipt?tracker={tracker}&format=tlog-proof",
+            "proof_name": proof_name,
+            "proof_command": f"scrutin-audit receipt {proof_name} --log-key '{vkey}'",
             **_audit_commands(request, primary, vkey, filename),
         },
     )
@@ -458,8 +462,11 @@ async def receipt_page(request: Request) -> Response:
     return page
 
 
-def _receipt_filename(primary: Primary, number: int, tracker: str) -> str:
-    return f"recu-{primary.slug}-tour{number}-{tracker[:12]}.json"
+RECEIPT_FORMATS = {"json": "json", "tlog-proof": "tlog-proof"}  # format → file extension
+
+
+def _receipt_filename(primary: Primary, number: int, tracker: str, form: str = "json") -> str:
+    return f"recu-{primary.slug}-tour{number}-{tracker[:12]}.{RECEIPT_FORMATS[form]}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -545,26 +552,32 @@ async def check(request: Request) -> Response:
 
 
 async def receipt_file(request: Request) -> Response:
-    """The §7 receipt of a ballot, by tracker (public: it holds only public log data)."""
+    """The §7 receipt of a ballot, by tracker (public: it holds only public log data), as
+    scrutin-receipt/v1 JSON or, with `format=tlog-proof`, as a C2SP tlog-proof file."""
     primary = await _primary(request)
     raw = (request.query_params.get("tracker") or "").strip().lower()
     if not re.fullmatch(r"[0-9a-f]{64}", raw):
         raise HTTPException(400, _("Donnez le traceur complet (64 chiffres hexadécimaux)."))
+    form = request.query_params.get("format") or "json"
+    if form not in RECEIPT_FORMATS:
+        raise HTTPException(400, _("Format de reçu inconnu : json ou tlog-proof."))
     async with request.app.state.pool.acquire() as conn:
         rows = await _find_ballot(conn, primary, raw)
     if not rows:
         raise HTTPException(404, _("Aucun bulletin de cette primaire n’a ce traceur."))
     number = canonical.loads(bytes(rows[0]["entry"]))["body"]["round"]
-    receipt = await _log(request).receipt(request.app.state.pool, primary.id, rows[0]["idx"])
+    pool, index = request.app.state.pool, rows[0]["idx"]
     # A real download (not a data: URI, which browsers may refuse to navigate to under CSP).
-    filename = _receipt_filename(primary, number, raw)
-    return JSONResponse(
-        receipt,
-        headers={
-            "content-disposition": f'attachment; filename="{filename}"',
-            "cache-control": "no-store",
-        },
-    )
+    headers = {
+        "content-disposition": (
+            f'attachment; filename="{_receipt_filename(primary, number, raw, form)}"'
+        ),
+        "cache-control": "no-store",
+    }
+    if form == "tlog-proof":
+        text = await _log(request).receipt_tlog_proof(pool, primary.id, index)
+        return Response(text, media_type="text/plain; charset=utf-8", headers=headers)
+    return JSONResponse(await _log(request).receipt(pool, primary.id, index), headers=headers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1011,11 +1024,18 @@ def _register_openapi() -> None:
         "parameters": [
             _SLUG,
             {"name": "tracker", "in": "query", "required": True, "schema": {"type": "string"}},
+            {
+                "name": "format",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "enum": list(RECEIPT_FORMATS), "default": "json"},
+            },
         ],
         "get": {
             "summary": "The receipt of a ballot by its tracker (docs/audit-log.md §7)",
             "responses": {
-                "200": {"description": "scrutin-receipt/v1 JSON"},
+                "200": {"description": "scrutin-receipt/v1 JSON, or a C2SP tlog-proof file"},
+                "400": {"description": "Malformed tracker or unknown format"},
                 "404": {"description": "No ballot with this tracker"},
             },
         },
