@@ -185,3 +185,8 @@ def test_observers_page_gives_key_checkpoint_and_commands(client, primary) -> No
     assert "scrutin-audit receipt receipt.json" in page.text
     assert f"/primaries/{primary.slug}/log/export" in page.text
     assert "— " in page.text  # the signed checkpoint's signature line
+    # Where generic C2SP clients read the log, and the origin they will find there.
+    assert f"<code>http://testserver/primaries/{primary.slug}/</code>" in page.text
+    assert f"<code>scrutin.localhost/primaries/{primary.slug}</code>" in page.text
+    checkpoint = client.get(f"/primaries/{primary.slug}/checkpoint")
+    assert checkpoint.text.startswith(f"scrutin.localhost/primaries/{primary.slug}\n")

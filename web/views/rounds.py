@@ -844,6 +844,7 @@ async def observers(request: Request) -> Response:
         {
             "primary": primary,
             "vkey": vkey,
+            "origin": vkey.split("+", 1)[0],  # the key name is the origin (spec §5)
             "checkpoint": checkpoint,
             **_audit_commands(request, primary, vkey, "receipt.json"),
         },
