@@ -45,3 +45,11 @@ def test_error_messages_are_translated() -> None:
 )
 def test_accept_language_negotiation(header: str, expected: str) -> None:
     assert negotiate(header) == expected
+
+
+def test_colons_follow_each_languages_typography() -> None:
+    """French puts a space before a colon, English does not (page titles, labels)."""
+    assert catalog("en")[" : "] == ": "
+    templates = [p.read_text("utf-8") for p in WEB.rglob("*.html")]
+    # A bare " : " between two template expressions would reach English pages unchanged.
+    assert not [t for t in templates if re.search(r"(\}\}|\)) : (\{\{|<a)", t)]

@@ -190,3 +190,6 @@ def test_observers_page_gives_key_checkpoint_and_commands(client, primary) -> No
     assert f"<code>scrutin.localhost/primaries/{primary.slug}</code>" in page.text
     checkpoint = client.get(f"/primaries/{primary.slug}/checkpoint")
     assert checkpoint.text.startswith(f"scrutin.localhost/primaries/{primary.slug}\n")
+    english = client.get(f"/primaries/{primary.slug}/observers", headers={"Accept-Language": "en"})
+    assert "<h1>Observe and verify: " in english.text
+    assert "<h1>Observer et vérifier : " in page.text
