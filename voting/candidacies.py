@@ -61,8 +61,11 @@ STATUSES = (
     "withdrawn", "excluded",
 )  # fmt: skip
 LIVE = ("submitted", "published", "qualified", "confirmed")
-PUBLIC = ("published", "qualified", "confirmed", "declined", "withdrawn", "excluded")
 EDITABLE = ("draft", "submitted", "published")
+# Statuses only a published candidacy can reach; withdrawn and excluded ones are public only
+# if they were published first (published_at).
+PUBLISHED = ("published", "qualified", "confirmed", "declined")
+PUBLIC_SQL = f"(status IN {PUBLISHED!r} OR published_at IS NOT NULL)"
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -113,7 +116,19 @@ class Candidacy:
 
     @property
     def is_public(self) -> bool:
-        return self.status in PUBLIC
+        """Moderation published it once: it stays public after it withdraws or is excluded.
+        Drafts, candidacies awaiting moderation, rejected ones and those withdrawn or
+        excluded before publication never are: their content was never accepted."""
+        return self.status in PUBLISHED or self.published_at is not None
+
+    def visible_to(self, account: Any, primary: Any) -> bool:
+        """Everyone sees a public candidacy; the others, only their author and the
+        primary's admins (`primary.administered_by`)."""
+        if self.is_public:
+            return True
+        return account is not None and (
+            account.id == self.account_id or primary.administered_by(account)
+        )
 
     @property
     def collecting(self) -> bool:

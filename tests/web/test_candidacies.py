@@ -201,3 +201,49 @@ def test_supports_are_rate_limited_per_account(
     assert int(refused.headers["retry-after"]) > 0
     # another citizen from the same address is not held back
     assert post_form(citizen(client, "other@example.org"), f"{url}/support").status_code == 303
+
+
+def test_content_moderation_never_published_stays_private(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    """Withdrawing before moderation, or being rejected, must not publish what moderation
+    never accepted; a candidacy published once stays public after it withdraws."""
+    create_primary_http(organiser_client, threshold="5")
+    author, other, published = (citizen(client, f"m{i}@example.org") for i in range(3))
+    withdrawn = declare(author, name="Jamais modérée")
+    rejected = declare(other, name="Refusée par la modération")
+    shown = declare(published, name="Publiée puis retirée")
+    assert post_form(author, f"/primaries/ville/candidates/{withdrawn}/withdraw").status_code == 303
+    reject = post_form(organiser_client, f"/primaries/ville/admin/candidacies/{rejected}/reject",
+                       {"reason": "Hors charte"})  # fmt: skip
+    assert reject.status_code == 303
+    post_form(organiser_client, f"/primaries/ville/admin/candidacies/{shown}/accept")
+    assert post_form(published, f"/primaries/ville/candidates/{shown}/withdraw").status_code == 303
+
+    visitor = another_client(client)
+    for cid, owner in ((withdrawn, author), (rejected, other)):
+        page = f"/primaries/ville/candidates/{cid}"
+        for path in (f"{page}/photo", f"/api/candidacies/{cid}"):
+            assert visitor.get(path).status_code == 404, path
+            assert owner.get(path).status_code == 200, path
+            assert organiser_client.get(path).status_code == 200, path
+        # Visitors see the outcome (it is in the public log), never the content.
+        outcome = visitor.get(page)
+        assert outcome.status_code == 200 and "Candidature non publiée" in outcome.text
+        assert "Léa Dupont" not in outcome.text and "Agricultrice" not in outcome.text
+        assert "Jamais" not in outcome.text and "Refusée par" not in outcome.text
+        for insider in (owner, organiser_client):
+            assert "Agricultrice" in insider.get(page).text
+    assert visitor.get(f"/primaries/ville/candidates/{shown}").status_code == 200
+    listed = visitor.get(
+        "/api/primaries/ville/candidacies",
+        params=[("status", "withdrawn"), ("status", "rejected")],
+    )
+    assert [c["id"] for c in listed.json()["candidacies"]] == [shown]
+    organiser_view = organiser_client.get(
+        "/api/primaries/ville/candidacies",
+        params=[("status", "withdrawn"), ("status", "rejected")],
+    )
+    assert {c["id"] for c in organiser_view.json()["candidacies"]} == {withdrawn, rejected, shown}
+    data = visitor.get("/primaries/ville/data/candidates.json")
+    assert [c["name"] for c in data.json()["candidates"]] == ["Publiée puis retirée"]

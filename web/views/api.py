@@ -159,17 +159,10 @@ async def _primary(request: Request, conn: Any) -> Primary:
     return primary
 
 
-def _visible(request: Request, c: Candidacy, primary: Primary) -> bool:
-    if c.status not in ("draft", "submitted"):
-        return True
-    user = current_user(request)
-    return user is not None and (user.id == c.account_id or primary.administered_by(user))
-
-
 async def _candidacy(request: Request, conn: Any) -> tuple[Candidacy, Primary]:
     c = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
     primary = await get_primary_by_id(conn, c.primary_id) if c is not None else None
-    if c is None or primary is None or not _visible(request, c, primary):
+    if c is None or primary is None or not c.visible_to(current_user(request), primary):
         raise BadRequest(404, NOT_FOUND)
     return c, primary
 
@@ -279,7 +272,8 @@ async def candidacies_list(request: Request) -> Response:
                 "status",
             )  # fmt: skip
         found = await candidacies.list_candidacies(conn, primary.id, statuses=statuses, query=query)
-    return JSONResponse({"candidacies": [candidacy_json(c, primary.slug) for c in found]})
+    shown = [candidacy_json(c, primary.slug) for c in found if c.visible_to(user, primary)]
+    return JSONResponse({"candidacies": shown})
 
 
 def _declaration_body(body: dict[str, Any]) -> dict[str, Any]:

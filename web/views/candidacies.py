@@ -63,20 +63,12 @@ def shuffled(items: list[Candidacy], seed: str) -> list[Candidacy]:
     return sorted(items, key=lambda c: hashlib.sha256(f"{seed}:{c.id}".encode()).digest())
 
 
-def can_see(request: Request, candidacy: Candidacy, primary: Primary) -> bool:
-    """Drafts and candidacies awaiting moderation: their author and the primary's admins."""
-    if candidacy.status not in ("draft", "submitted"):
-        return True
-    user = current_user(request)
-    return user is not None and (user.id == candidacy.account_id or primary.administered_by(user))
-
-
 async def load_candidacy(request: Request, conn: Any, primary: Primary) -> Candidacy:
     candidacy = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
     if (
         candidacy is None
         or candidacy.primary_id != primary.id
-        or not can_see(request, candidacy, primary)
+        or not candidacy.visible_to(current_user(request), primary)
     ):
         raise HTTPException(404)
     return candidacy
@@ -113,6 +105,17 @@ async def candidate_list(request: Request) -> Response:
 async def candidate_page(request: Request, error: str | None = None, status: int = 200) -> Response:
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
+        found = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
+        if (
+            found is not None
+            and found.primary_id == primary.id
+            and found.status in ("rejected", "withdrawn")  # an outcome the public log shows
+            and found.submitted_at is not None
+            and not found.visible_to(current_user(request), primary)
+        ):
+            # Refused, or withdrawn before moderation: the outcome and its public reason,
+            # never the content moderation did not accept.
+            return render(request, "candidacies/unpublished.html", {"primary": primary, "c": found})
         candidacy = await load_candidacy(request, conn, primary)
         history = await candidacies.versions(conn, candidacy.id)
         user = current_user(request)

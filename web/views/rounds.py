@@ -35,6 +35,7 @@ from voting.ballots import (
     parse_grades,
 )
 from voting.ballots import cast as cast_ballot
+from voting.candidacies import PUBLIC_SQL
 from voting.log import LogService
 from voting.primaries import Primary, get_primary
 from voting.results import RevealError, get_result, reveal_and_tally
@@ -866,11 +867,9 @@ RESULT_COLUMNS = [
 async def _open_data(request: Request, primary: Primary) -> dict[str, Any]:
     async with request.app.state.pool.acquire() as conn:
         candidacies = await conn.fetch(
-            """
+            f"""
             SELECT id, name, status, declaration, support_count FROM candidacies
-            WHERE primary_id = $1
-              AND status IN ('published', 'qualified', 'confirmed', 'declined', 'withdrawn',
-                             'excluded')
+            WHERE primary_id = $1 AND {PUBLIC_SQL}
             ORDER BY name, id
             """,
             primary.id,
