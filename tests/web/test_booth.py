@@ -142,6 +142,12 @@ def test_review_then_confirm_then_receipt(client, primary) -> None:
     # The check page finds it and verifies its inclusion.
     check = voter.get(f"/primaries/{primary.slug}/check", params={"tracker": tracker[:12]})
     assert check.status_code == 200 and "✔" in check.text and str(document["index"]) in check.text
+    # Every digit counts, an odd last one too: a mistyped 13th digit finds nothing.
+    odd = voter.get(f"/primaries/{primary.slug}/check", params={"tracker": tracker[:13]})
+    assert odd.status_code == 200 and "✔" in odd.text
+    wrong = tracker[:12] + ("0" if tracker[12] != "0" else "1")
+    mistyped = voter.get(f"/primaries/{primary.slug}/check", params={"tracker": wrong})
+    assert mistyped.status_code == 404 and "✔" not in mistyped.text
     downloaded = voter.get(f"/primaries/{primary.slug}/receipt", params={"tracker": tracker})
     assert downloaded.status_code == 200 and downloaded.json()["tracker"] == tracker
 

@@ -478,16 +478,20 @@ def _receipt_filename(primary: Primary, number: int, tracker: str, form: str = "
 async def _find_ballot(
     conn: asyncpg.Connection, primary: Primary, tracker: str
 ) -> list[asyncpg.Record]:
-    prefix = bytes.fromhex(tracker[: len(tracker) // 2 * 2])
+    """Ballot entries whose tracker starts with `tracker` (hex digits, any length), at most
+    two (two mean the prefix is ambiguous). Every digit counts, an odd last one too: the
+    leaf hashes between the prefix padded with 0s and with fs, on the leaf-hash index."""
+    low = bytes.fromhex(tracker.ljust(64, "0"))
+    high = bytes.fromhex(tracker.ljust(64, "f"))
     return await conn.fetch(
         """
         SELECT idx, leaf_hash, entry FROM log_entries
-        WHERE primary_id = $1 AND kind = 'ballot' AND substring(leaf_hash FROM 1 FOR $3) = $2
-        ORDER BY idx LIMIT 2
+        WHERE primary_id = $1 AND leaf_hash BETWEEN $2 AND $3 AND kind = 'ballot'
+        ORDER BY leaf_hash, idx LIMIT 2
         """,
         primary.id,
-        prefix,
-        len(prefix),
+        low,
+        high,
     )
 
 
