@@ -43,13 +43,33 @@ def error_response(request: Request, status: int, detail: str | None = None) -> 
     )
 
 
+TOO_MANY_WAIT = "Trop de requêtes : réessayez dans {minutes} min."
+
+
 async def http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if exc.detail and exc.detail != _default_phrase(exc.status_code) else None
-    response = error_response(request, exc.status_code, detail)
+    retry_after = (exc.headers or {}).get("Retry-After", "")
+    if exc.status_code == 429 and detail is None and retry_after.isdigit():
+        # Say how long: "in a moment" is wrong when the window is a quarter of an hour.
+        response = _too_many(request, max(1, -(-int(retry_after) // 60)))
+    else:
+        response = error_response(request, exc.status_code, detail)
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+def _too_many(request: Request, minutes: int) -> Response:
+    if wants_json(request):
+        message = TOO_MANY_WAIT.format(minutes=minutes)
+        return JSONResponse({"error": {"status": 429, "message": message}}, status_code=429)
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": 429, "message": TOO_MANY_WAIT, "params": {"minutes": minutes}},
+        status_code=429,
+    )
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

@@ -81,6 +81,9 @@ def test_primary_and_candidacy_lifecycle_through_the_api(
     )
     assert [c["id"] for c in pending.json()["candidacies"]] == [cid]
     assert client.get("/api/primaries/api/candidacies?status=submitted").status_code == 403
+    unknown = client.get("/api/primaries/api/candidacies?status=zzz")
+    assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "status"
+    assert "draft, submitted, published" in unknown.json()["error"]["message"]
 
     accepted = api_request(organiser_client, "POST", f"/api/candidacies/{cid}/accept")
     assert accepted.json()["status"] == "published"

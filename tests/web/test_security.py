@@ -93,8 +93,16 @@ def test_sign_in_requests_are_rate_limited(client: TestClient) -> None:
     assert statuses[:5] == [303] * 5
     assert statuses[5] == 429
     limited = post_form(client, "/signin", {"email": "flood@example.org"})
-    assert int(limited.headers["retry-after"]) > 0
+    wait = int(limited.headers["retry-after"])
+    assert wait > 0
     assert _mail_count(client) == 5
+    # The page says how long to wait (the window is 15 minutes, not "a moment").
+    minutes = -(-wait // 60)
+    assert f"Trop de requêtes : réessayez dans {minutes} min." in limited.text
+    english = post_form(
+        client, "/signin", {"email": "flood@example.org"}, headers={"Accept-Language": "en"}
+    )
+    assert "Too many requests: try again in " in english.text
 
 
 def test_rate_limit_per_ip_across_addresses(client: TestClient) -> None:

@@ -261,7 +261,11 @@ async def candidacies_list(request: Request) -> Response:
     statuses = request.query_params.getlist("status") or ["published", "qualified", "confirmed"]
     hidden = {"draft", "submitted"}
     if not set(statuses) <= set(candidacies.STATUSES):
-        raise BadRequest(422, _("Valeur inconnue ; choix possibles : {choices}."), "status")
+        raise Refused(
+            _("Valeur inconnue ; choix possibles : {choices}."),
+            field="status",
+            choices=", ".join(candidacies.STATUSES),
+        )
     user = current_user(request)
     query = request.query_params.get("q", "")[:100].strip() or None
     async with request.app.state.pool.acquire() as conn:
