@@ -48,6 +48,11 @@ def test_declare_publish_support_qualify_confirm(
     photo = client.get(f"/primaries/ville/candidates/{cid}/photo")
     assert photo.status_code == 200 and photo.headers["content-type"] == "image/png"
     assert photo.content == PNG
+    # Pages link the photo by its hash: a new photo is a new address, so it can be cached.
+    linked = re.search(r'src="([^"]+/photo\?v=[0-9a-f]{16})"', public.text)
+    assert linked is not None
+    cached = client.get(linked.group(1))
+    assert cached.content == PNG and "immutable" in cached.headers["cache-control"]
 
     first, second, third = (citizen(client, f"s{i}@example.org") for i in range(3))
     url = f"/primaries/ville/candidates/{cid}"
@@ -234,6 +239,8 @@ def test_content_moderation_never_published_stays_private(
         assert "Jamais" not in outcome.text and "Refusée par" not in outcome.text
         for insider in (owner, organiser_client):
             assert "Agricultrice" in insider.get(page).text
+            # Not public: no shared cache may keep it.
+            assert insider.get(f"{page}/photo").headers["cache-control"] == "private, no-store"
     assert visitor.get(f"/primaries/ville/candidates/{shown}").status_code == 200
     listed = visitor.get(
         "/api/primaries/ville/candidacies",

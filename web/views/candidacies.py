@@ -150,11 +150,17 @@ async def photo(request: Request) -> Response:
     if found is None:
         raise HTTPException(404)
     data, content_type = found
+    if not candidacy.is_public:
+        cache = "private, no-store"  # seen by its author and the admins only
+    elif request.query_params.get("v") == candidacy.photo_sha256[:16]:
+        cache = "public, max-age=31536000, immutable"  # pages link ?v=<its hash>
+    else:
+        cache = "public, max-age=300"
     return Response(
         data,
         media_type=content_type,
         headers={
-            "cache-control": "public, max-age=300",
+            "cache-control": cache,
             "content-disposition": "inline",
             "content-security-policy": "default-src 'none'",
         },
