@@ -63,9 +63,20 @@ async def require_account(request: Request) -> Account:
     if user is None:
         if request.url.path.startswith("/api/"):
             raise HTTPException(401, SIGN_IN_REQUIRED)
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise SignInRequired(target)
+        raise SignInRequired(_come_back_to(request))
     return user
+
+
+def _come_back_to(request: Request) -> str:
+    """Where signing in returns: the page itself for a GET; for a form sent after the
+    session ended, the page the form was on (same-origin Referer) or the page above, since
+    following the redirect to a POST-only address would end on "method not allowed"."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return request.url.path.rstrip("/").rsplit("/", 1)[0] or "/"
 
 
 async def require_organiser(request: Request) -> Account:

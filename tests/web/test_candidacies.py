@@ -4,6 +4,7 @@ confirmation, frozen edits, the visitor's random order and search."""
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from starlette.testclient import TestClient
 
@@ -254,3 +255,24 @@ def test_content_moderation_never_published_stays_private(
     assert {c["id"] for c in organiser_view.json()["candidacies"]} == {withdrawn, rejected, shown}
     data = visitor.get("/primaries/ville/data/candidates.json")
     assert [c["name"] for c in data.json()["candidates"]] == ["Publiée puis retirée"]
+
+
+def test_a_form_sent_signed_out_comes_back_to_its_page_after_sign_in(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    """A session that ended while a page was open: the form's POST asks to sign in, and
+    signing in returns to the page (not to the POST-only address: 405)."""
+    create_primary_http(organiser_client, threshold="5")
+    cid = declare(citizen(client, "page@example.org"))
+    post_form(organiser_client, f"/primaries/ville/admin/candidacies/{cid}/accept")
+    page = f"/primaries/ville/candidates/{cid}"
+    visitor = another_client(client)
+    for headers in ({"Referer": f"http://testserver{page}?from=list"}, {}):
+        response = post_form(visitor, f"{page}/support", headers=headers)
+        assert response.status_code == 303
+        target = unquote(response.headers["location"].split("next=", 1)[1])
+        assert target in (f"{page}?from=list", page)
+        assert visitor.get(target).status_code == 200
+    # A foreign Referer is never a place to return to (and CSRF refuses the request first).
+    foreign = post_form(visitor, f"{page}/support", headers={"Referer": "https://evil.example/x"})
+    assert "evil.example" not in foreign.headers.get("location", "")
