@@ -34,6 +34,7 @@ bytes or "" — so anyone holding the public page can recompute the hash in the 
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -241,6 +242,24 @@ async def get_candidacy(
     return Candidacy.from_row(row) if row else None
 
 
+SEARCHED = ("name", "bio", "programme")
+# Letters that lose their accents in a search ("ines" finds "Inès", "velo" finds "vélo"): the
+# precomposed Latin letters whose decomposition is one ASCII letter and marks. PostgreSQL's
+# translate() does the same on the stored text, without the unaccent extension.
+# Capitals too: lower() leaves them alone in a C-locale database.
+_FOLDS = {
+    ch: base.lower()
+    for ch in map(chr, range(0xC0, 0x250))
+    if (base := unicodedata.normalize("NFD", ch)[0]).isascii() and base.isalpha()
+}
+_ACCENTED, _UNACCENTED = "".join(_FOLDS), "".join(_FOLDS.values())
+
+
+def fold_accents(text: str) -> str:
+    """Lower case without accents, as searches compare (the same folding as the SQL)."""
+    return text.translate(str.maketrans(_ACCENTED, _UNACCENTED)).lower()
+
+
 async def list_candidacies(
     conn: asyncpg.Connection,
     primary_id: uuid.UUID,
@@ -255,13 +274,12 @@ async def list_candidacies(
         args.append(list(statuses))
         conditions.append(f"status = ANY(${len(args)}::text[])")
     if query:
-        args.append(
-            "%"
-            + query[:MAX_SEARCH].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            + "%"
-        )
+        plain = fold_accents(query[:MAX_SEARCH])
+        args.append("%" + plain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         n = len(args)
-        conditions.append(f"(name ILIKE ${n} OR bio ILIKE ${n} OR programme ILIKE ${n})")
+        args.extend([_ACCENTED, _UNACCENTED])
+        folded = [f"translate(lower({column}), ${n + 1}, ${n + 2})" for column in SEARCHED]
+        conditions.append("(" + " OR ".join(f"{f} LIKE ${n}" for f in folded) + ")")
     rows = await conn.fetch(
         f"SELECT {CANDIDACY_COLUMNS} FROM candidacies WHERE {' AND '.join(conditions)} "
         "ORDER BY name, id",

@@ -74,8 +74,9 @@ def profile_shares(profile: Sequence[int]) -> list[Fraction]:
     return [Fraction(count, total) if total else Fraction(0) for count in profile]
 
 
-def _percent(share: Fraction) -> str:
-    return f"{round(share * 100)} %"
+def _percent(share: Fraction, lang: str) -> str:
+    # French typography puts a space before "%" and ":", English does not.
+    return f"{round(share * 100)} %" if lang == "fr" else f"{round(share * 100)}%"
 
 
 def merit_profile_svg(
@@ -86,6 +87,7 @@ def merit_profile_svg(
     title: str,
     description: str,
     median_label: str = "médiane",
+    lang: str = "fr",
 ) -> Markup:
     """A stacked bar of ``profile`` (counts worst→best) with a line at the median (50 %).
 
@@ -118,13 +120,14 @@ def merit_profile_svg(
         width = x1 - x0
         parts.append(
             f'<rect x="{x0}" y="{TOP}" width="{width}" height="{BAR_HEIGHT}" fill="{fill}">'
-            f"<title>{escape(label)} : {count} ({_percent(Fraction(count, total))})</title></rect>"
+            f"<title>{escape(label)}{' :' if lang == 'fr' else ':'} {count} "
+            f"({_percent(Fraction(count, total), lang)})</title></rect>"
         )
         if width >= 34:
             parts.append(
                 f'<text x="{x0 + width / 2:g}" y="{TOP + BAR_HEIGHT / 2 + 5:g}" '
                 f'text-anchor="middle" font-size="13" fill="{_text_colour(fill)}" '
-                f'aria-hidden="true">{_percent(Fraction(count, total))}</text>'
+                f'aria-hidden="true">{_percent(Fraction(count, total), lang)}</text>'
             )
     middle = WIDTH // 2
     parts.append(

@@ -163,6 +163,15 @@ def test_list_order_is_random_per_visitor_but_stable_and_searchable(
     assert len(orders) > 1  # other visitors see other orders
     found = client.get("/primaries/ville/candidates", params={"q": "écologie"}).text
     assert re.findall(r">(Candidat [A-H])</a>", found) == ["Candidat D"]
+    # Accents and case do not matter either way round.
+    for query in ("ECOLOGIE", "ecologie", "Écologîe"):
+        found = client.get("/primaries/ville/candidates", params={"q": query}).text
+        assert re.findall(r">(Candidat [A-H])</a>", found) == ["Candidat D"], query
+    english = client.get(
+        "/primaries/ville/candidates", params={"q": "zzz"}, headers={"Accept-Language": "en"}
+    ).text
+    assert "Results for “zzz”: 0." in english and "No candidate matches this search." in english
+    assert "« zzz »" in client.get("/primaries/ville/candidates", params={"q": "zzz"}).text
     english = client.get("/primaries/ville/candidates?lang=en").text
     assert "Supports" in english and "<progress" in english
 

@@ -136,6 +136,12 @@ def test_results_page_charts_explanations_and_open_data(client, primary, organis
     assert "bulletins valides : 5" in html and "blancs : 1" in html
     english = client.get(f"{base}/rounds/1/results", headers={"accept-language": "en"})
     assert "Merit profiles" in english.text and "Why this order" in english.text
+    # Chart labels follow each language's typography: "17%" and "Good: 3" in English.
+    charts = re.findall(r"<svg.*?</svg>", english.text, re.S)
+    assert charts and not any(" %" in c or " :" in c for c in charts)
+    assert any(re.search(r">\d+%<", c) for c in charts)
+    french = re.findall(r"<svg.*?</svg>", client.get(f"{base}/rounds/1/results").text, re.S)
+    assert any(re.search(r">\d+ %<", c) for c in french)
     # Open data.
     data = client.get(f"{base}/data/results.json").json()
     [round_data] = data["rounds"]

@@ -795,6 +795,7 @@ async def results(request: Request) -> Response:
                     title=t(_("Profil de mérite de %(name)s")) % {"name": names.get(cid, cid)},
                     description=description,
                     median_label=t(_("médiane")),
+                    lang=lang,
                 ),
             }
         )
