@@ -136,6 +136,15 @@ class Candidacy:
         return self.status == "published"
 
     @property
+    def releases_supports(self) -> bool:
+        """Its supporters may take their supports back: while it collects, and after it
+        left without qualifying (withdrawn or excluded), so that a citizen's capped supports
+        are not lost with it. A qualification freezes them (docs/audit-log.md §9, check 7)."""
+        return self.collecting or (
+            self.status in ("withdrawn", "excluded") and self.qualified_at is None
+        )
+
+    @property
     def editable(self) -> bool:
         return self.status in EDITABLE
 

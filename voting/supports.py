@@ -169,9 +169,10 @@ async def withdraw_support(
     account_id: uuid.UUID,
     now: datetime | None = None,
 ) -> SupportResult:
-    """Take a support back, while the candidate is still collecting and the phase open."""
+    """Take a support back while the phase is open: from a candidate still collecting, or
+    one who left without qualifying (which gives the citizen the support back under the cap)."""
     primary, candidacy = await _prepare(conn, candidacy_id, account_id, now)
-    if candidacy.status != "published":
+    if not candidacy.releases_supports:
         raise Refused(
             _("Ce candidat ne recueille plus de soutiens : votre soutien est définitif."),
             status=409,

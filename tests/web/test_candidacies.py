@@ -4,10 +4,14 @@ confirmation, frozen edits, the visitor's random order and search."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import unquote
 
 from starlette.testclient import TestClient
 
+from tests.conftest import REPO_ROOT
 from tests.fixtures.accounts import another_client, post_form, run_db, sign_in
 from tests.web.test_primaries import create_primary_http, log_entries
 
@@ -285,3 +289,39 @@ def test_a_form_sent_signed_out_comes_back_to_its_page_after_sign_in(
     # A foreign Referer is never a place to return to (and CSRF refuses the request first).
     foreign = post_form(visitor, f"{page}/support", headers={"Referer": "https://evil.example/x"})
     assert "evil.example" not in foreign.headers.get("location", "")
+
+
+def test_a_support_given_to_a_candidate_who_left_can_be_taken_back(
+    client: TestClient, organiser_client: TestClient, tmp_path: Path
+) -> None:
+    """The cap counts a citizen's active supports: when a supported candidate withdraws
+    before qualifying, the citizen takes the support back and gives it to someone else."""
+    create_primary_http(organiser_client, threshold="5", support_cap="1")
+    leaving, staying = citizen(client, "l@example.org"), citizen(client, "s@example.org")
+    gone, other = declare(leaving, name="Part"), declare(staying, name="Reste")
+    for cid in (gone, other):
+        post_form(organiser_client, f"/primaries/ville/admin/candidacies/{cid}/accept")
+    fan = citizen(client, "fan@example.org")
+    base = "/primaries/ville/candidates"
+    assert post_form(fan, f"{base}/{gone}/support").status_code == 303
+    assert post_form(leaving, f"{base}/{gone}/withdraw").status_code == 303
+    capped = post_form(fan, f"{base}/{other}/support")
+    assert capped.status_code == 409 and "1 soutiens" in capped.text
+    page = fan.get(f"{base}/{gone}").text
+    assert "reprenez votre soutien" in page and f"{base}/{gone}/unsupport" in page
+    assert post_form(fan, f"{base}/{gone}/unsupport").status_code == 303
+    assert post_form(fan, f"{base}/{other}/support").status_code == 303
+    entries = log_entries(client, "ville")
+    kinds = [(k, b["candidate"]) for k, b in entries if k.startswith("support")]
+    assert kinds == [("support", gone), ("support-withdrawal", gone), ("support", other)]
+    # Nobody else gets a button on the page of a candidate who left.
+    assert "unsupport" not in client.get(f"{base}/{gone}").text
+    # The observers' tool agrees: supports recounted, the cap respected (check 7).
+    export = tmp_path / "ville.json"
+    export.write_bytes(client.get("/primaries/ville/log/export").content)
+    vkey = client.get("/primaries/ville/log/vkey").text
+    audit = subprocess.run(
+        [sys.executable, "-m", "audit", "verify", str(export), "--log-key", vkey, "--json"],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert audit.returncode == 0, audit.stdout + audit.stderr
