@@ -111,13 +111,18 @@ def test_wrong_passphrase_is_refused_and_changes_nothing(client, primary, organi
 
 def test_results_page_charts_explanations_and_open_data(client, primary, organiser) -> None:
     _open(organiser, primary)
-    ballots = _cast_all(client, primary)
     base = f"/primaries/{primary.slug}"
+    # The primary's page says what the rounds are doing, whatever the calendar says.
+    home = client.get(base).text
+    assert "Ouvert au vote." in home and f"{base}/rounds/1/vote" in home
+    ballots = _cast_all(client, primary)
     assert post_form(organiser, f"{base}/rounds/1/close", {}).status_code == 303
+    assert "Clos ; dépouillement en attente de la clé." in client.get(base).text
     reveal = post_form(organiser, f"{base}/rounds/1/reveal", {"passphrase": PASSPHRASE})
     assert reveal.status_code == 303 and reveal.headers["location"].endswith("/rounds/1/results")
     page = client.get(f"{base}/rounds/1/results")
     assert page.status_code == 200
+    assert f"{base}/rounds/1/results" in client.get(base).text
     html = page.text
     engine = tally(GRADES, primary.candidates, ballots=ballots)
     names = [primary.names[c] for c in engine.ranking]

@@ -34,6 +34,7 @@ from voting.primaries import (
     update_definition,
     voting_has_started,
 )
+from voting.rounds import latest_round
 from web.auth import flash, require_account, require_organiser, require_primary_admin
 from web.i18n import request_language, translator
 from web.templating import render as render_page
@@ -385,11 +386,13 @@ async def primary_home(request: Request) -> Response:
             primary.id,
         )
         started = await voting_has_started(conn, primary.id)
+        current_round = await latest_round(conn, primary.id) if started else None
     return render(
         request,
         "primaries/home.html",
         {
             "primary": primary,
+            "current_round": current_round,
             "state": primary.phases(),
             "counts": {r["status"]: r["n"] for r in counts},
             "voting_started": started,
