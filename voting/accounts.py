@@ -459,6 +459,14 @@ def clean_voter_number(value: str) -> str | None:
     return text
 
 
+async def _has_taken_part(conn: asyncpg.Connection, account_id: UUID) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM voters_voted WHERE account_id = $1)"
+        " OR EXISTS (SELECT 1 FROM supports WHERE account_id = $1)",
+        account_id,
+    )
+
+
 async def update_profile(
     conn: asyncpg.Connection,
     account_id: UUID,
@@ -466,9 +474,23 @@ async def update_profile(
     display_name: str,
     voter_number: str | None = None,
 ) -> Account:
-    """Change the display name and the voter number; raise ProfileError on a bad field."""
+    """Change the display name and the voter number; raise ProfileError on a bad field.
+
+    A voter number that has served (the account voted or supported) stays: otherwise one
+    allow-list entry could be handed from account to account, each one taking part. Run in
+    a transaction: the row lock orders this against eligibility checks (FOR SHARE).
+    """
     name = clean_display_name(display_name)
     number = clean_voter_number(voter_number or "")
+    current = await conn.fetchval(
+        "SELECT voter_number FROM accounts WHERE id = $1 FOR UPDATE", account_id
+    )
+    if current is not None and number != current and await _has_taken_part(conn, account_id):
+        raise ProfileError(
+            "voter_number",
+            "Votre numéro d’électeur ne peut plus changer : vous avez déjà soutenu ou voté "
+            "avec ce compte. Écrivez aux organisateurs s’il est faux.",
+        )
     if number is not None:
         taken = await conn.fetchval(
             "SELECT 1 FROM accounts WHERE voter_number = $1 AND id <> $2", number, account_id
@@ -477,13 +499,18 @@ async def update_profile(
             raise ProfileError(
                 "voter_number", "Ce numéro d’électeur est déjà lié à un autre compte."
             )
-    row = await conn.fetchrow(
-        f"UPDATE accounts SET display_name = $2, voter_number = $3 WHERE id = $1"
-        f" RETURNING {_ACCOUNT_COLUMNS}",
-        account_id,
-        name,
-        number,
-    )
+    try:
+        row = await conn.fetchrow(
+            f"UPDATE accounts SET display_name = $2, voter_number = $3 WHERE id = $1"
+            f" RETURNING {_ACCOUNT_COLUMNS}",
+            account_id,
+            name,
+            number,
+        )
+    except asyncpg.UniqueViolationError:  # taken meanwhile by a concurrent request
+        raise ProfileError(
+            "voter_number", "Ce numéro d’électeur est déjà lié à un autre compte."
+        ) from None
     account = _account(row)
     if account is None:
         raise ProfileError("account", "Compte introuvable.")

@@ -231,7 +231,7 @@ async def cast(
         raise CastError(_("Ce tour n’est pas ouvert au vote."), code="round-closed", status=409)
     from voting.eligibility import is_eligible
 
-    if not await is_eligible(conn, primary_id, account_id):
+    if not await is_eligible(conn, primary_id, account_id, lock=True):
         raise CastError(
             _("Votre compte n’est pas inscrit sur la liste des votants de cette primaire."),
             code="not-eligible",

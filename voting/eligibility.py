@@ -122,14 +122,22 @@ async def primary_policy(conn: asyncpg.Connection, primary_id: UUID) -> dict[str
     return {"policy": row["policy"] or DEFAULT_POLICY, "refuse": row["refuse"]}
 
 
-async def eligibility(conn: asyncpg.Connection, primary_id: UUID, account_id: UUID) -> Eligibility:
-    """Whether the account may take part in the primary, and why (see REASONS)."""
+async def eligibility(
+    conn: asyncpg.Connection, primary_id: UUID, account_id: UUID, *, lock: bool = False
+) -> Eligibility:
+    """Whether the account may take part in the primary, and why (see REASONS).
+
+    `lock` (in the transaction of a support or a cast) keeps the account's voter number
+    from changing until that transaction commits (voting.accounts.update_profile).
+    """
     rules = await primary_policy(conn, primary_id)
     if rules is None:
         return Eligibility(False, "unknown-primary", "")
     policy = str(rules["policy"])
     account = await conn.fetchrow(
-        "SELECT email, email_verified_at, voter_number FROM accounts WHERE id = $1", account_id
+        "SELECT email, email_verified_at, voter_number FROM accounts WHERE id = $1"
+        + (" FOR SHARE" if lock else ""),
+        account_id,
     )
     if account is None:
         return Eligibility(False, "unknown-account", policy)
@@ -163,9 +171,11 @@ async def eligibility(conn: asyncpg.Connection, primary_id: UUID, account_id: UU
     return Eligibility(False, "unknown-policy", policy)
 
 
-async def is_eligible(conn: asyncpg.Connection, primary_id: UUID, account_id: UUID) -> bool:
+async def is_eligible(
+    conn: asyncpg.Connection, primary_id: UUID, account_id: UUID, *, lock: bool = False
+) -> bool:
     """True when the account may support and vote in the primary (architecture contract)."""
-    return (await eligibility(conn, primary_id, account_id)).eligible
+    return (await eligibility(conn, primary_id, account_id, lock=lock)).eligible
 
 
 _HEADERS = {

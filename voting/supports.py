@@ -92,7 +92,7 @@ async def support(
 ) -> SupportResult:
     """Support a published candidate; qualify it in the same transaction at the threshold."""
     primary, candidacy = await _prepare(conn, candidacy_id, account_id, now)
-    allowed = await eligibility(conn, primary.id, account_id)
+    allowed = await eligibility(conn, primary.id, account_id, lock=True)
     if not allowed:
         # REASONS holds French source strings, translated by the web layer like ours.
         raise Refused(allowed.message, status=403, field="eligibility")
