@@ -455,23 +455,28 @@ async def declare(
     digest = declaration_hash(
         declaration.name, declaration.bio, declaration.programme, declaration.links, photo_sha
     )
-    row = await conn.fetchrow(
-        f"""
-        INSERT INTO candidacies (primary_id, account_id, name, bio, programme, links, photo,
-                                 photo_type, charter_accepted_at, declaration)
-        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, now(), $9)
-        RETURNING {CANDIDACY_COLUMNS}
-        """,
-        primary.id,
-        account_id,
-        declaration.name,
-        declaration.bio,
-        declaration.programme,
-        _json(declaration.links),
-        photo_bytes or None,
-        kind,
-        digest,
-    )
+    try:
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO candidacies (primary_id, account_id, name, bio, programme, links, photo,
+                                     photo_type, charter_accepted_at, declaration)
+            VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, now(), $9)
+            RETURNING {CANDIDACY_COLUMNS}
+            """,
+            primary.id,
+            account_id,
+            declaration.name,
+            declaration.bio,
+            declaration.programme,
+            _json(declaration.links),
+            photo_bytes or None,
+            kind,
+            digest,
+        )
+    except asyncpg.UniqueViolationError:  # a second declaration sent at the same time
+        raise Refused(
+            _("Vous avez déjà une candidature dans cette primaire."), status=409
+        ) from None
     return Candidacy.from_row(row)
 
 

@@ -270,6 +270,11 @@ async def import_allow_list(conn: asyncpg.Connection, primary_id: UUID, data: by
     Raises AllowListError (nothing changed) when any row is invalid.
     """
     rows = parse_allow_list(data)
+    # One import at a time per primary: a second one, sent at the same time, waits and then
+    # replaces the first one's list (instead of colliding with its rows).
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"scrutin-allow-list:{primary_id}"
+    )
     await conn.execute("DELETE FROM eligibility_entries WHERE primary_id = $1", primary_id)
     await conn.execute(
         """

@@ -126,20 +126,23 @@ async def create_primary(
     exists = await conn.fetchval("SELECT 1 FROM primaries WHERE slug = $1", body["slug"])
     if exists:
         raise Refused(_("Cet identifiant est déjà pris."), field="slug", status=409)
-    row = await conn.fetchrow(
-        f"""
-        INSERT INTO primaries (slug, title, description, definition, revision, charter,
-                               created_by)
-        VALUES ($1, $2, $3, $4::text::jsonb, 1, $5, $6)
-        RETURNING {PRIMARY_COLUMNS}
-        """,
-        body["slug"],
-        body["title"],
-        body["description"],
-        _json(body),
-        charter_text,
-        created_by,
-    )
+    try:
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO primaries (slug, title, description, definition, revision, charter,
+                                   created_by)
+            VALUES ($1, $2, $3, $4::text::jsonb, 1, $5, $6)
+            RETURNING {PRIMARY_COLUMNS}
+            """,
+            body["slug"],
+            body["title"],
+            body["description"],
+            _json(body),
+            charter_text,
+            created_by,
+        )
+    except asyncpg.UniqueViolationError:  # the same slug, created by a concurrent request
+        raise Refused(_("Cet identifiant est déjà pris."), field="slug", status=409) from None
     await conn.execute(
         """
         INSERT INTO primary_definitions (primary_id, revision, definition, created_by)

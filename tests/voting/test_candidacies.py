@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -236,3 +237,27 @@ async def test_withdrawing_a_draft_leaves_no_trace_in_the_log(
     again = await run(pool, candidacies.declare, primary, citizen, {"name": "B"},
                       charter_accepted=True)  # fmt: skip
     assert again.id != draft.id
+
+
+@pytest.mark.anyio
+async def test_a_declaration_sent_twice_at_once_makes_one_candidacy(
+    primary_pool: asyncpg.Pool, setup: dict
+) -> None:
+    primary, citizen = setup["primary"], setup["citizen"]
+
+    async def declare() -> object:
+        async with primary_pool.acquire() as conn, conn.transaction():
+            await candidacies.declare(
+                conn, primary, citizen, {"name": "Deux fois"}, charter_accepted=True
+            )
+            await asyncio.sleep(0.2)  # still uncommitted while the other one inserts
+        return "declared"
+
+    outcomes = await asyncio.gather(declare(), declare(), return_exceptions=True)
+    assert outcomes.count("declared") == 1
+    [refused] = [o for o in outcomes if isinstance(o, Refused)]
+    assert refused.status == 409
+    count = await primary_pool.fetchval(
+        "SELECT count(*) FROM candidacies WHERE account_id = $1", citizen
+    )
+    assert count == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -135,3 +136,27 @@ async def test_unknown_primary_account_or_policy(db: asyncpg.Connection) -> None
     primary = await _primary(db, eligibility="lottery")
     assert (await eligibility.eligibility(db, primary, account)).reason == "unknown-policy"
     assert (await eligibility.eligibility(db, primary, uuid.uuid4())).reason == "unknown-account"
+
+
+@pytest.mark.anyio
+async def test_imports_sent_at_once_replace_the_list_one_after_the_other(
+    db: asyncpg.Connection, database_url: str
+) -> None:
+    """An organiser's double submit: the second import waits for the first, then replaces
+    its list, instead of colliding with its rows (a server error)."""
+    primary = await _primary(db, eligibility="allow-list")
+
+    async def load(text: str) -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            async with conn.transaction():
+                count = await eligibility.import_allow_list(conn, primary, text)
+                await asyncio.sleep(0.2)
+            return count
+        finally:
+            await conn.close()
+
+    lists = ["a@example.org\nFR-1\n", "a@example.org\nFR-1\n", "b@example.org\n"]
+    assert await asyncio.gather(*(load(text) for text in lists)) == [2, 2, 1]
+    rows = await db.fetch("SELECT value FROM eligibility_entries WHERE primary_id = $1", primary)
+    assert sorted(r["value"] for r in rows) in (["FR-1", "a@example.org"], ["b@example.org"])

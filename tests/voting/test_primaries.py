@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -255,6 +256,27 @@ async def test_slug_is_unique_and_cannot_change(
             async with conn.transaction():
                 await update_definition(conn, log_service, primary.id, {"slug": "eps"}, by=None)
         assert info.value.field == "slug"
+
+
+@pytest.mark.anyio
+async def test_the_same_primary_created_three_times_at_once_is_one_primary(
+    primary_pool: asyncpg.Pool, log_service: LogService
+) -> None:
+    """A double-click (or a script's retry) sends the creation again while the first one is
+    still running: the others are refused as a taken slug, never a server error."""
+
+    async def create() -> object:
+        async with primary_pool.acquire() as conn, conn.transaction():
+            await create_primary(conn, log_service, definition_input("twice"), created_by=None)
+            await asyncio.sleep(0.2)  # still uncommitted while the others insert
+        return "created"
+
+    outcomes = await asyncio.gather(*(create() for _ in range(3)), return_exceptions=True)
+    assert outcomes.count("created") == 1
+    refused = [o for o in outcomes if isinstance(o, Refused)]
+    assert len(refused) == 2 and all(r.field == "slug" and r.status == 409 for r in refused)
+    count = await primary_pool.fetchval("SELECT count(*) FROM primaries WHERE slug = 'twice'")
+    assert count == 1
 
 
 def test_open_phases_fixture_is_valid() -> None:
