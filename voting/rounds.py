@@ -21,7 +21,7 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -290,6 +290,19 @@ async def open_round(
             n=len(chosen),
         )
     number = 1 if previous is None else previous.number + 1
+    moment = now or datetime.now(UTC)
+    for phase in definition.get("phases", []):
+        if phase.get("name") == f"round-{number}" and parse_instant(phase["end"], "end") <= moment:
+            # It could never accept a ballot (Round.window), and once voting has started the
+            # calendar can no longer be revised: refuse now rather than open a dead round.
+            raise RoundError(
+                _(
+                    "La phase « tour %(number)s » du calendrier est terminée : ce tour ne "
+                    "pourrait recevoir aucun bulletin."
+                ),
+                field="closes_at",
+                number=number,
+            )
     pair = generate_tally_keypair()
     sealed = None
     if passphrase is not None:

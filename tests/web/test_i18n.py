@@ -1,5 +1,6 @@
 """English is complete: every French source string used by the UI has a translation."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -8,13 +9,32 @@ import pytest
 from web.i18n import catalog, negotiate
 
 WEB = Path(__file__).resolve().parents[2] / "web"
+VOTING = WEB.parent / "voting"  # service refusals are French source strings shown in pages
 CALL = re.compile(r"""\b_\(\s*(?P<q>["'])(?P<msg>.+?)(?P=q)\s*\)""", re.S)
+
+
+def _python_strings(path: Path) -> set[str]:
+    """Every _("…") in a Python file, messages split over several literals included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "_"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.add(node.args[0].value)
+    return found
 
 
 def source_strings() -> set[str]:
     found: set[str] = set()
-    for path in list(WEB.rglob("*.html")) + list(WEB.rglob("*.py")):
+    for path in WEB.rglob("*.html"):
         found.update(match.group("msg") for match in CALL.finditer(path.read_text("utf-8")))
+    for path in list(WEB.rglob("*.py")) + list(VOTING.rglob("*.py")):
+        found |= _python_strings(path)
     return found
 
 

@@ -269,3 +269,23 @@ def test_no_count_anywhere_before_the_close(client, primary) -> None:
     row = run_db(client, "SELECT key_custody, sealed_tally_key, turnout FROM rounds")[0]
     assert row["key_custody"] == "passphrase" and row["turnout"] is None
     assert len(row["sealed_tally_key"]) > 32
+
+
+def test_a_round_whose_phase_has_ended_is_not_opened(client) -> None:
+    """Its calendar phase over, a round could never take a ballot, and once voting has
+    started the calendar can no longer change: opening it is refused, nothing is logged."""
+    ended = {"name": "round-1", "start": "2020-04-01T00:00:00Z", "end": "2020-04-08T00:00:00Z"}
+    primary = seed_round_primary(client, phases=[ended])
+    organiser = another_client(client)
+    sign_in(organiser, f"orga-{primary.slug}@example.org", organiser=True)
+    before = _tree(client, primary)
+    refused = post_form(
+        organiser,
+        f"/primaries/{primary.slug}/rounds",
+        {"candidates": primary.candidates, "custody": "passphrase",
+         "passphrase": PASSPHRASE, "passphrase_again": PASSPHRASE},
+    )  # fmt: skip
+    assert refused.status_code in (400, 409, 422)
+    assert "ce tour ne pourrait recevoir aucun bulletin" in refused.text
+    assert _tree(client, primary) == before
+    assert run_db(client, "SELECT count(*) AS n FROM rounds")[0]["n"] == 0
