@@ -167,6 +167,29 @@ def test_settings_append_a_new_revision_and_freeze_once_voting_started(
     assert len(log_entries(client, "ville")) == 2
 
 
+def test_saving_the_settings_keeps_every_round_of_the_calendar(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    """A calendar with a third round (the API allows up to round-99): the settings form shows
+    it, and saving the form for another change keeps it."""
+    three_rounds = {
+        "round-2_start": local(29), "round-2_end": local(35),
+        "round-3_start": local(36), "round-3_end": local(42),
+    }  # fmt: skip
+    create_primary_http(organiser_client, **three_rounds)
+    [(_, first)] = log_entries(client, "ville")
+    assert [p["name"] for p in first["phases"]][-1] == "round-3"
+    form = organiser_client.get("/primaries/ville/admin").text
+    assert 'name="round-3_start"' in form and "Tour 3 — début" in form
+    saved = post_form(
+        organiser_client, "/primaries/ville/admin",
+        primary_form("ville", title="Nouveau titre", **three_rounds),
+    )  # fmt: skip
+    assert saved.status_code == 303
+    revised = log_entries(client, "ville")[-1][1]
+    assert revised["title"] == "Nouveau titre" and revised["phases"] == first["phases"]
+
+
 def test_moderation_queue_accept_reject_exclude_with_public_reasons(
     client: TestClient, organiser_client: TestClient
 ) -> None:

@@ -6,6 +6,7 @@ turning a `Refused` into a translated message, rendering, publishing a checkpoin
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,7 @@ from voting.definition import (
     GRADE_PRESETS,
     MISSING_POLICIES,
     QUALIFICATION_MODES,
+    ROUND_RE,
     RULES,
     Refused,
     _,
@@ -41,7 +43,7 @@ from web.templating import render as render_page
 
 MAX_FORM_FIELDS = 60
 MAX_PART = 2 * 1024 * 1024
-FORM_PHASES = ("candidacies", "supports", "round-1", "round-2", "results")
+_ROUND_FIELD = re.compile(r"round-([1-9][0-9]?)_(?:start|end)")
 REQUIRED_PHASES = ("candidacies", "supports")
 
 PHASE_LABELS = {
@@ -312,6 +314,21 @@ def check_lengths(values: Mapping[str, Any]) -> None:
             )
 
 
+def form_phase_names(
+    definition: Mapping[str, Any] | None = None, form: FormData | None = None
+) -> list[str]:
+    """The calendar rows of the form: the usual ones, plus every later round that the
+    definition (or the form sent) has, so that saving the settings never drops a round."""
+    rounds = {1, 2}
+    for phase in (definition or {}).get("phases", []):
+        if match := ROUND_RE.fullmatch(str(phase.get("name", ""))):
+            rounds.add(int(match.group(1)))
+    for key in form.keys() if form is not None else ():
+        if match := _ROUND_FIELD.fullmatch(key):
+            rounds.add(int(match.group(1)))
+    return ["candidacies", "supports", *(f"round-{n}" for n in sorted(rounds)), "results"]
+
+
 def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """(definition input, values to show again, phase names in the order sent)."""
     values: dict[str, Any] = {
@@ -327,7 +344,7 @@ def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any]
     values["refuse_disposable"] = form.get("refuse_disposable") == "on"
     phases: list[dict[str, str]] = []
     order: list[str] = []
-    for name in FORM_PHASES:
+    for name in form_phase_names(form=form):
         start, end = field(form, f"{name}_start", 40), field(form, f"{name}_end", 40)
         values[f"{name}_start"], values[f"{name}_end"] = start, end
         if start or end or name in REQUIRED_PHASES:
@@ -364,14 +381,14 @@ def form_field_of(exc: Refused, order: list[str]) -> str:
     return name
 
 
-def choices() -> dict[str, Any]:
+def choices(definition: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return {
         "rules": RULES,
         "missing_policies": MISSING_POLICIES,
         "qualification_modes": QUALIFICATION_MODES,
         "eligibility_policies": ELIGIBILITY_POLICIES,
         "presets": PRESET_LABELS,
-        "form_phases": FORM_PHASES,
+        "form_phases": form_phase_names(definition),
     }
 
 
@@ -443,7 +460,8 @@ async def admin_page(request: Request) -> Response:
         request,
         "primaries/form.html",
         {"values": form_values(primary), "errors": {}, "primary": primary,
-         "voting_started": started, "state": primary.phases(), **choices()},
+         "voting_started": started, "state": primary.phases(),
+         **choices(primary.definition)},
     )  # fmt: skip
 
 
@@ -466,7 +484,7 @@ async def admin_update(request: Request) -> Response:
         return render(
             request, "primaries/form.html",
             {"values": values, "errors": {form_field_of(exc, order): refusal_text(request, exc)},
-             "primary": primary, "state": primary.phases(), **choices()},
+             "primary": primary, "state": primary.phases(), **choices(primary.definition)},
             status=exc.status if exc.status != 404 else 422,
         )  # fmt: skip
     if updated.revision != primary.revision:
