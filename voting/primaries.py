@@ -205,7 +205,10 @@ async def update_definition(
         raise Refused(_("Primaire introuvable."), status=404)
     if await voting_has_started(conn, primary_id):
         raise Refused(_("Le vote a commencé : la définition ne peut plus changer."), status=409)
-    if "revision" in changes and changes["revision"] not in (None, current.revision + 1):
+    wanted = changes.get("revision")
+    if wanted is not None and (isinstance(wanted, bool) or not isinstance(wanted, int)):
+        raise Refused(_("La révision est un nombre entier."), field="revision")
+    if "revision" in changes and wanted not in (None, current.revision + 1):
         raise Refused(
             _("La révision suivante est la {next}."), field="revision", status=409,
             next=current.revision + 1,

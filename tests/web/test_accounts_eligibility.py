@@ -97,3 +97,13 @@ def test_eligibility_page_in_english(client: TestClient) -> None:
     sign_in(other, "en@example.org")
     page = other.get("/primaries/p/eligibility", headers={"Accept-Language": "en"})
     assert "send a request" in page.text
+
+
+def test_asking_for_approval_where_the_policy_is_not_approval_says_why(
+    client: TestClient,
+) -> None:
+    _primary(client, "email")
+    sign_in(client, "asker@example.org")
+    refused = post_form(client, "/primaries/p/eligibility", {})
+    assert refused.status_code == 400 and "Puis-je participer" in refused.text
+    assert run_db(client, "SELECT count(*) AS n FROM eligibility_requests")[0]["n"] == 0

@@ -87,6 +87,10 @@ def test_refuse_disposable_through_the_api_and_the_verifier(
     check_body("definition", older)
     with pytest.raises(EntryError):
         check_body("definition", {**older, "refuse_disposable": "true"})
+    # A revision number sent as text is a type error, not "the next revision is 3".
+    text = api_request(organiser_client, "PUT", "/api/primaries/api/definition", {"revision": "3"})
+    assert text.status_code == 422 and text.json()["error"]["field"] == "revision"
+    assert "nombre entier" in text.json()["error"]["message"]
 
 
 # ------------------------------------------------------------------------------ passwords

@@ -218,6 +218,8 @@ def test_moderation_queue_accept_reject_exclude_with_public_reasons(
                      ).status_code == 303  # fmt: skip
     again = post_form(organiser_client, f"{base}/{ids[1]}/accept")
     assert again.status_code == 409
+    # The refusal is shown beside the closed candidacy it concerns.
+    assert again.text.count('role="alert"') == 1
     # The refusal and its reason are public; the content moderation refused is not.
     rejected = client.get(f"/primaries/ville/candidates/{ids[1]}")
     assert rejected.status_code == 200 and "Hors charte" in rejected.text

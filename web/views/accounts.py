@@ -44,6 +44,10 @@ def _(message: str) -> str:
 
 MAX_CSV_BYTES = 2 * 1024 * 1024
 MAX_NEXT_LENGTH = 2000
+NO_APPROVAL = _(
+    "Cette primaire ne se fait pas sur demande d’approbation : la page « Puis-je participer ? » "
+    "dit comment y prendre part."
+)
 
 INVALID_EMAIL = _("Saisissez une adresse électronique valide, par exemple nom@exemple.fr.")
 EMAIL_TOO_LONG = _("L’adresse électronique est trop longue (254 caractères au plus).")
@@ -667,7 +671,7 @@ async def eligibility_request(request: Request) -> Response:
     user = await require_account(request)
     primary = await _primary(request)
     if primary["policy"] != "approval":
-        raise HTTPException(400)
+        raise HTTPException(400, NO_APPROVAL)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         await eligibility.request_approval(conn, primary["id"], user.id)
     flash(request, REQUEST_SENT)
