@@ -104,22 +104,24 @@ async def test_refused_casts_append_nothing(
 async def test_casts_outside_the_window_are_refused(
     log_pool: asyncpg.Pool, log_service: LogService, round_voters
 ) -> None:
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    phase_end = soon.strftime("%Y-%m-%dT%H:%M:%SZ")
     async with log_pool.acquire() as conn:
+        # The calendar's round-1 phase ends while the round is open.
         ended = await make_round_primary(
             conn,
             log_service,
-            phases=[
-                {"name": "round-1", "start": "2020-03-01T00:00:00Z", "end": "2020-03-08T00:00:00Z"},
-            ],
+            phases=[{"name": "round-1", "start": "2020-03-01T00:00:00Z", "end": phase_end}],
         )
         closing = await make_round_primary(conn, log_service)
     await _open(log_pool, log_service, ended)
-    soon = datetime.now(UTC) + timedelta(hours=1)
     await _open(log_pool, log_service, closing, closes_at=soon)
     grades_f = dict.fromkeys(ended.candidates, 3)
     grades_c = dict.fromkeys(closing.candidates, 3)
     with pytest.raises(CastError) as caught:
-        await _cast(log_pool, log_service, ended, round_voters[0], grades_f)
+        await _cast(
+            log_pool, log_service, ended, round_voters[0], grades_f, now=soon + timedelta(1)
+        )
     assert caught.value.code == "round-closed"
     with pytest.raises(CastError):
         await _cast(
