@@ -105,18 +105,16 @@ async def candidate_list(request: Request) -> Response:
 async def candidate_page(request: Request, error: str | None = None, status: int = 200) -> Response:
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
-        found = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
-        if (
-            found is not None
-            and found.primary_id == primary.id
-            and found.status in ("rejected", "withdrawn")  # an outcome the public log shows
-            and found.submitted_at is not None
-            and not found.visible_to(current_user(request), primary)
-        ):
-            # Refused, or withdrawn before moderation: the outcome and its public reason,
-            # never the content moderation did not accept.
-            return render(request, "candidacies/unpublished.html", {"primary": primary, "c": found})
-        candidacy = await load_candidacy(request, conn, primary)
+        candidacy = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
+        if candidacy is None or candidacy.primary_id != primary.id:
+            raise HTTPException(404)
+        if not candidacy.visible_to(current_user(request), primary):
+            if candidacy.status in ("rejected", "withdrawn") and candidacy.submitted_at:
+                # Refused, or withdrawn before moderation: the outcome the public log shows
+                # and its public reason, never the content moderation did not accept.
+                context = {"primary": primary, "c": candidacy}
+                return render(request, "candidacies/unpublished.html", context)
+            raise HTTPException(404)
         history = await candidacies.versions(conn, candidacy.id)
         user = current_user(request)
         supported = False
