@@ -181,6 +181,7 @@ def test_saving_the_settings_keeps_every_round_of_the_calendar(
     assert [p["name"] for p in first["phases"]][-1] == "round-3"
     form = organiser_client.get("/primaries/ville/admin").text
     assert 'name="round-3_start"' in form and "Tour 3 — début" in form
+    assert '<th scope="row">Tour 3</th>' in client.get("/primaries/ville").text
     saved = post_form(
         organiser_client, "/primaries/ville/admin",
         primary_form("ville", title="Nouveau titre", **three_rounds),
