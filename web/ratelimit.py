@@ -9,6 +9,7 @@ The windows live in the process: with several processes each one counts on its o
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -20,6 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from web import errors
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# An allow-list import may hold 100,000 lines (voting.eligibility.MAX_ALLOW_LIST_ROWS): its
+# file may take 6 MiB, plus the rest of the multipart form.
+MAX_IMPORT_FILE_BYTES = 6 * 1024 * 1024
+_IMPORT_PATH = re.compile(r"/primaries/[^/]+/admin/eligibility/import")
 MAX_TRACKED_KEYS = 100_000
 
 # Sign-in requests (mails sent, codes and passwords tried): per IP and per address.
@@ -124,10 +129,13 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.max_bytes
+        if _IMPORT_PATH.fullmatch(scope.get("path", "")):
+            max_bytes = max(max_bytes, MAX_IMPORT_FILE_BYTES + 64 * 1024)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             try:
-                too_large = int(declared) > self.max_bytes
+                too_large = int(declared) > max_bytes
             except ValueError:
                 too_large = True
             if too_large:
@@ -141,7 +149,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise BodyTooLarge()
             return message
 

@@ -107,3 +107,23 @@ def test_asking_for_approval_where_the_policy_is_not_approval_says_why(
     refused = post_form(client, "/primaries/p/eligibility", {})
     assert refused.status_code == 400 and "Puis-je participer" in refused.text
     assert run_db(client, "SELECT count(*) AS n FROM eligibility_requests")[0]["n"] == 0
+
+
+def test_an_allow_list_of_100000_lines_can_be_imported(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    """The documented maximum fits in one upload (the general 2 MiB body limit did not)."""
+    _primary(client, "allow-list")
+    lines = "".join(f"electeur.{n:06d}@commune-exemple.example.org\n" for n in range(100_000))
+    assert len(lines) > 4 * 1024 * 1024
+    done = post_form(
+        organiser_client,
+        "/primaries/p/admin/eligibility/import",
+        files={"file": ("liste.csv", lines.encode(), "text/csv")},
+    )
+    assert done.status_code == 303, done.text[:500]
+    count = run_db(client, "SELECT count(*) AS n FROM eligibility_entries")[0]["n"]
+    assert count == 100_000
+    # Elsewhere the general limit still holds.
+    big = post_form(client, "/account", {"display_name": "x" * (3 * 1024 * 1024)})
+    assert big.status_code == 413

@@ -32,7 +32,12 @@ from web.auth import (
     safe_next,
 )
 from web.i18n import request_language, translator
-from web.ratelimit import SIGNIN_LIMIT_PER_EMAIL, SIGNIN_LIMIT_PER_IP, rate_limit
+from web.ratelimit import (
+    MAX_IMPORT_FILE_BYTES,
+    SIGNIN_LIMIT_PER_EMAIL,
+    SIGNIN_LIMIT_PER_IP,
+    rate_limit,
+)
 from web.templating import render
 from web.views.primaries import STATUS_LABELS, truncated_multipart
 
@@ -42,7 +47,7 @@ def _(message: str) -> str:
     return message
 
 
-MAX_CSV_BYTES = 2 * 1024 * 1024
+MAX_CSV_BYTES = MAX_IMPORT_FILE_BYTES
 MAX_NEXT_LENGTH = 2000
 NO_APPROVAL = _(
     "Cette primaire ne se fait pas sur demande d’approbation : la page « Puis-je participer ? » "
