@@ -179,9 +179,9 @@ async def request_signin(
         expires_at,
     )
     link = f"{base_url.rstrip('/')}/signin/link?token={link_token}"
-    await mail.enqueue(
-        conn, email, f"Scrutin : votre code de connexion {code}", signin_mail_text(link, code)
-    )
+    # Bilingual like the text: nothing tells which language the reader wants.
+    subject = f"Scrutin : votre code de connexion {code} / your sign-in code"
+    await mail.enqueue(conn, email, subject, signin_mail_text(link, code))
     return SigninRequest(email=email, link_token=link_token, code=code, expires_at=expires_at)
 
 

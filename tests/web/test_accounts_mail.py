@@ -65,6 +65,8 @@ def test_sign_in_mail_goes_through_smtp(settings: Settings, smtp: tuple[Recorder
     assert message["To"] == "smtp@example.org"
     assert message["From"] == "s@example.org"
     assert LINK.search(message.get_content())
+    # French first, English too: in the subject as in the text.
+    assert "code de connexion" in message["Subject"] and "sign-in code" in message["Subject"]
     assert not (settings.data_dir / "outbox").exists()
 
 
