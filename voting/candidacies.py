@@ -441,16 +441,6 @@ async def declare(
     if locked is None:
         raise Refused(_("Primaire introuvable."), status=404)
     _candidacies_open(locked, now)
-    existing = await conn.fetchval(
-        """
-        SELECT 1 FROM candidacies WHERE primary_id = $1 AND account_id = $2
-           AND status NOT IN ('rejected', 'withdrawn', 'excluded', 'declined')
-        """,
-        primary.id,
-        account_id,
-    )
-    if existing:
-        raise Refused(_("Vous avez déjà une candidature dans cette primaire."), status=409)
     photo_sha = hashlib.sha256(photo_bytes).hexdigest() if photo_bytes else ""
     digest = declaration_hash(
         declaration.name, declaration.bio, declaration.programme, declaration.links, photo_sha
@@ -473,7 +463,7 @@ async def declare(
             kind,
             digest,
         )
-    except asyncpg.UniqueViolationError:  # a second declaration sent at the same time
+    except asyncpg.UniqueViolationError:  # candidacies_one_live_per_account
         raise Refused(
             _("Vous avez déjà une candidature dans cette primaire."), status=409
         ) from None

@@ -123,9 +123,6 @@ async def create_primary(
     """Create a primary, its log, and the log's first entry: the definition (revision 1)."""
     body = validate_definition(definition, revision=1)
     charter_text = clean_text(charter, "charter", max_length=MAX_CHARTER)
-    exists = await conn.fetchval("SELECT 1 FROM primaries WHERE slug = $1", body["slug"])
-    if exists:
-        raise Refused(_("Cet identifiant est déjà pris."), field="slug", status=409)
     try:
         row = await conn.fetchrow(
             f"""
@@ -141,7 +138,7 @@ async def create_primary(
             charter_text,
             created_by,
         )
-    except asyncpg.UniqueViolationError:  # the same slug, created by a concurrent request
+    except asyncpg.UniqueViolationError:  # taken, possibly by a concurrent request
         raise Refused(_("Cet identifiant est déjà pris."), field="slug", status=409) from None
     await conn.execute(
         """
@@ -208,7 +205,7 @@ async def update_definition(
     wanted = changes.get("revision")
     if wanted is not None and (isinstance(wanted, bool) or not isinstance(wanted, int)):
         raise Refused(_("La révision est un nombre entier."), field="revision")
-    if "revision" in changes and wanted not in (None, current.revision + 1):
+    if wanted not in (None, current.revision + 1):
         raise Refused(
             _("La révision suivante est la {next}."), field="revision", status=409,
             next=current.revision + 1,

@@ -463,11 +463,11 @@ async def receipt_page(request: Request) -> Response:
     return page
 
 
-RECEIPT_FORMATS = {"json": "json", "tlog-proof": "tlog-proof"}  # format → file extension
+RECEIPT_FORMATS = ("json", "tlog-proof")  # each one also the file's extension
 
 
 def _receipt_filename(primary: Primary, number: int, tracker: str, form: str = "json") -> str:
-    return f"recu-{primary.slug}-tour{number}-{tracker[:12]}.{RECEIPT_FORMATS[form]}"
+    return f"recu-{primary.slug}-tour{number}-{tracker[:12]}.{form}"
 
 
 # --------------------------------------------------------------------------------------------
