@@ -9,9 +9,9 @@ from typing import Any
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
 
-from audit.canonical import CanonicalError, parse
+from audit.canonical import CanonicalError, encode, parse
 
-# Reasons a ballot is invalid, in the order they are tested.
+# Reasons a ballot is invalid, in the order they are tested (spec §9, check 9).
 INVALID_REASONS = (
     "does-not-open",
     "not-canonical",
@@ -19,8 +19,16 @@ INVALID_REASONS = (
     "wrong-round",
     "unknown-candidate",
     "grade-out-of-range",
+    "pad-not-spaces",
+    "wrong-length",
     "blank-not-allowed",
 )
+
+
+def padded_length(round_number: int, candidates: Sequence[str], n_grades: int) -> int:
+    """Length of every ballot plaintext of a round (§8): the longest ballot, empty pad."""
+    widest = dict.fromkeys(candidates, n_grades - 1)
+    return len(encode({"round": round_number, "grades": widest, "pad": ""}))
 
 
 def public_key_of(secret_key: bytes) -> bytes:
@@ -33,6 +41,7 @@ def classify(
     candidates: Sequence[str],
     n_grades: int,
     allow_blank: bool,
+    expected_length: int | None = None,
 ) -> tuple[dict[str, int] | None, str, str]:
     """(grades or None, reason code, detail); reason is "" for a valid ballot."""
     if plaintext is None:
@@ -57,6 +66,14 @@ def classify(
             return None, "unknown-candidate", cand
         if type(grade) is not int or not 0 <= grade < n_grades:
             return None, "grade-out-of-range", f"{cand}={grade}"
+    # The pad exists only to give every ballot of the round one length: anything else in it
+    # (or another length) could mark a ballot for a buyer to find once the key is out.
+    if value["pad"].strip(" "):
+        return None, "pad-not-spaces", repr(value["pad"][:20])
+    if expected_length is None:
+        expected_length = padded_length(round_number, candidates, n_grades)
+    if len(plaintext) != expected_length:
+        return None, "wrong-length", f"{len(plaintext)} != {expected_length}"
     if not grades and not allow_blank:
         return None, "blank-not-allowed", ""
     return grades, "", ""
@@ -76,6 +93,7 @@ def open_chunk(
     secret_key, round_number, candidates, n_grades, allow_blank, items = args
     box = SealedBox(PrivateKey(secret_key))
     position = {c: i for i, c in enumerate(candidates)}
+    expected_length = padded_length(round_number, candidates, n_grades)
     profiles = [[0] * n_grades for _ in candidates]
     valid = blank = 0
     invalid: list[tuple[int, str, str]] = []
@@ -87,7 +105,9 @@ def open_chunk(
             plaintext: bytes | None = box.decrypt(sealed)
         except (CryptoError, ValueError, TypeError):
             plaintext = None
-        grades, reason, detail = classify(plaintext, round_number, position, n_grades, allow_blank)
+        grades, reason, detail = classify(
+            plaintext, round_number, position, n_grades, allow_blank, expected_length
+        )
         if grades is None:
             invalid.append((index, reason, detail))
         elif not grades:

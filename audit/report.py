@@ -335,6 +335,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "bulletin invalide : mention hors échelle ({detail})",
         "invalid ballot: grade outside the scale ({detail})",
     ),
+    "invalid-pad-not-spaces": (
+        "bulletin invalide : le remplissage contient autre chose que des espaces ({detail})",
+        "invalid ballot: the pad holds something other than spaces ({detail})",
+    ),
+    "invalid-wrong-length": (
+        "bulletin invalide : longueur du texte clair incorrecte (octets : {detail})",
+        "invalid ballot: wrong plaintext length (bytes: {detail})",
+    ),
     "invalid-blank-not-allowed": (
         "bulletin invalide : vote blanc non autorisé",
         "invalid ballot: blank not allowed",

@@ -146,6 +146,13 @@ def open_ballot(
             return _invalid(f"grade for {candidate!r} is not an integer")
         if not 0 <= grade < n_grades:
             return _invalid(f"grade {grade} for {candidate!r} is outside 0..{n_grades - 1}")
+    # §8: the pad only brings every ballot of the round to one length; a mark in it, or
+    # another length, could sign a ballot for a buyer, so such a ballot is not counted.
+    if value["pad"].strip(" "):
+        return _invalid("pad holds something other than spaces")
+    expected = ballot_plaintext_size(round_number, candidates, n_grades)
+    if len(plaintext) != expected:
+        return _invalid(f"plaintext is {len(plaintext)} bytes, not the round's {expected}")
     if not grades:
         if not allow_blank:
             return _invalid("blank ballot in a round that does not allow blank ballots")

@@ -52,6 +52,22 @@ def ballot_plaintext(round_number: int, grades: dict[str, int], pad: str = "") -
     return encode({"round": round_number, "grades": grades, "pad": pad})
 
 
+def padded_plaintext(
+    round_number: int,
+    grades: dict[str, int],
+    candidates: list[str],
+    n_grades: int,
+    *,
+    pad_char: str = " ",
+    extra: int = 0,
+) -> bytes:
+    """A §8 plaintext padded with spaces to the round's length (``pad_char``/``extra``: a
+    dishonest pad, or ``extra`` bytes more (negative: fewer) than the round's length)."""
+    size = len(ballot_plaintext(round_number, dict.fromkeys(candidates, n_grades - 1)))
+    bare = len(ballot_plaintext(round_number, grades))
+    return ballot_plaintext(round_number, grades, pad_char * max(0, size - bare + extra))
+
+
 def pseudonym(label: str) -> str:
     return hashlib.sha256(label.encode()).hexdigest()
 
@@ -338,12 +354,15 @@ def honest_primary(
     ballots = DEFAULT_BALLOTS if ballots is None else ballots
     real = [{ids[k]: g for k, g in ballot.items()} for ballot in ballots]
     idx["first-ballot"] = len(b.specs)
-    for n, ballot in enumerate(real):
+    for ballot in real:
         b.add(
             "ballot",
             {
                 "round": 1,
-                "sealed": seal(bytes(sk.public_key), ballot_plaintext(1, ballot, "x" * n)),
+                "sealed": seal(
+                    bytes(sk.public_key),
+                    padded_plaintext(1, ballot, round_ids, len(d["grades"])),
+                ),
             },
         )
     idx["last-ballot"] = len(b.specs) - 1
