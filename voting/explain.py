@@ -7,6 +7,7 @@ was already taken exactly by :mod:`voting.majority`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -276,7 +277,13 @@ def _explain_value(result: TallyResult, a: str, b: str, lang: str, names: Mappin
         fa, sa_, _ = runs_a[i]
         fb, sb_, _ = runs_b[j]
         if (fa, sa_) != (fb, sb_):
-            grade_a, grade_b = (fa, fb) if fa != fb else (sa_, sb_)
+            if fa != fb:
+                grade_a, grade_b = fa, fb
+            else:
+                # A pair is two medians in a row: the first is common, so one more judgment
+                # (of both profiles scaled to a common number of judgments) comes out first.
+                grade_a, grade_b = sa_, sb_
+                removed += Fraction(1, math.lcm(ta, tb))
             break
         step = min(left_a, left_b)
         removed += step
