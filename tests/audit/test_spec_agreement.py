@@ -6,8 +6,12 @@ valid key, and must be caught by one named check with one named message.
 
 from __future__ import annotations
 
+import json
+import pathlib
+import re
 from typing import Any
 
+from audit import recount
 from audit.recount import tally
 from tests.audit.builder import (
     AUTO,
@@ -18,6 +22,7 @@ from tests.audit.builder import (
     seal,
 )
 from tests.audit.util import failed, run
+from voting import majority
 
 
 def _result_body(s: Scenario, counted: list[dict[str, int]], invalid: int) -> dict[str, Any]:
@@ -100,3 +105,63 @@ def test_marked_or_short_ballots_counted_as_invalid_pass() -> None:
         "invalid-pad-not-spaces",
         "invalid-wrong-length",
     ]
+
+
+# -- item 2: mieux-voter with the upper median gives equal outer groups to the supporters ----
+
+SPEC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "audit-log.md"
+
+
+def _mieux_voter_example() -> tuple[dict[str, list[int]], dict[str, list[tuple[int, int]]], list]:
+    text = SPEC.read_text(encoding="utf-8")
+    profiles, steps = {}, {}
+    for name, prof, rest in re.findall(r"^ {6}(\w) = (\[[\d, ]+\]) +steps (.+)$", text, re.M):
+        profiles[name] = json.loads(prof)
+        steps[name] = [(int(g), int(v)) for g, v in re.findall(r"\((\d+), (\d+)\)", rest)]
+    [ranking] = re.findall(r"^ {6}ranking (.+) \(ranks ([\d, ]+)\)$", text, re.M)
+    order = [
+        (c, int(r)) for c, r in zip(ranking[0].split(", "), ranking[1].split(", "), strict=True)
+    ]
+    return profiles, steps, order
+
+
+def test_mieux_voter_worked_example_of_the_spec() -> None:
+    profiles, steps, order = _mieux_voter_example()
+    assert profiles == {"A": [1, 0, 2, 1], "B": [0, 0, 4, 0]}
+    for name, profile in profiles.items():
+        assert recount.mieux_voter_score(profile, upper_median=True) == steps[name]
+    options = {"rule": "mieux-voter", "missing": "normalize", "default_grade": 0}
+    mine = recount.tally_profiles(4, profiles, **options, upper_median=True)
+    assert [(c, mine["candidates"][c]["rank"]) for c in mine["ranking"]] == order
+    # The service's engine ranks the example the same way.
+    engine = majority.tally(["0", "1", "2", "3"], list(profiles), profiles=profiles, **options,
+                            upper_median=True)  # fmt: skip
+    assert [(c, engine.ranks[c]) for c in engine.ranking] == order
+    # With the lower median the tie goes to the critics: B first (A: median 0-based pos 1 = 2,
+    # one below and one above, step (2, 3)).
+    lower = recount.tally_profiles(4, profiles, **options, upper_median=False)
+    assert lower["ranking"] == ["B", "A"]
+    engine = majority.tally(["0", "1", "2", "3"], list(profiles), profiles=profiles, **options)
+    assert list(engine.ranking) == ["B", "A"]
+
+
+def test_mieux_voter_upper_median_tie_decides_a_published_result() -> None:
+    # A log whose result gives the tie to the critics (§9's old formula) fails the recount.
+    a, b = "A", "B"
+    ballots = [{a: 0, b: 2}, {a: 2, b: 2}, {a: 2, b: 2}, {a: 3, b: 2}]
+    s = honest_primary(ballots, rule="mieux-voter", upper_median=True, missing="worst-grade")
+    report = run(s.builder.export(), s.builder.vkey)
+    assert failed(report) == {}
+    ids = s.round_ids
+    result = s.builder.specs[s.index["result"]].body
+    assert result["ranking"][:2] == [ids[0], ids[1]]  # A before B
+    swapped = {**result, "ranking": [ids[1], ids[0], *result["ranking"][2:]]}
+    swapped["candidates"] = {
+        **result["candidates"],
+        ids[0]: {**result["candidates"][ids[0]], "rank": 2},
+        ids[1]: {**result["candidates"][ids[1]], "rank": 1},
+    }
+    s.builder.specs[s.index["result"]].body = swapped
+    report = run(s.builder.export(), s.builder.vkey)
+    assert set(failed(report)) == {10}
+    assert "result-ranking" in report.checks[10].codes()
