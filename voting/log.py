@@ -10,8 +10,9 @@ Writing is two-phase, so that an entry exists if and only if the caller's state 
    serialises sequencers across processes; whoever holds the lock integrates every committed
    entry, so concurrent writers batch naturally. `wait` runs it (if needed) for one entry.
 
-Checkpoints are signed only over committed trees: on `publish_checkpoint` (phase changes),
-when a receipt needs one, and from the background service at most every
+Checkpoints are signed only over committed trees: by the sequencer at each phase-change entry
+(`PHASE_CHANGE_KINDS`, a tree ending exactly there), on `publish_checkpoint`, when a receipt
+needs one, and from the background service at most every
 `checkpoint_interval` seconds while the tree grows.
 
 Proofs never load the tree: a recording pass of the proof algorithm lists the perfect
@@ -54,6 +55,9 @@ _TILE_COLUMNS = ["primary_id", "level", "idx", "hashes", "root"]
 _ENTRY_COLUMNS = ["primary_id", "idx", "leaf_hash", "entry", "kind", "queue_id"]
 EXPORT_CHUNK = 5000
 EXPORT_FORMAT = "scrutin-export/v1"
+# Entries that change the primary's phase: the sequencer signs a checkpoint whose tree ends
+# exactly at each of them (docs/audit-log.md §6).
+PHASE_CHANGE_KINDS = frozenset({"definition", "round-open", "round-close", "tally-key", "result"})
 
 
 class LogError(Exception):
@@ -407,10 +411,14 @@ class LogService:
         created: defaultdict[int, dict[int, bytes]] = defaultdict(dict)
         entries = [bytes(row["entry"]) for row in rows]
         leaves = [leaf_hash(entry) for entry in entries]
-        for leaf in leaves:
+        # (size, root) of the tree ending exactly at each phase-change entry (§6).
+        phase_heads: list[tuple[int, bytes]] = []
+        for leaf, row in zip(leaves, rows, strict=True):
             for level, index, value in tree.append(leaf):
                 if level % tiles.TILE_HEIGHT == 0:
                     created[level // tiles.TILE_HEIGHT][index] = value
+            if row["kind"] in PHASE_CHANGE_KINDS:
+                phase_heads.append((tree.size, tree.root()))
         queue_ids = [row["id"] for row in rows]
         # COPY: one multi-row heap insert per page (fewer WAL records than INSERT … unnest).
         await conn.copy_records_to_table(
@@ -425,6 +433,15 @@ class LogService:
         if full_tiles:
             await conn.copy_records_to_table("log_tiles", records=full_tiles, columns=_TILE_COLUMNS)
         await conn.execute(q.UPDATE_HEAD, pid, tree.size, tree.root(), tree.hashes)
+        if phase_heads:
+            # Signed in the integrating transaction, under the head lock: committed with the
+            # entries, before any later checkpoint of this log can be signed.
+            key = await self._log_key(conn, pid)
+            for phase_size, phase_root in phase_heads:
+                note = sign_checkpoint(
+                    Checkpoint(key.origin, phase_size, phase_root), key.signing_key
+                )
+                await conn.execute(q.INSERT_CHECKPOINT, pid, phase_size, phase_root, note)
         return {queue_id: size + offset for offset, queue_id in enumerate(queue_ids)}, tree.size
 
     async def _completed_tiles(
