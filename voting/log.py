@@ -64,6 +64,50 @@ class LogError(Exception):
     """A log operation cannot be done; the message says why."""
 
 
+def _(message: str) -> str:
+    return message
+
+
+class EntryTooLarge(LogError, ValueError):
+    """An entry longer than a tile bundle can hold (65,535 bytes, docs/audit-log.md §7).
+
+    Raised by `append` before anything is queued, so the caller's transaction writes nothing.
+    Like the services' refusals it carries a French `message` (translated by the pages, with
+    `%(size)s`/`%(limit)s` from `params`) and the form `field` to correct.
+    """
+
+    MESSAGES = {
+        "round-open": (
+            _(
+                "Trop de candidats pour un seul tour : l’entrée d’ouverture du journal ferait "
+                "%(size)s octets, et une entrée en compte %(limit)s au plus. Choisissez moins "
+                "de candidats ; rien n’a été enregistré."
+            ),
+            "candidates",
+        ),
+        "definition": (
+            _(
+                "Texte trop long : la définition de la primaire ferait une entrée de journal "
+                "de %(size)s octets, %(limit)s au plus. Raccourcissez la description ; rien "
+                "n’a été enregistré."
+            ),
+            "description",
+        ),
+    }
+    GENERIC = _(
+        "Cette entrée du journal public ferait %(size)s octets, et une entrée en compte "
+        "%(limit)s au plus ; rien n’a été enregistré."
+    )
+
+    def __init__(self, kind: str, size: int, limit: int) -> None:
+        super().__init__(f"a {kind} entry of {size} bytes exceeds {limit}")
+        self.kind = kind
+        self.size = size
+        self.limit = limit
+        self.message, self.field = self.MESSAGES.get(kind, (self.GENERIC, None))
+        self.params = {"size": size, "limit": limit}
+
+
 class UnknownLogError(LogError):
     """The primary has no log."""
 
@@ -275,7 +319,7 @@ class LogService:
             signing_key=key.signing_key,
         )
         if len(entry) > tiles.MAX_ENTRY_SIZE:
-            raise LogError(f"a {kind} entry of {len(entry)} bytes exceeds {tiles.MAX_ENTRY_SIZE}")
+            raise EntryTooLarge(kind, len(entry), tiles.MAX_ENTRY_SIZE)
         queue_id = await conn.fetchval(q.INSERT_QUEUE, pid, kind, entry)
         return Queued(pid, queue_id, kind, entry, leaf_hash(entry))
 

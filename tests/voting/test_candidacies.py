@@ -12,6 +12,7 @@ import pytest
 
 from crypto import canonical
 from tests.fixtures.primaries import logged, make_account, make_candidacy, make_primary
+from tests.fixtures.waiting import wait_until_blocked
 from voting import candidacies
 from voting.candidacies import declaration_hash, photo_type, validate_declaration
 from voting.definition import Refused
@@ -250,7 +251,7 @@ async def test_a_declaration_sent_twice_at_once_makes_one_candidacy(
             await candidacies.declare(
                 conn, primary, citizen, {"name": "Deux fois"}, charter_accepted=True
             )
-            await asyncio.sleep(0.2)  # still uncommitted while the other one inserts
+            await wait_until_blocked(primary_pool, 1)  # the other one waits for this one
         return "declared"
 
     outcomes = await asyncio.gather(declare(), declare(), return_exceptions=True)

@@ -9,6 +9,7 @@ import uuid
 import asyncpg
 import pytest
 
+from tests.fixtures.waiting import wait_until_blocked
 from voting import eligibility
 from voting.eligibility import AllowListError, parse_allow_list
 
@@ -145,18 +146,20 @@ async def test_imports_sent_at_once_replace_the_list_one_after_the_other(
     """An organiser's double submit: the second import waits for the first, then replaces
     its list, instead of colliding with its rows (a server error)."""
     primary = await _primary(db, eligibility="allow-list")
+    lists = ["a@example.org\nFR-1\n", "a@example.org\nFR-1\n", "b@example.org\n"]
+    waiting = [len(lists)]
 
     async def load(text: str) -> int:
         conn = await asyncpg.connect(database_url)
         try:
             async with conn.transaction():
                 count = await eligibility.import_allow_list(conn, primary, text)
-                await asyncio.sleep(0.2)
+                waiting[0] -= 1
+                await wait_until_blocked(db, waiting[0])  # the others wait for their turn
             return count
         finally:
             await conn.close()
 
-    lists = ["a@example.org\nFR-1\n", "a@example.org\nFR-1\n", "b@example.org\n"]
     assert await asyncio.gather(*(load(text) for text in lists)) == [2, 2, 1]
     rows = await db.fetch("SELECT value FROM eligibility_entries WHERE primary_id = $1", primary)
     assert sorted(r["value"] for r in rows) in (["FR-1", "a@example.org"], ["b@example.org"])

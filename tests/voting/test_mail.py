@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -14,6 +15,7 @@ import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.fixtures.waiting import PATIENCE
 from voting import mail
 
 
@@ -139,22 +141,35 @@ async def test_delivery_into_the_outbox(pool: asyncpg.Pool, tmp_path: Path) -> N
     assert message["To"] == "a@example.org"
 
 
+async def _listening(pool: asyncpg.Pool, channel: str) -> None:
+    """Wait until a session of this database has run LISTEN on `channel`."""
+    deadline = time.monotonic() + PATIENCE
+    while not await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND state = 'idle' AND query = $1",
+        f'LISTEN "{channel}"',
+    ):
+        assert time.monotonic() < deadline, f"nobody listens on {channel}"
+        await asyncio.sleep(0.01)
+
+
 @pytest.mark.anyio
 async def test_the_background_sender_delivers_on_notify(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    # A poll far beyond the test's patience: only the notification can deliver in time.
     sender = mail.MailSender(
-        pool, mail.OutboxTransport(tmp_path), mail.DEFAULT_SENDER, poll_interval=30
+        pool, mail.OutboxTransport(tmp_path), mail.DEFAULT_SENDER, poll_interval=3600
     )
     task = asyncio.create_task(sender.run())
     try:
-        await asyncio.sleep(0.2)
+        await _listening(pool, mail.NOTIFY_CHANNEL)  # a mail queued earlier is not notified
         await _queue(pool)
         outbox = tmp_path.glob
-        for _ in range(50):
-            if await asyncio.to_thread(lambda: list(outbox("*.eml"))):
-                break
-            await asyncio.sleep(0.1)
+        deadline = time.monotonic() + PATIENCE
+        while not await asyncio.to_thread(lambda: list(outbox("*.eml"))):
+            assert time.monotonic() < deadline, "the notified mail was not delivered"
+            await asyncio.sleep(0.05)
         files = await asyncio.to_thread(lambda: list(outbox("*.eml")))
-        assert len(files) == 1  # long before the 30 s poll
+        assert len(files) == 1
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

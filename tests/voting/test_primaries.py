@@ -16,6 +16,7 @@ from tests.fixtures.primaries import (
     make_primary,
     open_phases,
 )
+from tests.fixtures.waiting import wait_until_blocked
 from voting.definition import (
     DEFAULT_THRESHOLD,
     FRENCH_GRADES,
@@ -268,7 +269,7 @@ async def test_the_same_primary_created_three_times_at_once_is_one_primary(
     async def create() -> object:
         async with primary_pool.acquire() as conn, conn.transaction():
             await create_primary(conn, log_service, definition_input("twice"), created_by=None)
-            await asyncio.sleep(0.2)  # still uncommitted while the others insert
+            await wait_until_blocked(primary_pool, 2)  # the others wait for this one
         return "created"
 
     outcomes = await asyncio.gather(*(create() for _ in range(3)), return_exceptions=True)

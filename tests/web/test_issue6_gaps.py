@@ -323,15 +323,16 @@ def test_ending_the_supports_phase_early_is_a_logged_revision(
     refused = post_form(citizen_client, "/primaries/ville/admin/close-supports", {"early": "1"})
     assert refused.status_code == 403
     count_before = len(log_entries(client, "ville"))
-    moment = datetime.now(UTC).replace(microsecond=0)
+    earliest = datetime.now(UTC).replace(microsecond=0)
     closed = post_form(organiser_client, "/primaries/ville/admin/close-supports", {"early": "1"})
+    latest = datetime.now(UTC)
     assert closed.status_code == 303
     entries = log_entries(client, "ville")[count_before:]
     assert [k for k, _ in entries] == ["definition", "qualification"]
     revision = entries[0][1]
     ends = {p["name"]: p["end"] for p in revision["phases"]}
     end = datetime.fromisoformat(ends["supports"].replace("Z", "+00:00"))
-    assert abs((end - moment).total_seconds()) < 5
+    assert earliest <= end <= latest  # the moment of the request, however long it took
     assert ends["candidacies"] <= ends["supports"]
     assert entries[1][1] == {"candidate": cid, "supports": 1, "threshold": 1}
     late = another_client(client)

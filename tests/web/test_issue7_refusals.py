@@ -16,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.fixtures.accounts import another_client, post_form, run_db, sign_in
+from tests.fixtures.log import settled_tree_size
 from tests.fixtures.rounds import (
     PASSPHRASE,
     RoundPrimary,
@@ -25,15 +26,9 @@ from tests.fixtures.rounds import (
 )
 
 
-def _tree(client: TestClient, primary: RoundPrimary) -> tuple[int, int]:
-    """(entries integrated, entries queued) of the primary's log."""
-    row = run_db(
-        client,
-        "SELECT (SELECT count(*) FROM log_entries WHERE primary_id = $1) AS done,"
-        " (SELECT count(*) FROM log_queue WHERE primary_id = $1) AS queued",
-        primary.id,
-    )[0]
-    return row["done"], row["queued"]
+def _tree(client: TestClient, primary: RoundPrimary) -> int:
+    """The size of the primary's log, every committed entry integrated."""
+    return settled_tree_size(client, primary.id)
 
 
 def _ballots(client: TestClient, primary: RoundPrimary) -> int:
