@@ -1,0 +1,432 @@
+"""A small Scrutin log producer, written from docs/audit-log.md alone (not the service, not
+tests/audit/builder.py), to make honest and dishonest exports signed with a valid log key.
+
+`Log` is the low level: entries as (kind, body, time), signed and checkpointed by `export()`.
+`Primary` scripts a whole primary (definition, candidacies, supports, qualifications,
+confirmations, rounds, ballots, results) so that a corpus case is a few parameters plus, for a
+dishonest operator, an edit of the script before it is signed.
+
+The canonical encoder, base64 and Merkle code here are this file's own (§2–§4). The numbers of a
+`result` come from the stranger verifier's recount (tests/audit/stranger/verifier.py), itself
+written from the spec: scrutin-audit checks them independently.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.signing import SigningKey
+
+from tests.audit.stranger.verifier import recount
+
+MAX_ENTRY = 65535
+
+
+class EntryTooLarge(ValueError):
+    """An entry above 65,535 bytes cannot be served in a tile bundle (§7, §8)."""
+
+
+# -- §2 canonical JSON (this producer's own encoder) ----------------------------------------
+
+
+def canonical(value: Any) -> bytes:
+    def enc(v: Any) -> str:
+        if v is None or isinstance(v, bool):
+            return {None: "null", True: "true", False: "false"}[v]
+        if isinstance(v, int):
+            assert abs(v) <= 2**53 - 1, "integer outside the canonical range"
+            return str(v)
+        if isinstance(v, str):
+            assert unicodedata.is_normalized("NFC", v), "string not in NFC"
+            out = ['"']
+            for ch in v:
+                if ch == '"' or ch == "\\":
+                    out.append("\\" + ch)
+                elif ch in "\b\t\n\f\r":
+                    out.append(
+                        {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}[ch]
+                    )
+                elif ord(ch) < 0x20:
+                    out.append(f"\\u{ord(ch):04x}")
+                else:
+                    out.append(ch)
+            return "".join(out) + '"'
+        if isinstance(v, list):
+            return "[" + ",".join(map(enc, v)) + "]"
+        if isinstance(v, dict):
+            items = sorted(v.items(), key=lambda kv: kv[0].encode("utf-16-be"))
+            return "{" + ",".join(enc(k) + ":" + enc(x) for k, x in items) + "}"
+        raise TypeError(f"{type(v).__name__} has no canonical form")
+
+    return enc(value).encode("utf-8")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def leaf(entry: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + entry).digest()
+
+
+def root_of(leaves: list[bytes]) -> bytes:
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while 2 * k < len(leaves):
+        k *= 2
+    return hashlib.sha256(b"\x01" + root_of(leaves[:k]) + root_of(leaves[k:])).digest()
+
+
+# -- §5/§6 keys and notes -------------------------------------------------------------------
+
+
+class LogKey:
+    def __init__(self, origin: str, seed: bytes) -> None:
+        self.origin = origin
+        self.signing = SigningKey(seed)
+        self.public = bytes(self.signing.verify_key)
+        self.key_id = hashlib.sha256(origin.encode() + b"\n\x01" + self.public).digest()[:4]
+        typed = b"\x01" + self.public
+        self.vkey = f"{origin}+{self.key_id.hex()}+{b64(typed)}"
+
+    def sign_entry(self, envelope: dict[str, Any]) -> bytes:
+        message = b"scrutin-entry/v1\x00" + envelope["kind"].encode() + b"\x00"
+        message += canonical(envelope)
+        sig = self.signing.sign(message).signature
+        return canonical({**envelope, "sig": b64(sig)})
+
+    def checkpoint(self, size: int, root: bytes) -> str:
+        text = f"{self.origin}\n{size}\n{b64(root)}\n"
+        sig = self.signing.sign(text.encode()).signature
+        return f"{text}\n\u2014 {self.origin} {b64(self.key_id + sig)}\n"
+
+
+# -- the log --------------------------------------------------------------------------------
+
+PHASE_CHANGES = {"definition", "qualification", "round-open", "round-close", "tally-key", "result"}
+
+
+@dataclass
+class Step:
+    kind: str
+    body: dict[str, Any]
+    time: int
+    # A dishonest operator's edits of the signed bytes (re-signed or not, as the case says).
+    raw: Callable[[bytes], bytes] | None = None
+
+
+@dataclass
+class Log:
+    origin: str = "scrutin.localhost/primaries/corpus"
+    primary: str = "0b9d6b5c-6b1e-4c1a-9a57-2f3d1c8e7a10"
+    seed: bytes = bytes(range(32))
+    steps: list[Step] = field(default_factory=list)
+    allow_oversize: bool = False
+
+    @property
+    def key(self) -> LogKey:
+        return LogKey(self.origin, self.seed)
+
+    def add(self, kind: str, body: dict[str, Any], time: int) -> int:
+        self.steps.append(Step(kind, body, time))
+        return len(self.steps) - 1
+
+    def index(self, kind: str, n: int = 0, **match: Any) -> int:
+        """Index of the n-th step of `kind` whose body has the `match` members."""
+        hits = [
+            i
+            for i, s in enumerate(self.steps)
+            if s.kind == kind and all(s.body.get(k) == v for k, v in match.items())
+        ]
+        return hits[n]
+
+    def entries(self) -> list[bytes]:
+        key, out, leaves = self.key, [], []
+        for i, step in enumerate(self.steps):
+            body = dict(step.body)
+            if step.kind == "result" and body.get("tree_size") is None:
+                # The tree the result was computed over: every entry before it.
+                body["tree_size"] = i
+                body["root"] = b64(root_of(leaves))
+            envelope = {
+                "v": 1,
+                "origin": self.origin,
+                "primary": self.primary,
+                "kind": step.kind,
+                "time": step.time,
+                "body": body,
+                "key": key.key_id.hex(),
+            }
+            data = key.sign_entry(envelope)
+            if step.raw is not None:
+                data = step.raw(data)
+            if len(data) > MAX_ENTRY and not self.allow_oversize:
+                raise EntryTooLarge(
+                    f"entry {i} ({step.kind}) is {len(data)} bytes; at most {MAX_ENTRY}"
+                )
+            out.append(data)
+            leaves.append(leaf(data))
+        return out
+
+    def export(self) -> dict[str, Any]:
+        entries = self.entries()
+        leaves = [leaf(e) for e in entries]
+        key = self.key
+        sizes = [0] + [i + 1 for i, s in enumerate(self.steps) if s.kind in PHASE_CHANGES]
+        sizes.append(len(entries))
+        checkpoints = [key.checkpoint(n, root_of(leaves[:n])) for n in sorted(set(sizes))]
+        return {
+            "format": "scrutin-export/v1",
+            "origin": self.origin,
+            "primary": self.primary,
+            "vkey": key.vkey,
+            "entries": [b64(e) for e in entries],
+            "checkpoints": checkpoints,
+        }
+
+
+# -- §8 sealed ballots ----------------------------------------------------------------------
+
+
+def ballot_plaintext(
+    round_no: int,
+    grades: dict[str, int],
+    candidates: list[str],
+    n_grades: int,
+    pad: str | None = None,
+) -> bytes:
+    longest = len(
+        canonical({"round": round_no, "grades": {c: n_grades - 1 for c in candidates}, "pad": ""})
+    )
+    if pad is None:
+        pad = " " * (longest - len(canonical({"round": round_no, "grades": grades, "pad": ""})))
+    return canonical({"round": round_no, "grades": grades, "pad": pad})
+
+
+def seal(public_key: bytes, plaintext: bytes) -> str:
+    return b64(SealedBox(PublicKey(public_key)).encrypt(plaintext))
+
+
+# -- a scripted primary ---------------------------------------------------------------------
+
+DAY = 86400
+T0 = 1_800_000_000  # 2027-01-15T08:00:00Z
+
+
+def iso(t: int) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cand_id(n: int) -> str:
+    return f"{n:08x}-abcd-4ef0-8a00-{n:012x}"
+
+
+def supporter(n: int) -> str:
+    return hashlib.sha256(b"supporter %d" % n).hexdigest()
+
+
+def declaration(n: int) -> str:
+    return hashlib.sha256(b"declaration %d" % n).hexdigest()
+
+
+@dataclass
+class Primary:
+    """A whole primary. Ballots are grade dicts (None: a blank ballot); `extra_plaintexts` are
+    sealed as they are (dishonest or invalid ballots)."""
+
+    rule: str = "majority-value"
+    missing: str = "normalize"
+    upper_median: bool = False
+    default_grade: int = 0
+    grades: tuple[str, ...] = ("Reject", "Fair", "Good", "Excellent")
+    n_candidates: int = 3
+    subset_size: int = 0
+    allow_blank: bool = False
+    threshold: int = 2
+    support_cap: int = 0
+    log: Log = field(default_factory=Log)
+
+    def __post_init__(self) -> None:
+        self.candidates = [cand_id(n + 1) for n in range(self.n_candidates)]
+        self.names = {c: f"Candidate {n + 1}" for n, c in enumerate(self.candidates)}
+        self.tally_keys: dict[int, PrivateKey] = {}
+        self.round_candidates: dict[int, list[str]] = {}
+        self.plaintexts: dict[int, list[bytes]] = {}
+
+    @property
+    def slug(self) -> str:
+        return self.log.origin.rsplit("/", 1)[-1]
+
+    def phases(self) -> list[dict[str, str]]:
+        # AMBIGUITY: §8 gives `phases` as {"name", "start", "end"} without naming the phases.
+        return [
+            {"name": "candidacies", "start": iso(T0), "end": iso(T0 + 10 * DAY)},
+            {"name": "supports", "start": iso(T0), "end": iso(T0 + 10 * DAY)},
+            {"name": "round-1", "start": iso(T0 + 10 * DAY), "end": iso(T0 + 12 * DAY)},
+            {"name": "round-2", "start": iso(T0 + 13 * DAY), "end": iso(T0 + 15 * DAY)},
+        ]
+
+    def definition(self, revision: int = 1) -> dict[str, Any]:
+        return {
+            "revision": revision,
+            "title": "Corpus primary",
+            "slug": self.slug,
+            "description": "A primary of the stranger's corpus.",
+            "threshold": self.threshold,
+            "support_cap": self.support_cap,
+            "qualification": "threshold",
+            "grades": list(self.grades),
+            "rule": self.rule,
+            "missing": self.missing,
+            "default_grade": self.default_grade,
+            "upper_median": self.upper_median,
+            "subset_size": self.subset_size,
+            "allow_blank": self.allow_blank,
+            "eligibility": "email",
+            "phases": self.phases(),
+        }
+
+    def candidacy(self, c: str, action: str, t: int, reason: str = "") -> int:
+        n = self.candidates.index(c) + 1
+        body = {
+            "candidate": c,
+            "action": action,
+            "name": self.names[c],
+            "declaration": declaration(n),
+            "reason": reason,
+        }
+        return self.log.add("candidacy", body, t)
+
+    def pre_voting(self, confirm: bool | set[str] = True) -> None:
+        """Definition, candidacies, supports, qualifications and confirmations (of every
+        candidate, or of those in `confirm`)."""
+        log = self.log
+        log.add("definition", self.definition(), T0)
+        t = T0 + 60
+        for c in self.candidates:
+            self.candidacy(c, "submitted", t)
+            self.candidacy(c, "published", t + 10)
+            t += 60
+        t = T0 + DAY
+        for k, c in enumerate(self.candidates):
+            for s in range(self.threshold):
+                log.add("support", {"candidate": c, "supporter": supporter(k * 10 + s)}, t)
+                t += 60
+            body = {"candidate": c, "supports": self.threshold, "threshold": self.threshold}
+            log.add("qualification", body, t)
+            t += 60
+            if confirm is True or (confirm and c in confirm):
+                self.candidacy(c, "confirmed", t)
+                t += 60
+
+    def open_round(self, r: int, candidates: list[str], t: int) -> int:
+        sk = PrivateKey(hashlib.sha256(b"tally %d" % r).digest())
+        self.tally_keys[r] = sk
+        self.round_candidates[r] = list(candidates)
+        self.plaintexts[r] = []
+        n = {c: self.candidates.index(c) + 1 for c in candidates}
+        body = {
+            "round": r,
+            "candidates": [
+                {"candidate": c, "name": self.names[c], "declaration": declaration(n[c])}
+                for c in candidates
+            ],
+            "tally_public_key": b64(bytes(sk.public_key)),
+            "subset_size": self.subset_size,
+            "allow_blank": self.allow_blank,
+        }
+        return self.log.add("round-open", body, t)
+
+    def cast(self, r: int, plaintext: bytes, t: int) -> int:
+        self.plaintexts[r].append(plaintext)
+        sealed = seal(bytes(self.tally_keys[r].public_key), plaintext)
+        return self.log.add("ballot", {"round": r, "sealed": sealed}, t)
+
+    def plain(self, r: int, grades: dict[str, int] | None, pad: str | None = None) -> bytes:
+        return ballot_plaintext(r, grades or {}, self.round_candidates[r], len(self.grades), pad)
+
+    def tally(self, r: int, count_as_valid: set[int] = frozenset()) -> dict[str, Any]:
+        """The result body of round r; `count_as_valid`: plaintext positions a dishonest
+        operator counts as valid whatever they hold."""
+        cands, n_grades = self.round_candidates[r], len(self.grades)
+        valid, blank, invalid = [], 0, 0
+        for pos, data in enumerate(self.plaintexts[r]):
+            value = _ballot_value(data)
+            good = value is not None and data == self.plain(r, value["grades"])
+            good = good and all(
+                c in cands and 0 <= g < n_grades for c, g in value["grades"].items()
+            )
+            if pos in count_as_valid and value is not None:
+                good = True
+            if not good:
+                invalid += 1
+            elif not value["grades"]:
+                if self.allow_blank or pos in count_as_valid:
+                    blank += 1
+                else:
+                    invalid += 1
+            else:
+                valid.append(value["grades"])
+        body = recount(
+            valid,
+            cands,
+            n_grades,
+            self.rule,
+            self.missing,
+            self.default_grade,
+            self.upper_median,
+        )
+        return {
+            "round": r,
+            "tree_size": None,
+            "root": None,
+            "rule": self.rule,
+            "missing": self.missing,
+            "upper_median": self.upper_median,
+            "default_grade": self.default_grade,
+            "counts": {"valid": len(valid), "blank": blank, "invalid": invalid},
+            **body,
+        }
+
+    def run_round(
+        self,
+        r: int,
+        candidates: list[str],
+        ballots: list[dict[str, int] | None],
+        extra_plaintexts: list[bytes] = (),
+        count_as_valid: set[int] = frozenset(),
+    ) -> None:
+        start = T0 + (10 if r == 1 else 13) * DAY
+        self.open_round(r, candidates, start + 60)
+        t = start + 3600
+        for grades in ballots:
+            self.cast(r, self.plain(r, grades), t)
+            t += 60
+        for data in extra_plaintexts:
+            self.cast(r, data, t)
+            t += 60
+        self.log.add("round-close", {"round": r, "turnout": len(self.plaintexts[r])}, t)
+        sk = b64(bytes(self.tally_keys[r]))
+        self.log.add("tally-key", {"round": r, "tally_secret_key": sk}, t + 60)
+        self.log.add("result", self.tally(r, count_as_valid), t + 120)
+
+
+def _ballot_value(data: bytes) -> dict[str, Any] | None:
+    import json
+
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    ok = isinstance(value, dict) and set(value) == {"round", "grades", "pad"}
+    return value if ok and isinstance(value["grades"], dict) else None

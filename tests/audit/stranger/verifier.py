@@ -1,0 +1,1069 @@
+"""A second verifier of Scrutin exports, written from the spec alone.
+
+Sources: docs/audit-log.md (the format, §1–§9) and docs/majority-judgment.md (the rules). The
+author did not read audit/, voting/, crypto/ or web/. Standard library and PyNaCl only.
+
+`verify_export(export, vkey)` runs the §9 checks that an export allows (1, 2, 4–10; check 3
+needs a saved state) and returns a `StrangerReport`: ok/failed, each failure with the §9 check
+number, the entry index when there is one, and a reason.
+
+Where the spec is silent or ambiguous, the choice made here is marked "AMBIGUITY" in a comment;
+those are findings to settle in the spec, not guesses from the code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import hashlib
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from nacl.exceptions import BadSignatureError, CryptoError
+from nacl.public import PrivateKey, SealedBox
+from nacl.signing import VerifyKey
+
+MAX_INT = 2**53 - 1
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    check: int
+    index: int | None
+    reason: str
+
+
+@dataclass
+class StrangerReport:
+    usable: bool = True
+    unusable_reason: str = ""
+    failures: list[Failure] = field(default_factory=list)
+    warnings: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.usable and not self.failures
+
+    @property
+    def failed_checks(self) -> set[int]:
+        return {f.check for f in self.failures}
+
+    def fail(self, check: int, index: int | None, reason: str) -> None:
+        self.failures.append(Failure(check, index, reason))
+
+    def warn(self, check: int, index: int | None, reason: str) -> None:
+        self.warnings.append(Failure(check, index, reason))
+
+
+class Unusable(ValueError):
+    """Input the verifier cannot use at all (§9: exit status 2)."""
+
+
+class NotCanonical(ValueError):
+    pass
+
+
+# -- §2 canonical JSON ----------------------------------------------------------------------
+
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _encode_str(s: str) -> str:
+    if any("\ud800" <= ch <= "\udfff" for ch in s):
+        raise NotCanonical("a string holds a lone surrogate")
+    if unicodedata.normalize("NFC", s) != s:
+        raise NotCanonical("a string is not in Unicode NFC")
+    out = []
+    for ch in s:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _encode(v: Any) -> str:
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        if not -MAX_INT <= v <= MAX_INT:
+            raise NotCanonical(f"integer {v} outside ±(2^53-1)")
+        return str(v)
+    if isinstance(v, str):
+        return _encode_str(v)
+    if isinstance(v, list):
+        return "[" + ",".join(_encode(x) for x in v) + "]"
+    if isinstance(v, dict):
+        for k in v:
+            if not isinstance(k, str):
+                raise NotCanonical("object key is not a string")
+            _encode_str(k)
+        keys = sorted(v, key=lambda k: k.encode("utf-16-be"))  # UTF-16 code units
+        return "{" + ",".join(_encode_str(k) + ":" + _encode(v[k]) for k in keys) + "}"
+    raise NotCanonical(f"{type(v).__name__} is outside the canonical subset")
+
+
+def jcs(value: Any) -> bytes:
+    return _encode(value).encode("utf-8")
+
+
+def parse_canonical(data: bytes) -> Any:
+    """The value of canonical bytes; NotCanonical for anything else (§2)."""
+    try:
+        text = data.decode("utf-8")  # strict: rejects encoded surrogates and bad sequences
+    except UnicodeDecodeError as exc:
+        raise NotCanonical("invalid UTF-8") from exc
+
+    def no_float(s: str) -> Any:
+        raise NotCanonical(f"number {s} is not an integer")
+
+    def no_constant(s: str) -> Any:
+        raise NotCanonical(f"{s} is not JSON")
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            raise NotCanonical("duplicate object key")
+        return dict(items)
+
+    try:
+        value = json.loads(
+            text, parse_float=no_float, parse_constant=no_constant, object_pairs_hook=pairs
+        )
+    except NotCanonical:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise NotCanonical(f"not JSON: {exc}") from exc
+    if jcs(value) != data:
+        raise NotCanonical("bytes are not the JCS serialisation of their value")
+    return value
+
+
+# -- §3 base64 ------------------------------------------------------------------------------
+
+_B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
+def b64decode(s: Any, length: int | None = None) -> bytes:
+    """Canonical standard base64 with padding (§3), optionally of `length` bytes."""
+    if not isinstance(s, str) or not _B64.fullmatch(s):
+        raise ValueError("not standard base64")
+    try:
+        raw = base64.b64decode(s, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("not standard base64") from exc
+    if base64.b64encode(raw).decode() != s:
+        raise ValueError("not the canonical base64 spelling")
+    if length is not None and len(raw) != length:
+        raise ValueError(f"base64 of {len(raw)} bytes, expected {length}")
+    return raw
+
+
+# -- §4 Merkle tree -------------------------------------------------------------------------
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + entry).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def tree_root(leaves: list[bytes]) -> bytes:
+    """RFC 9162 §2.1.1 tree hash of a list of leaf hashes."""
+    n = len(leaves)
+    if n == 0:
+        return EMPTY_ROOT
+    if n == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return node_hash(tree_root(leaves[:k]), tree_root(leaves[k:]))
+
+
+def _split(n: int) -> int:
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def inclusion_proof(leaves: list[bytes], index: int) -> list[bytes]:
+    """RFC 9162 §2.1.3.1 PATH(m, D[n]), bottom first."""
+    if len(leaves) <= 1:
+        return []
+    k = _split(len(leaves))
+    if index < k:
+        return [*inclusion_proof(leaves[:k], index), tree_root(leaves[k:])]
+    return [*inclusion_proof(leaves[k:], index - k), tree_root(leaves[:k])]
+
+
+def verify_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2 with the §4 edge rules."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False  # longer than the algorithm consumes
+        if fn % 2 == 1 or fn == sn:
+            r = node_hash(p, r)
+            if fn % 2 == 0:
+                while fn % 2 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+# -- §5 keys, §6 notes ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogKey:
+    name: str
+    key_id: bytes
+    public_key: bytes
+
+    @property
+    def key_id_hex(self) -> str:
+        return self.key_id.hex()
+
+
+def key_id(name: str, public_key: bytes) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + b"\x01" + public_key).digest()[:4]
+
+
+def parse_vkey(text: str) -> LogKey:
+    parts = text.split("+", 2)
+    if len(parts) != 3:
+        raise Unusable("a verifier key is <name>+<key ID>+<base64 key>")
+    name, hex_id, b64 = parts
+    if not name or any(ch.isspace() for ch in name):
+        raise Unusable("the key name is empty or holds a space")
+    if not re.fullmatch(r"[0-9a-f]{8}", hex_id):
+        raise Unusable("the key ID is not 8 lowercase hex digits")
+    try:
+        raw = b64decode(b64, 33)
+    except ValueError as exc:
+        raise Unusable(f"verifier key: {exc}") from exc
+    if raw[0] != 1:
+        raise Unusable("the verifier key is not of type Ed25519 (0x01)")
+    if key_id(name, raw[1:]) != bytes.fromhex(hex_id):
+        raise Unusable("the key ID does not match the name and key")
+    return LogKey(name, bytes.fromhex(hex_id), raw[1:])
+
+
+class NoteError(ValueError):
+    pass
+
+
+def open_checkpoint(note: Any, key: LogKey) -> tuple[str, int, bytes]:
+    """(origin, size, root) of a checkpoint note signed by `key` (§6), else NoteError."""
+    if not isinstance(note, str):
+        raise NoteError("a checkpoint is not a string")
+    if any(unicodedata.category(ch) == "Cc" and ch != "\n" for ch in note):
+        raise NoteError("control character in the note")
+    if not note.endswith("\n"):
+        raise NoteError("the note does not end with a newline")
+    cut = note.rfind("\n\n")
+    if cut < 0:
+        raise NoteError("no empty line before the signatures")
+    text, block = note[: cut + 1], note[cut + 2 :]
+    if not block:
+        raise NoteError("no signature line")
+    lines = block[:-1].split("\n")
+    if len(lines) > 100:
+        raise NoteError("more than 100 signature lines")
+    signed = False
+    for line in lines:
+        if not line.startswith("\u2014 "):
+            raise NoteError("a signature line does not start with an em dash and a space")
+        fields = line[2:].split(" ")
+        if len(fields) != 2 or not fields[0]:
+            raise NoteError("a signature line is not '— <name> <base64>'")
+        try:
+            raw = b64decode(fields[1])
+        except ValueError as exc:
+            raise NoteError(f"signature line: {exc}") from exc
+        if len(raw) < 5:
+            raise NoteError("a signature line is too short")
+        if fields[0] == key.name and raw[:4] == key.key_id:
+            try:
+                if len(raw) != 68:
+                    raise BadSignatureError("length")
+                VerifyKey(key.public_key).verify(text.encode(), raw[4:])
+            except (BadSignatureError, ValueError) as exc:
+                raise NoteError("a signature by the log key does not verify") from exc
+            signed = True
+    if not signed:
+        raise NoteError("no signature by the log key")
+    body = text.split("\n")
+    if len(body) != 4 or body[3] != "":
+        raise NoteError("a checkpoint has exactly three lines (no extension lines)")
+    origin, size, root = body[:3]
+    if origin != key.name:
+        raise NoteError(f"checkpoint origin {origin!r} is not the key name {key.name!r}")
+    if not re.fullmatch(r"0|[1-9][0-9]*", size):
+        raise NoteError("the tree size is not a decimal without leading zeros")
+    try:
+        root_hash = b64decode(root, 32)
+    except ValueError as exc:
+        raise NoteError(f"root hash: {exc}") from exc
+    return origin, int(size), root_hash
+
+
+# -- §3/§8 entry shapes (check 4) -----------------------------------------------------------
+
+ENVELOPE = {"v", "origin", "primary", "kind", "time", "body", "key", "sig"}
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+HEX64 = re.compile(r"[0-9a-f]{64}")
+KIND = re.compile(r"[a-z][a-z0-9-]{0,63}")
+
+RULES = {"majority-value", "majority-gauge", "mieux-voter", "typical", "central", "usual"}
+MISSING = {"normalize", "worst-grade", "median", "strict"}
+ACTIONS = {
+    "submitted",
+    "published",
+    "rejected",
+    "revised",
+    "confirmed",
+    "declined",
+    "withdrawn",
+    "excluded",
+}
+OUT_ACTIONS = {"rejected", "withdrawn", "excluded", "declined"}
+
+
+class Shape(ValueError):
+    pass
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is(t: Any, v: Any, where: str) -> None:
+    """Check value `v` against the type spec `t`."""
+    ok: bool
+    if t == "int":
+        ok = _int(v)
+    elif t == "str":
+        ok = isinstance(v, str)
+    elif t == "bool":
+        ok = isinstance(v, bool)
+    elif t == "candidate":
+        # AMBIGUITY: §8 says "a string id (UUID)" and nothing on its spelling; §3 asks
+        # lowercase for the primary's id. Read as the same spelling as `primary`.
+        ok = isinstance(v, str) and bool(UUID.fullmatch(v))
+    elif t == "hex64":
+        # AMBIGUITY: "SHA-256 hex" / "HMAC-SHA-256 hex": case unstated; lowercase, as trackers.
+        ok = isinstance(v, str) and bool(HEX64.fullmatch(v))
+    elif t == "b64key":
+        try:
+            b64decode(v, 32)
+            ok = True
+        except ValueError:
+            ok = False
+    elif t == "b64":
+        try:
+            b64decode(v)
+            ok = True
+        except ValueError:
+            ok = False
+    elif t == "iso":
+        ok = isinstance(v, str) and _iso(v) is not None
+    elif isinstance(t, set):
+        ok = isinstance(v, str) and v in t
+    elif isinstance(t, tuple) and t[0] == "list":
+        ok = isinstance(v, list)
+        if ok:
+            for i, x in enumerate(v):
+                _is(t[1], x, f"{where}[{i}]")
+    elif isinstance(t, tuple) and t[0] == "map":  # candidate → value
+        ok = isinstance(v, dict)
+        if ok:
+            for k, x in v.items():
+                _is(t[1], k, f"{where} key")
+                _is(t[2], x, f"{where}.{k}")
+    elif isinstance(t, dict):
+        ok = isinstance(v, dict)
+        if ok:
+            _members(t, v, where)
+    else:  # pragma: no cover
+        raise AssertionError(t)
+    if not ok:
+        raise Shape(f"{where} has the wrong type or form")
+
+
+def _members(spec: dict[str, Any], obj: dict[str, Any], where: str) -> None:
+    required = {k for k in spec if not k.endswith("?")}
+    optional = {k[:-1] for k in spec if k.endswith("?")}
+    missing = required - set(obj)
+    extra = set(obj) - required - optional
+    if missing:
+        raise Shape(f"{where} lacks {sorted(missing)}")
+    if extra:
+        raise Shape(f"{where} has unknown members {sorted(extra)}")
+    for k, v in obj.items():
+        _is(spec.get(k, spec.get(k + "?")), v, f"{where}.{k}")
+
+
+def _iso(s: str) -> int | None:
+    """Seconds since the epoch of an ISO-8601 UTC string, or None."""
+    # AMBIGUITY: "ISO-8601 UTC strings" fixes no exact spelling (Z or +00:00, seconds or not,
+    # fractions); anything Python reads as ISO 8601 with a zero offset is accepted.
+    try:
+        d = datetime.datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if d.tzinfo is None or d.utcoffset() != datetime.timedelta(0):
+        return None
+    return int(d.timestamp())
+
+
+BODIES: dict[str, dict[str, Any]] = {
+    "definition": {
+        "revision": "int",
+        "title": "str",
+        "slug": "str",
+        "description": "str",
+        "threshold": "int",
+        "support_cap": "int",
+        "qualification": {"threshold", "phase-end"},
+        "grades": ("list", "str"),
+        "rule": RULES,
+        "missing": MISSING,
+        "default_grade": "int",
+        "upper_median": "bool",
+        "subset_size": "int",
+        "allow_blank": "bool",
+        "eligibility": {"email", "allow-list", "approval"},
+        "refuse_disposable?": "bool",
+        "phases": ("list", {"name": "str", "start": "iso", "end": "iso"}),
+    },
+    "candidacy": {
+        "candidate": "candidate",
+        "action": ACTIONS,
+        "name": "str",
+        "declaration": "hex64",
+        "reason": "str",
+    },
+    "support": {"candidate": "candidate", "supporter": "hex64"},
+    "support-withdrawal": {"candidate": "candidate", "supporter": "hex64"},
+    "qualification": {"candidate": "candidate", "supports": "int", "threshold": "int"},
+    "round-open": {
+        "round": "int",
+        "candidates": ("list", {"candidate": "candidate", "name": "str", "declaration": "hex64"}),
+        "tally_public_key": "b64key",
+        "subset_size": "int",
+        "allow_blank": "bool",
+    },
+    "ballot": {"round": "int", "sealed": "b64"},
+    "round-close": {"round": "int", "turnout": "int"},
+    "tally-key": {"round": "int", "tally_secret_key": "b64key"},
+    "result": {
+        "round": "int",
+        "tree_size": "int",
+        "root": "b64key",
+        "rule": RULES,
+        "missing": MISSING,
+        "upper_median": "bool",
+        "default_grade": "int",
+        "counts": {"valid": "int", "blank": "int", "invalid": "int"},
+        "candidates": (
+            "map",
+            "candidate",
+            {"profile": ("list", "int"), "majority_grade": "int", "rank": "int"},
+        ),
+        "ranking": ("list", "candidate"),
+        "tie_groups": ("list", ("list", "candidate")),
+    },
+}
+
+
+def parse_entry(data: bytes, origin: str, primary: str) -> dict[str, Any]:
+    """The envelope of an entry that passes check 4, else Shape/NotCanonical."""
+    env = parse_canonical(data)
+    if not isinstance(env, dict):
+        raise Shape("an entry is a JSON object")
+    if set(env) != ENVELOPE:
+        raise Shape(f"envelope members are {sorted(env)}, not exactly {sorted(ENVELOPE)}")
+    if not _int(env["v"]) or env["v"] != 1:
+        raise Shape("v is not 1")
+    if env["origin"] != origin:
+        raise Shape("origin is not the log's origin")
+    if not isinstance(env["primary"], str) or not UUID.fullmatch(env["primary"]):
+        raise Shape("primary is not a lowercase UUID")
+    if env["primary"] != primary:
+        raise Shape("primary is not the log's primary id")
+    if not isinstance(env["kind"], str) or not KIND.fullmatch(env["kind"]):
+        raise Shape("kind is malformed")
+    if env["kind"] not in BODIES:
+        raise Shape(f"unknown kind {env['kind']!r}")
+    if not _int(env["time"]) or env["time"] < 0:
+        raise Shape("time is not a non-negative integer")
+    if not isinstance(env["key"], str) or not re.fullmatch(r"[0-9a-f]{8}", env["key"]):
+        raise Shape("key is not 8 lowercase hex digits")
+    try:
+        b64decode(env["sig"], 64)
+    except ValueError as exc:
+        raise Shape(f"sig: {exc}") from exc
+    if not isinstance(env["body"], dict):
+        raise Shape("body is not an object")
+    _members(BODIES[env["kind"]], env["body"], "body")
+    return env
+
+
+def signed_message(env: dict[str, Any]) -> bytes:
+    rest = {k: v for k, v in env.items() if k != "sig"}
+    return b"scrutin-entry/v1\x00" + env["kind"].encode("ascii") + b"\x00" + jcs(rest)
+
+
+# -- majority judgment (§9 "How the recount reads §8") -------------------------------------
+
+
+class StrictRefused(ValueError):
+    pass
+
+
+def _median_grade(counts: list[int], upper: bool) -> int:
+    n = sum(counts)
+    pos = n // 2 if upper else (n - 1) // 2
+    seen = 0
+    for g, c in enumerate(counts):
+        seen += c
+        if seen > pos:
+            return g
+    raise ValueError("no judgment")
+
+
+def balance(
+    profiles: dict[str, list[int]], participants: int, missing: str, default: int, upper: bool
+) -> dict[str, list[int]]:
+    """Profiles after the missing-judgment policy, all with the same total."""
+    out: dict[str, list[int]] = {}
+    if missing == "strict":
+        for c, p in profiles.items():
+            if sum(p) != participants:
+                raise StrictRefused(f"candidate {c} has {sum(p)} judgments of {participants}")
+        return {c: list(p) for c, p in profiles.items()}
+    if missing == "normalize":
+        totals = [sum(p) for p in profiles.values() if sum(p)]
+        lcm = math.lcm(*totals) if totals else 1
+        # AMBIGUITY: with no participant at all, L is the lcm of no number; read as 1.
+        for c, p in profiles.items():
+            n = sum(p)
+            if n:
+                out[c] = [x * (lcm // n) for x in p]
+            else:
+                out[c] = [lcm if g == default else 0 for g in range(len(p))]
+        return out
+    for c, p in profiles.items():
+        q = list(p)
+        gap = participants - sum(p)
+        if missing == "worst-grade":
+            q[default] += gap
+        else:  # median
+            # AMBIGUITY: "its own majority grade over the judgments received" — read with the
+            # same lower/upper median as the tally.
+            g = _median_grade(p, upper) if sum(p) else default
+            q[g] += gap
+        out[c] = q
+    return out
+
+
+def _mv_sequence(counts: list[int], upper: bool) -> tuple[int, ...]:
+    c = list(counts)
+    seq = []
+    for _ in range(sum(counts)):
+        g = _median_grade(c, upper)
+        seq.append(g)
+        c[g] -= 1
+    return tuple(seq)
+
+
+def _mieux_voter(counts: list[int], upper: bool) -> tuple[tuple[int, int], ...]:
+    c = list(counts)
+    n = sum(c)
+    seq = []
+    while True:
+        a = _median_grade(c, upper)
+        above, below = sum(c[a + 1 :]), sum(c[:a])
+        if above == below == 0:
+            seq.append((a, n))
+            return tuple(seq)
+        # §9: up when above > below, or on a tie with the upper median (to the supporters).
+        if above > below or (above == below and upper):
+            seq.append((a, n + above))
+            target = next(g for g in range(a + 1, len(c)) if c[g])
+        else:
+            seq.append((a, n - below))
+            target = next(g for g in range(a - 1, -1, -1) if c[g])
+        c[target] += c[a]
+        c[a] = 0
+
+
+def rule_key(counts: list[int], rule: str, upper: bool) -> Any:
+    """A sort key, larger is better, for profiles that all have the same total."""
+    n = sum(counts)
+    a = _median_grade(counts, upper)
+    above, below = sum(counts[a + 1 :]), sum(counts[:a])
+    if rule == "majority-value":
+        return _mv_sequence(counts, upper)
+    if rule == "majority-gauge":
+        return (a, 1, above) if above > below else (a, 0, -below)
+    if rule == "mieux-voter":
+        return _mieux_voter(counts, upper)
+    if rule == "typical":
+        return (a, Fraction(above - below, n))
+    if rule == "central":
+        return (a, Fraction(above - below, 2 * (above + below)) if above + below else Fraction(0))
+    if rule == "usual":
+        return (a, Fraction(above - below, 2 * (n - above - below)))
+    raise ValueError(rule)
+
+
+def recount(
+    ballots: list[dict[str, int]],
+    candidates: list[str],
+    n_grades: int,
+    rule: str,
+    missing: str,
+    default: int,
+    upper: bool,
+) -> dict[str, Any]:
+    """The tally of valid non-blank ballots' grades: the result body's recounted members."""
+    profiles = {c: [0] * n_grades for c in candidates}
+    for b in ballots:
+        for c, g in b.items():
+            profiles[c][g] += 1
+    balanced = balance(profiles, len(ballots), missing, default, upper)
+    if all(sum(p) == 0 for p in balanced.values()):
+        # AMBIGUITY: no participant (and a policy adding nothing): no median exists. Read
+        # as every candidate at default_grade, all tied.
+        keys = {c: 0 for c in candidates}
+        grades = {c: default for c in candidates}
+    else:
+        keys = {c: rule_key(p, rule, upper) for c, p in balanced.items()}
+        grades = {c: _median_grade(p, upper) for c, p in balanced.items()}
+    rank = {c: 1 + sum(1 for d in candidates if keys[d] > keys[c]) for c in candidates}
+    ranking = sorted(candidates, key=lambda c: (rank[c], c))
+    groups: dict[int, list[str]] = {}
+    for c in ranking:
+        groups.setdefault(rank[c], []).append(c)
+    return {
+        "candidates": {
+            c: {"profile": profiles[c], "majority_grade": grades[c], "rank": rank[c]}
+            for c in candidates
+        },
+        "ranking": ranking,
+        "tie_groups": [g for _, g in sorted(groups.items()) if len(g) >= 2],
+    }
+
+
+# -- §8 sealed ballots (check 9) ------------------------------------------------------------
+
+
+def ballot_length(round_no: int, candidates: list[str], n_grades: int) -> int:
+    full = {"round": round_no, "grades": {c: n_grades - 1 for c in candidates}, "pad": ""}
+    return len(jcs(full))
+
+
+def open_ballot(
+    box: SealedBox,
+    sealed: str,
+    round_no: int,
+    candidates: list[str],
+    n_grades: int,
+    allow_blank: bool,
+) -> tuple[dict[str, int] | None, str]:
+    """(grades, "") for a valid ballot, (None, reason) for an invalid one (§8)."""
+    try:
+        plain = box.decrypt(b64decode(sealed))
+    except (CryptoError, ValueError):
+        return None, "does not open with the revealed key"
+    try:
+        value = parse_canonical(plain)
+    except NotCanonical as exc:
+        return None, f"not canonical JSON ({exc})"
+    if not isinstance(value, dict) or set(value) != {"round", "grades", "pad"}:
+        return None, "not the ballot shape"
+    grades, pad = value["grades"], value["pad"]
+    if not _int(value["round"]) or not isinstance(grades, dict) or not isinstance(pad, str):
+        return None, "not the ballot shape"
+    if value["round"] != round_no:
+        return None, "names another round"
+    if any(c not in candidates for c in grades):
+        return None, "names a candidate not in the round"
+    if any(not _int(g) or not 0 <= g < n_grades for g in grades.values()):
+        return None, "grade outside the scale"
+    if pad.strip(" "):
+        return None, "pad holds something other than spaces"
+    if len(plain) != ballot_length(round_no, candidates, n_grades):
+        return None, "plaintext of the wrong length"
+    if not grades and not allow_blank:
+        return None, "blank ballot where the round forbids it"
+    # AMBIGUITY: a ballot grading more candidates than `subset_size` is not listed as invalid.
+    return grades, ""
+
+
+# -- the checks -----------------------------------------------------------------------------
+
+
+@dataclass
+class Round:
+    number: int
+    open_index: int
+    candidates: list[str]
+    public_key: str
+    allow_blank: bool
+    definition: dict[str, Any]
+    ballots: list[tuple[int, str]] = field(default_factory=list)
+    close_index: int | None = None
+    key_index: int | None = None
+    secret: bytes | None = None
+    results: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+
+
+def verify_export(export: dict[str, Any], vkey: str) -> StrangerReport:
+    report = StrangerReport()
+    try:
+        _verify(export, vkey, report)
+    except Unusable as exc:
+        report.usable = False
+        report.unusable_reason = str(exc)
+    return report
+
+
+def _verify(export: Any, vkey: str, report: StrangerReport) -> None:
+    key = parse_vkey(vkey.strip("\n") if isinstance(vkey, str) else "")
+    if not isinstance(export, dict) or export.get("format") != "scrutin-export/v1":
+        raise Unusable("not a scrutin-export/v1 object")
+    for member, typ in (
+        ("origin", str),
+        ("primary", str),
+        ("vkey", str),
+        ("entries", list),
+        ("checkpoints", list),
+    ):
+        if not isinstance(export.get(member), typ):
+            raise Unusable(f"export member {member!r} is missing or of the wrong type")
+    origin, primary = export["origin"], export["primary"]
+
+    # Check 1: checkpoints and the key the export names.
+    try:
+        named = parse_vkey(export["vkey"])
+    except Unusable:
+        named = None
+    if named != key:
+        report.fail(1, None, "the export names another key than the pinned one")
+    if origin != key.name:
+        report.fail(1, None, "the export's origin is not the pinned key's name")
+    checkpoints: list[tuple[int, int, bytes]] = []  # (position, size, root)
+    for pos, note in enumerate(export["checkpoints"]):
+        try:
+            _, size, root = open_checkpoint(note, key)
+            checkpoints.append((pos, size, root))
+        except NoteError as exc:
+            report.fail(1, None, f"checkpoint {pos}: {exc}")
+    if not export["checkpoints"]:
+        # AMBIGUITY (issue 11 item 5): §7 says the last checkpoint covers the entries but not
+        # what a verifier does with none. Read as a failed check 1, not as unusable input.
+        report.fail(1, None, "the export has no checkpoint")
+
+    # Entries' bytes.
+    raw: list[bytes] = []
+    for i, text in enumerate(export["entries"]):
+        try:
+            raw.append(b64decode(text))
+        except ValueError as exc:
+            # AMBIGUITY (issue 11 item 5): §3 asks canonical base64 "everywhere"; which check
+            # flags a re-spelt `entries` item is unstated. Read as check 4 (the entry).
+            if isinstance(text, str):
+                try:
+                    raw.append(base64.b64decode(text, validate=True))
+                    report.fail(4, i, f"export entry: {exc}")
+                    continue
+                except binascii.Error:
+                    pass
+            raise Unusable(f"export entry {i} is not base64") from exc
+    leaves = [leaf_hash(e) for e in raw]
+
+    # Check 2: completeness.
+    last_size = -1
+    for pos, size, root in checkpoints:
+        if size < last_size:
+            report.fail(2, None, f"checkpoint {pos}: size {size} after size {last_size}")
+        last_size = max(last_size, size)
+        if size > len(raw):
+            report.fail(2, None, f"checkpoint {pos}: size {size} > {len(raw)} entries")
+        elif tree_root(leaves[:size]) != root:
+            report.fail(2, None, f"checkpoint {pos}: root differs from the first {size} entries")
+    if checkpoints and export["checkpoints"]:
+        if len(checkpoints) == len(export["checkpoints"]):
+            if checkpoints[-1][1] != len(raw):
+                report.fail(2, None, "the latest checkpoint does not cover every entry")
+
+    # Check 4: entries; check 5: signatures.
+    entries: list[tuple[int, dict[str, Any]]] = []
+    vk = VerifyKey(key.public_key)
+    for i, data in enumerate(raw):
+        try:
+            env = parse_entry(data, origin, primary)
+        except (NotCanonical, Shape) as exc:
+            report.fail(4, i, str(exc))
+            continue
+        if len(data) > 65535:
+            report.fail(4, i, f"entry of {len(data)} bytes > 65,535")
+            continue
+        entries.append((i, env))
+        if env["key"] != key.key_id_hex:
+            report.fail(5, i, "key is not the log key's ID")
+            continue
+        try:
+            vk.verify(signed_message(env), base64.b64decode(env["sig"]))
+        except BadSignatureError:
+            report.fail(5, i, "signature does not verify")
+
+    _replay(entries, origin, leaves, report)
+
+
+def _replay(
+    entries: list[tuple[int, dict[str, Any]]],
+    origin: str,
+    leaves: list[bytes],
+    report: StrangerReport,
+) -> None:
+    """Checks 6 to 10 on the entries that passed check 4."""
+    if not leaves:
+        return  # nothing to check
+    if not entries or entries[0][0] != 0 or entries[0][1]["kind"] != "definition":
+        report.fail(6, 0, "entry 0 is not the definition")
+        return
+    slug = origin.rsplit("/primaries/", 1)[-1]
+    defs: list[dict[str, Any]] = []
+    cands: dict[str, dict[str, Any]] = {}
+    active: set[tuple[str, str]] = set()
+    per_supporter: dict[str, int] = {}
+    rounds: dict[int, Round] = {}
+    open_round: int | None = None
+    last_opened = 0
+    sealed_seen: set[str] = set()
+
+    for i, env in entries:
+        kind, body = env["kind"], env["body"]
+        if kind == "definition":
+            want = len(defs) + 1
+            if body["revision"] != want:
+                report.fail(6, i, f"definition revision {body['revision']}, expected {want}")
+            if last_opened:
+                report.fail(6, i, "definition revision after the first round-open")
+            if body["slug"] != slug:
+                report.fail(6, i, f"definition slug {body['slug']!r} is not the origin's")
+            defs.append(body)
+            continue
+        d = defs[-1]
+        if kind == "candidacy":
+            c = cands.get(body["candidate"])
+            if c is None:
+                if body["action"] != "submitted":
+                    report.fail(6, i, "a candidacy starts with 'submitted'")
+                c = cands[body["candidate"]] = {"actions": [], "out": False, "qualified": False}
+            c["actions"].append(body["action"])
+            if body["action"] in OUT_ACTIONS:
+                # AMBIGUITY: "submitted and not rejected/withdrawn/excluded/declined": read as
+                # never so, whatever came after.
+                c["out"] = True
+        elif kind in ("support", "support-withdrawal"):
+            cid, who = body["candidate"], body["supporter"]
+            c = cands.get(cid)
+            pair = (who, cid)
+            if c is None:
+                report.fail(7, i, "support for an unknown candidate")
+            elif c["qualified"]:
+                report.fail(7, i, "support change after the candidate's qualification")
+            elif last_opened:
+                report.fail(7, i, "support change after round 1 opened")
+            elif kind == "support":
+                cap = d["support_cap"]
+                if pair in active:
+                    report.fail(7, i, "duplicate support")
+                elif cap and per_supporter.get(who, 0) >= cap:
+                    report.fail(7, i, f"more than {cap} active supports")
+                else:
+                    active.add(pair)
+                    per_supporter[who] = per_supporter.get(who, 0) + 1
+            elif pair not in active:
+                report.fail(7, i, "withdrawal of a support that is not active")
+            else:
+                active.remove(pair)
+                per_supporter[who] -= 1
+        elif kind == "qualification":
+            cid = body["candidate"]
+            if last_opened:
+                report.fail(6, i, "qualification after round 1 opened")
+            c = cands.get(cid)
+            n = sum(1 for _, x in active if x == cid)
+            if c is None:
+                report.fail(7, i, "qualification of an unknown candidate")
+            elif c["qualified"]:
+                report.fail(7, i, "second qualification of a candidate")
+            if body["threshold"] != d["threshold"]:
+                report.fail(7, i, "qualification states another threshold than the definition")
+            if body["supports"] != n:
+                report.fail(7, i, f"qualification states {body['supports']} supports, recount {n}")
+            if n < d["threshold"]:
+                report.fail(7, i, f"{n} supports is below the threshold {d['threshold']}")
+            if c is not None:
+                c["qualified"] = True
+        elif kind == "round-open":
+            r = body["round"]
+            ids = [x["candidate"] for x in body["candidates"]]
+            if r != last_opened + 1:
+                report.fail(6, i, f"round {r} opens after round {last_opened}")
+            elif r >= 2 and not rounds[r - 1].results:
+                report.fail(6, i, f"round {r} opens before the result of round {r - 1}")
+            if open_round is not None:
+                report.fail(6, i, f"round {r} opens while round {open_round} is open")
+            if len(set(ids)) != len(ids):
+                report.fail(6, i, "duplicate candidate in the round")
+            for cid in ids:
+                c = cands.get(cid)
+                if c is None or c["out"]:
+                    report.fail(6, i, f"candidate {cid} is not a live candidacy")
+                elif r == 1 and not c["qualified"]:
+                    report.fail(6, i, f"candidate {cid} did not qualify")
+                elif r >= 2 and (r - 1 not in rounds or cid not in rounds[r - 1].candidates):
+                    report.fail(6, i, f"candidate {cid} was not on round {r - 1}")
+            if body["subset_size"] != d["subset_size"]:
+                report.fail(6, i, "subset_size differs from the definition's")
+            if body["allow_blank"] != d["allow_blank"]:
+                report.fail(6, i, "allow_blank differs from the definition's")
+            if r not in rounds:
+                rounds[r] = Round(r, i, ids, body["tally_public_key"], body["allow_blank"], d)
+            last_opened = max(last_opened, r)
+            open_round = r
+        elif kind == "ballot":
+            r = body["round"]
+            if r != open_round:
+                report.fail(8, i, f"ballot for round {r}, which is not open")
+            elif body["sealed"] in sealed_seen:
+                report.fail(8, i, "a second ballot with the same sealed string")
+            else:
+                rounds[r].ballots.append((i, body["sealed"]))
+            sealed_seen.add(body["sealed"])
+        elif kind == "round-close":
+            r = body["round"]
+            if r != open_round:
+                report.fail(6, i, f"round-close of round {r}, which is not open")
+                continue
+            rd = rounds[r]
+            rd.close_index = i
+            open_round = None
+            if body["turnout"] != len(rd.ballots):
+                report.fail(8, i, f"turnout {body['turnout']}, ballots {len(rd.ballots)}")
+        elif kind == "tally-key":
+            r = body["round"]
+            rd = rounds.get(r)
+            if rd is None or rd.close_index is None:
+                report.fail(6, i, f"tally key of round {r} before its closing")
+                continue
+            if rd.key_index is not None:
+                report.fail(6, i, f"second tally key of round {r}")
+                continue
+            rd.key_index = i
+            sk = base64.b64decode(body["tally_secret_key"])
+            if bytes(PrivateKey(sk).public_key) != base64.b64decode(rd.public_key):
+                report.fail(9, i, "the tally secret key is not the round's public key's")
+            else:
+                rd.secret = sk
+        elif kind == "result":
+            r = body["round"]
+            rd = rounds.get(r)
+            if rd is None or rd.key_index is None:
+                report.fail(6, i, f"result of round {r} before its tally key")
+                continue
+            if rd.results:
+                report.fail(6, i, f"second result of round {r}")
+            rd.results.append((i, body))
+
+    for rd in rounds.values():
+        _open_and_recount(rd, leaves, report)
+
+
+def _open_and_recount(rd: Round, leaves: list[bytes], report: StrangerReport) -> None:
+    if rd.secret is None:
+        return
+    d = rd.definition
+    n_grades = len(d["grades"])
+    box = SealedBox(PrivateKey(rd.secret))
+    valid: list[dict[str, int]] = []
+    blank = invalid = 0
+    for i, sealed in rd.ballots:
+        grades, why = open_ballot(box, sealed, rd.number, rd.candidates, n_grades, rd.allow_blank)
+        if grades is None:
+            invalid += 1
+            report.warn(9, i, f"invalid ballot: {why}")
+        elif not grades:
+            blank += 1
+        else:
+            valid.append(grades)
+    for i, body in rd.results:
+        for member in ("rule", "missing", "upper_median", "default_grade"):
+            if body[member] != d[member]:
+                report.fail(10, i, f"{member} is not the definition's")
+        size = body["tree_size"]
+        assert rd.close_index is not None
+        if not rd.close_index < size <= i:
+            report.fail(10, i, f"tree_size {size} does not cover the close and precede the result")
+        elif base64.b64encode(tree_root(leaves[:size])).decode() != body["root"]:
+            report.fail(10, i, "root is not the root of the first tree_size entries")
+        counts = {"valid": len(valid), "blank": blank, "invalid": invalid}
+        if body["counts"] != counts:
+            report.fail(10, i, f"counts {body['counts']}, recount {counts}")
+        try:
+            want = recount(
+                valid,
+                rd.candidates,
+                n_grades,
+                d["rule"],
+                d["missing"],
+                d["default_grade"],
+                d["upper_median"],
+            )
+        except StrictRefused as exc:
+            report.fail(10, i, f"missing=strict refuses this tally: {exc}")
+            continue
+        for member in ("candidates", "ranking", "tie_groups"):
+            if body[member] != want[member]:
+                report.fail(10, i, f"{member} differs from the recount")

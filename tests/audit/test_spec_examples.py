@@ -1,0 +1,322 @@
+"""Every worked example of docs/audit-log.md (and the formula examples of
+docs/majority-judgment.md) executed from the Markdown text itself, so that the documents and
+the tests cannot drift apart.
+
+The examples are read from the files (code blocks and inline values), then checked with the
+stranger's verifier and producer (tests/audit/stranger/, written from the spec alone).
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import pathlib
+import re
+import unicodedata
+
+import pytest
+from nacl.signing import SigningKey
+
+from tests.audit.stranger import verifier as sv
+from tests.audit.stranger.producer import LogKey
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SPEC = (ROOT / "docs" / "audit-log.md").read_text(encoding="utf-8")
+MJ = (ROOT / "docs" / "majority-judgment.md").read_text(encoding="utf-8")
+
+
+def section(doc: str, number: int) -> str:
+    """The text of `## <number>. …` up to the next level-2 heading."""
+    match = re.search(rf"^## {number}\. .*?(?=^## |\Z)", doc, re.M | re.S)
+    assert match, f"no section {number}"
+    return match.group(0)
+
+
+def blocks(text: str) -> list[str]:
+    """The indented (4-space) code blocks of a Markdown text, dedented, blank lines kept."""
+    out, current = [], []
+    for line in [*text.split("\n"), ""]:
+        if line.startswith("    ") or (current and line == ""):
+            current.append(line[4:])
+            continue
+        if current:
+            while current and current[-1] == "":
+                current.pop()
+            out.append("\n".join(current))
+            current = []
+    return out
+
+
+def block_after(text: str, marker: str) -> str:
+    at = text.index(marker)
+    return blocks(text[at:])[0]
+
+
+def find(pattern: str, text: str, flags: int = re.S) -> re.Match[str]:
+    match = re.search(pattern, text, flags)
+    assert match, f"the spec no longer says {pattern!r}"
+    return match
+
+
+# -- §3 the example entry, §5 its key, §6 its checkpoint -------------------------------------
+
+S3, S4, S5, S6, S7 = (section(SPEC, n) for n in (3, 4, 5, 6, 7))
+SEED = bytes.fromhex(find(r"secret key\s*`([0-9a-f]{64})`", S3).group(1))
+ENTRY = block_after(S3, "The entry bytes").encode("utf-8")
+TRACKER = find(r"leaf hash \(tracker\) is\s*`([0-9a-f]{64})`", S3).group(1)
+VKEY = find(r"Example \(the key of the §3 worked example\):\s*`([^`]+)`", S5).group(1)
+
+
+def test_section_3_entry_verifies_and_has_the_printed_leaf_hash() -> None:
+    key = sv.parse_vkey(VKEY)
+    assert key.public_key == bytes(SigningKey(SEED).verify_key)
+    env = sv.parse_entry(ENTRY, key.name, find(r'"primary":"([^"]+)"', ENTRY.decode()).group(1))
+    assert env["key"] == key.key_id_hex
+    message = sv.signed_message(env)
+    assert message.startswith(b"scrutin-entry/v1\x00" + env["kind"].encode() + b"\x00")
+    # "it is also the entry's bytes with the member "sig":"…", cut out"
+    cut = re.sub(rb'"sig":"[^"]*",', b"", ENTRY)
+    assert message.endswith(b"\x00" + cut)
+    SigningKey(SEED).verify_key.verify(message, base64.b64decode(env["sig"]))
+    assert sv.leaf_hash(ENTRY).hex() == TRACKER
+    # A producer written from the spec, given the envelope, signs the very same bytes.
+    unsigned = {k: v for k, v in env.items() if k != "sig"}
+    assert LogKey(key.name, SEED).sign_entry(unsigned) == ENTRY
+
+
+def test_section_3_base64_respelling_is_refused() -> None:
+    good, bad = find(
+        r"`…(\w\w==)`\s+and\s+`…(\w\w==)`\s+decode\s+to\s+the\s+same\s+signature", S3
+    ).groups()
+    assert ENTRY.count(good.encode()) == 1
+    respelled = ENTRY.replace(good.encode(), bad.encode())
+    sig = sv.parse_canonical(respelled)["sig"]
+    assert base64.b64decode(sig) == base64.b64decode(sv.parse_canonical(ENTRY)["sig"])
+    with pytest.raises(sv.Shape, match="canonical base64"):
+        sv.parse_entry(respelled, sv.parse_vkey(VKEY).name, sv.parse_canonical(ENTRY)["primary"])
+    assert sv.leaf_hash(respelled) != sv.leaf_hash(ENTRY)
+
+
+def test_section_5_keys() -> None:
+    key = sv.parse_vkey(VKEY)
+    assert key.name == find(r"^(\S+)", VKEY).group(1).split("+")[0]
+    assert LogKey(key.name, SEED).vkey == VKEY
+    c2sp = find(r"C2SP's own test key.*?`([^`]+)`", S5).group(1)
+    parsed = sv.parse_vkey(c2sp)  # the key ID recomputed from the name and key matches
+    assert parsed.key_id_hex == c2sp.split("+")[1]
+
+
+def test_section_6_checkpoint_example() -> None:
+    note = block_after(S6, "Worked example") + "\n"
+    key = sv.parse_vkey(VKEY)
+    origin, size, root = sv.open_checkpoint(note, key)
+    assert (origin, size) == (key.name, 1)
+    assert root == sv.leaf_hash(ENTRY) == bytes.fromhex(TRACKER)
+    assert LogKey(key.name, SEED).checkpoint(1, root) == note  # Ed25519 is deterministic
+    with pytest.raises(sv.NoteError):
+        sv.open_checkpoint(note.replace("\n1\n", "\n2\n"), key)
+
+
+# -- §2 canonical JSON, §4 Merkle tree ------------------------------------------------------
+
+
+def test_section_2_utf16_key_order_example() -> None:
+    first, second = find(
+        r"key\s+starting with U\+([0-9A-F]+).*?sorts before U\+([0-9A-F]+)", section(SPEC, 2)
+    ).groups()
+    a, b = chr(int(first, 16)), chr(int(second, 16))
+    assert a > b  # by code point the order would be the other way
+    assert a.encode("utf-16-be") < b.encode("utf-16-be")
+    # FINDING: U+FB33 has no NFC form of its own (NFC turns it into U+05D3 U+05BC), so §2's
+    # own rules keep it out of canonical keys; the full encoding is checked when it is NFC.
+    if unicodedata.is_normalized("NFC", b):
+        assert sv.jcs({b: 1, a: 2}) == ('{"' + a + '":2,"' + b + '":1}').encode()
+    else:
+        with pytest.raises(sv.NotCanonical, match="NFC"):
+            sv.jcs({b: 1, a: 2})
+
+
+def test_section_2_escapes_example() -> None:
+    text = section(SPEC, 2)
+    lower = find(r"lowercase\s+hex digits \(`([^`]+)`, never `([^`]+)`\)", text).groups()
+    assert sv.jcs("\x1f") == f'"{lower[0]}"'.encode()
+    with pytest.raises(sv.NotCanonical):
+        sv.parse_canonical(f'"{lower[1]}"'.encode())
+    for never in ("\\/", "\\u00e9"):
+        assert f"`{never}`" in text
+        with pytest.raises(sv.NotCanonical):
+            sv.parse_canonical(f'"{never}"'.encode())
+
+
+def _literal(spelling: str) -> bytes:
+    match = re.fullmatch(r"bytes\(range\((0x[0-9a-f]+), (0x[0-9a-f]+)\)\)", spelling)
+    if match:
+        return bytes(range(int(match.group(1), 16), int(match.group(2), 16)))
+    return ast.literal_eval(spelling)
+
+
+def test_section_4_empty_tree_and_rfc6962_tree() -> None:
+    empty = find(r"hash of the\s+empty tree is `SHA-256\(b\"\"\)` \(`([^`]+)`\)", S4).group(1)
+    assert base64.b64decode(empty) == sv.tree_root([]) == hashlib.sha256(b"").digest()
+    listing = find(r"\(leaves (`.*?`)\) has root", S4).group(1)
+    leaves = [_literal(x) for x in re.findall(r"`([^`]+)`", listing)]
+    assert len(leaves) == 8
+    root = find(r"has root\s*`([0-9a-f]{64})`", S4).group(1)
+    hashes = [sv.leaf_hash(x) for x in leaves]
+    assert sv.tree_root(hashes).hex() == root
+    for i in range(8):  # and PATH / its verification agree on that tree
+        proof = sv.inclusion_proof(hashes, i)
+        assert sv.verify_inclusion(i, 8, hashes[i], proof, bytes.fromhex(root))
+        assert not sv.verify_inclusion(i, 8, hashes[i], [*proof, hashes[0]], bytes.fromhex(root))
+
+
+# -- §7 tile paths --------------------------------------------------------------------------
+
+
+def tile_index(n: int) -> str:
+    """§7: groups of 3 digits, every group but the last prefixed with x."""
+    digits = f"{n:d}"
+    digits = "0" * (-len(digits) % 3) + digits
+    groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
+    return "/".join([*("x" + g for g in groups[:-1]), groups[-1]])
+
+
+def tiles(size: int) -> tuple[int, set[str]]:
+    """(number of full level-0 tiles, every other tile path) of a tree of `size` leaves."""
+    paths, level = set(), 0
+    while size >= 256**level:
+        full = size // 256 ** (level + 1)
+        width = (size // 256**level) % 256
+        if level:
+            paths |= {f"tile/{level}/{tile_index(n)}" for n in range(full)}
+        if width:
+            paths.add(f"tile/{level}/{tile_index(full)}.p/{width}")
+        level += 1
+    return size // 256, paths
+
+
+def test_section_7_tile_index_examples() -> None:
+    pairs = re.findall(r"`(\d+)` → `([x0-9/]+)`", S7)
+    assert len(pairs) >= 3
+    for n, path in pairs:
+        assert tile_index(int(n)) == path
+
+
+def test_section_7_tiles_of_a_tree() -> None:
+    m = find(r"a\s+tree of ([\d,]+) leaves has (\d+) full level-0 tiles, (.*?)\. ", S7)
+    size, full = int(m.group(1).replace(",", "")), int(m.group(2))
+    listed = set(re.findall(r"`(tile/[^`]+)`", m.group(3)))
+    assert tiles(size) == (full, listed)
+
+
+# -- §9 the MieuxVoter worked example -------------------------------------------------------
+
+
+def test_section_9_mieux_voter_example() -> None:
+    text = section(SPEC, 9)
+    example = text[text.index("*Worked example*") :]
+    upper = find(r"`upper_median` = (true|false)", example).group(1) == "true"
+    block = blocks(example)[0]
+    profiles, steps = {}, {}
+    for name, counts, listed in re.findall(
+        r"(\w+) = (\[[\d, ]+\])\s+steps ((?:\(\d+, \d+\) ?)+)", block
+    ):
+        profiles[name] = ast.literal_eval(counts)
+        steps[name] = tuple(ast.literal_eval(s) for s in re.findall(r"\(\d+, \d+\)", listed))
+    assert len(profiles) >= 2
+    for name, counts in profiles.items():
+        assert sv._mieux_voter(counts, upper) == steps[name], name
+    ranking = find(r"ranking ([\w, ]+) \(ranks ([\d, ]+)\)", block)
+    names = [x.strip() for x in ranking.group(1).split(",")]
+    ranks = [int(x) for x in ranking.group(2).split(",")]
+    result = _recount(profiles, "mieux-voter", "strict", upper)
+    assert result["ranking"] == names
+    assert [result["candidates"][n]["rank"] for n in names] == ranks
+
+
+def _recount(profiles: dict[str, list[int]], rule: str, missing: str, upper: bool) -> dict:
+    """The recount of ballots that give exactly these profiles (names as candidate ids)."""
+    n_grades = len(next(iter(profiles.values())))
+    columns = {c: [g for g, k in enumerate(p) for _ in range(k)] for c, p in profiles.items()}
+    voters = max(len(v) for v in columns.values())
+    ballots = [{c: js[v] for c, js in columns.items() if v < len(js)} for v in range(voters)]
+    return sv.recount(ballots, list(profiles), n_grades, rule, missing, 0, upper)
+
+
+# -- docs/majority-judgment.md: the worked example and the missing-judgment example ---------
+
+
+def _mj_example() -> tuple[list[str], dict[str, list[int]], dict[str, tuple[str, int, int]]]:
+    part = MJ[MJ.index("## Worked example") :]
+    header = find(r"^\| \| (.*?) \| α \| p \| q \|$", part, re.M).group(1)
+    scale = [x.strip() for x in header.split("|")]
+    profiles, stated = {}, {}
+    for row in re.findall(r"^\| (\w+) \| ([\d |]+)\| (\w+) \| (\d+) % \| (\d+) % \|$", part, re.M):
+        name, counts, alpha, p, q = row
+        profiles[name] = [int(x) for x in counts.split("|") if x.strip()]
+        stated[name] = (alpha, int(p), int(q))
+    return scale, profiles, stated
+
+
+def test_majority_judgment_example_profiles() -> None:
+    scale, profiles, stated = _mj_example()
+    assert len(profiles) == 4
+    for name, counts in profiles.items():
+        alpha = sv._median_grade(counts, upper=False)
+        n = sum(counts)
+        above, below = sum(counts[alpha + 1 :]), sum(counts[:alpha])
+        assert (scale[alpha], 100 * above // n, 100 * below // n) == stated[name], name
+
+
+@pytest.mark.parametrize(
+    "rule", ["majority-value", "majority-gauge", "mieux-voter", "typical", "central", "usual"]
+)
+def test_majority_judgment_example_orders(rule: str) -> None:
+    _, profiles, stated = _mj_example()
+    part = MJ[MJ.index("## Worked example") :]
+    order = find(rf"^\| `{rule}` \| ([\w=, ]+) \|", part, re.M).group(1)
+    groups = [[n.strip() for n in g.split("=")] for g in order.split(",")]
+    result = _recount(profiles, rule, "strict", False)
+    fair = [c for c in result["ranking"] if stated[c][0] == stated[groups[0][0]][0]]
+    ranks = result["candidates"]
+    got = []
+    for c in fair:
+        if got and ranks[c]["rank"] == ranks[got[-1][0]]["rank"]:
+            got[-1].append(c)
+        else:
+            got.append([c])
+    assert [sorted(g) for g in got] == [sorted(g) for g in groups]
+    best = [c for c in profiles if stated[c][0] != stated[groups[0][0]][0]]
+    assert result["ranking"][: len(best)] == best  # the only better majority grade is first
+
+
+def test_majority_judgment_missing_policies_example() -> None:
+    part = MJ[MJ.index("## Missing judgments") :]
+    example = find(r"Example: (\d+) participants; (.*?)\n\n", part)
+    participants = int(example.group(1))
+    profiles = {
+        name: ast.literal_eval(counts)
+        for name, counts in re.findall(r"\b([A-Z])\s+(?:got\s+)?(\[[\d, ]+\])", example.group(2))
+    }
+    assert len(profiles) == 3
+    for policy in ("normalize", "worst-grade", "median"):
+        bullet = find(rf"\*\*`{policy}`\*\*(.*?)(?=\n- |\Z)", part).group(1)
+        ranking = [x.strip() for x in find(r"Ranking:\s+([\w,\s]+?)\.", bullet).group(1).split(",")]
+        result = _recount_with_participants(profiles, participants, policy)
+        assert result["ranking"] == ranking, policy
+        for name, counts in re.findall(r"([A-Z]) becomes (\[[\d, ]+\])", bullet):
+            balanced = sv.balance(profiles, participants, policy, 0, False)
+            assert balanced[name] == ast.literal_eval(counts), (policy, name)
+    with pytest.raises(sv.StrictRefused):
+        sv.balance(profiles, participants, "strict", 0, False)
+
+
+def _recount_with_participants(
+    profiles: dict[str, list[int]], participants: int, missing: str
+) -> dict:
+    columns = {c: [g for g, k in enumerate(p) for _ in range(k)] for c, p in profiles.items()}
+    ballots = [{c: js[v] for c, js in columns.items() if v < len(js)} for v in range(participants)]
+    assert all(ballots)
+    n_grades = len(next(iter(profiles.values())))
+    return sv.recount(ballots, list(profiles), n_grades, "majority-value", missing, 0, False)
