@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from markupsafe import Markup
@@ -22,6 +23,7 @@ from voting.markdown import render as render_markdown
 from voting.primaries import Primary
 from voting.qualification import progress
 from web.auth import current_user, flash, require_account
+from web.confirm import Confirmation, confirmation_page
 from web.ratelimit import limit_supports
 from web.views.primaries import (
     field,
@@ -330,6 +332,60 @@ async def own_action(request: Request) -> Response:
     return RedirectResponse(f"/primaries/{primary.slug}/candidates/{candidacy.id}", status_code=303)
 
 
+CONFIRM_ACTIONS = {
+    "decline": Confirmation(
+        title=_("Renoncer à participer au vote ?"),
+        consequences=[
+            _("La candidature « {name} » ne figurera pas sur le bulletin de vote."),
+            _(
+                "Les soutiens reçus restent acquis à cette candidature : ils ne sont pas rendus "
+                "aux citoyens qui les ont donnés."
+            ),
+            _("Le renoncement est inscrit au journal public."),
+        ],
+        button=_("Renoncer définitivement"),
+        action="",
+        back="",
+    ),
+    "withdraw": Confirmation(
+        title=_("Retirer votre candidature ?"),
+        consequences=[
+            _(
+                "La candidature « {name} » s’arrête : elle ne recueillera plus de soutiens et ne "
+                "figurera sur aucun bulletin."
+            ),
+            _("Le retrait et son motif, si vous en donnez un, sont inscrits au journal public."),
+        ],
+        button=_("Retirer ma candidature définitivement"),
+        action="",
+        back="",
+        reason_label=_("Motif du retrait (facultatif, public)"),
+    ),
+}
+
+
+async def own_action_confirm(request: Request) -> Response:
+    """The second page before declining or withdrawing: what it means, and the POST form."""
+    user = await require_account(request)
+    action = request.path_params["action"]
+    if action not in CONFIRM_ACTIONS:
+        raise HTTPException(404)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        candidacy = await load_candidacy(request, conn, primary)
+    if candidacy.account_id != user.id:
+        raise HTTPException(403)
+    page = f"/primaries/{primary.slug}/candidates/{candidacy.id}"
+    allowed = ("qualified",) if action == "decline" else ("draft", *VISIBLE, "submitted")
+    if candidacy.status not in allowed:
+        return RedirectResponse(page, status_code=303)
+    confirmation = replace(
+        CONFIRM_ACTIONS[action], action=f"{page}/{action}", back=page,
+        params={"name": candidacy.name},
+    )  # fmt: skip
+    return confirmation_page(request, confirmation)
+
+
 async def support_action(request: Request) -> Response:
     user = await require_account(request)
     await limit_supports(request, user.id)
@@ -380,5 +436,6 @@ routes = [
     Route("/primaries/{slug}/candidates/{id}/edit", edit, methods=["POST"]),
     Route("/primaries/{slug}/candidates/{id}/support", support_action, methods=["POST"]),
     Route("/primaries/{slug}/candidates/{id}/unsupport", support_action, methods=["POST"]),
+    Route("/primaries/{slug}/candidates/{id}/{action}", own_action_confirm, methods=["GET"]),
     Route("/primaries/{slug}/candidates/{id}/{action}", own_action, methods=["POST"]),
 ]

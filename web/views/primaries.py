@@ -6,6 +6,7 @@ turning a `Refused` into a translated message, rendering, publishing a checkpoin
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ from voting.primaries import (
 )
 from voting.rounds import latest_round
 from web.auth import flash, require_account, require_organiser, require_primary_admin
+from web.confirm import Confirmation, confirmation_page
 from web.i18n import request_language, translator
 from web.templating import render as render_page
 
@@ -576,6 +578,67 @@ async def moderate(request: Request) -> Response:
     return RedirectResponse(f"/primaries/{primary.slug}/admin/candidacies", status_code=303)
 
 
+MODERATION_CONFIRMATIONS = {
+    "reject": Confirmation(
+        title=_("Refuser la candidature « {name} » ?"),
+        consequences=[
+            _("La candidature ne sera pas publiée : son contenu reste privé."),
+            _(
+                "Le refus et son motif sont publics : inscrits au journal public, ils sont "
+                "affichés sur la page de la candidature."
+            ),
+        ],
+        button=_("Refuser la candidature"),
+        action="",
+        back="",
+        reason_label=_("Motif public du refus"),
+        reason_required=True,
+    ),
+    "exclude": Confirmation(
+        title=_("Exclure la candidature « {name} » ?"),
+        consequences=[
+            _(
+                "La candidature quitte la primaire : elle ne recueillera plus de soutiens et ne "
+                "figurera sur aucun bulletin."
+            ),
+            _(
+                "L’exclusion et son motif sont publics : inscrits au journal public, ils sont "
+                "affichés sur la page de la candidature."
+            ),
+        ],
+        button=_("Exclure la candidature"),
+        action="",
+        back="",
+        reason_label=_("Motif public de l’exclusion"),
+        reason_required=True,
+    ),
+}
+
+
+async def moderation_confirm(request: Request) -> Response:
+    """The second page before refusing or excluding: the consequences, the public reason
+    (as typed on the moderation page, still editable) and the POST form."""
+    await require_account(request)
+    action = request.path_params["action"]
+    if action not in MODERATION_CONFIRMATIONS:
+        raise HTTPException(404)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        await require_primary_admin(request, primary)
+        candidacy = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
+    if candidacy is None or candidacy.primary_id != primary.id:
+        raise HTTPException(404)
+    base = f"/primaries/{primary.slug}/admin/candidacies"
+    confirmation = dataclasses.replace(
+        MODERATION_CONFIRMATIONS[action],
+        action=f"{base}/{candidacy.id}/{action}",
+        back=base,
+        params={"name": candidacy.name},
+        reason=request.query_params.get("reason", "")[:4000],
+    )
+    return confirmation_page(request, confirmation)
+
+
 MODERATED = {
     "accept": _("Candidature publiée : elle peut recueillir des soutiens."),
     "reject": _("Candidature refusée ; le motif est public."),
@@ -591,5 +654,6 @@ routes = [
     Route("/primaries/{slug}/admin", admin_update, methods=["POST"], name="primary_update"),
     Route("/primaries/{slug}/admin/close-supports", close_supports, methods=["POST"]),
     Route("/primaries/{slug}/admin/candidacies", moderation_page, methods=["GET"]),
+    Route("/primaries/{slug}/admin/candidacies/{id}/{action}", moderation_confirm, methods=["GET"]),
     Route("/primaries/{slug}/admin/candidacies/{id}/{action}", moderate, methods=["POST"]),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from babel.dates import format_datetime
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -52,6 +54,7 @@ from voting.rounds import (
 )
 from web.auth import flash, require_account, require_organiser
 from web.charts import grade_colours, merit_profile_svg, profile_shares
+from web.confirm import Confirmation, confirmation_page
 from web.i18n import request_language, translator
 from web.templating import render
 
@@ -712,6 +715,44 @@ async def close(request: Request) -> Response:
 
 async def reveal(request: Request) -> Response:
     await require_organiser(request)
+CLOSE_CONFIRMATION = Confirmation(
+    title=_("Clore le tour {number} maintenant ?"),
+    consequences=[
+        _("Le vote s’arrête pour tout le monde : aucun bulletin ne sera plus accepté."),
+        _(
+            "La participation est inscrite au journal public ; il faudra ensuite révéler la clé "
+            "de dépouillement pour publier le résultat."
+        ),
+    ],
+    button=_("Clore le tour définitivement"),
+    action="",
+    back="",
+)
+CLOSE_BEFORE_END = _(
+    "La fin du vote était prévue le {end} : les citoyens qui n’ont pas encore voté ne "
+    "pourront plus le faire."
+)
+
+
+async def close_confirm(request: Request) -> Response:
+    """The second page before closing a round, saying so when it is before its scheduled end."""
+    await require_organiser(request)
+    primary, round_ = await _primary_and_round(request)
+    if round_.status != "open":
+        return RedirectResponse(_round_url(primary, round_), status_code=303)
+    consequences = list(CLOSE_CONFIRMATION.consequences)
+    params: dict[str, Any] = {"number": round_.number}
+    _start, end = round_.window()
+    if end is not None and end > datetime.now(UTC):
+        consequences.insert(1, CLOSE_BEFORE_END)
+        params["end"] = format_datetime(end, format="medium", locale=request_language(request))
+    confirmation = dataclasses.replace(
+        CLOSE_CONFIRMATION, consequences=consequences, params=params,
+        action=_round_url(primary, round_, "/close"), back=_round_url(primary, round_),
+    )  # fmt: skip
+    return confirmation_page(request, confirmation)
+
+
     primary, round_ = await _primary_and_round(request)
     form = await _form(request)
     upload = form.get("key_file")
@@ -1061,6 +1102,7 @@ routes: list[BaseRoute] = [
     Route("/primaries/{slug}/rounds/{number:int}/receipt", receipt_page, methods=["GET"]),
     Route("/primaries/{slug}/rounds/{number:int}/close", close, methods=["POST"]),
     Route("/primaries/{slug}/rounds/{number:int}/reveal", reveal, methods=["POST"]),
+    Route("/primaries/{slug}/rounds/{number:int}/close", close_confirm, methods=["GET"]),
     Route("/primaries/{slug}/rounds/{number:int}/results", results, methods=["GET"]),
     Route("/primaries/{slug}/check", check, methods=["GET"]),
     Route("/primaries/{slug}/receipt", receipt_file, methods=["GET"]),
