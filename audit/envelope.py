@@ -13,6 +13,7 @@ ENVELOPE_MEMBERS = frozenset({"v", "origin", "primary", "kind", "time", "body", 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
 KEY_ID_RE = re.compile(r"[0-9a-f]{8}\Z")
+MAX_ENTRY_BYTES = 0xFFFF  # a tile bundle stores each entry's length in 2 bytes (§7)
 
 RULES = ("majority-value", "majority-gauge", "mieux-voter", "typical", "central", "usual")
 MISSING = ("normalize", "worst-grade", "median", "strict")
@@ -162,6 +163,10 @@ def check_body(kind: str, body: Any) -> None:
 
 def parse_entry(raw: bytes, origin: str | None, primary: str | None) -> dict[str, Any]:
     """Parse and validate one entry; raise EntryError with the reason."""
+    if len(raw) > MAX_ENTRY_BYTES:
+        raise EntryError(
+            f"entry is {len(raw)} bytes, more than the {MAX_ENTRY_BYTES} a tile bundle can hold"
+        )
     try:
         value = parse(raw)
     except CanonicalError as exc:

@@ -30,7 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -42,6 +42,7 @@ from crypto.keys import LogKey
 from crypto.merkle import EMPTY_ROOT, CompactRange, ConsistencyProof, InclusionProof, leaf_hash
 from crypto.note import Checkpoint, format_verifier_key, sign_checkpoint
 from voting import log_queries as q
+from voting.definition import Refused, _
 
 logger = logging.getLogger("scrutin.log")
 
@@ -64,48 +65,42 @@ class LogError(Exception):
     """A log operation cannot be done; the message says why."""
 
 
-def _(message: str) -> str:
-    return message
-
-
-class EntryTooLarge(LogError, ValueError):
+class EntryTooLarge(LogError, Refused):
     """An entry longer than a tile bundle can hold (65,535 bytes, docs/audit-log.md §7).
 
     Raised by `append` before anything is queued, so the caller's transaction writes nothing.
-    Like the services' refusals it carries a French `message` (translated by the pages, with
-    `%(size)s`/`%(limit)s` from `params`) and the form `field` to correct.
+    A `Refused`: pages show its translated message next to the form `field` to correct.
     """
 
-    MESSAGES = {
+    MESSAGES: ClassVar[dict[str, tuple[str, str]]] = {
         "round-open": (
             _(
                 "Trop de candidats pour un seul tour : l’entrée d’ouverture du journal ferait "
-                "%(size)s octets, et une entrée en compte %(limit)s au plus. Choisissez moins "
-                "de candidats ; rien n’a été enregistré."
+                "{size} octets, et une entrée en compte {limit} au plus. Choisissez moins de "
+                "candidats ; rien n’a été enregistré."
             ),
             "candidates",
         ),
         "definition": (
             _(
                 "Texte trop long : la définition de la primaire ferait une entrée de journal "
-                "de %(size)s octets, %(limit)s au plus. Raccourcissez la description ; rien "
-                "n’a été enregistré."
+                "de {size} octets, {limit} au plus. Raccourcissez la description ; rien n’a "
+                "été enregistré."
             ),
             "description",
         ),
     }
     GENERIC = _(
-        "Cette entrée du journal public ferait %(size)s octets, et une entrée en compte "
-        "%(limit)s au plus ; rien n’a été enregistré."
+        "Cette entrée du journal public ferait {size} octets, et une entrée en compte {limit} "
+        "au plus ; rien n’a été enregistré."
     )
 
     def __init__(self, kind: str, size: int, limit: int) -> None:
-        super().__init__(f"a {kind} entry of {size} bytes exceeds {limit}")
+        message, field = self.MESSAGES.get(kind, (self.GENERIC, None))
+        super().__init__(message, field=field, status=413, size=size, limit=limit)
         self.kind = kind
         self.size = size
         self.limit = limit
-        self.message, self.field = self.MESSAGES.get(kind, (self.GENERIC, None))
-        self.params = {"size": size, "limit": limit}
 
 
 class UnknownLogError(LogError):

@@ -10,6 +10,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from voting.log import EntryTooLarge
+
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 logger = logging.getLogger("scrutin")
 
@@ -92,9 +94,21 @@ async def text_refused(request: Request, exc: Exception) -> Response:
     return error_response(request, 400, TEXT_REFUSED)
 
 
+async def entry_too_large(request: Request, exc: Exception) -> Response:
+    # A log entry over 65,535 bytes (docs/audit-log.md §7): refused before anything was
+    # queued, and the service's transaction rolled back. Views that can point at the field
+    # to shorten catch it themselves; this is the clear answer everywhere else.
+    from web.i18n import request_language, translator
+
+    assert isinstance(exc, EntryTooLarge)
+    text = exc.translated(translator(request_language(request)))
+    return error_response(request, 413, text)
+
+
 def handlers() -> dict[int | type[Exception], object]:
     return {
         HTTPException: http_exception,
+        EntryTooLarge: entry_too_large,
         asyncpg.exceptions.CharacterNotInRepertoireError: text_refused,
         asyncpg.exceptions.UntranslatableCharacterError: text_refused,
         500: server_error,

@@ -165,3 +165,30 @@ def test_mieux_voter_upper_median_tie_decides_a_published_result() -> None:
     report = run(s.builder.export(), s.builder.vkey)
     assert set(failed(report)) == {10}
     assert "result-ranking" in report.checks[10].codes()
+
+
+# -- item 3: an entry over 65,535 bytes fails check 4 --------------------------------------
+
+
+def test_an_entry_too_large_for_a_tile_bundle_fails_check_4() -> None:
+    s = honest_primary()
+    b = s.builder
+    huge = b.specs[s.index["definition2"]].body
+    huge["description"] = "é" * 33_000  # 66,000 bytes of UTF-8 once encoded
+    report = run(b.export(), b.vkey)
+    assert 4 in failed(report)
+    assert failed(report)[4] == [(s.index["definition2"], "entry-malformed")]
+    [failure] = report.checks[4].failures
+    size = len(b.build()[s.index["definition2"]])
+    assert size > 65_535
+    assert failure.render("en") == (
+        f"invalid entry: entry is {size} bytes, more than the 65535 a tile bundle can hold"
+    )
+    # Exactly 65,535 bytes is fine; one more is not.
+    huge["description"] = ""
+    room = 65_535 - len(b.build()[s.index["definition2"]])
+    huge["description"] = "d" * room
+    assert len(b.build()[s.index["definition2"]]) == 65_535
+    assert failed(run(b.export(), b.vkey)) == {}
+    huge["description"] = "d" * (room + 1)
+    assert failed(run(b.export(), b.vkey)) == {4: [(s.index["definition2"], "entry-malformed")]}

@@ -38,7 +38,7 @@ from voting.ballots import (
 )
 from voting.ballots import cast as cast_ballot
 from voting.candidacies import PUBLIC_SQL
-from voting.log import LogService
+from voting.log import EntryTooLarge, LogService
 from voting.primaries import Primary, get_primary
 from voting.results import RevealError, get_result, reveal_and_tally
 from voting.rounds import (
@@ -123,7 +123,9 @@ DOMAIN_MESSAGES = [
 # --------------------------------------------------------------------------------------------
 
 
-def _message(error: RoundError | CastError | RevealError, request: Request) -> str:
+def _message(error: RoundError | CastError | RevealError | EntryTooLarge, request: Request) -> str:
+    if isinstance(error, EntryTooLarge):  # a Refused: its params fill {placeholders}
+        return error.translated(translator(request_language(request)))
     text = translator(request_language(request))(error.message)
     params = getattr(error, "params", None)
     return text % params if params else text
@@ -668,7 +670,7 @@ async def create_round(request: Request) -> Response:
                     closes_at=closes_at,
                     now=datetime.now(UTC),
                 )
-        except RoundError as exc:
+        except (RoundError, EntryTooLarge) as exc:
             errors[exc.field or ""] = _message(exc, request)
     if opened is None:
         context = await _new_round_context(request, primary)
@@ -771,7 +773,7 @@ async def close_confirm(request: Request) -> Response:
             passphrase=str(form.get("passphrase") or "") or None,
             key_file=key_data,
         )
-    except RevealError as exc:
+    except (RevealError, EntryTooLarge) as exc:
         return await _round_page(
             request, primary, round_, {"reveal": _message(exc, request), "field": exc.field}, 400
         )
