@@ -51,7 +51,14 @@ def _missing_browser() -> str | None:
 MISSING = _missing_browser()
 
 if MISSING is None:
-    from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        Page,
+        Playwright,
+        expect,
+        sync_playwright,
+    )
 else:
 
     class _BrowserMissing(pytest.Module):
@@ -65,6 +72,7 @@ else:
 
 
 from tests.conftest import admin_execute, with_database  # noqa: E402
+from tests.fixtures.waiting import PATIENCE, wait_until  # noqa: E402
 from web.settings import Settings  # noqa: E402
 
 SECRET_KEY = "browser-test-secret-key-0123456789abcdefghij"
@@ -133,10 +141,7 @@ def live_site(
     app = create_app(settings)
     server, thread = _serve(app, sock)
     try:
-        for _ in range(500):
-            if server.started or not thread.is_alive():
-                break
-            threading.Event().wait(0.01)
+        wait_until(lambda: server.started or not thread.is_alive(), "the test server to start")
         assert server.started, "the test server did not start"
         yield LiveSite(
             base_url=settings.base_url,
@@ -165,6 +170,8 @@ def playwright_driver(live_site: LiveSite) -> Iterator[Playwright]:
 @pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     """Debian's Chromium; Playwright gives each launch a fresh temporary profile."""
+    # Assertions wait for the state they expect; on a loaded machine that can take long.
+    expect.set_options(timeout=PATIENCE * 1000)
     browser = playwright_driver.chromium.launch(
         executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
     )
@@ -179,7 +186,7 @@ def new_context(browser: Browser, live_site: LiveSite, **options: Any) -> Browse
     options.setdefault("locale", "fr-FR")
     options.setdefault("viewport", {"width": 1280, "height": 900})
     context = browser.new_context(base_url=live_site.base_url, **options)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(PATIENCE * 1000)
     return context
 
 
@@ -227,11 +234,12 @@ def sign_in(
     # The mail goes out from a background task right after the request: reload the outbox
     # until it shows this person's message (usually at once).
     mail = page.locator("article.mail", has_text=email)
-    for _ in range(100):
+
+    def mail_arrived() -> int:
         page.goto("/demo/outbox")
-        if mail.count():
-            break
-        page.wait_for_timeout(50)
+        return mail.count()
+
+    wait_until(mail_arrived, f"the sign-in mail to {email} in the outbox")
     link = mail.first.locator("a[href*='/signin/link?token=']")
     page.goto(link.get_attribute("href") or "")
     page.get_by_role("button", name="Me connecter").press("Enter")

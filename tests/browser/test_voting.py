@@ -140,4 +140,4 @@ def test_signing_in_from_the_booth_comes_back_to_it(page: Page, live_site: LiveS
     page.goto(BOOTH)
     expect(page).to_have_url(re.compile(r"/signin\?next="))
     sign_in(page, live_site, fresh_email("retour"), BOOTH, go_there=False)
-    expect(page).to_have_url(re.compile(re.escape(BOOTH) + "$"), timeout=1500)
+    expect(page).to_have_url(re.compile(re.escape(BOOTH) + "$"))

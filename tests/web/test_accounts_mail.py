@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from email import message_from_bytes
@@ -14,6 +13,7 @@ from aiosmtpd.controller import Controller
 from starlette.testclient import TestClient
 
 from tests.fixtures.accounts import LINK, post_form
+from tests.fixtures.waiting import wait_until
 from web.app import create_app
 from web.settings import Settings, SmtpSettings
 
@@ -41,15 +41,6 @@ def smtp() -> Iterator[tuple[Recorder, int]]:
         controller.stop()
 
 
-def _wait_for(predicate, seconds: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_sign_in_mail_goes_through_smtp(settings: Settings, smtp: tuple[Recorder, int]) -> None:
     recorder, port = smtp
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +51,7 @@ def test_sign_in_mail_goes_through_smtp(settings: Settings, smtp: tuple[Recorder
     with TestClient(create_app(configured)) as client:
         response = post_form(client, "/signin", {"email": "smtp@example.org"})
         assert response.status_code == 303
-        assert _wait_for(lambda: recorder.messages)
+        wait_until(lambda: recorder.messages, "the mail at the SMTP server")
     message = message_from_bytes(recorder.messages[0], policy=default_policy)
     assert message["To"] == "smtp@example.org"
     assert message["From"] == "s@example.org"
@@ -75,7 +66,7 @@ def test_without_smtp_mail_lands_in_the_outbox(settings: Settings) -> None:
     with TestClient(create_app(settings)) as client:
         post_form(client, "/signin", {"email": "box@example.org"})
         outbox = settings.data_dir / "outbox"
-        assert _wait_for(lambda: outbox.is_dir() and list(outbox.glob("*.eml")))
+        wait_until(lambda: outbox.is_dir() and list(outbox.glob("*.eml")), "a mail in the outbox")
         assert client.get("/demo/outbox").status_code == 404  # not a demo
 
 
@@ -84,7 +75,7 @@ def test_demo_outbox_lists_clickable_sign_in_links(settings: Settings) -> None:
     with TestClient(create_app(replace(settings, demo=True))) as client:
         post_form(client, "/signin", {"email": "demo@example.org"})
         outbox = settings.data_dir / "outbox"
-        assert _wait_for(lambda: outbox.is_dir() and list(outbox.glob("*.eml")))
+        wait_until(lambda: outbox.is_dir() and list(outbox.glob("*.eml")), "a mail in the outbox")
         page = client.get("/demo/outbox")
         assert page.status_code == 200
         assert "demo@example.org" in page.text

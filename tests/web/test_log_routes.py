@@ -7,7 +7,6 @@ import gzip
 import json
 import subprocess
 import sys
-import time
 from typing import Any
 
 import asyncpg
@@ -22,6 +21,7 @@ from crypto.merkle import ConsistencyProof, InclusionProof, leaf_hash
 from crypto.note import Checkpoint, open_checkpoint, parse_verifier_key, sign_checkpoint
 from tests.conftest import REPO_ROOT
 from tests.fixtures.log import LogPrimary, make_log_primary
+from tests.fixtures.waiting import wait_until
 from voting.log import LogService
 
 BASE = "/primaries/demo-log/log"
@@ -331,10 +331,7 @@ def test_background_service_checkpoints_new_entries(
             await conn.close()
 
     asyncio.run(append_without_waiting())
-    deadline = time.monotonic() + 20  # the test interval is 0.2 s: this is generous
-    while checkpoint_of(client, primary).size < 7:
-        assert time.monotonic() < deadline, "no checkpoint covered the new entries"
-        time.sleep(0.05)
+    wait_until(lambda: checkpoint_of(client, primary).size >= 7, "a checkpoint of the entries")
     assert checkpoint_of(client, primary).size == 7
 
 
