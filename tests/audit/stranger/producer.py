@@ -367,7 +367,13 @@ class Primary:
                 c in cands and 0 <= g < n_grades for c, g in value["grades"].items()
             )
             if pos in count_as_valid and value is not None:
+                # Counted anyway: its judgments of the round's candidates, within the scale.
                 good = True
+                value["grades"] = {
+                    c: min(max(g, 0), n_grades - 1)
+                    for c, g in value["grades"].items()
+                    if c in cands and isinstance(g, int)
+                }
             if not good:
                 invalid += 1
             elif not value["grades"]:
