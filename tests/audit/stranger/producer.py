@@ -24,7 +24,7 @@ from typing import Any
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.signing import SigningKey
 
-from tests.audit.stranger.verifier import recount
+from tests.audit.stranger.verifier import classify, recount
 
 MAX_ENTRY = 65535
 
@@ -361,28 +361,21 @@ class Primary:
         cands, n_grades = self.round_candidates[r], len(self.grades)
         valid, blank, invalid = [], 0, 0
         for pos, data in enumerate(self.plaintexts[r]):
+            grades, _ = classify(data, r, cands, n_grades, self.allow_blank)
             value = _ballot_value(data)
-            good = value is not None and data == self.plain(r, value["grades"])
-            good = good and all(
-                c in cands and 0 <= g < n_grades for c, g in value["grades"].items()
-            )
             if pos in count_as_valid and value is not None:
                 # Counted anyway: its judgments of the round's candidates, within the scale.
-                good = True
-                value["grades"] = {
+                grades = {
                     c: min(max(g, 0), n_grades - 1)
                     for c, g in value["grades"].items()
                     if c in cands and isinstance(g, int)
                 }
-            if not good:
+            if grades is None:
                 invalid += 1
-            elif not value["grades"]:
-                if self.allow_blank or pos in count_as_valid:
-                    blank += 1
-                else:
-                    invalid += 1
+            elif grades:
+                valid.append(grades)
             else:
-                valid.append(value["grades"])
+                blank += 1
         body = recount(
             valid,
             cands,

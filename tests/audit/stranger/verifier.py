@@ -41,6 +41,7 @@ class Failure:
     check: int
     index: int | None
     reason: str
+    code: str = ""  # for invalid ballots (check 9 warnings): §8's code
 
 
 @dataclass
@@ -61,8 +62,8 @@ class StrangerReport:
     def fail(self, check: int, index: int | None, reason: str) -> None:
         self.failures.append(Failure(check, index, reason))
 
-    def warn(self, check: int, index: int | None, reason: str) -> None:
-        self.warnings.append(Failure(check, index, reason))
+    def warn(self, check: int, index: int | None, reason: str, code: str = "") -> None:
+        self.warnings.append(Failure(check, index, reason, code))
 
 
 class Unusable(ValueError):
@@ -707,32 +708,40 @@ def open_ballot(
     n_grades: int,
     allow_blank: bool,
 ) -> tuple[dict[str, int] | None, str]:
-    """(grades, "") for a valid ballot, (None, reason) for an invalid one (§8)."""
+    """(grades, "") for a valid ballot, (None, §8 reason code) for an invalid one."""
     try:
         plain = box.decrypt(b64decode(sealed))
     except (CryptoError, ValueError):
-        return None, "does not open with the revealed key"
+        return None, "does-not-open"
+    return classify(plain, round_no, candidates, n_grades, allow_blank)
+
+
+def classify(
+    plain: bytes, round_no: int, candidates: list[str], n_grades: int, allow_blank: bool
+) -> tuple[dict[str, int] | None, str]:
+    """§8's list of invalid ballots, in its order, for an opened plaintext: (grades, "") or
+    (None, the code §8 gives the first case that applies)."""
     try:
         value = parse_canonical(plain)
-    except NotCanonical as exc:
-        return None, f"not canonical JSON ({exc})"
+    except NotCanonical:
+        return None, "not-canonical"
     if not isinstance(value, dict) or set(value) != {"round", "grades", "pad"}:
-        return None, "not the ballot shape"
+        return None, "bad-shape"
     grades, pad = value["grades"], value["pad"]
     if not _int(value["round"]) or not isinstance(grades, dict) or not isinstance(pad, str):
-        return None, "not the ballot shape"
+        return None, "bad-shape"
     if value["round"] != round_no:
-        return None, "names another round"
+        return None, "wrong-round"
     if any(c not in candidates for c in grades):
-        return None, "names a candidate not in the round"
+        return None, "unknown-candidate"
     if any(not _int(g) or not 0 <= g < n_grades for g in grades.values()):
-        return None, "grade outside the scale"
+        return None, "grade-out-of-range"
     if pad.strip(" "):
-        return None, "pad holds something other than spaces"
+        return None, "pad-not-spaces"
     if len(plain) != ballot_length(round_no, candidates, n_grades):
-        return None, "plaintext of the wrong length"
+        return None, "wrong-length"
     if not grades and not allow_blank:
-        return None, "blank ballot where the round forbids it"
+        return None, "blank-not-allowed"
     # AMBIGUITY: a ballot grading more candidates than `subset_size` is not listed as invalid.
     return grades, ""
 
@@ -1033,7 +1042,7 @@ def _open_and_recount(rd: Round, leaves: list[bytes], report: StrangerReport) ->
         grades, why = open_ballot(box, sealed, rd.number, rd.candidates, n_grades, rd.allow_blank)
         if grades is None:
             invalid += 1
-            report.warn(9, i, f"invalid ballot: {why}")
+            report.warn(9, i, f"invalid ballot ({why})", why)
         elif not grades:
             blank += 1
         else:
