@@ -53,6 +53,7 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
         "eligibility": ("email", "allow-list", "approval"),
         "refuse_disposable": {"optional": "bool"},
         "phases": ["list", _PHASE],
+        "witness_policy": {"optional": "str"},
     },
     "candidacy": {
         "candidate": "str",

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from crypto.policy import PolicyError, parse_policy
 from voting.majority import FRENCH_7, LAPRIMAIRE_6, MISSING_POLICIES, RULES
 
 # The tally engine is the reference for scales and rules.
@@ -57,7 +58,7 @@ MAX_PHASES = 12
 BODY_MEMBERS = (
     "revision", "title", "slug", "description", "threshold", "support_cap", "qualification",
     "grades", "rule", "missing", "default_grade", "upper_median", "subset_size", "allow_blank",
-    "eligibility", "refuse_disposable", "phases",
+    "eligibility", "refuse_disposable", "phases", "witness_policy",
 )  # fmt: skip
 
 DEFAULTS: dict[str, Any] = {
@@ -323,7 +324,41 @@ def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
             _("Un sous-ensemble tiré au sort compte au moins 2 candidats (0 = tous)."),
             field="subset_size",
         )
+    if merged.get("witness_policy"):  # optional: absent means no witnesses
+        body["witness_policy"] = validate_witness_policy(merged["witness_policy"])
     return body
+
+
+MAX_WITNESS_POLICY = 10_000
+
+
+def validate_witness_policy(value: Any) -> str:
+    """A C2SP tlog-policy text for the primary's log (docs/witness.md): witnesses with the
+    http(s) URL the service submits checkpoints to, groups, one quorum; no `log` line (the
+    log is the primary's own, its key pinned by each observer)."""
+    if not isinstance(value, str) or len(value) > MAX_WITNESS_POLICY:
+        raise Refused(
+            _("La politique de témoins est un texte de {max} caractères au plus."),
+            field="witness_policy",
+            max=MAX_WITNESS_POLICY,
+        )
+    text = nfc(value).replace("\r\n", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        policy = parse_policy(text)
+        if policy.logs:
+            raise PolicyError("no 'log' line: the log is the primary's own")
+        for witness in policy.witnesses.values():
+            if not (witness.url or "").startswith(("http://", "https://")):
+                raise PolicyError(f"witness {witness.name} needs its http(s) submission URL")
+    except PolicyError as exc:
+        raise Refused(
+            _("La politique de témoins est invalide : {reason}"),
+            field="witness_policy",
+            reason=str(exc),
+        ) from None
+    return text
 
 
 # --------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from crypto.keys import LogKey
 from crypto.merkle import EMPTY_ROOT, CompactRange, ConsistencyProof, InclusionProof, leaf_hash
 from crypto.note import Checkpoint, format_verifier_key, sign_checkpoint
 from voting import log_queries as q
+from voting.witnesses import Witnesses
 from voting.definition import Refused, _
 
 logger = logging.getLogger("scrutin.log")
@@ -247,6 +248,7 @@ class LogService:
         # Opening a sealed key costs an Argon2id derivation: keep opened keys per process.
         self._keys: dict[UUID, LogKey] = {}
         self._rounds: dict[tuple[asyncio.AbstractEventLoop, UUID], _Round] = {}
+        self.witnesses = Witnesses(self)
 
     def origin_for(self, slug: str) -> str:
         return f"{self.public_host}/primaries/{slug}"
@@ -538,15 +540,19 @@ class LogService:
         return (await self._checkpoint_current(pool, pid)).note
 
     async def _checkpoint_current(self, db: Database, pid: UUID) -> SignedCheckpoint:
-        """Sign the committed tree unless the latest checkpoint already covers it."""
+        """Sign the committed tree unless the latest checkpoint already covers it, then have
+        the primary's witnesses cosign it (voting/witnesses.py: never raises, never waits
+        on a witness that is down)."""
         head = await self.head(db, pid)
         latest = await self.latest_checkpoint(db, pid)
-        if latest.size >= head.size:
-            return latest
-        key = await self._log_key(db, pid)
-        note = sign_checkpoint(Checkpoint(head.origin, head.size, head.root), key.signing_key)
-        await db.execute(q.INSERT_CHECKPOINT, pid, head.size, head.root, note)
-        return SignedCheckpoint(head.size, head.root, note)
+        if latest.size < head.size:
+            key = await self._log_key(db, pid)
+            note = sign_checkpoint(Checkpoint(head.origin, head.size, head.root), key.signing_key)
+            await db.execute(q.INSERT_CHECKPOINT, pid, head.size, head.root, note)
+            latest = SignedCheckpoint(head.size, head.root, note)
+        if await self.witnesses.cosign(db, pid):
+            latest = await self.latest_checkpoint(db, pid)  # with its cosignatures
+        return latest
 
     async def latest_checkpoint(self, db: Database, primary_id: UUID | str) -> SignedCheckpoint:
         pid = _uuid(primary_id)
@@ -567,6 +573,7 @@ class LogService:
             await self.integrate(pool, row["primary_id"])
         for row in await pool.fetch(q.SELECT_LOGS_NEEDING_CHECKPOINT):
             await self._checkpoint_current(pool, row["primary_id"])
+        await self.witnesses.background(pool)  # cosignatures missing from latest checkpoints
 
     async def run_background(self, pool: Database) -> None:
         while True:

@@ -81,12 +81,19 @@ JOIN unnest($2::smallint[], $3::bigint[]) AS want (level, idx)
 WHERE t.primary_id = $1
 """
 
-SELECT_LATEST_CHECKPOINT = """
-SELECT size, root, note FROM log_checkpoints WHERE primary_id = $1 ORDER BY size DESC LIMIT 1
+# A checkpoint as published: the log-signed note followed by its witness cosignature lines
+# (migration 0008), in the order they arrived.
+_COSIGNED_NOTE = """c.note || coalesce((
+    SELECT string_agg(w.line, '' ORDER BY w.created_at, w.witness) FROM log_cosignatures w
+    WHERE w.primary_id = c.primary_id AND w.size = c.size), '') AS note"""
+
+SELECT_LATEST_CHECKPOINT = f"""
+SELECT c.size, c.root, {_COSIGNED_NOTE}
+FROM log_checkpoints c WHERE c.primary_id = $1 ORDER BY c.size DESC LIMIT 1
 """
 
-SELECT_CHECKPOINTS = """
-SELECT size, note FROM log_checkpoints WHERE primary_id = $1 ORDER BY size
+SELECT_CHECKPOINTS = f"""
+SELECT c.size, {_COSIGNED_NOTE} FROM log_checkpoints c WHERE c.primary_id = $1 ORDER BY c.size
 """
 
 SELECT_ENTRIES = """
