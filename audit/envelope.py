@@ -33,7 +33,7 @@ ACTIONS = (
 # {"map": shape} (string keys), ["nonempty-list", shape], {"optional": shape} (an object
 # member that may be absent).
 _PHASE = {"obj": {"name": "str", "start": "str", "end": "str"}}
-_ROUND_CANDIDATE = {"obj": {"candidate": "str", "name": "str", "declaration": "hex64"}}
+_ROUND_CANDIDATE = {"obj": {"candidate": "uuid", "name": "str", "declaration": "hex64"}}
 BODY_SHAPES: dict[str, dict[str, Any]] = {
     "definition": {
         "revision": "int",
@@ -56,15 +56,15 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
         "witness_policy": {"optional": "str"},
     },
     "candidacy": {
-        "candidate": "str",
+        "candidate": "uuid",
         "action": ACTIONS,
         "name": "str",
         "declaration": "hex64",
         "reason": "str",
     },
-    "support": {"candidate": "str", "supporter": "hex64"},
-    "support-withdrawal": {"candidate": "str", "supporter": "hex64"},
-    "qualification": {"candidate": "str", "supports": "int", "threshold": "int"},
+    "support": {"candidate": "uuid", "supporter": "hex64"},
+    "support-withdrawal": {"candidate": "uuid", "supporter": "hex64"},
+    "qualification": {"candidate": "uuid", "supports": "int", "threshold": "int"},
     "round-open": {
         "round": "int",
         "candidates": ["nonempty-list", _ROUND_CANDIDATE],
@@ -85,10 +85,11 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
         "default_grade": "int",
         "counts": {"obj": {"valid": "int", "blank": "int", "invalid": "int"}},
         "candidates": {
-            "map": {"obj": {"profile": ["list", "int"], "majority_grade": "int", "rank": "int"}}
+            "map": {"obj": {"profile": ["list", "int"], "majority_grade": "int", "rank": "int"}},
+            "keys": "uuid",
         },
-        "ranking": ["list", "str"],
-        "tie_groups": ["list", ["list", "str"]],
+        "ranking": ["list", "uuid"],
+        "tie_groups": ["list", ["list", "uuid"]],
     },
 }
 KINDS = tuple(BODY_SHAPES)
@@ -153,6 +154,8 @@ def _check(value: Any, shape: Any, path: str) -> None:
         if type(value) is not dict:
             raise EntryError(f"{path}: expected an object")
         for key, item in value.items():
+            if shape.get("keys") == "uuid" and not UUID_RE.match(key):
+                raise EntryError(f"{path}: member name {key[:40]!r} is not a lowercase UUID")
             _check(item, shape["map"], f"{path}.{key}")
     else:  # pragma: no cover - programming error
         raise AssertionError(shape)
@@ -160,6 +163,14 @@ def _check(value: Any, shape: Any, path: str) -> None:
 
 def check_body(kind: str, body: Any) -> None:
     _check(body, {"obj": BODY_SHAPES[kind]}, "body")
+    if kind == "definition":
+        if len(body["grades"]) < 2:
+            raise EntryError("body.grades: a scale has at least two grades")
+        if body["default_grade"] >= len(body["grades"]):
+            raise EntryError(
+                f"body.default_grade: {body['default_grade']} is not a grade of the scale "
+                f"(0 to {len(body['grades']) - 1})"
+            )
 
 
 def parse_entry(raw: bytes, origin: str | None, primary: str | None) -> dict[str, Any]:

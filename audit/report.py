@@ -78,6 +78,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "point de contrôle {which} (taille {size}) : la signature ne vérifie pas",
         "checkpoint {which} (size {size}): the signature does not verify",
     ),
+    "checkpoint-missing": (
+        "aucun point de contrôle : rien de signé par la clé du journal ne couvre ses entrées",
+        "no checkpoint: nothing signed by the log key covers its entries",
+    ),
     # 2
     "no-checkpoint": ("aucun point de contrôle lisible", "no readable checkpoint"),
     "size-mismatch": (
@@ -143,6 +147,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     # 4
     "entry-malformed": ("entrée invalide : {detail}", "invalid entry: {detail}"),
+    "entry-base64": (
+        "l'export écrit cette entrée en base64 non canonique (bits inutilisés non nuls)",
+        "the export spells this entry in non-canonical base64 (non-zero unused bits)",
+    ),
     # 5
     "signer-not-allowed": (
         "le signataire {signer} n'a pas le droit de signer « {kind} » "

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,6 +16,9 @@ from dataclasses import dataclass, field
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
 EXPORT_FORMAT = "scrutin-export/v1"
+# Standard base64 with its padding (spec §7 export): whole 4-character groups, "=" only at
+# the end. Non-zero unused bits still match: that spelling fails check 4, not the input.
+BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
 
 
 class InputError(Exception):
@@ -33,6 +37,8 @@ class LogData:
     hash_tiles: dict[tuple[int, int], bytes] = field(default_factory=dict)
     consistency_proof: Callable[[int, int], list[bytes] | None] | None = None
     notes: list[str] = field(default_factory=list)
+    # Indices of export entries whose base64 is not the canonical spelling (check 4).
+    respelled: list[int] = field(default_factory=list)
 
 
 def tile_path(level: int | str, index: int, width: int = TILE_WIDTH) -> str:
@@ -131,20 +137,27 @@ def parse_export(data: bytes, source: str) -> LogData:
     if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
         raise InputError(f"{source}: not a {EXPORT_FORMAT} file")
     entries, checkpoints = doc.get("entries"), doc.get("checkpoints")
-    if not isinstance(entries, list) or not isinstance(checkpoints, list) or not checkpoints:
+    # No checkpoint is a usable export of a log that fails check 1 (spec §9), not bad input.
+    if not isinstance(entries, list) or not isinstance(checkpoints, list):
         raise InputError(f"{source}: export lacks entries or checkpoints")
     if not all(isinstance(c, str) for c in checkpoints):
         raise InputError(f"{source}: checkpoints must be strings")
-    try:
-        raws = [base64.b64decode(e, validate=True) for e in entries]
-    except (binascii.Error, TypeError, ValueError) as exc:
-        raise InputError(f"{source}: an entry is not base64") from exc
+    raws, respelled = [], []
+    for index, text in enumerate(entries):
+        if not isinstance(text, str) or not BASE64_RE.match(text):
+            raise InputError(f"{source}: entries[{index}] is not base64")
+        raw = base64.b64decode(text, validate=True)
+        if base64.b64encode(raw).decode("ascii") != text:  # non-zero unused bits
+            respelled.append(index)
+        raws.append(raw)
     for name in ("origin", "primary", "vkey"):
         if not isinstance(doc.get(name), str):
             raise InputError(f"{source}: export lacks {name!r}")
-    return LogData(
+    log = LogData(
         source, "export", raws, list(checkpoints), doc["origin"], doc["primary"], doc["vkey"]
     )
+    log.respelled = respelled
+    return log
 
 
 def load_export(path: str) -> LogData:

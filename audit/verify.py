@@ -145,6 +145,8 @@ class Verification:
         if self.log.origin is not None and self.log.origin != key.name:
             check.fail(None, "export-origin", origin=self.log.origin)
         last = len(self.log.checkpoints) - 1
+        if last < 0:
+            check.fail(None, "checkpoint-missing")
         for n, text in enumerate(self.log.checkpoints):
             label = "latest" if n == last else n + 1
             try:
@@ -183,8 +185,12 @@ class Verification:
             progress=self._progress("entries"),
         )
         self.parsed = [item for chunk in chunks for item in chunk]
+        for index in self.log.respelled:  # the export's base64 is not the bytes' own spelling
+            self.parsed[index] = (None, "entry-base64")
         for index, item in enumerate(self.parsed):
-            if item[0] is None:
+            if item == (None, "entry-base64"):
+                check.fail(index, "entry-base64")
+            elif item[0] is None:
                 check.fail(index, "entry-malformed", detail=item[1])
         if not entries:
             check.note("nothing")

@@ -6,12 +6,14 @@ valid key, and must be caught by one named check with one named message.
 
 from __future__ import annotations
 
+import base64
 import json
 import pathlib
 import re
 from typing import Any
 
 from audit import recount
+from audit.cli import main as audit_main
 from audit.recount import tally
 from tests.audit.builder import (
     AUTO,
@@ -20,6 +22,7 @@ from tests.audit.builder import (
     honest_primary,
     padded_plaintext,
     seal,
+    write_json,
 )
 from tests.audit.util import failed, run
 from voting import majority
@@ -192,3 +195,103 @@ def test_an_entry_too_large_for_a_tile_bundle_fails_check_4() -> None:
     assert failed(run(b.export(), b.vkey)) == {}
     huge["description"] = "d" * (room + 1)
     assert failed(run(b.export(), b.vkey)) == {4: [(s.index["definition2"], "entry-malformed")]}
+
+
+# -- item 4: the scale rules scrutin-audit applied silently, now in §8 -----------------------
+
+
+def test_a_scale_of_one_grade_or_a_default_grade_off_the_scale_fails_check_4() -> None:
+    for over, message in [
+        ({"grades": ["Seule"]}, "body.grades: a scale has at least two grades"),
+        (
+            {"default_grade": 7},
+            "body.default_grade: 7 is not a grade of the scale (0 to 6)",
+        ),
+    ]:
+        s = honest_primary()
+        b = s.builder
+        b.specs[s.index["definition2"]].body.update(over)
+        report = run(b.export(), b.vkey)
+        assert failed(report)[4] == [(s.index["definition2"], "entry-malformed")]
+        [failure] = report.checks[4].failures
+        assert failure.render("en") == f"invalid entry: {message}"
+
+
+# -- item 5: candidate ids, an export without checkpoint, a re-spelt base64 entry -------------
+
+
+def _upper_case_candidate(s: Scenario) -> str:
+    """Every entry names candidate A by its id in upper case; returns that id."""
+    lower = s.round_ids[0]
+    upper = "ABCDEF01" + lower[8:].upper()  # a UUID, in upper case
+    for spec in s.builder.specs:
+        spec.body = json.loads(json.dumps(spec.body).replace(lower, upper))
+    return upper
+
+
+def test_a_candidate_id_in_upper_case_fails_check_4() -> None:
+    s = honest_primary()
+    upper = _upper_case_candidate(s)
+    assert upper != upper.lower()
+    report = run(s.builder.export(), s.builder.vkey)
+    first = s.index["definition2"] + 1  # candidate A's "submitted" candidacy
+    assert (first, "entry-malformed") in failed(report)[4]
+    f = next(f for f in report.checks[4].failures if f.index == first)
+    assert f.render("en") == "invalid entry: body.candidate: not a lowercase UUID"
+    result = next(f for f in report.checks[4].failures if f.index == s.index["result"])
+    assert "is not a lowercase UUID" in result.render("en")
+
+
+def _cli(args: list[str], capsys: Any) -> tuple[int, Any, str]:
+    code = audit_main(args)
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out.strip().startswith("{") else out), err
+
+
+def test_an_export_without_checkpoint_fails_check_1_with_exit_1(
+    tmp_path: pathlib.Path, capsys: Any
+) -> None:
+    s = honest_primary()
+    doc = s.builder.export()
+    doc["checkpoints"] = []
+    path = write_json(str(tmp_path / "export.json"), doc)
+    code, report, _ = _cli(
+        ["verify", path, "--log-key", s.builder.vkey, "--json", "--lang", "en"], capsys
+    )
+    assert code == 1
+    check1 = report["checks"][0]
+    assert check1["number"] == 1 and not check1["ok"]
+    assert check1["failures"][0]["code"] == "checkpoint-missing"
+    assert check1["failures"][0]["reason"] == (
+        "no checkpoint: nothing signed by the log key covers its entries"
+    )
+
+
+def test_a_re_spelt_base64_entry_in_an_export_fails_check_4(
+    tmp_path: pathlib.Path, capsys: Any
+) -> None:
+    s = honest_primary()
+    doc = s.builder.export()
+    index = next(i for i, t in enumerate(doc["entries"]) if t.endswith("=="))
+    text = doc["entries"][index]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    respelled = text[:-3] + alphabet[alphabet.index(text[-3]) ^ 1] + "=="
+    assert base64.b64decode(respelled) == base64.b64decode(text) and respelled != text
+    doc["entries"][index] = respelled
+    path = write_json(str(tmp_path / "export.json"), doc)
+    code, report, _ = _cli(
+        ["verify", path, "--log-key", s.builder.vkey, "--json", "--lang", "en"], capsys
+    )
+    assert code == 1
+    [check4] = [c for c in report["checks"] if c["number"] == 4]
+    assert [(f["index"], f["code"]) for f in check4["failures"]] == [(index, "entry-base64")]
+    assert check4["failures"][0]["reason"] == (
+        "the export spells this entry in non-canonical base64 (non-zero unused bits)"
+    )
+    # Not base64 at all (extra padding, a stray character): the file is unusable, exit 2.
+    for bad in (text + "==", text[:-1] + "!"):
+        doc["entries"][index] = bad
+        write_json(path, doc)
+        code, out, err = _cli(["verify", path, "--log-key", s.builder.vkey], capsys)
+        assert code == 2 and out == ""
+        assert err == f"scrutin-audit: {path}: entries[{index}] is not base64\n"
