@@ -22,8 +22,9 @@ import asyncpg
 from crypto import canonical, keys
 from crypto.ballots import OpenedBallot, check_tally_key, open_ballot
 from crypto.encoding import Base64Error, b64decode, b64encode
+from voting.grades import grade_scale
 from voting.log import LogService, Queued
-from voting.majority import Scale, TallyError, TallyResult, tally
+from voting.majority import TallyError, TallyResult, tally
 from voting.rounds import KEY_FILE_FORMAT, TALLY_KEY_PURPOSE, Round, get_round
 
 __all__ = [
@@ -154,7 +155,7 @@ def tally_round(
         "default_grade": d["default_grade"],
         "upper_median": d["upper_median"],
     }
-    scale = Scale(tuple(d["grades"]))
+    scale = grade_scale(d["grades"])  # English explanations quote English grades
     # Every voter who graded someone is a participant (subset rounds: the missing policy
     # decides what a candidate not on a voter's ballot counts as).
     result = tally(scale, ids, ballots=ballots, participants=valid, **options)

@@ -88,16 +88,21 @@ def merit_profile_svg(
     description: str,
     median_label: str = "médiane",
     lang: str = "fr",
+    grade_langs: Sequence[str] | None = None,
 ) -> Markup:
     """A stacked bar of ``profile`` (counts worst→best) with a line at the median (50 %).
 
     ``chart_id`` must be unique in the page (it makes the ids ``aria-labelledby`` points to).
     Widths are whole SVG units computed with exact fractions, so they always add up to
-    the full bar.
+    the full bar. ``grade_langs`` gives each label's language where it differs from ``lang``
+    (a custom label), so that screen readers pronounce it right.
     """
     if len(profile) != len(grades):
         raise ValueError(f"profile has {len(profile)} counts for {len(grades)} grades")
     colours = grade_colours(len(grades))
+    marks = [
+        f' lang="{escape(g)}"' if g != lang else "" for g in (grade_langs or [lang] * len(grades))
+    ]
     total = sum(profile)
     ident = escape(chart_id)
     legend_rows = (len(grades) + 3) // 4
@@ -111,7 +116,7 @@ def merit_profile_svg(
         f'<rect x="0" y="{TOP}" width="{WIDTH}" height="{BAR_HEIGHT}" fill="#eeeef2"/>',
     ]
     cumulative = 0
-    for count, label, fill in zip(profile, grades, colours, strict=True):
+    for count, label, fill, mark in zip(profile, grades, colours, marks, strict=True):
         if total == 0 or count == 0:
             continue
         x0 = cumulative * WIDTH // total
@@ -120,7 +125,7 @@ def merit_profile_svg(
         width = x1 - x0
         parts.append(
             f'<rect x="{x0}" y="{TOP}" width="{width}" height="{BAR_HEIGHT}" fill="{fill}">'
-            f"<title>{escape(label)}{' :' if lang == 'fr' else ':'} {count} "
+            f"<title{mark}>{escape(label)}{' :' if lang == 'fr' else ':'} {count} "
             f"({_percent(Fraction(count, total), lang)})</title></rect>"
         )
         if width >= 34:
@@ -140,13 +145,13 @@ def merit_profile_svg(
     )
     legend_top = TOP + BAR_HEIGHT + 28
     column = WIDTH // 4
-    for i, (label, fill) in enumerate(zip(grades, colours, strict=True)):
+    for i, (label, fill, mark) in enumerate(zip(grades, colours, marks, strict=True)):
         x = (i % 4) * column
         y = legend_top + (i // 4) * LEGEND_ROW
         parts.append(
             f'<rect x="{x}" y="{y}" width="12" height="12" fill="{fill}" aria-hidden="true"/>'
             f'<text x="{x + 16}" y="{y + 11}" font-size="12" fill="#1b1b1f" '
-            f'aria-hidden="true">{escape(label)}</text>'
+            f'aria-hidden="true"{mark}>{escape(label)}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -9,10 +10,12 @@ from typing import Any
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from voting.grades import grade_labels
 from web.csrf import csrf_input
 from web.i18n import LANGUAGES, request_language, translator
 
@@ -30,7 +33,19 @@ def _context(request: Request) -> dict[str, Any]:
         "settings": getattr(request.app.state, "settings", None),
         "current_user": request.scope.get("user"),
         "csrf_input": lambda: csrf_input(request),
+        "grade_labels": lambda labels: grade_markup(labels, lang),
     }
+
+
+def grade_markup(labels: Sequence[str], lang: str) -> list[Markup]:
+    """Grade labels for a page in ``lang``: translated where known, and a label in another
+    language (a custom one) wrapped in a span with its ``lang``."""
+    return [
+        Markup('<span lang="{}">{}</span>').format(g.lang, g.text)
+        if g.lang != lang
+        else escape(g.text)
+        for g in grade_labels(labels, lang)
+    ]
 
 
 def _format_datetime(value: datetime | str | None, lang: str) -> str:

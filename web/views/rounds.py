@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 from babel.dates import format_datetime
+from markupsafe import Markup
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -38,6 +39,7 @@ from voting.ballots import (
 )
 from voting.ballots import cast as cast_ballot
 from voting.candidacies import PUBLIC_SQL
+from voting.grades import grade_labels
 from voting.log import EntryTooLarge, LogService
 from voting.primaries import Primary, get_primary
 from voting.results import RevealError, get_result, reveal_and_tally
@@ -56,7 +58,7 @@ from web.auth import flash, require_account, require_organiser
 from web.charts import grade_colours, merit_profile_svg, profile_shares
 from web.confirm import Confirmation, confirmation_page
 from web.i18n import request_language, translator
-from web.templating import render
+from web.templating import grade_markup, render
 
 
 def _(message: str) -> str:
@@ -169,8 +171,9 @@ def _round_url(primary: Primary, round_: Round, suffix: str = "") -> str:
     return f"/primaries/{primary.slug}/rounds/{round_.number}{suffix}"
 
 
-def _grade_labels(round_: Round) -> list[str]:
-    return round_.grades
+def _grade_labels(round_: Round, request: Request) -> list[Markup]:
+    """The round's grades for this page: in its language, a custom label marked with its own."""
+    return grade_markup(round_.grades, request_language(request))
 
 
 def _download_uri(data: dict[str, Any]) -> str:
@@ -294,7 +297,7 @@ def _booth(
             "primary": primary,
             "round": round_,
             "candidates": [{"id": c, "name": names[c]} for c in order],
-            "grades": list(enumerate(_grade_labels(round_))),
+            "grades": list(enumerate(_grade_labels(round_, request))),
             "values": values or {},
             "errors": errors or {},
             "general_error": (errors or {}).get(""),
@@ -337,7 +340,7 @@ async def review(request: Request) -> Response:
         )
     except BallotError as exc:
         return _booth(request, primary, round_, order, values=values, errors=exc.errors, status=400)
-    labels = _grade_labels(round_)
+    labels = _grade_labels(round_, request)
     names = round_.names
     return render(
         request,
@@ -715,8 +718,6 @@ async def close(request: Request) -> Response:
     return RedirectResponse(_round_url(primary, round_), status_code=303)
 
 
-async def reveal(request: Request) -> Response:
-    await require_organiser(request)
 CLOSE_CONFIRMATION = Confirmation(
     title=_("Clore le tour {number} maintenant ?"),
     consequences=[
@@ -755,6 +756,8 @@ async def close_confirm(request: Request) -> Response:
     return confirmation_page(request, confirmation)
 
 
+async def reveal(request: Request) -> Response:
+    await require_organiser(request)
     primary, round_ = await _primary_and_round(request)
     form = await _form(request)
     upload = form.get("key_file")
@@ -806,7 +809,9 @@ async def results(request: Request) -> Response:
             404 if round_.status == "open" else 200,
         )
     body = result["body"]
-    labels = _grade_labels(round_)
+    graded = grade_labels(round_.grades, lang)
+    labels = [g.text for g in graded]  # plain text, for the charts' descriptions
+    marked = _grade_labels(round_, request)  # HTML, a custom label's language marked
     colours = grade_colours(len(labels))
     names = round_.names
     rows = []
@@ -824,12 +829,12 @@ async def results(request: Request) -> Response:
                 "id": cid,
                 "name": names.get(cid, cid),
                 "rank": data["rank"],
-                "grade": grade,
+                "grade": marked[data["majority_grade"]],
                 "grade_index": data["majority_grade"],
                 "total": sum(profile),
                 "cells": [
                     {"label": label, "count": count, "percent": _percent(share, lang), "colour": c}
-                    for label, count, share, c in zip(labels, profile, shares, colours, strict=True)
+                    for label, count, share, c in zip(marked, profile, shares, colours, strict=True)
                 ],
                 "chart": merit_profile_svg(
                     profile,
@@ -839,6 +844,7 @@ async def results(request: Request) -> Response:
                     description=description,
                     median_label=t(_("médiane")),
                     lang=lang,
+                    grade_langs=[g.lang for g in graded],
                 ),
             }
         )
@@ -1102,9 +1108,9 @@ routes: list[BaseRoute] = [
     Route("/primaries/{slug}/rounds/{number:int}/vote", review, methods=["POST"]),
     Route("/primaries/{slug}/rounds/{number:int}/cast", cast, methods=["POST"]),
     Route("/primaries/{slug}/rounds/{number:int}/receipt", receipt_page, methods=["GET"]),
+    Route("/primaries/{slug}/rounds/{number:int}/close", close_confirm, methods=["GET"]),
     Route("/primaries/{slug}/rounds/{number:int}/close", close, methods=["POST"]),
     Route("/primaries/{slug}/rounds/{number:int}/reveal", reveal, methods=["POST"]),
-    Route("/primaries/{slug}/rounds/{number:int}/close", close_confirm, methods=["GET"]),
     Route("/primaries/{slug}/rounds/{number:int}/results", results, methods=["GET"]),
     Route("/primaries/{slug}/check", check, methods=["GET"]),
     Route("/primaries/{slug}/receipt", receipt_file, methods=["GET"]),
