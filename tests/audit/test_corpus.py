@@ -1008,3 +1008,50 @@ SILENCES: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
 def test_both_verifiers_read_the_spec_silences_alike(name: str, tmp_path: pathlib.Path) -> None:
     v = run_both(SILENCES[name][0](), tmp_path)
     assert (v.audit_code == 0) == v.stranger.ok, v.explain()
+
+
+# -- random primaries: the recounts of the two verifiers agree number for number ------------
+
+
+def random_primary(seed: int) -> Primary:
+    rng = random.Random(seed)
+    n_candidates = rng.randint(2, 5)
+    missing = rng.choice(POLICIES)
+    subset = 0 if missing == "strict" else rng.choice([0, 1, 2, n_candidates - 1])
+    scale = ("A", "B", "C", "D", "E", "F", "G")[: rng.randint(2, 7)]
+    p = Primary(
+        rule=rng.choice(RULES),
+        missing=missing,
+        upper_median=rng.random() < 0.5,
+        default_grade=rng.randrange(len(scale)),
+        grades=scale,
+        n_candidates=n_candidates,
+        subset_size=subset,
+        allow_blank=rng.random() < 0.3,
+    )
+    p.pre_voting()
+    ballots: list[dict[str, int] | None] = []
+    for _ in range(rng.randint(1, 14)):
+        shown = rng.sample(p.candidates, subset) if subset else p.candidates
+        # Grades drawn from a narrow band make ties, equal outer groups and even counts common.
+        low = rng.randrange(len(scale))
+        ballots.append({c: min(len(scale) - 1, low + rng.randrange(2)) for c in shown})
+    if p.allow_blank:
+        ballots.append(None)
+    p.run_round(1, p.candidates, ballots)
+    return p
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_primaries_pass_both_and_a_changed_rank_fails_both(
+    seed: int, tmp_path: pathlib.Path
+) -> None:
+    p = random_primary(seed)
+    v = run_both(p.log.export(), tmp_path)
+    assert v.audit_code == 0 and v.stranger.ok, v.explain()
+    body = p.log.steps[-1].body
+    last = body["ranking"][-1]
+    body["candidates"][last]["rank"] += 1  # the last candidate said one rank lower
+    v = run_both(resign(p), tmp_path)
+    assert v.audit_code == 1 and 10 in v.audit_failed, v.explain()
+    assert 10 in v.stranger.failed_checks, v.explain()
