@@ -1,6 +1,9 @@
 """Accounts: e-mail sign-in (single-use link and short code), organiser passwords, sessions.
 
 Every function takes an asyncpg connection inside a transaction opened by the caller.
+One mailbox is one account: addresses that reach the same mailbox (`a+tag@…`, dots at
+gmail.com) share a mailbox key (the SQL function `scrutin_mailbox_key`, migration 0007), and
+signing in with any of them opens the account that holds that mailbox.
 Secrets never reach the database in clear: link and session tokens are stored as SHA-256
 hashes, short codes as an HMAC keyed with the service secret, passwords as Argon2id.
 """
@@ -185,20 +188,51 @@ async def request_signin(
     return SigninRequest(email=email, link_token=link_token, code=code, expires_at=expires_at)
 
 
+async def mailbox_key(conn: asyncpg.Connection, email: str) -> str:
+    """The mailbox an (already normalised) address delivers to: `a.b+x@gmail.com` and
+    `ab@gmail.com` give `ab@gmail.com`, `a+1@example.org` gives `a@example.org`."""
+    key: str = await conn.fetchval("SELECT scrutin_mailbox_key($1)", email)
+    return key
+
+
+_HOLDER = "mailbox_key = scrutin_mailbox_key($1) AND mailbox_holder IS NULL"
+
+
 async def _complete_signin(conn: asyncpg.Connection, email: str, now: datetime) -> Account:
-    """Create or update the account; every other pending link or code for it dies."""
-    row = await conn.fetchrow(
-        f"""
-        INSERT INTO accounts (email, email_verified_at, last_login_at)
-        VALUES ($1, $2, $2)
-        ON CONFLICT (email) DO UPDATE
-            SET email_verified_at = coalesce(accounts.email_verified_at, $2),
-                last_login_at = EXCLUDED.last_login_at
-        RETURNING {_ACCOUNT_COLUMNS}
-        """,
-        email,
-        now,
-    )
+    """Open the account that holds the address's mailbox, creating it on first sign-in;
+    every other pending link or code for the address dies."""
+    row = None
+    for _attempt in range(3):
+        row = await conn.fetchrow(
+            f"""
+            UPDATE accounts SET email_verified_at = coalesce(email_verified_at, $2),
+                                last_login_at = $2
+            WHERE {_HOLDER} RETURNING {_ACCOUNT_COLUMNS}
+            """,
+            email,
+            now,
+        )
+        if row is not None:
+            break
+        # A new mailbox; a concurrent first sign-in of the same mailbox (another address)
+        # makes this insert do nothing, and the update above then finds its account.
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO accounts (email, email_verified_at, last_login_at) VALUES ($1, $2, $2)
+            ON CONFLICT DO NOTHING RETURNING {_ACCOUNT_COLUMNS}
+            """,
+            email,
+            now,
+        )
+        if row is not None:
+            break
+        # The address itself belongs to an account detached from a mailbox whose holder
+        # is gone: it holds its mailbox again.
+        await conn.execute(
+            "UPDATE accounts SET mailbox_holder = NULL WHERE email = $1"
+            " AND NOT EXISTS (SELECT 1 FROM accounts WHERE " + _HOLDER + ")",
+            email,
+        )
     await conn.execute(
         "UPDATE signin_tokens SET used_at = $2 WHERE email = $1 AND used_at IS NULL", email, now
     )
@@ -312,7 +346,7 @@ async def signin_with_password(
     if not password or len(password) > MAX_PASSWORD_LENGTH:
         return None
     row = await conn.fetchrow(
-        "SELECT password_hash, email_verified_at FROM accounts WHERE email = $1", email
+        f"SELECT password_hash, email_verified_at FROM accounts WHERE {_HOLDER}", email
     )
     stored = row["password_hash"].encode("ascii") if row and row["password_hash"] else None
     if not await asyncio.to_thread(_verify_password, stored, password):
@@ -430,7 +464,7 @@ async def get_account(conn: asyncpg.Connection, account_id: UUID) -> Account | N
 async def get_profile(conn: asyncpg.Connection, account_id: UUID) -> dict[str, Any]:
     """The fields of the "my account" page."""
     row = await conn.fetchrow(
-        "SELECT email, display_name, voter_number, is_organiser, password_hash IS NOT NULL"
+        "SELECT email, display_name, is_organiser, password_hash IS NOT NULL"
         " AS has_password, created_at FROM accounts WHERE id = $1",
         account_id,
     )
@@ -447,70 +481,20 @@ def clean_display_name(value: str) -> str:
     return text
 
 
-def clean_voter_number(value: str) -> str | None:
-    text = (value or "").strip()
-    if not text:
-        return None
-    if len(text) > MAX_VOTER_NUMBER_LENGTH or not VOTER_NUMBER.fullmatch(text):
-        raise ProfileError(
-            "voter_number",
-            "Numéro d’électeur invalide : lettres, chiffres, « . », « - » ou « / » (64 au plus).",
-        )
-    return text
-
-
-async def _has_taken_part(conn: asyncpg.Connection, account_id: UUID) -> bool:
-    return await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM voters_voted WHERE account_id = $1)"
-        " OR EXISTS (SELECT 1 FROM supports WHERE account_id = $1)",
-        account_id,
-    )
-
-
 async def update_profile(
-    conn: asyncpg.Connection,
-    account_id: UUID,
-    *,
-    display_name: str,
-    voter_number: str | None = None,
+    conn: asyncpg.Connection, account_id: UUID, *, display_name: str
 ) -> Account:
-    """Change the display name and the voter number; raise ProfileError on a bad field.
+    """Change the display name; raise ProfileError on a bad one.
 
-    A voter number that has served (the account voted or supported) stays: otherwise one
-    allow-list entry could be handed from account to account, each one taking part. Run in
-    a transaction: the row lock orders this against eligibility checks (FOR SHARE).
+    (Voter numbers are no longer typed on the account: an allow-listed number is claimed
+    in a primary with its invitation code, voting.eligibility.claim_invitation.)
     """
     name = clean_display_name(display_name)
-    number = clean_voter_number(voter_number or "")
-    current = await conn.fetchval(
-        "SELECT voter_number FROM accounts WHERE id = $1 FOR UPDATE", account_id
+    row = await conn.fetchrow(
+        f"UPDATE accounts SET display_name = $2 WHERE id = $1 RETURNING {_ACCOUNT_COLUMNS}",
+        account_id,
+        name,
     )
-    if current is not None and number != current and await _has_taken_part(conn, account_id):
-        raise ProfileError(
-            "voter_number",
-            "Votre numéro d’électeur ne peut plus changer : vous avez déjà soutenu ou voté "
-            "avec ce compte. Écrivez aux organisateurs s’il est faux.",
-        )
-    if number is not None:
-        taken = await conn.fetchval(
-            "SELECT 1 FROM accounts WHERE voter_number = $1 AND id <> $2", number, account_id
-        )
-        if taken:
-            raise ProfileError(
-                "voter_number", "Ce numéro d’électeur est déjà lié à un autre compte."
-            )
-    try:
-        row = await conn.fetchrow(
-            f"UPDATE accounts SET display_name = $2, voter_number = $3 WHERE id = $1"
-            f" RETURNING {_ACCOUNT_COLUMNS}",
-            account_id,
-            name,
-            number,
-        )
-    except asyncpg.UniqueViolationError:  # taken meanwhile by a concurrent request
-        raise ProfileError(
-            "voter_number", "Ce numéro d’électeur est déjà lié à un autre compte."
-        ) from None
     account = _account(row)
     if account is None:
         raise ProfileError("account", "Compte introuvable.")

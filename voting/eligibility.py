@@ -2,8 +2,10 @@
 
 `definition.eligibility` is one of:
 - `email`: any account with a verified e-mail (every signed-in account has one);
-- `allow-list`: the e-mail, or the voter number the citizen entered on their account, is on
-  the list imported by the organisers (CSV, replaced as a whole);
+- `allow-list`: the account's mailbox is on the list imported by the organisers, or the
+  account claimed one of its voter numbers with that number's one-time invitation code
+  (made at import, shown to the organisers once, mailed when the list gives an address;
+  only an HMAC of it is stored). A claim's answer never tells whether a number is listed.
 - `approval`: an organiser approved the citizen's request.
 `definition.refuse_disposable` (a boolean, absent = false; docs/audit-log.md §8) also refuses
 addresses at the disposable-mail domains of DISPOSABLE_DOMAINS (and their subdomains).
@@ -12,17 +14,29 @@ addresses at the disposable-mail domains of DISPOSABLE_DOMAINS (and their subdom
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
 
+from voting import mail
 from voting.accounts import VOTER_NUMBER, InvalidEmail, normalize_email
 
 POLICIES = ("email", "allow-list", "approval")
 DEFAULT_POLICY = "email"
 MAX_ALLOW_LIST_ROWS = 100_000
+
+# Invitation codes: 12 symbols from 30 that are hard to mistake for one another (no 0/O,
+# 1/I/L, U), about 59 bits, written in groups of four (`K7QM-3WXA-9HTE`).
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
+CODE_LENGTH = 12
+CODE_GROUP = 4
 
 # A few well-known throw-away mail services.
 DISPOSABLE_DOMAINS = frozenset(
@@ -69,6 +83,8 @@ REASONS = {
     "pending": "Votre demande est en attente de l’accord des organisateur·rices.",
     "refused": "Votre demande de participation a été refusée.",
     "unknown-policy": "Les règles de participation de cette primaire sont invalides.",
+    "other-account": "Cette adresse mène à la même boîte aux lettres qu’un autre compte :"
+    " seul ce compte-là peut participer.",
 }
 
 
@@ -99,6 +115,79 @@ class AllowListError(ValueError):
     def __init__(self, errors: list[RowError]) -> None:
         super().__init__(f"{len(errors)} invalid row(s)")
         self.errors = errors
+
+
+class Entry(NamedTuple):
+    """One line of an allow-list: an e-mail, or a voter number and where to mail its code."""
+
+    kind: str  # "email" | "voter_number"
+    value: str
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class Invitation:
+    number: str
+    code: str  # in clear only here: the database keeps its HMAC
+    address: str | None
+
+
+@dataclass(frozen=True)
+class AllowListImport:
+    count: int  # entries on the list after the import
+    invitations: list[Invitation] = field(default_factory=list)  # codes made by this import
+    mailed: int = 0
+
+
+CLAIM_REFUSED = "Numéro d’électeur ou code d’invitation incorrect, ou code déjà utilisé."
+CLAIM_MESSAGES = {
+    "number": "Numéro d’électeur invalide : lettres, chiffres, « . », « - » ou « / » (64 au plus).",
+    "code": "Un code d’invitation compte 12 lettres et chiffres, par exemple K7QM-3WXA-9HTE.",
+    "not-allow-list": "Cette primaire n’a pas de liste de participant·es : il n’y a rien à"
+    " réclamer.",
+    "already": "Votre compte a déjà réclamé un numéro d’électeur dans cette primaire.",
+    "refused": CLAIM_REFUSED,
+}
+
+
+class ClaimError(ValueError):
+    """A claim was refused; `reason` is a key of CLAIM_MESSAGES. An unknown number, a wrong
+    code and a spent code are all `refused`, with the same message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(CLAIM_MESSAGES[reason])
+        self.reason = reason
+        self.message = CLAIM_MESSAGES[reason]
+
+
+def new_invitation_code() -> str:
+    """A fresh code, grouped for reading aloud or typing from a letter."""
+    value = secrets.randbelow(len(CODE_ALPHABET) ** CODE_LENGTH)
+    symbols = []
+    for _ in range(CODE_LENGTH):
+        value, digit = divmod(value, len(CODE_ALPHABET))
+        symbols.append(CODE_ALPHABET[digit])
+    raw = "".join(symbols)
+    return "-".join(raw[i : i + CODE_GROUP] for i in range(0, CODE_LENGTH, CODE_GROUP))
+
+
+def clean_invitation_code(text: str) -> str | None:
+    """The code's 12 symbols (case, spaces and dashes ignored), or None if it cannot be one."""
+    raw = re.sub(r"[\s\-‐‑–—]", "", text or "").upper()
+    if len(raw) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in raw):
+        return None
+    return raw
+
+
+def _code_hash(secret_key: str, primary_id: UUID, number: str, code: str) -> bytes:
+    message = (
+        b"scrutin invitation code\x00"
+        + primary_id.bytes
+        + number.encode("utf-8")
+        + b"\x00"
+        + code.replace("-", "").encode("ascii")
+    )
+    return hmac.new(secret_key.encode("utf-8"), message, hashlib.sha256).digest()
 
 
 def is_disposable(email: str) -> bool:
@@ -135,12 +224,14 @@ async def eligibility(
         return Eligibility(False, "unknown-primary", "")
     policy = str(rules["policy"])
     account = await conn.fetchrow(
-        "SELECT email, email_verified_at, voter_number FROM accounts WHERE id = $1"
-        + (" FOR SHARE" if lock else ""),
+        "SELECT email, email_verified_at, mailbox_key, mailbox_holder FROM accounts"
+        " WHERE id = $1" + (" FOR SHARE" if lock else ""),
         account_id,
     )
     if account is None:
         return Eligibility(False, "unknown-account", policy)
+    if account["mailbox_holder"] is not None:
+        return Eligibility(False, "other-account", policy)
     if account["email_verified_at"] is None:
         return Eligibility(False, "unverified", policy)
     if rules["refuse"] and is_disposable(account["email"]):
@@ -152,11 +243,11 @@ async def eligibility(
             """
             SELECT EXISTS (
                 SELECT 1 FROM eligibility_entries WHERE primary_id = $1
-                AND ((kind = 'email' AND value = $2) OR (kind = 'voter_number' AND value = $3)))
+                AND ((kind = 'email' AND value = $2) OR claimed_by = $3))
             """,
             primary_id,
-            account["email"],
-            account["voter_number"],
+            account["mailbox_key"],
+            account_id,
         )
         return Eligibility(bool(listed), "eligible" if listed else "not-on-list", policy)
     if policy == "approval":
@@ -195,11 +286,12 @@ _HEADERS = {
 }
 
 
-def parse_allow_list(data: bytes | str) -> list[tuple[str, str]]:
-    """(kind, value) rows of an allow-list CSV: one e-mail or voter number per line.
+def parse_allow_list(data: bytes | str) -> list[Entry]:
+    """The entries of an allow-list CSV: per line, an e-mail, or a voter number optionally
+    followed (or preceded) by the e-mail address where its invitation code is to be mailed.
 
     An optional header line, blank lines and repeated values are accepted; anything else
-    that is not an e-mail or a voter number is an error. All errors are reported at once.
+    is an error. All errors are reported at once.
     """
     if isinstance(data, bytes):
         try:
@@ -216,7 +308,7 @@ def parse_allow_list(data: bytes | str) -> list[tuple[str, str]]:
             [RowError(MAX_ALLOW_LIST_ROWS + 1, "", "Trop de lignes (100 000 au plus).")]
         )
     delimiter = ";" if any(";" in line for line in lines[:20]) else ","
-    rows: list[tuple[str, str]] = []
+    rows: list[Entry] = []
     seen: set[tuple[str, str]] = set()
     errors: list[RowError] = []
     first = True
@@ -224,33 +316,47 @@ def parse_allow_list(data: bytes | str) -> list[tuple[str, str]]:
         values = [cell.strip() for cell in cells if cell.strip()]
         if not values:
             continue
-        if first and len(values) == 1 and values[0].lower() in _HEADERS:
+        if first and len(values) <= 2 and all(v.lower() in _HEADERS for v in values):
             first = False
             continue
         first = False
-        if len(values) > 1:
-            errors.append(
-                RowError(number, delimiter.join(values)[:80], "Une seule valeur par ligne.")
-            )
+        if len(values) > 2:
+            errors.append(RowError(number, delimiter.join(values)[:80], TOO_MANY_VALUES))
             continue
-        value = values[0]
-        row = _parse_value(value)
-        if row is None:
+        parsed = [_parse_value(value) for value in values]
+        if any(row is None for row in parsed):
+            bad = next(v for v, row in zip(values, parsed, strict=True) if row is None)
             errors.append(
                 RowError(
                     number,
-                    value[:80],
+                    bad[:80],
                     "Ni une adresse électronique valide, ni un numéro d’électeur valide.",
                 )
             )
-        elif row not in seen:
-            seen.add(row)
-            rows.append(row)
+            continue
+        kinds = sorted(row[0] for row in parsed if row is not None)
+        if len(values) == 2 and kinds != ["email", "voter_number"]:
+            errors.append(RowError(number, delimiter.join(values)[:80], TOO_MANY_VALUES))
+            continue
+        pairs = dict(row for row in parsed if row is not None)
+        entry = (
+            Entry("voter_number", pairs["voter_number"], pairs.get("email"))
+            if "voter_number" in pairs
+            else Entry("email", pairs["email"])
+        )
+        if (entry.kind, entry.value) not in seen:
+            seen.add((entry.kind, entry.value))
+            rows.append(entry)
     if errors:
         raise AllowListError(errors)
     if not rows:
         raise AllowListError([RowError(1, "", "La liste est vide.")])
     return rows
+
+
+TOO_MANY_VALUES = (
+    "Une seule valeur par ligne, ou un numéro d’électeur suivi de l’adresse où envoyer son code."
+)
 
 
 def _parse_value(value: str) -> tuple[str, str] | None:
@@ -264,10 +370,42 @@ def _parse_value(value: str) -> tuple[str, str] | None:
     return None
 
 
-async def import_allow_list(conn: asyncpg.Connection, primary_id: UUID, data: bytes | str) -> int:
-    """Replace the primary's allow-list with the CSV's rows (all or nothing); return the count.
+def invitation_mail(title: str, link: str, number: str, code: str) -> tuple[str, str]:
+    """Subject and text of the mail that carries an invitation code, French then English."""
+    subject = f"Scrutin : votre code d’invitation / your invitation code — {title}"[:300]
+    text = (
+        "Bonjour,\n\n"
+        f"Vous êtes sur la liste des participant·es de la primaire « {title} ».\n"
+        "Pour y participer, connectez-vous puis ouvrez :\n"
+        f"{link}\n\n"
+        f"Numéro d’électeur : {number}\n"
+        f"Code d’invitation : {code}\n\n"
+        "Le code ne sert qu’une fois : il lie ce numéro à votre compte. Ne le donnez à"
+        " personne.\n\n"
+        "-- \n"
+        "Hello,\n\n"
+        f"You are on the list of participants of the primary “{title}”. To take part, sign"
+        " in and open the link above, then enter\n"
+        f"voter number: {number}\ninvitation code: {code}\n"
+        "The code works once: it links this number to your account. Give it to nobody.\n"
+    )
+    return subject, text
 
-    Raises AllowListError (nothing changed) when any row is invalid.
+
+async def import_allow_list(
+    conn: asyncpg.Connection,
+    primary_id: UUID,
+    data: bytes | str,
+    *,
+    secret_key: str,
+    base_url: str = "",
+) -> AllowListImport:
+    """Replace the primary's allow-list with the CSV's entries (all or nothing).
+
+    Entries already on the list keep their invitation code and their claim; every new
+    voter number (and an earlier one that never had a code) gets a fresh code, returned in
+    clear this once, and mailed when its line gives an address. Removed entries go, with
+    their claims. Raises AllowListError (nothing changed) when any row is invalid.
     """
     rows = parse_allow_list(data)
     # One import at a time per primary: a second one, sent at the same time, waits and then
@@ -275,27 +413,145 @@ async def import_allow_list(conn: asyncpg.Connection, primary_id: UUID, data: by
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"scrutin-allow-list:{primary_id}"
     )
-    await conn.execute("DELETE FROM eligibility_entries WHERE primary_id = $1", primary_id)
+    primary = await conn.fetchrow("SELECT slug, title FROM primaries WHERE id = $1", primary_id)
+    # E-mails are kept as mailbox keys: `a+x@…` on the list is the mailbox `a@…`.
+    emails: list[str] = await conn.fetchval(
+        "SELECT coalesce(array_agg(DISTINCT scrutin_mailbox_key(e)), '{}')"
+        " FROM unnest($1::text[]) AS e",
+        [row.value for row in rows if row.kind == "email"],
+    )
+    numbers = [row for row in rows if row.kind == "voter_number"]
+    settled = {
+        record["value"]
+        for record in await conn.fetch(
+            "SELECT value FROM eligibility_entries WHERE primary_id = $1"
+            " AND kind = 'voter_number' AND (code_hash IS NOT NULL OR claimed_at IS NOT NULL)",
+            primary_id,
+        )
+    }
+    invitations = [
+        Invitation(row.value, new_invitation_code(), row.address)
+        for row in numbers
+        if row.value not in settled
+    ]
+    hashes = {
+        item.number: _code_hash(secret_key, primary_id, item.number, item.code)
+        for item in invitations
+    }
+    kinds = ["email"] * len(emails) + ["voter_number"] * len(numbers)
+    values = emails + [row.value for row in numbers]
+    codes = [None] * len(emails) + [hashes.get(row.value) for row in numbers]
     await conn.execute(
         """
-        INSERT INTO eligibility_entries (primary_id, kind, value)
-        SELECT $1, kind, value FROM unnest($2::text[], $3::text[]) AS t (kind, value)
+        DELETE FROM eligibility_entries AS e WHERE e.primary_id = $1 AND NOT EXISTS (
+            SELECT 1 FROM unnest($2::text[], $3::text[]) AS t (kind, value)
+            WHERE t.kind = e.kind AND t.value = e.value)
         """,
         primary_id,
-        [kind for kind, _ in rows],
-        [value for _, value in rows],
+        kinds,
+        values,
     )
-    return len(rows)
+    await conn.execute(
+        """
+        INSERT INTO eligibility_entries (primary_id, kind, value, code_hash)
+        SELECT $1, kind, value, code_hash
+        FROM unnest($2::text[], $3::text[], $4::bytea[]) AS t (kind, value, code_hash)
+        ON CONFLICT (primary_id, kind, value) DO UPDATE SET code_hash = EXCLUDED.code_hash
+        WHERE EXCLUDED.code_hash IS NOT NULL AND eligibility_entries.code_hash IS NULL
+        AND eligibility_entries.claimed_at IS NULL
+        """,
+        primary_id,
+        kinds,
+        values,
+        codes,
+    )
+    mailed = 0
+    if primary is not None:
+        link = f"{base_url.rstrip('/')}/primaries/{primary['slug']}/eligibility"
+        for item in invitations:
+            if item.address:
+                subject, text = invitation_mail(primary["title"], link, item.number, item.code)
+                await mail.enqueue(conn, item.address, subject, text)
+                mailed += 1
+    count = await conn.fetchval(
+        "SELECT count(*) FROM eligibility_entries WHERE primary_id = $1", primary_id
+    )
+    return AllowListImport(count=count, invitations=invitations, mailed=mailed)
+
+
+async def claim_invitation(
+    conn: asyncpg.Connection,
+    primary_id: UUID,
+    account_id: UUID,
+    number: str,
+    code: str,
+    *,
+    secret_key: str,
+    now: datetime | None = None,
+) -> str:
+    """Link an allow-listed voter number to the account with its one-time invitation code;
+    return the number. Raises ClaimError.
+
+    An unknown number, a wrong code and a spent code are one refusal, found by one query:
+    the answer does not tell whether the number is on the list.
+    """
+    number = (number or "").strip()
+    if not VOTER_NUMBER.fullmatch(number):
+        raise ClaimError("number")
+    raw = clean_invitation_code(code)
+    if raw is None:
+        raise ClaimError("code")
+    rules = await primary_policy(conn, primary_id)
+    if rules is None or rules["policy"] != "allow-list":
+        raise ClaimError("not-allow-list")
+    if await held_number(conn, primary_id, account_id) is not None:
+        raise ClaimError("already")
+    try:
+        async with conn.transaction():  # a savepoint: the unique index may refuse the claim
+            claimed = await conn.fetchval(
+                """
+                UPDATE eligibility_entries SET claimed_by = $3, claimed_at = $4
+                WHERE primary_id = $1 AND kind = 'voter_number' AND value = $2
+                AND code_hash = $5 AND claimed_at IS NULL
+                RETURNING value
+                """,
+                primary_id,
+                number,
+                account_id,
+                now or datetime.now(UTC),
+                _code_hash(secret_key, primary_id, number, raw),
+            )
+    except asyncpg.UniqueViolationError:  # this account claimed another number meanwhile
+        raise ClaimError("already") from None
+    if claimed is None:
+        raise ClaimError("refused")
+    return str(claimed)
+
+
+async def held_number(conn: asyncpg.Connection, primary_id: UUID, account_id: UUID) -> str | None:
+    """The voter number the account claimed in the primary, if any."""
+    value: str | None = await conn.fetchval(
+        "SELECT value FROM eligibility_entries WHERE primary_id = $1 AND claimed_by = $2",
+        primary_id,
+        account_id,
+    )
+    return value
 
 
 async def allow_list_counts(conn: asyncpg.Connection, primary_id: UUID) -> dict[str, int]:
-    rows = await conn.fetch(
-        "SELECT kind, count(*) AS n FROM eligibility_entries WHERE primary_id = $1 GROUP BY kind",
+    """Entries by kind, and how many numbers were claimed or still have no code."""
+    row = await conn.fetchrow(
+        """
+        SELECT count(*) FILTER (WHERE kind = 'email') AS email,
+               count(*) FILTER (WHERE kind = 'voter_number') AS voter_number,
+               count(claimed_by) AS claimed,
+               count(*) FILTER (WHERE kind = 'voter_number' AND code_hash IS NULL
+                                AND claimed_at IS NULL) AS without_code
+        FROM eligibility_entries WHERE primary_id = $1
+        """,
         primary_id,
     )
-    counts = {"email": 0, "voter_number": 0}
-    counts.update({row["kind"]: row["n"] for row in rows})
-    return counts
+    return dict(row)
 
 
 async def request_approval(conn: asyncpg.Connection, primary_id: UUID, account_id: UUID) -> str:

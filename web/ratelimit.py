@@ -61,6 +61,16 @@ class RateLimiter:
         window.append(now)
         return 0.0
 
+    def waiting(self, bucket: str, key: str, limit: int, per_seconds: float) -> float:
+        """The seconds to wait before a hit would be allowed (0 when it would), counting
+        nothing: for limits that count only failures, checked before each attempt."""
+        window = self.windows.get((bucket, key))
+        now = self.clock()
+        recent = [t for t in window or () if t > now - per_seconds]
+        if len(recent) < limit:
+            return 0.0
+        return max(recent[-limit] + per_seconds - now, 0.001)
+
     def reset(self, bucket: str | None = None) -> None:
         """Forget the hits of a bucket and its `bucket-…` sub-buckets (or all): for tests."""
         for name in [

@@ -1,4 +1,5 @@
-"""The eligibility ladder: e-mail, allow-list (e-mails or voter numbers), approval."""
+"""The eligibility ladder: e-mail, allow-list (e-mails, or voter numbers claimed with their
+invitation code), approval."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 
 from tests.fixtures.waiting import wait_until_blocked
 from voting import eligibility
-from voting.eligibility import AllowListError, parse_allow_list
+from voting.eligibility import AllowListError, Entry, parse_allow_list
+
+SECRET = "test-secret"
 
 
 async def _primary(db: asyncpg.Connection, **definition: object) -> uuid.UUID:
@@ -22,15 +25,12 @@ async def _primary(db: asyncpg.Connection, **definition: object) -> uuid.UUID:
     )
 
 
-async def _account(
-    db: asyncpg.Connection, email: str, *, verified: bool = True, voter: str | None = None
-) -> uuid.UUID:
+async def _account(db: asyncpg.Connection, email: str, *, verified: bool = True) -> uuid.UUID:
     return await db.fetchval(
-        "INSERT INTO accounts (email, email_verified_at, voter_number)"
-        " VALUES ($1, CASE WHEN $2 THEN now() END, $3) RETURNING id",
+        "INSERT INTO accounts (email, email_verified_at)"
+        " VALUES ($1, CASE WHEN $2 THEN now() END) RETURNING id",
         email,
         verified,
-        voter,
     )
 
 
@@ -67,29 +67,45 @@ async def test_disposable_domains_can_be_refused(db: asyncpg.Connection) -> None
 
 
 @pytest.mark.anyio
-async def test_allow_list_by_email_or_voter_number(db: asyncpg.Connection) -> None:
+async def test_allow_list_by_email_or_claimed_voter_number(db: asyncpg.Connection) -> None:
     primary = await _primary(db, eligibility="allow-list")
     listed = await _account(db, "listed@example.org")
-    by_number = await _account(db, "other@example.org", voter="FR-0042")
-    absent = await _account(db, "absent@example.org", voter="FR-9999")
-    count = await eligibility.import_allow_list(
-        db, primary, "email\nListed@Example.org\nFR-0042\n\nlisted@example.org\n"
+    by_number = await _account(db, "other@example.org")
+    absent = await _account(db, "absent@example.org")
+    result = await eligibility.import_allow_list(
+        db,
+        primary,
+        "email\nListed@Example.org\nFR-0042\n\nlisted+x@example.org\n",
+        secret_key=SECRET,
     )
-    assert count == 2
+    assert result.count == 2
+    [invitation] = result.invitations
     assert await eligibility.is_eligible(db, primary, listed)
+    assert not await eligibility.is_eligible(db, primary, by_number)
+    await eligibility.claim_invitation(
+        db, primary, by_number, "FR-0042", invitation.code, secret_key=SECRET
+    )
     assert await eligibility.is_eligible(db, primary, by_number)
     status = await eligibility.eligibility(db, primary, absent)
     assert not status and status.reason == "not-on-list"
-    assert await eligibility.allow_list_counts(db, primary) == {"email": 1, "voter_number": 1}
+    assert await eligibility.allow_list_counts(db, primary) == {
+        "email": 1,
+        "voter_number": 1,
+        "claimed": 1,
+        "without_code": 0,
+    }
 
 
 @pytest.mark.anyio
 async def test_an_import_with_errors_changes_nothing(db: asyncpg.Connection) -> None:
     primary = await _primary(db, eligibility="allow-list")
-    await eligibility.import_allow_list(db, primary, "a@example.org\n")
+    await eligibility.import_allow_list(db, primary, "a@example.org\n", secret_key=SECRET)
     with pytest.raises(AllowListError) as caught:
         await eligibility.import_allow_list(
-            db, primary, "b@example.org\nnot an email@\nc@example.org\nx;y\n<script>\n"
+            db,
+            primary,
+            "b@example.org\nnot an email@\nc@example.org\nx;y\n<script>\n",
+            secret_key=SECRET,
         )
     assert [(e.line, e.value) for e in caught.value.errors] == [
         (2, "not an email@"),
@@ -101,8 +117,15 @@ async def test_an_import_with_errors_changes_nothing(db: asyncpg.Connection) -> 
 
 
 def test_parse_allow_list_edge_cases() -> None:
-    assert parse_allow_list(b"\xef\xbb\xbfa@example.org\r\n") == [("email", "a@example.org")]
-    assert parse_allow_list('"a@example.org"\n') == [("email", "a@example.org")]
+    assert parse_allow_list(b"\xef\xbb\xbfa@example.org\r\n") == [Entry("email", "a@example.org")]
+    assert parse_allow_list('"a@example.org"\n') == [Entry("email", "a@example.org")]
+    assert parse_allow_list("numero;courriel\nFR-1;Jean@Example.org\nb@example.org;FR-2\n") == [
+        Entry("voter_number", "FR-1", "jean@example.org"),
+        Entry("voter_number", "FR-2", "b@example.org"),
+    ]
+    with pytest.raises(AllowListError) as two_addresses:
+        parse_allow_list("a@example.org;b@example.org\n")
+    assert "numéro d’électeur suivi" in two_addresses.value.errors[0].message
     with pytest.raises(AllowListError) as empty:
         parse_allow_list("\n\n")
     assert empty.value.errors[0].message == "La liste est vide."
@@ -153,10 +176,10 @@ async def test_imports_sent_at_once_replace_the_list_one_after_the_other(
         conn = await asyncpg.connect(database_url)
         try:
             async with conn.transaction():
-                count = await eligibility.import_allow_list(conn, primary, text)
+                result = await eligibility.import_allow_list(conn, primary, text, secret_key=SECRET)
                 waiting[0] -= 1
                 await wait_until_blocked(db, waiting[0])  # the others wait for their turn
-            return count
+            return result.count
         finally:
             await conn.close()
 

@@ -251,28 +251,12 @@ def test_an_oversized_display_name_is_refused_inline_and_nothing_is_stored(
     client: TestClient,
 ) -> None:
     sign_in(client, "long@example.org", name="Avant")
-    response = post_form(client, "/account", {"display_name": "x" * 121, "voter_number": ""})
+    response = post_form(client, "/account", {"display_name": "x" * 121})
     assert response.status_code == 400
     assert "Ce champ est trop long." in response.text
     assert 'value="' + "x" * 121 + '"' in response.text
     rows = run_db(client, "SELECT display_name FROM accounts WHERE email = 'long@example.org'")
     assert rows[0]["display_name"] == "Avant"
-
-
-def test_voter_number_is_validated_and_unique(client: TestClient) -> None:
-    sign_in(client, "a@example.org")
-    assert (
-        post_form(client, "/account", {"display_name": "A", "voter_number": "FR-123"}).status_code
-        == 303
-    )
-    bad = post_form(client, "/account", {"display_name": "A", "voter_number": "12 34 <b>"})
-    assert bad.status_code == 400
-    assert "Numéro d’électeur invalide" in bad.text
-    other = another_client(client)
-    sign_in(other, "b@example.org")
-    taken = post_form(other, "/account", {"display_name": "B", "voter_number": "FR-123"})
-    assert taken.status_code == 400
-    assert "déjà lié à un autre compte" in taken.text
 
 
 def test_account_page_shows_supports_and_candidacy_inline(client: TestClient) -> None:

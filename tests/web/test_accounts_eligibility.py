@@ -1,10 +1,38 @@
-"""Eligibility pages: the organiser's import and approval queue, the citizen's request."""
+"""Eligibility pages: the organiser's import and approval queue, the citizen's request,
+invitation codes and their claims, one account per mailbox."""
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
+import re
+
 from starlette.testclient import TestClient
 
-from tests.fixtures.accounts import another_client, post_form, run_db, sign_in
+from tests.fixtures.accounts import another_client, last_mail, post_form, run_db, sign_in
+from web.ratelimit import limiter_for
+
+CSV_LINK = re.compile(r'href="data:text/csv;charset=utf-8;base64,([A-Za-z0-9+/=]+)"')
+
+
+def import_codes(organiser: TestClient, slug: str, entries: str) -> dict[str, str]:
+    """Import an allow-list through the page; return {voter number: invitation code} from
+    the CSV offered once on the answer."""
+    page = post_form(organiser, f"/primaries/{slug}/admin/eligibility/import", {"entries": entries})
+    assert page.status_code == 200, page.text[:500]
+    found = CSV_LINK.search(page.text)
+    assert found is not None, page.text[:500]
+    text = base64.b64decode(found.group(1)).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0] == ["numero_electeur", "code_invitation", "courriel"]
+    return {row[0]: row[1] for row in rows[1:]}
+
+
+def claim(client: TestClient, slug: str, number: str, code: str):  # type: ignore[no-untyped-def]
+    return post_form(
+        client, f"/primaries/{slug}/eligibility/claim", {"voter_number": number, "code": code}
+    )
 
 
 def _primary(client: TestClient, policy: str, slug: str = "p") -> None:
@@ -43,9 +71,8 @@ def test_csv_upload_and_errors_with_line_numbers(
         "/primaries/p/admin/eligibility/import",
         files={"file": ("liste.csv", b"email\na@example.org\nFR-12\n", "text/csv")},
     )
-    assert good.status_code == 303
-    page = organiser_client.get("/primaries/p/admin/eligibility")
-    assert "Liste importée." in page.text
+    assert good.status_code == 200  # the page with FR-12's invitation code
+    assert "Liste importée." in good.text and "FR-12" in good.text
     bad = post_form(
         organiser_client,
         "/primaries/p/admin/eligibility/import",
@@ -58,14 +85,133 @@ def test_csv_upload_and_errors_with_line_numbers(
     assert [row["value"] for row in values] == ["FR-12", "a@example.org"]
 
 
-def test_citizen_on_the_list_by_voter_number(
+def test_a_listed_number_is_claimed_with_its_code_and_the_code_works_once(
     client: TestClient, organiser_client: TestClient
 ) -> None:
     _primary(client, "allow-list")
-    post_form(organiser_client, "/primaries/p/admin/eligibility/import", {"entries": "FR-77"})
+    codes = import_codes(organiser_client, "p", "FR-77\nFR-78")
+    assert set(codes) == {"FR-77", "FR-78"}
+    assert all(
+        re.fullmatch(r"[A-HJKMNP-TV-Z2-9]{4}(-[A-HJKMNP-TV-Z2-9]{4}){2}", c) for c in codes.values()
+    )
     sign_in(client, "c@example.org")
+    page = client.get("/primaries/p/eligibility")
+    assert "ne figure pas sur la liste" in page.text and "code d’invitation" in page.text
+    # The number alone (or with another number's code) gives nothing.
+    refused = claim(client, "p", "FR-77", codes["FR-78"])
+    assert refused.status_code == 400 and "incorrect" in refused.text
     assert "ne figure pas sur la liste" in client.get("/primaries/p/eligibility").text
-    post_form(client, "/account", {"display_name": "C", "voter_number": "FR-77"})
+    # Typed as read from a letter: lower case, spaces instead of dashes.
+    done = claim(client, "p", "FR-77", codes["FR-77"].lower().replace("-", " "))
+    assert done.status_code == 303
+    page = client.get("/primaries/p/eligibility")
+    assert "Vous pouvez participer" in page.text and "FR-77" in page.text
+    # Single use: another account with the same number and code is refused.
+    other = another_client(client)
+    sign_in(other, "d@example.org")
+    again = claim(other, "p", "FR-77", codes["FR-77"])
+    assert again.status_code == 400 and "incorrect" in again.text
+    assert "ne figure pas sur la liste" in other.get("/primaries/p/eligibility").text
+    # One number per account and primary.
+    second = claim(client, "p", "FR-78", codes["FR-78"])
+    assert second.status_code == 400 and "déjà réclamé" in second.text
+    claimed = run_db(client, "SELECT value, claimed_by IS NOT NULL AS c FROM eligibility_entries")
+    assert {r["value"]: r["c"] for r in claimed} == {"FR-77": True, "FR-78": False}
+
+
+def test_unknown_number_and_wrong_code_get_the_same_answer(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    _primary(client, "allow-list")
+    import_codes(organiser_client, "p", "FR-100")
+    sign_in(client, "prober@example.org")
+    claim(client, "p", "XX-1", "AAAA-BBBB-CCCC")  # the session settles (its first form)
+    listed = claim(client, "p", "FR-100", "AAAA-BBBB-CCCC")
+    unknown = claim(client, "p", "ZZ-999", "AAAA-BBBB-CCCC")
+    assert listed.status_code == unknown.status_code == 400
+    assert listed.headers.keys() == unknown.headers.keys()
+    token = re.compile(r'name="csrf_token" value="[^"]+"')  # masked anew on every page
+
+    def page(response: object, number: str) -> str:
+        return token.sub("", response.text).replace(number, "N")  # type: ignore[attr-defined]
+
+    assert page(listed, "FR-100") == page(unknown, "ZZ-999")
+
+
+def test_claims_are_rate_limited_per_account_and_per_primary(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    from web.views.accounts import CLAIM_FAILURES_PER_PRIMARY, CLAIM_LIMIT_PER_ACCOUNT
+
+    _primary(client, "allow-list")
+    codes = import_codes(organiser_client, "p", "FR-1\nFR-2")
+    sign_in(client, "guesser@example.org")
+    for _ in range(CLAIM_LIMIT_PER_ACCOUNT[0]):
+        assert claim(client, "p", "FR-1", "AAAA-BBBB-CCCC").status_code == 400
+    blocked = claim(client, "p", "FR-1", codes["FR-1"])  # even the right code now waits
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    # Failures from many accounts add up per primary; then the primary's claims wait.
+    limiter = limiter_for(client.app)
+    limiter.reset("claim-account")
+    for _ in range(CLAIM_FAILURES_PER_PRIMARY[0] - CLAIM_LIMIT_PER_ACCOUNT[0]):
+        limiter.reset("claim-account")
+        assert claim(client, "p", "FR-1", "AAAA-BBBB-CCCC").status_code == 400
+    other = another_client(client)
+    sign_in(other, "holder@example.org")
+    assert claim(other, "p", "FR-2", codes["FR-2"]).status_code == 429
+    limiter.reset("claim-failures")
+    assert claim(other, "p", "FR-2", codes["FR-2"]).status_code == 303
+
+
+def test_codes_are_shown_once_and_mailed_where_the_list_gives_an_address(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    _primary(client, "allow-list")
+    codes = import_codes(organiser_client, "p", "FR-5;jean@example.org\nFR-6\nane@example.org")
+    assert set(codes) == {"FR-5", "FR-6"}
+    subject, body = last_mail(client, "jean@example.org")
+    assert "invitation" in subject and codes["FR-5"] in body and "FR-5" in body
+    assert "/primaries/p/eligibility" in body
+    # Never again: not on the admin page, not on a second import of the same list.
+    admin = organiser_client.get("/primaries/p/admin/eligibility")
+    assert codes["FR-5"] not in admin.text and codes["FR-6"] not in admin.text
+    again = post_form(
+        organiser_client,
+        "/primaries/p/admin/eligibility/import",
+        {"entries": "FR-5;jean@example.org\nFR-6\nane@example.org"},
+    )
+    assert again.status_code == 303
+    stored = run_db(client, "SELECT value, code_hash FROM eligibility_entries")
+    assert all(codes["FR-5"].encode() not in bytes(r["code_hash"] or b"") for r in stored)
+    # The codes given out still work (the entries kept them); a new number gets its own.
+    new = import_codes(organiser_client, "p", "FR-5\nFR-6\nFR-7")
+    assert set(new) == {"FR-7"}
+    sign_in(client, "six@example.org")
+    assert claim(client, "p", "FR-6", codes["FR-6"]).status_code == 303
+
+
+def test_one_mailbox_is_one_citizen(client: TestClient) -> None:
+    """Sub-addresses, and dots at gmail.com, reach one mailbox: they open one account."""
+    first = sign_in(client, "a.b+c@gmail.com")
+    for address in ("ab@gmail.com", "A.B@googlemail.com", "ab+other@gmail.com"):
+        other = another_client(client)
+        assert sign_in(other, address).id == first.id
+    plain = sign_in(another_client(client), "a@example.org")
+    assert sign_in(another_client(client), "a+1@example.org").id == plain.id
+    # Dots matter elsewhere: another provider's a.b is another mailbox.
+    assert sign_in(another_client(client), "a.b@example.org").id != plain.id
+    rows = run_db(client, "SELECT count(*) AS n FROM accounts")
+    assert rows[0]["n"] == 3
+
+
+def test_a_listed_address_admits_the_other_addresses_of_its_mailbox(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    _primary(client, "allow-list")
+    post_form(
+        organiser_client, "/primaries/p/admin/eligibility/import", {"entries": "ab@gmail.com"}
+    )
+    sign_in(client, "a.b+primaire@gmail.com")
     assert "Vous pouvez participer" in client.get("/primaries/p/eligibility").text
 
 

@@ -327,28 +327,22 @@ def test_a_support_given_to_a_candidate_who_left_can_be_taken_back(
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
 
-def test_a_voter_number_that_served_cannot_be_handed_to_another_account(
+def test_a_claimed_voter_number_cannot_be_handed_to_another_account(
     client: TestClient, organiser_client: TestClient
 ) -> None:
-    """One allow-list entry, one participant: once an account supported (or voted) with a
-    voter number, the number stays on that account."""
+    """One allow-list entry, one participant: the invitation code links the number to one
+    account; another account with the same number and code is refused, and cannot support."""
+    from tests.web.test_accounts_eligibility import claim, import_codes
+
     create_primary_http(organiser_client, threshold="5", eligibility="allow-list")
-    post_form(organiser_client, "/primaries/ville/admin/eligibility/import", {"entries": "VN-888"})
+    code = import_codes(organiser_client, "ville", "VN-888")["VN-888"]
     cid = declare(citizen(client, "cand@example.org"))
     post_form(organiser_client, f"/primaries/ville/admin/candidacies/{cid}/accept")
     first, second = citizen(client, "y1@example.org"), citizen(client, "y2@example.org")
-    assert post_form(first, "/account", {"display_name": "Y1", "voter_number": "VN-888"}
-                     ).status_code == 303  # fmt: skip
+    assert claim(first, "ville", "VN-888", code).status_code == 303
     assert post_form(first, f"/primaries/ville/candidates/{cid}/support").status_code == 303
-    for number in ("", "VN-999"):
-        refused = post_form(first, "/account", {"display_name": "Y1", "voter_number": number})
-        assert refused.status_code == 400 and "ne peut plus changer" in refused.text
-    taken = post_form(second, "/account", {"display_name": "Y2", "voter_number": "VN-888"})
-    assert taken.status_code == 400 and "déjà lié à un autre compte" in taken.text
+    assert claim(second, "ville", "VN-888", code).status_code == 400
     refused_support = post_form(second, f"/primaries/ville/candidates/{cid}/support")
     assert refused_support.status_code == 403
     rows = run_db(client, "SELECT count(*) AS n FROM supports")
     assert rows[0]["n"] == 1
-    # The display name alone still changes.
-    assert post_form(first, "/account", {"display_name": "Yann", "voter_number": "VN-888"}
-                     ).status_code == 303  # fmt: skip

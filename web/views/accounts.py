@@ -3,7 +3,11 @@ outbox, and the eligibility pages of a primary (citizen request, organiser admin
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
 import json
+import math
 import re
 from email import policy as email_policy
 from email.parser import BytesParser
@@ -36,6 +40,7 @@ from web.ratelimit import (
     MAX_IMPORT_FILE_BYTES,
     SIGNIN_LIMIT_PER_EMAIL,
     SIGNIN_LIMIT_PER_IP,
+    limiter_for,
     rate_limit,
 )
 from web.templating import render
@@ -48,6 +53,13 @@ def _(message: str) -> str:
 
 
 MAX_CSV_BYTES = MAX_IMPORT_FILE_BYTES
+# Claims of an invitation code: attempts per account, and failed attempts per primary from
+# every account together (so that many accounts cannot share out the guessing).
+CLAIM_LIMIT_PER_ACCOUNT = (10, 900)
+CLAIM_FAILURES_PER_PRIMARY = (300, 900)
+MAX_CODE_FIELD = 64
+# Invitation codes shown after an import: the page lists this many, the CSV has them all.
+CODES_SHOWN = 200
 MAX_NEXT_LENGTH = 2000
 NO_APPROVAL = _(
     "Cette primaire ne se fait pas sur demande d’approbation : la page « Puis-je participer ? » "
@@ -70,6 +82,7 @@ PASSWORD_SAVED = _("Mot de passe enregistré ; vos autres sessions ont été fer
 PASSWORDS_DIFFER = _("Les deux saisies du nouveau mot de passe diffèrent.")
 REQUEST_SENT = _("Votre demande a été transmise aux organisateur·rices.")
 IMPORT_DONE = _("Liste importée.")
+CLAIM_DONE = _("Numéro d’électeur enregistré : il est lié à votre compte pour cette primaire.")
 DECISION_SAVED = _("Décision enregistrée.")
 BAD_FORM = _("Formulaire illisible : rechargez la page et réessayez.")
 BAD_JSON = _("Corps JSON attendu : un objet.")
@@ -86,7 +99,18 @@ DOMAIN_MESSAGES = [
     _("Le nom affiché ne peut dépasser 120 caractères."),
     _("Le nom affiché contient des caractères interdits."),
     _("Numéro d’électeur invalide : lettres, chiffres, « . », « - » ou « / » (64 au plus)."),
-    _("Ce numéro d’électeur est déjà lié à un autre compte."),
+    _("Un code d’invitation compte 12 lettres et chiffres, par exemple K7QM-3WXA-9HTE."),
+    _("Cette primaire n’a pas de liste de participant·es : il n’y a rien à réclamer."),
+    _("Votre compte a déjà réclamé un numéro d’électeur dans cette primaire."),
+    _("Numéro d’électeur ou code d’invitation incorrect, ou code déjà utilisé."),
+    _(
+        "Cette adresse mène à la même boîte aux lettres qu’un autre compte : seul ce compte-là"
+        " peut participer."
+    ),
+    _(
+        "Une seule valeur par ligne, ou un numéro d’électeur suivi de l’adresse où envoyer"
+        " son code."
+    ),
     _("Compte introuvable."),
     _("Vous pouvez participer à cette primaire."),
     _("Primaire introuvable."),
@@ -99,7 +123,6 @@ DOMAIN_MESSAGES = [
     _("Les règles de participation de cette primaire sont invalides."),
     _("Le fichier doit être en UTF-8 (texte CSV)."),
     _("Trop de lignes (100 000 au plus)."),
-    _("Une seule valeur par ligne."),
     _("Ni une adresse électronique valide, ni un numéro d’électeur valide."),
     _("La liste est vide."),
 ]
@@ -343,11 +366,7 @@ async def _account_page(
 ) -> Response:
     context = await _account_context(request, account_id)
     profile = context["profile"]
-    shown = {
-        "display_name": profile["display_name"],
-        "voter_number": profile["voter_number"] or "",
-        **(values or {}),
-    }
+    shown = {"display_name": profile["display_name"], **(values or {})}
     return render(
         request,
         "accounts/account.html",
@@ -368,12 +387,11 @@ async def account_update(request: Request) -> Response:
         raise HTTPException(400, BAD_FORM)
     errors: dict[str, str] = {}
     name = _text(form, "display_name", accounts.MAX_DISPLAY_NAME_LENGTH, errors)
-    number = _text(form, "voter_number", accounts.MAX_VOTER_NUMBER_LENGTH, errors)
-    values = {"display_name": name, "voter_number": number}
+    values = {"display_name": name}
     if not errors:
         try:
             async with request.app.state.pool.acquire() as conn, conn.transaction():
-                await accounts.update_profile(conn, user.id, display_name=name, voter_number=number)
+                await accounts.update_profile(conn, user.id, display_name=name)
         except accounts.ProfileError as exc:
             errors[exc.field] = exc.message
     if errors:
@@ -533,7 +551,6 @@ async def api_account(request: Request) -> Response:
     return JSONResponse(
         {
             "account": _account_json(user),
-            "voter_number": profile["voter_number"],
             "has_password": profile["has_password"],
             **_participation_json(context["participation"]),
         }
@@ -541,17 +558,14 @@ async def api_account(request: Request) -> Response:
 
 
 async def api_account_update(request: Request) -> Response:
-    """PATCH /api/account {"display_name"?, "voter_number"?}."""
-    parsed = await _signed_in_json(request, {"display_name", "voter_number"})
+    """PATCH /api/account {"display_name"?}."""
+    parsed = await _signed_in_json(request, {"display_name"})
     if isinstance(parsed, Response):
         return parsed
     user, body = parsed
     async with request.app.state.pool.acquire() as conn:
         profile = await accounts.get_profile(conn, user.id)
-    values = {
-        "display_name": body.get("display_name", profile["display_name"]),
-        "voter_number": body.get("voter_number", profile["voter_number"]) or "",
-    }
+    values = {"display_name": body.get("display_name", profile["display_name"])}
     for name, value in values.items():
         if not isinstance(value, str):
             return _json_error(request, 422, NOT_TEXT, name)
@@ -664,12 +678,74 @@ async def _require_admin(request: Request, primary: dict[str, Any]) -> Account:
     return user
 
 
+async def _eligibility_page(
+    request: Request,
+    primary: dict[str, Any],
+    user: Account,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    async with request.app.state.pool.acquire() as conn:
+        status = await eligibility.eligibility(conn, primary["id"], user.id)
+        held = await eligibility.held_number(conn, primary["id"], user.id)
+    context = {
+        "primary": primary,
+        "status": status,
+        "held": held,
+        "values": values or {},
+        "errors": errors or {},
+    }
+    return render(request, "accounts/eligibility.html", context, status_code)
+
+
 async def eligibility_page(request: Request) -> Response:
     user = await require_account(request)
     primary = await _primary(request)
-    async with request.app.state.pool.acquire() as conn:
-        status = await eligibility.eligibility(conn, primary["id"], user.id)
-    return render(request, "accounts/eligibility.html", {"primary": primary, "status": status})
+    return await _eligibility_page(request, primary, user)
+
+
+async def eligibility_claim(request: Request) -> Response:
+    """POST /primaries/{slug}/eligibility/claim: a listed voter number and its invitation
+    code link the number to the account. Unknown number and wrong code: one answer."""
+    user = await require_account(request)
+    primary = await _primary(request)
+    form = await _form(request)
+    errors: dict[str, str] = {}
+    number = _text(form, "voter_number", accounts.MAX_VOTER_NUMBER_LENGTH, errors)
+    code = _text(form, "code", MAX_CODE_FIELD, errors)
+    for name, value in (("voter_number", number), ("code", code)):
+        if not value.strip() and name not in errors:
+            errors[name] = REQUIRED
+    if not errors:
+        await rate_limit(
+            request, "claim-account", *CLAIM_LIMIT_PER_ACCOUNT, key=f"account:{user.id}"
+        )
+        limiter = limiter_for(request.app)
+        primary_key = f"primary:{primary['id']}"
+        wait = limiter.waiting("claim-failures", primary_key, *CLAIM_FAILURES_PER_PRIMARY)
+        if wait:
+            raise HTTPException(429, headers={"Retry-After": str(math.ceil(wait))})
+        try:
+            async with request.app.state.pool.acquire() as conn, conn.transaction():
+                await eligibility.claim_invitation(
+                    conn,
+                    primary["id"],
+                    user.id,
+                    number,
+                    code,
+                    secret_key=request.app.state.secret_key,
+                )
+        except eligibility.ClaimError as exc:
+            if exc.reason == "refused":
+                limiter.hit("claim-failures", primary_key, *CLAIM_FAILURES_PER_PRIMARY)
+            field = {"number": "voter_number", "code": "code"}.get(exc.reason, "claim")
+            errors[field] = exc.message
+    if errors:
+        values = {"voter_number": number}  # the code is not shown back
+        return await _eligibility_page(request, primary, user, values, errors, 400)
+    flash(request, CLAIM_DONE)
+    return RedirectResponse(f"/primaries/{primary['slug']}/eligibility", status_code=303)
 
 
 async def eligibility_request(request: Request) -> Response:
@@ -712,12 +788,19 @@ async def eligibility_import(request: Request) -> Response:
     elif isinstance(pasted, str):
         data = pasted
     row_errors: list[eligibility.RowError] = []
+    result = None
     if len(data) > MAX_CSV_BYTES:
         row_errors = [eligibility.RowError(1, "", "Trop de lignes (100 000 au plus).")]
     else:
         try:
             async with request.app.state.pool.acquire() as conn, conn.transaction():
-                await eligibility.import_allow_list(conn, primary["id"], data)
+                result = await eligibility.import_allow_list(
+                    conn,
+                    primary["id"],
+                    data,
+                    secret_key=request.app.state.secret_key,
+                    base_url=_settings(request).base_url,
+                )
         except eligibility.AllowListError as exc:
             row_errors = exc.errors
     if row_errors:
@@ -726,8 +809,32 @@ async def eligibility_import(request: Request) -> Response:
         context["error_count"] = len(row_errors)
         context["values"] = {"entries": pasted if isinstance(pasted, str) else ""}
         return render(request, "accounts/eligibility_admin.html", context, 400)
+    if result is not None and result.invitations:
+        # The only time the codes exist in clear: shown here, never stored.
+        return render(
+            request,
+            "accounts/eligibility_codes.html",
+            {
+                "primary": primary,
+                "result": result,
+                "shown": result.invitations[:CODES_SHOWN],
+                "csv_href": _codes_csv_href(request, result.invitations),
+            },
+        )
     flash(request, IMPORT_DONE)
     return RedirectResponse(f"/primaries/{primary['slug']}/admin/eligibility", status_code=303)
+
+
+def _codes_csv_href(request: Request, invitations: list[eligibility.Invitation]) -> str:
+    """The codes as a CSV for mail merge, inside a data: link (the server keeps no copy)."""
+    gettext = translator(request_language(request))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow([gettext("numero_electeur"), gettext("code_invitation"), gettext("courriel")])
+    for item in invitations:
+        writer.writerow([item.number, item.code, item.address or ""])
+    data = base64.b64encode(("\ufeff" + buffer.getvalue()).encode("utf-8")).decode("ascii")
+    return f"data:text/csv;charset=utf-8;base64,{data}"
 
 
 async def eligibility_decide(request: Request) -> Response:
@@ -777,6 +884,7 @@ routes = [
     Route("/demo/outbox", demo_outbox, methods=["GET"], name="demo_outbox"),
     Route("/primaries/{slug}/eligibility", eligibility_page, methods=["GET"]),
     Route("/primaries/{slug}/eligibility", eligibility_request, methods=["POST"]),
+    Route("/primaries/{slug}/eligibility/claim", eligibility_claim, methods=["POST"]),
     Route("/primaries/{slug}/admin/eligibility", eligibility_admin, methods=["GET"]),
     Route("/primaries/{slug}/admin/eligibility/import", eligibility_import, methods=["POST"]),
     Route("/primaries/{slug}/admin/eligibility/decide", eligibility_decide, methods=["POST"]),

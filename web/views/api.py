@@ -590,7 +590,6 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "account": {"type": "object"},
-            "voter_number": {"type": ["string", "null"]},
             "has_password": {"type": "boolean"},
             "supports": {"type": "array", "items": _ref("Participation")},
             "candidacies": {"type": "array", "items": _ref("Participation")},
@@ -712,11 +711,10 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/api/account": {
         "get": _op("My account: profile, the candidates I support, my candidacies", "Account",
                    _ref("Account"), auth="Needs a signed-in session."),
-        "patch": _op("Change my display name or voter number", "Saved",
+        "patch": _op("Change my display name", "Saved",
                      {"type": "object", "properties": {"account": {"type": "object"}}},
                      body={"type": "object", "additionalProperties": False, "properties": {
-                         "display_name": {"type": "string", "maxLength": 120},
-                         "voter_number": {"type": "string", "maxLength": 64}}},
+                         "display_name": {"type": "string", "maxLength": 120}}},
                      auth=SIGNED_IN),
     },
     "/api/account/password": {
