@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from starlette.testclient import TestClient
 
@@ -31,8 +32,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Property and fuzz tests are derandomized by default so that a run (CI's included) checks the
 # same examples every time; HYPOTHESIS_PROFILE=explore draws new ones to hunt for bugs.
-hypothesis_settings.register_profile("ci", derandomize=True, database=None)
-hypothesis_settings.register_profile("explore", derandomize=False)
+# Neither times them: a per-example deadline or a "generation too slow" check fails on a busy
+# machine, not on a wrong answer (speed is shown by bench/, never by a unit test).
+_UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, **_UNTIMED)
+hypothesis_settings.register_profile("explore", derandomize=False, **_UNTIMED)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Each feature keeps its fixtures in its own module.

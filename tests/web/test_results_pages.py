@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.fixtures.accounts import another_client, post_form, run_db, sign_in
+from tests.fixtures.log import settled_tree_size
 from tests.fixtures.rounds import GRADES, PASSPHRASE, RoundPrimary, seed_round_primary
 from voting.majority import tally
 
@@ -95,11 +96,11 @@ def test_wrong_passphrase_is_refused_and_changes_nothing(client, primary, organi
     _cast_all(client, primary)
     base = f"/primaries/{primary.slug}/rounds/1"
     assert post_form(organiser, f"{base}/close", {}).status_code == 303
-    size = run_db(client, "SELECT tree_size FROM logs WHERE primary_id = $1", primary.id)
+    size = settled_tree_size(client, primary.id)
     wrong = post_form(organiser, f"{base}/reveal", {"passphrase": "a wrong passphrase"})
     assert wrong.status_code == 400 and "Phrase secrète incorrecte." in wrong.text
     assert 'aria-invalid="true"' in wrong.text
-    assert run_db(client, "SELECT tree_size FROM logs WHERE primary_id = $1", primary.id) == size
+    assert settled_tree_size(client, primary.id) == size
     assert run_db(client, "SELECT status FROM rounds")[0]["status"] == "closed"
     assert client.get(f"{base}/results").status_code == 200  # closed: notice, no numbers
     assert "Profils de mérite" not in client.get(f"{base}/results").text
