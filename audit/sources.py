@@ -183,8 +183,26 @@ def _fetch(url: str, timeout: float = 60.0) -> bytes | None:
         raise InputError(f"{url}: unreachable ({reason})") from exc
 
 
+def log_base(url: str) -> str:
+    """The log/ address (ending in "/") of a primary given by any of its addresses (§9).
+
+    Accepted: the primary's URL (…/primaries/<slug>, which is also https://<origin>/), its
+    log/ URL (…/<slug>/log or …/<slug>/log/), and a checkpoint URL (…/<slug>/log/checkpoint
+    or …/<slug>/checkpoint), which is what C2SP tools and people copying a checkpoint link
+    give. A slug may itself be "log" or "checkpoint": a segment right after "primaries" is
+    always the slug. Query and fragment are ignored.
+    """
+    parts = urllib.parse.urlsplit(url)
+    segments = parts.path.rstrip("/").split("/")
+    for suffix in ("checkpoint", "log"):
+        if len(segments) >= 2 and segments[-1] == suffix and segments[-2] != "primaries":
+            segments.pop()
+    path = "/".join(segments) + "/log/"
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
 def load_url(url: str) -> LogData:
-    base = url.rstrip("/") + "/log/"
+    base = log_base(url)
     checkpoint = _fetch(base + "checkpoint")
     if checkpoint is None:
         raise InputError(f"{base}checkpoint: not found (is this a primary's URL?)")

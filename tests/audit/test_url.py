@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from audit.cli import main
+from audit.sources import log_base
 from tests.audit.builder import honest_primary, write_tiles
 
 
@@ -56,3 +57,33 @@ def test_url_not_a_primary(
     url, _, vkey = served
     assert main(["verify", url + "-nope", "--log-key", vkey]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", ["/log/", "/log", "/log/checkpoint", "/checkpoint", "/"])
+def test_the_logs_own_addresses_are_accepted(
+    served: tuple[str, pathlib.Path, str], capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    # C2SP tools and people copying a checkpoint link give the log's prefix or its checkpoint.
+    url, log_dir, vkey = served
+    (log_dir.parent / "checkpoint").write_bytes((log_dir / "checkpoint").read_bytes())
+    assert main(["verify", url + suffix, "--log-key", vkey, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and doc["summary"]["source"] == "url"
+    assert doc["summary"]["entries"] == doc["summary"]["tree_size"] > 0
+
+
+@pytest.mark.parametrize(
+    ("url", "base"),
+    [
+        ("https://h.example/primaries/log", "https://h.example/primaries/log/log/"),
+        ("https://h.example/primaries/log/log/", "https://h.example/primaries/log/log/"),
+        ("https://h.example/primaries/log/checkpoint", "https://h.example/primaries/log/log/"),
+        ("https://h.example/primaries/checkpoint", "https://h.example/primaries/checkpoint/log/"),
+        (
+            "https://h.example/p/primaries/demo/log/checkpoint?x=1",
+            "https://h.example/p/primaries/demo/log/",
+        ),
+    ],
+)
+def test_slugs_named_like_the_log_paths_are_still_slugs(url: str, base: str) -> None:
+    assert log_base(url) == base
