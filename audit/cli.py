@@ -1,7 +1,7 @@
 """scrutin-audit: verify a primary's public log, or a voter's receipt.
 
-    scrutin-audit verify SOURCE --log-key KEY [--state DIR] [--json] [--lang fr|en]
-    scrutin-audit receipt RECEIPT [--log SOURCE] [--log-key KEY] [--json] [--lang fr|en]
+    scrutin-audit verify SOURCE --log-key KEY [--state DIR] [--policy FILE] [--json] [--lang fr|en]
+    scrutin-audit receipt RECEIPT [--log SOURCE] [--log-key KEY] [--policy FILE] [--json]
 
 RECEIPT: a scrutin-receipt/v1 JSON file, or a C2SP tlog-proof file (then --log-key is needed).
 
@@ -23,6 +23,7 @@ from audit.receipt import load_receipt, verify_receipt
 from audit.report import Report, resolve_lang
 from audit.sources import InputError, load, read_key_argument
 from audit.verify import verify
+from audit.witness import load_policy_file
 
 PROGRESS_MIN = 20000
 
@@ -64,21 +65,37 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--log", help="primary URL, export file or tiles directory")
     r.add_argument("--log-key", help="verifier-key string or file")
     for p in (v, r):
+        p.add_argument(
+            "--policy", help="witness policy file (C2SP tlog-policy) instead of the definition's"
+        )
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.add_argument("--lang", choices=("fr", "en"), help="report language")
     return parser
 
 
+def _policy(path: str | None) -> tuple[str, str] | None:
+    if path is None:
+        return None
+    try:
+        return path, load_policy_file(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--policy {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+
+
 def run(args: argparse.Namespace) -> Report:
     progress = _progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
+    policy = _policy(args.policy)
     if args.command == "verify":
         key = _key(args.log_key)
         log = load(args.source)
-        return verify(log, key, state_dir=args.state, workers=args.workers, progress=progress)  # type: ignore[arg-type]
+        return verify(
+            log, key, state_dir=args.state, workers=args.workers, progress=progress,  # type: ignore[arg-type]
+            policy=policy,
+        )  # fmt: skip
     pinned = _key(args.log_key) if args.log_key else None
     doc = load_receipt(args.receipt, str(pinned) if pinned else None)
     log = load(args.log) if args.log else None
-    return verify_receipt(doc, log=log, pinned=pinned)
+    return verify_receipt(doc, log=log, pinned=pinned, policy=policy)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

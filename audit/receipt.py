@@ -14,6 +14,7 @@ from audit.note import NoteError, VerifierKey, parse_checkpoint, parse_verifier_
 from audit.report import Report
 from audit.signatures import verify_chunk
 from audit.sources import InputError, LogData
+from audit.witness import check_witnesses, definition_policy
 
 RECEIPT_FORMAT = "scrutin-receipt/v1"
 
@@ -92,7 +93,11 @@ def _tlog_proof(path: str, data: bytes, vkey: str) -> dict[str, Any]:
 
 
 def verify_receipt(
-    doc: dict[str, Any], *, log: LogData | None = None, pinned: VerifierKey | None = None
+    doc: dict[str, Any],
+    *,
+    log: LogData | None = None,
+    pinned: VerifierKey | None = None,
+    policy: tuple[str, str] | None = None,
 ) -> Report:
     try:
         key = parse_verifier_key(doc["vkey"])
@@ -165,6 +170,14 @@ def verify_receipt(
                 c3.note("receipt-consistent", old=cp.size, new=latest.size)
         if index >= len(entries) or entries[index] != raw:
             c3.fail(index, "receipt-entry-differs", at=index)
+    # 5. the witnesses' quorum on the receipt's checkpoint (policy: --policy, else the log's)
+    c5 = report.check(5)
+    if policy is None and log is not None:
+        policy = ("definition", definition_policy(log.entries) or "")
+    if policy is None:
+        c5.note("witness-receipt-unchecked")
+    else:
+        check_witnesses(c5, cp, pinned or key, policy[1], policy[0])
     # 4. what the ballot says
     if entry is None or entry["kind"] != "ballot":
         if entry is not None:

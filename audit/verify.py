@@ -20,6 +20,7 @@ from audit.recount import TallyError, tally_profiles
 from audit.report import Report
 from audit.signatures import verify_chunk
 from audit.sources import TILE_HEIGHT, TILE_WIDTH, LogData, tile_path
+from audit.witness import check_witnesses, latest_policy
 
 Progress = Callable[[str, int, int], None]
 NEGATIVE_ACTIONS = {"rejected", "withdrawn", "excluded", "declined"}
@@ -83,7 +84,9 @@ class Verification:
         state_dir: str | None = None,
         workers: int | None = None,
         progress: Progress | None = None,
+        policy: tuple[str, str] | None = None,
     ) -> None:
+        self.policy = policy  # (--policy file name, its text) overriding the definition's
         self.log = log
         self.key = key
         self.state_dir = state_dir
@@ -120,6 +123,7 @@ class Verification:
         self._timed("sequence", self.check_sequence)  # 6, 7, 8
         self._timed("opening", self.check_opening)  # 9
         self._timed("recount", self.check_recount)  # 10
+        self._timed("witnesses", self.check_witnesses)  # 12
         self.report.summary.update(
             {
                 "entries": len(self.log.entries),
@@ -135,6 +139,17 @@ class Verification:
                 fh.write(self.latest.text)
             self.report.summary["state_saved"] = True
         return self.report
+
+    # -- check 12 --------------------------------------------------------------------------
+    def check_witnesses(self) -> None:
+        source, text = self.policy or ("definition", latest_policy(self.definitions))
+        report = check_witnesses(self.report.check(12), self.latest, self.key, text, source)
+        if report is not None:
+            self.report.summary["witnesses"] = {
+                "quorum": report.quorum,
+                "met": report.met,
+                "cosigned": sorted(report.cosigned),
+            }
 
     # -- check 1 ---------------------------------------------------------------------------
     def check_checkpoints(self) -> None:
@@ -651,6 +666,10 @@ def verify(
     state_dir: str | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    policy: tuple[str, str] | None = None,
 ) -> Report:
-    """Run checks 1–10 on a loaded log against the pinned log key."""
-    return Verification(log, key, state_dir=state_dir, workers=workers, progress=progress).run()
+    """Run the checks on a loaded log against the pinned log key; `policy` (name, text)
+    replaces the witness policy of the log's definition."""
+    return Verification(
+        log, key, state_dir=state_dir, workers=workers, progress=progress, policy=policy
+    ).run()

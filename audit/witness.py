@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -187,3 +188,126 @@ def check_quorum(note: Note, policy: WitnessPolicy) -> QuorumReport:
             if t is not None:
                 cosigned[witness.name] = t
     return QuorumReport(policy.holds(set(cosigned)), cosigned, policy.describe())
+
+
+# -- the check (spec §9, check 12; receipt check 5) -----------------------------------------
+
+NAMES = {
+    12: ("témoins : quorum de cosignatures", "witnesses: cosignature quorum"),
+    "receipt": ("témoins : quorum sur le point de contrôle du reçu", "witnesses: receipt quorum"),
+}
+MESSAGES: dict[str, tuple[str, str]] = {
+    "witness-no-policy": (
+        "la définition n'annonce aucun témoin : rien n'assure que tous voient le même journal",
+        "the definition announces no witness: nothing shows everyone sees the same log",
+    ),
+    "witness-policy-bad": (
+        "politique de témoins illisible : {detail}",
+        "unusable policy: {detail}",
+    ),
+    "witness-policy-log": (
+        "la politique donnée ne nomme pas la clé du journal {key}",
+        "the policy given does not name the log key {key}",
+    ),
+    "witness-receipt-unchecked": (
+        "sans --log ni --policy, la politique de témoins est inconnue : quorum non vérifié",
+        "without --log or --policy the witness policy is unknown: quorum not checked",
+    ),
+    "witness-policy-source": ("politique : {source}", "policy: {source}"),
+    "witness-cosigned": (
+        "{name} ({key}) a cosigné la taille {size} le {time}",
+        "{name} ({key}) cosigned size {size} at {time}",
+    ),
+    "witness-missing": (
+        "{name} ({key}) n'a pas cosigné ce point de contrôle",
+        "{name} ({key}) did not cosign this checkpoint",
+    ),
+    "witness-quorum-met": (
+        "quorum atteint ({quorum}) par : {names}",
+        "quorum met ({quorum}) by: {names}",
+    ),
+    "witness-quorum-missing": (
+        "quorum non atteint ({quorum}) : cosigné seulement par {names} ; ce point de contrôle "
+        "a pu être montré à vous seul",
+        "quorum not met ({quorum}): cosigned only by {names}; this checkpoint may have been "
+        "shown to you alone",
+    ),
+}
+
+
+def _when(t: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def load_policy_file(path: str) -> str:
+    """The text of a `--policy` file (raises OSError / UnicodeDecodeError)."""
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def check_witnesses(
+    check: Any,
+    checkpoint: Any,
+    log_key: VerifierKey,
+    policy_text: str | None,
+    source: str,
+) -> QuorumReport | None:
+    """Fill `check` (a report.Check): which witnesses of the policy cosigned `checkpoint`
+    (an audit.note.Checkpoint) and whether the quorum holds. `source` says where the policy
+    came from ("definition", or the --policy file name)."""
+    if checkpoint is None:
+        check.note("nothing")
+        return None
+    if not policy_text:
+        check.note("witness-no-policy")
+        return None
+    try:
+        policy = parse_policy(policy_text)
+    except PolicyError as exc:
+        check.fail(None, "witness-policy-bad", detail=str(exc))
+        return None
+    check.note("witness-policy-source", source=source)
+    if policy.logs and all(k.public_key != log_key.public_key for k in policy.logs):
+        check.fail(None, "witness-policy-log", key=str(log_key))
+    report = check_quorum(checkpoint.note, policy)
+    for name, witness in policy.witnesses.items():
+        key = f"{witness.key_name}+{witness.key_id.hex()}"
+        if name in report.cosigned:
+            check.note(
+                "witness-cosigned",
+                name=name, key=key, size=checkpoint.size, time=_when(report.cosigned[name]),
+            )  # fmt: skip
+        else:
+            check.note("witness-missing", name=name, key=key)
+    if report.met:
+        check.note("witness-quorum-met", quorum=report.quorum, names=report.names())
+    else:
+        check.fail(None, "witness-quorum-missing", quorum=report.quorum, names=report.names())
+    return report
+
+
+def latest_policy(definitions: list[tuple[int, dict[str, Any]]]) -> str | None:
+    """The witness policy of the latest definition revision (absent: none)."""
+    if not definitions:
+        return None
+    policy = definitions[-1][1].get("witness_policy")
+    return policy if isinstance(policy, str) else None
+
+
+def definition_policy(entries: list[bytes]) -> str | None:
+    """The witness policy of the last `definition` entry among raw entries (the receipt
+    check reads the log this way; `verify` has parsed and checked them already)."""
+    import json
+
+    found = None
+    for raw in entries:
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("kind") == "definition":
+            body = entry.get("body")
+            found = body.get("witness_policy") if isinstance(body, dict) else None
+    return found if isinstance(found, str) else None
