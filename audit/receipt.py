@@ -5,12 +5,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from audit import merkle
 from audit.ballots import classify, open_sealed, public_key_of
 from audit.envelope import EntryError, parse_entry
-from audit.note import NoteError, VerifierKey, parse_checkpoint, parse_verifier_key
+from audit.note import (
+    NoteError,
+    VerifierKey,
+    b64decode_strict,
+    parse_checkpoint,
+    parse_verifier_key,
+)
 from audit.report import Report
 from audit.signatures import verify_chunk
 from audit.sources import InputError, LogData
@@ -44,17 +51,44 @@ def load_receipt(path: str, vkey: str | None = None) -> dict[str, Any]:
         raise InputError(f"{path}: not a JSON receipt nor a C2SP tlog-proof") from exc
     if not isinstance(doc, dict) or doc.get("format") != RECEIPT_FORMAT:
         raise InputError(f"{path}: not a {RECEIPT_FORMAT} file")
-    for name, typ in (
-        ("vkey", str),
-        ("index", int),
-        ("entry", str),
-        ("tracker", str),
-        ("inclusion_proof", list),
-        ("checkpoint", str),
-    ):
-        if not isinstance(doc.get(name), typ):
-            raise InputError(f"{path}: receipt lacks {name!r}")
+    check_receipt_shape(doc, path)
     return doc
+
+
+RECEIPT_MEMBERS = {
+    "format": str,
+    "origin": str,
+    "vkey": str,
+    "index": int,
+    "entry": str,
+    "tracker": str,
+    "inclusion_proof": list,
+    "checkpoint": str,
+}
+
+
+def check_receipt_shape(doc: dict[str, Any], path: str) -> None:
+    """A JSON receipt has exactly the §7 members, each of its type and spelling."""
+    missing = sorted(RECEIPT_MEMBERS.keys() - doc.keys())
+    extra = sorted(doc.keys() - RECEIPT_MEMBERS.keys())
+    if missing or extra:
+        raise InputError(f"{path}: receipt members: missing {missing}, unexpected {extra}")
+    for name, typ in RECEIPT_MEMBERS.items():
+        if type(doc[name]) is not typ:
+            raise InputError(f"{path}: receipt {name!r} is not of type {typ.__name__}")
+    if doc["index"] < 0:
+        raise InputError(f"{path}: receipt 'index' is negative")
+    if doc["origin"] != doc["vkey"].split("+", 1)[0]:
+        raise InputError(f"{path}: receipt 'origin' is not the key name of its 'vkey'")
+    if not re.fullmatch(r"[0-9a-f]{64}", doc["tracker"]):
+        raise InputError(f"{path}: receipt 'tracker' is not 64 lowercase hex digits")
+    try:
+        b64decode_strict(doc["entry"])
+        hashes = [b64decode_strict(h) if type(h) is str else b"" for h in doc["inclusion_proof"]]
+    except ValueError as exc:
+        raise InputError(f"{path}: receipt {exc}") from exc
+    if any(len(h) != 32 for h in hashes):
+        raise InputError(f"{path}: receipt proof hashes are not 32-byte base64 strings")
 
 
 def _tlog_proof(path: str, data: bytes, vkey: str) -> dict[str, Any]:
