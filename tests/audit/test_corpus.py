@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import io
 import json
 import pathlib
@@ -33,7 +34,9 @@ from tests.audit.stranger.producer import (
     Step,
     b64,
     canonical,
+    iso,
     seal,
+    supporter,
 )
 from tests.audit.stranger.verifier import StrangerReport, verify_export
 
@@ -684,6 +687,70 @@ def tally_key_before_close(p: Primary) -> None:
     p.log.steps.insert(p.log.index("round-close"), key)
 
 
+def with_phases(edit: Callable[[list[dict[str, str]]], None]) -> Callable[[Primary], None]:
+    """Edit the phases of revision 1 (the entries keep their times)."""
+    return lambda p: edit(step(p, "definition").body["phases"])
+
+
+def phase(phases: list[dict[str, str]], name: str) -> dict[str, str]:
+    return next(x for x in phases if x["name"] == name)
+
+
+def revision(change: Callable[[list[dict[str, str]]], None], at: int) -> Callable[[Primary], None]:
+    """A definition revision 2 made at time `at`, just before round 1 opens."""
+
+    def edit(p: Primary) -> None:
+        body = p.definition(2)
+        change(body["phases"])
+        p.log.steps.insert(p.log.index("round-open"), Step("definition", body, at))
+
+    return edit
+
+
+def shifted(name: str, member: str, seconds: int) -> Callable[[list[dict[str, str]]], None]:
+    def change(phases: list[dict[str, str]]) -> None:
+        x = phase(phases, name)
+        x[member] = iso(_seconds(x[member]) + seconds)
+
+    return change
+
+
+def _seconds(text: str) -> int:
+    return int(
+        datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+        .replace(tzinfo=datetime.UTC)
+        .timestamp()
+    )
+
+
+def time_of(kind: str, n: int, t: int) -> Callable[[Primary], None]:
+    return lambda p: setattr(step(p, kind, n), "time", t)
+
+
+def early_close_of_supports() -> dict[str, Any]:
+    # Ending the supports phase early: a revision sets its end to exactly its own time, then
+    # the qualifications follow, at or after the (new) end.
+    p = Primary()
+    p.log.add("definition", p.definition(), T0)
+    t = T0 + 60
+    for c in p.candidates:
+        p.candidacy(c, "submitted", t)
+        t += 60
+    t = T0 + DAY
+    for k, c in enumerate(p.candidates):
+        for s in range(p.threshold):
+            p.log.add("support", {"candidate": c, "supporter": supporter(k * 10 + s)}, t)
+            t += 60
+    body = p.definition(2)
+    phase(body["phases"], "supports")["end"] = iso(t)
+    p.log.add("definition", body, t)
+    for c in p.candidates:
+        p.log.add("qualification", {"candidate": c, "supports": 2, "threshold": 2}, t + 5)
+        p.candidacy(c, "confirmed", t + 10)
+    p.run_round(1, p.candidates, ballots3(p))
+    return resign(p)
+
+
 @dataclass
 class Dishonest:
     build: Callable[[], dict[str, Any]]
@@ -701,20 +768,13 @@ DISHONEST: dict[str, Dishonest] = {
     "blank-counted-where-forbidden": Dishonest(blank_counted, 10, "blank not allowed"),
     "mieux-voter-upper-tie-to-critics": Dishonest(mieux_voter_tie_to_critics, 10, "item 2"),
     "entry-over-65535-bytes": Dishonest(oversize_entry, 4, "item 3"),
-    "one-grade": Dishonest(one_grade, 4, "item 4", ABSENT.format(4)),
-    "default-grade-off-scale": Dishonest(default_grade_off_scale, 4, "item 4", ABSENT.format(4)),
-    "upper-case-candidate-id": Dishonest(upper_case_candidate, 4, "item 5", ABSENT.format(5)),
-    "no-checkpoint": Dishonest(no_checkpoint, 1, "item 5", ABSENT.format(5)),
-    "respelled-base64-entry": Dishonest(
-        respelled_entry,
-        4,
-        "item 5",
-        DISAGREE.format("accepts a re-spelt base64 entry, which §3 forbids", 5),
-    ),
-    "ballot-after-its-phase": Dishonest(ballot_after_round_phase, 6, "item 6", ABSENT.format(6)),
-    "support-before-its-phase": Dishonest(
-        support_before_definition_phase, 6, "item 6", ABSENT.format(6)
-    ),
+    "one-grade": Dishonest(one_grade, 4, "item 4"),
+    "default-grade-off-scale": Dishonest(default_grade_off_scale, 4, "item 4"),
+    "upper-case-candidate-id": Dishonest(upper_case_candidate, 4, "item 5"),
+    "no-checkpoint": Dishonest(no_checkpoint, 1, "item 5"),
+    "respelled-base64-entry": Dishonest(respelled_entry, 4, "item 5"),
+    "ballot-after-its-phase": Dishonest(ballot_after_round_phase, 11, "item 6"),
+    "support-before-its-phase": Dishonest(support_before_definition_phase, 11, "item 6"),
     "unconfirmed-on-round-1": Dishonest(unconfirmed_on_round_one, 6, "item 8", ABSENT.format(8)),
     "confirmed-left-off-round-1": Dishonest(
         confirmed_left_off_round_one, 6, "item 8", ABSENT.format(8)
@@ -806,6 +866,45 @@ DISHONEST: dict[str, Dishonest] = {
         "NFC",
     ),
     "entry-0-not-definition": Dishonest(edited(move("candidacy", 0, "definition")), 6, "entry 0"),
+    "round-open-before-its-phase": Dishonest(
+        edited(time_of("round-open", 0, T0 + 10 * DAY - 1)), 11, "round-1 start"
+    ),
+    "ballot-at-the-end-instant": Dishonest(
+        edited(time_of("ballot", 3, T0 + 12 * DAY)), 11, "half-open phase"
+    ),
+    "submission-after-candidacies": Dishonest(
+        edited(with_phases(shifted("candidacies", "end", -10 * DAY + 61))), 11, "candidacies"
+    ),
+    "qualification-before-supports": Dishonest(
+        edited(with_phases(shifted("supports", "start", 2 * DAY))), 11, "supports start"
+    ),
+    "no-supports-phase": Dishonest(
+        edited(with_phases(lambda ph: ph.remove(phase(ph, "supports")))), 11, "phase required"
+    ),
+    "phase-named-twice": Dishonest(
+        edited(with_phases(lambda ph: ph.append(dict(phase(ph, "round-2"))))), 11, "twice"
+    ),
+    "phase-instant-with-offset": Dishonest(
+        edited(
+            with_phases(lambda ph: phase(ph, "round-2").update(end="2027-02-01T00:00:00+00:00"))
+        ),
+        11,
+        "instant form",
+    ),
+    "time-goes-back-over-300-s": Dishonest(
+        edited(time_of("support", 3, T0 + DAY + 240 - 301)), 11, "order"
+    ),
+    "revision-moves-a-begun-start": Dishonest(
+        edited(revision(shifted("supports", "start", 60), T0 + 9 * DAY)), 11, "past start"
+    ),
+    "revision-removes-a-begun-phase": Dishonest(
+        edited(revision(lambda ph: ph.remove(phase(ph, "candidacies")), T0 + 9 * DAY)),
+        11,
+        "removed phase",
+    ),
+    "revision-sets-an-end-in-the-past": Dishonest(
+        edited(revision(shifted("supports", "end", -2 * DAY), T0 + 9 * DAY)), 11, "past end"
+    ),
     "wrong-turnout": Dishonest(wrong_turnout, 8, "turnout"),
     "wrong-tally-key": Dishonest(wrong_tally_key, 9, "tally key"),
     "round-2-newcomer": Dishonest(round_two_newcomer, 6, "round 2"),
@@ -888,6 +987,9 @@ def nobody_graded(missing: str) -> Callable[[], dict[str, Any]]:
 
 
 HONEST_EXPORTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "supports-closed-early-by-a-revision": early_close_of_supports,
+    "time-goes-back-within-300-s": edited(time_of("support", 3, T0 + DAY + 240 - 300)),
+    "revision-moves-a-future-phase": edited(revision(shifted("round-2", "end", DAY), T0 + 9 * DAY)),
     "witness-cosigned-checkpoints": export_edit(witness_cosigned),
     "invalid-ballots-counted-as-invalid": invalid_ballots_honestly_counted,
     "definition-revision-2-changes-the-rule": revision_two_changes_the_rule,

@@ -268,7 +268,7 @@ class Primary:
         return self.log.origin.rsplit("/", 1)[-1]
 
     def phases(self) -> list[dict[str, str]]:
-        # AMBIGUITY: §8 gives `phases` as {"name", "start", "end"} without naming the phases.
+        # §8 "Phases": names, YYYY-MM-DDTHH:MM:SSZ instants, half-open intervals.
         return [
             {"name": "candidacies", "start": iso(T0), "end": iso(T0 + 10 * DAY)},
             {"name": "supports", "start": iso(T0), "end": iso(T0 + 10 * DAY)},

@@ -167,6 +167,8 @@ def parse_canonical(data: bytes) -> Any:
 # -- §3 base64 ------------------------------------------------------------------------------
 
 _B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+# §7: an `entries` item that is not even this is unusable input.
+EXPORT_B64 = re.compile(r"([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
 def b64decode(s: Any, length: int | None = None) -> bytes:
@@ -401,8 +403,6 @@ def _is(t: Any, v: Any, where: str) -> None:
             ok = True
         except ValueError:
             ok = False
-    elif t == "iso":
-        ok = isinstance(v, str) and _iso(v) is not None
     elif isinstance(t, set):
         ok = isinstance(v, str) and v in t
     elif isinstance(t, tuple) and t[0] == "list":
@@ -439,19 +439,6 @@ def _members(spec: dict[str, Any], obj: dict[str, Any], where: str) -> None:
         _is(spec.get(k, spec.get(k + "?")), v, f"{where}.{k}")
 
 
-def _iso(s: str) -> int | None:
-    """Seconds since the epoch of an ISO-8601 UTC string, or None."""
-    # AMBIGUITY: "ISO-8601 UTC strings" fixes no exact spelling (Z or +00:00, seconds or not,
-    # fractions); anything Python reads as ISO 8601 with a zero offset is accepted.
-    try:
-        d = datetime.datetime.fromisoformat(s)
-    except ValueError:
-        return None
-    if d.tzinfo is None or d.utcoffset() != datetime.timedelta(0):
-        return None
-    return int(d.timestamp())
-
-
 BODIES: dict[str, dict[str, Any]] = {
     "definition": {
         "revision": "int",
@@ -470,7 +457,7 @@ BODIES: dict[str, dict[str, Any]] = {
         "allow_blank": "bool",
         "eligibility": {"email", "allow-list", "approval"},
         "refuse_disposable?": "bool",
-        "phases": ("list", {"name": "str", "start": "iso", "end": "iso"}),
+        "phases": ("list", {"name": "str", "start": "str", "end": "str"}),
     },
     "candidacy": {
         "candidate": "candidate",
@@ -542,7 +529,31 @@ def parse_entry(data: bytes, origin: str, primary: str) -> dict[str, Any]:
     if not isinstance(env["body"], dict):
         raise Shape("body is not an object")
     _members(BODIES[env["kind"]], env["body"], "body")
+    _value_rules(env["kind"], env["body"])
     return env
+
+
+def _value_rules(kind: str, body: dict[str, Any]) -> None:
+    """§8 "Value rules" (the types and id spellings are checked with the members)."""
+
+    def ints(v: Any) -> list[int]:
+        if _int(v):
+            return [v]
+        if isinstance(v, list):
+            return [x for item in v for x in ints(item)]
+        if isinstance(v, dict):
+            return [x for item in v.values() for x in ints(item)]
+        return []
+
+    if any(x < 0 for x in ints(body)):
+        raise Shape("an integer of the body is negative")
+    if kind == "definition":
+        if len(body["grades"]) < 2:
+            raise Shape("the grade scale has fewer than two grades")
+        if not 0 <= body["default_grade"] < len(body["grades"]):
+            raise Shape("default_grade is not on the scale")
+    if kind == "round-open" and not body["candidates"]:
+        raise Shape("a round opens with no candidate")
 
 
 def signed_message(env: dict[str, Any]) -> bytes:
@@ -789,6 +800,13 @@ def _verify(export: Any, vkey: str, report: StrangerReport) -> None:
             raise Unusable(f"export member {member!r} is missing or of the wrong type")
     origin, primary = export["origin"], export["primary"]
 
+    # §7 "Reading an export": what makes it unusable input.
+    if not all(isinstance(note, str) for note in export["checkpoints"]):
+        raise Unusable("a member of checkpoints is not a string")
+    for i, text in enumerate(export["entries"]):
+        if not isinstance(text, str) or not EXPORT_B64.fullmatch(text):
+            raise Unusable(f"export entry {i} is not base64")
+
     # Check 1: checkpoints and the key the export names.
     try:
         named = parse_vkey(export["vkey"])
@@ -806,26 +824,15 @@ def _verify(export: Any, vkey: str, report: StrangerReport) -> None:
         except NoteError as exc:
             report.fail(1, None, f"checkpoint {pos}: {exc}")
     if not export["checkpoints"]:
-        # AMBIGUITY (issue 11 item 5): §7 says the last checkpoint covers the entries but not
-        # what a verifier does with none. Read as a failed check 1, not as unusable input.
+        # §7: an empty list fails checks 1 and 2.
         report.fail(1, None, "the export has no checkpoint")
+        report.fail(2, None, "no checkpoint covers the entries")
 
-    # Entries' bytes.
-    raw: list[bytes] = []
-    for i, text in enumerate(export["entries"]):
-        try:
-            raw.append(b64decode(text))
-        except ValueError as exc:
-            # AMBIGUITY (issue 11 item 5): §3 asks canonical base64 "everywhere"; which check
-            # flags a re-spelt `entries` item is unstated. Read as check 4 (the entry).
-            if isinstance(text, str):
-                try:
-                    raw.append(base64.b64decode(text, validate=True))
-                    report.fail(4, i, f"export entry: {exc}")
-                    continue
-                except binascii.Error:
-                    pass
-            raise Unusable(f"export entry {i} is not base64") from exc
+    # Entries' bytes; a non-canonical spelling fails check 4 (§7), its bytes are the leaf.
+    raw = [base64.b64decode(text) for text in export["entries"]]
+    respelled = {
+        i for i, text in enumerate(export["entries"]) if base64.b64encode(raw[i]).decode() != text
+    }
     leaves = [leaf_hash(e) for e in raw]
 
     # Check 2: completeness.
@@ -847,15 +854,18 @@ def _verify(export: Any, vkey: str, report: StrangerReport) -> None:
     entries: list[tuple[int, dict[str, Any]]] = []
     vk = VerifyKey(key.public_key)
     for i, data in enumerate(raw):
+        if len(data) > 65535:
+            report.fail(4, i, f"entry of {len(data)} bytes > 65,535")
+            continue
         try:
             env = parse_entry(data, origin, primary)
         except (NotCanonical, Shape) as exc:
             report.fail(4, i, str(exc))
             continue
-        if len(data) > 65535:
-            report.fail(4, i, f"entry of {len(data)} bytes > 65,535")
-            continue
-        entries.append((i, env))
+        if i in respelled:
+            report.fail(4, i, "its base64 in the export is not the canonical spelling")
+        else:
+            entries.append((i, env))
         if env["key"] != key.key_id_hex:
             report.fail(5, i, "key is not the log key's ID")
             continue
@@ -865,6 +875,7 @@ def _verify(export: Any, vkey: str, report: StrangerReport) -> None:
             report.fail(5, i, "signature does not verify")
 
     _replay(entries, origin, leaves, report)
+    _timeline(entries, report)
 
 
 def _replay(
@@ -1076,3 +1087,100 @@ def _open_and_recount(rd: Round, leaves: list[bytes], report: StrangerReport) ->
         for member in ("candidates", "ranking", "tie_groups"):
             if body[member] != want[member]:
                 report.fail(10, i, f"{member} differs from the recount")
+
+
+# -- check 11: timeline (§8 "Phases", §9 check 11) ------------------------------------------
+
+INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+TOLERANCE = 300
+
+
+def _instant(text: str) -> int | None:
+    if not INSTANT.fullmatch(text):
+        return None
+    try:
+        moment = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return None
+    return int(moment.replace(tzinfo=datetime.UTC).timestamp())
+
+
+def _phases(body: dict[str, Any]) -> tuple[dict[str, tuple[int | None, int | None]], list[str]]:
+    """The definition's phases by name ((start, end) in Unix seconds), and their faults."""
+    phases: dict[str, tuple[int | None, int | None]] = {}
+    faults = []
+    for item in body["phases"]:
+        start, end = _instant(item["start"]), _instant(item["end"])
+        if start is None or end is None:
+            faults.append(f"phase {item['name']!r}: an instant is not YYYY-MM-DDTHH:MM:SSZ")
+        if item["name"] in phases:
+            faults.append(f"phase {item['name']!r} named twice")
+        phases[item["name"]] = (start, end)
+    # AMBIGUITY: §8 also says names are candidacies, supports, round-N (no gaps), results and
+    # that later phases start after the one before, but check 11 lists neither as a failure.
+    return phases, faults
+
+
+def _timeline(entries: list[tuple[int, dict[str, Any]]], report: StrangerReport) -> None:
+    latest: int | None = None
+    phases: dict[str, tuple[int | None, int | None]] | None = None
+    for i, env in entries:
+        kind, body, t = env["kind"], env["body"], env["time"]
+        # (a) order, with the 300 s tolerance.
+        if latest is not None and t < latest - TOLERANCE:
+            report.fail(11, i, f"time {t} is more than {TOLERANCE} s before an earlier {latest}")
+        latest = t if latest is None else max(latest, t)
+        if kind == "definition":
+            new, faults = _phases(body)
+            for fault in faults:
+                report.fail(11, i, fault)
+            if phases is not None and body["revision"] >= 2:
+                _no_rewrite(i, t, phases, new, report)
+            phases = new
+            continue
+        if phases is None:
+            continue  # before the first definition: left to check 6
+        # (b) phases.
+        name, open_end, required = None, False, True
+        if kind == "candidacy" and body["action"] == "submitted":
+            name = "candidacies"
+        elif kind in ("support", "support-withdrawal"):
+            name = "supports"
+        elif kind == "qualification":
+            name, open_end = "supports", True
+        elif kind in ("round-open", "ballot"):
+            name, required = f"round-{body['round']}", False
+        if name is None:
+            continue
+        if name not in phases:
+            if required:
+                report.fail(11, i, f"{kind} while the definition announces no {name!r} phase")
+            continue
+        start, end = phases[name]
+        if start is not None and t < start:
+            report.fail(11, i, f"{kind} dated before the {name!r} phase opened")
+        elif not open_end and end is not None and t >= end:
+            report.fail(11, i, f"{kind} dated after the {name!r} phase ended")
+
+
+def _no_rewrite(
+    i: int,
+    t: int,
+    old: dict[str, tuple[int | None, int | None]],
+    new: dict[str, tuple[int | None, int | None]],
+    report: StrangerReport,
+) -> None:
+    """(c) a revision made at time t does not rewrite the past."""
+    for name, (start, _) in old.items():
+        if name not in new and start is not None and start < t:
+            report.fail(11, i, f"revision removes the begun phase {name!r}")
+    for name, values in new.items():
+        before = old.get(name, (None, None))
+        for label, was, now in zip(("start", "end"), before, values, strict=True):
+            changed = name not in old or was != now
+            if not changed:
+                continue
+            if was is not None and was < t:
+                report.fail(11, i, f"revision changes the past {label} of phase {name!r}")
+            if now is not None and now < t:
+                report.fail(11, i, f"revision sets the {label} of phase {name!r} in the past")
