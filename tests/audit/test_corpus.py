@@ -1090,6 +1090,25 @@ SILENCES: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
     "empty-log": (lambda: Log().export(), ""),
     "no-size-0-checkpoint": (checkpoints_kept(slice(1, None)), ""),
     "only-the-last-checkpoint": (checkpoints_kept(slice(-1, None)), ""),
+    # §8 "Phases" states names (candidacies, supports, round-N without gaps, results) and an
+    # order (each later phase starts at or after the end of the one before), but check 11
+    # lists neither: both verifiers accept these definitions.
+    "phase-of-unknown-name": (
+        edited(with_phases(lambda ph: ph.append({**phase(ph, "round-2"), "name": "campaign"}))),
+        "",
+    ),
+    "round-phases-with-a-gap": (
+        edited(with_phases(lambda ph: phase(ph, "round-2").update(name="round-4"))),
+        "",
+    ),
+    "round-1-phase-overlaps-supports": (
+        edited(with_phases(shifted("round-1", "start", -DAY))),
+        "",
+    ),
+    "phase-ending-before-it-starts": (
+        edited(with_phases(lambda ph: phase(ph, "round-2").update(end=iso(T0 + 12 * DAY)))),
+        "",
+    ),
     "rejected-then-published-on-round-1": (
         rejected_then_published,
         "disagreement: scrutin-audit accepts (latest action counts), the stranger fails "
