@@ -295,3 +295,47 @@ def test_a_re_spelt_base64_entry_in_an_export_fails_check_4(
         code, out, err = _cli(["verify", path, "--log-key", s.builder.vkey], capsys)
         assert code == 2 and out == ""
         assert err == f"scrutin-audit: {path}: entries[{index}] is not base64\n"
+
+
+# -- item 4: rules of checks 6 and 10 the spec now states --------------------------------------
+
+
+def _candidacy(s: Scenario, letter_index: int, action: str) -> Spec:
+    cid = s.round_ids[letter_index]
+    body = {
+        "candidate": cid,
+        "action": action,
+        "name": s.candidates[cid],
+        "declaration": "ab" * 32,
+        "reason": "" if action == "published" else "Hors charte",
+    }
+    return Spec("candidacy", body, s.builder.time)
+
+
+def test_a_candidate_is_on_round_1_by_its_latest_candidacy_action() -> None:
+    # Rejected, then published again on appeal: the latest action counts, A is eligible.
+    s = honest_primary()
+    at = s.index["round-open"]
+    s.builder.specs[at:at] = [_candidacy(s, 0, "rejected"), _candidacy(s, 0, "published")]
+    s.index["result"] += 2
+    assert failed(run(s.builder.export(), s.builder.vkey)) == {}
+    # Rejected last: A may not be on the ballot.
+    s = honest_primary()
+    at = s.index["round-open"]
+    s.builder.specs[at:at] = [_candidacy(s, 0, "rejected")]
+    report = run(s.builder.export(), s.builder.vkey)
+    assert (at + 1, "round-candidate-ineligible") in failed(report)[6]
+    # Submitted twice: refused.
+    s = honest_primary()
+    at = s.index["round-open"]
+    s.builder.specs[at:at] = [_candidacy(s, 0, "submitted")]
+    assert (at, "candidacy-resubmitted") in failed(run(s.builder.export(), s.builder.vkey))[6]
+
+
+def test_a_result_missing_a_round_candidate_fails_check_10() -> None:
+    s = honest_primary()
+    body = s.builder.specs[s.index["result"]].body
+    dropped = s.round_ids[2]
+    del body["candidates"][dropped]
+    report = run(s.builder.export(), s.builder.vkey)
+    assert (s.index["result"], "result-missing-candidate") in failed(report)[10]
