@@ -197,6 +197,54 @@ def validate_link(value: Any, field_name: str) -> str:
     return url
 
 
+# Letters that never belong in a name: format characters (bidi overrides and isolates,
+# zero-width spaces and joiners, soft hyphens), controls, private use, unassigned code points,
+# line and paragraph separators. They hide or reorder what readers see.
+_INVISIBLE = ("Cf", "Cc", "Co", "Cn", "Cs", "Zl", "Zp")
+# Scripts written together in one word (Japanese mixes kanji and kana).
+_EAST_ASIAN = frozenset({"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "HANGUL", "BOPOMOFO"})
+
+
+def _script(letter: str) -> str:
+    """The script of a letter as the first word of its Unicode name: LATIN, CYRILLIC, GREEK…
+    (and FULLWIDTH or MATHEMATICAL for styled look-alikes of Latin letters)."""
+    return unicodedata.name(letter, "UNKNOWN").split(" ")[0]
+
+
+def validate_name(value: Any) -> str:
+    """A candidate's name: NFC, no invisible character nor styled letter (fullwidth,
+    mathematical bold…), each word in one script.
+
+    The mixed-script rule is the cheap part of UTS #39: a word mixing Latin and Cyrillic
+    letters ("Kаrim" with a Cyrillic а) is how one candidate imitates another.
+    """
+    name = clean_text(value, "name", max_length=MAX_NAME, required=True, multiline=False)
+    for char in name:
+        if unicodedata.category(char) in _INVISIBLE:
+            raise Refused(
+                _("Le nom contient un caractère invisible ou de mise en forme ({code}) : "
+                  "retirez-le."),
+                field="name", code=f"U+{ord(char):04X}",
+            )  # fmt: skip
+    for char in name:
+        if char.isalpha() and unicodedata.normalize("NFKC", char) != char:
+            raise Refused(
+                _("Le nom contient une lettre stylisée ({char}, U+{code}) : écrivez-la comme "
+                  "une lettre ordinaire."),
+                field="name", char=char, code=f"{ord(char):04X}",
+            )  # fmt: skip
+    for word in name.split():
+        scripts = {_script(c) for c in word if unicodedata.category(c) in ("Lu", "Ll", "Lt", "Lo")}
+        if len(scripts - _EAST_ASIAN) + bool(scripts & _EAST_ASIAN) > 1:
+            raise Refused(
+                _("« {word} » mélange des lettres de plusieurs alphabets (par exemple latin et "
+                  "cyrillique), ce qui permet d’imiter un autre nom : écrivez chaque mot dans "
+                  "un seul alphabet."),
+                field="name", word=word,
+            )  # fmt: skip
+    return name
+
+
 def validate_declaration(data: Mapping[str, Any]) -> Declaration:
     """Name, bio, programme (Markdown source) and links, or `Refused` naming the field."""
     links_value = data.get("links") or []
@@ -208,9 +256,7 @@ def validate_declaration(data: Mapping[str, Any]) -> Declaration:
         raise Refused(_("Trop de liens ({max} au plus)."), field="links", max=MAX_LINKS)
     links = [validate_link(link, f"links[{i}]") for i, link in enumerate(links_value)]
     return Declaration(
-        name=clean_text(
-            data.get("name"), "name", max_length=MAX_NAME, required=True, multiline=False
-        ),
+        name=validate_name(data.get("name")),
         bio=clean_text(data.get("bio"), "bio", max_length=MAX_BIO),
         programme=clean_text(data.get("programme"), "programme", max_length=MAX_PROGRAMME),
         links=links,

@@ -98,6 +98,8 @@ async def support(
         raise Refused(allowed.message, status=403, field="eligibility")
     if candidacy.status != "published":
         raise Refused(_("Ce candidat ne recueille pas de soutiens."), status=409)
+    if candidacy.account_id == account_id:
+        raise Refused(_("Vous ne pouvez pas soutenir votre propre candidature."), status=403)
     if await conn.fetchval(
         "SELECT 1 FROM supports WHERE candidacy_id = $1 AND account_id = $2",
         candidacy.id,

@@ -11,6 +11,8 @@ import math
 import re
 from email import policy as email_policy
 from email.parser import BytesParser
+from email.utils import getaddresses
+from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -606,15 +608,24 @@ async def api_password(request: Request) -> Response:
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
 
-def _outbox_messages(request: Request, limit: int = 50) -> list[dict[str, Any]]:
+def _outbox_messages(
+    request: Request, limit: int = 50, to: str | None = None
+) -> list[dict[str, Any]]:
+    """The latest messages, or only those addressed to ``to`` when it is given."""
     folder = outbox_folder(_settings(request).data_dir)
     if not folder.is_dir():
         return []
     messages = []
     parser = BytesParser(policy=email_policy.default)
-    for path in sorted(folder.glob("*.eml"), reverse=True)[:limit]:
+    for path in sorted(folder.glob("*.eml"), reverse=True):
+        if len(messages) >= limit:
+            break
         try:
             message = parser.parsebytes(path.read_bytes())
+            if to is not None and to not in (
+                address.casefold() for _name, address in getaddresses([str(message["To"])])
+            ):
+                continue
             body = message.get_body(preferencelist=("plain",))
             text = body.get_content() if body is not None else ""
         except (OSError, ValueError, LookupError):
@@ -644,10 +655,22 @@ def _linkify(text: str) -> list[tuple[str, str | None]]:
     return pieces
 
 
+def _from_this_machine(request: Request) -> bool:
+    try:
+        return request.client is not None and ip_address(request.client.host).is_loopback
+    except ValueError:  # not an IP address (a test client, a Unix socket)
+        return False
+
+
 async def demo_outbox(request: Request) -> Response:
+    """Every account's sign-in codes for whoever runs the demo on this machine; anyone else
+    sees only the mail of the address this browser asked a code for."""
     if not getattr(_settings(request), "demo", False):
         raise HTTPException(404)
-    return render(request, "accounts/outbox.html", {"messages": _outbox_messages(request)})
+    everyone = _from_this_machine(request)
+    asked = str(request.session.get("signin_email") or "").casefold()
+    messages = _outbox_messages(request, to=None if everyone else asked)
+    return render(request, "accounts/outbox.html", {"messages": messages, "everyone": everyone})
 
 
 # ---------------------------------------------------------------- eligibility

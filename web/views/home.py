@@ -41,7 +41,13 @@ async def switch_language(request: Request) -> Response:
     return response
 
 
+async def favicon(request: Request) -> Response:
+    """Browsers and feed readers ask for /favicon.ico whatever the page links."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 routes = [
     Route("/", home, methods=["GET"], name="home"),
+    Route("/favicon.ico", favicon, methods=["GET"]),
     Route("/lang/{lang:str}", switch_language, methods=["GET"], name="switch_language"),
 ]

@@ -391,6 +391,7 @@ async def cast(request: Request) -> Response:
                     "primary": primary,
                     "round": round_,
                     "notice": "refused",
+                    "code": exc.code,
                     "message": _message(exc, request),
                     "has_receipt": _session_receipt(request, primary, round_) is not None,
                 },
