@@ -65,6 +65,13 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
     "support": {"candidate": "uuid", "supporter": "hex64"},
     "support-withdrawal": {"candidate": "uuid", "supporter": "hex64"},
     "qualification": {"candidate": "uuid", "supports": "int", "threshold": "int"},
+    "allow-list": {
+        "emails": "int",
+        "numbers": "int",
+        "added": "int",
+        "removed": "int",
+        "digest": "hex64",
+    },
     "round-open": {
         "round": "int",
         "candidates": ["nonempty-list", _ROUND_CANDIDATE],

@@ -20,11 +20,12 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
 
+from crypto import canonical
 from voting import mail
 from voting.accounts import VOTER_NUMBER, InvalidEmail, normalize_email
 
@@ -137,6 +138,14 @@ class AllowListImport:
     count: int  # entries on the list after the import
     invitations: list[Invitation] = field(default_factory=list)  # codes made by this import
     mailed: int = 0
+    body: dict[str, Any] = field(default_factory=dict)  # the `allow-list` log entry's body
+
+
+def allow_list_digest(emails: list[str], numbers: list[str]) -> str:
+    """The list's commitment in the log (docs/audit-log.md §8 `allow-list`): SHA-256 hex of
+    the canonical JSON of the sorted strings "email:<mailbox key>" and "voter_number:<n>"."""
+    items = sorted([f"email:{key}" for key in emails] + [f"voter_number:{n}" for n in numbers])
+    return hashlib.sha256(canonical.dumps(items)).hexdigest()
 
 
 CLAIM_REFUSED = "Numéro d’électeur ou code d’invitation incorrect, ou code déjà utilisé."
@@ -399,6 +408,7 @@ async def import_allow_list(
     *,
     secret_key: str,
     base_url: str = "",
+    log: Any = None,
 ) -> AllowListImport:
     """Replace the primary's allow-list with the CSV's entries (all or nothing).
 
@@ -406,6 +416,9 @@ async def import_allow_list(
     voter number (and an earlier one that never had a code) gets a fresh code, returned in
     clear this once, and mailed when its line gives an address. Removed entries go, with
     their claims. Raises AllowListError (nothing changed) when any row is invalid.
+
+    With `log` (voting.log.LogService; None only for a primary without a log, in tests of
+    the rules), an `allow-list` entry records the counts and the list's digest.
     """
     rows = parse_allow_list(data)
     # One import at a time per primary: a second one, sent at the same time, waits and then
@@ -441,7 +454,10 @@ async def import_allow_list(
     kinds = ["email"] * len(emails) + ["voter_number"] * len(numbers)
     values = emails + [row.value for row in numbers]
     codes = [None] * len(emails) + [hashes.get(row.value) for row in numbers]
-    await conn.execute(
+    before = await conn.fetchval(
+        "SELECT count(*) FROM eligibility_entries WHERE primary_id = $1", primary_id
+    )
+    deleted = await conn.execute(
         """
         DELETE FROM eligibility_entries AS e WHERE e.primary_id = $1 AND NOT EXISTS (
             SELECT 1 FROM unnest($2::text[], $3::text[]) AS t (kind, value)
@@ -473,10 +489,18 @@ async def import_allow_list(
                 subject, text = invitation_mail(primary["title"], link, item.number, item.code)
                 await mail.enqueue(conn, item.address, subject, text)
                 mailed += 1
-    count = await conn.fetchval(
-        "SELECT count(*) FROM eligibility_entries WHERE primary_id = $1", primary_id
-    )
-    return AllowListImport(count=count, invitations=invitations, mailed=mailed)
+    count = len(values)
+    removed = int(deleted.split()[-1])
+    body = {
+        "emails": len(emails),
+        "numbers": len(numbers),
+        "added": count - (before - removed),
+        "removed": removed,
+        "digest": allow_list_digest(emails, [row.value for row in numbers]),
+    }
+    if log is not None:
+        await log.append(conn, primary_id, "allow-list", body)
+    return AllowListImport(count=count, invitations=invitations, mailed=mailed, body=body)
 
 
 async def claim_invitation(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -14,6 +15,7 @@ from voting import accounts, eligibility
 from voting.eligibility import ClaimError, clean_invitation_code, new_invitation_code
 
 SECRET = "test-secret"
+SPEC = Path(__file__).resolve().parents[2] / "docs" / "audit-log.md"
 
 
 async def _primary(db: asyncpg.Connection, policy: str = "allow-list") -> uuid.UUID:
@@ -193,3 +195,13 @@ async def test_a_detached_duplicate_is_not_eligible(db: asyncpg.Connection) -> N
     assert await eligibility.is_eligible(db, primary, holder)
     signed = await accounts._complete_signin(db, "c+2@example.org", accounts.utcnow())
     assert signed.id == holder
+
+
+@pytest.mark.anyio
+async def test_the_digest_example_of_the_spec(db: asyncpg.Connection) -> None:
+    """docs/audit-log.md §8 `allow-list`: the worked example, folding included."""
+    spec = SPEC.read_text("utf-8")
+    key = await accounts.mailbox_key(db, accounts.normalize_email("A.B+x@Gmail.com"))
+    digest = eligibility.allow_list_digest([key], ["FR-1"])
+    assert digest == "78e64e64089f83c6bde39258927f380129a58070a732bb292620736770b9eb27"
+    assert f"whose digest is\n`{digest}`" in spec

@@ -36,12 +36,21 @@ def claim(client: TestClient, slug: str, number: str, code: str):  # type: ignor
 
 
 def _primary(client: TestClient, policy: str, slug: str = "p") -> None:
-    run_db(
-        client,
-        "INSERT INTO primaries (slug, title, definition) VALUES ($1, 'Primaire', $2::jsonb)",
-        slug,
-        {"eligibility": policy},  # the app's pool encodes JSON itself
-    )
+    """A primary with its log (imports are logged), without the rest of a definition."""
+    app = client.app
+
+    async def create() -> None:
+        async with app.state.pool.acquire() as conn, conn.transaction():  # type: ignore[attr-defined]
+            primary_id = await conn.fetchval(
+                "INSERT INTO primaries (slug, title, definition)"
+                " VALUES ($1, 'Primaire', $2::jsonb) RETURNING id",
+                slug,
+                {"eligibility": policy},  # the app's pool encodes JSON itself
+            )
+            await app.state.log.create_log(conn, primary_id, slug)  # type: ignore[attr-defined]
+
+    assert client.portal is not None
+    client.portal.call(create)
 
 
 def test_admin_pages_are_for_organisers_only(client: TestClient) -> None:
@@ -273,3 +282,27 @@ def test_an_allow_list_of_100000_lines_can_be_imported(
     # Elsewhere the general limit still holds.
     big = post_form(client, "/account", {"display_name": "x" * (3 * 1024 * 1024)})
     assert big.status_code == 413
+
+
+def test_an_import_is_logged_as_counts_and_a_digest(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    """Observers see how the list changed and a commitment to it, never who is on it."""
+    import hashlib
+    import json
+
+    from tests.fixtures.primaries import logged
+
+    _primary(client, "allow-list")
+    import_codes(organiser_client, "p", "A+x@example.org\nFR-1;jean@example.org\nFR-2")
+    import_codes(organiser_client, "p", "a@example.org\nFR-2\nFR-3")
+    primary_id = run_db(client, "SELECT id FROM primaries WHERE slug = 'p'")[0]["id"]
+    assert client.portal is not None
+    entries = client.portal.call(logged, client.app.state.pool, client.app.state.log, primary_id)  # type: ignore[attr-defined]
+    bodies = [body for kind, body in entries if kind == "allow-list"]
+    expected = ["email:a@example.org", "voter_number:FR-2", "voter_number:FR-3"]
+    digest = hashlib.sha256(json.dumps(expected, separators=(",", ":")).encode()).hexdigest()
+    assert bodies[1] == {"emails": 1, "numbers": 2, "added": 1, "removed": 1, "digest": digest}
+    assert bodies[0]["added"] == 3 and bodies[0]["removed"] == 0
+    text = json.dumps(entries)
+    assert "jean" not in text and "FR-1" not in text and "example.org" not in text

@@ -823,6 +823,7 @@ async def eligibility_import(request: Request) -> Response:
                     data,
                     secret_key=request.app.state.secret_key,
                     base_url=_settings(request).base_url,
+                    log=request.app.state.log,
                 )
         except eligibility.AllowListError as exc:
             row_errors = exc.errors
