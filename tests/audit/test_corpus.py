@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import hashlib
 import io
 import json
 import pathlib
@@ -905,6 +906,15 @@ DISHONEST: dict[str, Dishonest] = {
     "revision-sets-an-end-in-the-past": Dishonest(
         edited(revision(shifted("supports", "end", -2 * DAY), T0 + 9 * DAY)), 11, "past end"
     ),
+    "submitted-twice": Dishonest(
+        edited(
+            insert_after(
+                "candidacy", 1, lambda p: Step("candidacy", dict(p.log.steps[1].body), T0 + 200)
+            )
+        ),
+        6,
+        "submitted once",
+    ),
     "wrong-turnout": Dishonest(wrong_turnout, 8, "turnout"),
     "wrong-tally-key": Dishonest(wrong_tally_key, 9, "tally key"),
     "round-2-newcomer": Dishonest(round_two_newcomer, 6, "round 2"),
@@ -986,7 +996,18 @@ def nobody_graded(missing: str) -> Callable[[], dict[str, Any]]:
     return build
 
 
+def allow_list_import() -> dict[str, Any]:
+    p = Primary()
+    p.pre_voting()
+    digest = hashlib.sha256(canonical(["email:ab@gmail.com", "voter_number:FR-1"])).hexdigest()
+    body = {"emails": 1, "numbers": 1, "added": 2, "removed": 0, "digest": digest}
+    p.log.steps.insert(1, Step("allow-list", body, T0 + 30))
+    p.run_round(1, p.candidates, ballots3(p))
+    return resign(p)
+
+
 HONEST_EXPORTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "allow-list-import": allow_list_import,
     "supports-closed-early-by-a-revision": early_close_of_supports,
     "time-goes-back-within-300-s": edited(time_of("support", 3, T0 + DAY + 240 - 300)),
     "revision-moves-a-future-phase": edited(revision(shifted("round-2", "end", DAY), T0 + 9 * DAY)),
@@ -1065,7 +1086,7 @@ def withdraw_and_support_again() -> dict[str, Any]:
 
 def rejected_then_published() -> dict[str, Any]:
     # "only candidates that were submitted and not rejected/withdrawn/excluded/declined":
-    # is a rejection final, or can a later `published` undo it? The spec has no lifecycle.
+    # was a rejection final, or could a later `published` undo it? (Now: the latest action.)
     p = Primary()
     p.pre_voting()
     at = p.log.index("qualification")
@@ -1109,11 +1130,9 @@ SILENCES: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
         edited(with_phases(lambda ph: phase(ph, "round-2").update(end=iso(T0 + 12 * DAY)))),
         "",
     ),
-    "rejected-then-published-on-round-1": (
-        rejected_then_published,
-        "disagreement: scrutin-audit accepts (latest action counts), the stranger fails "
-        "check 6 (a rejection is final); the spec has no candidacy lifecycle",
-    ),
+    # Was a disagreement (the stranger read a rejection as final); §9 check 6 now says the
+    # latest candidacy action decides.
+    "rejected-then-published-on-round-1": (rejected_then_published, ""),
 }
 
 

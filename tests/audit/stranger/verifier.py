@@ -469,6 +469,13 @@ BODIES: dict[str, dict[str, Any]] = {
     "support": {"candidate": "candidate", "supporter": "hex64"},
     "support-withdrawal": {"candidate": "candidate", "supporter": "hex64"},
     "qualification": {"candidate": "candidate", "supports": "int", "threshold": "int"},
+    "allow-list": {
+        "emails": "int",
+        "numbers": "int",
+        "added": "int",
+        "removed": "int",
+        "digest": "hex64",
+    },
     "round-open": {
         "round": "int",
         "candidates": ("list", {"candidate": "candidate", "name": "str", "declaration": "hex64"}),
@@ -890,7 +897,7 @@ def _replay(
     if not entries or entries[0][0] != 0 or entries[0][1]["kind"] != "definition":
         report.fail(6, 0, "entry 0 is not the definition")
         return
-    slug = origin.rsplit("/primaries/", 1)[-1]
+    slug = origin.rsplit("/", 1)[-1]  # §9 check 6: the last `/` segment of the origin
     defs: list[dict[str, Any]] = []
     cands: dict[str, dict[str, Any]] = {}
     active: set[tuple[str, str]] = set()
@@ -919,11 +926,12 @@ def _replay(
                 if body["action"] != "submitted":
                     report.fail(6, i, "a candidacy starts with 'submitted'")
                 c = cands[body["candidate"]] = {"actions": [], "out": False, "qualified": False}
+            elif body["action"] == "submitted":
+                report.fail(6, i, "a candidate is submitted a second time")
             c["actions"].append(body["action"])
-            if body["action"] in OUT_ACTIONS:
-                # AMBIGUITY: "submitted and not rejected/withdrawn/excluded/declined": read as
-                # never so, whatever came after.
-                c["out"] = True
+            # §9 check 6: the latest candidacy action decides whether a candidate may be on
+            # a round (a rejection can be undone by a later action).
+            c["out"] = body["action"] in OUT_ACTIONS
         elif kind in ("support", "support-withdrawal"):
             cid, who = body["candidate"], body["supporter"]
             c = cands.get(cid)
@@ -1043,6 +1051,9 @@ def _replay(
 
 def _open_and_recount(rd: Round, leaves: list[bytes], report: StrangerReport) -> None:
     if rd.secret is None:
+        if rd.key_index is not None:  # a tally key that does not match: nothing to recount
+            for i, _ in rd.results:
+                report.fail(10, i, "the round's tally key does not match: nothing to recount")
         return
     d = rd.definition
     n_grades = len(d["grades"])
