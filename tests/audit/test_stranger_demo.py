@@ -9,7 +9,7 @@ import json
 import asyncpg
 import pytest
 
-from tests.audit.stranger.verifier import verify_export
+from tests.audit.stranger.verifier import open_checkpoint, parse_vkey, verify_export
 from voting.log import LogService
 from web.settings import Settings
 
@@ -27,5 +27,13 @@ async def test_the_demo_log_passes_the_stranger_verifier(
     export = await log_service.export(log_pool, primary_id)
     report = verify_export(export, export["vkey"])
     assert report.ok, (report.unusable_reason, report.failures[:10])
-    kinds = {json.loads(base64.b64decode(e))["kind"] for e in export["entries"]}
-    assert {"definition", "support", "qualification", "round-open", "ballot", "result"} <= kinds
+    kinds = [json.loads(base64.b64decode(e))["kind"] for e in export["entries"]]
+    assert {"definition", "support", "qualification", "round-open", "ballot", "result"} <= set(
+        kinds
+    )
+    # §6: a checkpoint of size exactly i + 1 after every phase-change entry i.
+    key = parse_vkey(export["vkey"])
+    sizes = {open_checkpoint(note, key)[1] for note in export["checkpoints"]}
+    changes = {"definition", "round-open", "round-close", "tally-key", "result"}
+    missing = [(i, k) for i, k in enumerate(kinds) if k in changes and i + 1 not in sizes]
+    assert not missing, missing
