@@ -942,6 +942,23 @@ def test_dishonest_logs_fail_both_verifiers_on_the_named_check(
     assert v.audit_code == 1 and not v.stranger.ok, v.explain()
     assert case.check in v.audit_failed, v.explain()
     assert case.check in v.stranger.failed_checks, v.explain()
+    if name not in OTHER_CHECKS_DIFFER:
+        assert v.audit_failed == v.stranger.failed_checks, v.explain()
+
+
+# Logs on which both fail the named check but not the same set of checks: the spec does not
+# say whether the consequences reach other checks.
+OTHER_CHECKS_DIFFER = {
+    # Is a ballot failing check 8 (a second copy of a sealed string) still one of the round's
+    # ballots for checks 9-10? scrutin-audit recounts it, the stranger leaves it out.
+    "duplicate-sealed-ballot",
+    # Entry 0 fails check 4 and is left out of checks 6-10: does "entry 0 is the definition"
+    # then fail? The stranger says yes, scrutin-audit no.
+    "entry-over-65535-bytes",
+    # The latest checkpoint is unreadable (an extension line): scrutin-audit also fails check
+    # 2 (no checkpoint to compare the root with), the stranger compares the readable ones.
+    "checkpoint-with-extension-line",
+}
 
 
 def test_the_producer_refuses_an_entry_over_65535_bytes() -> None:

@@ -852,10 +852,9 @@ def _verify(export: Any, vkey: str, report: StrangerReport) -> None:
             report.fail(2, None, f"checkpoint {pos}: size {size} > {len(raw)} entries")
         elif tree_root(leaves[:size]) != root:
             report.fail(2, None, f"checkpoint {pos}: root differs from the first {size} entries")
-    if checkpoints and export["checkpoints"]:
-        if len(checkpoints) == len(export["checkpoints"]):
-            if checkpoints[-1][1] != len(raw):
-                report.fail(2, None, "the latest checkpoint does not cover every entry")
+    if checkpoints and checkpoints[-1][0] == len(export["checkpoints"]) - 1:
+        if checkpoints[-1][1] != len(raw):
+            report.fail(2, None, "the latest checkpoint does not cover every entry")
 
     # Check 4: entries; check 5: signatures.
     entries: list[tuple[int, dict[str, Any]]] = []
