@@ -385,11 +385,10 @@ def _is(t: Any, v: Any, where: str) -> None:
     elif t == "bool":
         ok = isinstance(v, bool)
     elif t == "candidate":
-        # AMBIGUITY: §8 says "a string id (UUID)" and nothing on its spelling; §3 asks
-        # lowercase for the primary's id. Read as the same spelling as `primary`.
+        # §8 value rules: a lowercase UUID, never folded (was unstated: issue 11 item 5).
         ok = isinstance(v, str) and bool(UUID.fullmatch(v))
     elif t == "hex64":
-        # AMBIGUITY: "SHA-256 hex" / "HMAC-SHA-256 hex": case unstated; lowercase, as trackers.
+        # §8 value rules: `declaration` and `supporter` are 64 lowercase hex digits.
         ok = isinstance(v, str) and bool(HEX64.fullmatch(v))
     elif t == "b64key":
         try:
