@@ -40,6 +40,10 @@ CHECK_NAMES: dict[int, tuple[str, str]] = {
         "opening ballots with the tally key",
     ),
     10: ("recomptage du jugement majoritaire", "majority judgment recount"),
+    11: (
+        "calendrier : chaque entrée dans la phase annoncée",
+        "timeline: every entry inside its announced phase",
+    ),
 }
 
 RECEIPT_CHECK_NAMES: dict[int, tuple[str, str]] = {
@@ -54,6 +58,35 @@ RECEIPT_CHECK_NAMES: dict[int, tuple[str, str]] = {
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "nothing": ("rien à vérifier", "nothing to check"),
+    # 11 (audit/timeline.py)
+    "time-goes-back": (
+        "daté {time}, plus de 300 s avant une entrée précédente ({latest})",
+        "dated {time}, more than 300 s before an earlier entry ({latest})",
+    ),
+    "phases-malformed": (
+        "les phases de cette définition sont illisibles",
+        "this definition's phases are malformed",
+    ),
+    "revision-drops-begun-phase": (
+        "la révision retire la phase « {phase} », commencée le {start}",
+        "the revision removes phase “{phase}”, which began at {start}",
+    ),
+    "revision-moves-past": (
+        "la révision change la date de {bound} de « {phase} », déjà passée ({old})",
+        "the revision changes the {bound} of “{phase}”, already past ({old})",
+    ),
+    "revision-sets-past": (
+        "la révision place la date de {bound} de « {phase} » dans le passé ({new})",
+        "the revision puts the {bound} of “{phase}” in the past ({new})",
+    ),
+    "phase-not-announced": (
+        "{what} alors que la définition n'annonce pas de phase « {phase} »",
+        "{what} while the definition announces no “{phase}” phase",
+    ),
+    "outside-phase": (
+        "{what} daté {time}, hors de la phase « {phase} » [{start}, {end})",
+        "{what} dated {time}, outside phase “{phase}” [{start}, {end})",
+    ),
     "source-note": ("{detail}", "{detail}"),
     # 1
     "vkey-differs": (

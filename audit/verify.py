@@ -1,4 +1,4 @@
-"""The ten checks of ``scrutin-audit verify`` (docs/audit-log.md §9)."""
+"""The eleven checks of ``scrutin-audit verify`` (docs/audit-log.md §9)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from audit.recount import TallyError, tally_profiles
 from audit.report import Report
 from audit.signatures import verify_chunk
 from audit.sources import TILE_HEIGHT, TILE_WIDTH, LogData, tile_path
+from audit.timeline import check_timeline
 from audit.witness import check_witnesses, latest_policy
 
 Progress = Callable[[str, int, int], None]
@@ -123,6 +124,7 @@ class Verification:
         self._timed("sequence", self.check_sequence)  # 6, 7, 8
         self._timed("opening", self.check_opening)  # 9
         self._timed("recount", self.check_recount)  # 10
+        self._timed("timeline", lambda: check_timeline(self.parsed, self.report.check(11)))  # 11
         self._timed("witnesses", self.check_witnesses)  # 12
         self.report.summary.update(
             {

@@ -255,5 +255,5 @@ async def cast(
         raise CastError(_("Vous avez déjà voté à ce tour."), code="already-voted", status=409)
     sealed = seal_ballot(round_.tally_public_key, number, ballot, pad_to=round_.pad_to)
     return await log.append(
-        conn, primary_id, "ballot", {"round": number, "sealed": b64encode(sealed)}
-    )
+        conn, primary_id, "ballot", {"round": number, "sealed": b64encode(sealed)}, at=now
+    )  # dated when the round's window was checked open (§9 check 11)

@@ -38,7 +38,7 @@ import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -647,7 +647,9 @@ async def submit(
     )
     updated = Candidacy.from_row(row)
     await _add_version(conn, updated)
-    await log.append(conn, updated.primary_id, "candidacy", _entry(updated, "submitted"))
+    await log.append(
+        conn, updated.primary_id, "candidacy", _entry(updated, "submitted"), at=now
+    )  # dated when the candidacies phase was checked open (§9 check 11)
     return updated
 
 
@@ -671,6 +673,7 @@ async def reject(
     _state(candidacy, ("submitted",))
     return await _set_status(conn, log, candidacy, "rejected", "rejected", text)
 
+    now = now or datetime.now(UTC)
 
 async def exclude(
     conn: asyncpg.Connection, log: LogAppender, candidacy_id: uuid.UUID | str, reason: str

@@ -26,10 +26,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections import defaultdict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -238,13 +238,21 @@ class LogService:
     """Create, append to, sequence, checkpoint and read the logs of all primaries."""
 
     def __init__(
-        self, *, secret_key: str | bytes, public_host: str, checkpoint_interval: float = 2.0
+        self,
+        *,
+        secret_key: str | bytes,
+        public_host: str,
+        checkpoint_interval: float = 2.0,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """`clock` gives the time of entries whose service passes none (default: now); the
+        demo passes its own calendar's clock, so that its entries fall inside its phases."""
         if not secret_key:
             raise ValueError("the log service needs the service secret")
         self._secret = secret_key.encode("utf-8") if isinstance(secret_key, str) else secret_key
         self.public_host = public_host
         self.checkpoint_interval = checkpoint_interval
+        self.clock = clock or (lambda: datetime.now(UTC))
         # Opening a sealed key costs an Argon2id derivation: keep opened keys per process.
         self._keys: dict[UUID, LogKey] = {}
         self._rounds: dict[tuple[asyncio.AbstractEventLoop, UUID], _Round] = {}
@@ -302,16 +310,27 @@ class LogService:
         return key.vkey
 
     async def append(
-        self, conn: asyncpg.Connection, primary_id: UUID | str, kind: str, body: dict[str, Any]
+        self,
+        conn: asyncpg.Connection,
+        primary_id: UUID | str,
+        kind: str,
+        body: dict[str, Any],
+        *,
+        at: datetime | None = None,
     ) -> Queued:
-        """Sign an entry (docs/audit-log.md §3) and queue it in the caller's transaction."""
+        """Sign an entry (docs/audit-log.md §3) and queue it in the caller's transaction.
+
+        `at` is the entry's `time`: a service that checked a phase against an instant passes
+        that instant, so the entry is dated exactly when the rules allowed it (§9 check 11);
+        otherwise the service's clock."""
         pid = _uuid(primary_id)
         key = await self._log_key(conn, pid)
+        moment = at if at is not None else self.clock()
         entry = make_entry(
             origin=key.origin,
             primary=str(pid),
             kind=kind,
-            time=int(time.time()),
+            time=int(moment.timestamp()),
             body=body,
             signing_key=key.signing_key,
         )

@@ -48,7 +48,13 @@ class LogAppender(Protocol):
     async def create_log(self, conn: asyncpg.Connection, primary_id: Any, slug: str) -> Any: ...
 
     async def append(
-        self, conn: asyncpg.Connection, primary_id: Any, kind: str, body: dict[str, Any]
+        self,
+        conn: asyncpg.Connection,
+        primary_id: Any,
+        kind: str,
+        body: dict[str, Any],
+        *,
+        at: datetime | None = None,
     ) -> Any: ...
 
 
@@ -215,10 +221,9 @@ async def update_definition(
     if body["slug"] != current.slug:
         raise Refused(_("L’identifiant d’une primaire ne change pas."), field="slug", status=409)
     changed = changed_members(current.definition, body)
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     if "phases" in changed:
-        check_schedule_change(
-            current.definition["phases"], body["phases"], now or datetime.now(UTC)
-        )
+        check_schedule_change(current.definition["phases"], body["phases"], now)
     if {"threshold", "qualification"} & set(changed):
         qualified = await conn.fetchval(
             "SELECT count(*) FROM candidacies WHERE primary_id = $1 AND qualified_at IS NOT NULL",
@@ -268,7 +273,8 @@ async def update_definition(
         _json(body),
         by,
     )
-    await log.append(conn, primary_id, "definition", body)
+    # Dated at the instant the schedule change was checked against (§9 check 11).
+    await log.append(conn, primary_id, "definition", body, at=now)
     return Primary.from_row(row)
 
 

@@ -292,6 +292,21 @@ async def open_round(
     number = 1 if previous is None else previous.number + 1
     moment = now or datetime.now(UTC)
     for phase in definition.get("phases", []):
+        if (
+            phase.get("name") == f"round-{number}"
+            and parse_instant(phase["start"], "start") > moment
+        ):
+            # Its round-open entry would fall before the phase the calendar announces for it
+            # (docs/audit-log.md §9 check 11), and the pages would still show the phase before.
+            raise RoundError(
+                _(
+                    "La phase « tour %(number)s » du calendrier n’a pas commencé : ce tour "
+                    "s’ouvre à partir du %(start)s (UTC)."
+                ),
+                field="closes_at",
+                number=number,
+                start=phase["start"].replace("T", " ").removesuffix("Z"),
+            )
         if phase.get("name") == f"round-{number}" and parse_instant(phase["end"], "end") <= moment:
             # It could never accept a ballot (Round.window), and once voting has started the
             # calendar can no longer be revised: refuse now rather than open a dead round.
@@ -316,8 +331,9 @@ async def open_round(
         f"""
         INSERT INTO rounds (primary_id, number, candidates, definition, subset_size,
                             allow_blank, pad_to, tally_public_key, key_custody,
-                            sealed_tally_key, closes_at, opened_by)
-        VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, $5, $6, $7, $8, $9, $10, $11, $12)
+                            sealed_tally_key, closes_at, opened_by, opened_at)
+        VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, $5, $6, $7, $8, $9, $10, $11, $12,
+                $13)
         RETURNING {_ROUND_COLUMNS}
         """,
         primary_id,
@@ -332,6 +348,7 @@ async def open_round(
         sealed,
         closes_at,
         opened_by,
+        moment,
     )
     opened = _round(row)
     if opened.uses_subsets:
@@ -351,6 +368,7 @@ async def open_round(
             "subset_size": subset_size,
             "allow_blank": allow_blank,
         },
+        at=moment,
     )
     if number == 1:
         from voting.primaries import mark_voting_started
@@ -380,7 +398,12 @@ async def count_ballot_entries(conn: asyncpg.Connection, primary_id: UUID, numbe
 
 
 async def close_round(
-    conn: asyncpg.Connection, log: LogService, *, primary_id: UUID, number: int
+    conn: asyncpg.Connection,
+    log: LogService,
+    *,
+    primary_id: UUID,
+    number: int,
+    now: datetime | None = None,
 ) -> tuple[Round, Queued]:
     """Close an open round: append `round-close` with the turnout.
 
@@ -394,6 +417,7 @@ async def close_round(
         raise RoundError(_("Ce tour n’existe pas."))
     if current.status != "open":
         raise RoundError(_("Ce tour est déjà clos."))
+    moment = now or log.clock()
     turnout = await conn.fetchval(
         "SELECT count(*) FROM voters_voted WHERE round_id = $1", current.id
     )
@@ -433,13 +457,14 @@ async def close_round(
     )
     row = await conn.fetchrow(
         f"""
-        UPDATE rounds SET status = 'closed', closed_at = now(), turnout = $2
+        UPDATE rounds SET status = 'closed', closed_at = $3, turnout = $2
         WHERE id = $1 RETURNING {_ROUND_COLUMNS}
         """,
         current.id,
         turnout,
+        moment,
     )
     queued = await log.append(
-        conn, primary_id, "round-close", {"round": number, "turnout": turnout}
+        conn, primary_id, "round-close", {"round": number, "turnout": turnout}, at=moment
     )
     return _round(row), queued

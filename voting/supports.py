@@ -91,6 +91,7 @@ async def support(
     now: datetime | None = None,
 ) -> SupportResult:
     """Support a published candidate; qualify it in the same transaction at the threshold."""
+    now = now or datetime.now(UTC)
     primary, candidacy = await _prepare(conn, candidacy_id, account_id, now)
     allowed = await eligibility(conn, primary.id, account_id, lock=True)
     if not allowed:
@@ -134,11 +135,12 @@ async def support(
         candidacy.id,
     )
     await log.append(
-        conn, primary.id, "support", {"candidate": str(candidacy.id), "supporter": pseudonym}
-    )
+        conn, primary.id, "support",
+        {"candidate": str(candidacy.id), "supporter": pseudonym}, at=now,
+    )  # fmt: skip
     qualified = qualifies_on_support(primary.definition, count)
     if qualified:
-        await _qualify(conn, log, primary, candidacy.id, count)
+        await _qualify(conn, log, primary, candidacy.id, count, now)
     updated = await get_candidacy(conn, candidacy.id)
     assert updated is not None
     return SupportResult(updated, count, qualified)
@@ -150,6 +152,7 @@ async def _qualify(
     primary: Primary,
     candidacy_id: uuid.UUID,
     count: int,
+    now: datetime,
 ) -> None:
     await conn.execute(
         "UPDATE candidacies SET status = 'qualified', qualified_at = now(), updated_at = now() "
@@ -158,7 +161,7 @@ async def _qualify(
     )
     await log.append(
         conn, primary.id, "qualification",
-        qualification_body(str(candidacy_id), count, primary.threshold),
+        qualification_body(str(candidacy_id), count, primary.threshold), at=now,
     )  # fmt: skip
 
 
@@ -173,6 +176,7 @@ async def withdraw_support(
 ) -> SupportResult:
     """Take a support back while the phase is open: from a candidate still collecting, or
     one who left without qualifying (which gives the citizen the support back under the cap)."""
+    now = now or datetime.now(UTC)
     primary, candidacy = await _prepare(conn, candidacy_id, account_id, now)
     if not candidacy.releases_supports:
         raise Refused(
@@ -193,7 +197,7 @@ async def withdraw_support(
     )
     await log.append(
         conn, primary.id, "support-withdrawal",
-        {"candidate": str(candidacy.id), "supporter": deleted},
+        {"candidate": str(candidacy.id), "supporter": deleted}, at=now,
     )  # fmt: skip
     updated = await get_candidacy(conn, candidacy.id)
     assert updated is not None
@@ -215,6 +219,7 @@ async def close_supports_phase(
         raise Refused(_("Primaire introuvable."), status=404)
     if primary.supports_closed:
         raise Refused(_("La phase des soutiens est déjà close."), status=409)
+    now = now or datetime.now(UTC)
     state = primary.phases(now)
     phase = state.get("supports")
     if phase is None or phase.status != "past":
@@ -229,7 +234,7 @@ async def close_supports_phase(
     counts = {str(r["id"]): r["support_count"] for r in rows}
     qualified = qualified_at_phase_end(counts, primary.threshold)
     for candidate in qualified:
-        await _qualify(conn, log, primary, uuid.UUID(candidate), counts[candidate])
+        await _qualify(conn, log, primary, uuid.UUID(candidate), counts[candidate], now)
     await conn.execute(
         "UPDATE primaries SET supports_closed_at = now(), updated_at = now() WHERE id = $1",
         primary_id,

@@ -7,6 +7,13 @@ pseudonymous supports and the qualifications, exactly as a real primary would.
 Idempotent: the demo content is created once per data dir, in one transaction; later starts
 only print the organiser's sign-in again (with a fresh password, since only its hash is
 stored).
+
+The demo primary's calendar is placed in the past so that its story really happened in its
+phases: candidacies and supports a month ago, round 1 two weeks ago (closed, result
+published), round 2 open now. Every entry is made at a moment of that calendar by a
+`DemoClock` that the services take (`now=`) and the log service reads (`clock=`), so the
+log's times agree with the phases every page shows, and `scrutin-audit`'s timeline check
+(docs/audit-log.md §9, check 11) passes. Nothing is rewritten afterwards.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any
 import asyncpg
 
 from voting import accounts, candidacies, supports
-from voting.definition import DEFAULTS, format_instant
+from voting.definition import DEFAULTS, format_instant, parse_instant
 from voting.log import LogService
 from voting.primaries import Primary, create_primary, get_primary
 from web.demo_rounds import seed_rounds
@@ -83,20 +90,49 @@ SUPPORTS_CANDIDATES: list[tuple[str, str, str, str, str, int]] = [
 ]  # fmt: skip
 
 
+class DemoClock:
+    """The demo's notion of now: set to a moment of the demo's calendar and moved forward
+    by the seeding, action after action. Passed to the log service (`clock=`) and, as
+    `now=`, to the services that check a phase."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def step(self, delta: timedelta = timedelta(minutes=10)) -> datetime:
+        self.moment += delta
+        return self.moment
+
+
 def supports_definition(now: datetime | None = None) -> dict[str, Any]:
     """The second demo primary: candidacies and supports open for weeks, no vote yet."""
+    moment = (now or datetime.now(UTC)).replace(microsecond=0)
+    day = timedelta(days=1)
     definition = demo_definition(now)
     definition.update(
         slug=SUPPORTS_SLUG,
         title="Primaire citoyenne de démonstration : appel à candidatures",
         description="Déclarez votre candidature, faites-la accepter, puis recueillez trois "
         "soutiens pour vous qualifier.",
-    )
+        phases=[
+            {"name": "candidacies", "start": format_instant(moment - 7 * day),
+             "end": format_instant(moment + 14 * day)},
+            {"name": "supports", "start": format_instant(moment - 7 * day),
+             "end": format_instant(moment + 21 * day)},
+            {"name": "round-1", "start": format_instant(moment + 22 * day),
+             "end": format_instant(moment + 29 * day)},
+            {"name": "results", "start": format_instant(moment + 29 * day),
+             "end": format_instant(moment + 90 * day)},
+        ],
+    )  # fmt: skip
     return definition
 
 
 def demo_definition(now: datetime | None = None) -> dict[str, Any]:
-    """The demo's definition: candidacies and supports open now, round 1 soon after."""
+    """The demo's definition, its calendar placed so that round 2 is open at `now`:
+    candidacies and supports a month before, round 1 two weeks before (closed)."""
     moment = (now or datetime.now(UTC)).replace(microsecond=0)
     day = timedelta(days=1)
     return {
@@ -108,15 +144,15 @@ def demo_definition(now: datetime | None = None) -> dict[str, Any]:
         "threshold": 3,
         "support_cap": 3,
         "phases": [
-            {"name": "candidacies", "start": format_instant(moment - 7 * day),
-             "end": format_instant(moment + 14 * day)},
-            {"name": "supports", "start": format_instant(moment - 7 * day),
-             "end": format_instant(moment + 21 * day)},
-            {"name": "round-1", "start": format_instant(moment + 22 * day),
-             "end": format_instant(moment + 29 * day)},
-            {"name": "round-2", "start": format_instant(moment + 30 * day),
-             "end": format_instant(moment + 37 * day)},
-            {"name": "results", "start": format_instant(moment + 37 * day),
+            {"name": "candidacies", "start": format_instant(moment - 35 * day),
+             "end": format_instant(moment - 16 * day)},
+            {"name": "supports", "start": format_instant(moment - 35 * day),
+             "end": format_instant(moment - 15 * day)},
+            {"name": "round-1", "start": format_instant(moment - 14 * day),
+             "end": format_instant(moment - 8 * day)},
+            {"name": "round-2", "start": format_instant(moment - 7 * day),
+             "end": format_instant(moment + 7 * day)},
+            {"name": "results", "start": format_instant(moment + 7 * day),
              "end": format_instant(moment + 90 * day)},
         ],
     }  # fmt: skip
@@ -145,11 +181,14 @@ async def _seed_primary(
     organiser: Any,
     definition: dict[str, Any] | None = None,
     candidates: list[tuple[str, str, str, str, str, int]] = CANDIDATES,
+    *,
+    clock: DemoClock,
 ) -> Primary:
-    """A demo primary and its candidacies and supports, all through the services."""
-    primary = await create_primary(
-        conn, log, definition or demo_definition(), created_by=organiser, charter=CHARTER
-    )
+    """A demo primary and its candidacies and supports, all through the services, each at
+    the next moment of `clock` (which starts just after the candidacies phase opens)."""
+    definition = definition or demo_definition()
+    clock.moment = parse_instant(definition["phases"][0]["start"], "start") + timedelta(hours=1)
+    primary = await create_primary(conn, log, definition, created_by=organiser, charter=CHARTER)
     citizens = [
         await _account(conn, CITIZEN_EMAIL.format(i), f"Citoyen·ne {i}")
         for i in range(1, CITIZENS + 1)
@@ -161,23 +200,25 @@ async def _seed_primary(
             conn, primary, owner,
             {"name": name, "bio": bio, "programme": programme,
              "links": [f"https://example.org/{key}"]},
-            charter_accepted=True,
+            charter_accepted=True, now=clock.step(),
         )  # fmt: skip
         if stage == "draft":
             continue
-        await candidacies.submit(conn, log, candidacy.id, owner)
+        await candidacies.submit(conn, log, candidacy.id, owner, now=clock.step())
         if stage == "submitted":
             continue
+        clock.step(timedelta(hours=5))  # moderation takes a few hours
         await candidacies.publish(conn, log, candidacy.id)
         for _ in range(wanted):
             result = await supports.support(
                 conn, log, secret_key=secret_key, candidacy_id=candidacy.id,
-                account_id=citizens[given % CITIZENS],
+                account_id=citizens[given % CITIZENS], now=clock.step(timedelta(hours=7)),
             )  # fmt: skip
             given += 1
             if result.qualified:
                 break
         if stage == "confirmed":
+            clock.step(timedelta(hours=3))
             await candidacies.confirm(conn, log, candidacy.id, owner)
     return primary
 
@@ -187,10 +228,12 @@ async def seed_demo(database_url: str, settings: Settings) -> list[str]:
     from web.app import create_pool
 
     secret_key = resolve_secret_key(settings)
+    clock = DemoClock(datetime.now(UTC))
     log = LogService(
         secret_key=secret_key,
         public_host=settings.public_host,
         checkpoint_interval=settings.checkpoint_interval,
+        clock=clock,
     )
     password = secrets.token_urlsafe(12)
     pool = await create_pool(database_url, min_size=1, max_size=2)
@@ -203,12 +246,12 @@ async def seed_demo(database_url: str, settings: Settings) -> list[str]:
                 await accounts.set_password(conn, organiser, password)
                 primary = await get_primary(conn, DEMO_SLUG)
                 if primary is None:
-                    primary = await _seed_primary(conn, log, secret_key, organiser)
+                    primary = await _seed_primary(conn, log, secret_key, organiser, clock=clock)
                 second = await get_primary(conn, SUPPORTS_SLUG)
                 if second is None:
                     second = await _seed_primary(
                         conn, log, secret_key, organiser, supports_definition(),
-                        SUPPORTS_CANDIDATES,
+                        SUPPORTS_CANDIDATES, clock=clock,
                     )  # fmt: skip
             await log.publish_checkpoint(pool, primary.id)
             await log.publish_checkpoint(pool, second.id)

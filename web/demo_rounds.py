@@ -8,6 +8,12 @@ later starts only print the lines again.
 
 The demo tally passphrases are derived from the service secret, so the console can show the
 round 2 passphrase on every start without storing it anywhere.
+
+Each step is made at a moment of the primary's own calendar (a `DemoClock` given to the log
+service and, as `now=`, to the services): round 1 opens an hour into its `round-1` phase, its
+ballots are spread over that phase, it closes at the phase's end and its result follows;
+round 2 opens an hour into its `round-2` phase, which is under way now. A primary whose
+calendar has no round phases (tests) gets its rounds now.
 """
 
 from __future__ import annotations
@@ -15,11 +21,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from voting.ballots import assigned_candidates, cast
+from voting.definition import parse_instant
 from voting.log import LogService
 from voting.results import reveal_and_tally
 from voting.rounds import eligible_candidates, list_rounds, open_round
@@ -63,20 +71,37 @@ def _grade(rng: random.Random, quality: float, n_grades: int) -> int:
 
 async def seed_rounds(database_url: str, settings: Settings) -> list[str]:
     """Seed the demo rounds if the demo primary has none; return console lines."""
+    from web.demo import DemoClock
+
     secret = resolve_secret_key(settings)
+    clock = DemoClock(datetime.now(UTC))
     log = LogService(
         secret_key=secret,
         public_host=settings.public_host,
         checkpoint_interval=settings.checkpoint_interval,
+        clock=clock,
     )
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     try:
-        return await _seed(pool, log, settings, secret)
+        return await _seed(pool, log, settings, secret, clock)
     finally:
         await pool.close()
 
 
-async def _seed(pool: asyncpg.Pool, log: LogService, settings: Settings, secret: str) -> list[str]:
+def _phase(definition: Any, name: str) -> tuple[datetime, datetime] | None:
+    if isinstance(definition, str):
+        import json
+
+        definition = json.loads(definition)
+    for phase in definition.get("phases", []):
+        if phase.get("name") == name:
+            return parse_instant(phase["start"], "start"), parse_instant(phase["end"], "end")
+    return None
+
+
+async def _seed(
+    pool: asyncpg.Pool, log: LogService, settings: Settings, secret: str, clock: Any
+) -> list[str]:
     base = f"{settings.base_url}/primaries/{DEMO_SLUG}"
     passphrase = demo_passphrase(secret, 2)
     lines = [
@@ -92,6 +117,13 @@ async def _seed(pool: asyncpg.Pool, log: LogService, settings: Settings, secret:
             return lines
         if len(await eligible_candidates(conn, primary_id)) < 2:
             return ["Demo rounds skipped: fewer than two confirmed candidacies in the demo."]
+        definition = await conn.fetchval(
+            "SELECT definition FROM primaries WHERE id = $1", primary_id
+        )
+        now = datetime.now(UTC).replace(microsecond=0)
+        phase_one = _phase(definition, "round-1") or (now, now + timedelta(days=7))
+        phase_two = _phase(definition, "round-2")
+        clock.moment = min(phase_one[0] + timedelta(hours=1), now)
         voters = await _demo_voters(conn, DEMO_VOTERS)
         async with conn.transaction():
             opened = await open_round(
@@ -100,11 +132,15 @@ async def _seed(pool: asyncpg.Pool, log: LogService, settings: Settings, secret:
                 primary_id=primary_id,
                 opened_by=None,
                 passphrase=demo_passphrase(secret, 1),
+                now=clock(),
             )
     round_one = opened.round
     rng = random.Random(20261122)
     quality = {c: rng.uniform(0.25, 0.8) for c in round_one.candidate_ids}
     n_grades = len(round_one.grades)
+    # Ballots spread over the phase (or over the seconds before now), the close at its end.
+    closing = min(phase_one[1], now)
+    gap = max(closing - clock() - timedelta(hours=1), timedelta(0)) / (len(voters) + 1)
     async with pool.acquire() as conn:
         for i, voter in enumerate(voters):
             async with conn.transaction():
@@ -119,16 +155,21 @@ async def _seed(pool: asyncpg.Pool, log: LogService, settings: Settings, secret:
                     account_id=voter,
                     grades=grades,
                     blank=blank,
+                    now=clock.step(gap),
                 )
         from voting.rounds import close_round
 
+        clock.moment = max(closing, clock())
         async with conn.transaction():
-            await close_round(conn, log, primary_id=primary_id, number=1)
+            await close_round(conn, log, primary_id=primary_id, number=1, now=clock())
     await log.integrate(pool, primary_id)
+    clock.step(timedelta(minutes=30) if phase_two else timedelta(0))
     tallied = await reveal_and_tally(
         pool, log, primary_id=primary_id, number=1, passphrase=demo_passphrase(secret, 1)
     )
     best = tallied.body["ranking"][:ROUND_TWO_SIZE]
+    if phase_two is not None:
+        clock.moment = max(clock(), min(phase_two[0] + timedelta(hours=1), now))
     async with pool.acquire() as conn, conn.transaction():
         await open_round(
             conn,
@@ -137,6 +178,7 @@ async def _seed(pool: asyncpg.Pool, log: LogService, settings: Settings, secret:
             opened_by=None,
             candidate_ids=best,
             passphrase=passphrase,
+            now=clock(),
         )
     await log.publish_checkpoint(pool, primary_id)
     return [f"Demo round 1: {len(voters)} ballots cast, closed, result published.", *lines]

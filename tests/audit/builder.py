@@ -18,7 +18,7 @@ from typing import Any
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.signing import SigningKey
 
-from audit import merkle
+from audit import merkle, timeline
 from audit.canonical import encode
 from audit.envelope import sign_message
 from audit.note import checkpoint_body, key_id
@@ -108,6 +108,12 @@ class LogBuilder:
         self.time += 7
         self.specs.append(Spec(kind, body, self.time, **kw))
         return len(self.specs) - 1
+
+    def advance_to(self, moment: str) -> None:
+        """Entries added from now on are dated from `moment` (ISO-8601 UTC) on, if later."""
+        seconds = timeline.instant(moment)
+        assert seconds is not None, moment
+        self.time = max(self.time, seconds - 7)
 
     def mark_checkpoint(self) -> None:
         self.checkpoint_sizes.append(len(self.specs))
@@ -253,6 +259,7 @@ def definition_body(slug: str = "demo", **over: Any) -> dict[str, Any]:
         "allow_blank": True,
         "eligibility": "email",
         "phases": [
+            {"name": "candidacies", "start": "2026-01-01T00:00:00Z", "end": "2026-01-20T00:00:00Z"},
             {"name": "supports", "start": "2026-01-01T00:00:00Z", "end": "2026-01-31T00:00:00Z"},
             {"name": "round-1", "start": "2026-02-01T00:00:00Z", "end": "2026-02-08T00:00:00Z"},
         ],
@@ -338,6 +345,9 @@ def honest_primary(
     b.mark_checkpoint()
     sk = PrivateKey.generate()
     round_ids = [ids[k] for k in "ABC"]
+    for phase in d["phases"]:
+        if phase["name"] == "round-1":  # the round opens inside its phase (check 11)
+            b.advance_to(phase["start"])
     idx["round-open"] = b.add(
         "round-open",
         {

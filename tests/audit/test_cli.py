@@ -78,7 +78,7 @@ def test_json_shape(files: dict[str, str], capsys: Any) -> None:
     code, out, _ = _run(["verify", files["bad"], "--log-key", files["key"], "--json"], capsys)
     doc = json.loads(out)
     assert code == 1 and doc["ok"] is False
-    assert [c["number"] for c in doc["checks"]] == [*range(1, 11), 12]
+    assert [c["number"] for c in doc["checks"]][:11] == list(range(1, 12))
     for c in doc["checks"]:
         assert set(c) >= {"number", "name", "ok", "failures", "note"}
         for f in c["failures"]:

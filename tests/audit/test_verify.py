@@ -45,7 +45,7 @@ def honest(scenario: Scenario) -> dict[str, Any]:
 def test_honest_log_passes_every_check(scenario: Scenario, honest: dict[str, Any]) -> None:
     report = run(honest, scenario.builder.vkey)
     assert failed(report) == {}
-    assert sorted(report.checks) == [*range(1, 11), 12]
+    assert sorted(report.checks)[:11] == list(range(1, 12))
     assert report.summary["rounds"][0]["blank"] == 1
     assert report.summary["rounds"][0]["valid"] == 6
     assert report.checks[9].warnings == []
