@@ -38,6 +38,7 @@ from tests.audit.stranger.producer import (
     iso,
     seal,
     supporter,
+    write_tiles,
 )
 from tests.audit.stranger.verifier import StrangerReport, verify_export
 
@@ -1212,3 +1213,36 @@ def test_random_primaries_pass_both_and_a_changed_rank_fails_both(
     v = run_both(resign(p), tmp_path)
     assert v.audit_code == 1 and 10 in v.audit_failed, v.explain()
     assert 10 in v.stranger.failed_checks, v.explain()
+
+
+# -- the same logs as tile directories (§7), read by scrutin-audit ---------------------------
+
+
+@pytest.mark.parametrize("threshold", [1, 90])
+def test_tiles_written_from_the_spec_are_read_by_scrutin_audit(
+    threshold: int, tmp_path: pathlib.Path
+) -> None:
+    """A log/ tree laid out by the stranger's producer (hash tiles, entry bundles, partial
+    tiles) verifies with scrutin-audit, and says the same as the export; with threshold 90
+    the log spans two level-0 tiles (a full one and a partial one)."""
+    p = Primary(threshold=threshold)
+    p.pre_voting()
+    p.run_round(1, p.candidates, ballots3(p))
+    doc = p.log.export()
+    assert (len(doc["entries"]) > 256) == (threshold == 90)
+    write_tiles(doc, str(tmp_path / "log"))
+    out = io.StringIO()
+    argv = ["verify", str(tmp_path / "log"), "--log-key", VKEY, "--json", "--workers", "1"]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = audit_main(argv)
+    assert code == 0, out.getvalue()[:3000]
+    assert verify_export(doc, VKEY).ok
+    # A bundle changed by one byte is caught.
+    bundle = tmp_path / "log" / "tile" / "entries" / "000"
+    if not bundle.exists():
+        bundle = next((tmp_path / "log" / "tile" / "entries").glob("000.p/*"))
+    data = bytearray(bundle.read_bytes())
+    data[-3] ^= 1
+    bundle.write_bytes(bytes(data))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert audit_main(argv) == 1

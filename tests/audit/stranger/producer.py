@@ -429,3 +429,45 @@ def _ballot_value(data: bytes) -> dict[str, Any] | None:
         return None
     ok = isinstance(value, dict) and set(value) == {"round", "grades", "pad"}
     return value if ok and isinstance(value["grades"], dict) else None
+
+
+# -- §7 tiles: a copy of the log/ tree (checkpoint + tile/…) --------------------------------
+
+
+def tile_index(n: int) -> str:
+    digits = str(n)
+    digits = "0" * (-len(digits) % 3) + digits
+    groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
+    return "/".join([*("x" + g for g in groups[:-1]), groups[-1]])
+
+
+def write_tiles(export: dict[str, Any], directory: str) -> None:
+    """The tiles of the export's latest checkpoint, as §7 lays them out (height 8)."""
+    import pathlib
+
+    root = pathlib.Path(directory)
+    entries = [base64.b64decode(e) for e in export["entries"]]
+    size = len(entries)
+
+    def put(path: str, data: bytes) -> None:
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    put("checkpoint", export["checkpoints"][-1].encode())
+    level, hashes = 0, [leaf(e) for e in entries]
+    while hashes:
+        full, width = divmod(len(hashes), 256)
+        for n in range(full + (1 if width else 0)):
+            chunk = hashes[n * 256 : (n + 1) * 256]
+            suffix = "" if len(chunk) == 256 else f".p/{len(chunk)}"
+            put(f"tile/{level}/{tile_index(n)}{suffix}", b"".join(chunk))
+            if level == 0:
+                bundle = b"".join(
+                    len(e).to_bytes(2, "big") + e for e in entries[n * 256 : (n + 1) * 256]
+                )
+                put(f"tile/entries/{tile_index(n)}{suffix}", bundle)
+        # Level L+1 hashes are the roots of the full level-L tiles.
+        hashes = [root_of(hashes[n * 256 : (n + 1) * 256]) for n in range(full)]
+        level += 1
+    assert size == len(entries)
