@@ -5,7 +5,8 @@
 
 RECEIPT: a scrutin-receipt/v1 JSON file, or a C2SP tlog-proof file (then --log-key is needed).
 
-SOURCE: a primary's URL (http://host/primaries/slug), an export file, or a tiles directory.
+SOURCE: a primary's URL (http://host/primaries/slug, or its log/ or log/checkpoint URL), an
+export file, or a tiles directory.
 KEY: a verifier-key string or a file holding one. Exit: 0 all passed, 1 a check failed,
 2 unusable input.
 """
@@ -55,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scrutin-audit", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("verify", help="verify a primary's log (checks 1–10)")
-    v.add_argument("source", help="primary URL, export file or tiles directory")
+    v.add_argument(
+        "source", help="primary URL (or its log/ or checkpoint URL), export file or tiles directory"
+    )
     v.add_argument("--log-key", required=True, help="verifier-key string or file")
     v.add_argument("--state", help="directory of checkpoints saved by earlier runs")
     v.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
