@@ -484,11 +484,14 @@ async def import_allow_list(
     mailed = 0
     if primary is not None:
         link = f"{base_url.rstrip('/')}/primaries/{primary['slug']}/eligibility"
-        for item in invitations:
-            if item.address:
-                subject, text = invitation_mail(primary["title"], link, item.number, item.code)
-                await mail.enqueue(conn, item.address, subject, text)
-                mailed += 1
+        mailed = await mail.enqueue_many(
+            conn,
+            [
+                (item.address, *invitation_mail(primary["title"], link, item.number, item.code))
+                for item in invitations
+                if item.address
+            ],
+        )
     count = len(values)
     removed = int(deleted.split()[-1])
     body = {

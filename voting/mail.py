@@ -50,6 +50,25 @@ async def enqueue(conn: asyncpg.Connection, to: str, subject: str, text: str) ->
     return mail_id
 
 
+async def enqueue_many(conn: asyncpg.Connection, messages: list[tuple[str, str, str]]) -> int:
+    """Queue many (to, subject, text) mails with one statement (an import's invitations);
+    return how many."""
+    for to, subject, _text in messages:
+        if "\n" in to or "\r" in to or "\n" in subject or "\r" in subject:
+            raise ValueError("mail headers cannot contain line breaks")
+    if not messages:
+        return 0
+    await conn.execute(
+        "INSERT INTO mail_queue (recipient, subject, body)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
+        [to for to, _, _ in messages],
+        [subject[:300] for _, subject, _ in messages],
+        [text for _, _, text in messages],
+    )
+    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    return len(messages)
+
+
 def build_message(sender: str, to: str, subject: str, text: str, mail_id: int) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
