@@ -10,7 +10,14 @@ import re
 
 from starlette.testclient import TestClient
 
-from tests.fixtures.accounts import another_client, last_mail, post_form, run_db, sign_in
+from tests.fixtures.accounts import (
+    another_client,
+    csrf_token,
+    last_mail,
+    post_form,
+    run_db,
+    sign_in,
+)
 from web.ratelimit import limiter_for
 
 CSV_LINK = re.compile(r'href="data:text/csv;charset=utf-8;base64,([A-Za-z0-9+/=]+)"')
@@ -306,3 +313,18 @@ def test_an_import_is_logged_as_counts_and_a_digest(
     assert bodies[0]["added"] == 3 and bodies[0]["removed"] == 0
     text = json.dumps(entries)
     assert "jean" not in text and "FR-1" not in text and "example.org" not in text
+
+
+def test_the_claim_form_and_its_refusal_in_english(client: TestClient) -> None:
+    _primary(client, "allow-list")
+    sign_in(client, "en@example.org")
+    english = {"Accept-Language": "en"}
+    page = client.get("/primaries/p/eligibility", headers=english)
+    assert "I received an invitation code" in page.text and "Voter number" in page.text
+    refused = client.post(
+        "/primaries/p/eligibility/claim",
+        data={"voter_number": "FR-1", "code": "AAAA-BBBB-CCCC", "csrf_token": csrf_token(client)},
+        headers=english,
+    )
+    assert refused.status_code == 400
+    assert "Wrong voter number or invitation code" in refused.text
