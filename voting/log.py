@@ -42,8 +42,8 @@ from crypto.keys import LogKey
 from crypto.merkle import EMPTY_ROOT, CompactRange, ConsistencyProof, InclusionProof, leaf_hash
 from crypto.note import Checkpoint, format_verifier_key, sign_checkpoint
 from voting import log_queries as q
-from voting.witnesses import Witnesses
 from voting.definition import Refused, _
+from voting.witnesses import Witnesses
 
 logger = logging.getLogger("scrutin.log")
 

@@ -9,8 +9,9 @@ it gets back; the published checkpoint is the log-signed note followed by those 
 A witness that is down, slow or refusing never blocks anything: its failure is logged, the
 checkpoint is published without its cosignature (the quorum is then reported as missing),
 and the background service submits the latest checkpoint again every round until the
-witness answers. A witness that was down a moment ago is skipped by the foreground path
-(receipts, phase changes) for `BACKOFF` seconds so that voters do not wait on it.
+witness answers. A witness that was unreachable a moment ago (refused connection, timeout)
+is skipped by the foreground path (receipts, phase changes) for `BACKOFF` seconds so that
+voters do not wait on it.
 """
 
 from __future__ import annotations
@@ -144,8 +145,7 @@ class Witnesses:
             self._down_until[key] = time.monotonic() + BACKOFF
             logger.warning("witness %s (%s) unreachable: %s", witness.name, witness.url, exc)
             return
-        if answer.status != 200:
-            self._down_until[key] = time.monotonic() + BACKOFF
+        if answer.status != 200:  # a prompt refusal: no need to back off
             logger.warning(
                 "witness %s refused the checkpoint of size %d: %d %s",
                 witness.name, size, answer.status, answer.body[:200].decode("utf-8", "replace"),

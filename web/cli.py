@@ -106,12 +106,23 @@ def serve(settings: Settings, *, migrate: bool = True, demo: bool = False) -> in
     check_port_free(settings.host, settings.port)
     with database_url_for(settings.database_url, settings.data_dir) as url:
         prepare_database(url, migrate=migrate)
-        if demo:
-            from web.demo import seed_demo
+        witnesses = []
+        try:
+            if demo:
+                from web import demo_witnesses
+                from web.demo import seed_demo
 
-            for line in asyncio.run(seed_demo(url, settings)):
-                print(line, flush=True)
-        _run_uvicorn(settings, url)
+                # Two independent witnesses next to the service (docs/witness.md).
+                witnesses = demo_witnesses.prepare(settings.data_dir, settings.port)
+                for witness in witnesses:
+                    witness.start()
+                    print(f"Demo witness {witness.vkey} on {witness.url}", flush=True)
+                for line in asyncio.run(seed_demo(url, settings, witnesses)):
+                    print(line, flush=True)
+            _run_uvicorn(settings, url)
+        finally:
+            for witness in witnesses:
+                witness.stop()
     return 0
 
 

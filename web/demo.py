@@ -19,6 +19,7 @@ log's times agree with the phases every page shows, and `scrutin-audit`'s timeli
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,8 @@ from voting.definition import DEFAULTS, format_instant, parse_instant
 from voting.log import LogService
 from voting.primaries import Primary, create_primary, get_primary
 from web.demo_rounds import seed_rounds
+from web.demo_witnesses import DemoWitness
+from web.demo_witnesses import policy as demo_policy
 from web.settings import Settings, resolve_secret_key
 
 DEMO_SLUG = "demo"
@@ -223,8 +226,14 @@ async def _seed_primary(
     return primary
 
 
-async def seed_demo(database_url: str, settings: Settings) -> list[str]:
-    """Create the demo content if missing; return the lines to print on the console."""
+async def seed_demo(
+    database_url: str, settings: Settings, witnesses: Sequence[DemoWitness] = ()
+) -> list[str]:
+    """Create the demo content if missing; return the lines to print on the console.
+
+    With `witnesses` (running, web/demo_witnesses.py) the demo primaries are created with a
+    2-of-2 witness policy, and the witnesses are told to witness their logs."""
+    extra = {"witness_policy": demo_policy(list(witnesses))} if witnesses else {}
     from web.app import create_pool
 
     secret_key = resolve_secret_key(settings)
@@ -246,13 +255,18 @@ async def seed_demo(database_url: str, settings: Settings) -> list[str]:
                 await accounts.set_password(conn, organiser, password)
                 primary = await get_primary(conn, DEMO_SLUG)
                 if primary is None:
-                    primary = await _seed_primary(conn, log, secret_key, organiser, clock=clock)
+                    primary = await _seed_primary(
+                        conn, log, secret_key, organiser, demo_definition() | extra, clock=clock
+                    )
                 second = await get_primary(conn, SUPPORTS_SLUG)
                 if second is None:
                     second = await _seed_primary(
-                        conn, log, secret_key, organiser, supports_definition(),
+                        conn, log, secret_key, organiser, supports_definition() | extra,
                         SUPPORTS_CANDIDATES, clock=clock,
                     )  # fmt: skip
+            for witness in witnesses:  # from now on they witness both logs
+                for seeded in (primary, second):
+                    witness.add_log(await log.vkey(pool, seeded.id))
             await log.publish_checkpoint(pool, primary.id)
             await log.publish_checkpoint(pool, second.id)
     finally:

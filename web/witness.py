@@ -160,10 +160,34 @@ class FileStore:
 class Witness:
     """The add-checkpoint rules of C2SP tlog-witness, independent of HTTP."""
 
-    def __init__(self, key: CosignerKey, logs: dict[str, list[Verifier]], store: FileStore):
+    def __init__(
+        self,
+        key: CosignerKey,
+        logs: dict[str, list[Verifier]],
+        store: FileStore,
+        logs_file: Path | None = None,
+    ) -> None:
         self.key = key
         self.logs = logs
         self.store = store
+        # The list of logs is read again when its file changes: adding a log needs no restart.
+        self.logs_file = logs_file
+        self._logs_stamp = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        if self.logs_file is None:
+            return None
+        info = self.logs_file.stat()
+        return info.st_mtime_ns, info.st_size
+
+    def reload_logs(self) -> None:
+        try:
+            stamp = self._stamp()
+            if stamp != self._logs_stamp:
+                self.logs = load_logs(self.logs_file.read_text("utf-8"))  # type: ignore[union-attr]
+                self._logs_stamp = stamp
+        except (OSError, UnicodeDecodeError, WitnessConfigError) as exc:
+            logger.warning("kept the previous list of logs: %s", exc)
 
     def add_checkpoint(self, body: bytes) -> str:
         """The cosignature line(s) for a request body, or `Refusal` with the status."""
@@ -175,6 +199,7 @@ class Witness:
         except UnicodeDecodeError:
             raise Refusal(400, "the checkpoint is not UTF-8") from None
         origin = note_text.split("\n", 1)[0]
+        self.reload_logs()
         verifiers = self.logs.get(origin)
         if verifiers is None:
             raise Refusal(404, f"unknown log {origin[:200]!r}")
@@ -280,7 +305,7 @@ def build_witness(key_file: str, logs_file: str, state: str) -> Witness:
         logs = load_logs(Path(logs_file).read_text("utf-8"))
     except OSError as exc:
         raise WitnessConfigError(f"cannot read {logs_file}: {exc.strerror}") from None
-    return Witness(key, logs, FileStore(state))
+    return Witness(key, logs, FileStore(state), Path(logs_file))
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -105,12 +105,24 @@ def _accepts_gzip(request: Request) -> bool:
 
 
 async def checkpoint(request: Request, service: LogService, primary_id: UUID) -> Response:
-    latest = await service.latest_checkpoint(request.app.state.pool, primary_id)
+    """The latest checkpoint with its witness cosignatures; `Scrutin-Witness-Quorum` says
+    whether they meet the primary's policy (`met`, `missing`: published anyway and cosigned
+    later; `none`: no witnesses)."""
+    pool = request.app.state.pool
+    latest = await service.latest_checkpoint(pool, primary_id)
+    status = await service.witnesses.status(pool, primary_id)
+    quorum = "none" if status["policy"] is None else "met" if status["quorum_met"] else "missing"
     return Response(
         latest.note,
         media_type="text/plain; charset=utf-8",
-        headers={"Cache-Control": SHORT, **PUBLIC_HEADERS},
+        headers={"Cache-Control": SHORT, "Scrutin-Witness-Quorum": quorum, **PUBLIC_HEADERS},
     )
+
+
+async def witnesses(request: Request, service: LogService, primary_id: UUID) -> Response:
+    """The primary's witness policy, each witness's key, URL and latest cosigned size, and
+    whether the latest checkpoint has the quorum (docs/witness.md)."""
+    return _json(await service.witnesses.status(request.app.state.pool, primary_id))
 
 
 async def vkey(request: Request, service: LogService, primary_id: UUID) -> Response:
@@ -240,6 +252,7 @@ async def consistency_proof(request: Request, service: LogService, primary_id: U
 routes: list[BaseRoute] = [
     _log_route("log/checkpoint", checkpoint),
     _log_route("log/vkey", vkey),
+    _log_route("log/witnesses", witnesses),
     _log_route("log/tile/{rest:path}", tile),
     _log_route("log/export", export),
     _log_route("log/entries", entries),

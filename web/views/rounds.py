@@ -902,6 +902,7 @@ async def observers(request: Request) -> Response:
             "vkey": vkey,
             "origin": vkey.split("+", 1)[0],  # the key name is the origin (spec §5)
             "checkpoint": checkpoint,
+            "witnesses": await log.witnesses.status(pool, primary.id),
             **_audit_commands(request, primary, vkey, "receipt.json"),
         },
     )
