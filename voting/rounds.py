@@ -27,7 +27,7 @@ from uuid import UUID
 
 import asyncpg
 
-from crypto import keys
+from crypto import canonical, keys, tiles
 from crypto.ballots import ballot_plaintext_size, generate_tally_keypair
 from crypto.encoding import b64encode
 from voting.definition import parse_instant
@@ -209,6 +209,39 @@ def key_file(origin: str, primary_id: UUID, number: int, public: bytes, secret: 
     }
 
 
+# Bounds of a result entry's variable parts: counts of at most 8 digits (more voters than any
+# national roll), and the envelope of a long origin (a 253-character host, a 63-character slug).
+_RESULT_COUNT_BOUND = 99_999_999
+_ENVELOPE_BOUND = 600
+
+
+def worst_result_entry_size(number: int, candidate_ids: Sequence[str], n_grades: int) -> int:
+    """An upper bound of the bytes of the round's `result` entry (docs/audit-log.md §8): every
+    count at its bound, every candidate in one tie group, plus the envelope."""
+    big = _RESULT_COUNT_BOUND
+    body = {
+        "round": number,
+        "tree_size": big,
+        "root": "A" * 44,
+        "rule": "majority-value",
+        "missing": "worst-grade",
+        "upper_median": False,
+        "default_grade": n_grades - 1,
+        "counts": {"valid": big, "blank": big, "invalid": big},
+        "candidates": {
+            c: {
+                "profile": [big] * n_grades,
+                "majority_grade": n_grades - 1,
+                "rank": len(candidate_ids),
+            }
+            for c in candidate_ids
+        },
+        "ranking": list(candidate_ids),
+        "tie_groups": [list(candidate_ids)],
+    }
+    return len(canonical.dumps(body)) + _ENVELOPE_BOUND
+
+
 async def open_round(
     conn: asyncpg.Connection,
     log: LogService,
@@ -318,6 +351,22 @@ async def open_round(
                 field="closes_at",
                 number=number,
             )
+    # The result of this round must fit in one log entry as well (§7): refuse now a round
+    # whose result could never be published, rather than a reveal that can never succeed.
+    worst = worst_result_entry_size(
+        number, [c["candidate"] for c in chosen], len(definition["grades"])
+    )
+    if worst > tiles.MAX_ENTRY_SIZE:
+        raise RoundError(
+            _(
+                "Trop de candidats pour un seul tour : son résultat pourrait faire une entrée "
+                "de journal de %(size)s octets, et une entrée en compte %(limit)s au plus. "
+                "Choisissez moins de candidats ; rien n’a été enregistré."
+            ),
+            field="candidates",
+            size=worst,
+            limit=tiles.MAX_ENTRY_SIZE,
+        )
     pair = generate_tally_keypair()
     sealed = None
     if passphrase is not None:
