@@ -245,6 +245,39 @@ def validate_name(value: Any) -> str:
     return name
 
 
+# Characters drawn alike in common fonts, mapped to one of them (the common part of UTS #39's
+# confusables: Cyrillic and Greek capitals and small letters that look Latin, I/l/1, O/0).
+_LOOK_ALIKES = str.maketrans(
+    "АВЕКМНОРСТХУЅІЈаеорсухіјѕԁһӏΑΒΕΖΗΙΚΜΝΟΡΤΥΧοινI1|0",
+    "ABEKMHOPCTXYSIJaeopcyxijsdhlABEZHIKMNOPTYXoivlllO",
+)
+
+
+def name_skeleton(name: str) -> str:
+    """What a name looks like: two names with the same skeleton cannot be told apart."""
+    decomposed = unicodedata.normalize("NFD", name).translate(_LOOK_ALIKES)
+    return " ".join(unicodedata.normalize("NFD", decomposed).translate(_LOOK_ALIKES).split())
+
+
+async def _refuse_look_alike(
+    conn: asyncpg.Connection, primary_id: uuid.UUID, name: str, own: uuid.UUID | None = None
+) -> None:
+    """A name that reads like another candidacy's of the same primary, without being the same
+    (homonyms exist), imitates it: refused."""
+    skeleton = name_skeleton(name)
+    rows = await conn.fetch(
+        "SELECT id, name FROM candidacies WHERE primary_id = $1 AND status <> 'draft'",
+        primary_id,
+    )
+    for row in rows:
+        if row["id"] != own and row["name"] != name and name_skeleton(row["name"]) == skeleton:
+            raise Refused(
+                _("Ce nom imite celui d’une autre candidature (« {other} ») : des lettres "
+                  "semblables les rendent impossibles à distinguer."),
+                field="name", other=row["name"],
+            )  # fmt: skip
+
+
 def validate_declaration(data: Mapping[str, Any]) -> Declaration:
     """Name, bio, programme (Markdown source) and links, or `Refused` naming the field."""
     links_value = data.get("links") or []
@@ -487,6 +520,7 @@ async def declare(
     if locked is None:
         raise Refused(_("Primaire introuvable."), status=404)
     _candidacies_open(locked, now)
+    await _refuse_look_alike(conn, primary.id, declaration.name)
     photo_sha = hashlib.sha256(photo_bytes).hexdigest() if photo_bytes else ""
     digest = declaration_hash(
         declaration.name, declaration.bio, declaration.programme, declaration.links, photo_sha
@@ -561,6 +595,7 @@ async def revise(
             _("Candidature qualifiée : la déclaration ne peut plus être modifiée."), status=409
         )
     _state(candidacy, EDITABLE)
+    await _refuse_look_alike(conn, candidacy.primary_id, declaration.name, candidacy.id)
     photo_sql = ""
     args: list[Any] = [
         candidacy.id, declaration.name, declaration.bio, declaration.programme,
@@ -636,6 +671,7 @@ async def submit(
     primary, candidacy = await _lock(conn, candidacy_id)
     _owner(candidacy, account_id)
     _state(candidacy, ("draft",))
+    now = now or datetime.now(UTC)
     _candidacies_open(primary, now)
     row = await conn.fetchrow(
         f"""
@@ -673,7 +709,6 @@ async def reject(
     _state(candidacy, ("submitted",))
     return await _set_status(conn, log, candidacy, "rejected", "rejected", text)
 
-    now = now or datetime.now(UTC)
 
 async def exclude(
     conn: asyncpg.Connection, log: LogAppender, candidacy_id: uuid.UUID | str, reason: str

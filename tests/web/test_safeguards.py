@@ -117,3 +117,28 @@ def test_demo_outbox_shows_others_only_their_own_mail(settings: Settings) -> Non
         page = local.get("/demo/outbox").text
         assert "orga@example.org" in page and "mine@example.org" in page
         assert "organisatrice comprise" in page
+
+
+def test_a_name_drawn_like_another_candidates_is_refused(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    create_primary_http(organiser_client)
+    declare(citizen(client, "alice@example.org"), name="Alice Martin")
+    declare(citizen(client, "olga@example.org"), name="Olga Pope")
+    form = {"bio": "Bio.", "programme": "Prog", "charter": "on", "submit_now": "1"}
+    imitator = citizen(client, "imitator@example.org")
+    # A capital I for the l; a whole word in Cyrillic letters that look Latin (Р, о, р, е).
+    for name, imitated in (
+        ("AIice Martin", "Alice Martin"),
+        ("Olga \u0420\u043e\u0440\u0435", "Olga Pope"),
+    ):
+        refused = post_form(imitator, "/primaries/ville/declare", {**form, "name": name})
+        assert refused.status_code == 422, name
+        assert f"Ce nom imite celui d’une autre candidature (« {imitated} »)" in refused.text
+    # Homonyms exist: the very same name is not an imitation.
+    declare(citizen(client, "alice2@example.org"), name="Alice Martin")
+    # Editing into a look-alike is refused too.
+    other = declare(imitator, name="Bob Martin")
+    edit = post_form(imitator, f"/primaries/ville/candidates/{other}/edit",
+                     {"name": "AIice Martin", "bio": "", "programme": ""})  # fmt: skip
+    assert edit.status_code == 422 and "imite celui d’une autre candidature" in edit.text
