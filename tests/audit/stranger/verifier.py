@@ -456,6 +456,8 @@ BODIES: dict[str, dict[str, Any]] = {
         "allow_blank": "bool",
         "eligibility": {"email", "allow-list", "approval"},
         "refuse_disposable?": "bool",
+        # Check 12 (witness quorum, C2SP tlog-policy) is not implemented by the stranger.
+        "witness_policy?": "str",
         "phases": ("list", {"name": "str", "start": "str", "end": "str"}),
     },
     "candidacy": {
