@@ -328,3 +328,25 @@ def test_the_claim_form_and_its_refusal_in_english(client: TestClient) -> None:
     )
     assert refused.status_code == 400
     assert "Wrong voter number or invitation code" in refused.text
+
+
+def test_claim_through_the_api(client: TestClient, organiser_client: TestClient) -> None:
+    from tests.fixtures.accounts import api_request
+
+    _primary(client, "allow-list")
+    codes = import_codes(organiser_client, "p", "FR-1\nFR-2")
+    anonymous = api_request(client, "POST", "/api/primaries/p/eligibility/claim", json={})
+    assert anonymous.status_code == 401
+    sign_in(client, "api@example.org")
+    url = "/api/primaries/p/eligibility/claim"
+    listed = api_request(client, "POST", url, json={"voter_number": "FR-1", "code": codes["FR-2"]})
+    unknown = api_request(client, "POST", url, json={"voter_number": "XX-9", "code": codes["FR-2"]})
+    assert listed.status_code == unknown.status_code == 400
+    assert listed.json() == unknown.json()
+    assert listed.json()["error"]["field"] == "claim"
+    typed = api_request(client, "POST", url, json={"voter_number": 1, "code": codes["FR-1"]})
+    assert typed.status_code == 422 and typed.json()["error"]["field"] == "voter_number"
+    done = api_request(client, "POST", url, json={"voter_number": "FR-1", "code": codes["FR-1"]})
+    assert done.status_code == 200 and done.json() == {"status": "claimed", "voter_number": "FR-1"}
+    again = api_request(client, "POST", url, json={"voter_number": "FR-2", "code": codes["FR-2"]})
+    assert again.status_code == 409

@@ -18,8 +18,8 @@ from starlette.testclient import TestClient
 
 from tests.fixtures.accounts import another_client, api_request, csrf_token, post_form, run_db
 from tests.fixtures.accounts import sign_in as sign_in_browser
-from tests.web.test_candidacies import declare
-from tests.web.test_primaries import create_primary_http, primary_form
+from tests.fixtures.candidacies import declare
+from tests.fixtures.primaries import create_primary_http, primary_form
 from web.ratelimit import limiter_for
 
 SCRIPT = "<script>alert(1)</script>"
@@ -212,6 +212,8 @@ WRITES = [
     Write("POST", "/api/signin/code", "anon", {"email": "new@example.org", "code": "123456"},
           ("email", "code")),
     Write("PATCH", "/api/account", "citizen", {"display_name": "Camille"}, ("display_name",)),
+    Write("POST", "/api/primaries/ville/eligibility/claim", "citizen",
+          {"voter_number": "FR-1", "code": "AAAA-BBBB-CCCC"}, ("voter_number", "code")),
     Write("POST", "/api/account/password", "organiser",
           {"current_password": "", "new_password": "0123456789ab"},
           ("current_password", "new_password")),

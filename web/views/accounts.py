@@ -728,6 +728,33 @@ async def eligibility_page(request: Request) -> Response:
     return await _eligibility_page(request, primary, user)
 
 
+async def _claim(
+    request: Request, primary: dict[str, Any], user: Account, number: str, code: str
+) -> eligibility.ClaimError | None:
+    """Try the claim under its rate limits (429 over them); the refusal, or None."""
+    await rate_limit(request, "claim-account", *CLAIM_LIMIT_PER_ACCOUNT, key=f"account:{user.id}")
+    limiter = limiter_for(request.app)
+    primary_key = f"primary:{primary['id']}"
+    wait = limiter.waiting("claim-failures", primary_key, *CLAIM_FAILURES_PER_PRIMARY)
+    if wait:
+        raise HTTPException(429, headers={"Retry-After": str(math.ceil(wait))})
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            await eligibility.claim_invitation(
+                conn, primary["id"], user.id, number, code,
+                secret_key=request.app.state.secret_key,
+            )  # fmt: skip
+    except eligibility.ClaimError as exc:
+        if exc.reason == "refused":
+            limiter.hit("claim-failures", primary_key, *CLAIM_FAILURES_PER_PRIMARY)
+        return exc
+    return None
+
+
+def _claim_field(refusal: eligibility.ClaimError) -> str:
+    return {"number": "voter_number", "code": "code"}.get(refusal.reason, "claim")
+
+
 async def eligibility_claim(request: Request) -> Response:
     """POST /primaries/{slug}/eligibility/claim: a listed voter number and its invitation
     code link the number to the account. Unknown number and wrong code: one answer."""
@@ -740,35 +767,41 @@ async def eligibility_claim(request: Request) -> Response:
     for name, value in (("voter_number", number), ("code", code)):
         if not value.strip() and name not in errors:
             errors[name] = REQUIRED
-    if not errors:
-        await rate_limit(
-            request, "claim-account", *CLAIM_LIMIT_PER_ACCOUNT, key=f"account:{user.id}"
-        )
-        limiter = limiter_for(request.app)
-        primary_key = f"primary:{primary['id']}"
-        wait = limiter.waiting("claim-failures", primary_key, *CLAIM_FAILURES_PER_PRIMARY)
-        if wait:
-            raise HTTPException(429, headers={"Retry-After": str(math.ceil(wait))})
-        try:
-            async with request.app.state.pool.acquire() as conn, conn.transaction():
-                await eligibility.claim_invitation(
-                    conn,
-                    primary["id"],
-                    user.id,
-                    number,
-                    code,
-                    secret_key=request.app.state.secret_key,
-                )
-        except eligibility.ClaimError as exc:
-            if exc.reason == "refused":
-                limiter.hit("claim-failures", primary_key, *CLAIM_FAILURES_PER_PRIMARY)
-            field = {"number": "voter_number", "code": "code"}.get(exc.reason, "claim")
-            errors[field] = exc.message
+    if not errors and (refusal := await _claim(request, primary, user, number, code)):
+        errors[_claim_field(refusal)] = refusal.message
     if errors:
         values = {"voter_number": number}  # the code is not shown back
         return await _eligibility_page(request, primary, user, values, errors, 400)
     flash(request, CLAIM_DONE)
     return RedirectResponse(f"/primaries/{primary['slug']}/eligibility", status_code=303)
+
+
+async def api_eligibility_claim(request: Request) -> Response:
+    """POST /api/primaries/{slug}/eligibility/claim {"voter_number", "code"}: the same claim
+    as the page; an unknown number and a wrong code get the same 400."""
+    parsed = await _signed_in_json(request, {"voter_number", "code"})
+    if isinstance(parsed, Response):
+        return parsed
+    user, body = parsed
+    primary = await _primary(request)
+    values: dict[str, str] = {}
+    for name, limit in (
+        ("voter_number", accounts.MAX_VOTER_NUMBER_LENGTH),
+        ("code", MAX_CODE_FIELD),
+    ):
+        value = body.get(name)
+        if not isinstance(value, str):
+            return _json_error(request, 422, NOT_TEXT, name)
+        if not value.strip():
+            return _json_error(request, 400, REQUIRED, name)
+        if len(value) > limit:
+            return _json_error(request, 400, FIELD_TOO_LONG, name)
+        values[name] = value
+    refusal = await _claim(request, primary, user, values["voter_number"], values["code"])
+    if refusal is not None:
+        status = 409 if refusal.reason == "already" else 400
+        return _json_error(request, status, refusal.message, _claim_field(refusal))
+    return JSONResponse({"status": "claimed", "voter_number": values["voter_number"].strip()})
 
 
 async def eligibility_request(request: Request) -> Response:
@@ -909,6 +942,12 @@ routes = [
     Route("/primaries/{slug}/eligibility", eligibility_page, methods=["GET"]),
     Route("/primaries/{slug}/eligibility", eligibility_request, methods=["POST"]),
     Route("/primaries/{slug}/eligibility/claim", eligibility_claim, methods=["POST"]),
+    Route(
+        "/api/primaries/{slug}/eligibility/claim",
+        api_eligibility_claim,
+        methods=["POST"],
+        name="api_eligibility_claim",
+    ),
     Route("/primaries/{slug}/admin/eligibility", eligibility_admin, methods=["GET"]),
     Route("/primaries/{slug}/admin/eligibility/import", eligibility_import, methods=["POST"]),
     Route("/primaries/{slug}/admin/eligibility/decide", eligibility_decide, methods=["POST"]),

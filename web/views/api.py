@@ -727,6 +727,17 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                                                "maxLength": 1024}}},
                     auth=SIGNED_IN),
     },
+    "/api/primaries/{slug}/eligibility/claim": {
+        "post": _op("Claim an allow-listed voter number with its one-time invitation code "
+                    "(an unknown number and a wrong code get the same 400; rate-limited)",
+                    "Claimed", {"type": "object", "properties": {
+                        "status": {"const": "claimed"}, "voter_number": {"type": "string"}}},
+                    body={"type": "object", "required": ["voter_number", "code"],
+                          "additionalProperties": False, "properties": {
+                              "voter_number": {"type": "string", "maxLength": 64},
+                              "code": {"type": "string", "examples": ["K7QM-3WXA-9HTE"]}}},
+                    auth=SIGNED_IN),
+    },
     "/api/openapi.json": {
         "get": _op("This document", "OpenAPI 3.1", {"type": "object"}),
     },
