@@ -9,8 +9,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from tests.fixtures.accounts import another_client, api_request, run_db, sign_in
-from tests.fixtures.primaries import definition_input
-from tests.web.test_primaries import log_entries
+from tests.fixtures.primaries import definition_input, log_entries
 
 
 def create(organiser: TestClient, slug: str = "api", **changes: Any) -> dict:

@@ -12,26 +12,9 @@ from urllib.parse import unquote
 from starlette.testclient import TestClient
 
 from tests.conftest import REPO_ROOT
-from tests.fixtures.accounts import another_client, post_form, run_db, sign_in
-from tests.web.test_primaries import create_primary_http, log_entries
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
-
-
-def declare(browser: TestClient, slug: str = "ville", **changes: str) -> str:
-    form = {"name": "Léa Dupont", "bio": "Agricultrice.", "charter": "on", "submit_now": "1",
-            "programme": "## Terre\n\n- des *fermes*\n\n<script>alert(1)</script>",
-            "links": "https://lea.example.org", **changes}  # fmt: skip
-    response = post_form(browser, f"/primaries/{slug}/declare", form,
-                         files={"photo": ("lea.png", PNG, "image/png")})  # fmt: skip
-    assert response.status_code == 303, response.text
-    return response.headers["location"].rsplit("/", 1)[1]
-
-
-def citizen(client: TestClient, email: str) -> TestClient:
-    browser = another_client(client)
-    sign_in(browser, email)
-    return browser
+from tests.fixtures.accounts import another_client, post_form, run_db
+from tests.fixtures.candidacies import PNG, citizen, declare
+from tests.fixtures.primaries import create_primary_http, log_entries
 
 
 def test_declare_publish_support_qualify_confirm(

@@ -12,9 +12,9 @@ import re
 from starlette.testclient import TestClient
 
 from tests.fixtures.accounts import another_client, post_form, sign_in
+from tests.fixtures.candidacies import citizen, declare
+from tests.fixtures.primaries import create_primary_http, log_entries
 from tests.fixtures.rounds import open_round_over_http, seed_round_primary
-from tests.web.test_candidacies import citizen, declare
-from tests.web.test_primaries import create_primary_http, log_entries
 
 
 def post_forms(html: str) -> list[str]:

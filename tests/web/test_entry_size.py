@@ -8,8 +8,8 @@ from starlette.testclient import TestClient
 
 from crypto import tiles
 from tests.fixtures.accounts import another_client, post_form, run_db, sign_in
+from tests.fixtures.primaries import create_primary_http, log_entries, primary_form
 from tests.fixtures.rounds import PASSPHRASE, seed_round_primary
-from tests.web.test_primaries import create_primary_http, log_entries, primary_form
 
 
 def _written(client: TestClient, primary_id: object) -> int:

@@ -2,7 +2,7 @@
 
 from starlette.testclient import TestClient
 
-from tests.web.test_primaries import create_primary_http
+from tests.fixtures.primaries import create_primary_http
 
 
 def test_nul_character_in_a_search_is_refused_clearly(

@@ -11,9 +11,13 @@ from starlette.testclient import TestClient
 
 from audit.envelope import EntryError, check_body
 from tests.fixtures.accounts import another_client, api_request, post_form, run_db, sign_in
-from tests.fixtures.primaries import definition_input
-from tests.web.test_candidacies import PNG, declare
-from tests.web.test_primaries import create_primary_http, log_entries, primary_form
+from tests.fixtures.candidacies import PNG, declare
+from tests.fixtures.primaries import (
+    create_primary_http,
+    definition_input,
+    log_entries,
+    primary_form,
+)
 from web.ratelimit import limiter_for
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64

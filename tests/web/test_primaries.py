@@ -2,70 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
 import pytest
 from starlette.testclient import TestClient
 
 from tests.fixtures.accounts import another_client, post_form, run_db, sign_in
-from voting.log import LogService
-
-NOW = datetime.now(UTC)
-
-
-def local(delta_days: float) -> str:
-    return (NOW + timedelta(days=delta_days)).strftime("%Y-%m-%dT%H:%M")
-
-
-def primary_form(slug: str = "ville", **changes: Any) -> dict[str, Any]:
-    form = {
-        "title": "Primaire de la ville",
-        "slug": slug,
-        "description": "Choisissons ensemble.",
-        "charter": "Respect, honnêteté, transparence.",
-        "threshold": "2",
-        "support_cap": "2",
-        "qualification": "threshold",
-        "grades_preset": "fr-7",
-        "grades_custom": "",
-        "rule": "majority-value",
-        "missing": "normalize",
-        "default_grade": "0",
-        "subset_size": "0",
-        "allow_blank": "on",
-        "eligibility": "email",
-        "candidacies_start": local(-2),
-        "candidacies_end": local(10),
-        "supports_start": local(-2),
-        "supports_end": local(20),
-        "round-1_start": local(21),
-        "round-1_end": local(28),
-    }
-    form.update(changes)
-    return {k: v for k, v in form.items() if v is not None}
-
-
-def create_primary_http(organiser: TestClient, slug: str = "ville", **changes: Any) -> str:
-    response = post_form(organiser, "/primaries/new", primary_form(slug, **changes))
-    assert response.status_code == 303, response.text
-    assert response.headers["location"] == f"/primaries/{slug}"
-    return slug
-
-
-def log_entries(client: TestClient, slug: str) -> list[tuple[str, dict]]:
-    """(kind, body) of the primary's log, integrated and read through the log service."""
-    log: LogService = client.app.state.log  # type: ignore[attr-defined]
-    pool = client.app.state.pool  # type: ignore[attr-defined]
-    primary_id = run_db(client, "SELECT id FROM primaries WHERE slug = $1", slug)[0]["id"]
-
-    async def read() -> list[tuple[str, dict]]:
-        from tests.fixtures.primaries import logged
-
-        return await logged(pool, log, primary_id)
-
-    assert client.portal is not None
-    return client.portal.call(read)
+from tests.fixtures.primaries import create_primary_http, local, log_entries, primary_form
 
 
 def test_an_organiser_creates_a_primary_with_its_definition_entry(
