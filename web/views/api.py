@@ -529,6 +529,9 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "eligibility": {"enum": ["email", "allow-list", "approval"]},
             "refuse_disposable": {"type": "boolean", "default": False,
                                   "description": "refuse known disposable-mail domains"},
+            "witness_policy": {"type": "string", "maxLength": 10000,
+                               "description": "C2SP tlog-policy text: the witnesses (vkey, "
+                               "submission URL), groups and quorum (docs/witness.md)"},
             "phases": {"type": "array", "items": _ref("Phase")},
         },
     },
