@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import asyncpg
+
 from crypto.cosignature import format_add_checkpoint, parse_cosignature_lines, parse_size_body
 from crypto.note import NoteError, parse_note
 from crypto.policy import Policy, PolicyWitness, parse_policy
@@ -120,7 +122,11 @@ class Witnesses:
                     continue
                 known = 0 if row is None else row["size"]
                 jobs.append(self._submit(db, pid, witness, note, size, min(known, size)))
-            await asyncio.gather(*jobs)
+            if isinstance(db, asyncpg.Pool):
+                await asyncio.gather(*jobs)
+            else:  # one connection runs one query at a time
+                for job in jobs:
+                    await job
         except Exception:  # the log goes on without cosignatures
             logger.exception("cosigning the checkpoint of log %s failed", pid)
         return True

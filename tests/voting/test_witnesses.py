@@ -148,3 +148,26 @@ async def test_a_bad_policy_is_refused(
                 )  # fmt: skip
         assert refused.value.field == "witness_policy"
         assert reason in str(refused.value)
+
+
+async def test_cosigning_on_one_connection_reaches_every_witness(
+    log_pool: asyncpg.Pool, log_service: LogService, tmp_path: Path
+) -> None:
+    """A caller holding one connection (not the pool) gets every cosignature too."""
+    async with log_pool.acquire() as conn:
+        primary = await make_round_primary(conn, log_service, candidates=2)
+        vkey = await log_service.vkey(conn, primary.id)
+        both = [
+            WitnessServer(tmp_path / name, f"witness.test/{name}", [vkey]).start()
+            for name in ("a", "b")
+        ]
+        try:
+            async with conn.transaction():
+                await update_definition(
+                    conn, log_service, primary.id, {"witness_policy": policy_for(*both)}, by=None
+                )
+            checkpoint = await log_service.publish_checkpoint(conn, primary.id)
+            assert cosigners(checkpoint, both) == {"witness.test/a", "witness.test/b"}
+        finally:
+            for witness in both:
+                witness.stop()
