@@ -7,14 +7,20 @@ the rounding of the share it names.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from fractions import Fraction
 from math import lcm
 
-from hypothesis import given, settings
+import asyncpg
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from voting.majority import RULES, tally
+from web.settings import Settings
 
 PERCENT = re.compile(r"(\d+(?:[.,]\d+)?)\s?%")
 AFTER_REGRADING = re.compile(r"(?:after regrading the median group|après) (\d+) ")
@@ -98,7 +104,7 @@ def cases(draw: st.DrawFn) -> tuple[str, bool, dict[str, list[int]]]:
     return rule, upper, profiles
 
 
-@settings(max_examples=400, deadline=None)
+@hypothesis_settings(max_examples=400, deadline=None)
 @given(cases())
 def test_stated_shares_are_the_true_shares(case: tuple[str, bool, dict[str, list[int]]]) -> None:
     rule, upper, profiles = case
@@ -147,3 +153,33 @@ def test_demo_round_two_tie_break_is_at_half() -> None:
     assert removed_before_difference(profiles["K"], profiles["L"], False) == Fraction(1, 2)
     assert "(50 % des jugements)" in result.explanations("fr")[0]
     assert "(50% of the judgments)" in result.explanations("en")[0]
+
+
+@pytest.mark.anyio
+async def test_the_demo_results_state_the_true_shares(
+    log_pool: asyncpg.Pool, database_url: str, settings: Settings
+) -> None:
+    """Walking the demo: every tie-break share its results page states is the true one."""
+    from web.demo import seed_demo
+
+    await seed_demo(database_url, settings)
+    async with log_pool.acquire() as conn:
+        rows = await conn.fetch("SELECT body, explanations FROM round_results")
+    checked = 0
+    for row in rows:
+        body, explanations = (json.loads(v) if isinstance(v, str) else v for v in row)
+        if body["rule"] != "majority-value" or body["missing"] != "normalize":
+            continue
+        ranking, candidates = body["ranking"], body["candidates"]
+        for lang in ("fr", "en"):
+            for (a, b), sentence in zip(
+                itertools.pairwise(ranking), explanations[lang], strict=True
+            ):
+                stated = stated_percents(sentence)
+                if candidates[a]["rank"] == candidates[b]["rank"] or len(stated) != 1:
+                    continue
+                pa, pb = candidates[a]["profile"], candidates[b]["profile"]
+                true = removed_before_difference(pa, pb, body["upper_median"])
+                assert rounds_to(true, stated[0]), (sentence, true)
+                checked += 1
+    assert checked, "the demo's results have no tie-break to check"
