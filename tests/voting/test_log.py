@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -147,8 +148,8 @@ async def test_identical_entries_integrated_elsewhere_keep_their_own_places(
     log_primary: LogPrimary,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Same kind, body and second: the same bytes, so the same leaf hash (tracker).
-    monkeypatch.setattr("voting.log.time.time", lambda: 1_800_000_000.0)
+    # Same kind, body and second (a stopped clock): the same bytes, so the same leaf hash.
+    monkeypatch.setattr(log_service, "clock", lambda: datetime.fromtimestamp(1_800_000_000, UTC))
     queued = []
     for _ in range(3):
         async with log_pool.acquire() as conn, conn.transaction():
