@@ -26,6 +26,7 @@ ACTIONS = (
     "declined",
     "withdrawn",
     "excluded",
+    "lapsed",
 )
 
 # Shape language: "int" (non-negative), "str", "bool", "uuid", "hex64", "b64key" (32 bytes),

@@ -58,6 +58,21 @@ RECEIPT_CHECK_NAMES: dict[int, tuple[str, str]] = {
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "nothing": ("rien à vérifier", "nothing to check"),
+    # 6, a qualified candidate's answer and the list of round 1 (§8 "confirmed" … "lapsed")
+    "round-candidate-unconfirmed": (
+        "tour 1 : {candidate} est qualifié mais n'a pas confirmé sa participation",
+        "round 1: {candidate} qualified but did not confirm taking part",
+    ),
+    "round-candidate-missing": (
+        "tour 1 : {candidate} a confirmé sa participation mais n'est pas sur la liste",
+        "round 1: {candidate} confirmed taking part but is not on the list",
+    ),
+    "qualified-unanswered": (
+        "tour 1 : {candidate}, qualifié, n'a ni confirmé, ni renoncé, ni expiré (« lapsed ») "
+        "avant l'ouverture : le journal ne dit pas pourquoi il est absent",
+        "round 1: {candidate}, qualified, neither confirmed, declined nor lapsed before the "
+        "opening: the log does not say why it is left off",
+    ),
     # 11 (audit/timeline.py)
     "time-goes-back": (
         "daté {time}, plus de 300 s avant une entrée précédente ({latest})",

@@ -24,7 +24,10 @@ from audit.timeline import check_timeline
 from audit.witness import check_witnesses, latest_policy
 
 Progress = Callable[[str, int, int], None]
-NEGATIVE_ACTIONS = {"rejected", "withdrawn", "excluded", "declined"}
+NEGATIVE_ACTIONS = {"rejected", "withdrawn", "excluded", "declined", "lapsed"}
+# What a qualified candidate's last action is once round 1 opens (§9 check 6): an answer
+# (`confirmed`, `declined`), `lapsed` (no answer when round 1 opened), or a departure.
+ANSWERS = {"confirmed", "declined", "lapsed"}
 
 
 def parse_chunk(args: tuple[int, Sequence[bytes], str, str | None]) -> list[tuple]:
@@ -453,8 +456,16 @@ class Verification:
                 for c in ids:
                     if c not in cands or cands[c] in NEGATIVE_ACTIONS:
                         c6.fail(index, "round-candidate-ineligible", candidate=c)
+                    elif number == 1 and cands[c] != "confirmed":
+                        c6.fail(index, "round-candidate-unconfirmed", candidate=c)
                     elif number == 1 and c not in qualified:
                         c6.fail(index, "round-candidate-unqualified", candidate=c)
+                if number == 1:  # the list is exactly the confirmed qualified candidates
+                    for c in sorted(qualified):
+                        if cands.get(c) == "confirmed" and c not in ids:
+                            c6.fail(index, "round-candidate-missing", candidate=c)
+                        elif c not in ids and cands.get(c) not in NEGATIVE_ACTIONS | ANSWERS:
+                            c6.fail(index, "qualified-unanswered", candidate=c)
                     elif prev is not None and c not in prev.candidates:
                         c6.fail(index, "round-candidate-new", candidate=c, prev=prev.number)
                 for name in ("subset_size", "allow_blank"):

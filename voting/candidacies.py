@@ -59,13 +59,15 @@ MAX_SEARCH = 100
 
 STATUSES = (
     "draft", "submitted", "published", "rejected", "qualified", "confirmed", "declined",
-    "withdrawn", "excluded",
+    "withdrawn", "excluded", "lapsed",
 )  # fmt: skip
 LIVE = ("submitted", "published", "qualified", "confirmed")
 EDITABLE = ("draft", "submitted", "published")
 # Statuses only a published candidacy can reach; withdrawn and excluded ones are public only
 # if they were published first (published_at).
-PUBLISHED = ("published", "qualified", "confirmed", "declined")
+PUBLISHED = ("published", "qualified", "confirmed", "declined", "lapsed")
+# Opening round 1 closes the list: a qualified candidate who had not confirmed lapses.
+LAPSED_REASON = "Qualifiée, mais participation non confirmée à l’ouverture du premier tour."
 PUBLIC_SQL = f"(status IN {PUBLISHED!r} OR published_at IS NOT NULL)"
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -389,7 +391,8 @@ async def candidacy_of(
         f"""
         SELECT {CANDIDACY_COLUMNS} FROM candidacies
          WHERE primary_id = $1 AND account_id = $2
-         ORDER BY (status IN ('rejected', 'withdrawn', 'excluded', 'declined')), created_at DESC
+         ORDER BY (status IN ('rejected', 'withdrawn', 'excluded', 'declined', 'lapsed')),
+                  created_at DESC
          LIMIT 1
         """,
         primary_id,
@@ -590,7 +593,7 @@ async def revise(
     kind = photo_type(photo_bytes) if photo_bytes else None
     _primary, candidacy = await _lock(conn, candidacy_id)
     _owner(candidacy, account_id)
-    if candidacy.status in ("qualified", "confirmed", "declined"):
+    if candidacy.status in ("qualified", "confirmed", "declined", "lapsed"):
         raise Refused(
             _("Candidature qualifiée : la déclaration ne peut plus être modifiée."), status=409
         )
@@ -749,6 +752,23 @@ async def _answer(
     if await voting_has_started(conn, primary.id):
         raise Refused(_("Le vote a commencé : la liste des candidats est close."), status=409)
     return await _set_status(conn, log, candidacy, action, action)
+
+
+async def lapse_unconfirmed(
+    conn: asyncpg.Connection, log: LogAppender, primary_id: uuid.UUID
+) -> list[Candidacy]:
+    """At the opening of round 1 (the caller holds the primary row FOR UPDATE, so no
+    confirmation can slip in): every candidacy still `qualified` lapses, with a `candidacy`
+    entry of action `lapsed` saying why it is not on the ballot (docs/audit-log.md §8)."""
+    rows = await conn.fetch(
+        f"SELECT {CANDIDACY_COLUMNS} FROM candidacies WHERE primary_id = $1 "
+        "AND status = 'qualified' ORDER BY name, id FOR UPDATE",
+        primary_id,
+    )
+    return [
+        await _set_status(conn, log, Candidacy.from_row(row), "lapsed", "lapsed", LAPSED_REASON)
+        for row in rows
+    ]
 
 
 async def confirm(

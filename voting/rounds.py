@@ -405,6 +405,11 @@ async def open_round(
             "INSERT INTO round_exposure (round_id, candidate, shown) VALUES ($1, $2, 0)",
             [(opened.id, c["candidate"]) for c in chosen],
         )
+    if number == 1:
+        # The list closes: a qualified candidate who did not confirm is not silently left off.
+        from voting.candidacies import lapse_unconfirmed
+
+        await lapse_unconfirmed(conn, log, primary_id)
     # The verifier checks subset_size and allow_blank against the definition (§8).
     queued = await log.append(
         conn,

@@ -313,11 +313,16 @@ def _candidacy(s: Scenario, letter_index: int, action: str) -> Spec:
 
 
 def test_a_candidate_is_on_round_1_by_its_latest_candidacy_action() -> None:
-    # Rejected, then published again on appeal: the latest action counts, A is eligible.
+    # Rejected, then published again on appeal, then confirmed again: the latest action
+    # counts, A is eligible (round 1 lists exactly the confirmed qualified candidates).
     s = honest_primary()
     at = s.index["round-open"]
-    s.builder.specs[at:at] = [_candidacy(s, 0, "rejected"), _candidacy(s, 0, "published")]
-    s.index["result"] += 2
+    s.builder.specs[at:at] = [
+        _candidacy(s, 0, "rejected"),
+        _candidacy(s, 0, "published"),
+        _candidacy(s, 0, "confirmed"),
+    ]
+    s.index["result"] += 3
     assert failed(run(s.builder.export(), s.builder.vkey)) == {}
     # Rejected last: A may not be on the ballot.
     s = honest_primary()

@@ -219,3 +219,23 @@ def test_demo_support_dated_today_fails_the_timeline(tmp_path: Path, demo) -> No
     timeline = next(c for c in report["checks"] if c["number"] == 11)
     assert timeline["failures"][0]["index"] == index
     assert "supports" in timeline["failures"][0]["reason"]
+
+
+def test_demo_says_why_marc_dubois_is_not_on_round_1(demo) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11 item 8: qualified, never confirmed, he lapses in the log just before round 1
+    opens; round 1 lists exactly the confirmed qualified candidates."""
+    export, _ = demo
+    parsed = [canonical.loads(e) for e in entries(export)]
+    opening = next(i for i, e in enumerate(parsed) if e["kind"] == "round-open")
+    lapsed = [
+        e["body"] for e in parsed if e["kind"] == "candidacy" and e["body"]["action"] == "lapsed"
+    ]
+    assert [b["name"] for b in lapsed] == ["Marc Dubois"]
+    assert parsed[opening - 1]["body"]["action"] == "lapsed"
+    last: dict[str, str] = {}
+    for e in parsed[:opening]:
+        if e["kind"] == "candidacy":
+            last[e["body"]["candidate"]] = e["body"]["action"]
+    qualified = {e["body"]["candidate"] for e in parsed[:opening] if e["kind"] == "qualification"}
+    confirmed = {c for c in qualified if last[c] == "confirmed"}
+    assert {c["candidate"] for c in parsed[opening]["body"]["candidates"]} == confirmed

@@ -51,13 +51,14 @@ def test_demo_seed_is_idempotent_and_its_log_verifies(
     assert first[0] == second[0] and len(first[2]) == len(second[2])
 
     statuses = dict(first[0])
-    assert statuses == {"draft": 1, "submitted": 1, "published": 2, "qualified": 1,
+    # Marc Dubois qualified but never confirmed: he lapsed when round 1 opened.
+    assert statuses == {"draft": 1, "submitted": 1, "published": 2, "lapsed": 1,
                         "confirmed": 4}  # fmt: skip
     kinds = Counter(kind for kind, _ in first[2])
     assert first[2][0][0] == "definition"
     assert kinds["qualification"] == 5 and kinds["support"] == 18
     actions = Counter(b["action"] for k, b in first[2] if k == "candidacy")
-    assert actions == {"submitted": 8, "published": 7, "confirmed": 4}
+    assert actions == {"submitted": 8, "published": 7, "confirmed": 4, "lapsed": 1}
 
     export = second[1]
     report = verify(parse_export(json.dumps(export).encode(), "export"),

@@ -66,6 +66,7 @@ STATUS_LABELS = {
     "qualified": _("Qualifiée"),
     "confirmed": _("Confirmée"),
     "declined": _("A renoncé"),
+    "lapsed": _("Non confirmée à temps"),
     "withdrawn": _("Retirée"),
     "excluded": _("Exclue"),
 }
@@ -535,8 +536,8 @@ async def moderation_page(
             "primary": primary,
             "pending": [c for c in every if c.status == "submitted"],
             "live": [c for c in every if c.status in ("published", "qualified", "confirmed")],
-            "closed": [c for c in every if c.status in ("rejected", "declined", "withdrawn",
-                                                        "excluded")],
+            "closed": [c for c in every if c.status in ("rejected", "declined", "lapsed",
+                                                        "withdrawn", "excluded")],
             "errors": errors or {},
         },
         status=status,
