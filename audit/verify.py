@@ -456,18 +456,18 @@ class Verification:
                 for c in ids:
                     if c not in cands or cands[c] in NEGATIVE_ACTIONS:
                         c6.fail(index, "round-candidate-ineligible", candidate=c)
-                    elif number == 1 and cands[c] != "confirmed":
-                        c6.fail(index, "round-candidate-unconfirmed", candidate=c)
                     elif number == 1 and c not in qualified:
                         c6.fail(index, "round-candidate-unqualified", candidate=c)
+                    elif number == 1 and cands[c] != "confirmed":
+                        c6.fail(index, "round-candidate-unconfirmed", candidate=c)
+                    elif prev is not None and c not in prev.candidates:
+                        c6.fail(index, "round-candidate-new", candidate=c, prev=prev.number)
                 if number == 1:  # the list is exactly the confirmed qualified candidates
                     for c in sorted(qualified):
                         if cands.get(c) == "confirmed" and c not in ids:
                             c6.fail(index, "round-candidate-missing", candidate=c)
                         elif c not in ids and cands.get(c) not in NEGATIVE_ACTIONS | ANSWERS:
                             c6.fail(index, "qualified-unanswered", candidate=c)
-                    elif prev is not None and c not in prev.candidates:
-                        c6.fail(index, "round-candidate-new", candidate=c, prev=prev.number)
                 for name in ("subset_size", "allow_blank"):
                     if body[name] != definition[name]:
                         c6.fail(index, "round-setting", name=name)
