@@ -3,9 +3,6 @@ invitation codes and their claims, one account per mailbox."""
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
 import re
 
 from starlette.testclient import TestClient
@@ -18,28 +15,8 @@ from tests.fixtures.accounts import (
     run_db,
     sign_in,
 )
+from tests.fixtures.eligibility import claim, import_codes
 from web.ratelimit import limiter_for
-
-CSV_LINK = re.compile(r'href="data:text/csv;charset=utf-8;base64,([A-Za-z0-9+/=]+)"')
-
-
-def import_codes(organiser: TestClient, slug: str, entries: str) -> dict[str, str]:
-    """Import an allow-list through the page; return {voter number: invitation code} from
-    the CSV offered once on the answer."""
-    page = post_form(organiser, f"/primaries/{slug}/admin/eligibility/import", {"entries": entries})
-    assert page.status_code == 200, page.text[:500]
-    found = CSV_LINK.search(page.text)
-    assert found is not None, page.text[:500]
-    text = base64.b64decode(found.group(1)).decode("utf-8-sig")
-    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
-    assert rows[0] == ["numero_electeur", "code_invitation", "courriel"]
-    return {row[0]: row[1] for row in rows[1:]}
-
-
-def claim(client: TestClient, slug: str, number: str, code: str):  # type: ignore[no-untyped-def]
-    return post_form(
-        client, f"/primaries/{slug}/eligibility/claim", {"voter_number": number, "code": code}
-    )
 
 
 def _primary(client: TestClient, policy: str, slug: str = "p") -> None:

@@ -315,7 +315,7 @@ def test_a_claimed_voter_number_cannot_be_handed_to_another_account(
 ) -> None:
     """One allow-list entry, one participant: the invitation code links the number to one
     account; another account with the same number and code is refused, and cannot support."""
-    from tests.web.test_accounts_eligibility import claim, import_codes
+    from tests.fixtures.eligibility import claim, import_codes
 
     create_primary_http(organiser_client, threshold="5", eligibility="allow-list")
     code = import_codes(organiser_client, "ville", "VN-888")["VN-888"]
