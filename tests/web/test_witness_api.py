@@ -6,8 +6,8 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from crypto.cosignature import CosignerKey
-from tests.fixtures.accounts import api_request
-from tests.fixtures.primaries import definition_input, log_entries
+from tests.fixtures.accounts import api_request, post_form, run_db
+from tests.fixtures.primaries import definition_input, log_entries, primary_form
 
 KEY = CosignerKey.generate("news.example/witness").vkey
 POLICY = f"witness presse {KEY} http://127.0.0.1:9\nquorum presse\n"
@@ -43,3 +43,26 @@ def test_a_policy_is_published_in_the_definition(
         b for k, b in log_entries(client, "sans") if k == "definition"
     )
     assert client.get("/primaries/sans/log/checkpoint").headers["Scrutin-Witness-Quorum"] == "none"
+
+
+def test_the_settings_form_takes_a_policy_and_keeps_a_bad_one_with_its_error(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    bad = f"witness presse {KEY}\nquorum presse\n"  # no URL to submit to
+    response = post_form(
+        organiser_client, "/primaries/new", {**primary_form("t"), "witness_policy": bad}
+    )
+    assert response.status_code == 422
+    assert 'aria-errormessage="witness_policy-error"' in response.text
+    assert "URL" in response.text and KEY in response.text  # the input is kept
+    assert run_db(client, "SELECT count(*) AS n FROM primaries")[0]["n"] == 0
+
+    response = post_form(
+        organiser_client, "/primaries/new", {**primary_form("t"), "witness_policy": POLICY}
+    )
+    assert response.status_code in (200, 303), response.status_code
+    definition = next(b for kind, b in log_entries(client, "t") if kind == "definition")
+    assert definition["witness_policy"] == POLICY
+    assert KEY in organiser_client.get("/primaries/t/admin").text  # shown again in the settings
+    english = client.get("/primaries/t/observers?lang=en")
+    assert "Independent witnesses" in english.text and KEY in english.text

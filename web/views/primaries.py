@@ -270,7 +270,7 @@ def form_values(primary: Primary | None = None) -> dict[str, Any]:
             "grades_preset": "fr-7", "grades_custom": "\n".join(FRENCH_GRADES),
             "rule": "majority-value", "missing": "normalize", "default_grade": "0",
             "upper_median": False, "subset_size": "0", "allow_blank": True,
-            "eligibility": "email", "refuse_disposable": False,
+            "eligibility": "email", "refuse_disposable": False, "witness_policy": "",
         }  # fmt: skip
     d = primary.definition
     preset = next((k for k, v in GRADE_PRESETS.items() if list(v) == d["grades"]), "custom")
@@ -283,6 +283,7 @@ def form_values(primary: Primary | None = None) -> dict[str, Any]:
         "upper_median": d["upper_median"], "subset_size": str(d["subset_size"]),
         "allow_blank": d["allow_blank"], "eligibility": d["eligibility"],
         "refuse_disposable": bool(d.get("refuse_disposable", False)),
+        "witness_policy": d.get("witness_policy", ""),
     }  # fmt: skip
     for phase in d["phases"]:
         values[f"{phase['name']}_start"] = _local(phase["start"])
@@ -303,6 +304,7 @@ FIELD_LIMITS = {
     "title": 200, "slug": 63, "description": 10_000, "charter": 20_000, "threshold": 12,
     "support_cap": 12, "qualification": 40, "grades_preset": 40, "grades_custom": 1_000,
     "rule": 40, "missing": 40, "default_grade": 12, "subset_size": 12, "eligibility": 40,
+    "witness_policy": 10_000,
 }  # fmt: skip
 PHASE_FIELD_LIMIT = 40
 
@@ -345,6 +347,7 @@ def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any]
     values["upper_median"] = form.get("upper_median") == "on"
     values["allow_blank"] = form.get("allow_blank") == "on"
     values["refuse_disposable"] = form.get("refuse_disposable") == "on"
+    values["witness_policy"] = field(form, "witness_policy", 10_000)
     phases: list[dict[str, str]] = []
     order: list[str] = []
     for name in form_phase_names(form=form):
@@ -368,6 +371,7 @@ def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any]
         "upper_median": values["upper_median"], "subset_size": values["subset_size"].strip(),
         "allow_blank": values["allow_blank"], "eligibility": values["eligibility"],
         "refuse_disposable": values["refuse_disposable"], "phases": phases,
+        "witness_policy": values["witness_policy"],
     }  # fmt: skip
     return data, values, order
 
