@@ -777,10 +777,8 @@ DISHONEST: dict[str, Dishonest] = {
     "respelled-base64-entry": Dishonest(respelled_entry, 4, "item 5"),
     "ballot-after-its-phase": Dishonest(ballot_after_round_phase, 11, "item 6"),
     "support-before-its-phase": Dishonest(support_before_definition_phase, 11, "item 6"),
-    "unconfirmed-on-round-1": Dishonest(unconfirmed_on_round_one, 6, "item 8", ABSENT.format(8)),
-    "confirmed-left-off-round-1": Dishonest(
-        confirmed_left_off_round_one, 6, "item 8", ABSENT.format(8)
-    ),
+    "unconfirmed-on-round-1": Dishonest(unconfirmed_on_round_one, 6, "item 8"),
+    "confirmed-left-off-round-1": Dishonest(confirmed_left_off_round_one, 6, "item 8"),
     "changed-result-count": Dishonest(changed_count, 10, "count"),
     "changed-profile": Dishonest(changed_profile, 10, "profile"),
     "result-states-another-rule": Dishonest(wrong_rule_in_result, 10, "rule"),
@@ -1024,7 +1022,27 @@ def allow_list_import() -> dict[str, Any]:
     return resign(p)
 
 
+def qualified_but_absent(answer: str | None) -> Callable[[], dict[str, Any]]:
+    """A qualified candidate who declined (or, with None, never answered and lapsed)."""
+
+    def build() -> dict[str, Any]:
+        p = Primary(n_candidates=4)
+        p.pre_voting(confirm=set(p.candidates[:3]))
+        if answer:
+            last = p.candidates[3]
+            p.candidacy(last, answer, step(p, "qualification", 3).time + 120)
+        c = p.candidates[:3]
+        p.run_round(1, c, ballots3(p))
+        if answer is None:
+            assert p.log.steps[p.log.index("round-open") - 1].body["action"] == "lapsed"
+        return resign(p)
+
+    return build
+
+
 HONEST_EXPORTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "qualified-then-declined": qualified_but_absent("declined"),
+    "qualified-then-lapsed": qualified_but_absent(None),
     "allow-list-import": allow_list_import,
     "supports-closed-early-by-a-revision": early_close_of_supports,
     "time-goes-back-within-300-s": edited(time_of("support", 3, T0 + DAY + 240 - 300)),
@@ -1146,6 +1164,20 @@ SILENCES: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
     ),
     "phase-ending-before-it-starts": (
         edited(with_phases(lambda ph: phase(ph, "round-2").update(end=iso(T0 + 12 * DAY)))),
+        "",
+    ),
+    # §8 says a candidate answers (confirmed/declined) "once a qualification entry names the
+    # candidate", but check 6 lists no failure for an answer before the qualification.
+    "confirmed-before-qualification": (
+        edited(
+            insert_after(
+                "candidacy",
+                2,
+                lambda p: Step(
+                    "candidacy", {**p.log.steps[2].body, "action": "confirmed"}, T0 + 200
+                ),
+            )
+        ),
         "",
     ),
     # Was a disagreement (the stranger read a rejection as final); §9 check 6 now says the

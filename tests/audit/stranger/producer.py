@@ -262,6 +262,8 @@ class Primary:
         self.tally_keys: dict[int, PrivateKey] = {}
         self.round_candidates: dict[int, list[str]] = {}
         self.plaintexts: dict[int, list[bytes]] = {}
+        self.qualified: list[str] = []
+        self.answered: set[str] = set()  # confirmed or declined
 
     @property
     def slug(self) -> str:
@@ -325,8 +327,10 @@ class Primary:
             body = {"candidate": c, "supports": self.threshold, "threshold": self.threshold}
             log.add("qualification", body, t)
             t += 60
+            self.qualified.append(c)
             if confirm is True or (confirm and c in confirm):
                 self.candidacy(c, "confirmed", t)
+                self.answered.add(c)
                 t += 60
 
     def open_round(self, r: int, candidates: list[str], t: int) -> int:
@@ -406,6 +410,13 @@ class Primary:
         count_as_valid: set[int] = frozenset(),
     ) -> None:
         start = T0 + (10 if r == 1 else 13) * DAY
+        if r == 1:
+            # §8 "Candidacy actions": a qualified candidate who neither confirmed nor declined
+            # lapses just before round 1 opens (unless a dishonest script lists it anyway).
+            for c in self.qualified:
+                if c not in self.answered and c not in candidates:
+                    reason = "not confirmed in time"
+                    self.candidacy(c, "lapsed", start + 60, reason)
         self.open_round(r, candidates, start + 60)
         t = start + 3600
         for grades in ballots:

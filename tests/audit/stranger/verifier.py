@@ -363,8 +363,9 @@ ACTIONS = {
     "declined",
     "withdrawn",
     "excluded",
+    "lapsed",  # §8 "Candidacy actions" (added with issue 11 item 8)
 }
-OUT_ACTIONS = {"rejected", "withdrawn", "excluded", "declined"}
+OUT_ACTIONS = {"rejected", "withdrawn", "excluded", "declined", "lapsed"}
 
 
 class Shape(ValueError):
@@ -991,8 +992,21 @@ def _replay(
                     report.fail(6, i, f"candidate {cid} is not a live candidacy")
                 elif r == 1 and not c["qualified"]:
                     report.fail(6, i, f"candidate {cid} did not qualify")
+                elif r == 1 and c["actions"][-1] != "confirmed":
+                    report.fail(6, i, f"candidate {cid} qualified but did not confirm")
                 elif r >= 2 and (r - 1 not in rounds or cid not in rounds[r - 1].candidates):
                     report.fail(6, i, f"candidate {cid} was not on round {r - 1}")
+            if r == 1:
+                # Round 1 lists exactly the confirmed qualified candidates, and the log says
+                # why every other qualified candidate is absent.
+                for cid, c in cands.items():
+                    if not c["qualified"] or cid in ids:
+                        continue
+                    latest = c["actions"][-1]
+                    if latest == "confirmed":
+                        report.fail(6, i, f"confirmed qualified candidate {cid} left off")
+                    elif latest not in OUT_ACTIONS:
+                        report.fail(6, i, f"qualified candidate {cid} absent, with no answer")
             if body["subset_size"] != d["subset_size"]:
                 report.fail(6, i, "subset_size differs from the definition's")
             if body["allow_blank"] != d["allow_blank"]:
