@@ -342,17 +342,15 @@ def test_section_7_receipt_example() -> None:
     assert receipt["tracker"] == sv.leaf_hash(ENTRY).hex() == TRACKER
     proof = [base64.b64decode(h) for h in receipt["inclusion_proof"]]
     assert sv.verify_inclusion(receipt["index"], size, bytes.fromhex(TRACKER), proof, root)
-    # FINDING: the example's entry is a support, and `scrutin-audit receipt` refuses a receipt
-    # whose entry is not a ballot (its check 4), which §7's checks do not ask.
+    # The example shows the form only (§7): its entry is the §3 support, not a ballot.
     assert sv.parse_canonical(ENTRY)["kind"] == "support"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="finding: the §7 example receipt holds the §3 support entry; scrutin-audit "
-    "refuses a receipt whose entry is not a ballot, which §7 does not state",
-)
-def test_section_7_receipt_example_passes_scrutin_audit(tmp_path: pathlib.Path) -> None:
+def test_section_7_receipt_example_fails_scrutin_audit_check_4_as_written(
+    tmp_path: pathlib.Path,
+) -> None:
+    """§7/§9: a receipt's entry is a ballot; `scrutin-audit receipt` fails its check 4 on the
+    completed example (a support), and passes its checks 1-2 (signature, inclusion)."""
     import contextlib
     import io
     import json
@@ -360,6 +358,7 @@ def test_section_7_receipt_example_passes_scrutin_audit(tmp_path: pathlib.Path) 
     from audit.cli import main
 
     shown = _json_with_ellipses(block_after(S7, "For example (the §3 entry in the §6 tree"))
+    assert "form only" in S7 and "scrutin-audit receipt` fails its check 4" in S7
     note = block_after(S6, "Worked example") + "\n"
     receipt = {**shown, "entry": base64.b64encode(ENTRY).decode(), "checkpoint": note}
     path = tmp_path / "receipt.json"
@@ -367,7 +366,11 @@ def test_section_7_receipt_example_passes_scrutin_audit(tmp_path: pathlib.Path) 
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         code = main(["receipt", str(path), "--log-key", VKEY, "--lang", "en"])
-    assert code == 0, out.getvalue()
+    report = out.getvalue()
+    assert code == 1, report
+    failed = [line for line in report.splitlines() if line.lstrip().startswith("✘ ")]
+    assert failed and all(line.lstrip().startswith("✘ 4.") for line in failed[:1]), report
+    assert "✔ 1." in report and "✔ 2." in report
 
 
 def _json_with_ellipses(text: str) -> dict:
