@@ -55,6 +55,12 @@ INSERT INTO log_cosignatures (primary_id, size, witness, line) VALUES ($1, $2, $
 ON CONFLICT DO NOTHING
 """
 SELECT_COSIGNERS_AT = "SELECT witness FROM log_cosignatures WHERE primary_id = $1 AND size = $2"
+SELECT_COSIGNED_NOTE_AT = """
+SELECT c.note || coalesce((
+    SELECT string_agg(w.line, '' ORDER BY w.created_at, w.witness) FROM log_cosignatures w
+    WHERE w.primary_id = c.primary_id AND w.size = c.size), '')
+FROM log_checkpoints c WHERE c.primary_id = $1 AND c.size = $2
+"""
 SELECT_LATEST_QUORUM_SIZES = """
 SELECT c.size, array_remove(array_agg(w.witness), NULL) AS witnesses
 FROM log_checkpoints c LEFT JOIN log_cosignatures w USING (primary_id, size)
@@ -190,12 +196,16 @@ class Witnesses:
                 latest_quorum = row["size"]
                 break
         latest = checkpoints[0]["size"] if checkpoints else 0
+        quorum_note = None  # the newest checkpoint that has the quorum, as published
+        if latest_quorum is not None:
+            quorum_note = await db.fetchval(SELECT_COSIGNED_NOTE_AT, pid, latest_quorum)
         return {
             "policy": policy.text,
             "quorum": policy.quorum,
             "latest": latest,
             "quorum_met": latest_quorum == latest,
             "latest_with_quorum": latest_quorum,
+            "latest_with_quorum_checkpoint": quorum_note,
             "witnesses": [
                 {
                     "name": name,

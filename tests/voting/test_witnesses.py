@@ -86,6 +86,7 @@ async def test_a_witness_down_while_ballots_are_cast(
             assert status["quorum_met"] is True
             latest = await log_service.latest_checkpoint(log_pool, primary.id)
             assert cosigners(latest.note, [up, down]) == {"witness.test/up", "witness.test/down"}
+            assert status["latest_with_quorum_checkpoint"] == latest.note
             # Nothing lost: the cosigned tree holds every ballot and extends each receipt's.
             head = await log_service.head(log_pool, primary.id)
             assert latest.size == head.size

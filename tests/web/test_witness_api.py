@@ -66,3 +66,4 @@ def test_the_settings_form_takes_a_policy_and_keeps_a_bad_one_with_its_error(
     assert KEY in organiser_client.get("/primaries/t/admin").text  # shown again in the settings
     english = client.get("/primaries/t/observers?lang=en")
     assert "Independent witnesses" in english.text and KEY in english.text
+    assert "does not have the quorum yet" in english.text
