@@ -1,4 +1,4 @@
-"""The eleven checks of ``scrutin-audit verify`` (docs/audit-log.md §9)."""
+"""The twelve checks of ``scrutin-audit verify`` (docs/audit-log.md §9)."""
 
 from __future__ import annotations
 
