@@ -33,6 +33,7 @@ from tests.audit.stranger.producer import (
     LogKey,
     Primary,
     Step,
+    WitnessKey,
     b64,
     canonical,
     iso,
@@ -1278,3 +1279,53 @@ def test_tiles_written_from_the_spec_are_read_by_scrutin_audit(
     bundle.write_bytes(bytes(data))
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert audit_main(argv) == 1
+
+
+# -- witnesses (§6 cosignatures, §9 check 12) -------------------------------------------------
+
+WITNESSES = [WitnessKey("w1.example", bytes([7] * 32)), WitnessKey("w2.example", bytes([8] * 32))]
+
+
+def witnessed(
+    quorum: str, cosigners: list[WitnessKey], edit: Callable[[str], str] = lambda n: n
+) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        policy = "".join(f"witness {w.name} {w.vkey}\n" for w in WITNESSES)
+        policy += f"group both {quorum} w1.example w2.example\nquorum both\n"
+        p = Primary(witness_policy=policy)
+        p.log.witnesses = cosigners
+        p.pre_voting()
+        p.run_round(1, p.candidates, ballots3(p))
+        doc = p.log.export()
+        doc["checkpoints"][-1] = edit(doc["checkpoints"][-1])
+        return doc
+
+    return build
+
+
+def _forge(note: str) -> str:
+    head, _, last = note.rstrip("\n").rpartition("\n")
+    name, sig = last.rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(sig))
+    raw[-1] ^= 1
+    return f"{head}\n{name} {b64(bytes(raw))}\n"
+
+
+WITNESS_CASES: dict[str, tuple[Callable[[], dict[str, Any]], bool]] = {
+    "both-cosigned-all": (witnessed("all", WITNESSES), True),
+    "one-cosigned-any": (witnessed("any", WITNESSES[:1]), True),
+    "one-cosigned-all": (witnessed("all", WITNESSES[:1]), False),
+    "none-cosigned-any": (witnessed("any", []), False),
+    "forged-cosignature-all": (witnessed("all", WITNESSES, _forge), False),
+    "threshold-beyond-members": (witnessed("3", WITNESSES), False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WITNESS_CASES))
+def test_witness_quorum_is_read_alike(name: str, tmp_path: pathlib.Path) -> None:
+    build, honest_log = WITNESS_CASES[name]
+    v = run_both(build(), tmp_path)
+    if honest_log:
+        assert v.audit_code == 0 and v.stranger.ok, v.explain()
+    else:
+        assert v.audit_failed == v.stranger.failed_checks == {12}, v.explain()

@@ -111,6 +111,25 @@ class LogKey:
         return f"{text}\n\u2014 {self.origin} {b64(self.key_id + sig)}\n"
 
 
+class WitnessKey:
+    """A witness (§6 "Witness cosignatures"): type 0x04 keys, tlog-cosignature lines."""
+
+    def __init__(self, name: str, seed: bytes, stamp: int = 1_802_592_000) -> None:
+        self.name, self.stamp = name, stamp
+        self.signing = SigningKey(seed)
+        public = bytes(self.signing.verify_key)
+        self.key_id = hashlib.sha256(name.encode() + b"\n\x04" + public).digest()[:4]
+        typed = b"\x04" + public
+        self.vkey = f"{name}+{self.key_id.hex()}+{b64(typed)}"
+
+    def cosign(self, note: str) -> str:
+        text = note[: note.rfind("\n\n") + 1]
+        message = b"cosignature/v1\ntime " + str(self.stamp).encode() + b"\n" + text.encode()
+        sig = self.signing.sign(message).signature
+        raw = self.key_id + self.stamp.to_bytes(8, "big") + sig
+        return f"\u2014 {self.name} {b64(raw)}\n"
+
+
 # -- the log --------------------------------------------------------------------------------
 
 PHASE_CHANGES = {"definition", "qualification", "round-open", "round-close", "tally-key", "result"}
@@ -132,6 +151,7 @@ class Log:
     seed: bytes = bytes(range(32))
     steps: list[Step] = field(default_factory=list)
     allow_oversize: bool = False
+    witnesses: list[WitnessKey] = field(default_factory=list)
 
     @property
     def key(self) -> LogKey:
@@ -185,6 +205,9 @@ class Log:
         sizes = [0] + [i + 1 for i, s in enumerate(self.steps) if s.kind in PHASE_CHANGES]
         sizes.append(len(entries))
         checkpoints = [key.checkpoint(n, root_of(leaves[:n])) for n in sorted(set(sizes))]
+        if self.witnesses:
+            # §6: the latest checkpoint carries one cosignature line per witness.
+            checkpoints[-1] += "".join(w.cosign(checkpoints[-1]) for w in self.witnesses)
         return {
             "format": "scrutin-export/v1",
             "origin": self.origin,
@@ -254,6 +277,7 @@ class Primary:
     allow_blank: bool = False
     threshold: int = 2
     support_cap: int = 0
+    witness_policy: str = ""
     log: Log = field(default_factory=Log)
 
     def __post_init__(self) -> None:
@@ -296,6 +320,7 @@ class Primary:
             "allow_blank": self.allow_blank,
             "eligibility": "email",
             "phases": self.phases(),
+            **({"witness_policy": self.witness_policy} if self.witness_policy else {}),
         }
 
     def candidacy(self, c: str, action: str, t: int, reason: str = "") -> int:
