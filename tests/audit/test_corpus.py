@@ -356,6 +356,19 @@ def unconfirmed_on_round_one() -> dict[str, Any]:
     return resign(p)
 
 
+def silently_left_off() -> dict[str, Any]:
+    # Issue 11 item 8 (Marc Dubois in the demo): qualified, never answered, and no `lapsed`
+    # entry says why the candidate is not on round 1.
+    p = Primary()
+    p.pre_voting(confirm=set(p.candidates[:2]))
+    c = p.candidates[:2]
+    p.run_round(1, c, [{c[0]: 3, c[1]: 1}, {c[0]: 1, c[1]: 2}])
+    lapse = p.log.index("candidacy", -1)
+    assert p.log.steps[lapse].body["action"] == "lapsed"
+    del p.log.steps[lapse]
+    return resign(p)
+
+
 def confirmed_left_off_round_one() -> dict[str, Any]:
     # Issue 11 item 8: a confirmed qualified candidate silently left off round 1.
     p = basic()
@@ -760,6 +773,7 @@ class Dishonest:
     check: int | None  # the §9 check that must catch it; None: unusable input (exit 2)
     why: str
     pending: str = ""  # why the two verifiers cannot agree yet (xfail, not strict)
+    codes: frozenset[str] = frozenset()  # failure codes the spec names, when it names them
 
 
 ABSENT = "rule not yet in docs/audit-log.md (issue 11 item {})"
@@ -778,8 +792,15 @@ DISHONEST: dict[str, Dishonest] = {
     "respelled-base64-entry": Dishonest(respelled_entry, 4, "item 5"),
     "ballot-after-its-phase": Dishonest(ballot_after_round_phase, 11, "item 6"),
     "support-before-its-phase": Dishonest(support_before_definition_phase, 11, "item 6"),
-    "unconfirmed-on-round-1": Dishonest(unconfirmed_on_round_one, 6, "item 8"),
-    "confirmed-left-off-round-1": Dishonest(confirmed_left_off_round_one, 6, "item 8"),
+    "qualified-left-off-silently": Dishonest(
+        silently_left_off, 6, "item 8", codes=frozenset({"qualified-unanswered"})
+    ),
+    "unconfirmed-on-round-1": Dishonest(
+        unconfirmed_on_round_one, 6, "item 8", codes=frozenset({"round-candidate-unconfirmed"})
+    ),
+    "confirmed-left-off-round-1": Dishonest(
+        confirmed_left_off_round_one, 6, "item 8", codes=frozenset({"round-candidate-missing"})
+    ),
     "changed-result-count": Dishonest(changed_count, 10, "count"),
     "changed-profile": Dishonest(changed_profile, 10, "profile"),
     "result-states-another-rule": Dishonest(wrong_rule_in_result, 10, "rule"),
@@ -944,6 +965,11 @@ def test_dishonest_logs_fail_both_verifiers_on_the_named_check(
     assert case.check in v.stranger.failed_checks, v.explain()
     if name not in OTHER_CHECKS_DIFFER:
         assert v.audit_failed == v.stranger.failed_checks, v.explain()
+    if case.codes:  # the codes §9 names for this fault
+        report = json.loads(v.audit_out)
+        audit_codes = {f["code"] for c in report["checks"] for f in c["failures"]}
+        assert case.codes <= audit_codes, v.explain()
+        assert case.codes <= {f.code for f in v.stranger.failures}, v.explain()
 
 
 # Logs on which both fail the named check but not the same set of checks: the spec does not

@@ -41,7 +41,7 @@ class Failure:
     check: int
     index: int | None
     reason: str
-    code: str = ""  # for invalid ballots (check 9 warnings): §8's code
+    code: str = ""  # where the spec names one: §8's invalid-ballot codes, §9 check 6's
 
 
 @dataclass
@@ -59,8 +59,8 @@ class StrangerReport:
     def failed_checks(self) -> set[int]:
         return {f.check for f in self.failures}
 
-    def fail(self, check: int, index: int | None, reason: str) -> None:
-        self.failures.append(Failure(check, index, reason))
+    def fail(self, check: int, index: int | None, reason: str, code: str = "") -> None:
+        self.failures.append(Failure(check, index, reason, code))
 
     def warn(self, check: int, index: int | None, reason: str, code: str = "") -> None:
         self.warnings.append(Failure(check, index, reason, code))
@@ -366,6 +366,10 @@ ACTIONS = {
     "lapsed",  # §8 "Candidacy actions" (added with issue 11 item 8)
 }
 OUT_ACTIONS = {"rejected", "withdrawn", "excluded", "declined", "lapsed"}
+# §9 check 6's codes for round 1's list of candidates.
+UNCONFIRMED = "round-candidate-unconfirmed"
+LEFT_OFF = "round-candidate-missing"
+UNANSWERED = "qualified-unanswered"
 
 
 class Shape(ValueError):
@@ -994,7 +998,7 @@ def _replay(
                 elif r == 1 and not c["qualified"]:
                     report.fail(6, i, f"candidate {cid} did not qualify")
                 elif r == 1 and c["actions"][-1] != "confirmed":
-                    report.fail(6, i, f"candidate {cid} qualified but did not confirm")
+                    report.fail(6, i, f"candidate {cid} qualified but did not confirm", UNCONFIRMED)
                 elif r >= 2 and (r - 1 not in rounds or cid not in rounds[r - 1].candidates):
                     report.fail(6, i, f"candidate {cid} was not on round {r - 1}")
             if r == 1:
@@ -1005,9 +1009,9 @@ def _replay(
                         continue
                     latest = c["actions"][-1]
                     if latest == "confirmed":
-                        report.fail(6, i, f"confirmed qualified candidate {cid} left off")
+                        report.fail(6, i, f"confirmed qualified candidate {cid} left off", LEFT_OFF)
                     elif latest not in OUT_ACTIONS:
-                        report.fail(6, i, f"qualified candidate {cid} absent, with no answer")
+                        report.fail(6, i, f"qualified candidate {cid}: no answer", UNANSWERED)
             if body["subset_size"] != d["subset_size"]:
                 report.fail(6, i, "subset_size differs from the definition's")
             if body["allow_blank"] != d["allow_blank"]:
