@@ -1280,7 +1280,8 @@ def parse_policy(text: str, log_key: LogKey) -> tuple[dict[str, LogKey], dict[st
             quorum = args[0]
         else:
             raise PolicyError(f"unreadable policy line {line!r}")
-    if quorum is None or (quorum not in witnesses and quorum not in groups):
+    # `quorum none` (tlog-policy's keyword): no cosignature is required.
+    if quorum is None or (quorum not in witnesses and quorum not in groups and quorum != "none"):
         raise PolicyError("no quorum naming a witness or a group")
     if logs:
         keys = []
@@ -1340,6 +1341,8 @@ def _witnesses(
     signed = {name: cosigned_by(latest, w) is not None for name, w in witnesses.items()}
 
     def holds(name: str) -> bool:
+        if name == "none" and name not in groups:
+            return True
         if name in signed:
             return signed[name]
         need, members = groups[name]
