@@ -37,11 +37,13 @@ from tests.audit.stranger.producer import (
     b64,
     canonical,
     iso,
+    leaf,
+    receipt,
     seal,
     supporter,
     write_tiles,
 )
-from tests.audit.stranger.verifier import StrangerReport, verify_export
+from tests.audit.stranger.verifier import StrangerReport, verify_export, verify_receipt
 
 VKEY = Log().key.vkey
 RULES = ["majority-value", "majority-gauge", "mieux-voter", "typical", "central", "usual"]
@@ -1401,3 +1403,99 @@ def test_witness_quorum_is_read_alike(name: str, tmp_path: pathlib.Path) -> None
         assert v.audit_code == 0 and v.stranger.ok, v.explain()
     else:
         assert v.audit_failed == v.stranger.failed_checks == {12}, v.explain()
+
+
+# -- receipts (§7 JSON receipt, §9 receipt checks) -------------------------------------------
+
+
+def run_receipt(
+    doc: dict[str, Any], log: dict[str, Any] | None, tmp_path: pathlib.Path, pinned: str = VKEY
+) -> tuple[int, set[int], str, StrangerReport]:
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    argv = ["receipt", str(path), "--log-key", pinned, "--json", "--lang", "en"]
+    if log is not None:
+        (tmp_path / "log.json").write_text(json.dumps(log), encoding="utf-8")
+        argv += ["--log", str(tmp_path / "log.json")]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = audit_main(argv)
+    failed = set()
+    if code != 2:
+        failed = {c["number"] for c in json.loads(out.getvalue())["checks"] if not c["ok"]}
+    return code, failed, out.getvalue() + err.getvalue(), verify_receipt(doc, pinned, log)
+
+
+def ballot_receipt(edit: Callable[[dict[str, Any], dict[str, Any]], None] = lambda r, d: None):
+    def build() -> tuple[dict[str, Any], dict[str, Any]]:
+        doc = honest_export()
+        kinds = [json.loads(base64.b64decode(e))["kind"] for e in doc["entries"]]
+        made = receipt(doc, kinds.index("ballot"))
+        edit(made, doc)
+        return made, doc
+
+    return build
+
+
+def _other_log(r: dict[str, Any], doc: dict[str, Any]) -> None:
+    p = Primary(rule="typical")
+    p.pre_voting()
+    p.run_round(1, p.candidates, [{c: 1 for c in p.candidates}] * 4)
+    doc.clear()
+    doc.update(p.log.export())
+
+
+def _set(member: str, value: Any) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+    return lambda r, d: r.update({member: value})
+
+
+# (receipt builder, with the log?, the receipt check that must fail; None: unusable, 0: honest)
+RECEIPTS: dict[str, tuple[Callable[[], Any], bool, int | None]] = {
+    "ballot-receipt": (ballot_receipt(), False, 0),
+    "ballot-receipt-with-its-log": (ballot_receipt(), True, 0),
+    "member-added": (ballot_receipt(_set("note", "")), False, None),
+    "index-a-boolean": (ballot_receipt(lambda r, d: r.update(index=r["index"] > 0)), False, None),
+    "tracker-upper-case": (
+        ballot_receipt(lambda r, d: r.update(tracker=r["tracker"].upper())),
+        False,
+        None,
+    ),
+    "origin-not-the-key-name": (
+        ballot_receipt(_set("origin", "elsewhere/primaries/x")),
+        False,
+        None,
+    ),
+    "proof-hash-of-31-bytes": (
+        ballot_receipt(lambda r, d: r["inclusion_proof"].__setitem__(0, b64(bytes(31)))),
+        False,
+        None,
+    ),
+    "wrong-index": (ballot_receipt(lambda r, d: r.update(index=r["index"] + 1)), False, 2),
+    "tracker-of-another-entry": (
+        ballot_receipt(
+            lambda r, d: r.update(tracker=leaf(base64.b64decode(d["entries"][0])).hex())
+        ),
+        False,
+        2,
+    ),
+    "receipt-of-a-support": (ballot_receipt(lambda r, d: r.update(receipt(d, 5))), False, 4),
+    "another-log": (ballot_receipt(_other_log), True, 3),
+    "another-key": (
+        ballot_receipt(lambda r, d: r.update(receipt(signed_by_another_key(), r["index"]))),
+        False,
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECEIPTS))
+def test_receipts_are_read_alike(name: str, tmp_path: pathlib.Path) -> None:
+    build, with_log, check = RECEIPTS[name]
+    doc, log = build()
+    code, failed, out, stranger = run_receipt(doc, log if with_log else None, tmp_path)
+    if check == 0:
+        assert code == 0 and stranger.ok, (out, stranger)
+    elif check is None:
+        assert code == 2 and not stranger.usable, (out, stranger)
+    else:
+        assert code == 1 and check in failed and check in stranger.failed_checks, (out, stranger)

@@ -507,3 +507,31 @@ def write_tiles(export: dict[str, Any], directory: str) -> None:
         hashes = [root_of(hashes[n * 256 : (n + 1) * 256]) for n in range(full)]
         level += 1
     assert size == len(entries)
+
+
+def inclusion_path(leaves: list[bytes], index: int) -> list[bytes]:
+    """RFC 9162 §2.1.3.1 PATH(index, D[n]), from the leaf's sibling up."""
+    if len(leaves) <= 1:
+        return []
+    k = 1
+    while 2 * k < len(leaves):
+        k *= 2
+    if index < k:
+        return [*inclusion_path(leaves[:k], index), root_of(leaves[k:])]
+    return [*inclusion_path(leaves[k:], index - k), root_of(leaves[:k])]
+
+
+def receipt(export: dict[str, Any], index: int) -> dict[str, Any]:
+    """§7's JSON receipt of the entry at `index`, against the export's latest checkpoint."""
+    entries = [base64.b64decode(e) for e in export["entries"]]
+    leaves = [leaf(e) for e in entries]
+    return {
+        "format": "scrutin-receipt/v1",
+        "origin": export["origin"],
+        "vkey": export["vkey"],
+        "index": index,
+        "entry": export["entries"][index],
+        "tracker": leaves[index].hex(),
+        "inclusion_proof": [b64(h) for h in inclusion_path(leaves, index)],
+        "checkpoint": export["checkpoints"][-1],
+    }

@@ -1350,3 +1350,92 @@ def _witnesses(
 
     if not holds(quorum):
         report.fail(12, None, f"the latest checkpoint lacks the quorum {quorum!r}")
+
+
+# -- receipts (§7 "Receipt", §9 "Receipt") ---------------------------------------------------
+
+RECEIPT_MEMBERS = {
+    "format",
+    "origin",
+    "vkey",
+    "index",
+    "entry",
+    "tracker",
+    "inclusion_proof",
+    "checkpoint",
+}
+
+
+def verify_receipt(
+    receipt: Any, pinned: str | None = None, log: dict[str, Any] | None = None
+) -> StrangerReport:
+    """§9 "Receipt" checks 1-4 of a JSON receipt (5, the witnesses, is not run), optionally
+    against the pinned key and a log export."""
+    report = StrangerReport()
+    try:
+        _verify_receipt(receipt, pinned, log, report)
+    except Unusable as exc:
+        report.usable = False
+        report.unusable_reason = str(exc)
+    return report
+
+
+def _verify_receipt(
+    receipt: Any, pinned: str | None, log: dict[str, Any] | None, report: StrangerReport
+) -> None:
+    # §7: what makes a receipt unusable input.
+    if not isinstance(receipt, dict) or set(receipt) != RECEIPT_MEMBERS:
+        raise Unusable("a receipt is an object with exactly the eight §7 members")
+    if receipt["format"] != "scrutin-receipt/v1":
+        raise Unusable("not a scrutin-receipt/v1")
+    for member in ("origin", "vkey", "entry", "tracker", "checkpoint"):
+        if not isinstance(receipt[member], str):
+            raise Unusable(f"{member} is not a string")
+    if not _int(receipt["index"]) or receipt["index"] < 0:
+        raise Unusable("index is not an integer ≥ 0")
+    if not isinstance(receipt["inclusion_proof"], list):
+        raise Unusable("inclusion_proof is not a list")
+    key = parse_vkey(receipt["vkey"])
+    if receipt["origin"] != key.name:
+        raise Unusable("origin is not the key name of vkey")
+    if not HEX64.fullmatch(receipt["tracker"]):
+        raise Unusable("tracker is not 64 lowercase hex digits")
+    try:
+        entry = b64decode(receipt["entry"])
+        proof = [b64decode(h, 32) for h in receipt["inclusion_proof"]]
+    except ValueError as exc:
+        raise Unusable(f"receipt: {exc}") from exc
+    if pinned is not None and parse_vkey(pinned.strip("\n")) != key:
+        report.fail(1, None, "the receipt's key is not the pinned key")
+    # (1) the checkpoint; (2) tracker, entry, inclusion.
+    try:
+        _, size, root = open_checkpoint(receipt["checkpoint"], key)
+    except NoteError as exc:
+        report.fail(1, None, f"checkpoint: {exc}")
+        return
+    if leaf_hash(entry).hex() != receipt["tracker"]:
+        report.fail(2, receipt["index"], "tracker is not the entry's leaf hash")
+    env = None
+    try:
+        env = parse_canonical(entry)
+        if not isinstance(env, dict) or set(env) != ENVELOPE or env.get("key") != key.key_id_hex:
+            raise Shape("not an entry of this log's key")
+        VerifyKey(key.public_key).verify(signed_message(env), b64decode(env["sig"], 64))
+    except (NotCanonical, Shape, ValueError, KeyError, TypeError, BadSignatureError):
+        report.fail(2, receipt["index"], "the entry does not verify")
+        env = None
+    if not verify_inclusion(receipt["index"], size, leaf_hash(entry), proof, root):
+        report.fail(2, receipt["index"], "the inclusion proof does not hold")
+    # (3) against the log.
+    if log is not None:
+        logged = verify_export(log, receipt["vkey"] if pinned is None else pinned)
+        entries = [base64.b64decode(e) for e in log.get("entries", [])]
+        if not logged.usable or 1 in logged.failed_checks or 2 in logged.failed_checks:
+            report.fail(3, None, "the log's latest checkpoint does not verify")
+        elif receipt["index"] >= len(entries) or entries[receipt["index"]] != entry:
+            report.fail(3, receipt["index"], "the log has another entry at that index")
+        elif size > len(entries) or tree_root([leaf_hash(e) for e in entries[:size]]) != root:
+            report.fail(3, None, "the receipt's tree is not a prefix of the log's")
+    # (4) a ballot.
+    if env is not None and env.get("kind") != "ballot":
+        report.fail(4, receipt["index"], "the receipt's entry is not a ballot")
