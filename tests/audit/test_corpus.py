@@ -1488,7 +1488,28 @@ RECEIPTS: dict[str, tuple[Callable[[], Any], bool, int | None]] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(RECEIPTS))
+# §7: `vkey` is the verifier-key string "without a newline"; scrutin-audit accepts one with a
+# trailing newline (exit 0), the stranger refuses the receipt as unusable input (exit 2).
+RECEIPT_DISAGREEMENTS = {
+    "vkey-with-a-trailing-newline": "disagreement: scrutin-audit accepts a receipt whose vkey "
+    "ends with a newline, which §7's member table excludes",
+}
+RECEIPTS["vkey-with-a-trailing-newline"] = (
+    ballot_receipt(lambda r, d: r.update(vkey=r["vkey"] + "\n")),
+    False,
+    None,
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=False, reason=RECEIPT_DISAGREEMENTS[n]))
+        if n in RECEIPT_DISAGREEMENTS
+        else n
+        for n in sorted(RECEIPTS)
+    ],
+)
 def test_receipts_are_read_alike(name: str, tmp_path: pathlib.Path) -> None:
     build, with_log, check = RECEIPTS[name]
     doc, log = build()
