@@ -18,6 +18,7 @@ from voting.mail import mail_service
 from web import errors
 from web.auth import middleware as security_middleware
 from web.headers import SecurityHeadersMiddleware
+from web.proxies import ProxyHeadersMiddleware
 from web.settings import Settings, resolve_secret_key
 from web.templating import make_templates
 from web.views import accounts, api, candidacies, health, home, log, primaries, rounds
@@ -99,7 +100,11 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Starle
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeadersMiddleware), *security_middleware()],
+        middleware=[
+            Middleware(ProxyHeadersMiddleware, trusted=settings.forwarded_allow_ips),
+            Middleware(SecurityHeadersMiddleware, hsts=settings.https),
+            *security_middleware(),
+        ],
         exception_handlers=errors.handlers(),
     )
     app.state.settings = settings

@@ -112,15 +112,27 @@ def _origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+def _own_origins(request: Request) -> set[str]:
+    """This site as the browser names it: SCRUTIN_PUBLIC_URL's origin when set (behind a
+    proxy the browser says https://public.example while the app is reached over http), and
+    the address the request was sent to."""
+    own = {f"{request.url.scheme}://{request.url.netloc}".lower()}
+    settings = getattr(request.app.state, "settings", None) if "app" in request.scope else None
+    public = getattr(settings, "public_origin", None)
+    if public:
+        own.add(public)
+    return own
+
+
 def same_origin(request: Request) -> bool:
     """False when Origin (or, without it, Referer) names another site; True when absent."""
-    own = f"{request.url.scheme}://{request.url.netloc}".lower()
+    own = _own_origins(request)
     origin = request.headers.get("origin")
     if origin is not None:
-        return origin.strip().lower() == own
+        return origin.strip().lower() in own
     referer = request.headers.get("referer")
     if referer:
-        return _origin_of(referer) == own
+        return _origin_of(referer) in own
     return True
 
 

@@ -19,9 +19,14 @@ SECURITY_HEADERS = [
 ]
 
 
+# Sent when SCRUTIN_PUBLIC_URL is https: browsers then refuse plain http for a year.
+STRICT_TRANSPORT_SECURITY = (b"strict-transport-security", b"max-age=31536000")
+
+
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.headers = SECURITY_HEADERS + ([STRICT_TRANSPORT_SECURITY] if hsts else [])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,7 +36,7 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                extra = [(k, v) for k, v in self.headers if k not in present]
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 

@@ -5,6 +5,7 @@ Every setting has a documented default so that `scrutin demo` works on a bare ma
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -46,12 +47,29 @@ class Settings:
     secure_cookies: bool = False
     smtp: SmtpSettings | None = None
     checkpoint_interval: float = 2.0
+    # Reverse proxies whose Forwarded / X-Forwarded-* headers are believed (web/proxies.py).
+    forwarded_allow_ips: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def embedded_database(self) -> bool:
         """True when the service runs its own PostgreSQL inside the data dir."""
         return self.database_url is None
+
+    @property
+    def public_origin(self) -> str | None:
+        """`scheme://host[:port]` of SCRUTIN_PUBLIC_URL, as browsers send it in `Origin`."""
+        if not self.public_url:
+            return None
+        scheme, rest = self.public_url.split("://", 1)
+        netloc = rest.split("/", 1)[0].lower()
+        default_port = ":443" if scheme == "https" else ":80"
+        return f"{scheme}://{netloc.removesuffix(default_port)}"
+
+    @property
+    def https(self) -> bool:
+        """True when people reach the service over https (then HSTS is sent)."""
+        return bool(self.public_url and self.public_url.startswith("https://"))
 
     @property
     def base_url(self) -> str:
@@ -116,6 +134,24 @@ def _public_host(value: str | None, public_url: str | None) -> str:
     return value
 
 
+def _forwarded_allow_ips(value: str) -> tuple[str, ...]:
+    """Comma-separated addresses or networks (CIDR) of trusted proxies, or "*" for any."""
+    allowed = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        if item != "*":
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    "SCRUTIN_FORWARDED_ALLOW_IPS must list IP addresses or networks "
+                    f"(such as 127.0.0.1 or 10.0.0.0/8) separated by commas, or *; got {item!r}"
+                ) from None
+        allowed.append(item)
+    return tuple(allowed)
+
+
 def _smtp(env: Mapping[str, str]) -> SmtpSettings | None:
     host = env.get("SCRUTIN_SMTP_HOST", "").strip()
     if not host:
@@ -166,6 +202,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secure_cookies=_bool(env.get("SCRUTIN_SECURE_COOKIES", "false"), "SCRUTIN_SECURE_COOKIES"),
         smtp=_smtp(env),
         checkpoint_interval=checkpoint_interval,
+        forwarded_allow_ips=_forwarded_allow_ips(env.get("SCRUTIN_FORWARDED_ALLOW_IPS", "")),
     )
 
 
