@@ -559,12 +559,15 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-async def _add_version(conn: asyncpg.Connection, candidacy: Candidacy) -> None:
+async def _add_version(
+    conn: asyncpg.Connection, candidacy: Candidacy, at: datetime | None = None
+) -> None:
+    """The public version, dated `at` (the instant its log entry carries) or now."""
     await conn.execute(
         """
         INSERT INTO candidacy_versions (candidacy_id, version, name, bio, programme, links,
-                                        photo_sha256, declaration)
-        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8)
+                                        photo_sha256, declaration, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, coalesce($9, now()))
         """,
         candidacy.id,
         candidacy.version,
@@ -574,6 +577,7 @@ async def _add_version(conn: asyncpg.Connection, candidacy: Candidacy) -> None:
         _json(candidacy.links),
         candidacy.photo_sha256,
         candidacy.declaration,
+        at,
     )
 
 
@@ -685,7 +689,7 @@ async def submit(
         candidacy.id,
     )
     updated = Candidacy.from_row(row)
-    await _add_version(conn, updated)
+    await _add_version(conn, updated, now)
     await log.append(
         conn, updated.primary_id, "candidacy", _entry(updated, "submitted"), at=now
     )  # dated when the candidacies phase was checked open (§9 check 11)

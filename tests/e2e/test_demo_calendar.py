@@ -41,9 +41,33 @@ def test_the_demo_pages_agree_with_what_the_demo_did(settings: Settings, databas
         for cid in ids:
             page = citizen.get(f"{base}/candidates/{cid}").text
             assert "Soutenir" not in page  # the supports phase ended weeks ago
+        # The programmes' versions are dated when they were submitted, in the candidacies
+        # phase, as their log entries are (the page shows "Version 1 — <date>").
+        assert asyncio.run(_versions_outside_candidacies(database_url)) == 0
         declared = post_form(
             citizen, f"{base}/declare",
             {"name": "Nouvelle Venue", "bio": "", "programme": "", "links": "", "charter": "on"},
         )  # fmt: skip
         assert declared.status_code == 409
         assert "La phase des candidatures n’est pas ouverte" in declared.text
+
+
+async def _versions_outside_candidacies(database_url: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(
+            """
+            SELECT count(*) FROM candidacy_versions v
+              JOIN candidacies c ON c.id = v.candidacy_id
+              JOIN primaries p ON p.id = c.primary_id,
+                   jsonb_array_elements(p.definition -> 'phases') AS phase
+             WHERE p.slug = $1 AND phase ->> 'name' = 'candidacies'
+               AND NOT (v.created_at >= (phase ->> 'start')::timestamptz
+                        AND v.created_at < (phase ->> 'end')::timestamptz)
+            """,
+            DEMO_SLUG,
+        )
+    finally:
+        await conn.close()
