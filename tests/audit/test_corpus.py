@@ -1209,6 +1209,22 @@ SILENCES: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
         ),
         "",
     ),
+    # §8 "withdrawn ... close[s] the candidacy: it can be on no round", but §9 check 6 lets
+    # the latest action decide: a candidate who withdrew, then was supported, qualified and
+    # confirmed, is on round 1 for both verifiers. (The two texts disagree; check 6 is read.)
+    "withdrawn-then-confirmed-on-round-1": (
+        edited(
+            lambda p: p.log.steps.insert(
+                p.log.index("support"),
+                Step(
+                    "candidacy",
+                    {**p.log.steps[1].body, "action": "withdrawn"},
+                    step(p, "support").time,
+                ),
+            )
+        ),
+        "",
+    ),
     # Was a disagreement (the stranger read a rejection as final); §9 check 6 now says the
     # latest candidacy action decides.
     "rejected-then-published-on-round-1": (rejected_then_published, ""),
