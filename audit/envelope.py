@@ -55,6 +55,7 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
         "refuse_disposable": {"optional": "bool"},
         "phases": ["list", _PHASE],
         "witness_policy": {"optional": "str"},
+        "credentials": {"optional": ("server", "voter")},
     },
     "candidacy": {
         "candidate": "uuid",
@@ -63,7 +64,12 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
         "declaration": "hex64",
         "reason": "str",
     },
-    "support": {"candidate": "uuid", "supporter": "hex64"},
+    "support": {
+        "candidate": "uuid",
+        "supporter": "hex64",
+        "credential": {"optional": "b64key"},
+        "credential_sig": {"optional": "b64"},
+    },
     "support-withdrawal": {"candidate": "uuid", "supporter": "hex64"},
     "qualification": {"candidate": "uuid", "supports": "int", "threshold": "int"},
     "allow-list": {
@@ -80,7 +86,19 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
         "subset_size": "int",
         "allow_blank": "bool",
     },
-    "ballot": {"round": "int", "sealed": "b64"},
+    "ballot": {
+        "round": "int",
+        "sealed": "b64",
+        "credential": {"optional": "b64key"},
+        "credential_sig": {"optional": "b64"},
+    },
+    "credential": {
+        "credential": "b64key",
+        "citizen": "hex64",
+        "assisted": "bool",
+        "replaces": {"optional": "b64key"},
+    },
+    "roll": {"round": "int", "count": "int", "assisted": "int", "digest": "hex64"},
     "round-close": {"round": "int", "turnout": "int"},
     "tally-key": {"round": "int", "tally_secret_key": "b64key"},
     "result": {

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.credentials import MESSAGES as CREDENTIAL_MESSAGES
+from audit.credentials import NAMES as CREDENTIAL_NAMES
 from audit.witness import MESSAGES as WITNESS_MESSAGES
 from audit.witness import NAMES as WITNESS_NAMES
 
@@ -501,6 +503,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
 CHECK_NAMES[12] = WITNESS_NAMES[12]
 RECEIPT_CHECK_NAMES[5] = WITNESS_NAMES["receipt"]
 MESSAGES.update(WITNESS_MESSAGES)
+# Check 13 likewise (audit/credentials.py).
+CHECK_NAMES[13] = CREDENTIAL_NAMES[13]
+MESSAGES.update(CREDENTIAL_MESSAGES)
 
 UI: dict[str, tuple[str, str]] = {
     "title": ("Vérification du journal {origin}", "Verifying log {origin}"),

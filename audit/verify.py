@@ -1,4 +1,4 @@
-"""The twelve checks of ``scrutin-audit verify`` (docs/audit-log.md §9)."""
+"""The thirteen checks of ``scrutin-audit verify`` (docs/audit-log.md §9)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from audit import merkle
 from audit.ballots import open_chunk, public_key_of
+from audit.credentials import CredentialResult, check_credentials
 from audit.envelope import EntryError, parse_entry
 from audit.note import Checkpoint, NoteError, VerifierKey, parse_checkpoint
 from audit.parallel import map_chunks
@@ -104,6 +105,7 @@ class Verification:
         self.definitions: list[tuple[int, dict[str, Any]]] = []
         self.support_counts: dict[str, int] = {}
         self.names: dict[str, str] = {}
+        self.credentials = CredentialResult()
 
     # -- helpers ---------------------------------------------------------------------------
     def _progress(self, phase: str) -> Callable[[int, int], None] | None:
@@ -124,6 +126,7 @@ class Verification:
         self._timed("signatures", self.check_signatures)  # 5
         self._timed("merkle", self.check_completeness)  # 2
         self._timed("append-only", self.check_append_only)  # 3
+        self._timed("credentials", self.check_credentials)  # 13, before 8-10 (revotes)
         self._timed("sequence", self.check_sequence)  # 6, 7, 8
         self._timed("opening", self.check_opening)  # 9
         self._timed("recount", self.check_recount)  # 10
@@ -144,6 +147,14 @@ class Verification:
                 fh.write(self.latest.text)
             self.report.summary["state_saved"] = True
         return self.report
+
+    # -- check 13 --------------------------------------------------------------------------
+    def check_credentials(self) -> None:
+        self.credentials, summary = check_credentials(
+            self.log.entries, self.parsed, self.key.name, self.report.check(13)
+        )
+        if self.credentials.voter_mode:
+            self.report.summary["credentials"] = summary
 
     # -- check 12 --------------------------------------------------------------------------
     def check_witnesses(self) -> None:
@@ -361,8 +372,6 @@ class Verification:
                     c6.fail(index, "definition-after-open")
                 if body["slug"] != slug:
                     c6.fail(index, "slug", slug=body["slug"], expected=slug)
-                if len(body["grades"]) < 2 or body["default_grade"] >= len(body["grades"]):
-                    c6.fail(index, "definition-scale")
                 self.definitions.append((index, body))
                 continue
             if definition is None:
@@ -487,6 +496,8 @@ class Verification:
                         c8.fail(index, "ballot-duplicate", first=sealed_seen[digest])
                     else:
                         sealed_seen[digest] = index
+                    if index in self.credentials.superseded:
+                        continue  # a revote replaced it: only the last one counts (§8)
                     r.ballots.append(index)
             elif kind == "round-close":
                 r = self.rounds.get(body["round"])
