@@ -5,12 +5,15 @@ One mailbox is one account: addresses that reach the same mailbox (`a+tag@…`, 
 gmail.com) share a mailbox key (the SQL function `scrutin_mailbox_key`, migration 0007), and
 signing in with any of them opens the account that holds that mailbox.
 Secrets never reach the database in clear: link and session tokens are stored as SHA-256
-hashes, short codes as an HMAC keyed with the service secret, passwords as Argon2id.
+hashes, short codes as an HMAC keyed with the service secret, passwords as Argon2id. A
+sign-in link and code are derived from the service secret and the request's id, so that the
+mail carrying them is written at sending time (`signin_mail`), never stored in the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import re
@@ -121,6 +124,47 @@ def _code_hash(secret_key: str, token_id: UUID, code: str) -> bytes:
     return hmac.new(secret_key.encode("utf-8"), message, hashlib.sha256).digest()
 
 
+def signin_secrets(secret_key: str, token_id: UUID) -> tuple[str, str]:
+    """(link token, short code) of the sign-in request `token_id`: unguessable without the
+    service secret, and computed again when the mail is sent rather than stored."""
+    key = secret_key.encode("utf-8")
+    link = hmac.new(key, b"scrutin signin link\x00" + token_id.bytes, hashlib.sha256).digest()
+    draw = hmac.new(key, b"scrutin signin draw\x00" + token_id.bytes, hashlib.sha256).digest()
+    code = int.from_bytes(draw[:8], "big") % 10**CODE_DIGITS
+    token = base64.urlsafe_b64encode(link).decode("ascii").rstrip("=")
+    return token, f"{code:0{CODE_DIGITS}d}"
+
+
+def signin_subject(code: str) -> str:
+    # Bilingual like the text: nothing tells which language the reader wants.
+    return f"Scrutin : votre code de connexion {code} / your sign-in code"
+
+
+SIGNIN_QUEUED_SUBJECT = "Scrutin : connexion / sign-in"  # what the queue keeps: no code
+
+
+async def signin_mail(
+    conn: asyncpg.Connection,
+    token_id: UUID,
+    *,
+    secret_key: str,
+    base_url: str,
+    now: datetime | None = None,
+) -> tuple[str, str] | None:
+    """(subject, text) of the sign-in mail of request `token_id`, written now; None when
+    the link was used or expired before it could be sent (nothing worth sending)."""
+    live = await conn.fetchval(
+        "SELECT used_at IS NULL AND expires_at > $2 FROM signin_tokens WHERE id = $1",
+        token_id,
+        now or utcnow(),
+    )
+    if not live:
+        return None
+    token, code = signin_secrets(secret_key, token_id)
+    link = f"{base_url.rstrip('/')}/signin/link?token={token}"
+    return signin_subject(code), signin_mail_text(link, code)
+
+
 def _account(row: asyncpg.Record | None) -> Account | None:
     if row is None:
         return None
@@ -155,7 +199,6 @@ async def request_signin(
     email: str,
     *,
     secret_key: str,
-    base_url: str,
     now: datetime | None = None,
 ) -> SigninRequest:
     """Create a sign-in link and code for `email` and queue the mail that carries them.
@@ -165,9 +208,8 @@ async def request_signin(
     """
     email = normalize_email(email)
     now = now or utcnow()
-    link_token = secrets.token_urlsafe(32)
-    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     token_id = await conn.fetchval("SELECT gen_random_uuid()")
+    link_token, code = signin_secrets(secret_key, token_id)
     expires_at = now + SIGNIN_TTL
     await conn.execute(
         """
@@ -181,10 +223,8 @@ async def request_signin(
         now,
         expires_at,
     )
-    link = f"{base_url.rstrip('/')}/signin/link?token={link_token}"
-    # Bilingual like the text: nothing tells which language the reader wants.
-    subject = f"Scrutin : votre code de connexion {code} / your sign-in code"
-    await mail.enqueue(conn, email, subject, signin_mail_text(link, code))
+    # The queue keeps a reference: the sender writes the link and code (mail_service).
+    await mail.enqueue(conn, email, SIGNIN_QUEUED_SUBJECT, "", signin_token_id=token_id)
     return SigninRequest(email=email, link_token=link_token, code=code, expires_at=expires_at)
 
 

@@ -4,6 +4,11 @@
 change that needs it committed; nothing is ever sent inside a request. `MailSender`
 delivers due messages through SMTP (aiosmtplib) when SMTP is configured, otherwise into
 `<data dir>/outbox/` as one .eml file per message; failures are retried with backoff.
+
+Secrets do not rest in the queue: a sign-in mail is queued as a reference to its request
+(`signin_token_id`) and written at sending time by an `Expander` (voting.accounts.signin_mail
+derives its link and code from the service secret); every body is blanked once sent (an
+eligibility invitation carries its code).
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
+from uuid import UUID
 
 import aiosmtplib
 import asyncpg
@@ -33,18 +39,35 @@ MAX_BACKOFF = timedelta(hours=2)
 DEFAULT_SENDER = "scrutin@localhost"
 
 
-async def enqueue(conn: asyncpg.Connection, to: str, subject: str, text: str) -> int:
+# Writes a sign-in mail at sending time: (connection, signin token id) → (subject, text),
+# or None when there is nothing worth sending any more (link used or expired).
+Expander = Callable[[asyncpg.Connection, UUID], Awaitable[tuple[str, str] | None]]
+NOT_SENT_EXPIRED = "sign-in link used or expired before it could be sent"
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    to: str,
+    subject: str,
+    text: str,
+    *,
+    signin_token_id: UUID | None = None,
+) -> int:
     """Queue a plain-text mail in the caller's transaction; return its queue id.
 
-    The sender is woken by a NOTIFY, which PostgreSQL only delivers at commit.
+    With `signin_token_id`, the subject and text are placeholders: the sender writes the
+    mail from that sign-in request when it sends it. The sender is woken by a NOTIFY, which
+    PostgreSQL only delivers at commit.
     """
     if "\n" in to or "\r" in to or "\n" in subject or "\r" in subject:
         raise ValueError("mail headers cannot contain line breaks")
     mail_id: int = await conn.fetchval(
-        "INSERT INTO mail_queue (recipient, subject, body) VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO mail_queue (recipient, subject, body, signin_token_id)"
+        " VALUES ($1, $2, $3, $4) RETURNING id",
         to,
         subject[:300],
         text,
+        signin_token_id,
     )
     await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
     return mail_id
@@ -146,19 +169,25 @@ def backoff(attempts: int) -> timedelta:
 
 
 async def deliver_due(
-    pool: asyncpg.Pool, transport: Transport, sender: str, *, now: datetime | None = None
+    pool: asyncpg.Pool,
+    transport: Transport,
+    sender: str,
+    *,
+    now: datetime | None = None,
+    expand: Expander | None = None,
 ) -> int:
     """Deliver the messages that are due; return how many were delivered.
 
     Rows are claimed with FOR UPDATE SKIP LOCKED, so several processes can run senders
-    without sending a message twice.
+    without sending a message twice. Sign-in mails are written by `expand`; without it (or
+    when it has nothing to send) they are marked failed, never sent as placeholders.
     """
     delivered = 0
     now = now or datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             """
-            SELECT id, recipient, subject, body, attempts FROM mail_queue
+            SELECT id, recipient, subject, body, attempts, signin_token_id FROM mail_queue
             WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
             ORDER BY id LIMIT $2
             FOR UPDATE SKIP LOCKED
@@ -167,9 +196,19 @@ async def deliver_due(
             BATCH_SIZE,
         )
         for row in rows:
-            message = build_message(
-                sender, row["recipient"], row["subject"], row["body"], row["id"]
-            )
+            subject, body = row["subject"], row["body"]
+            if row["signin_token_id"] is not None:
+                written = await expand(conn, row["signin_token_id"]) if expand else None
+                if written is None:
+                    await conn.execute(
+                        "UPDATE mail_queue SET failed_at = $2, last_error = $3 WHERE id = $1",
+                        row["id"],
+                        now,
+                        NOT_SENT_EXPIRED,
+                    )
+                    continue
+                subject, body = written
+            message = build_message(sender, row["recipient"], subject, body, row["id"])
             try:
                 await transport.deliver(message, row["id"])
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
@@ -191,8 +230,8 @@ async def deliver_due(
                 )
                 continue
             await conn.execute(
-                "UPDATE mail_queue SET sent_at = $2, attempts = attempts + 1, last_error = NULL"
-                " WHERE id = $1",
+                "UPDATE mail_queue SET sent_at = $2, attempts = attempts + 1, last_error = NULL,"
+                " body = '' WHERE id = $1",
                 row["id"],
                 now,
             )
@@ -210,11 +249,13 @@ class MailSender:
         sender: str,
         *,
         poll_interval: float = 5.0,
+        expand: Expander | None = None,
     ) -> None:
         self.pool = pool
         self.transport = transport
         self.sender = sender
         self.poll_interval = poll_interval
+        self.expand = expand
         self.wake = asyncio.Event()
 
     def _notified(self, *args: object) -> None:
@@ -227,7 +268,9 @@ class MailSender:
                 while True:
                     self.wake.clear()
                     try:
-                        while await deliver_due(self.pool, self.transport, self.sender):
+                        while await deliver_due(
+                            self.pool, self.transport, self.sender, expand=self.expand
+                        ):
                             pass
                     except (asyncpg.PostgresError, OSError) as exc:
                         logger.warning("mail queue unavailable: %s", exc)
@@ -241,8 +284,17 @@ class MailSender:
 @contextlib.asynccontextmanager
 async def mail_service(app: Any) -> AsyncIterator[None]:
     """Background service for web.app.BACKGROUND_SERVICES: delivers the queue while the app runs."""
-    transport, sender = transport_for(app.state.settings)
-    mail_sender = MailSender(app.state.pool, transport, sender)
+    from voting.accounts import signin_mail  # accounts queues mail: import at run time
+
+    settings = app.state.settings
+
+    async def expand(conn: asyncpg.Connection, token_id: UUID) -> tuple[str, str] | None:
+        return await signin_mail(
+            conn, token_id, secret_key=app.state.secret_key, base_url=settings.base_url
+        )
+
+    transport, sender = transport_for(settings)
+    mail_sender = MailSender(app.state.pool, transport, sender, expand=expand)
     app.state.mail_sender = mail_sender
     task = asyncio.create_task(mail_sender.run(), name="scrutin-mail-sender")
     try:

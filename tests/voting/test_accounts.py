@@ -25,9 +25,7 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 async def _request(pool: asyncpg.Pool, email: str, now: datetime | None = None):  # type: ignore[no-untyped-def]
     async with pool.acquire() as conn, conn.transaction():
-        return await accounts.request_signin(
-            conn, email, secret_key=SECRET, base_url="http://x", now=now
-        )
+        return await accounts.request_signin(conn, email, secret_key=SECRET, now=now)
 
 
 @pytest.mark.parametrize(

@@ -237,7 +237,6 @@ async def signin_request(request: Request) -> Response:
             conn,
             email,
             secret_key=request.app.state.secret_key,
-            base_url=_settings(request).base_url,
         )
     request.session["signin_email"] = email
     request.session["signin_next"] = next_url
@@ -493,7 +492,6 @@ async def api_signin(request: Request) -> Response:
             conn,
             email,
             secret_key=request.app.state.secret_key,
-            base_url=_settings(request).base_url,
         )
     expires_in = int(accounts.SIGNIN_TTL.total_seconds())
     return JSONResponse({"status": "sent", "email": sent.email, "expires_in": expires_in}, 202)
