@@ -32,6 +32,15 @@ import asyncpg
 
 from crypto.ballots import seal_ballot
 from crypto.encoding import b64encode
+from voting.credentials import (
+    Credential,
+    ballot_message,
+    credential_in_force,
+    seal_token,
+    sign_assisted,
+    uses_voter_credentials,
+    verify_signature,
+)
 from voting.log import LogService, Queued
 from voting.rounds import Round, get_round
 from voting.subsets import draw_subset, shuffled
@@ -39,11 +48,13 @@ from voting.subsets import draw_subset, shuffled
 __all__ = [
     "BallotError",
     "CastError",
+    "SignedBallot",
     "assigned_candidates",
     "cast",
     "display_order",
     "has_voted",
     "parse_grades",
+    "seal_for_signature",
 ]
 
 
@@ -207,23 +218,23 @@ async def has_voted(conn: asyncpg.Connection, round_id: UUID, account_id: UUID) 
     )
 
 
-async def cast(
+@dataclass(frozen=True)
+class SignedBallot:
+    """A ballot sealed by the service (`seal_for_signature`) and signed on the voter's device."""
+
+    sealed: bytes
+    token: str
+    signature: bytes
+
+
+async def _checked(
     conn: asyncpg.Connection,
-    log: LogService,
     *,
     primary_id: UUID,
     number: int,
     account_id: UUID,
-    grades: Mapping[str, Any],
-    blank: bool = False,
-    now: datetime | None = None,
-) -> Queued:
-    """Seal and log one ballot; mark the voter as having voted. In the caller's transaction.
-
-    Raises CastError (round not open, not eligible, already voted) or BallotError (choices).
-    Concurrent casts by one voter: the primary key of voters_voted lets exactly one through.
-    """
-    now = now or datetime.now(UTC)
+    now: datetime,
+) -> Round:
     round_ = await get_round(conn, primary_id, number, lock="share")
     if round_ is None:
         raise CastError(_("Ce tour n’existe pas."), code="no-round", status=404)
@@ -237,12 +248,107 @@ async def cast(
             code="not-eligible",
             status=403,
         )
-    if await has_voted(conn, round_.id, account_id):
-        raise CastError(_("Vous avez déjà voté à ce tour."), code="already-voted", status=409)
+    return round_
+
+
+async def _credential(
+    conn: asyncpg.Connection, primary_id: UUID, account_id: UUID, secret_key: str
+) -> Credential:
+    credential = await credential_in_force(conn, primary_id, account_id, secret_key=secret_key)
+    if credential is None:
+        raise CastError(
+            _(
+                "Vous n’avez pas de clé de vote sur la liste figée de ce tour : seules les clés "
+                "enregistrées avant l’ouverture du tour peuvent voter."
+            ),
+            code="no-credential",
+            status=403,
+        )
+    return credential
+
+
+async def seal_for_signature(
+    conn: asyncpg.Connection,
+    *,
+    secret_key: str,
+    primary_id: UUID,
+    number: int,
+    account_id: UUID,
+    grades: Mapping[str, Any],
+    blank: bool = False,
+    now: datetime | None = None,
+) -> tuple[bytes, str]:
+    """Check and seal a ballot for the voter's device to sign: (sealed bytes, token).
+
+    Nothing is written; `cast(signed=SignedBallot(sealed, token, signature))` logs it.
+    """
+    now = now or datetime.now(UTC)
+    round_ = await _checked(
+        conn, primary_id=primary_id, number=number, account_id=account_id, now=now
+    )
+    await _credential(conn, primary_id, account_id, secret_key)
     assigned = await assigned_candidates(conn, round_, account_id)
     ballot = check_choices(
         grades, assigned, len(round_.grades), blank=blank, allow_blank=round_.allow_blank
     )
+    sealed = seal_ballot(round_.tally_public_key, number, ballot, pad_to=round_.pad_to)
+    return sealed, seal_token(secret_key, round_.id, account_id, sealed)
+
+
+async def cast(
+    conn: asyncpg.Connection,
+    log: LogService,
+    *,
+    primary_id: UUID,
+    number: int,
+    account_id: UUID,
+    grades: Mapping[str, Any] | None = None,
+    blank: bool = False,
+    now: datetime | None = None,
+    secret_key: str = "",
+    signed: SignedBallot | None = None,
+) -> Queued:
+    """Seal and log one ballot; mark the voter as having voted. In the caller's transaction.
+
+    Raises CastError (round not open, not eligible, already voted) or BallotError (choices).
+    Concurrent casts by one voter: the primary key of voters_voted lets exactly one through.
+
+    Under `credentials: voter` (docs/audit-log.md §8) the ballot carries the voter's key and
+    signature: `signed` from the voter's device, or, for an assisted credential, a signature
+    the service makes with the key it keeps; the voter may cast again until the round
+    closes, and only the last ballot counts.
+    """
+    now = now or datetime.now(UTC)
+    round_ = await _checked(
+        conn, primary_id=primary_id, number=number, account_id=account_id, now=now
+    )
+    voter = uses_voter_credentials(round_.definition)
+    credential = await _credential(conn, primary_id, account_id, secret_key) if voter else None
+    if not voter and await has_voted(conn, round_.id, account_id):
+        raise CastError(_("Vous avez déjà voté à ce tour."), code="already-voted", status=409)
+    if credential is not None and signed is not None:
+        if not hmac.compare_digest(
+            signed.token, seal_token(secret_key, round_.id, account_id, signed.sealed)
+        ):
+            raise CastError(
+                _("Ce bulletin scellé n’a pas été préparé pour vous à ce tour."),
+                code="bad-sealed-token",
+                status=400,
+            )
+        sealed = signed.sealed
+    else:
+        if credential is not None and not credential.assisted:
+            raise CastError(
+                _("Votre bulletin doit être signé par votre clé de vote, sur votre appareil."),
+                code="signature-required",
+                status=400,
+            )
+        assigned = await assigned_candidates(conn, round_, account_id)
+        ballot = check_choices(
+            grades or {}, assigned, len(round_.grades), blank=blank,
+            allow_blank=round_.allow_blank,
+        )  # fmt: skip
+        sealed = seal_ballot(round_.tally_public_key, number, ballot, pad_to=round_.pad_to)
     marked = await conn.fetchval(
         """
         INSERT INTO voters_voted (round_id, account_id) VALUES ($1, $2)
@@ -251,9 +357,21 @@ async def cast(
         round_.id,
         account_id,
     )
-    if marked is None:  # a concurrent cast by the same voter committed first
+    if marked is None and not voter:  # a concurrent cast by the same voter committed first
         raise CastError(_("Vous avez déjà voté à ce tour."), code="already-voted", status=409)
-    sealed = seal_ballot(round_.tally_public_key, number, ballot, pad_to=round_.pad_to)
+    body: dict[str, Any] = {"round": number, "sealed": b64encode(sealed)}
+    if credential is not None:
+        origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", primary_id)
+        message = ballot_message(origin, number, sealed)
+        signature = signed.signature if signed is not None else sign_assisted(credential, message)
+        if not verify_signature(credential.public_key, message, signature):
+            raise CastError(
+                _("La signature du bulletin ne correspond pas à votre clé de vote."),
+                code="bad-signature",
+                status=400,
+            )
+        body["credential"] = credential.b64
+        body["credential_sig"] = b64encode(signature)
     return await log.append(
-        conn, primary_id, "ballot", {"round": number, "sealed": b64encode(sealed)}, at=now
+        conn, primary_id, "ballot", body, at=now
     )  # dated when the round's window was checked open (§9 check 11)

@@ -55,10 +55,13 @@ MAX_GRADES = 10
 MAX_GRADE_LABEL = 40
 MAX_PHASES = 12
 
+# Who signs ballots and supports (docs/audit-log.md §8 "Voter-held credentials").
+CREDENTIALS = ("server", "voter")
+
 BODY_MEMBERS = (
     "revision", "title", "slug", "description", "threshold", "support_cap", "qualification",
     "grades", "rule", "missing", "default_grade", "upper_median", "subset_size", "allow_blank",
-    "eligibility", "refuse_disposable", "phases", "witness_policy",
+    "eligibility", "refuse_disposable", "phases", "witness_policy", "credentials",
 )  # fmt: skip
 
 DEFAULTS: dict[str, Any] = {
@@ -75,6 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "allow_blank": True,
     "eligibility": "email",
     "refuse_disposable": False,
+    "credentials": "server",
 }
 
 
@@ -324,6 +328,9 @@ def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
             _("Un sous-ensemble tiré au sort compte au moins 2 candidats (0 = tous)."),
             field="subset_size",
         )
+    # Optional: absent means "server", so logs made before the option stay byte-identical.
+    if _choice(merged["credentials"], "credentials", CREDENTIALS) == "voter":
+        body["credentials"] = "voter"
     if merged.get("witness_policy"):  # optional: absent means no witnesses
         body["witness_policy"] = validate_witness_policy(merged["witness_policy"])
     return body

@@ -131,12 +131,16 @@ async def ballot_entries(
         primary_id,
         before,
     )
-    found = []
+    found: dict[Any, BallotEntry] = {}
     for row in rows:
         body = canonical.loads(bytes(row["entry"]))["body"]
         if body.get("round") == number:
-            found.append(BallotEntry(row["idx"], bytes(row["leaf_hash"]).hex(), body["sealed"]))
-    return found
+            # Under voter credentials only the last ballot of each credential counts (§8).
+            found.pop(body.get("credential"), None)
+            found[body.get("credential") or row["idx"]] = BallotEntry(
+                row["idx"], bytes(row["leaf_hash"]).hex(), body["sealed"]
+            )
+    return sorted(found.values(), key=lambda e: e.index)
 
 
 def tally_round(

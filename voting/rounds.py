@@ -410,6 +410,10 @@ async def open_round(
         from voting.candidacies import lapse_unconfirmed
 
         await lapse_unconfirmed(conn, log, primary_id)
+    from voting.credentials import freeze_roll, uses_voter_credentials
+
+    if uses_voter_credentials(definition):  # the keys that may sign this round's ballots
+        await freeze_roll(conn, log, primary_id, number, moment)
     # The verifier checks subset_size and allow_blank against the definition (§8).
     queued = await log.append(
         conn,
@@ -436,15 +440,23 @@ async def open_round(
 
 
 async def count_ballot_entries(conn: asyncpg.Connection, primary_id: UUID, number: int) -> int:
-    """Ballot entries of a round in the log, integrated or still queued (committed)."""
+    """Ballot entries of a round in the log, integrated or still queued (committed); a
+    voter's revotes count once (one per credential, docs/audit-log.md §8 "Revoting")."""
     return await conn.fetchval(
         """
-        SELECT (SELECT count(*) FROM log_entries
-                 WHERE primary_id = $1 AND kind = 'ballot'
-                   AND (convert_from(entry, 'UTF8')::jsonb #>> '{body,round}')::int = $2)
-             + (SELECT count(*) FROM log_queue
-                 WHERE primary_id = $1 AND kind = 'ballot'
-                   AND (convert_from(entry, 'UTF8')::jsonb #>> '{body,round}')::int = $2)
+        SELECT count(DISTINCT coalesce(credential, source || id)) FROM (
+            SELECT 'entry:' AS source, idx::text AS id,
+                   convert_from(entry, 'UTF8')::jsonb #>> '{body,credential}' AS credential
+              FROM log_entries
+             WHERE primary_id = $1 AND kind = 'ballot'
+               AND (convert_from(entry, 'UTF8')::jsonb #>> '{body,round}')::int = $2
+            UNION ALL
+            SELECT 'queue:', id::text,
+                   convert_from(entry, 'UTF8')::jsonb #>> '{body,credential}'
+              FROM log_queue
+             WHERE primary_id = $1 AND kind = 'ballot'
+               AND (convert_from(entry, 'UTF8')::jsonb #>> '{body,round}')::int = $2
+        ) AS ballots
         """,
         primary_id,
         number,

@@ -21,7 +21,15 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from crypto.encoding import b64encode
 from voting.candidacies import Candidacy, get_candidacy
+from voting.credentials import (
+    credential_in_force,
+    sign_assisted,
+    support_message,
+    uses_voter_credentials,
+    verify_signature,
+)
 from voting.definition import Refused, _, format_instant, parse_instant
 from voting.eligibility import eligibility
 from voting.primaries import (
@@ -89,8 +97,12 @@ async def support(
     candidacy_id: uuid.UUID | str,
     account_id: uuid.UUID,
     now: datetime | None = None,
+    credential_sig: bytes | None = None,
 ) -> SupportResult:
-    """Support a published candidate; qualify it in the same transaction at the threshold."""
+    """Support a published candidate; qualify it in the same transaction at the threshold.
+
+    Under `credentials: voter` the support carries the citizen's key and `credential_sig`,
+    their device's signature (docs/audit-log.md §8); an assisted key is signed for here."""
     now = now or datetime.now(UTC)
     primary, candidacy = await _prepare(conn, candidacy_id, account_id, now)
     allowed = await eligibility(conn, primary.id, account_id, lock=True)
@@ -119,6 +131,13 @@ async def support(
                 status=409, cap=primary.support_cap,
             )  # fmt: skip
     pseudonym = supporter_pseudonym(secret_key, primary.id, account_id)
+    body = {"candidate": str(candidacy.id), "supporter": pseudonym}
+    if uses_voter_credentials(primary.definition):
+        body.update(
+            await _signed(
+                conn, secret_key, primary.id, account_id, body["candidate"], credential_sig
+            )
+        )
     await conn.execute(
         """
         INSERT INTO supports (candidacy_id, account_id, primary_id, supporter)
@@ -134,16 +153,40 @@ async def support(
         "RETURNING support_count",
         candidacy.id,
     )
-    await log.append(
-        conn, primary.id, "support",
-        {"candidate": str(candidacy.id), "supporter": pseudonym}, at=now,
-    )  # fmt: skip
+    await log.append(conn, primary.id, "support", body, at=now)
     qualified = qualifies_on_support(primary.definition, count)
     if qualified:
         await _qualify(conn, log, primary, candidacy.id, count, now)
     updated = await get_candidacy(conn, candidacy.id)
     assert updated is not None
     return SupportResult(updated, count, qualified)
+
+
+async def _signed(
+    conn: asyncpg.Connection,
+    secret_key: str,
+    primary_id: uuid.UUID,
+    account_id: uuid.UUID,
+    candidate: str,
+    signature: bytes | None,
+) -> dict[str, str]:
+    """The `credential` and `credential_sig` members of a support, or Refused."""
+    credential = await credential_in_force(conn, primary_id, account_id, secret_key=secret_key)
+    if credential is None:
+        raise Refused(
+            _("Créez d’abord votre clé de vote pour cette primaire."),
+            status=409, field="credential",
+        )  # fmt: skip
+    origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", primary_id)
+    message = support_message(origin, candidate)
+    if signature is None and credential.assisted:
+        signature = sign_assisted(credential, message)
+    if signature is None or not verify_signature(credential.public_key, message, signature):
+        raise Refused(
+            _("Votre soutien doit être signé par votre clé de vote."),
+            status=400, field="credential_sig",
+        )  # fmt: skip
+    return {"credential": credential.b64, "credential_sig": b64encode(signature)}
 
 
 async def _qualify(

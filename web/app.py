@@ -21,13 +21,23 @@ from web.headers import SecurityHeadersMiddleware
 from web.proxies import ProxyHeadersMiddleware
 from web.settings import Settings, resolve_secret_key
 from web.templating import make_templates
-from web.views import accounts, api, candidacies, health, home, log, primaries, rounds
+from web.views import (
+    accounts,
+    api,
+    candidacies,
+    credentials,
+    health,
+    home,
+    log,
+    primaries,
+    rounds,
+)
 
 logger = logging.getLogger("scrutin")
 STATIC_DIR = errors.TEMPLATES_DIR.parent / "static"
 
 # Each feature contributes its routes here (one module per page family, datasette-style).
-ROUTE_MODULES = [health, home, accounts, primaries, candidacies, rounds, log, api]
+ROUTE_MODULES = [health, home, accounts, primaries, candidacies, rounds, log, credentials, api]
 
 # Background services started with the app and stopped with it, in this order
 # (e.g. the log sequencer/checkpointer, the mail queue). Each takes the app.

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from crypto.encoding import b64decode
 from voting import candidacies, supports
 from voting.accounts import Account
 from voting.candidacies import Candidacy
@@ -416,7 +417,20 @@ async def no_body(request: Request) -> None:
 @endpoint
 async def support_change(request: Request) -> Response:
     user = await require_account(request)
-    await no_body(request)
+    signed: dict[str, Any] = {}
+    if request.method == "POST" and await request.body():
+        # Under credentials: voter, the device's signature (docs/audit-log.md §8).
+        body = await json_body(request)
+        unknown = sorted(set(body) - {"credential_sig"})
+        if unknown:
+            name = unknown[0][:100]
+            raise Refused(_("Membre inconnu : {name}."), field=name, name=name)
+        try:
+            signed["credential_sig"] = b64decode(str(body["credential_sig"]))
+        except ValueError:
+            raise BadRequest(422, _("Valeur base64 invalide."), "credential_sig") from None
+    else:
+        await no_body(request)
     await limit_supports(request, user.id)
     async with request.app.state.pool.acquire() as conn:
         c, primary = await _candidacy(request, conn)
@@ -424,7 +438,7 @@ async def support_change(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         result = await service(
             conn, request.app.state.log, secret_key=request.app.state.secret_key,
-            candidacy_id=c.id, account_id=user.id,
+            candidacy_id=c.id, account_id=user.id, **signed,
         )  # fmt: skip
     if result.qualified:
         await publish_checkpoint(request, primary.id)

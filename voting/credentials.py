@@ -1,0 +1,278 @@
+"""Voter-held credentials: a signing key per citizen per primary (docs/audit-log.md §8).
+
+Under `credentials: voter` in a primary's definition, every ballot and every support is
+signed by the citizen's own Ed25519 key, made on their device; only the public half reaches
+the service, in a `credential` entry of the log with a commitment to the citizen (never the
+identity). Before each round opens, a `roll` entry freezes the keys in force, and no key can
+be registered or replaced until that round closes. A citizen without a device able to keep a
+key (no JavaScript, no WebCrypto) gets an *assisted* credential: the service makes and keeps
+the key and signs for them; the log marks it, and scrutin-audit counts those ballots.
+
+Ballots are sealed by the service (the voter must not know the SealedBox's randomness, or
+they could prove their vote to a buyer), so casting with a device key takes two steps:
+`seal_for_signature` returns the sealed bytes and a token binding them to the voter and the
+round; the device signs the bytes; `voting.ballots.cast` checks the token and the signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from nacl.exceptions import BadSignatureError
+from nacl.secret import SecretBox
+from nacl.signing import SigningKey, VerifyKey
+
+from crypto import canonical
+from crypto.encoding import b64encode
+from voting.definition import Refused, _
+from voting.primaries import LogAppender
+
+BALLOT_DOMAIN = b"scrutin-ballot/v1\x00"
+SUPPORT_DOMAIN = b"scrutin-support/v1\x00"
+CITIZEN_DOMAIN = b"scrutin-citizen/v1\x00"
+SECRET_DOMAIN = b"scrutin-citizen-secret/v1\x00"
+SEALED_DOMAIN = b"scrutin-sealed-ballot/v1\x00"
+ASSISTED_DOMAIN = b"scrutin-assisted-credential/v1\x00"
+
+__all__ = [
+    "Credential",
+    "ballot_message",
+    "citizen_commitment",
+    "credential_in_force",
+    "freeze_roll",
+    "register",
+    "seal_token",
+    "sign_assisted",
+    "support_message",
+    "uses_voter_credentials",
+    "verify_signature",
+]
+
+
+@dataclass(frozen=True)
+class Credential:
+    public_key: bytes
+    assisted: bool
+    seed: bytes | None
+
+    @property
+    def b64(self) -> str:
+        return b64encode(self.public_key)
+
+
+def uses_voter_credentials(definition: dict[str, Any]) -> bool:
+    return definition.get("credentials") == "voter"
+
+
+def ballot_message(origin: str, number: int, sealed: bytes) -> bytes:
+    return (
+        BALLOT_DOMAIN + origin.encode("ascii") + b"\x00" + str(number).encode() + b"\x00" + sealed
+    )
+
+
+def support_message(origin: str, candidate: str) -> bytes:
+    return SUPPORT_DOMAIN + origin.encode("ascii") + b"\x00" + candidate.encode("ascii")
+
+
+def citizen_secret(secret_key: str, primary_id: UUID, account_id: UUID) -> bytes:
+    """The per-citizen secret behind the commitment (the service can show it to the citizen)."""
+    return hmac.new(
+        secret_key.encode("utf-8"),
+        SECRET_DOMAIN + f"{primary_id}/{account_id}".encode("ascii"),
+        hashlib.sha256,
+    ).digest()
+
+
+def citizen_commitment(secret: bytes, origin: str) -> str:
+    return hmac.new(secret, CITIZEN_DOMAIN + origin.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def seal_token(secret_key: str, round_id: UUID, account_id: UUID, sealed: bytes) -> str:
+    """Binds sealed bytes made by the service to one voter and round (hex HMAC)."""
+    return hmac.new(
+        secret_key.encode("utf-8"),
+        SEALED_DOMAIN + f"{round_id}/{account_id}/".encode("ascii") + sealed,
+        hashlib.sha256,
+    ).hexdigest()
+
+
+def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    if len(signature) != 64:
+        return False
+    try:
+        VerifyKey(public_key).verify(message, signature)
+    except (BadSignatureError, ValueError):
+        return False
+    return True
+
+
+def sign_assisted(credential: Credential, message: bytes) -> bytes:
+    assert credential.seed is not None
+    return SigningKey(credential.seed).sign(message).signature
+
+
+def _seed_box(secret_key: str, primary_id: UUID, account_id: UUID) -> SecretBox:
+    """The assisted seed is stored sealed under a key derived from the service secret."""
+    return SecretBox(
+        hmac.new(
+            secret_key.encode("utf-8"),
+            ASSISTED_DOMAIN + f"{primary_id}/{account_id}".encode("ascii"),
+            hashlib.sha256,
+        ).digest()
+    )
+
+
+async def _origin(conn: asyncpg.Connection, primary_id: UUID) -> str:
+    origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", primary_id)
+    assert origin is not None, primary_id
+    return origin
+
+
+async def credential_in_force(
+    conn: asyncpg.Connection, primary_id: UUID, account_id: UUID, *, secret_key: str = ""
+) -> Credential | None:
+    """The account's key in force; an assisted key's seed is opened with `secret_key`."""
+    row = await conn.fetchrow(
+        "SELECT public_key, assisted, sealed_seed FROM credentials "
+        "WHERE primary_id = $1 AND account_id = $2 AND revoked_at IS NULL",
+        primary_id,
+        account_id,
+    )
+    if row is None:
+        return None
+    seed = None
+    if row["sealed_seed"] is not None and secret_key:
+        seed = _seed_box(secret_key, primary_id, account_id).decrypt(bytes(row["sealed_seed"]))
+    return Credential(bytes(row["public_key"]), row["assisted"], seed)
+
+
+async def register(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    *,
+    secret_key: str,
+    primary_id: UUID,
+    account_id: UUID,
+    public_key: bytes | None = None,
+    replace: bool = False,
+    now: datetime | None = None,
+) -> Credential:
+    """Register the citizen's key (`public_key`, made on their device) or, without one, an
+    assisted key the service makes and keeps; `replace` revokes the key in force (a lost
+    device) in the same entry. Refused while a round is open: its roll is frozen."""
+    now = now or datetime.now(UTC)
+    primary = await conn.fetchrow(
+        "SELECT definition FROM primaries WHERE id = $1 FOR SHARE", primary_id
+    )
+    if primary is None:
+        raise Refused(_("Primaire introuvable."), status=404)
+    definition = primary["definition"]
+    if isinstance(definition, str):
+        definition = canonical.loads(definition.encode())
+    if not uses_voter_credentials(definition):
+        raise Refused(_("Cette primaire n’utilise pas de clé de vote personnelle."), status=409)
+    from voting.eligibility import eligibility
+
+    allowed = await eligibility(conn, primary_id, account_id, lock=True)
+    if not allowed:
+        raise Refused(allowed.message, status=403, field="eligibility")
+    if await conn.fetchval(
+        "SELECT 1 FROM rounds WHERE primary_id = $1 AND status = 'open'", primary_id
+    ):
+        raise Refused(
+            _(
+                "Un tour est ouvert : la liste des clés de vote est figée jusqu’à sa clôture. "
+                "Aucune clé ne peut être ajoutée ni remplacée avant."
+            ),
+            status=409,
+            field="credential",
+        )
+    if public_key is not None and len(public_key) != 32:
+        raise Refused(_("Clé publique invalide (32 octets attendus)."), field="credential")
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        f"scrutin-credential:{primary_id}:{account_id}",
+    )
+    current = await credential_in_force(conn, primary_id, account_id)
+    if current is not None and not replace:
+        raise Refused(
+            _("Vous avez déjà une clé de vote pour cette primaire."), status=409, field="credential"
+        )
+    seed = None
+    if public_key is None:
+        seed = os.urandom(32)
+        public_key = bytes(SigningKey(seed).verify_key)
+    if await conn.fetchval(
+        "SELECT 1 FROM credentials WHERE primary_id = $1 AND public_key = $2",
+        primary_id,
+        public_key,
+    ):
+        raise Refused(_("Cette clé est déjà enregistrée."), status=409, field="credential")
+    citizen = citizen_commitment(
+        citizen_secret(secret_key, primary_id, account_id), await _origin(conn, primary_id)
+    )
+    if current is not None:
+        await conn.execute(
+            "UPDATE credentials SET revoked_at = $3 "
+            "WHERE primary_id = $1 AND account_id = $2 AND revoked_at IS NULL",
+            primary_id,
+            account_id,
+            now,
+        )
+    await conn.execute(
+        """
+        INSERT INTO credentials (primary_id, account_id, public_key, citizen, assisted,
+                                 sealed_seed, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """,
+        primary_id,
+        account_id,
+        public_key,
+        citizen,
+        seed is not None,
+        None if seed is None else _seed_box(secret_key, primary_id, account_id).encrypt(seed),
+        now,
+    )
+    body: dict[str, Any] = {
+        "credential": b64encode(public_key),
+        "citizen": citizen,
+        "assisted": seed is not None,
+    }
+    if current is not None:
+        body["replaces"] = current.b64
+    await log.append(conn, primary_id, "credential", body, at=now)
+    return Credential(public_key, seed is not None, seed)
+
+
+def roll_digest(keys: list[str]) -> str:
+    return hashlib.sha256(canonical.dumps(sorted(keys))).hexdigest()
+
+
+async def freeze_roll(
+    conn: asyncpg.Connection, log: LogAppender, primary_id: UUID, number: int, at: datetime
+) -> None:
+    """Append the round's `roll` (in the opening's transaction, before `round-open`)."""
+    rows = await conn.fetch(
+        "SELECT public_key, assisted FROM credentials WHERE primary_id = $1 AND revoked_at IS NULL",
+        primary_id,
+    )
+    keys = [b64encode(bytes(r["public_key"])) for r in rows]
+    await log.append(
+        conn,
+        primary_id,
+        "roll",
+        {
+            "round": number,
+            "count": len(keys),
+            "assisted": sum(1 for r in rows if r["assisted"]),
+            "digest": roll_digest(keys),
+        },
+        at=at,
+    )

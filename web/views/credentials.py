@@ -1,0 +1,166 @@
+"""Voter-held credentials over the JSON API (docs/audit-log.md §8 "Voter-held credentials").
+
+The device makes the key and keeps it; the server sees the public half only:
+
+    GET  /api/primaries/{slug}/credential            the signed-in citizen's key in force
+    POST /api/primaries/{slug}/credential            {"public_key": b64} or {} (assisted),
+                                                     "replace": true revokes the key in force
+    POST /api/primaries/{slug}/rounds/{n}/seal       {"grades": {…}, "blank": bool} → the
+                                                     sealed ballot, a token, the bytes to sign
+    POST /api/primaries/{slug}/rounds/{n}/ballot     {"sealed", "token", "signature"} (device)
+                                                     or {"grades", "blank"} (assisted key)
+"""
+
+from __future__ import annotations
+
+import binascii
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from crypto.encoding import b64decode, b64encode
+from voting import ballots, credentials
+from voting.definition import Refused, _
+from web.auth import require_account
+from web.views.api import BadRequest, endpoint, error, json_body
+
+NOT_FOUND = _("Introuvable.")
+BAD_BASE64 = _("Valeur base64 invalide.")
+
+
+async def _primary_id(request: Request, conn: Any) -> Any:
+    pid = await conn.fetchval(
+        "SELECT id FROM primaries WHERE slug = $1", request.path_params["slug"][:64]
+    )
+    if pid is None:
+        raise BadRequest(404, NOT_FOUND)
+    return pid
+
+
+def _members(body: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        name = unknown[0][:100]
+        raise Refused(_("Membre inconnu : {name}."), field=name, name=name)
+
+
+def _bytes(body: dict[str, Any], name: str) -> bytes:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise BadRequest(422, BAD_BASE64, name)
+    try:
+        return b64decode(value)
+    except (ValueError, binascii.Error):
+        raise BadRequest(422, BAD_BASE64, name) from None
+
+
+def _credential_json(c: credentials.Credential) -> dict[str, Any]:
+    return {"credential": c.b64, "assisted": c.assisted}
+
+
+@endpoint
+async def credential_get(request: Request) -> Response:
+    user = await require_account(request)
+    async with request.app.state.pool.acquire() as conn:
+        pid = await _primary_id(request, conn)
+        found = await credentials.credential_in_force(conn, pid, user.id)
+    if found is None:
+        return error(request, 404, NOT_FOUND, "credential")
+    return JSONResponse(_credential_json(found))
+
+
+@endpoint
+async def credential_register(request: Request) -> Response:
+    user = await require_account(request)
+    body = await json_body(request)
+    _members(body, {"public_key", "replace"})
+    public = _bytes(body, "public_key") if body.get("public_key") is not None else None
+    if public is not None and len(public) != 32:
+        raise BadRequest(422, BAD_BASE64, "public_key")
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        pid = await _primary_id(request, conn)
+        made = await credentials.register(
+            conn, request.app.state.log, secret_key=request.app.state.secret_key,
+            primary_id=pid, account_id=user.id, public_key=public,
+            replace=body.get("replace") is True,
+        )  # fmt: skip
+    return JSONResponse(_credential_json(made), status_code=201)
+
+
+def _grades(body: dict[str, Any]) -> dict[str, Any]:
+    grades = body.get("grades", {})
+    if not isinstance(grades, dict):
+        raise BadRequest(422, _("« grades » doit être un objet."), "grades")
+    return grades
+
+
+def _cast_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ballots.BallotError):
+        field, message = next(iter(exc.errors.items()))
+        return error(request, 422, message, f"grades.{field}" if field else "grades")
+    assert isinstance(exc, ballots.CastError)
+    response = error(request, exc.status, exc.message)
+    response.headers["Scrutin-Refusal"] = exc.code
+    return response
+
+
+@endpoint
+async def seal(request: Request) -> Response:
+    user = await require_account(request)
+    body = await json_body(request)
+    _members(body, {"grades", "blank"})
+    number = request.path_params["number"]
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        pid = await _primary_id(request, conn)
+        origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", pid)
+        try:
+            sealed, token = await ballots.seal_for_signature(
+                conn, secret_key=request.app.state.secret_key, primary_id=pid, number=number,
+                account_id=user.id, grades=_grades(body), blank=body.get("blank") is True,
+            )  # fmt: skip
+        except (ballots.CastError, ballots.BallotError) as exc:
+            return _cast_error(request, exc)
+    return JSONResponse(
+        {
+            "sealed": b64encode(sealed),
+            "token": token,
+            "message": b64encode(credentials.ballot_message(origin, number, sealed)),
+        }
+    )
+
+
+@endpoint
+async def ballot(request: Request) -> Response:
+    user = await require_account(request)
+    body = await json_body(request)
+    _members(body, {"grades", "blank", "sealed", "token", "signature"})
+    signed = None
+    if "signature" in body:
+        token = body.get("token")
+        if not isinstance(token, str):
+            raise BadRequest(422, _("Jeton manquant."), "token")
+        signed = ballots.SignedBallot(
+            _bytes(body, "sealed"), token[:128], _bytes(body, "signature")
+        )
+    number = request.path_params["number"]
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        pid = await _primary_id(request, conn)
+        try:
+            queued = await ballots.cast(
+                conn, request.app.state.log, primary_id=pid, number=number, account_id=user.id,
+                grades=_grades(body), blank=body.get("blank") is True,
+                secret_key=request.app.state.secret_key, signed=signed,
+            )  # fmt: skip
+        except (ballots.CastError, ballots.BallotError) as exc:
+            return _cast_error(request, exc)
+    return JSONResponse({"round": number, "tracker": queued.tracker}, status_code=201)
+
+
+routes = [
+    Route("/api/primaries/{slug}/credential", credential_get, methods=["GET"]),
+    Route("/api/primaries/{slug}/credential", credential_register, methods=["POST"]),
+    Route("/api/primaries/{slug}/rounds/{number:int}/seal", seal, methods=["POST"]),
+    Route("/api/primaries/{slug}/rounds/{number:int}/ballot", ballot, methods=["POST"]),
+]
