@@ -400,3 +400,55 @@ def test_section_8_allow_list_digest_example() -> None:
     strings = sorted(f"email:{email_key(x)}" if "@" in x else f"voter_number:{x}" for x in items)
     assert sv.jcs(strings).decode() == m.group(2)
     assert hashlib.sha256(sv.jcs(strings)).hexdigest() == m.group(3)
+
+
+# -- §8 voter-held credentials: the roll digest and the ballot signature examples ------------
+
+
+def _voter_section() -> str:
+    part = section(SPEC, 8)
+    return part[part.index("**Voter-held credentials**") :]
+
+
+def _seed(spelling: str) -> bytes:
+    match = re.fullmatch(r"bytes\(\[(\d+)\]\)\s*\*\s*(\d+)", spelling)
+    assert match, spelling
+    return bytes([int(match.group(1))]) * int(match.group(2))
+
+
+def test_section_8_roll_digest_example() -> None:
+    text = _voter_section()
+    m = find(
+        r"Example:\s+the\s+keys\s+of\s+the\s+Ed25519\s+seeds\s+(.*?)\s+are\s+(.*?);\s+the\s+roll"
+        r"\s+of\s+these\s+(\w+)\s+has\s+`count`\s+(\d+)\s+and\s+`digest`\s+`([0-9a-f]{64})`",
+        text,
+    )
+    seeds = [_seed(x) for x in re.findall(r"`([^`]+)`", m.group(1))]
+    keys = re.findall(r"`([^`]+)`", m.group(2))
+    assert len(seeds) == len(keys) == int(m.group(4)) == 3
+    for seed, key in zip(seeds, keys, strict=True):
+        assert base64.b64encode(bytes(SigningKey(seed).verify_key)).decode() == key
+    assert hashlib.sha256(sv.jcs(sorted(keys))).hexdigest() == m.group(5)
+
+
+def test_section_8_ballot_signature_example() -> None:
+    text = _voter_section()
+    m = find(
+        r"Example:\s+origin\s+`([^`]+)`,\s+round\s+(\d+),\s+`sealed`\s+`([^`]+)`.*?"
+        r"signed\s+with\s+seed\s+`([^`]+)`:\s+`credential_sig`\s+=\s+`([^`]+)`",
+        text,
+    )
+    origin, round_no, sealed, seed, sig = m.groups()
+    message_form = find(r"`(b\"scrutin-ballot/v1\\x00\" \+ origin[^`]*)`", text).group(1)
+    assert "str(round)" in message_form and "sealed_bytes" in message_form
+    message = (
+        b"scrutin-ballot/v1\x00"
+        + origin.encode("ascii")
+        + b"\x00"
+        + str(int(round_no)).encode()
+        + b"\x00"
+        + base64.b64decode(sealed)
+    )
+    assert base64.b64decode(sealed) == bytes(range(8))
+    signed = SigningKey(_seed(seed)).sign(message).signature
+    assert base64.b64encode(signed).decode() == sig
