@@ -546,6 +546,9 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "witness_policy": {"type": "string", "maxLength": 10000,
                                "description": "C2SP tlog-policy text: the witnesses (vkey, "
                                "submission URL), groups and quorum (docs/witness.md)"},
+            "credentials": {"enum": ["server", "voter"], "default": "server",
+                            "description": "who signs ballots and supports: the service's "
+                            "log key, or each citizen's own key (docs/audit-log.md §8)"},
             "phases": {"type": "array", "items": _ref("Phase")},
         },
     },

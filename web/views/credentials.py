@@ -56,6 +56,13 @@ def _bytes(body: dict[str, Any], name: str) -> bytes:
         raise BadRequest(422, BAD_BASE64, name) from None
 
 
+def _number(request: Request) -> int:
+    raw = request.path_params["number"]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
+        raise BadRequest(404, NOT_FOUND)
+    return int(raw)
+
+
 def _credential_json(c: credentials.Credential) -> dict[str, Any]:
     return {"credential": c.b64, "assisted": c.assisted}
 
@@ -111,7 +118,7 @@ async def seal(request: Request) -> Response:
     user = await require_account(request)
     body = await json_body(request)
     _members(body, {"grades", "blank"})
-    number = request.path_params["number"]
+    number = _number(request)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         pid = await _primary_id(request, conn)
         origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", pid)
@@ -144,7 +151,7 @@ async def ballot(request: Request) -> Response:
         signed = ballots.SignedBallot(
             _bytes(body, "sealed"), token[:128], _bytes(body, "signature")
         )
-    number = request.path_params["number"]
+    number = _number(request)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         pid = await _primary_id(request, conn)
         try:
@@ -161,6 +168,62 @@ async def ballot(request: Request) -> Response:
 routes = [
     Route("/api/primaries/{slug}/credential", credential_get, methods=["GET"]),
     Route("/api/primaries/{slug}/credential", credential_register, methods=["POST"]),
-    Route("/api/primaries/{slug}/rounds/{number:int}/seal", seal, methods=["POST"]),
-    Route("/api/primaries/{slug}/rounds/{number:int}/ballot", ballot, methods=["POST"]),
+    Route("/api/primaries/{slug}/rounds/{number}/seal", seal, methods=["POST"]),
+    Route("/api/primaries/{slug}/rounds/{number}/ballot", ballot, methods=["POST"]),
 ]
+
+
+def _register_openapi() -> None:
+    from web.views.api import OPENAPI_PATHS, SIGNED_IN, SLUG, _op
+
+    number = {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"}}
+    key = {"type": "object", "properties": {
+        "credential": {"type": "string", "description": "Ed25519 public key, base64"},
+        "assisted": {"type": "boolean"}}}  # fmt: skip
+    grades = {
+        "grades": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "blank": {"type": "boolean", "default": False},
+    }
+    OPENAPI_PATHS["/api/primaries/{slug}/credential"] = {
+        "parameters": [SLUG],
+        "get": _op("The signed-in citizen's voting key in force (404: none)", "Key", key,
+                   auth=SIGNED_IN),
+        "post": _op(
+            "Register the voting key made on the citizen's device (public half only), or "
+            "without public_key an assisted key the service keeps; replace: true revokes the "
+            "key in force. Refused (409) while a round is open: its roll is frozen",
+            "Registered", key, status="201", auth=SIGNED_IN,
+            body={"type": "object", "additionalProperties": False, "properties": {
+                "public_key": {"type": "string", "description": "32 bytes, base64"},
+                "replace": {"type": "boolean", "default": False}}},
+        ),
+    }  # fmt: skip
+    OPENAPI_PATHS["/api/primaries/{slug}/rounds/{number}/seal"] = {
+        "parameters": [SLUG, number],
+        "post": _op(
+            "Seal a ballot for the voter's key to sign (docs/audit-log.md §8): message is the "
+            "exact bytes to sign; nothing is recorded",
+            "Sealed", {"type": "object", "properties": {
+                "sealed": {"type": "string"}, "token": {"type": "string"},
+                "message": {"type": "string"}}},
+            auth=SIGNED_IN,
+            body={"type": "object", "additionalProperties": False, "properties": grades},
+        ),
+    }  # fmt: skip
+    OPENAPI_PATHS["/api/primaries/{slug}/rounds/{number}/ballot"] = {
+        "parameters": [SLUG, number],
+        "post": _op(
+            "Cast a ballot under credentials: voter: the sealed ballot, its token and the "
+            "signature by the voter's key, or the grades for an assisted key; a new ballot "
+            "replaces the voter's previous one until the round closes",
+            "Cast", {"type": "object", "properties": {
+                "round": {"type": "integer"}, "tracker": {"type": "string"}}},
+            status="201", auth=SIGNED_IN,
+            body={"type": "object", "additionalProperties": False, "properties": {
+                **grades, "sealed": {"type": "string"}, "token": {"type": "string"},
+                "signature": {"type": "string", "description": "64 bytes, base64"}}},
+        ),
+    }  # fmt: skip
+
+
+_register_openapi()
