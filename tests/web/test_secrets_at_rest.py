@@ -123,3 +123,23 @@ def test_signing_in_through_the_app_leaves_no_secret_in_the_database(
     done = post_form(client, "/signin/link", {"token": token[1]})
     assert done.status_code == 303
     assert client.get("/api/session").json()["account"]["email"] == "marie@example.org"
+
+
+def test_pages_for_a_signed_in_person_are_never_stored(citizen_client: TestClient) -> None:
+    # Account pages, and any page while signed in (receipts, the tally key, eligibility
+    # codes, admin pages…): a shared computer's back button or a proxy must not keep them.
+    for path in ("/account", "/account/participation", "/"):
+        response = citizen_client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["cache-control"] == "no-store", path
+    # Public files keep their caching.
+    css = citizen_client.get("/static/scrutin.css")
+    assert css.status_code == 200
+    assert "no-store" not in css.headers.get("cache-control", "")
+
+
+def test_the_sign_in_pages_are_never_stored(client: TestClient) -> None:
+    for path in ("/signin", "/signin/code", "/signin/link?token=abc"):
+        assert client.get(path).headers["cache-control"] == "no-store", path
+    # A public answer that holds nothing personal may be cached.
+    assert "cache-control" not in client.get("/healthz").headers
