@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from nacl.signing import SigningKey
 
 from audit.cli import main as audit_main
 from tests.audit.stranger.producer import (
@@ -1536,3 +1537,201 @@ def test_receipts_are_read_alike(name: str, tmp_path: pathlib.Path) -> None:
         assert code == 2 and not stranger.usable, (out, stranger)
     else:
         assert code == 1 and check in failed and check in stranger.failed_checks, (out, stranger)
+
+
+# -- voter-held credentials (§8, §9 check 13) -------------------------------------------------
+
+
+def voter_primary(
+    edit: Callable[[Primary], None] = lambda p: None, revotes: bool = True
+) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        p = Primary(credentials="voter")
+        p.pre_voting()
+        c = p.candidates
+        again = [(0, {c[0]: 0, c[1]: 3, c[2]: 3}), (2, None)] if revotes else []
+        p.allow_blank = False
+        p.run_round(1, c, ballots3(p), revotes=[x for x in again if x[1] is not None])
+        edit(p)
+        return resign(p)
+
+    return build
+
+
+def _kind_step(kind: str, n: int = 0) -> Callable[[Primary], Step]:
+    return lambda p: step(p, kind, n)
+
+
+def _credential_body(p: Primary, person: int, **extra: Any) -> dict[str, Any]:
+    key = SigningKey(hashlib.sha256(b"person %d" % person).digest())
+    return {
+        "credential": b64(bytes(key.verify_key)),
+        "citizen": hashlib.sha256(b"citizen %d" % person).hexdigest(),
+        "assisted": False,
+        **extra,
+    }
+
+
+def _add_before(kind: str, n: int, make: Callable[[Primary], Step]) -> Callable[[Primary], None]:
+    def edit(p: Primary) -> None:
+        p.log.steps.insert(p.log.index(kind, n), make(p))
+
+    return edit
+
+
+def _drop_member(kind: str, n: int, member: str) -> Callable[[Primary], None]:
+    return lambda p: step(p, kind, n).body.pop(member)
+
+
+def _sig_of(kind: str, n: int, other: str, m: int) -> Callable[[Primary], None]:
+    """Give entry n of `kind` the credential and signature of entry m of `other`."""
+
+    def edit(p: Primary) -> None:
+        source = step(p, other, m).body
+        step(p, kind, n).body.update(
+            credential=source["credential"], credential_sig=source["credential_sig"]
+        )
+
+    return edit
+
+
+def _second_key_for_citizen(p: Primary) -> Step:
+    # person 1000's key, but registered for the citizen of person 0 without `replaces`
+    body = _credential_body(p, 1000)
+    body["citizen"] = hashlib.sha256(b"citizen 0").hexdigest()
+    return Step("credential", body, T0 + DAY - 10)
+
+
+def _replace_then_support_with_old(p: Primary) -> None:
+    old = step(p, "credential").body
+    new = {**_credential_body(p, 1000), "citizen": old["citizen"], "replaces": old["credential"]}
+    at = p.log.index("support", 1)
+    p.log.steps.insert(at, Step("credential", new, step(p, "support", 1).time))
+    # a later support by person 0's old (now revoked) key
+    first = step(p, "support").body
+    p.log.steps.insert(at + 1, Step("support", dict(first), step(p, "support", 1).time))
+
+
+VOTER_HONEST = {
+    "voter-credentials-with-revotes": voter_primary(),
+    "voter-credentials-no-revote": voter_primary(revotes=False),
+}
+
+VOTER_DISHONEST: dict[str, tuple[Callable[[], dict[str, Any]], int, str]] = {
+    "credential-reused": (
+        voter_primary(
+            _add_before(
+                "support",
+                1,
+                lambda p: Step("credential", dict(step(p, "credential").body), T0 + DAY),
+            )
+        ),
+        13,
+        "credential-reused",
+    ),
+    "credential-second": (
+        voter_primary(_add_before("support", 1, _second_key_for_citizen)),
+        13,
+        "credential-second",
+    ),
+    "replaces-unknown": (
+        voter_primary(
+            _add_before(
+                "support",
+                1,
+                lambda p: Step(
+                    "credential", _credential_body(p, 1000, replaces=b64(bytes(32))), T0 + DAY
+                ),
+            )
+        ),
+        13,
+        "replaces-unknown",
+    ),
+    "credential-after-roll": (
+        voter_primary(
+            _add_before(
+                "round-open",
+                0,
+                lambda p: Step("credential", _credential_body(p, 1000), T0 + 10 * DAY + 60),
+            )
+        ),
+        13,
+        "credential-after-roll",
+    ),
+    "roll-missing": (
+        voter_primary(lambda p: p.log.steps.pop(p.log.index("roll"))),
+        13,
+        "roll-missing",
+    ),
+    "roll-differs": (voter_primary(set_body("roll", count=99)), 13, "roll-differs"),
+    "support-unsigned": (
+        voter_primary(_drop_member("support", 0, "credential_sig")),
+        13,
+        "support-unsigned",
+    ),
+    "support-unknown-credential": (
+        voter_primary(
+            set_body("support", 0, credential=b64(bytes(SigningKey(bytes(32)).verify_key)))
+        ),
+        13,
+        "support-unknown-credential",
+    ),
+    "support-revoked-credential": (
+        voter_primary(_replace_then_support_with_old),
+        13,
+        "support-revoked-credential",
+    ),
+    "support-bad-signature": (
+        voter_primary(_sig_of("support", 2, "support", 0)),
+        13,
+        "support-bad-signature",
+    ),
+    "ballot-unsigned": (
+        voter_primary(_drop_member("ballot", 0, "credential_sig")),
+        13,
+        "ballot-unsigned",
+    ),
+    "ballot-not-on-roll": (
+        voter_primary(
+            set_body("ballot", 0, credential=b64(bytes(SigningKey(bytes(32)).verify_key)))
+        ),
+        13,
+        "ballot-not-on-roll",
+    ),
+    "ballot-bad-signature": (
+        voter_primary(_sig_of("ballot", 0, "ballot", 1)),
+        13,
+        "ballot-bad-signature",
+    ),
+    "credential-member-under-server": (
+        edited(set_body("support", 0, credential=b64(bytes(32)), credential_sig=b64(bytes(64)))),
+        13,
+        "credential-member",
+    ),
+    "revote-counted-twice": (
+        voter_primary(lambda p: p.log.steps[-1].body["counts"].update(valid=6)),
+        10,
+        "",
+    ),
+    "turnout-counts-revotes": (voter_primary(set_body("round-close", turnout=6)), 8, ""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VOTER_HONEST))
+def test_voter_credential_logs_pass_both(name: str, tmp_path: pathlib.Path) -> None:
+    v = run_both(VOTER_HONEST[name](), tmp_path)
+    assert v.audit_code == 0 and v.stranger.ok, v.explain()
+
+
+@pytest.mark.parametrize("name", sorted(VOTER_DISHONEST))
+def test_voter_credential_frauds_fail_both_with_the_spec_code(
+    name: str, tmp_path: pathlib.Path
+) -> None:
+    build, check, code = VOTER_DISHONEST[name]
+    v = run_both(build(), tmp_path)
+    assert v.audit_code == 1 and check in v.audit_failed, v.explain()
+    assert check in v.stranger.failed_checks, v.explain()
+    if code:
+        report = json.loads(v.audit_out)
+        assert code in {f["code"] for c in report["checks"] for f in c["failures"]}, v.explain()
+        assert code in {f.code for f in v.stranger.failures}, v.explain()

@@ -278,6 +278,7 @@ class Primary:
     threshold: int = 2
     support_cap: int = 0
     witness_policy: str = ""
+    credentials: str = ""  # "", "server" or "voter" (§8 "Voter-held credentials")
     log: Log = field(default_factory=Log)
 
     def __post_init__(self) -> None:
@@ -288,6 +289,8 @@ class Primary:
         self.plaintexts: dict[int, list[bytes]] = {}
         self.qualified: list[str] = []
         self.answered: set[str] = set()  # confirmed or declined
+        self.keys: dict[int, SigningKey] = {}  # credentials: voter — person n's key
+        self.voters: dict[int, list[int | None]] = {}  # round → person of each ballot
 
     @property
     def slug(self) -> str:
@@ -321,6 +324,7 @@ class Primary:
             "eligibility": "email",
             "phases": self.phases(),
             **({"witness_policy": self.witness_policy} if self.witness_policy else {}),
+            **({"credentials": self.credentials} if self.credentials else {}),
         }
 
     def candidacy(self, c: str, action: str, t: int, reason: str = "") -> int:
@@ -347,7 +351,11 @@ class Primary:
         t = T0 + DAY
         for k, c in enumerate(self.candidates):
             for s in range(self.threshold):
-                log.add("support", {"candidate": c, "supporter": supporter(k * 10 + s)}, t)
+                body = {"candidate": c, "supporter": supporter(k * 10 + s)}
+                if self.credentials == "voter":
+                    message = b"scrutin-support/v1\x00" + self.log.origin.encode()
+                    body |= self.signed(k * 10 + s, message + b"\x00" + c.encode(), t)
+                log.add("support", body, t)
                 t += 60
             body = {"candidate": c, "supports": self.threshold, "threshold": self.threshold}
             log.add("qualification", body, t)
@@ -376,10 +384,40 @@ class Primary:
         }
         return self.log.add("round-open", body, t)
 
-    def cast(self, r: int, plaintext: bytes, t: int) -> int:
+    def register(self, person: int, t: int) -> SigningKey:
+        """A `credential` entry for person n (once), as §8 says."""
+        if person not in self.keys:
+            self.keys[person] = SigningKey(hashlib.sha256(b"person %d" % person).digest())
+            body = {
+                "credential": b64(bytes(self.keys[person].verify_key)),
+                "citizen": hashlib.sha256(b"citizen %d" % person).hexdigest(),
+                "assisted": person % 5 == 4,
+            }
+            self.log.add("credential", body, t)
+        return self.keys[person]
+
+    def signed(self, person: int, message: bytes, t: int) -> dict[str, str]:
+        key = self.register(person, t)
+        sig = key.sign(message).signature
+        return {"credential": b64(bytes(key.verify_key)), "credential_sig": b64(sig)}
+
+    def roll(self, r: int, t: int) -> None:
+        keys = sorted(b64(bytes(k.verify_key)) for k in self.keys.values())
+        helped = sum(1 for n in self.keys if n % 5 == 4)
+        digest = hashlib.sha256(canonical(keys)).hexdigest()
+        body = {"round": r, "count": len(keys), "assisted": helped, "digest": digest}
+        self.log.add("roll", body, t)
+
+    def cast(self, r: int, plaintext: bytes, t: int, person: int | None = None) -> int:
         self.plaintexts[r].append(plaintext)
+        self.voters.setdefault(r, []).append(person)
         sealed = seal(bytes(self.tally_keys[r].public_key), plaintext)
-        return self.log.add("ballot", {"round": r, "sealed": sealed}, t)
+        body = {"round": r, "sealed": sealed}
+        if self.credentials == "voter" and person is not None:
+            message = b"scrutin-ballot/v1\x00" + self.log.origin.encode() + b"\x00"
+            message += str(r).encode() + b"\x00" + base64.b64decode(sealed)
+            body |= self.signed(person, message, t)
+        return self.log.add("ballot", body, t)
 
     def plain(self, r: int, grades: dict[str, int] | None, pad: str | None = None) -> bytes:
         return ballot_plaintext(r, grades or {}, self.round_candidates[r], len(self.grades), pad)
@@ -389,7 +427,12 @@ class Primary:
         operator counts as valid whatever they hold."""
         cands, n_grades = self.round_candidates[r], len(self.grades)
         valid, blank, invalid = [], 0, 0
+        people = self.voters.get(r, [])
+        last = {n: pos for pos, n in enumerate(people)}  # revoting: the last ballot counts
         for pos, data in enumerate(self.plaintexts[r]):
+            if self.credentials == "voter" and people[pos] is not None:
+                if last[people[pos]] != pos:
+                    continue
             grades, _ = classify(data, r, cands, n_grades, self.allow_blank)
             value = _ballot_value(data)
             if pos in count_as_valid and value is not None:
@@ -433,7 +476,10 @@ class Primary:
         ballots: list[dict[str, int] | None],
         extra_plaintexts: list[bytes] = (),
         count_as_valid: set[int] = frozenset(),
+        revotes: list[tuple[int, dict[str, int] | None]] = (),
     ) -> None:
+        """Ballots are cast by persons 100, 101, … (under `credentials: voter`, each with
+        their key); `revotes` are (ballot number, grades) cast again later."""
         start = T0 + (10 if r == 1 else 13) * DAY
         if r == 1:
             # §8 "Candidacy actions": a qualified candidate who neither confirmed nor declined
@@ -442,15 +488,25 @@ class Primary:
                 if c not in self.answered and c not in candidates:
                     reason = "not confirmed in time"
                     self.candidacy(c, "lapsed", start + 60, reason)
+        self.round_candidates[r] = list(candidates)
+        if self.credentials == "voter":
+            for v in range(len(ballots) + len(extra_plaintexts)):
+                self.register(100 + v, start + 60)
+            self.roll(r, start + 60)
         self.open_round(r, candidates, start + 60)
         t = start + 3600
-        for grades in ballots:
-            self.cast(r, self.plain(r, grades), t)
+        for v, grades in enumerate(ballots):
+            self.cast(r, self.plain(r, grades), t, 100 + v)
             t += 60
-        for data in extra_plaintexts:
-            self.cast(r, data, t)
+        for v, data in enumerate(extra_plaintexts, start=len(ballots)):
+            self.cast(r, data, t, 100 + v)
             t += 60
-        self.log.add("round-close", {"round": r, "turnout": len(self.plaintexts[r])}, t)
+        for v, grades in revotes:
+            self.cast(r, self.plain(r, grades), t, 100 + v)
+            t += 60
+        people = self.voters.get(r, [])
+        turnout = len(set(people)) if self.credentials == "voter" else len(people)
+        self.log.add("round-close", {"round": r, "turnout": turnout}, t)
         sk = b64(bytes(self.tally_keys[r]))
         self.log.add("tally-key", {"round": r, "tally_secret_key": sk}, t + 60)
         self.log.add("result", self.tally(r, count_as_valid), t + 120)

@@ -402,6 +402,12 @@ def _is(t: Any, v: Any, where: str) -> None:
             ok = True
         except ValueError:
             ok = False
+    elif t == "b64sig":
+        try:
+            b64decode(v, 64)
+            ok = True
+        except ValueError:
+            ok = False
     elif t == "b64":
         try:
             b64decode(v)
@@ -464,6 +470,7 @@ BODIES: dict[str, dict[str, Any]] = {
         "refuse_disposable?": "bool",
         # Check 12 (witness quorum, C2SP tlog-policy) is not implemented by the stranger.
         "witness_policy?": "str",
+        "credentials?": {"server", "voter"},
         "phases": ("list", {"name": "str", "start": "str", "end": "str"}),
     },
     "candidacy": {
@@ -473,7 +480,19 @@ BODIES: dict[str, dict[str, Any]] = {
         "declaration": "hex64",
         "reason": "str",
     },
-    "support": {"candidate": "candidate", "supporter": "hex64"},
+    "support": {
+        "candidate": "candidate",
+        "supporter": "hex64",
+        "credential?": "b64key",
+        "credential_sig?": "b64sig",
+    },
+    "credential": {
+        "credential": "b64key",
+        "citizen": "hex64",
+        "assisted": "bool",
+        "replaces?": "b64key",
+    },
+    "roll": {"round": "int", "count": "int", "assisted": "int", "digest": "hex64"},
     "support-withdrawal": {"candidate": "candidate", "supporter": "hex64"},
     "qualification": {"candidate": "candidate", "supports": "int", "threshold": "int"},
     "allow-list": {
@@ -490,7 +509,12 @@ BODIES: dict[str, dict[str, Any]] = {
         "subset_size": "int",
         "allow_blank": "bool",
     },
-    "ballot": {"round": "int", "sealed": "b64"},
+    "ballot": {
+        "round": "int",
+        "sealed": "b64",
+        "credential?": "b64key",
+        "credential_sig?": "b64sig",
+    },
     "round-close": {"round": "int", "turnout": "int"},
     "tally-key": {"round": "int", "tally_secret_key": "b64key"},
     "result": {
@@ -783,10 +807,20 @@ class Round:
     allow_blank: bool
     definition: dict[str, Any]
     ballots: list[tuple[int, str]] = field(default_factory=list)
+    credentials: dict[int, str | None] = field(default_factory=dict)  # ballot index → key
+    voter: bool = False  # credentials: voter — only the last ballot of a credential counts
     close_index: int | None = None
     key_index: int | None = None
     secret: bytes | None = None
     results: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+
+    def counted(self) -> list[tuple[int, str]]:
+        """The ballots that count: all, or under `credentials: voter` the last of each
+        credential in log order (§8 "Revoting")."""
+        if not self.voter:
+            return self.ballots
+        last = {self.credentials[i]: (i, sealed) for i, sealed in self.ballots}
+        return sorted(last.values())
 
 
 def verify_export(export: dict[str, Any], vkey: str) -> StrangerReport:
@@ -890,6 +924,7 @@ def _verify(export: Any, vkey: str, report: StrangerReport) -> None:
     _replay(entries, origin, leaves, report)
     _timeline(entries, report)
     _witnesses(entries, export["checkpoints"], key, report)
+    _credentials(entries, origin, report)
 
 
 def _replay(
@@ -1019,6 +1054,7 @@ def _replay(
                 report.fail(6, i, "allow_blank differs from the definition's")
             if r not in rounds:
                 rounds[r] = Round(r, i, ids, body["tally_public_key"], body["allow_blank"], d)
+                rounds[r].voter = d.get("credentials") == "voter"
             last_opened = max(last_opened, r)
             open_round = r
         elif kind == "ballot":
@@ -1029,6 +1065,7 @@ def _replay(
                 report.fail(8, i, "a second ballot with the same sealed string")
             else:
                 rounds[r].ballots.append((i, body["sealed"]))
+                rounds[r].credentials[i] = body.get("credential")
             sealed_seen.add(body["sealed"])
         elif kind == "round-close":
             r = body["round"]
@@ -1038,8 +1075,9 @@ def _replay(
             rd = rounds[r]
             rd.close_index = i
             open_round = None
-            if body["turnout"] != len(rd.ballots):
-                report.fail(8, i, f"turnout {body['turnout']}, ballots {len(rd.ballots)}")
+            voters = len(rd.counted())
+            if body["turnout"] != voters:
+                report.fail(8, i, f"turnout {body['turnout']}, ballots {voters}")
         elif kind == "tally-key":
             r = body["round"]
             rd = rounds.get(r)
@@ -1080,7 +1118,7 @@ def _open_and_recount(rd: Round, leaves: list[bytes], report: StrangerReport) ->
     box = SealedBox(PrivateKey(rd.secret))
     valid: list[dict[str, int]] = []
     blank = invalid = 0
-    for i, sealed in rd.ballots:
+    for i, sealed in rd.counted():
         grades, why = open_ballot(box, sealed, rd.number, rd.candidates, n_grades, rd.allow_blank)
         if grades is None:
             invalid += 1
@@ -1439,3 +1477,99 @@ def _verify_receipt(
     # (4) a ballot.
     if env is not None and env.get("kind") != "ballot":
         report.fail(4, receipt["index"], "the receipt's entry is not a ballot")
+
+
+# -- check 13: voter-held credentials (§8 "Voter-held credentials", §9 check 13) ------------
+
+
+def _credentials(
+    entries: list[tuple[int, dict[str, Any]]], origin: str, report: StrangerReport
+) -> None:
+    def fail(i: int, code: str, reason: str) -> None:
+        report.fail(13, i, reason, code)
+
+    registered: set[str] = set()
+    in_force: dict[str, str] = {}  # citizen → key
+    owner: dict[str, str] = {}  # key → citizen
+    assisted: set[str] = set()
+    revoked: set[str] = set()
+    rolls: dict[int, set[str]] = {}
+    frozen: int | None = None  # the round whose roll is written and not yet closed
+    last_roll: int | None = None
+    voter = False
+    for i, env in entries:
+        kind, body = env["kind"], env["body"]
+        if kind == "definition":
+            voter = body.get("credentials") == "voter"
+            continue
+        if kind in ("support", "ballot") and not voter and "credential" in body:
+            fail(i, "credential-member", f"a {kind} carries a credential under `server`")
+            continue
+        if kind in ("credential", "roll") and not voter:
+            fail(i, "credential-member", f"a {kind} entry under `server`")
+            continue
+        if kind == "credential":
+            cred, citizen, old = body["credential"], body["citizen"], body.get("replaces")
+            if frozen is not None:
+                fail(i, "credential-after-roll", "a credential between a roll and its close")
+            if cred in registered:
+                fail(i, "credential-reused", "a key registered a second time")
+            elif old is not None and (old not in owner or in_force.get(citizen) != old):
+                fail(i, "replaces-unknown", "replaces is not a key in force of this citizen")
+            elif old is None and citizen in in_force:
+                fail(i, "credential-second", "a second key without `replaces`")
+            registered.add(cred)
+            if old is not None and in_force.get(citizen) == old:
+                revoked.add(old)
+            in_force[citizen], owner[cred] = cred, citizen
+            if body["assisted"]:
+                assisted.add(cred)
+        elif kind == "roll":
+            keys = set(in_force.values())
+            listed = jcs(sorted(keys))
+            if (body["count"], body["assisted"], body["digest"]) != (
+                len(keys),
+                len(keys & assisted),
+                hashlib.sha256(listed).hexdigest(),
+            ):
+                fail(i, "roll-differs", "the roll is not the keys in force")
+            rolls[body["round"]] = keys
+            frozen = last_roll = body["round"]
+        elif kind == "round-open":
+            if voter and last_roll != body["round"]:
+                fail(i, "roll-missing", f"round {body['round']} opens without its roll")
+        elif kind == "round-close":
+            if frozen == body["round"]:
+                frozen = None
+        elif kind == "support" and voter:
+            cred, sig = body.get("credential"), body.get("credential_sig")
+            message = b"scrutin-support/v1\x00" + origin.encode() + b"\x00"
+            message += body["candidate"].encode()
+            if cred is None or sig is None:
+                fail(i, "support-unsigned", "a support without a credential signature")
+            elif cred in revoked:
+                fail(i, "support-revoked-credential", "a support signed by a revoked key")
+            elif cred not in owner:
+                fail(i, "support-unknown-credential", "a support signed by an unknown key")
+            elif not _signed(cred, message, sig):
+                fail(i, "support-bad-signature", "a support's credential signature fails")
+        elif kind == "ballot" and voter:
+            cred, sig, r = body.get("credential"), body.get("credential_sig"), body["round"]
+            message = b"scrutin-ballot/v1\x00" + origin.encode() + b"\x00" + str(r).encode()
+            message += b"\x00" + base64.b64decode(body["sealed"])
+            if cred is None or sig is None:
+                fail(i, "ballot-unsigned", "a ballot without a credential signature")
+            elif cred not in rolls.get(r, set()):
+                fail(i, "ballot-not-on-roll", "a ballot signed by a key not on the roll")
+            elif cred in revoked:
+                fail(i, "ballot-revoked-credential", "a ballot signed by a revoked key")
+            elif not _signed(cred, message, sig):
+                fail(i, "ballot-bad-signature", "a ballot's credential signature fails")
+
+
+def _signed(key: str, message: bytes, sig: str) -> bool:
+    try:
+        VerifyKey(base64.b64decode(key)).verify(message, base64.b64decode(sig))
+    except (BadSignatureError, ValueError):
+        return False
+    return True
