@@ -2,7 +2,10 @@
 
 No JavaScript and no inline CSS (the CSP forbids it): colours are SVG presentation
 attributes. Each chart is an ``<svg role="img">`` labelled by its ``<title>`` and ``<desc>``;
-the page also prints the same numbers in a table, the chart's text alternative.
+the page also prints the same numbers in a table, the chart's text alternative. The legend is
+HTML beside the drawing, not SVG text: a drawing shrinks with the screen, and its legend
+would shrink to about 7 px on a phone; HTML text keeps the page's size (at least 12 px).
+Text drawn inside the bar is sized for a phone (21 units of a 600-unit bar: 12 px at 343 px).
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ _PALETTE_7 = ["#8e1b1b", "#c8442b", "#e58a2c", "#e9c53a", "#9cc54a", "#3f9d4a", 
 _DARK_TEXT = {"#e58a2c", "#e9c53a", "#9cc54a"}
 
 WIDTH = 600
-BAR_HEIGHT = 36
+BAR_HEIGHT = 40
 TOP = 8
-LEGEND_ROW = 20
+BAR_FONT = 21  # SVG units: 12 px once a 600-unit chart is drawn 343 px wide (a phone)
 
 
 def _hex(rgb: tuple[int, int, int]) -> str:
@@ -90,7 +93,8 @@ def merit_profile_svg(
     lang: str = "fr",
     grade_langs: Sequence[str] | None = None,
 ) -> Markup:
-    """A stacked bar of ``profile`` (counts worst→best) with a line at the median (50 %).
+    """A stacked bar of ``profile`` (counts worst→best) with a line at the median (50 %),
+    followed by its legend (an HTML list, readable at the page's text size on any screen).
 
     ``chart_id`` must be unique in the page (it makes the ids ``aria-labelledby`` points to).
     Widths are whole SVG units computed with exact fractions, so they always add up to
@@ -105,8 +109,7 @@ def merit_profile_svg(
     ]
     total = sum(profile)
     ident = escape(chart_id)
-    legend_rows = (len(grades) + 3) // 4
-    height = TOP + BAR_HEIGHT + 22 + legend_rows * LEGEND_ROW
+    height = TOP + BAR_HEIGHT + 30
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="merit-chart" role="img" '
         f'viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
@@ -128,10 +131,10 @@ def merit_profile_svg(
             f"<title{mark}>{escape(label)}{' :' if lang == 'fr' else ':'} {count} "
             f"({_percent(Fraction(count, total), lang)})</title></rect>"
         )
-        if width >= 34:
+        if width >= 58:
             parts.append(
-                f'<text x="{x0 + width / 2:g}" y="{TOP + BAR_HEIGHT / 2 + 5:g}" '
-                f'text-anchor="middle" font-size="13" fill="{_text_colour(fill)}" '
+                f'<text x="{x0 + width / 2:g}" y="{TOP + BAR_HEIGHT / 2 + 7:g}" '
+                f'text-anchor="middle" font-size="{BAR_FONT}" fill="{_text_colour(fill)}" '
                 f'aria-hidden="true">{_percent(Fraction(count, total), lang)}</text>'
             )
     middle = WIDTH // 2
@@ -140,18 +143,17 @@ def merit_profile_svg(
         f'stroke="#1b1b1f" stroke-width="3" stroke-dasharray="6 3"/>'
     )
     parts.append(
-        f'<text x="{middle}" y="{TOP + BAR_HEIGHT + 19}" text-anchor="middle" font-size="12" '
-        f'fill="#1b1b1f" aria-hidden="true">{escape(median_label)}</text>'
+        f'<text x="{middle}" y="{TOP + BAR_HEIGHT + 26}" text-anchor="middle" '
+        f'font-size="{BAR_FONT}" fill="#1b1b1f" aria-hidden="true">{escape(median_label)}</text>'
     )
-    legend_top = TOP + BAR_HEIGHT + 28
-    column = WIDTH // 4
-    for i, (label, fill, mark) in enumerate(zip(grades, colours, marks, strict=True)):
-        x = (i % 4) * column
-        y = legend_top + (i // 4) * LEGEND_ROW
-        parts.append(
-            f'<rect x="{x}" y="{y}" width="12" height="12" fill="{fill}" aria-hidden="true"/>'
-            f'<text x="{x + 16}" y="{y + 11}" font-size="12" fill="#1b1b1f" '
-            f'aria-hidden="true"{mark}>{escape(label)}</text>'
-        )
     parts.append("</svg>")
+    # The legend repeats what the chart's <desc> and the table say: hidden from screen readers.
+    parts.append('<ul class="chart-legend" aria-hidden="true">')
+    for label, fill, mark in zip(grades, colours, marks, strict=True):
+        parts.append(
+            f'<li><svg class="swatch" width="12" height="12" viewBox="0 0 12 12">'
+            f'<rect width="12" height="12" fill="{fill}"/></svg>'
+            f"<span{mark}>{escape(label)}</span></li>"
+        )
+    parts.append("</ul>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
