@@ -16,15 +16,19 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from crypto.encoding import b64decode, b64encode
 from voting import ballots, credentials
 from voting.definition import Refused, _
+from voting.primaries import Primary, get_primary
 from web.auth import require_account
+from web.templating import render
 from web.views.api import BadRequest, endpoint, error, json_body
+from web.views.primaries import refusal_text
 
 NOT_FOUND = _("Introuvable.")
 BAD_BASE64 = _("Valeur base64 invalide.")
@@ -165,7 +169,63 @@ async def ballot(request: Request) -> Response:
     return JSONResponse({"round": number, "tracker": queued.tracker}, status_code=201)
 
 
+# -- pages ----------------------------------------------------------------------------------
+
+
+async def _page_primary(request: Request, conn: Any) -> Primary:
+    primary = await get_primary(conn, request.path_params["slug"][:64])
+    if primary is None:
+        raise HTTPException(404)
+    return primary
+
+
+async def _key_page(request: Request, error_text: str | None = None, status: int = 200) -> Response:
+    user = await require_account(request)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await _page_primary(request, conn)
+        found = await credentials.credential_in_force(conn, primary.id, user.id)
+        frozen = bool(
+            await conn.fetchval(
+                "SELECT 1 FROM rounds WHERE primary_id = $1 AND status = 'open'", primary.id
+            )
+        )
+    return render(
+        request,
+        "credentials/key.html",
+        {
+            "primary": primary,
+            "voter_mode": credentials.uses_voter_credentials(primary.definition),
+            "credential": found,
+            "frozen": frozen,
+            "error": error_text,
+        },
+        status,
+    )
+
+
+async def key_page(request: Request) -> Response:
+    return await _key_page(request)
+
+
+async def key_assisted(request: Request) -> Response:
+    """The no-JavaScript path: an assisted key, made and kept by the service."""
+    user = await require_account(request)
+    async with request.app.state.pool.acquire() as conn:
+        primary = await _page_primary(request, conn)
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            await credentials.register(
+                conn, request.app.state.log, secret_key=request.app.state.secret_key,
+                primary_id=primary.id, account_id=user.id,
+            )  # fmt: skip
+    except Refused as exc:
+        return await _key_page(request, refusal_text(request, exc), exc.status)
+    return RedirectResponse(f"/primaries/{primary.slug}/credential", status_code=303)
+
+
 routes = [
+    Route("/primaries/{slug}/credential", key_page, methods=["GET"]),
+    Route("/primaries/{slug}/credential", key_assisted, methods=["POST"]),
     Route("/api/primaries/{slug}/credential", credential_get, methods=["GET"]),
     Route("/api/primaries/{slug}/credential", credential_register, methods=["POST"]),
     Route("/api/primaries/{slug}/rounds/{number}/seal", seal, methods=["POST"]),

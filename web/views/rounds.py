@@ -26,11 +26,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from crypto import canonical, merkle
+from crypto.encoding import b64decode
 from crypto.note import NoteError, open_checkpoint
 from voting import eligibility
 from voting.ballots import (
     BallotError,
     CastError,
+    SignedBallot,
     assigned_candidates,
     check_choices,
     display_order,
@@ -39,6 +41,7 @@ from voting.ballots import (
 )
 from voting.ballots import cast as cast_ballot
 from voting.candidacies import PUBLIC_SQL
+from voting.credentials import credential_in_force, uses_voter_credentials
 from voting.grades import grade_labels
 from voting.log import EntryTooLarge, LogService
 from voting.primaries import Primary, get_primary
@@ -253,7 +256,9 @@ async def _booth_state(
     async with request.app.state.pool.acquire() as conn:
         if not round_.accepts_ballots(datetime.now(UTC)):
             notice, status = "closed", 409
-        elif await has_voted(conn, round_.id, account.id):
+        elif await has_voted(conn, round_.id, account.id) and not uses_voter_credentials(
+            round_.definition
+        ):  # under voter credentials a voter may vote again; the last ballot counts
             notice = "voted"
         else:
             found = await eligibility.eligibility(conn, primary.id, account.id)
@@ -342,12 +347,19 @@ async def review(request: Request) -> Response:
         return _booth(request, primary, round_, order, values=values, errors=exc.errors, status=400)
     labels = _grade_labels(round_, request)
     names = round_.names
+    voter_mode = uses_voter_credentials(round_.definition)
+    key = None
+    if voter_mode:
+        async with request.app.state.pool.acquire() as conn:
+            key = await credential_in_force(conn, primary.id, (await require_account(request)).id)
     return render(
         request,
         "rounds/review.html",
         {
             "primary": primary,
             "round": round_,
+            "voter_mode": voter_mode,
+            "credential": key,
             "blank": blank,
             "choices": [
                 {"id": c, "name": names[c], "grade": ballot[c], "label": labels[ballot[c]]}
@@ -382,6 +394,8 @@ async def cast(request: Request) -> Response:
                     account_id=account.id,
                     grades=grades,
                     blank=blank,
+                    secret_key=request.app.state.secret_key,
+                    signed=_signed_ballot(form),
                 )
         except CastError as exc:
             return render(
@@ -406,6 +420,20 @@ async def cast(request: Request) -> Response:
     _remember_receipt(request, primary, round_, placed.tracker, placed.index)
     # Post/Redirect/Get: reloading the receipt page must not post the ballot again.
     return RedirectResponse(_round_url(primary, round_, "/receipt"), status_code=303)
+
+
+def _signed_ballot(form: FormData) -> SignedBallot | None:
+    """The sealed ballot the voter's device signed (static/credentials.js), if any."""
+    if not form.get("signature"):
+        return None
+    try:
+        return SignedBallot(
+            b64decode(str(form.get("sealed", ""))),
+            str(form.get("token", ""))[:128],
+            b64decode(str(form.get("signature", ""))),
+        )
+    except ValueError:
+        raise HTTPException(400, BAD_FORM) from None
 
 
 def _receipt_key(primary: Primary, round_: Round) -> str:

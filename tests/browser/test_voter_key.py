@@ -1,0 +1,140 @@
+"""A voter's own key in a real browser (docs/audit-log.md §8 "Voter-held credentials"): the
+key page makes an Ed25519 key with WebCrypto and registers its public half, the round freezes
+the roll, the booth signs the sealed ballot on the device, the voter votes again, and
+scrutin-audit passes with the revote counted once; without JavaScript the page offers the
+assisted key and says what it trades."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import asyncpg
+from playwright.sync_api import Browser, Page, expect
+
+from audit.note import parse_verifier_key
+from audit.sources import parse_export
+from audit.verify import verify
+from tests.browser.conftest import SECRET_KEY, LiveSite, fresh_email, new_context, sign_in
+from tests.fixtures.rounds import PASSPHRASE, RoundPrimary, make_round_primary
+from voting.log import LogService
+
+
+def _in_thread(make_coro: Any) -> Any:
+    """Run a coroutine on a loop of its own (Playwright's sync API owns this thread's)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coro())).result()
+
+
+def _service(live_site: LiveSite) -> LogService:
+    return LogService(secret_key=SECRET_KEY, public_host=live_site.settings.public_host)
+
+
+def _seed(live_site: LiveSite) -> RoundPrimary:
+    async def seed() -> RoundPrimary:
+        conn = await asyncpg.connect(live_site.settings.database_url)
+        try:
+            return await make_round_primary(
+                conn, _service(live_site), candidates=2, credentials="voter"
+            )
+        finally:
+            await conn.close()
+
+    return _in_thread(seed)
+
+
+def _open_round(live_site: LiveSite, primary: RoundPrimary) -> None:
+    from voting.rounds import open_round
+
+    async def opening() -> None:
+        conn = await asyncpg.connect(live_site.settings.database_url)
+        try:
+            async with conn.transaction():
+                await open_round(
+                    conn, _service(live_site), primary_id=primary.id, opened_by=None,
+                    passphrase=PASSPHRASE,
+                )  # fmt: skip
+        finally:
+            await conn.close()
+
+    _in_thread(opening)
+
+
+def _vote(page: Page, slug: str, grade: str) -> None:
+    page.goto(f"/primaries/{slug}/rounds/1/vote")
+    rows = page.locator("fieldset.grade-row")
+    expect(rows).to_have_count(2)
+    for index in range(2):
+        rows.nth(index).get_by_label(grade, exact=True).check()
+    page.get_by_role("button", name="Relire mon bulletin").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Relisez votre bulletin")
+    expect(page.locator("[data-sign-status]")).to_contain_text("signé sur cet appareil")
+    page.get_by_role("button", name="Confirmer mon vote").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("A voté !")
+
+
+def test_the_booth_makes_a_key_registers_it_signs_and_casts(
+    browser: Browser, live_site: LiveSite
+) -> None:
+    primary = _seed(live_site)
+    slug = primary.slug
+    context = new_context(browser, live_site)
+    try:
+        page = context.new_page()
+        sign_in(page, live_site, fresh_email("cle"), f"/primaries/{slug}/credential")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Ma clé de vote")
+        # With WebCrypto the assisted form gives way to a key made on this device.
+        expect(page.get_by_role("button", name="Obtenir une clé assistée")).to_be_hidden()
+        page.get_by_role("button", name="Créer ma clé sur cet appareil").click()
+        expect(page.locator("[data-key-status]")).to_contain_text("Clé créée sur cet appareil")
+        code = page.locator("[data-recovery-code]")
+        expect(code).to_have_text(re.compile(r"^[A-Za-z0-9_-]{43}$"))
+        seed = base64.urlsafe_b64decode(code.text_content() + "=")
+        page.reload()
+        expect(page.locator("[data-key-status]")).to_have_text(
+            "Votre clé de vote est sur cet appareil."
+        )
+        registered = page.locator("code").first.text_content()
+
+        _open_round(live_site, primary)
+        _vote(page, slug, "Très bien")
+        _vote(page, slug, "Passable")  # a revote: the last ballot counts
+
+        export = page.request.get(f"/primaries/{slug}/log/export").body()
+        vkey = page.request.get(f"/primaries/{slug}/log/vkey").text().strip()
+    finally:
+        context.close()
+
+    from nacl.signing import SigningKey
+
+    assert base64.b64encode(bytes(SigningKey(seed).verify_key)).decode() == registered
+    doc = json.loads(export)
+    ballots = [
+        json.loads(base64.b64decode(e))["body"]
+        for e in doc["entries"]
+        if json.loads(base64.b64decode(e))["kind"] == "ballot"
+    ]
+    assert [b["credential"] for b in ballots] == [registered, registered]
+    report = verify(parse_export(export, "export"), parse_verifier_key(vkey), workers=1)
+    assert report.ok, report.render("en")
+    summary = report.summary["credentials"]
+    assert (summary["counted"], summary["revotes"], summary["assisted_ballots"]) == (1, 1, 0)
+
+
+def test_without_javascript_the_key_page_offers_an_assisted_key_and_says_what_it_trades(
+    browser: Browser, live_site: LiveSite
+) -> None:
+    primary = _seed(live_site)
+    context = new_context(browser, live_site, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, live_site, fresh_email("aide"), f"/primaries/{primary.slug}/credential")
+        expect(page.get_by_text("il pourrait voter à votre place")).to_be_visible()
+        page.get_by_role("button", name="Obtenir une clé assistée").click()
+        expect(page.get_by_text("clé assistée, détenue par le service")).to_be_visible()
+    finally:
+        context.close()
