@@ -46,6 +46,13 @@ from voting.definition import Refused, _
 from voting.witnesses import Witnesses
 
 logger = logging.getLogger("scrutin.log")
+# The database stopped, restarting or unreachable: background rounds wait for it quietly.
+DATABASE_AWAY = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+)
 
 # Either works for reads: both have fetch/fetchrow/fetchval/execute.
 Database = asyncpg.Pool | asyncpg.Connection
@@ -600,6 +607,8 @@ class LogService:
                 await self.tick(pool)
             except asyncio.CancelledError:
                 raise
+            except DATABASE_AWAY as exc:  # an outage, not a bug: the next round retries
+                logger.warning("log background round: database unavailable (%s); retrying", exc)
             except Exception:
                 logger.exception("log background round failed; retrying")
             await asyncio.sleep(self.checkpoint_interval)

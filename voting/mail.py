@@ -262,17 +262,26 @@ class MailSender:
         self.wake.set()
 
     async def run(self) -> None:
+        """Deliver until cancelled; when the database goes away, wait and listen again."""
+        while True:
+            try:
+                await self._listen_and_deliver()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                logger.warning("mail queue unavailable: %s", exc)
+            await asyncio.sleep(self.poll_interval)
+
+    async def _listen_and_deliver(self) -> None:
         async with self.pool.acquire() as listener:
             await listener.add_listener(NOTIFY_CHANNEL, self._notified)
             try:
-                while True:
+                while not listener.is_closed():
                     self.wake.clear()
                     try:
                         while await deliver_due(
                             self.pool, self.transport, self.sender, expand=self.expand
                         ):
                             pass
-                    except (asyncpg.PostgresError, OSError) as exc:
+                    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                         logger.warning("mail queue unavailable: %s", exc)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), self.poll_interval)

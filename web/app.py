@@ -113,6 +113,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Starle
         middleware=[
             Middleware(ProxyHeadersMiddleware, trusted=settings.forwarded_allow_ips),
             Middleware(SecurityHeadersMiddleware, hsts=settings.https),
+            Middleware(errors.ServiceUnavailableMiddleware),
             *security_middleware(),
         ],
         exception_handlers=errors.handlers(),

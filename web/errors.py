@@ -7,8 +7,9 @@ from pathlib import Path
 
 import asyncpg
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voting.log import EntryTooLarge
 
@@ -23,7 +24,9 @@ MESSAGES = {
     413: "Envoi trop volumineux.",
     429: "Trop de requêtes : réessayez dans un instant.",
     500: "Une erreur interne est survenue ; rien n’a été enregistré.",
+    503: "Le service est momentanément indisponible : réessayez dans un instant.",
 }
+RETRY_AFTER_UNAVAILABLE = "5"  # seconds; the pool reconnects as soon as the database is back
 TEXT_REFUSED = (
     "Le texte envoyé contient un caractère non accepté (caractère nul) ; rien n’a été enregistré."
 )
@@ -113,3 +116,56 @@ def handlers() -> dict[int | type[Exception], object]:
         asyncpg.exceptions.UntranslatableCharacterError: text_refused,
         500: server_error,
     }
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot be reached right now (stopped, restarting,
+    connection lost, too many clients), not that a query was wrong."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(database_unavailable(inner) for inner in exc.exceptions)
+    if isinstance(exc, asyncpg.InterfaceError):
+        return "closed" in str(exc) or "closing" in str(exc)
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError  # shutdown, crash, starting up
+        | asyncpg.exceptions.TooManyConnectionsError,
+    )
+
+
+class ServiceUnavailableMiddleware:
+    """While the database is away, every page answers 503 with a clear message and a
+    Retry-After (no traceback, no 500); the pool reconnects by itself when it is back. A
+    client that leaves before its answer is not an error either."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except ClientDisconnect:
+            logger.info("client left before the answer to %s %s", scope["method"], scope["path"])
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            logger.warning(
+                "database unavailable for %s %s: %s", scope["method"], scope["path"], exc
+            )
+            if started:
+                return  # the answer was under way: closing the connection is all we can do
+            response = error_response(Request(scope, receive), 503)
+            response.headers["Retry-After"] = RETRY_AFTER_UNAVAILABLE
+            await response(scope, receive, send)

@@ -10,8 +10,19 @@ from starlette.routing import Route
 
 from web.migrate import SchemaError, check_schema, current_revision, head_revision
 
+HEALTH_PROBE_SECONDS = 2
+
 
 async def healthz(request: Request) -> JSONResponse:
+    """Can this process serve pages? It runs, and its database pool gets an answer."""
+    try:
+        async with asyncio.timeout(HEALTH_PROBE_SECONDS):
+            await request.app.state.pool.fetchval("SELECT 1")
+    except Exception as exc:  # any failure means "cannot serve"
+        return JSONResponse(
+            {"status": "unavailable", "database": "unreachable", "detail": type(exc).__name__},
+            status_code=503,
+        )
     return JSONResponse({"status": "ok"})
 
 
