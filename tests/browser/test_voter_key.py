@@ -138,3 +138,47 @@ def test_without_javascript_the_key_page_offers_an_assisted_key_and_says_what_it
         expect(page.get_by_text("clé assistée, détenue par le service")).to_be_visible()
     finally:
         context.close()
+
+
+def test_a_support_is_signed_by_the_key_on_the_device(
+    browser: Browser, live_site: LiveSite
+) -> None:
+    import uuid as uuid_module
+
+    from tests.fixtures.primaries import make_account, make_candidacy, make_primary
+
+    slug = f"s-{uuid_module.uuid4().hex[:10]}"
+
+    async def seed() -> str:
+        conn = await asyncpg.connect(live_site.settings.database_url)
+        try:
+            log = _service(live_site)
+            primary = await make_primary(conn, log, slug, credentials="voter")
+            candidate = await make_account(conn)
+            return str((await make_candidacy(conn, log, primary, candidate)).id)
+        finally:
+            await conn.close()
+
+    candidacy = _in_thread(seed)
+    context = new_context(browser, live_site)
+    try:
+        page = context.new_page()
+        sign_in(page, live_site, fresh_email("soutien"), f"/primaries/{slug}/credential")
+        page.get_by_role("button", name="Créer ma clé sur cet appareil").click()
+        expect(page.locator("[data-recovery-code]")).to_be_visible()
+        page.goto(f"/primaries/{slug}/candidates/{candidacy}")
+        expect(page.locator("[data-sign-status]")).to_contain_text("signé par votre clé")
+        page.get_by_role("button", name=re.compile("^Soutenir")).click()
+        expect(page.get_by_role("button", name="Retirer mon soutien")).to_be_visible()
+        export = page.request.get(f"/primaries/{slug}/log/export").body()
+        vkey = page.request.get(f"/primaries/{slug}/log/vkey").text().strip()
+    finally:
+        context.close()
+    report = verify(parse_export(export, "export"), parse_verifier_key(vkey), workers=1)
+    assert report.checks[13].ok, report.render("en")
+    supports = [
+        json.loads(base64.b64decode(e))["body"]
+        for e in json.loads(export)["entries"]
+        if json.loads(base64.b64decode(e))["kind"] == "support"
+    ]
+    assert len(supports) == 1 and "credential_sig" in supports[0]

@@ -180,6 +180,40 @@
     });
   }
 
+  // -- a support button: sign "scrutin-support/v1\0" + origin + "\0" + candidate ------------
+  function supportForm(form) {
+    var note = form.querySelector("[data-sign-status]");
+    form.addEventListener("submit", async function (event) {
+      if (form.dataset.signed === "1") return;
+      event.preventDefault();
+      var slug = form.dataset.slug;
+      var mine = await api("GET", "/api/primaries/" + slug + "/credential");
+      if (mine.status === 200 && mine.data.assisted) { form.dataset.signed = "1"; form.submit(); return; }
+      var seed = storedSeed(slug);
+      if (mine.status !== 200 || !seed || !(await supported())) {
+        say(note, form.dataset.msgNoKey);
+        return;
+      }
+      var key = await keyFromSeed(seed);
+      var text = new TextEncoder();
+      var parts = [text.encode("scrutin-support/v1"), [0], text.encode(mine.data.origin), [0],
+        text.encode(form.dataset.candidate)];
+      var size = parts.reduce(function (n, p) { return n + p.length; }, 0);
+      var message = new Uint8Array(size);
+      var at = 0;
+      parts.forEach(function (p) { message.set(p, at); at += p.length; });
+      var signature = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, key.key, message));
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "credential_sig";
+      input.value = b64(signature);
+      form.appendChild(input);
+      form.dataset.signed = "1";
+      HTMLFormElement.prototype.submit.call(form);
+    });
+  }
+
+  document.querySelectorAll("form[data-sign-support]").forEach(supportForm);
   document.querySelectorAll("[data-credential-page]").forEach(keyPage);
   document.querySelectorAll("form[data-voter-credentials]").forEach(castForm);
 })();

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from crypto.encoding import b64decode
 from voting import candidacies, supports
 from voting.candidacies import MAX_BIO, MAX_NAME, MAX_PHOTO, MAX_PROGRAMME, Candidacy
 from voting.definition import Refused, _
@@ -26,6 +27,7 @@ from web.auth import current_user, flash, require_account
 from web.confirm import Confirmation, confirmation_page
 from web.ratelimit import limit_supports
 from web.views.primaries import (
+    BAD_FORM,
     field,
     gettext,
     load_primary,
@@ -390,7 +392,13 @@ async def support_action(request: Request) -> Response:
     user = await require_account(request)
     await limit_supports(request, user.id)
     withdraw = request.url.path.endswith("/unsupport")
-    await read_form(request)
+    form = await read_form(request)
+    signed = {}
+    if not withdraw and form.get("credential_sig"):  # signed on the device (credentials.js)
+        try:
+            signed["credential_sig"] = b64decode(str(form.get("credential_sig")))
+        except ValueError:
+            raise HTTPException(400, BAD_FORM) from None
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
         candidacy = await load_candidacy(request, conn, primary)
@@ -399,7 +407,7 @@ async def support_action(request: Request) -> Response:
         async with request.app.state.pool.acquire() as conn, conn.transaction():
             result = await service(
                 conn, request.app.state.log, secret_key=request.app.state.secret_key,
-                candidacy_id=candidacy.id, account_id=user.id,
+                candidacy_id=candidacy.id, account_id=user.id, **signed,
             )  # fmt: skip
     except Refused as exc:
         return await candidate_page(request, refusal_text(request, exc), exc.status)

@@ -77,9 +77,10 @@ async def credential_get(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         pid = await _primary_id(request, conn)
         found = await credentials.credential_in_force(conn, pid, user.id)
+        origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", pid)
     if found is None:
         return error(request, 404, NOT_FOUND, "credential")
-    return JSONResponse(_credential_json(found))
+    return JSONResponse({**_credential_json(found), "origin": origin})
 
 
 @endpoint
@@ -239,7 +240,8 @@ def _register_openapi() -> None:
     number = {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"}}
     key = {"type": "object", "properties": {
         "credential": {"type": "string", "description": "Ed25519 public key, base64"},
-        "assisted": {"type": "boolean"}}}  # fmt: skip
+        "assisted": {"type": "boolean"},
+        "origin": {"type": "string", "description": "GET only: the log origin"}}}  # fmt: skip
     grades = {
         "grades": {"type": "object", "additionalProperties": {"type": "integer"}},
         "blank": {"type": "boolean", "default": False},
