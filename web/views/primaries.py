@@ -271,6 +271,7 @@ def form_values(primary: Primary | None = None) -> dict[str, Any]:
             "rule": "majority-value", "missing": "normalize", "default_grade": "0",
             "upper_median": False, "subset_size": "0", "allow_blank": True,
             "eligibility": "email", "refuse_disposable": False, "witness_policy": "",
+            "voter_credentials": False,
         }  # fmt: skip
     d = primary.definition
     preset = next((k for k, v in GRADE_PRESETS.items() if list(v) == d["grades"]), "custom")
@@ -284,6 +285,7 @@ def form_values(primary: Primary | None = None) -> dict[str, Any]:
         "allow_blank": d["allow_blank"], "eligibility": d["eligibility"],
         "refuse_disposable": bool(d.get("refuse_disposable", False)),
         "witness_policy": d.get("witness_policy", ""),
+        "voter_credentials": d.get("credentials") == "voter",
     }  # fmt: skip
     for phase in d["phases"]:
         values[f"{phase['name']}_start"] = _local(phase["start"])
@@ -348,6 +350,7 @@ def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any]
     values["allow_blank"] = form.get("allow_blank") == "on"
     values["refuse_disposable"] = form.get("refuse_disposable") == "on"
     values["witness_policy"] = field(form, "witness_policy", 10_000)
+    values["voter_credentials"] = form.get("voter_credentials") == "on"
     phases: list[dict[str, str]] = []
     order: list[str] = []
     for name in form_phase_names(form=form):
@@ -372,6 +375,7 @@ def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any]
         "allow_blank": values["allow_blank"], "eligibility": values["eligibility"],
         "refuse_disposable": values["refuse_disposable"], "phases": phases,
         "witness_policy": values["witness_policy"],
+        "credentials": "voter" if values["voter_credentials"] else "server",
     }  # fmt: skip
     return data, values, order
 
