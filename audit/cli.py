@@ -14,6 +14,7 @@ KEY: a verifier-key string or a file holding one. Exit: 0 all passed, 1 a check 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -63,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--state", help="directory of checkpoints saved by earlier runs")
     v.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     v.add_argument("--timings", action="store_true", help="print seconds per phase")
+    v.add_argument(
+        "--credential",
+        help="your voting key (public, base64): is it on the roll, which ballots carry it",
+    )
     r = sub.add_parser("receipt", help="check a voter's receipt")
     r.add_argument("receipt", help="receipt file (scrutin-receipt/v1 JSON or C2SP tlog-proof)")
     r.add_argument("--log", help="primary URL, export file or tiles directory")
@@ -85,15 +90,28 @@ def _policy(path: str | None) -> tuple[str, str] | None:
         raise InputError(f"--policy {path}: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
+def _credential(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32 or base64.b64encode(raw).decode() != text.strip():
+        raise InputError("--credential: not the base64 of a 32-byte Ed25519 public key")
+    return text.strip()
+
+
 def run(args: argparse.Namespace) -> Report:
     progress = _progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
     policy = _policy(args.policy)
     if args.command == "verify":
         key = _key(args.log_key)
+        mine = _credential(args.credential)
         log = load(args.source)
         return verify(
             log, key, state_dir=args.state, workers=args.workers, progress=progress,  # type: ignore[arg-type]
-            policy=policy,
+            policy=policy, credential=mine,
         )  # fmt: skip
     pinned = _key(args.log_key) if args.log_key else None
     doc = load_receipt(args.receipt, str(pinned) if pinned else None)

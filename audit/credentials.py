@@ -95,6 +95,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{counted} ballots counted, {revotes} revote(s), {assisted_ballots} under an assisted key",
     ),
     "roll-size": ("liste du tour {round} : {count} clés", "roll of round {round}: {count} keys"),
+    "mine-unknown": (
+        "votre clé {key} n'est pas enregistrée dans ce journal",
+        "your key {key} is not registered in this log",
+    ),
+    "mine-registered": (
+        "votre clé {key} : enregistrée à l'entrée {index} ({kind}), sur la liste des tours "
+        "{rolls}, révoquée : {revoked}",
+        "your key {key}: registered at entry {index} ({kind}), on the roll of rounds {rolls}, "
+        "revoked: {revoked}",
+    ),
+    "mine-no-ballot": (
+        "aucun bulletin ne porte votre clé",
+        "no ballot carries your key",
+    ),
+    "mine-ballots": (
+        "tour {round} : bulletins sous votre clé aux entrées {indexes} ; celui qui compte : "
+        "{counted}",
+        "round {round}: ballots under your key at entries {indexes}; the one counted: {counted}",
+    ),
 }
 
 
@@ -142,10 +161,15 @@ class CredentialResult:
 
 
 def check_credentials(
-    entries: Sequence[bytes], parsed: Sequence[tuple], origin: str, check: Any
+    entries: Sequence[bytes],
+    parsed: Sequence[tuple],
+    origin: str,
+    check: Any,
+    mine: str | None = None,
 ) -> tuple[CredentialResult, dict[str, Any]]:
     """Run check 13 over entries that passed check 4; return the counting rule's result and
-    the report's summary."""
+    the report's summary. `mine` (a voter's public key, base64) adds what the log holds
+    under that key: registration, rolls, ballots, the one that counts."""
     result = CredentialResult()
     mode = "server"
     ever: dict[str, int] = {}  # key -> entry registering it
@@ -253,6 +277,8 @@ def check_credentials(
             signed_ballots.append((index, number, key))
     _check_round_opens(parsed, check)
     counted = [(i, k) for i, _, k in signed_ballots if i not in result.superseded]
+    if mine is not None:
+        _report_mine(check, mine, ever, revoked, assisted, rolls, signed_ballots, result)
     summary = {
         "registered": len(ever),
         "assisted": len(assisted),
@@ -267,6 +293,43 @@ def check_credentials(
     else:
         check.note("credentials-summary", **summary)
     return result, summary
+
+
+def _report_mine(
+    check: Any,
+    key: str,
+    ever: dict[str, int],
+    revoked: set[str],
+    assisted: set[str],
+    rolls: dict[int, set[str]],
+    signed_ballots: list[tuple[int, int, str]],
+    result: CredentialResult,
+) -> None:
+    """The voter's own checks: is my key on the roll, and are the ballots under it mine?"""
+    if key not in ever:
+        check.note("mine-unknown", key=_short(key))
+        return
+    on = [str(n) for n, keys in sorted(rolls.items()) if key in keys]
+    check.note(
+        "mine-registered",
+        key=_short(key),
+        index=ever[key],
+        kind="assisted" if key in assisted else "device",
+        rolls=", ".join(on) or "-",
+        revoked="yes" if key in revoked else "no",
+    )
+    ballots = [(i, n) for i, n, k in signed_ballots if k == key]
+    if not ballots:
+        check.note("mine-no-ballot")
+    for number in sorted({n for _, n in ballots}):
+        indexes = [i for i, n in ballots if n == number]
+        counted = [i for i in indexes if i not in result.superseded]
+        check.note(
+            "mine-ballots",
+            round=number,
+            indexes=", ".join(map(str, indexes)),
+            counted=counted[-1] if counted else "-",
+        )
 
 
 def _check_round_opens(parsed: Sequence[tuple], check: Any) -> None:

@@ -90,7 +90,9 @@ class Verification:
         workers: int | None = None,
         progress: Progress | None = None,
         policy: tuple[str, str] | None = None,
+        credential: str | None = None,
     ) -> None:
+        self.credential = credential  # a voter's own key (base64): check 13 reports on it
         self.policy = policy  # (--policy file name, its text) overriding the definition's
         self.log = log
         self.key = key
@@ -151,7 +153,7 @@ class Verification:
     # -- check 13 --------------------------------------------------------------------------
     def check_credentials(self) -> None:
         self.credentials, summary = check_credentials(
-            self.log.entries, self.parsed, self.key.name, self.report.check(13)
+            self.log.entries, self.parsed, self.key.name, self.report.check(13), self.credential
         )
         if self.credentials.voter_mode:
             self.report.summary["credentials"] = summary
@@ -691,9 +693,12 @@ def verify(
     workers: int | None = None,
     progress: Progress | None = None,
     policy: tuple[str, str] | None = None,
+    credential: str | None = None,
 ) -> Report:
     """Run the checks on a loaded log against the pinned log key; `policy` (name, text)
-    replaces the witness policy of the log's definition."""
+    replaces the witness policy of the log's definition; `credential` (a voter's public key,
+    base64) adds what the log holds under it to check 13."""
     return Verification(
-        log, key, state_dir=state_dir, workers=workers, progress=progress, policy=policy
-    ).run()
+        log, key, state_dir=state_dir, workers=workers, progress=progress, policy=policy,
+        credential=credential,
+    ).run()  # fmt: skip

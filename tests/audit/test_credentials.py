@@ -330,3 +330,30 @@ def test_the_spec_examples_hold() -> None:
         .signature
     )
     assert f"`credential_sig` = `{b64(sig)}`" in text
+
+
+def test_a_voter_checks_their_own_key_with_scrutin_audit(tmp_path, capsys) -> None:
+    from audit.cli import main
+    from tests.audit.builder import write_json
+
+    p = honest()
+    p.close()
+    export = write_json(str(tmp_path / "export.json"), p.b.export())
+    vkey = p.b.vkey
+
+    def lines(key: str) -> str:
+        assert main(["verify", export, "--log-key", vkey, "--lang", "en", "--credential", key]) == 0
+        return capsys.readouterr().out
+
+    revoter = lines(pub(p.keys[1]))
+    assert "on the roll of rounds 1, revoked: no" in revoter
+    first, last = (i for i, k, _ in p.ballots if k is p.keys[1])
+    assert (
+        f"round 1: ballots under your key at entries {first}, {last}; the one counted: {last}"
+        in (revoter)
+    )
+    assert "no ballot carries your key" in lines(pub(p.keys[4]))  # registered, abstained
+    assert "revoked: yes" in lines(pub(p.old))
+    assert "is not registered in this log" in lines(pub(key_of(99)))
+    assert main(["verify", export, "--log-key", vkey, "--credential", "nope"]) == 2
+    assert "--credential" in capsys.readouterr().err
