@@ -15,10 +15,12 @@ from starlette.staticfiles import StaticFiles
 
 from voting.log import LogService, log_background
 from voting.mail import mail_service
+from voting.notifications import configure as configure_notifications
 from web import errors
 from web.auth import middleware as security_middleware
 from web.headers import SecurityHeadersMiddleware
 from web.proxies import ProxyHeadersMiddleware
+from web.ratelimit import DatabaseRateLimiter
 from web.settings import Settings, resolve_secret_key
 from web.templating import make_templates
 from web.views import (
@@ -29,6 +31,7 @@ from web.views import (
     health,
     home,
     log,
+    notifications,
     primaries,
     rounds,
 )
@@ -37,7 +40,9 @@ logger = logging.getLogger("scrutin")
 STATIC_DIR = errors.TEMPLATES_DIR.parent / "static"
 
 # Each feature contributes its routes here (one module per page family, datasette-style).
-ROUTE_MODULES = [health, home, accounts, primaries, candidacies, rounds, log, credentials, api]
+ROUTE_MODULES = [
+    health, home, accounts, notifications, primaries, candidacies, rounds, log, credentials, api,
+]  # fmt: skip
 
 # Background services started with the app and stopped with it, in this order
 # (e.g. the log sequencer/checkpointer, the mail queue). Each takes the app.
@@ -94,6 +99,8 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Starle
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.pool = await create_pool(url)
+        if settings.shared_rate_limits:
+            app.state.shared_rate_limiter = DatabaseRateLimiter(app.state.pool)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for service in BACKGROUND_SERVICES:
@@ -120,6 +127,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Starle
     )
     app.state.settings = settings
     app.state.database_url = url
+    configure_notifications(settings.base_url)
     app.state.secret_key = resolve_secret_key(settings)
     app.state.templates = make_templates()
     app.state.log = LogService(
@@ -128,3 +136,11 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Starle
         checkpoint_interval=settings.checkpoint_interval,
     )
     return app
+
+
+def app_from_environment() -> Starlette:
+    """The app of one worker of `scrutin serve --workers N` (uvicorn's factory): the parent
+    prepared the database and passes everything through SCRUTIN_* variables."""
+    from web.settings import load_settings
+
+    return create_app(load_settings())

@@ -14,7 +14,13 @@ from collections.abc import Sequence
 
 from web.database import DatabaseError, connect, database_url_for
 from web.migrate import SchemaError, upgrade, verify_schema
-from web.settings import Settings, SettingsError, ensure_data_dir, load_settings
+from web.settings import (
+    Settings,
+    SettingsError,
+    ensure_data_dir,
+    load_settings,
+    resolve_secret_key,
+)
 
 PROG = "scrutin"
 DEMO_DATA_DIR = "scrutin-demo"
@@ -34,6 +40,19 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+MAX_WORKERS = 64
+
+
+def _workers(value: str) -> int:
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}") from None
+    if not 1 <= workers <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}, got {workers}")
+    return workers
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Scrutin: citizen primaries.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -42,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_options(serve)
     serve.add_argument(
         "--no-migrate", action="store_true", help="refuse to start unless the schema is at head"
+    )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="number of server processes (default 1); with more, rate limits are shared "
+        "through PostgreSQL",
     )
 
     demo = commands.add_parser("demo", help="run the service with a seeded demo primary")
@@ -101,7 +127,7 @@ def prepare_database(url: str, *, migrate: bool) -> None:
     verify_schema(url)
 
 
-def serve(settings: Settings, *, migrate: bool = True, demo: bool = False) -> int:
+def serve(settings: Settings, *, migrate: bool = True, demo: bool = False, workers: int = 1) -> int:
     settings = settings.with_overrides(data_dir=ensure_data_dir(settings.data_dir))
     check_port_free(settings.host, settings.port)
     with database_url_for(settings.database_url, settings.data_dir) as url:
@@ -119,7 +145,10 @@ def serve(settings: Settings, *, migrate: bool = True, demo: bool = False) -> in
                     print(f"Demo witness {witness.vkey} on {witness.url}", flush=True)
                 for line in asyncio.run(seed_demo(url, settings, witnesses)):
                     print(line, flush=True)
-            _run_uvicorn(settings, url)
+            if workers > 1:
+                _run_workers(settings, url, workers)
+            else:
+                _run_uvicorn(settings, url)
         finally:
             for witness in witnesses:
                 witness.stop()
@@ -151,6 +180,37 @@ def _run_uvicorn(settings: Settings, url: str) -> None:
         raise StartupError(f"the web server could not start on {settings.base_url}")
 
 
+def _run_workers(settings: Settings, url: str, workers: int) -> None:
+    """`workers` uvicorn processes on one socket, each building its app from the
+    environment (web.app.app_from_environment); this process keeps the embedded database
+    and stops it once they have all exited."""
+    import uvicorn
+
+    resolve_secret_key(settings)  # created once here, not raced for by the workers
+    os.environ.update(
+        SCRUTIN_DATABASE_URL=url,
+        SCRUTIN_DATA_DIR=str(settings.data_dir),
+        SCRUTIN_HOST=settings.host,
+        SCRUTIN_PORT=str(settings.port),
+        SCRUTIN_SHARED_RATE_LIMITS="true",
+    )
+    print(
+        f"Scrutin is listening on {settings.base_url} with {workers} workers (Ctrl+C to stop)",
+        flush=True,
+    )
+    uvicorn.run(
+        "web.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -176,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return migrate_command(_settings(args))
         if args.command == "demo":
             return serve(_settings(args, demo=True), demo=True)
-        return serve(_settings(args), migrate=not args.no_migrate)
+        return serve(_settings(args), migrate=not args.no_migrate, workers=args.workers)
     except (SettingsError, DatabaseError, SchemaError, StartupError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

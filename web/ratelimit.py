@@ -3,7 +3,10 @@
 `await rate_limit(request, bucket, limit, per_seconds)` counts one hit for the client's IP
 address and, when someone is signed in, for their account; `key=` counts against that key
 alone (for instance an e-mail address). Over the limit it raises a 429 with Retry-After.
-The windows live in the process: with several processes each one counts on its own.
+The windows live in the process's memory (`RateLimiter`), or, with several processes
+(`scrutin serve --workers N`, SCRUTIN_SHARED_RATE_LIMITS=true), in PostgreSQL
+(`DatabaseRateLimiter`, migration 0013) so that every process and machine counts together.
+`count_hit` and `wait_before` use whichever the app has.
 """
 
 from __future__ import annotations
@@ -81,6 +84,56 @@ class RateLimiter:
             del self.windows[name]
 
 
+class DatabaseRateLimiter:
+    """The same sliding windows in PostgreSQL, shared by every process on the database."""
+
+    def __init__(self, pool: object) -> None:
+        self.pool = pool
+
+    async def hit(self, bucket: str, key: str, limit: int, per_seconds: float) -> float:
+        return await self._ask(bucket, key, limit, per_seconds, count=True)
+
+    async def waiting(self, bucket: str, key: str, limit: int, per_seconds: float) -> float:
+        return await self._ask(bucket, key, limit, per_seconds, count=False)
+
+    async def _ask(
+        self, bucket: str, key: str, limit: int, per_seconds: float, *, count: bool
+    ) -> float:
+        wait = await self.pool.fetchval(  # type: ignore[attr-defined]
+            "SELECT scrutin_rate_hit($1, $2, $3, $4, $5)",
+            bucket,
+            key,
+            limit,
+            float(per_seconds),
+            count,
+        )
+        return float(wait)
+
+    async def reset(self, bucket: str | None = None) -> None:
+        """Forget the hits of a bucket and its `bucket-…` sub-buckets (or all): for tests."""
+        await self.pool.execute(  # type: ignore[attr-defined]
+            "DELETE FROM rate_limit_hits WHERE $1::text IS NULL OR bucket = $1"
+            " OR starts_with(bucket, $1 || '-')",
+            bucket,
+        )
+
+
+async def count_hit(app: object, bucket: str, key: str, limit: int, per_seconds: float) -> float:
+    """Count a hit (0) or say how long to wait (nothing counted), in the app's limiter."""
+    shared = getattr(app.state, "shared_rate_limiter", None)  # type: ignore[attr-defined]
+    if shared is not None:
+        return await shared.hit(bucket, key, limit, per_seconds)
+    return limiter_for(app).hit(bucket, key, limit, per_seconds)
+
+
+async def wait_before(app: object, bucket: str, key: str, limit: int, per_seconds: float) -> float:
+    """How long before a hit would be allowed, counting nothing (limits on failures)."""
+    shared = getattr(app.state, "shared_rate_limiter", None)  # type: ignore[attr-defined]
+    if shared is not None:
+        return await shared.waiting(bucket, key, limit, per_seconds)
+    return limiter_for(app).waiting(bucket, key, limit, per_seconds)
+
+
 def limiter_for(app: object) -> RateLimiter:
     state = app.state  # type: ignore[attr-defined]
     limiter = getattr(state, "rate_limiter", None)
@@ -101,7 +154,6 @@ async def rate_limit(
     Without `key`, the client IP is counted, and the signed-in account too (both must be
     under the limit). With `key`, only that key is counted.
     """
-    limiter = limiter_for(request.app)
     if key is not None:
         keys = [f"key:{key}"]
     else:
@@ -110,7 +162,7 @@ async def rate_limit(
         if user is not None:
             keys.append(f"account:{user.id}")
     for name in keys:
-        wait = limiter.hit(bucket, name, limit, per_seconds)
+        wait = await count_hit(request.app, bucket, name, limit, per_seconds)
         if wait:
             raise HTTPException(429, headers={"Retry-After": str(math.ceil(wait))})
 

@@ -49,6 +49,8 @@ class Settings:
     checkpoint_interval: float = 2.0
     # Reverse proxies whose Forwarded / X-Forwarded-* headers are believed (web/proxies.py).
     forwarded_allow_ips: tuple[str, ...] = ()
+    # Rate limits in PostgreSQL, shared by every process (forced on by `serve --workers N`).
+    shared_rate_limits: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -203,6 +205,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp=_smtp(env),
         checkpoint_interval=checkpoint_interval,
         forwarded_allow_ips=_forwarded_allow_ips(env.get("SCRUTIN_FORWARDED_ALLOW_IPS", "")),
+        shared_rate_limits=_bool(
+            env.get("SCRUTIN_SHARED_RATE_LIMITS", "false"), "SCRUTIN_SHARED_RATE_LIMITS"
+        ),
     )
 
 

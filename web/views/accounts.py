@@ -42,8 +42,9 @@ from web.ratelimit import (
     MAX_IMPORT_FILE_BYTES,
     SIGNIN_LIMIT_PER_EMAIL,
     SIGNIN_LIMIT_PER_IP,
-    limiter_for,
+    count_hit,
     rate_limit,
+    wait_before,
 )
 from web.templating import render
 from web.views.primaries import STATUS_LABELS, truncated_multipart
@@ -731,9 +732,10 @@ async def _claim(
 ) -> eligibility.ClaimError | None:
     """Try the claim under its rate limits (429 over them); the refusal, or None."""
     await rate_limit(request, "claim-account", *CLAIM_LIMIT_PER_ACCOUNT, key=f"account:{user.id}")
-    limiter = limiter_for(request.app)
     primary_key = f"primary:{primary['id']}"
-    wait = limiter.waiting("claim-failures", primary_key, *CLAIM_FAILURES_PER_PRIMARY)
+    wait = await wait_before(
+        request.app, "claim-failures", primary_key, *CLAIM_FAILURES_PER_PRIMARY
+    )
     if wait:
         raise HTTPException(429, headers={"Retry-After": str(math.ceil(wait))})
     try:
@@ -744,7 +746,7 @@ async def _claim(
             )  # fmt: skip
     except eligibility.ClaimError as exc:
         if exc.reason == "refused":
-            limiter.hit("claim-failures", primary_key, *CLAIM_FAILURES_PER_PRIMARY)
+            await count_hit(request.app, "claim-failures", primary_key, *CLAIM_FAILURES_PER_PRIMARY)
         return exc
     return None
 
