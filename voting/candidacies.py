@@ -501,6 +501,9 @@ async def _set_status(
     updated = Candidacy.from_row(row)
     if action is not None:
         await log.append(conn, updated.primary_id, "candidacy", _entry(updated, action, reason))
+    from voting.notifications import candidacy_changed
+
+    await candidacy_changed(conn, updated, candidacy.status, reason)
     return updated
 
 

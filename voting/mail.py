@@ -92,13 +92,23 @@ async def enqueue_many(conn: asyncpg.Connection, messages: list[tuple[str, str, 
     return len(messages)
 
 
-def build_message(sender: str, to: str, subject: str, text: str, mail_id: int) -> EmailMessage:
+def build_message(
+    sender: str,
+    to: str,
+    subject: str,
+    text: str,
+    mail_id: int,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
+    """`headers`: extra ones queued with the mail (List-Unsubscribe, voting.notifications)."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(idstring=f"scrutin.{mail_id}")
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(text)
     return message
 
@@ -187,7 +197,8 @@ async def deliver_due(
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             """
-            SELECT id, recipient, subject, body, attempts, signin_token_id FROM mail_queue
+            SELECT id, recipient, subject, body, attempts, signin_token_id, headers
+            FROM mail_queue
             WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
             ORDER BY id LIMIT $2
             FOR UPDATE SKIP LOCKED
@@ -208,7 +219,14 @@ async def deliver_due(
                     )
                     continue
                 subject, body = written
-            message = build_message(sender, row["recipient"], subject, body, row["id"])
+            headers = row["headers"]
+            if isinstance(headers, str):  # a connection without the json codec
+                import json
+
+                headers = json.loads(headers)
+            message = build_message(
+                sender, row["recipient"], subject, body, row["id"], headers or None
+            )
             try:
                 await transport.deliver(message, row["id"])
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:

@@ -279,6 +279,9 @@ async def reveal_and_tally(
                 "UPDATE rounds SET status = 'tallied', tallied_at = now() WHERE id = $1",
                 round_.id,
             )
+            from voting.notifications import results_published
+
+            await results_published(conn, primary_id, number, round_.candidate_ids)
     placed = await log.wait(pool, result_queued)
     await pool.execute(
         "UPDATE round_results SET result_index = $2 WHERE round_id = $1", round_.id, placed.index

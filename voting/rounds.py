@@ -432,6 +432,9 @@ async def open_round(
         from voting.primaries import mark_voting_started
 
         await mark_voting_started(conn, primary_id)
+    from voting.notifications import round_opened
+
+    await round_opened(conn, primary_id, number, [c["candidate"] for c in chosen], closes_at)
     file = None
     if sealed is None:
         origin = log.origin_for(primary["slug"])

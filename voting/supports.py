@@ -206,6 +206,9 @@ async def _qualify(
         conn, primary.id, "qualification",
         qualification_body(str(candidacy_id), count, primary.threshold), at=now,
     )  # fmt: skip
+    from voting.notifications import qualified
+
+    await qualified(conn, primary.id, candidacy_id)
 
 
 async def withdraw_support(

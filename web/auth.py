@@ -127,6 +127,11 @@ async def log_in(request: Request, conn: Any, account: Account) -> None:
     request.session[SESSION_KEY] = token
     csrf.rotate(request)
     request.scope["user"] = account
+    # Notifications are written in the language of the pages the person uses.
+    from voting.notifications import set_language
+    from web.i18n import request_language
+
+    await set_language(conn, account.id, request_language(request))
 
 
 async def log_out(request: Request) -> None:

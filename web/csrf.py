@@ -29,6 +29,9 @@ FIELD_NAME = "csrf_token"
 HEADER_NAME = "x-csrf-token"
 SESSION_KEY = "csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Paths whose POST carries its own permission, a signed token in the URL, and must work from a
+# mail client without a session (RFC 8058 one-click unsubscribe, web/views/notifications.py).
+TOKEN_IN_URL_PATHS = frozenset({"/unsubscribe"})
 SECRET_BYTES = 32
 
 
@@ -149,6 +152,9 @@ class CSRFMiddleware:
         request = Request(scope, receive)
         if not same_origin(request):
             await self._refuse(scope, receive, send, ORIGIN_REFUSED)
+            return
+        if scope["path"] in TOKEN_IN_URL_PATHS:
+            await self.app(scope, receive, send)
             return
         token = request.headers.get(HEADER_NAME)
         replay = receive

@@ -13,6 +13,7 @@ from voting.definition import _, phase_state
 from voting.explain import explain_ranking
 from voting.grades import grade_labels
 from voting.majority import FRENCH_7, tally
+from voting.notifications import set_language
 from web.charts import merit_profile_svg, profile_shares
 from web.i18n import LANG_COOKIE, LANGUAGES, request_language, translator
 from web.templating import render
@@ -146,6 +147,10 @@ async def switch_language(request: Request) -> Response:
     response = RedirectResponse(target, status_code=303)
     if lang in LANGUAGES:
         response.set_cookie(LANG_COOKIE, lang, max_age=ONE_YEAR, httponly=True, samesite="lax")
+        user = request.scope.get("user")
+        if user is not None:  # their mail follows the language they read
+            async with request.app.state.pool.acquire() as conn:
+                await set_language(conn, user.id, lang)
     return response
 
 

@@ -1,0 +1,79 @@
+"""Which mail a citizen receives (/account/mail) and the one-click unsubscribe (/unsubscribe).
+
+The unsubscribe link in each notification names the account and the kind of mail, signed
+(voting.notifications): opening it shows a page with one button (mail scanners that open
+links must not unsubscribe anyone), and a mail client's RFC 8058 one-click POST
+(`List-Unsubscribe=One-Click`) unsubscribes at once. Neither needs a session: the token is the
+permission, so the CSRF check does not apply to that path (web/csrf.py).
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from voting import notifications
+from voting.definition import _
+from web.auth import flash, require_account
+from web.i18n import request_language
+from web.templating import render
+
+KIND_LABELS = {
+    "candidacy": _(
+        "Ma candidature : acceptée, refusée (avec le motif public), qualifiée (à confirmer "
+        "avant le premier tour)"
+    ),
+    "rounds": _("L’ouverture d’un tour de vote"),
+    "results": _("La publication des résultats d’un tour"),
+    "withdrawals": _("Le retrait d’un candidat que je soutiens"),
+}
+SAVED = _("Vos choix de courriels sont enregistrés.")
+
+
+async def preferences_page(request: Request) -> Response:
+    user = await require_account(request)
+    async with request.app.state.pool.acquire() as conn:
+        chosen = await notifications.preferences(conn, user.id)
+    return render(request, "accounts/mail.html", {"chosen": chosen, "kind_labels": KIND_LABELS})
+
+
+async def preferences_update(request: Request) -> Response:
+    user = await require_account(request)
+    try:
+        form = await request.form(max_fields=20, max_files=0)
+    except Exception:
+        raise HTTPException(400) from None
+    wanted = [k for k in form.getlist("kinds") if k in notifications.KINDS]
+    lang = form.get("lang")
+    if lang not in notifications.LANGS:
+        lang = request_language(request)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        await notifications.set_preferences(conn, user.id, wanted, str(lang))
+    flash(request, SAVED)
+    return RedirectResponse("/account/mail", status_code=303)
+
+
+async def unsubscribe(request: Request) -> Response:
+    token = request.query_params.get("token", "")[:200]
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        found = await notifications.read_token(conn, token)
+        if found is not None and request.method == "POST":
+            await notifications.unsubscribe(conn, *found)
+    if found is None:
+        return render(request, "accounts/unsubscribe.html", {"state": "invalid"}, 400)
+    kind = found[1]
+    state = "done" if request.method == "POST" else "ask"
+    return render(
+        request,
+        "accounts/unsubscribe.html",
+        {"state": state, "token": token, "what": KIND_LABELS[kind]},
+    )
+
+
+routes = [
+    Route("/account/mail", preferences_page, methods=["GET"], name="mail_preferences"),
+    Route("/account/mail", preferences_update, methods=["POST"]),
+    Route("/unsubscribe", unsubscribe, methods=["GET", "POST"], name="unsubscribe"),
+]
