@@ -80,6 +80,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "soutien signé par {key}, clé révoquée",
         "support signed by {key}, a revoked key",
     ),
+    "support-pseudonym": (
+        "le pseudonyme de ce soutien n'est pas celui du citoyen de la clé (entrée {first}) : "
+        "un citoyen, un pseudonyme",
+        "this support's pseudonym is not the one of the key's citizen (entry {first}): one "
+        "citizen, one pseudonym",
+    ),
     "support-bad-signature": (
         "la signature d'électeur du soutien ne vérifie pas ({key})",
         "the support's voter signature does not verify ({key})",
@@ -174,6 +180,9 @@ def check_credentials(
     mode = "server"
     ever: dict[str, int] = {}  # key -> entry registering it
     in_force: dict[str, str] = {}  # citizen -> key
+    citizen_of: dict[str, str] = {}  # key -> citizen
+    supporter_of: dict[str, tuple[str, int]] = {}  # citizen -> (pseudonym, first support)
+    citizen_behind: dict[str, str] = {}  # pseudonym -> citizen
     revoked: set[str] = set()
     assisted: set[str] = set()
     rolls: dict[int, set[str]] = {}
@@ -211,6 +220,7 @@ def check_credentials(
                 check.fail(index, "credential-second", key=_short(current))
                 revoked.add(current)
             in_force[citizen] = key
+            citizen_of[key] = citizen
             if body["assisted"]:
                 assisted.add(key)
         elif kind == "roll":
@@ -257,6 +267,13 @@ def check_credentials(
                     check.fail(index, "support-revoked-credential", key=_short(key))
                 elif not _verifies(key, support_message(origin, body["candidate"]), sig):
                     check.fail(index, "support-bad-signature", key=_short(key))
+                else:
+                    # One citizen, one pseudonym: check 7's duplicates and cap then hold per
+                    # citizen (a signature replayed under another pseudonym is caught).
+                    citizen, who = citizen_of[key], body["supporter"]
+                    first = supporter_of.setdefault(citizen, (who, index))
+                    if first[0] != who or citizen_behind.setdefault(who, citizen) != citizen:
+                        check.fail(index, "support-pseudonym", first=first[1])
                 continue
             number = body["round"]
             if key in revoked:

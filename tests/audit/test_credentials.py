@@ -357,3 +357,13 @@ def test_a_voter_checks_their_own_key_with_scrutin_audit(tmp_path, capsys) -> No
     assert "is not registered in this log" in lines(pub(key_of(99)))
     assert main(["verify", export, "--log-key", vkey, "--credential", "nope"]) == 2
     assert "--credential" in capsys.readouterr().err
+
+
+def test_a_citizen_s_support_replayed_under_another_pseudonym_is_caught() -> None:
+    p = Primary(support_cap=1)
+    first = next(i for i, s in enumerate(p.b.specs) if s.kind == "support")
+    replay = dict(p.b.specs[first].body, supporter=hashlib.sha256(b"invented").hexdigest())
+    index = p.b.add("support", replay)  # a second support for A, as if from someone else
+    found = failed(p.verify())
+    assert found[13] == [(index, "support-pseudonym")]
+    assert 7 not in found or (index, "support-cap") not in found[7]
