@@ -1681,6 +1681,11 @@ VOTER_DISHONEST: dict[str, tuple[Callable[[], dict[str, Any]], int, str]] = {
         13,
         "support-revoked-credential",
     ),
+    "support-signature-replayed-under-another-pseudonym": (
+        voter_primary(_sig_of("support", 1, "support", 0)),
+        13,
+        "support-pseudonym",
+    ),
     "support-bad-signature": (
         voter_primary(_sig_of("support", 2, "support", 0)),
         13,

@@ -1497,6 +1497,8 @@ def _credentials(
     rolls: dict[int, set[str]] = {}
     frozen: int | None = None  # the round whose roll is written and not yet closed
     last_roll: int | None = None
+    pseudonyms: dict[str, str] = {}  # citizen → supporter
+    citizens: dict[str, str] = {}  # supporter → citizen
     voter = False
     for i, env in entries:
         kind, body = env["kind"], env["body"]
@@ -1554,6 +1556,13 @@ def _credentials(
                 fail(i, "support-unknown-credential", "a support signed by an unknown key")
             elif not _signed(cred, message, sig):
                 fail(i, "support-bad-signature", "a support's credential signature fails")
+            else:
+                # One citizen, one `supporter` pseudonym, used by nobody else.
+                citizen, pseudonym = owner[cred], body["supporter"]
+                if pseudonyms.setdefault(citizen, pseudonym) != pseudonym or (
+                    citizens.setdefault(pseudonym, citizen) != citizen
+                ):
+                    fail(i, "support-pseudonym", "a citizen's supports under two pseudonyms")
         elif kind == "ballot" and voter:
             cred, sig, r = body.get("credential"), body.get("credential_sig"), body["round"]
             message = b"scrutin-ballot/v1\x00" + origin.encode() + b"\x00" + str(r).encode()
