@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import uuid
@@ -16,9 +17,16 @@ import httpx2 as httpx
 import pytest
 
 from tests.fixtures.waiting import wait_until
-from tests.web.test_cli_startup import REPO, free_port
 from web.app import create_pool
 from web.ratelimit import SIGNIN_LIMIT_PER_IP, DatabaseRateLimiter
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
