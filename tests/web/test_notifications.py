@@ -161,3 +161,26 @@ def test_citizens_choose_their_mail_and_its_language(
     cid = declare(lea)
     post_form(organiser_client, f"/primaries/ville/admin/candidacies/{cid}/accept")
     assert notifications_to(client, "lea@example.org") == []  # she turned candidacy news off
+
+
+def test_voters_and_candidates_hear_that_results_are_out(client: TestClient) -> None:
+    from tests.fixtures.accounts import sign_in
+    from tests.fixtures.rounds import PASSPHRASE, cast_over_http
+
+    primary = seed_round_primary(client, candidates=2)
+    organiser = open_round_over_http(client, primary)
+    base = f"/primaries/{primary.slug}"
+    voter = another_client(client)
+    voter.get("/lang/en?next=/")
+    sign_in(voter, f"v-{primary.slug}@example.org")
+    cast_over_http(voter, base, 1, {f"grade-{c}": "4" for c in primary.candidates})
+    assert post_form(organiser, f"{base}/rounds/1/close", {}).status_code == 303
+    revealed = post_form(organiser, f"{base}/rounds/1/reveal", {"passphrase": PASSPHRASE})
+    assert revealed.status_code == 303
+    [mail] = notifications_to(client, f"v-{primary.slug}@example.org")
+    assert str(mail["Subject"]).startswith("Results of round 1")
+    assert f"{base}/rounds/1/results" in mail.get_content()  # type: ignore[attr-defined]
+    candidate = [
+        str(m["Subject"]) for m in notifications_to(client, f"cand-1-{primary.slug}@example.org")
+    ]
+    assert candidate[-1].startswith("Résultats du tour 1"), candidate
