@@ -20,7 +20,9 @@ from pathlib import Path
 from crypto.cosignature import CosignerKey
 
 NAMES = ("presse.demo.scrutin.localhost/temoin", "universite.demo.scrutin.localhost/temoin")
-START_TIMEOUT = 30.0
+# Generous: on a loaded machine a Python process can take long to import; we stop waiting
+# early only if the witness process died.
+START_TIMEOUT = 300.0
 
 
 def _port_free(port: int) -> bool:

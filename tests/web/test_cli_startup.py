@@ -1,11 +1,14 @@
 """Start-up failures are one clear line on stderr and a non-zero exit, never a traceback."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -117,7 +120,7 @@ def test_migrate_then_serve_against_an_external_server(
         text=True,
     )
     try:
-        body = _wait_for(f"http://127.0.0.1:{port}/readyz")
+        body = _wait_for(f"http://127.0.0.1:{port}/readyz", server)
         assert '"status":"ok"' in body
         assert with_database(pg_admin_url, "x")  # the helper keeps the server part
     finally:
@@ -126,11 +129,17 @@ def test_migrate_then_serve_against_an_external_server(
     assert not (tmp_path / "postgres").exists()
 
 
-def _wait_for(url: str, timeout: float = 60) -> str:
+def _wait_for(url: str, server: subprocess.Popen[str], timeout: float = 600) -> str:
+    """The page's body once the server answers; fails at once, with the server's output, if
+    it exited. The deadline only bounds a hung run: on a loaded machine starting the embedded
+    PostgreSQL and seeding the demo can take minutes, and that is not a failure."""
     deadline = time.monotonic() + timeout
     while True:
+        if server.poll() is not None:
+            out, err = server.communicate()
+            raise AssertionError(f"the server exited ({server.returncode}):\n{out}\n{err}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
                 return response.read().decode()
         except OSError:
             if time.monotonic() > deadline:
@@ -138,8 +147,19 @@ def _wait_for(url: str, timeout: float = 60) -> str:
             time.sleep(0.2)
 
 
+@pytest.fixture
+def public_tmp_path() -> Iterator[Path]:
+    """A temporary folder outside pytest's own (private to root, 0700): run as root, the
+    embedded PostgreSQL runs as its own system user, which must reach its data folder."""
+    folder = Path(tempfile.mkdtemp(prefix="scrutin-demo-test-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_demo_serves_a_seeded_primary_with_the_embedded_database(tmp_path: Path) -> None:
+def test_demo_serves_a_seeded_primary_with_the_embedded_database(public_tmp_path: Path) -> None:
+    tmp_path = public_tmp_path
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCRUTIN_")}
     server = subprocess.Popen(
@@ -160,9 +180,9 @@ def test_demo_serves_a_seeded_primary_with_the_embedded_database(tmp_path: Path)
         text=True,
     )
     try:
-        home = _wait_for(f"http://127.0.0.1:{port}/", timeout=120)
+        home = _wait_for(f"http://127.0.0.1:{port}/", server)
         assert "/primaries/demo" in home
-        assert '"status":"ok"' in _wait_for(f"http://127.0.0.1:{port}/readyz")
+        assert '"status":"ok"' in _wait_for(f"http://127.0.0.1:{port}/readyz", server)
     finally:
         server.terminate()
         out, err = server.communicate(timeout=60)
