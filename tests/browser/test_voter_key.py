@@ -64,7 +64,7 @@ def _open_round(live_site: LiveSite, primary: RoundPrimary) -> None:
     _in_thread(opening)
 
 
-def _vote(page: Page, slug: str, grade: str) -> None:
+def _vote(page: Page, slug: str, grade: str, note: str = "signé sur cet appareil") -> None:
     page.goto(f"/primaries/{slug}/rounds/1/vote")
     rows = page.locator("fieldset.grade-row")
     expect(rows).to_have_count(2)
@@ -72,7 +72,7 @@ def _vote(page: Page, slug: str, grade: str) -> None:
         rows.nth(index).get_by_label(grade, exact=True).check()
     page.get_by_role("button", name="Relire mon bulletin").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Relisez votre bulletin")
-    expect(page.locator("[data-sign-status]")).to_contain_text("signé sur cet appareil")
+    expect(page.locator("[data-sign-status]")).to_contain_text(note)
     page.get_by_role("button", name="Confirmer mon vote").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("A voté !")
 
@@ -82,10 +82,11 @@ def test_the_booth_makes_a_key_registers_it_signs_and_casts(
 ) -> None:
     primary = _seed(live_site)
     slug = primary.slug
+    email = fresh_email("cle")
     context = new_context(browser, live_site)
     try:
         page = context.new_page()
-        sign_in(page, live_site, fresh_email("cle"), f"/primaries/{slug}/credential")
+        sign_in(page, live_site, email, f"/primaries/{slug}/credential")
         expect(page.get_by_role("heading", level=1)).to_have_text("Ma clé de vote")
         # With WebCrypto the assisted form gives way to a key made on this device.
         expect(page.get_by_role("button", name="Obtenir une clé assistée")).to_be_hidden()
@@ -93,7 +94,8 @@ def test_the_booth_makes_a_key_registers_it_signs_and_casts(
         expect(page.locator("[data-key-status]")).to_contain_text("Clé créée sur cet appareil")
         code = page.locator("[data-recovery-code]")
         expect(code).to_have_text(re.compile(r"^[A-Za-z0-9_-]{43}$"))
-        seed = base64.urlsafe_b64decode(code.text_content() + "=")
+        recovery = code.text_content() or ""
+        seed = base64.urlsafe_b64decode(recovery + "=")
         page.reload()
         expect(page.locator("[data-key-status]")).to_have_text(
             "Votre clé de vote est sur cet appareil."
@@ -103,6 +105,24 @@ def test_the_booth_makes_a_key_registers_it_signs_and_casts(
         _open_round(live_site, primary)
         _vote(page, slug, "Très bien")
         _vote(page, slug, "Passable")  # a revote: the last ballot counts
+
+        # A second device: the recovery code brings the key there, and it votes again.
+        other = new_context(browser, live_site)
+        try:
+            second = other.new_page()
+            sign_in(second, live_site, email, f"/primaries/{slug}/credential")
+            expect(second.locator("[data-key-status]")).to_contain_text("pas sur cet appareil")
+            second.get_by_label("Code de récupération").fill("not-the-code")
+            second.get_by_role("button", name="Restaurer ma clé sur cet appareil").click()
+            expect(second.locator("[data-key-status]")).to_contain_text("ne correspond pas")
+            second.get_by_label("Code de récupération").fill(recovery)
+            second.get_by_role("button", name="Restaurer ma clé sur cet appareil").click()
+            expect(second.locator("[data-key-status]")).to_have_text(
+                "Clé restaurée sur cet appareil."
+            )
+            _vote(second, slug, "Bien")
+        finally:
+            other.close()
 
         export = page.request.get(f"/primaries/{slug}/log/export").body()
         vkey = page.request.get(f"/primaries/{slug}/log/vkey").text().strip()
@@ -118,11 +138,11 @@ def test_the_booth_makes_a_key_registers_it_signs_and_casts(
         for e in doc["entries"]
         if json.loads(base64.b64decode(e))["kind"] == "ballot"
     ]
-    assert [b["credential"] for b in ballots] == [registered, registered]
+    assert [b["credential"] for b in ballots] == [registered] * 3
     report = verify(parse_export(export, "export"), parse_verifier_key(vkey), workers=1)
     assert report.ok, report.render("en")
     summary = report.summary["credentials"]
-    assert (summary["counted"], summary["revotes"], summary["assisted_ballots"]) == (1, 1, 0)
+    assert (summary["counted"], summary["revotes"], summary["assisted_ballots"]) == (1, 2, 0)
 
 
 def test_without_javascript_the_key_page_offers_an_assisted_key_and_says_what_it_trades(
@@ -136,8 +156,16 @@ def test_without_javascript_the_key_page_offers_an_assisted_key_and_says_what_it
         expect(page.get_by_text("il pourrait voter à votre place")).to_be_visible()
         page.get_by_role("button", name="Obtenir une clé assistée").click()
         expect(page.get_by_text("clé assistée, détenue par le service")).to_be_visible()
+        _open_round(live_site, primary)
+        # The booth says what the assisted key trades, and the vote goes through without JS.
+        _vote(page, primary.slug, "Bien", note="pourrait voter à votre place")
+        export = page.request.get(f"/primaries/{primary.slug}/log/export").body()
+        vkey = page.request.get(f"/primaries/{primary.slug}/log/vkey").text().strip()
     finally:
         context.close()
+    report = verify(parse_export(export, "export"), parse_verifier_key(vkey), workers=1)
+    assert report.ok, report.render("en")
+    assert report.summary["credentials"]["assisted_ballots"] == 1
 
 
 def test_a_support_is_signed_by_the_key_on_the_device(
