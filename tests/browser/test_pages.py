@@ -1,8 +1,10 @@
 """What a visitor sees: the language switch, and the booth and results on a wide and a phone
-screen (screenshots kept under pytest's tmp dir, not in the repository)."""
+screen. Screenshots go under pytest's tmp dir; with SCRUTIN_SCREENSHOTS=1 they replace the
+ones in docs/screenshots/ that README shows (so that CI never rewrites them)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -16,9 +18,37 @@ WIDE = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("SCRUTIN_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SCREENSHOTS
     return tmp_path_factory.mktemp("screenshots")
+
+
+def test_the_home_page_and_how_it_works_read_well(
+    browser: Browser, live_site: LiveSite, screenshots: Path
+) -> None:
+    for name, viewport in (("1280", WIDE), ("390", PHONE)):
+        context = new_context(browser, live_site, viewport=viewport)
+        try:
+            page = context.new_page()
+            page.goto("/")
+            card = page.locator(".primary-list li").first
+            expect(card.locator(".card-phase")).to_be_visible()
+            page.get_by_role("link", name=re.compile("Comment ça marche")).click()
+            expect(page.get_by_role("heading", level=1)).to_have_text("Comment ça marche")
+            no_horizontal_scroll(page)
+            if name == "1280":
+                page.goto("/")
+                page.screenshot(path=screenshots / "home-1280.png", full_page=True)
+                page.goto("/how-it-works")
+                page.screenshot(path=screenshots / "how-it-works-1280.png", full_page=True)
+        finally:
+            context.close()
 
 
 def test_the_english_link_turns_the_page_into_english_and_back(page: Page) -> None:

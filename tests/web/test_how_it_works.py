@@ -96,3 +96,13 @@ def test_observers_page_says_how_to_install_scrutin_audit(organiser_client: Test
     text = _text(organiser_client.get("/primaries/ville/observers").text)
     assert ".venv/bin/pip install ." in text
     assert text.index("pip install .") < text.index("scrutin-audit verify")
+
+
+def test_readme_shows_the_screenshots_the_browser_tests_make() -> None:
+    readme = (ROOT / "README.md").read_text()
+    shown = re.findall(r"\]\((docs/screenshots/[^)]+\.png)\)", readme)
+    names = {Path(path).name for path in shown}
+    assert {"home-1280.png", "how-it-works-1280.png", "booth-1280.png", "booth-390.png"} <= names
+    assert "results-1280.png" in names
+    for path in shown:
+        assert (ROOT / path).is_file(), path
