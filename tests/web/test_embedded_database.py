@@ -1,6 +1,7 @@
 """The embedded PostgreSQL: first start, reuse with data kept, clean stop, shared handles."""
 
 import asyncio
+import json
 import subprocess
 import sys
 import textwrap
@@ -80,3 +81,23 @@ def test_two_processes_share_one_server_on_the_same_data_dir(tmp_path: Path) -> 
         holder.stdin.flush()
         holder.wait(timeout=60)
     assert _postmaster_pid(tmp_path / "postgres") is None
+
+
+def test_a_killed_holder_does_not_keep_the_server_running(tmp_path: Path) -> None:
+    # A `scrutin` killed with -9 leaves its pid in the wheel's handle list; the clean stop of
+    # the next process must still stop the server (it used to wait for the dead one).
+    server = EmbeddedPostgres(tmp_path).start()
+    pid = _postmaster_pid(server.pgdata)
+    assert pid is not None
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    handles = server.pgdata / ".handle_pids.json"
+    holders = json.loads(handles.read_text())
+    handles.write_text(json.dumps([int(dead.stdout), *holders]))
+    try:
+        server.stop()
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert _postmaster_pid(server.pgdata) is None
+    finally:
+        if psutil.pid_exists(pid) and _postmaster_pid(server.pgdata) == pid:
+            psutil.Process(pid).terminate()
