@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -182,15 +181,6 @@ def make_token(key: bytes, account_id: uuid.UUID, kind: str) -> str:
     return f"{account_id.hex}.{kind}.{_mac(key, account_id, kind)}"
 
 
-async def _mail_key(conn: asyncpg.Connection, account_id: uuid.UUID) -> bytes:
-    key = await conn.fetchval(
-        "UPDATE accounts SET mail_key = coalesce(mail_key, $2) WHERE id = $1 RETURNING mail_key",
-        account_id,
-        secrets.token_bytes(32),
-    )
-    return bytes(key)
-
-
 async def read_token(conn: asyncpg.Connection, token: str) -> tuple[uuid.UUID, str] | None:
     """(account id, kind) that a genuine unsubscribe token names, else None."""
     parts = token.split(".")
@@ -249,21 +239,34 @@ async def _send(
     values: Mapping[str, str],
     values_by_lang: Mapping[str, Mapping[str, str]] | None = None,
 ) -> int:
-    """Queue `event`'s mail to each account that wants its kind; return how many."""
+    """Queue `event`'s mail to each account that wants its kind; return how many.
+
+    Four statements whatever the number of recipients (a round opening may write to every
+    supporter of the primary): draw the unsubscribe key of those without one, read them,
+    then insert every mail at once, in the caller's transaction like `voting.mail.enqueue`.
+    """
     kind = KIND_OF[event]
     ids = list(dict.fromkeys(account_ids))
     if not ids:
         return 0
+    # gen_random_uuid() draws from PostgreSQL's strong random source: two make a 32-byte key.
+    await conn.execute(
+        "UPDATE accounts"
+        " SET mail_key = uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())"
+        " WHERE id = ANY($1::uuid[]) AND mail_key IS NULL",
+        ids,
+    )
     rows = await conn.fetch(
-        "SELECT id, email, lang FROM accounts WHERE id = ANY($1::uuid[]) "
-        "AND NOT ($2 = ANY (mail_opt_out)) ORDER BY email",
+        "SELECT id, email, lang, mail_key FROM accounts"
+        " WHERE id = ANY($1::uuid[]) AND NOT ($2 = ANY (mail_opt_out))",
         ids,
         kind,
     )
-    for row in rows:
+    recipients, subjects, bodies, headers = [], [], [], []
+    for row in sorted(rows, key=lambda r: r["email"]):
         lang = row["lang"] if row["lang"] in LANGS else "fr"
-        key = await _mail_key(conn, row["id"])
-        link = f"{public_url}/unsubscribe?token={make_token(key, row['id'], kind)}"
+        token = make_token(bytes(row["mail_key"]), row["id"], kind)
+        link = f"{public_url}/unsubscribe?token={token}"
         words = {**values, **((values_by_lang or {}).get(lang) or {})}
         subject, body = _TEXTS[event][lang]
         text = body.format(**words) + _FOOTER[lang].format(
@@ -271,18 +274,30 @@ async def _send(
             unsubscribe=link,
             preferences=f"{public_url}/account/mail",
         )
-        mail_id = await mail.enqueue(conn, row["email"], subject.format(**words), text)
-        await conn.execute(
-            "UPDATE mail_queue SET headers = $2::text::jsonb WHERE id = $1",
-            mail_id,
+        subject = " ".join(subject.format(**words).split())  # no line break in a header
+        recipients.append(row["email"])
+        subjects.append(subject[:300])
+        bodies.append(text)
+        headers.append(
             json.dumps(
                 {
                     "List-Unsubscribe": f"<{link}>",
                     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 }
-            ),
+            )
         )
-    return len(rows)
+    if recipients:
+        await conn.execute(
+            "INSERT INTO mail_queue (recipient, subject, body, headers)"
+            " SELECT r, s, b, h::jsonb FROM unnest($1::text[], $2::text[], $3::text[],"
+            " $4::text[]) AS m(r, s, b, h)",
+            recipients,
+            subjects,
+            bodies,
+            headers,
+        )
+        await conn.execute(f"NOTIFY {mail.NOTIFY_CHANNEL}")
+    return len(recipients)
 
 
 async def _primary(conn: asyncpg.Connection, primary_id: uuid.UUID) -> asyncpg.Record:
