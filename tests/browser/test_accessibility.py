@@ -58,12 +58,13 @@ PUBLIC_PAGES = {
     "check my ballot": f"{DEMO}/check",
     "outbox": "/demo/outbox",
     "not found": "/primaries/no-such-primary",
+    "how it works": "/how-it-works",
 }
 
 
 # Every page in French, and three representative ones in English too.
 CASES = [(name, "fr") for name in PUBLIC_PAGES] + [
-    (name, "en") for name in ("home", "candidate", "round-1 results")
+    (name, "en") for name in ("home", "candidate", "round-1 results", "how it works")
 ]
 
 
@@ -110,4 +111,6 @@ def test_voting_pages_have_no_serious_violation(page: Page, live_site: LiveSite)
     check("receipt")
     page.goto("/account")
     check("my account")
+    page.goto("/account/mail")
+    check("my mail choices")
     assert not reports, "\n\n".join(reports)
