@@ -336,6 +336,14 @@ async def cast(
                 status=400,
             )
         sealed = signed.sealed
+        fresh = await conn.fetchval(
+            "INSERT INTO sealed_ballots_cast (round_id, digest) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING RETURNING 1",
+            round_.id,
+            hashlib.sha256(sealed).digest(),
+        )
+        if fresh is None:  # the same signed ballot posted twice: it is already in the log
+            raise CastError(_("Ce bulletin est déjà enregistré."), code="already-cast", status=409)
     else:
         if credential is not None and not credential.assisted:
             raise CastError(

@@ -5,6 +5,10 @@ service holds the signing key for the citizen (`assisted`: then `seed` is that k
 citizen has no device able to keep one), and when a replacement revoked it. A citizen has at
 most one key in force per primary; a key is registered once, ever, in its primary.
 
+`sealed_ballots_cast` holds the SHA-256 of every sealed ballot a device signed and cast (no
+account), so that the same signed ballot posted twice is refused instead of appearing twice
+in the log (two equal `sealed` strings fail scrutin-audit check 8).
+
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-02
@@ -36,9 +40,14 @@ def upgrade() -> None:
         );
         CREATE UNIQUE INDEX credentials_one_in_force ON credentials (primary_id, account_id)
             WHERE revoked_at IS NULL;
+        CREATE TABLE sealed_ballots_cast (
+            round_id uuid NOT NULL REFERENCES rounds (id) ON DELETE CASCADE,
+            digest bytea NOT NULL CHECK (length(digest) = 32),
+            PRIMARY KEY (round_id, digest)
+        );
         """
     )
 
 
 def downgrade() -> None:
-    execute_script("DROP TABLE credentials;")
+    execute_script("DROP TABLE sealed_ballots_cast; DROP TABLE credentials;")

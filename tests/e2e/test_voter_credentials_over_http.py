@@ -83,6 +83,16 @@ def test_a_voter_casts_with_their_own_key_revotes_and_the_audit_passes(client: T
         {"sealed": doc["sealed"], "token": doc["token"], "signature": _b64(forged)},
     )  # fmt: skip
     assert refused.status_code == 400 and refused.headers["scrutin-refusal"] == "bad-signature"
+    # The same signed ballot posted twice (a retry) is recorded once.
+    doc = api_request(
+        voter, "POST", f"/api/primaries/{slug}/rounds/1/seal", {"grades": {a: 0, b: 5}}
+    ).json()
+    signed = {"sealed": doc["sealed"], "token": doc["token"],
+              "signature": _b64(key.sign(base64.b64decode(doc["message"])).signature)}  # fmt: skip
+    url_ballot = f"/api/primaries/{slug}/rounds/1/ballot"
+    assert api_request(voter, "POST", url_ballot, signed).status_code == 201
+    twice = api_request(voter, "POST", url_ballot, signed)
+    assert twice.status_code == 409 and twice.headers["scrutin-refusal"] == "already-cast"
     no_key = api_request(
         late, "POST", f"/api/primaries/{slug}/rounds/1/seal", {"grades": {a: 1, b: 1}}
     )
@@ -92,5 +102,5 @@ def test_a_voter_casts_with_their_own_key_revotes_and_the_audit_passes(client: T
     report = verify(parse_export(raw, "export"), parse_verifier_key(vkey), workers=1)
     assert report.ok, report.render("en")
     summary = report.summary["credentials"]
-    assert (summary["counted"], summary["revotes"], summary["assisted_ballots"]) == (2, 1, 1)
-    assert "1 revote(s), 1 under an assisted key" in report.render("en")
+    assert (summary["counted"], summary["revotes"], summary["assisted_ballots"]) == (2, 2, 1)
+    assert "2 revote(s), 1 under an assisted key" in report.render("en")
