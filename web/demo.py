@@ -109,9 +109,15 @@ class DemoClock:
         return self.moment
 
 
+def _on_the_hour(moment: datetime) -> datetime:
+    """Calendars are announced in whole hours, as an organiser would (times with seconds
+    also widen the calendar past a phone's screen)."""
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
 def supports_definition(now: datetime | None = None) -> dict[str, Any]:
     """The second demo primary: candidacies and supports open for weeks, no vote yet."""
-    moment = (now or datetime.now(UTC)).replace(microsecond=0)
+    moment = _on_the_hour(now or datetime.now(UTC))
     day = timedelta(days=1)
     definition = demo_definition(now)
     definition.update(
@@ -136,7 +142,7 @@ def supports_definition(now: datetime | None = None) -> dict[str, Any]:
 def demo_definition(now: datetime | None = None) -> dict[str, Any]:
     """The demo's definition, its calendar placed so that round 2 is open at `now`:
     candidacies and supports a month before, round 1 two weeks before (closed)."""
-    moment = (now or datetime.now(UTC)).replace(microsecond=0)
+    moment = _on_the_hour(now or datetime.now(UTC))
     day = timedelta(days=1)
     return {
         **DEFAULTS,  # the service's defaults (French scale, majority value, normalize, …)
