@@ -12,6 +12,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from web.backup import BackupError
 from web.database import DatabaseError, connect, database_url_for
 from web.migrate import SchemaError, upgrade, verify_schema
 from web.settings import (
@@ -75,6 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="upgrade the database schema to head")
     migrate.add_argument("--data-dir", help="data folder holding the embedded database")
+
+    recovery = commands.add_parser(
+        "recovery-key", help="make the key pair that backups are encrypted to"
+    )
+    recovery.add_argument(
+        "file", help="where to write the secret half (the public half goes to FILE.pub)"
+    )
+
+    backup = commands.add_parser("backup", help="write an encrypted backup of the service")
+    backup.add_argument("file", help="backup file to write")
+    backup.add_argument(
+        "--recipient", required=True, help="recovery public key file (from scrutin recovery-key)"
+    )
+    backup.add_argument("--data-dir", help="data folder (default: $SCRUTIN_DATA_DIR)")
+
+    restore = commands.add_parser("restore", help="restore a backup into an empty data folder")
+    restore.add_argument("file", help="backup file made by scrutin backup")
+    restore.add_argument("--key", required=True, help="recovery secret key file")
+    restore.add_argument("--data-dir", help="empty or new data folder to restore into")
 
     tally = commands.add_parser("tally", help="rank a paper or offline majority-judgment vote")
     try:
@@ -223,6 +243,36 @@ def migrate_command(settings: Settings) -> int:
     return 0
 
 
+def backup_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from web import backup
+
+    if args.command == "recovery-key":
+        public = backup.make_recovery_key(Path(args.file))
+        print(
+            f"Recovery key: secret half in {args.file} (keep it off this machine), "
+            f"public half in {public} (give it to scrutin backup --recipient)."
+        )
+        return 0
+    settings = _settings(args)
+    if args.command == "backup":
+        recipient = backup.read_public_key(Path(args.recipient))
+        settings = settings.with_overrides(data_dir=ensure_data_dir(settings.data_dir))
+        with database_url_for(settings.database_url, settings.data_dir) as url:
+            _check_reachable(url)
+            manifest = backup.backup(settings, url, Path(args.file), recipient)
+        print(
+            f"Backup written to {args.file}: database ({manifest['database_bytes']} bytes) "
+            f"and {len(manifest['files'])} file(s) of {settings.data_dir}."
+        )
+        return 0
+    secret = backup.read_secret_key(Path(args.key))
+    manifest = backup.restore(settings, Path(args.file), secret)
+    print(f"Restored the backup of {manifest['made_at']} into {settings.data_dir}.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = build_parser()
@@ -234,10 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.run(args))
         if args.command == "migrate":
             return migrate_command(_settings(args))
+        if args.command in ("recovery-key", "backup", "restore"):
+            return backup_command(args)
         if args.command == "demo":
             return serve(_settings(args, demo=True), demo=True)
         return serve(_settings(args), migrate=not args.no_migrate, workers=args.workers)
-    except (SettingsError, DatabaseError, SchemaError, StartupError) as exc:
+    except (SettingsError, DatabaseError, SchemaError, StartupError, BackupError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
