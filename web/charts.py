@@ -15,7 +15,7 @@ from fractions import Fraction
 
 from markupsafe import Markup, escape
 
-__all__ = ["grade_colours", "merit_profile_svg", "profile_shares"]
+__all__ = ["grade_colours", "merit_overview_svg", "merit_profile_svg", "profile_shares"]
 
 # Red (worst) to green (best), readable with white or dark text, distinguishable in grey.
 _PALETTE_7 = ["#8e1b1b", "#c8442b", "#e58a2c", "#e9c53a", "#9cc54a", "#3f9d4a", "#1c6b3a"]
@@ -82,6 +82,81 @@ def _percent(share: Fraction, lang: str) -> str:
     return f"{round(share * 100)} %" if lang == "fr" else f"{round(share * 100)}%"
 
 
+def _marks(grades: Sequence[str], lang: str, grade_langs: Sequence[str] | None) -> list[str]:
+    return [
+        f' lang="{escape(g)}"' if g != lang else "" for g in (grade_langs or [lang] * len(grades))
+    ]
+
+
+def _bar(
+    profile: Sequence[int],
+    grades: Sequence[str],
+    colours: Sequence[str],
+    marks: Sequence[str],
+    top: int,
+    lang: str,
+) -> list[str]:
+    """One stacked bar at height ``top``: a grey track, a rect per grade, its share on it."""
+    if len(profile) != len(grades):
+        raise ValueError(f"profile has {len(profile)} counts for {len(grades)} grades")
+    total = sum(profile)
+    parts = [f'<rect x="0" y="{top}" width="{WIDTH}" height="{BAR_HEIGHT}" fill="#eeeef2"/>']
+    cumulative = 0
+    for count, label, fill, mark in zip(profile, grades, colours, marks, strict=True):
+        if total == 0 or count == 0:
+            continue
+        x0 = cumulative * WIDTH // total
+        cumulative += count
+        x1 = cumulative * WIDTH // total
+        width = x1 - x0
+        parts.append(
+            f'<rect x="{x0}" y="{top}" width="{width}" height="{BAR_HEIGHT}" fill="{fill}">'
+            f"<title{mark}>{escape(label)}{' :' if lang == 'fr' else ':'} {count} "
+            f"({_percent(Fraction(count, total), lang)})</title></rect>"
+        )
+        if width >= 58:
+            parts.append(
+                f'<text x="{x0 + width / 2:g}" y="{top + BAR_HEIGHT / 2 + 7:g}" '
+                f'text-anchor="middle" font-size="{BAR_FONT}" fill="{_text_colour(fill)}" '
+                f'aria-hidden="true">{_percent(Fraction(count, total), lang)}</text>'
+            )
+    return parts
+
+
+def _median(top: int, bottom: int, median_label: str) -> list[str]:
+    """The dashed line at 50 % from ``top`` to ``bottom``, labelled below."""
+    middle = WIDTH // 2
+    return [
+        f'<line x1="{middle}" y1="{top - 6}" x2="{middle}" y2="{bottom + 6}" '
+        f'stroke="#1b1b1f" stroke-width="3" stroke-dasharray="6 3"/>',
+        f'<text x="{middle}" y="{bottom + 26}" text-anchor="middle" '
+        f'font-size="{BAR_FONT}" fill="#1b1b1f" aria-hidden="true">{escape(median_label)}</text>',
+    ]
+
+
+def _legend(grades: Sequence[str], colours: Sequence[str], marks: Sequence[str]) -> list[str]:
+    # The legend repeats what the chart's <desc> and the table say: hidden from screen readers.
+    parts = ['<ul class="chart-legend" aria-hidden="true">']
+    for label, fill, mark in zip(grades, colours, marks, strict=True):
+        parts.append(
+            f'<li><svg class="swatch" width="12" height="12" viewBox="0 0 12 12">'
+            f'<rect width="12" height="12" fill="{fill}"/></svg>'
+            f"<span{mark}>{escape(label)}</span></li>"
+        )
+    parts.append("</ul>")
+    return parts
+
+
+def _open_svg(ident: str, height: int, title: str, description: str, extra: str = "") -> list[str]:
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="merit-chart{extra}" role="img" '
+        f'viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
+        f'aria-labelledby="{ident}-title {ident}-desc">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(description)}</desc>',
+    ]
+
+
 def merit_profile_svg(
     profile: Sequence[int],
     grades: Sequence[str],
@@ -101,59 +176,46 @@ def merit_profile_svg(
     the full bar. ``grade_langs`` gives each label's language where it differs from ``lang``
     (a custom label), so that screen readers pronounce it right.
     """
-    if len(profile) != len(grades):
-        raise ValueError(f"profile has {len(profile)} counts for {len(grades)} grades")
     colours = grade_colours(len(grades))
-    marks = [
-        f' lang="{escape(g)}"' if g != lang else "" for g in (grade_langs or [lang] * len(grades))
-    ]
-    total = sum(profile)
-    ident = escape(chart_id)
-    height = TOP + BAR_HEIGHT + 30
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="merit-chart" role="img" '
-        f'viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
-        f'aria-labelledby="{ident}-title {ident}-desc">',
-        f'<title id="{ident}-title">{escape(title)}</title>',
-        f'<desc id="{ident}-desc">{escape(description)}</desc>',
-        f'<rect x="0" y="{TOP}" width="{WIDTH}" height="{BAR_HEIGHT}" fill="#eeeef2"/>',
-    ]
-    cumulative = 0
-    for count, label, fill, mark in zip(profile, grades, colours, marks, strict=True):
-        if total == 0 or count == 0:
-            continue
-        x0 = cumulative * WIDTH // total
-        cumulative += count
-        x1 = cumulative * WIDTH // total
-        width = x1 - x0
-        parts.append(
-            f'<rect x="{x0}" y="{TOP}" width="{width}" height="{BAR_HEIGHT}" fill="{fill}">'
-            f"<title{mark}>{escape(label)}{' :' if lang == 'fr' else ':'} {count} "
-            f"({_percent(Fraction(count, total), lang)})</title></rect>"
-        )
-        if width >= 58:
-            parts.append(
-                f'<text x="{x0 + width / 2:g}" y="{TOP + BAR_HEIGHT / 2 + 7:g}" '
-                f'text-anchor="middle" font-size="{BAR_FONT}" fill="{_text_colour(fill)}" '
-                f'aria-hidden="true">{_percent(Fraction(count, total), lang)}</text>'
-            )
-    middle = WIDTH // 2
-    parts.append(
-        f'<line x1="{middle}" y1="{TOP - 6}" x2="{middle}" y2="{TOP + BAR_HEIGHT + 6}" '
-        f'stroke="#1b1b1f" stroke-width="3" stroke-dasharray="6 3"/>'
-    )
-    parts.append(
-        f'<text x="{middle}" y="{TOP + BAR_HEIGHT + 26}" text-anchor="middle" '
-        f'font-size="{BAR_FONT}" fill="#1b1b1f" aria-hidden="true">{escape(median_label)}</text>'
-    )
+    marks = _marks(grades, lang, grade_langs)
+    parts = _open_svg(escape(chart_id), TOP + BAR_HEIGHT + 30, title, description)
+    parts += _bar(profile, grades, colours, marks, TOP, lang)
+    parts += _median(TOP, TOP + BAR_HEIGHT, median_label)
     parts.append("</svg>")
-    # The legend repeats what the chart's <desc> and the table say: hidden from screen readers.
-    parts.append('<ul class="chart-legend" aria-hidden="true">')
-    for label, fill, mark in zip(grades, colours, marks, strict=True):
+    parts += _legend(grades, colours, marks)
+    return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
+
+
+NAME_ROW = 28  # SVG units above each bar of the overview for the candidate's name
+
+
+def merit_overview_svg(
+    rows: Sequence[tuple[str, Sequence[int]]],
+    grades: Sequence[str],
+    *,
+    chart_id: str,
+    title: str,
+    description: str,
+    median_label: str = "médiane",
+    lang: str = "fr",
+    grade_langs: Sequence[str] | None = None,
+) -> Markup:
+    """Every candidate's merit profile in one chart, in the order given (the ranking): a name
+    over each bar, one median line through them all, one legend (as Mieux Voter shows a
+    result at a glance)."""
+    colours = grade_colours(len(grades))
+    marks = _marks(grades, lang, grade_langs)
+    step = NAME_ROW + BAR_HEIGHT + 12
+    bottom = TOP + len(rows) * step - 12
+    parts = _open_svg(escape(chart_id), bottom + 30, title, description, " merit-overview")
+    for position, (name, profile) in enumerate(rows):
+        top = TOP + position * step
         parts.append(
-            f'<li><svg class="swatch" width="12" height="12" viewBox="0 0 12 12">'
-            f'<rect width="12" height="12" fill="{fill}"/></svg>'
-            f"<span{mark}>{escape(label)}</span></li>"
+            f'<text x="0" y="{top + NAME_ROW - 8}" font-size="{BAR_FONT}" font-weight="700" '
+            f'fill="#1b1b1f" aria-hidden="true">{escape(name)}</text>'
         )
-    parts.append("</ul>")
+        parts += _bar(profile, grades, colours, marks, top + NAME_ROW, lang)
+    parts += _median(TOP + NAME_ROW, bottom, median_label)
+    parts.append("</svg>")
+    parts += _legend(grades, colours, marks)
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above

@@ -61,7 +61,7 @@ def test_a_new_voter_in_the_demo(settings: Settings, database_url: str, tmp_path
         results = voter.get(f"{base}/rounds/2/results")
         assert results.status_code == 200
         html = results.text
-        assert html.count('role="img"') == len(candidates)  # one merit-profile chart each
+        assert html.count('role="img"') == len(candidates) + 1  # one each, and the overview
         assert html.count('class="profile-table"') == len(candidates)
         assert "Pourquoi cet ordre" in html and "Participation :" in html
         check = voter.get(f"{base}/check", params={"tracker": receipt["tracker"][:12]})

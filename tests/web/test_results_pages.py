@@ -129,7 +129,7 @@ def test_results_page_charts_explanations_and_open_data(client, primary, organis
     names = [primary.names[c] for c in engine.ranking]
     positions = [html.index(f'<a href="#candidat-{i + 1}">{n}</a>') for i, n in enumerate(names)]
     assert positions == sorted(positions)
-    assert html.count('role="img"') == 4
+    assert html.count('role="img"') == 4 + 1  # one chart per candidate, and the overview
     assert html.count('<title id="profil-') == 4 and 'aria-labelledby="profil-1-title' in html
     assert html.count('class="profile-table"') == 4
     for sentence in engine.explanations("fr"):

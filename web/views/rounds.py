@@ -58,7 +58,7 @@ from voting.rounds import (
     open_round,
 )
 from web.auth import flash, require_account, require_organiser
-from web.charts import grade_colours, merit_profile_svg, profile_shares
+from web.charts import grade_colours, merit_overview_svg, merit_profile_svg, profile_shares
 from web.confirm import Confirmation, confirmation_page
 from web.i18n import request_language, translator
 from web.templating import grade_markup, render
@@ -888,6 +888,22 @@ async def results(request: Request) -> Response:
             "explanations": result["explanations"].get(lang) or result["explanations"]["fr"],
             "labels": labels,
             "result_index": result["result_index"],
+            # Every profile on one chart, ranked, above the per-candidate detail.
+            "overview": merit_overview_svg(
+                [
+                    (f"{row['rank']}. {row['name']}", body["candidates"][row["id"]]["profile"])
+                    for row in rows
+                ],
+                labels,
+                chart_id="vue-ensemble",
+                title=t(_("Vue d’ensemble : les profils de mérite de tous les candidats")),
+                description="; ".join(
+                    f"{row['rank']}. {row['name']} — {labels[row['grade_index']]}" for row in rows
+                ),
+                median_label=t(_("médiane")),
+                lang=lang,
+                grade_langs=[g.lang for g in graded],
+            ),
         },
     )
 
