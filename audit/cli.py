@@ -2,6 +2,11 @@
 
     scrutin-audit verify SOURCE --log-key KEY [--state DIR] [--policy FILE] [--json] [--lang fr|en]
     scrutin-audit receipt RECEIPT [--log SOURCE] [--log-key KEY] [--policy FILE] [--json]
+    scrutin-audit mirror URL DIR [--log-key KEY]
+
+mirror keeps the log's checkpoints and tiles in DIR (verify DIR reads them), checking that
+each new checkpoint is consistent with the last one mirrored: exit 1 if the log was
+rewritten or lost, and the mirror is left as it was.
 
 RECEIPT: a scrutin-receipt/v1 JSON file, or a C2SP tlog-proof file (then --log-key is needed).
 
@@ -72,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("receipt", help="receipt file (scrutin-receipt/v1 JSON or C2SP tlog-proof)")
     r.add_argument("--log", help="primary URL, export file or tiles directory")
     r.add_argument("--log-key", help="verifier-key string or file")
+    m = sub.add_parser("mirror", help="keep a copy of a log's checkpoints and tiles in DIR")
+    m.add_argument("url", help="primary URL (or its log/ or checkpoint URL)")
+    m.add_argument("dir", help="mirror directory (created if needed)")
+    m.add_argument("--log-key", help="verifier-key string or file (default: pinned at first run)")
     for p in (v, r):
         p.add_argument(
             "--policy", help="witness policy file (C2SP tlog-policy) instead of the definition's"
@@ -119,9 +128,28 @@ def run(args: argparse.Namespace) -> Report:
     return verify_receipt(doc, log=log, pinned=pinned, policy=policy)
 
 
+def _mirror(args: argparse.Namespace) -> int:
+    from audit.mirror import MirrorConflict, mirror
+
+    try:
+        result = mirror(args.url, args.dir, args.log_key)
+    except InputError as exc:
+        print(f"scrutin-audit: {exc}", file=sys.stderr)
+        return 2
+    except MirrorConflict as exc:
+        print(f"scrutin-audit: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    sys.stdout.write(result.render())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "mirror":
+        return _mirror(args)
     lang = resolve_lang(args.lang)
     try:
         report = run(args)
