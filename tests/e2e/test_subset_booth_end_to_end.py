@@ -101,7 +101,7 @@ def test_subset_booth_end_to_end(client: TestClient, missing: str) -> None:
     report = verify(parse_export(export, "export"), parse_verifier_key(vkey))
     assert report.ok, report.render("en")
     page = client.get(f"{base}/rounds/1/results")
-    assert page.status_code == 200 and page.text.count('role="img"') == n
+    assert page.status_code == 200 and page.text.count('role="img"') == n + 1  # and overview
     for receipt in receipts[:3]:
         check = client.get(f"{base}/check", params={"tracker": receipt["tracker"][:12]})
         assert "compté dans le résultat publié" in check.text
