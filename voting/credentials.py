@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -175,7 +176,7 @@ async def register(
         raise Refused(_("Primaire introuvable."), status=404)
     definition = primary["definition"]
     if isinstance(definition, str):
-        definition = canonical.loads(definition.encode())
+        definition = json.loads(definition)  # jsonb text (a connection without the codec)
     if not uses_voter_credentials(definition):
         raise Refused(_("Cette primaire n’utilise pas de clé de vote personnelle."), status=409)
     from voting.eligibility import eligibility
@@ -275,4 +276,67 @@ async def freeze_roll(
             "digest": roll_digest(keys),
         },
         at=at,
+    )
+
+
+@dataclass(frozen=True)
+class KeyBallot:
+    index: int
+    round: int
+    tracker: str
+    counted: bool  # the last ballot of this key in its round (§8 "Revoting")
+
+
+@dataclass(frozen=True)
+class KeyHistory:
+    """What the public log says of one key: the voter's check (docs/audit-log.md §9, 13)."""
+
+    registered: int | None  # index of its `credential` entry
+    assisted: bool
+    replaced_at: int | None  # index of the entry that revoked it
+    rolls: list[int]  # rounds whose roll holds it
+    ballots: list[KeyBallot]
+
+
+async def key_history(conn: asyncpg.Connection, primary_id: UUID, key: str) -> KeyHistory:
+    """Read from the log alone (as scrutin-audit --credential does): where `key` (base64)
+    was registered, which rounds' rolls hold it, and which ballots carry it."""
+    rows = await conn.fetch(
+        """
+        SELECT idx, kind, leaf_hash, convert_from(entry, 'UTF8')::jsonb -> 'body' AS body
+        FROM log_entries
+        WHERE primary_id = $1 AND (
+            kind IN ('credential', 'roll')
+            OR (kind = 'ballot' AND convert_from(entry, 'UTF8')::jsonb #>> '{body,credential}' = $2)
+        )
+        ORDER BY idx
+        """,
+        primary_id,
+        key,
+    )
+    registered = replaced = None
+    assisted = False
+    rolls: list[int] = []
+    ballots: list[tuple[int, int, str]] = []
+    for row in rows:
+        body = row["body"]
+        if isinstance(body, str):
+            body = json.loads(body)
+        if row["kind"] == "credential":
+            if body.get("credential") == key and registered is None:
+                registered, assisted = row["idx"], bool(body.get("assisted"))
+            elif body.get("replaces") == key and registered is not None and replaced is None:
+                replaced = row["idx"]
+        elif row["kind"] == "roll":
+            if registered is not None and replaced is None:
+                rolls.append(int(body["round"]))
+        else:
+            ballots.append((row["idx"], int(body["round"]), bytes(row["leaf_hash"]).hex()))
+    last = {number: index for index, number, _ in ballots}
+    return KeyHistory(
+        registered,
+        assisted,
+        replaced,
+        rolls,
+        [KeyBallot(i, n, t, last[n] == i) for i, n, t in ballots],
     )

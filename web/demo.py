@@ -18,14 +18,18 @@ log's times agree with the phases every page shows, and `scrutin-audit`'s timeli
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from nacl.signing import SigningKey
 
-from voting import accounts, candidacies, supports
+from voting import accounts, candidacies, credentials, supports
 from voting.definition import DEFAULTS, format_instant, parse_instant
 from voting.log import LogService
 from voting.primaries import Primary, create_primary, get_primary
@@ -93,6 +97,40 @@ SUPPORTS_CANDIDATES: list[tuple[str, str, str, str, str, int]] = [
 ]  # fmt: skip
 
 
+def device_seed(secret_key: str, email: str) -> bytes:
+    """The Ed25519 seed the demo makes "on the device" of the account `email` (the seeding
+    plays the citizens' browsers). Derived from the service secret, so that the console can
+    print the visitor's recovery code again on every start without storing it."""
+    return hmac.new(secret_key.encode(), f"demo-device/{email}".encode(), hashlib.sha256).digest()
+
+
+def recovery_code(seed: bytes) -> str:
+    """The recovery code the key page shows for a seed (static/credentials.js)."""
+    return base64.urlsafe_b64encode(seed).decode("ascii").rstrip("=")
+
+
+async def register_device_key(
+    conn: asyncpg.Connection,
+    log: LogService,
+    secret_key: str,
+    primary_id: Any,
+    account_id: Any,
+    email: str,
+    *,
+    now: datetime,
+    replace: bool = False,
+    salt: str = "",
+) -> SigningKey:
+    """What the key page does in the citizen's browser: make a key, register its public
+    half (`replace`: the key in force is lost and revoked in the same entry)."""
+    key = SigningKey(device_seed(secret_key, email + salt))
+    await credentials.register(
+        conn, log, secret_key=secret_key, primary_id=primary_id, account_id=account_id,
+        public_key=bytes(key.verify_key), replace=replace, now=now,
+    )  # fmt: skip
+    return key
+
+
 class DemoClock:
     """The demo's notion of now: set to a moment of the demo's calendar and moved forward
     by the seeding, action after action. Passed to the log service (`clock=`) and, as
@@ -136,6 +174,8 @@ def supports_definition(now: datetime | None = None) -> dict[str, Any]:
              "end": format_instant(moment + 90 * day)},
         ],
     )  # fmt: skip
+    # Visitors declare and support here from any browser: the service signs, as by default.
+    definition.pop("credentials", None)
     return definition
 
 
@@ -152,6 +192,8 @@ def demo_definition(now: datetime | None = None) -> dict[str, Any]:
         "des candidats, puis évaluez-les au jugement majoritaire.",
         "threshold": 3,
         "support_cap": 3,
+        # Every ballot and support signed by the citizen's own key (docs/audit-log.md §8).
+        "credentials": "voter",
         "phases": [
             {"name": "candidacies", "start": format_instant(moment - 35 * day),
              "end": format_instant(moment - 16 * day)},
@@ -202,6 +244,14 @@ async def _seed_primary(
         await _account(conn, CITIZEN_EMAIL.format(i), f"Citoyen·ne {i}")
         for i in range(1, CITIZENS + 1)
     ]
+    keys: dict[Any, SigningKey] = {}
+    origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", primary.id)
+    if credentials.uses_voter_credentials(definition):  # each citizen makes a key first
+        for i, citizen in enumerate(citizens, start=1):
+            keys[citizen] = await register_device_key(
+                conn, log, secret_key, primary.id, citizen, CITIZEN_EMAIL.format(i),
+                now=clock.step(timedelta(minutes=3)),
+            )  # fmt: skip
     given = 0  # supports are spread over the citizens, within each one's cap of 3
     for key, name, bio, programme, stage, wanted in candidates:
         owner = await _account(conn, CANDIDATE_EMAIL.format(key), name)
@@ -219,9 +269,15 @@ async def _seed_primary(
         clock.step(timedelta(hours=5))  # moderation takes a few hours
         await candidacies.publish(conn, log, candidacy.id)
         for _ in range(wanted):
+            supporter = citizens[given % CITIZENS]
+            signature = None
+            if supporter in keys:  # signed on the citizen's device, as the support button does
+                message = credentials.support_message(origin, str(candidacy.id))
+                signature = keys[supporter].sign(message).signature
             result = await supports.support(
                 conn, log, secret_key=secret_key, candidacy_id=candidacy.id,
-                account_id=citizens[given % CITIZENS], now=clock.step(timedelta(hours=7)),
+                account_id=supporter, now=clock.step(timedelta(hours=7)),
+                credential_sig=signature,
             )  # fmt: skip
             given += 1
             if result.qualified:

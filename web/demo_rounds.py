@@ -25,8 +25,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from nacl.signing import SigningKey
 
-from voting.ballots import assigned_candidates, cast
+from voting import credentials
+from voting.ballots import SignedBallot, assigned_candidates, cast, seal_for_signature
 from voting.definition import parse_instant
 from voting.log import LogService
 from voting.results import reveal_and_tally
@@ -37,6 +39,15 @@ DEMO_SLUG = "demo"
 DEMO_VOTERS = 45
 ROUND_TWO_SIZE = 4
 VOTER_EMAIL = "votant-{:02d}@demo.scrutin.localhost"
+# Round 2's roll froze before it opened, so a newcomer has no key on it and cannot vote.
+# Two demo voters, on the roll and still to vote in round 2, are there for visitors: one
+# holds a device key whose recovery code the console prints (restore it on the key page,
+# then the browser signs), the other an assisted key (votes without JavaScript).
+VISITOR_KEY_EMAIL = "votante-cle@demo.scrutin.localhost"
+VISITOR_ASSISTED_EMAIL = "votant-assiste@demo.scrutin.localhost"
+ASSISTED_VOTER = 4  # votant-05 votes with an assisted key
+REPLACED_VOTER = 9  # votant-10 lost the first key and replaced it before round 1
+REVOTER = 2  # votant-03 votes again before round 1 closes: only the last ballot counts
 
 __all__ = ["demo_passphrase", "seed_rounds"]
 
@@ -67,6 +78,88 @@ async def _demo_voters(conn: asyncpg.Connection, count: int) -> list[Any]:
 def _grade(rng: random.Random, quality: float, n_grades: int) -> int:
     value = rng.gauss(quality * (n_grades - 1), 1.3)
     return max(0, min(n_grades - 1, round(value)))
+
+
+def _visitor_lines(settings: Settings, secret: str) -> list[str]:
+    from web.demo import device_seed, recovery_code
+
+    code = recovery_code(device_seed(secret, VISITOR_KEY_EMAIL))
+    return [
+        "Round 2's voters' roll froze when it opened: a new account cannot vote in it. Sign in "
+        f"({settings.base_url}/signin, code in {settings.base_url}/demo/outbox) as a demo "
+        "voter on the roll:",
+        f"  {VISITOR_KEY_EMAIL}: a key held in the browser; on "
+        f"{settings.base_url}/primaries/{DEMO_SLUG}/credential restore it with the recovery "
+        f"code {code}",
+        f"  {VISITOR_ASSISTED_EMAIL}: an assisted key the service holds (no JavaScript needed)",
+        "  (shared demo accounts: each vote replaces the previous one, only the last counts)",
+    ]
+
+
+async def _register_keys(
+    conn: asyncpg.Connection,
+    log: LogService,
+    secret: str,
+    primary_id: Any,
+    voters: list[Any],
+    visitors: dict[str, Any],
+    clock: Any,
+) -> dict[Any, SigningKey]:
+    """The voters' devices make their keys before the roll freezes (the seeding plays the
+    browser: web.demo.register_device_key); one voter takes an assisted key, one replaces a
+    lost key, and the two visitors' accounts get theirs."""
+    from web.demo import register_device_key
+
+    keys: dict[Any, SigningKey] = {}
+    for i, voter in enumerate(voters):
+        email = VOTER_EMAIL.format(i + 1)
+        now = clock.step(timedelta(seconds=30))
+        if i == ASSISTED_VOTER:
+            await credentials.register(
+                conn, log, secret_key=secret, primary_id=primary_id, account_id=voter, now=now
+            )
+            continue
+        keys[voter] = await register_device_key(
+            conn, log, secret, primary_id, voter, email, now=now
+        )
+        if i == REPLACED_VOTER:  # the device was lost: a new key revokes the old one
+            keys[voter] = await register_device_key(
+                conn, log, secret, primary_id, voter, email, salt="/replaced",
+                now=clock.step(timedelta(seconds=30)), replace=True,
+            )  # fmt: skip
+    await register_device_key(
+        conn, log, secret, primary_id, visitors[VISITOR_KEY_EMAIL], VISITOR_KEY_EMAIL,
+        now=clock.step(timedelta(seconds=30)),
+    )  # fmt: skip
+    await credentials.register(
+        conn, log, secret_key=secret, primary_id=primary_id,
+        account_id=visitors[VISITOR_ASSISTED_EMAIL], now=clock.step(timedelta(seconds=30)),
+    )  # fmt: skip
+    return keys
+
+
+async def _cast(
+    conn: asyncpg.Connection,
+    log: LogService,
+    secret: str,
+    key: SigningKey | None,
+    **ballot: Any,
+) -> None:
+    """A ballot as the booth casts it: signed on the device when the voter holds a key,
+    else (server credentials, assisted key) signed by the service."""
+    if key is None:
+        await cast(conn, log, secret_key=secret, **ballot)
+        return
+    sealed, token = await seal_for_signature(conn, secret_key=secret, **ballot)
+    origin = await conn.fetchval(
+        "SELECT origin FROM logs WHERE primary_id = $1", ballot["primary_id"]
+    )
+    message = credentials.ballot_message(origin, ballot["number"], sealed)
+    signed = SignedBallot(sealed, token, key.sign(message).signature)
+    await cast(
+        conn, log, secret_key=secret, signed=signed,
+        **{k: v for k, v in ballot.items() if k not in ("grades", "blank")},
+    )  # fmt: skip
 
 
 async def seed_rounds(database_url: str, settings: Settings) -> list[str]:
@@ -113,18 +206,45 @@ async def _seed(
         primary_id = await conn.fetchval("SELECT id FROM primaries WHERE slug = $1", DEMO_SLUG)
         if primary_id is None:
             return ["Demo rounds skipped: no demo primary."]
+        definition = await conn.fetchval(
+            "SELECT definition FROM primaries WHERE id = $1", primary_id
+        )
+        if isinstance(definition, str):
+            import json
+
+            definition = json.loads(definition)
+        voter_mode = credentials.uses_voter_credentials(definition)
+        if voter_mode:
+            lines += _visitor_lines(settings, secret)
         if await list_rounds(conn, primary_id):
             return lines
         if len(await eligible_candidates(conn, primary_id)) < 2:
             return ["Demo rounds skipped: fewer than two confirmed candidacies in the demo."]
-        definition = await conn.fetchval(
-            "SELECT definition FROM primaries WHERE id = $1", primary_id
-        )
         now = datetime.now(UTC).replace(microsecond=0)
         phase_one = _phase(definition, "round-1") or (now, now + timedelta(days=7))
         phase_two = _phase(definition, "round-2")
         clock.moment = min(phase_one[0] + timedelta(hours=1), now)
         voters = await _demo_voters(conn, DEMO_VOTERS)
+        keys: dict[Any, SigningKey] = {}
+        if voter_mode:  # the keys, registered before the roll freezes at the opening
+            visitors = {
+                email: await conn.fetchval(
+                    "INSERT INTO accounts (email, display_name, email_verified_at) "
+                    "VALUES ($1, $2, now()) ON CONFLICT (email) DO UPDATE SET "
+                    "email_verified_at = coalesce(accounts.email_verified_at, now()) "
+                    "RETURNING id",
+                    email,
+                    name,
+                )
+                for email, name in (
+                    (VISITOR_KEY_EMAIL, "Votante à clé (démo)"),
+                    (VISITOR_ASSISTED_EMAIL, "Votant assisté (démo)"),
+                )
+            }
+            clock.moment -= timedelta(minutes=50)
+            async with conn.transaction():
+                keys = await _register_keys(conn, log, secret, primary_id, voters, visitors, clock)
+            clock.moment = max(clock(), min(phase_one[0] + timedelta(hours=1), now))
         async with conn.transaction():
             opened = await open_round(
                 conn,
@@ -147,16 +267,19 @@ async def _seed(
                 ballot = await assigned_candidates(conn, round_one, voter, rng=rng)
                 blank = round_one.allow_blank and i % 15 == 14
                 grades = {} if blank else {c: _grade(rng, quality[c], n_grades) for c in ballot}
-                await cast(
-                    conn,
-                    log,
-                    primary_id=primary_id,
-                    number=1,
-                    account_id=voter,
-                    grades=grades,
-                    blank=blank,
-                    now=clock.step(gap),
-                )
+                await _cast(
+                    conn, log, secret, keys.get(voter), primary_id=primary_id, number=1,
+                    account_id=voter, grades=grades, blank=blank, now=clock.step(gap),
+                )  # fmt: skip
+        if voter_mode:  # a voter changes their mind: the new ballot replaces the first
+            async with conn.transaction():
+                voter = voters[REVOTER]
+                ballot = await assigned_candidates(conn, round_one, voter, rng=rng)
+                grades = {c: _grade(rng, 1 - quality[c], n_grades) for c in ballot}
+                await _cast(
+                    conn, log, secret, keys.get(voter), primary_id=primary_id, number=1,
+                    account_id=voter, grades=grades, now=clock.step(gap),
+                )  # fmt: skip
         from voting.rounds import close_round
 
         clock.moment = max(closing, clock())

@@ -231,7 +231,9 @@ def test_demo_says_why_marc_dubois_is_not_on_round_1(demo) -> None:  # type: ign
         e["body"] for e in parsed if e["kind"] == "candidacy" and e["body"]["action"] == "lapsed"
     ]
     assert [b["name"] for b in lapsed] == ["Marc Dubois"]
-    assert parsed[opening - 1]["body"]["action"] == "lapsed"
+    # Then the roll (§8: after the lapses, just before the opening).
+    assert parsed[opening - 1]["kind"] == "roll"
+    assert parsed[opening - 2]["body"]["action"] == "lapsed"
     last: dict[str, str] = {}
     for e in parsed[:opening]:
         if e["kind"] == "candidacy":
@@ -239,3 +241,29 @@ def test_demo_says_why_marc_dubois_is_not_on_round_1(demo) -> None:  # type: ign
     qualified = {e["body"]["candidate"] for e in parsed[:opening] if e["kind"] == "qualification"}
     confirmed = {c for c in qualified if last[c] == "confirmed"}
     assert {c["candidate"] for c in parsed[opening]["body"]["candidates"]} == confirmed
+
+
+def test_demo_ballots_and_supports_are_signed_by_the_citizens_keys(tmp_path: Path, demo) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13: the demo primary runs under `credentials: voter`; its log verifies with the
+    credential checks on, and the report gives the roll, the ballots counted, the revote,
+    the assisted ballot and the replaced key."""
+    export, _ = demo
+    code, report = audit(tmp_path, export, export["vkey"])
+    assert code == 0, report
+    check = next(c for c in report["checks"] if c["number"] == 13)
+    assert check["ok"] and "nothing" not in check["note"]
+    # 8 citizens (supporters) + 45 voters + the two visitors' demo accounts, one replacement.
+    assert report["summary"]["credentials"] == {
+        "registered": 56,
+        "assisted": 2,
+        "replacements": 1,
+        "rolls": {"1": 55, "2": 55},
+        "counted": 45,
+        "revotes": 1,
+        "assisted_ballots": 1,
+    }
+    parsed = [canonical.loads(e) for e in entries(export)]
+    signed = [e for e in parsed if e["kind"] in ("ballot", "support")]
+    assert signed and all("credential_sig" in e["body"] for e in signed)
+    close = next(e for e in parsed if e["kind"] == "round-close")
+    assert close["body"]["turnout"] == 45  # the revote counts once

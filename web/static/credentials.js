@@ -213,6 +213,21 @@
     });
   }
 
+  // -- check my ballot: fill in the public half of the key this browser keeps ------------
+  async function checkForm(form) {
+    var slug = form.dataset.slug;
+    var status = form.querySelector("[data-key-status]");
+    if (!(await supported())) return;
+    form.querySelectorAll("[data-js-only]").forEach(function (el) { el.hidden = false; });
+    form.querySelector("[data-use-stored-key]").addEventListener("click", async function () {
+      var seed = storedSeed(slug);
+      if (!seed) { say(status, form.dataset.msgNoKey); return; }
+      form.querySelector("input[name=credential]").value = (await keyFromSeed(seed)).publicKey;
+      HTMLFormElement.prototype.submit.call(form);
+    });
+  }
+
+  document.querySelectorAll("form[data-credential-check]").forEach(checkForm);
   document.querySelectorAll("form[data-sign-support]").forEach(supportForm);
   document.querySelectorAll("[data-credential-page]").forEach(keyPage);
   document.querySelectorAll("form[data-voter-credentials]").forEach(castForm);

@@ -41,7 +41,7 @@ from voting.ballots import (
 )
 from voting.ballots import cast as cast_ballot
 from voting.candidacies import PUBLIC_SQL
-from voting.credentials import credential_in_force, uses_voter_credentials
+from voting.credentials import credential_in_force, key_history, uses_voter_credentials
 from voting.grades import grade_labels
 from voting.log import EntryTooLarge, LogService
 from voting.primaries import Primary, get_primary
@@ -264,6 +264,10 @@ async def _booth_state(
             found = await eligibility.eligibility(conn, primary.id, account.id)
             if not found.eligible:
                 notice, status, reason = "not-eligible", 403, found.reason
+            elif uses_voter_credentials(round_.definition) and (
+                await credential_in_force(conn, primary.id, account.id) is None
+            ):  # the roll froze when the round opened: no key now, no ballot in this round
+                notice, status = "no-credential", 403
         if notice is None:
             async with conn.transaction():
                 assigned = await assigned_candidates(conn, round_, account.id)
@@ -551,10 +555,40 @@ async def _check_inclusion(
     return True, opened.size
 
 
+BAD_KEY = _(
+    "Une clé de vote s’écrit en base64 et fait 32 octets, "
+    "comme la page « Ma clé de vote » l’affiche."
+)
+
+
+async def _check_key(request: Request, primary: Primary, context: dict[str, Any]) -> int:
+    """The voter's check of their key (docs/audit-log.md §9 check 13, read from the log):
+    on which rolls it is, which ballots carry it and which one counts. Returns the status."""
+    raw = "".join((request.query_params.get("credential") or "").split())[:100]
+    context["credential"] = raw
+    try:
+        valid = len(b64decode(raw)) == 32
+    except ValueError:
+        valid = False
+    if not valid:
+        context["key_error"] = BAD_KEY
+        return 400
+    async with request.app.state.pool.acquire() as conn:
+        context["key"] = await key_history(conn, primary.id, raw)
+    return 200
+
+
 async def check(request: Request) -> Response:
     primary = await _primary(request)
     raw = (request.query_params.get("tracker") or "").strip().lower().replace(" ", "")
-    context: dict[str, Any] = {"primary": primary, "tracker": raw, "found": None, "error": None}
+    context: dict[str, Any] = {
+        "primary": primary, "tracker": raw, "found": None, "error": None,
+        "voter_mode": uses_voter_credentials(primary.definition),
+        "credential": "", "key": None, "key_error": None,
+    }  # fmt: skip
+    if "credential" in request.query_params:
+        status = await _check_key(request, primary, context)
+        return render(request, "rounds/check.html", context, status)
     if raw:
         if not TRACKER_RE.fullmatch(raw):
             context["error"] = BAD_TRACKER
@@ -573,6 +607,10 @@ async def check(request: Request) -> Response:
             body = canonical.loads(bytes(row["entry"]))["body"]
             round_ = await get_round(conn, primary.id, int(body["round"]))
             result = await get_result(conn, round_.id) if round_ is not None else None
+            replaced = False  # a later ballot under the same key replaces it (§8 "Revoting")
+            if "credential" in body:
+                history = await key_history(conn, primary.id, body["credential"])
+                replaced = any(b.index == row["idx"] and not b.counted for b in history.ballots)
         leaf = bytes(row["leaf_hash"])
         verified, size = await _check_inclusion(request, primary, row["idx"], leaf)
         counted = None
@@ -580,6 +618,7 @@ async def check(request: Request) -> Response:
             counted = (
                 leaf.hex() not in result["invalid_trackers"]
                 and row["idx"] < result["body"]["tree_size"]
+                and not replaced
             )
         context["found"] = {
             "tracker": leaf.hex(),
@@ -589,6 +628,7 @@ async def check(request: Request) -> Response:
             "checkpoint_size": size,
             "tallied": result is not None,
             "counted": counted,
+            "replaced": replaced,
         }
     return render(request, "rounds/check.html", context)
 
