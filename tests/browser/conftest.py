@@ -249,3 +249,26 @@ def sign_in(
         # Signing in by link currently forgets where the person came from (see
         # test_signing_in_from_the_booth_comes_back_to_it): go there directly.
         page.goto(next_path)
+
+
+_ROLL_VOTERS = iter(range(100))
+
+
+def roll_voter(page: Page, live_site: LiveSite) -> str:
+    """A demo voter on round 2's roll (the demo runs under voter-held credentials, whose roll
+    froze when round 2 opened: a fresh account has no key on it and cannot vote), one not
+    used before in this run, with its key put in this browser's storage as the key page's
+    recovery code would. Returns its e-mail, to sign in with."""
+    from crypto.encoding import b64encode
+    from web.demo import device_seed
+    from web.demo_rounds import ASSISTED_VOTER, DEMO_VOTERS, REPLACED_VOTER, VOTER_EMAIL
+
+    index = next(i for i in _ROLL_VOTERS if i not in (ASSISTED_VOTER, REPLACED_VOTER))
+    assert index < DEMO_VOTERS, "no demo voter left on the roll"
+    email = VOTER_EMAIL.format(index + 1)
+    seed = b64encode(device_seed(live_site.settings.secret_key or "", email))
+    page.context.add_init_script(
+        "try { localStorage.setItem('scrutin-credential:' + location.host + '/demo', "
+        f"'{seed}'); }} catch (e) {{}}"
+    )
+    return email

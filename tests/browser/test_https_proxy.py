@@ -27,8 +27,8 @@ from tests.browser.conftest import (
     SECRET_KEY,
     LiveSite,
     _serve,
-    fresh_email,
     new_context,
+    roll_voter,
     sign_in,
 )
 from tests.conftest import admin_execute, with_database
@@ -207,7 +207,7 @@ def test_a_voter_signs_in_supports_and_votes_through_the_https_proxy(
     assert home.headers["strict-transport-security"] == "max-age=31536000"
 
     candidate_page = live_site.app.state.test_candidate_path
-    sign_in(page, live_site, fresh_email("proxy"), candidate_page)
+    sign_in(page, live_site, roll_voter(page, live_site), candidate_page)  # on the roll
     session = [c for c in page.context.cookies() if c["name"] == "scrutin_session"]
     assert session and session[0]["secure"], "the session cookie is Secure behind https"
 

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import BOOTH, DEMO, LiveSite, fresh_email, new_context, sign_in
+from tests.browser.conftest import (
+    BOOTH,
+    DEMO,
+    LiveSite,
+    new_context,
+    roll_voter,
+    sign_in,
+)
 
 RESULTS = f"{DEMO}/rounds/1/results"
 WIDE = {"width": 1280, "height": 900}
@@ -88,7 +95,7 @@ def test_the_booth_reads_well_on_a_wide_screen_and_on_a_phone(
     context = new_context(browser, live_site, viewport=WIDE)
     try:
         page = context.new_page()
-        sign_in(page, live_site, fresh_email("ecran"), BOOTH)
+        sign_in(page, live_site, roll_voter(page, live_site), BOOTH)
         rows = page.locator("fieldset.grade-row")
         expect(rows).to_have_count(4)
         rows.first.get_by_label("Très bien", exact=True).check()
