@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -267,3 +268,37 @@ def test_demo_ballots_and_supports_are_signed_by_the_citizens_keys(tmp_path: Pat
     assert signed and all("credential_sig" in e["body"] for e in signed)
     close = next(e for e in parsed if e["kind"] == "round-close")
     assert close["body"]["turnout"] == 45  # the revote counts once
+
+
+def _audit_key(tmp_path: Path, export: dict[str, Any], key: str) -> str:
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(export))
+    result = subprocess.run(
+        [sys.executable, "-m", "audit", "verify", str(path), "--log-key", export["vkey"],
+         "--credential", key, "--lang", "en"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_demo_voters_check_their_keys_with_scrutin_audit(tmp_path: Path, demo) -> None:  # type: ignore[no-untyped-def]
+    """The revoter sees two ballots under their key, the last one counted; the visitor's
+    demo key, which no seeded ballot carries, is on both rolls and carries none."""
+    from nacl.signing import SigningKey
+
+    from web.demo import device_seed
+    from web.demo_rounds import REVOTER, VISITOR_KEY_EMAIL, VOTER_EMAIL
+
+    export, _ = demo
+
+    def public(email: str) -> str:
+        seed = device_seed("d" * 48, email)
+        return base64.b64encode(bytes(SigningKey(seed).verify_key)).decode()
+
+    out = _audit_key(tmp_path, export, public(VOTER_EMAIL.format(REVOTER + 1)))
+    line = next(x for x in out.splitlines() if "round 1: ballots under your key" in x)
+    indexes = re.search(r"entries (\d+), (\d+); the one counted: (\d+)", line)
+    assert indexes and indexes.group(2) == indexes.group(3)
+    out = _audit_key(tmp_path, export, public(VISITOR_KEY_EMAIL))
+    assert "on the roll of rounds 1, 2" in out and "no ballot carries your key" in out
