@@ -78,6 +78,9 @@ def check_receipt_shape(doc: dict[str, Any], path: str) -> None:
             raise InputError(f"{path}: receipt {name!r} is not of type {typ.__name__}")
     if doc["index"] < 0:
         raise InputError(f"{path}: receipt 'index' is negative")
+    if re.search(r"\s", doc["vkey"]):
+        # §7: the verifier-key string itself, "without a newline" (§5: no space anywhere).
+        raise InputError(f"{path}: receipt 'vkey' holds a newline or a space")
     if doc["origin"] != doc["vkey"].split("+", 1)[0]:
         raise InputError(f"{path}: receipt 'origin' is not the key name of its 'vkey'")
     if not re.fullmatch(r"[0-9a-f]{64}", doc["tracker"]):

@@ -1378,7 +1378,7 @@ def policy_case(policy: str, cosigners: list[WitnessKey]) -> Callable[[], dict[s
 
 
 _BASE = "".join(f"witness {w.name} {w.vkey}\n" for w in WITNESSES)
-# The policy grammar is C2SP tlog-policy, which docs/audit-log.md only names.
+# The policy grammar of §6 "Witness policy grammar" (one key named once: a refused policy).
 POLICY_SILENCES: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
     "policy-quorum-none": (policy_case(_BASE + "quorum none\n", []), ""),
     "policy-group-of-groups": (
@@ -1392,8 +1392,23 @@ POLICY_SILENCES: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
             _BASE + f"witness w3.example {WITNESSES[0].vkey}\nquorum w3.example\n",
             WITNESSES[:1],
         ),
-        "disagreement: scrutin-audit refuses a policy naming one key twice (check 12), the "
-        "stranger accepts it; docs/audit-log.md does not restate the tlog-policy grammar",
+        "",
+    ),
+    "policy-threshold-with-a-leading-zero": (
+        policy_case(_BASE + "group g 01 w1.example w2.example\nquorum g\n", WITNESSES[:2]),
+        "",
+    ),
+    "policy-member-listed-twice": (
+        policy_case(_BASE + "group g 2 w1.example w1.example\nquorum g\n", WITNESSES[:1]),
+        "",
+    ),
+    "policy-group-named-none": (
+        policy_case(_BASE + "group none any w1.example\nquorum w1.example\n", WITNESSES[:1]),
+        "",
+    ),
+    "policy-with-comment-lines": (
+        policy_case("# witnesses\n" + _BASE + "  # the quorum\nquorum w1.example\n", WITNESSES[:1]),
+        "",
     ),
 }
 
@@ -1410,6 +1425,16 @@ POLICY_SILENCES: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
 def test_both_verifiers_read_witness_policies_alike(name: str, tmp_path: pathlib.Path) -> None:
     v = run_both(POLICY_SILENCES[name][0](), tmp_path)
     assert (v.audit_code == 0) == v.stranger.ok, v.explain()
+    if name in POLICIES_REFUSED:  # §6 "Witness policy grammar": an unusable policy fails check 12
+        assert v.audit_failed == {12} == v.stranger.failed_checks, v.explain()
+
+
+POLICIES_REFUSED = {
+    "policy-same-key-under-two-names",
+    "policy-threshold-with-a-leading-zero",
+    "policy-member-listed-twice",
+    "policy-group-named-none",
+}
 
 
 @pytest.mark.parametrize("name", sorted(WITNESS_CASES))
@@ -1505,12 +1530,9 @@ RECEIPTS: dict[str, tuple[Callable[[], Any], bool, int | None]] = {
 }
 
 
-# §7: `vkey` is the verifier-key string "without a newline"; scrutin-audit accepts one with a
-# trailing newline (exit 0), the stranger refuses the receipt as unusable input (exit 2).
-RECEIPT_DISAGREEMENTS = {
-    "vkey-with-a-trailing-newline": "disagreement: scrutin-audit accepts a receipt whose vkey "
-    "ends with a newline, which §7's member table excludes",
-}
+# §7: `vkey` is the verifier-key string "without a newline": a receipt whose vkey ends with
+# one is unusable input (exit 2) for both.
+RECEIPT_DISAGREEMENTS: dict[str, str] = {}
 RECEIPTS["vkey-with-a-trailing-newline"] = (
     ballot_receipt(lambda r, d: r.update(vkey=r["vkey"] + "\n")),
     False,

@@ -1257,9 +1257,9 @@ def _no_rewrite(
 
 
 # -- check 12: witnesses (§6 "Witness cosignatures", §9 check 12) ---------------------------
-# The policy grammar is C2SP tlog-policy, which docs/audit-log.md names but does not restate
-# (FINDING): `witness <name> <vkey> [<url>]`, `group <name> <all|any|k> <member>…`,
-# `quorum <name>`, `log <vkey> [<url>]`, `#` comments; members are defined before use.
+# The policy grammar is §6 "Witness policy grammar": `witness <name> <vkey> [<url>]`,
+# `group <name> <all|any|k> <member>…`, `quorum <name>` (once), `log <vkey> [<url>]`, lines
+# whose first word starts with `#` ignored; members defined before use, one key named once.
 
 
 class PolicyError(ValueError):
@@ -1288,29 +1288,44 @@ def parse_policy(text: str, log_key: LogKey) -> tuple[dict[str, LogKey], dict[st
     groups: dict[str, tuple[int, list[str]]] = {}
     quorum: str | None = None
     logs = []
+    named_keys: set[bytes] = set()  # "one key is named once"
+    if any((ord(c) < 0x20 and c not in "\t\n") or ord(c) == 0x7F for c in text):
+        raise PolicyError("a control character in the policy")
     for line in text.split("\n"):
-        words = line.split("#", 1)[0].split()
-        if not words:
+        words = line.split()
+        if not words or words[0].startswith("#"):
             continue
         head, args = words[0], words[1:]
         if head == "log" and 1 <= len(args) <= 2:
             logs.append(args[0])
+            try:
+                raw_key = parse_vkey(args[0]).public_key
+            except Unusable as exc:
+                raise PolicyError(f"log line: {exc}") from exc
+            if raw_key in named_keys:
+                raise PolicyError("one key named twice")
+            named_keys.add(raw_key)
         elif head == "witness" and 2 <= len(args) <= 3:
-            if args[0] in witnesses or args[0] in groups:
+            if args[0] in witnesses or args[0] in groups or args[0] == "none":
                 raise PolicyError(f"{args[0]!r} defined twice")
             witnesses[args[0]] = parse_witness_vkey(args[1])
+            if witnesses[args[0]].public_key in named_keys:
+                raise PolicyError("one key named twice")
+            named_keys.add(witnesses[args[0]].public_key)
         elif head == "group" and len(args) >= 3:
             name, k, members = args[0], args[1], args[2:]
-            if name in witnesses or name in groups:
+            if name in witnesses or name in groups or name == "none":
                 raise PolicyError(f"{name!r} defined twice")
             if any(m not in witnesses and m not in groups for m in members):
                 raise PolicyError(f"group {name!r} names an unknown member")
+            if len(set(members)) != len(members):
+                raise PolicyError(f"group {name!r} lists a member twice")
             size = len(members)
             if k == "all":
                 need = size
             elif k == "any":
                 need = 1
-            elif k.isdigit() and 1 <= int(k) <= size:
+            elif re.fullmatch(r"[1-9][0-9]*", k) and int(k) <= size:
                 need = int(k)
             else:
                 raise PolicyError(f"group {name!r} has a bad threshold {k!r}")
