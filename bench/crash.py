@@ -16,7 +16,9 @@ then the server), restarts it and waits for /healthz. At the end it checks:
 - `scrutin-audit verify` passes.
 
 Prints one line per kill and a final `RESULT acknowledged=<n> lost=<n> marked=<n>
-ballots=<n> audit=<ok|failed>`; exit 0 when nothing is lost.
+ballots=<n> no_receipt=<n> audit=<ok|failed>` (no_receipt: casts that committed but whose
+answer a kill cut off; their voters see the booth's lost-receipt notice); exit 0 when
+nothing is lost.
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ class Drill:
         self.voter_count = voters
         self.server: subprocess.Popen | None = None
         self.acked: dict[int, str] = {}
+        self.no_receipt = 0  # committed, but the answer was lost in a crash (409 on retry)
         self.lock = threading.Lock()
         self.next_voter = 0
         self.stopping = threading.Event()
@@ -223,8 +226,8 @@ class Drill:
                 conn.request("POST", path, body, headers)
                 answer = conn.getresponse()
                 answer.read()
-            except OSError:
-                time.sleep(0.05)  # the server is down: try again once it is back
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.05)  # the server is down or died mid-answer: try again
                 continue
             if answer.status == 303:
                 tracker = _tracker_of(answer.getheader("set-cookie", ""), self.signer_key,
@@ -233,6 +236,8 @@ class Drill:
                     self.acked[number] = tracker or "?"
                 return
             if answer.status == 409:  # already voted: its first cast committed, unanswered
+                with self.lock:
+                    self.no_receipt += 1
                 return
             time.sleep(0.05)  # 503 while the database is away
 
@@ -297,6 +302,7 @@ class Drill:
         return {
             "acknowledged": len(self.acked), "lost": len(lost), "marked": marked,
             "ballots": ballots, "audit": "ok" if audit.returncode == 0 else "failed",
+            "no_receipt": self.no_receipt,
             "audit_output": audit.stdout + audit.stderr,
         }  # fmt: skip
 
@@ -347,7 +353,8 @@ def main() -> int:
         print(result["audit_output"])
     print(
         f"RESULT acknowledged={result['acknowledged']} lost={result['lost']} "
-        f"marked={result['marked']} ballots={result['ballots']} audit={result['audit']}"
+        f"marked={result['marked']} ballots={result['ballots']} "
+        f"no_receipt={result['no_receipt']} audit={result['audit']}"
     )
     ok = result["lost"] == 0 and result["marked"] == result["ballots"] and result["audit"] == "ok"
     return 0 if ok else 1
