@@ -42,6 +42,7 @@ def classify(
     n_grades: int,
     allow_blank: bool,
     expected_length: int | None = None,
+    subset_size: int = 0,
 ) -> tuple[dict[str, int] | None, str, str]:
     """(grades or None, reason code, detail); reason is "" for a valid ballot."""
     if plaintext is None:
@@ -74,6 +75,9 @@ def classify(
         expected_length = padded_length(round_number, candidates, n_grades)
     if len(plaintext) != expected_length:
         return None, "wrong-length", f"{len(plaintext)} != {expected_length}"
+    # An honest booth shows only `subset_size` candidates (0 = all): more grades mark a ballot.
+    if 0 < subset_size < len(grades):
+        return None, "too-many-graded", f"{len(grades)} > {subset_size}"
     if not grades and not allow_blank:
         return None, "blank-not-allowed", ""
     return grades, "", ""
@@ -87,10 +91,10 @@ def open_sealed(secret_key: bytes, sealed: bytes) -> bytes | None:
 
 
 def open_chunk(
-    args: tuple[bytes, int, Sequence[str], int, bool, Sequence[tuple[int, bytes]]],
+    args: tuple[bytes, int, Sequence[str], int, bool, int, Sequence[tuple[int, bytes]]],
 ) -> dict[str, Any]:
     """Open and classify the ballot entries of one chunk; aggregate their profiles."""
-    secret_key, round_number, candidates, n_grades, allow_blank, items = args
+    secret_key, round_number, candidates, n_grades, allow_blank, subset_size, items = args
     box = SealedBox(PrivateKey(secret_key))
     position = {c: i for i, c in enumerate(candidates)}
     expected_length = padded_length(round_number, candidates, n_grades)
@@ -106,7 +110,7 @@ def open_chunk(
         except (CryptoError, ValueError, TypeError):
             plaintext = None
         grades, reason, detail = classify(
-            plaintext, round_number, position, n_grades, allow_blank, expected_length
+            plaintext, round_number, position, n_grades, allow_blank, expected_length, subset_size
         )
         if grades is None:
             invalid.append((index, reason, detail))

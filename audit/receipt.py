@@ -249,7 +249,12 @@ def _show_ballot(report: Report, entry: dict[str, Any], entries: list[bytes], in
     names = {c["candidate"]: c["name"] for c in round_open["candidates"]}
     plaintext = open_sealed(secret, base64.b64decode(entry["body"]["sealed"]))
     grades, reason, detail = classify(
-        plaintext, number, list(names), len(definition["grades"]), round_open["allow_blank"]
+        plaintext,
+        number,
+        list(names),
+        len(definition["grades"]),
+        round_open["allow_blank"],
+        subset_size=round_open["subset_size"],
     )
     if grades is None:
         c4.warn(index, "invalid-" + reason, detail=detail)

@@ -562,9 +562,10 @@ class Verification:
             ids = r.candidates
             items = [(i, entries[i]) for i in r.ballots]
             sk, n_grades, blank_ok = r.secret_key, len(d["grades"]), r.body["allow_blank"]
+            subset = r.body["subset_size"]
             chunks = map_chunks(
                 open_chunk,
-                lambda part, a=(sk, r.number, ids, n_grades, blank_ok): (*a, part),
+                lambda part, a=(sk, r.number, ids, n_grades, blank_ok, subset): (*a, part),
                 items,
                 workers=self.workers,
                 chunk=2000,

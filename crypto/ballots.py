@@ -108,6 +108,7 @@ def open_ballot(
     n_grades: int,
     *,
     allow_blank: bool = True,
+    subset_size: int = 0,
 ) -> OpenedBallot:
     """Open and classify one ballot per §8: valid, blank (empty grades) or invalid + reason.
 
@@ -153,6 +154,9 @@ def open_ballot(
     expected = ballot_plaintext_size(round_number, candidates, n_grades)
     if len(plaintext) != expected:
         return _invalid(f"plaintext is {len(plaintext)} bytes, not the round's {expected}")
+    # §8: an honest booth shows each voter only `subset_size` candidates (0 = all of them).
+    if 0 < subset_size < len(grades):
+        return _invalid(f"{len(grades)} candidates graded, the round shows {subset_size}")
     if not grades:
         if not allow_blank:
             return _invalid("blank ballot in a round that does not allow blank ballots")

@@ -294,7 +294,15 @@ def _open_all(secret: bytes, round_: Round, entries: Sequence[BallotEntry]) -> l
     ids = round_.candidate_ids
     n = len(round_.grades)
     return [
-        open_ballot(secret, e.sealed, round_.number, ids, n, allow_blank=round_.allow_blank)
+        open_ballot(
+            secret,
+            e.sealed,
+            round_.number,
+            ids,
+            n,
+            allow_blank=round_.allow_blank,
+            subset_size=round_.subset_size,
+        )
         for e in entries
     ]
 

@@ -65,7 +65,8 @@ class Verdicts:
         """(index, §8 code) of the invalid ballots each verifier found (check 9 warnings)."""
         report = json.loads(self.audit_out)
         (nine,) = [c for c in report["checks"] if c["number"] == 9]
-        # FINDING: §8 calls its codes "scrutin-audit's" but the tool prefixes them "invalid-".
+        # §8: scrutin-audit reports a ballot code prefixed with "invalid-".
+        assert all(w["code"].startswith("invalid-") for w in nine["warnings"]), nine
         audit = {(w["index"], w["code"].removeprefix("invalid-")) for w in nine["warnings"]}
         stranger = {(w.index, w.code) for w in self.stranger.warnings if w.check == 9}
         return audit, stranger
@@ -669,6 +670,20 @@ def invalid_ballots_honestly_counted() -> dict[str, Any]:
     return resign(p)
 
 
+def over_the_subset(dishonest: bool) -> Callable[[], dict[str, Any]]:
+    """§8 case 10: a ballot grading more candidates than `subset_size`, counted as invalid
+    (honest) or counted as valid (dishonest: check 10 fails)."""
+
+    def build() -> dict[str, Any]:
+        p = basic(subset_size=2)
+        c = p.candidates
+        ballots = [{c[0]: 3, c[1]: 1}, {c[1]: 2, c[2]: 0}, {c[0]: 1, c[1]: 2, c[2]: 2}]
+        p.run_round(1, c, ballots, count_as_valid={2} if dishonest else set())
+        return resign(p)
+
+    return build
+
+
 def swapped_tie_order() -> dict[str, Any]:
     p = designed("typical", False, [[0, 2, 2, 0], [0, 2, 2, 0], [2, 2, 0, 0]])
     body = p.log.steps[-1].body
@@ -786,6 +801,7 @@ DISHONEST: dict[str, Dishonest] = {
     "pad-mark-counted": Dishonest(pad_mark, 10, "item 1: pad not spaces"),
     "short-ballot-counted": Dishonest(short_ballot, 10, "item 1: wrong length"),
     "blank-counted-where-forbidden": Dishonest(blank_counted, 10, "blank not allowed"),
+    "ballot-over-the-subset-counted": Dishonest(over_the_subset(True), 10, "too many graded"),
     "mieux-voter-upper-tie-to-critics": Dishonest(mieux_voter_tie_to_critics, 10, "item 2"),
     "entry-over-65535-bytes": Dishonest(oversize_entry, 4, "item 3"),
     "one-grade": Dishonest(one_grade, 4, "item 4"),
@@ -1079,6 +1095,7 @@ HONEST_EXPORTS: dict[str, Callable[[], dict[str, Any]]] = {
     "revision-moves-a-future-phase": edited(revision(shifted("round-2", "end", DAY), T0 + 9 * DAY)),
     "witness-cosigned-checkpoints": export_edit(witness_cosigned),
     "invalid-ballots-counted-as-invalid": invalid_ballots_honestly_counted,
+    "ballot-over-the-subset-counted-as-invalid": over_the_subset(False),
     "definition-revision-2-changes-the-rule": revision_two_changes_the_rule,
     "refuse-disposable-member": refuse_disposable_member,
     "median-policy-even-received/lower": median_policy_even_received(False),
@@ -1094,6 +1111,13 @@ def test_more_honest_logs_pass_both_verifiers(name: str, tmp_path: pathlib.Path)
     v = run_both(HONEST_EXPORTS[name](), tmp_path)
     assert v.audit_code == 0 and v.stranger.ok, v.explain()
     audit, stranger = v.invalid_ballots()
+    assert audit == stranger
+
+
+def test_a_ballot_grading_more_than_the_subset_is_invalid(tmp_path: pathlib.Path) -> None:
+    v = run_both(over_the_subset(False)(), tmp_path)
+    audit, stranger = v.invalid_ballots()
+    assert {code for _, code in audit} == {"too-many-graded"}
     assert audit == stranger
 
 

@@ -122,3 +122,19 @@ def test_seal_refuses_bad_ballots(pair) -> None:
         ballots.seal_ballot(pair.public_key, 1, {CANDIDATES[0]: -1}, pad_to=100)
     with pytest.raises(ValueError):
         ballots.seal_ballot(pair.public_key, 1, {CANDIDATES[0]: True}, pad_to=100)
+
+
+def test_a_ballot_grading_more_candidates_than_the_subset_is_invalid(pair) -> None:
+    """§8 case 10: an honest booth shows only `subset_size` candidates (0 = all)."""
+    size = ballots.ballot_plaintext_size(1, CANDIDATES, N_GRADES)
+    three = ballots.seal_ballot(pair.public_key, 1, dict.fromkeys(CANDIDATES, 3), pad_to=size)
+    two = ballots.seal_ballot(pair.public_key, 1, dict.fromkeys(CANDIDATES[:2], 3), pad_to=size)
+    opened = ballots.open_ballot(pair.secret_key, three, 1, CANDIDATES, N_GRADES, subset_size=2)
+    assert opened.status == "invalid" and "3 candidates graded" in opened.reason
+    for sealed, subset in ((two, 2), (three, 0), (three, 3)):
+        assert (
+            ballots.open_ballot(
+                pair.secret_key, sealed, 1, CANDIDATES, N_GRADES, subset_size=subset
+            ).status
+            == "valid"
+        )

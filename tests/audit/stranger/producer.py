@@ -433,7 +433,7 @@ class Primary:
             if self.credentials == "voter" and people[pos] is not None:
                 if last[people[pos]] != pos:
                     continue
-            grades, _ = classify(data, r, cands, n_grades, self.allow_blank)
+            grades, _ = classify(data, r, cands, n_grades, self.allow_blank, self.subset_size)
             value = _ballot_value(data)
             if pos in count_as_valid and value is not None:
                 # Counted anyway: its judgments of the round's candidates, within the scale.

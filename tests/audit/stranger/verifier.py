@@ -757,17 +757,23 @@ def open_ballot(
     candidates: list[str],
     n_grades: int,
     allow_blank: bool,
+    subset_size: int = 0,
 ) -> tuple[dict[str, int] | None, str]:
     """(grades, "") for a valid ballot, (None, §8 reason code) for an invalid one."""
     try:
         plain = box.decrypt(b64decode(sealed))
     except (CryptoError, ValueError):
         return None, "does-not-open"
-    return classify(plain, round_no, candidates, n_grades, allow_blank)
+    return classify(plain, round_no, candidates, n_grades, allow_blank, subset_size)
 
 
 def classify(
-    plain: bytes, round_no: int, candidates: list[str], n_grades: int, allow_blank: bool
+    plain: bytes,
+    round_no: int,
+    candidates: list[str],
+    n_grades: int,
+    allow_blank: bool,
+    subset_size: int = 0,
 ) -> tuple[dict[str, int] | None, str]:
     """§8's list of invalid ballots, in its order, for an opened plaintext: (grades, "") or
     (None, the code §8 gives the first case that applies)."""
@@ -792,7 +798,8 @@ def classify(
         return None, "wrong-length"
     if not grades and not allow_blank:
         return None, "blank-not-allowed"
-    # AMBIGUITY: a ballot grading more candidates than `subset_size` is not listed as invalid.
+    if subset_size != 0 and len(grades) > subset_size:
+        return None, "too-many-graded"
     return grades, ""
 
 
@@ -807,6 +814,7 @@ class Round:
     public_key: str
     allow_blank: bool
     definition: dict[str, Any]
+    subset_size: int = 0
     ballots: list[tuple[int, str]] = field(default_factory=list)
     credentials: dict[int, str | None] = field(default_factory=dict)  # ballot index → key
     voter: bool = False  # credentials: voter — only the last ballot of a credential counts
@@ -1055,6 +1063,7 @@ def _replay(
                 report.fail(6, i, "allow_blank differs from the definition's")
             if r not in rounds:
                 rounds[r] = Round(r, i, ids, body["tally_public_key"], body["allow_blank"], d)
+                rounds[r].subset_size = body["subset_size"]
                 rounds[r].voter = d.get("credentials") == "voter"
             last_opened = max(last_opened, r)
             open_round = r
@@ -1120,7 +1129,9 @@ def _open_and_recount(rd: Round, leaves: list[bytes], report: StrangerReport) ->
     valid: list[dict[str, int]] = []
     blank = invalid = 0
     for i, sealed in rd.counted():
-        grades, why = open_ballot(box, sealed, rd.number, rd.candidates, n_grades, rd.allow_blank)
+        grades, why = open_ballot(
+            box, sealed, rd.number, rd.candidates, n_grades, rd.allow_blank, rd.subset_size
+        )
         if grades is None:
             invalid += 1
             report.warn(9, i, f"invalid ballot ({why})", why)
