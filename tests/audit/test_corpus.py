@@ -1121,6 +1121,38 @@ def test_a_ballot_grading_more_than_the_subset_is_invalid(tmp_path: pathlib.Path
     assert audit == stranger
 
 
+@pytest.mark.parametrize("missing", POLICIES)
+def test_no_participant_ties_everyone_at_the_default_grade(
+    missing: str, tmp_path: pathlib.Path
+) -> None:
+    """§9 "No participant": both verifiers pass the spec's reading, and so does the
+    service's own tally (voting.majority) on the same ballots."""
+    from voting.majority import tally
+
+    doc = all_blank(missing)()
+    v = run_both(doc, tmp_path)
+    assert v.audit_code == 0 and v.stranger.ok, v.explain()
+    entries = [json.loads(base64.b64decode(e)) for e in doc["entries"]]
+    definition = entries[0]["body"]
+    result = entries[-1]["body"]
+    assert entries[-1]["kind"] == "result" and result["counts"]["valid"] == 0
+    ids = sorted(result["ranking"])
+    default = definition["default_grade"]
+    assert {c["majority_grade"] for c in result["candidates"].values()} == {default}
+    assert result["ranking"] == ids and result["tie_groups"] == [ids]
+    service = tally(
+        len(definition["grades"]),
+        ids,
+        ballots=[],
+        missing=missing,
+        default_grade=default,
+        rule=definition["rule"],
+        upper_median=definition["upper_median"],
+    )
+    assert set(service.majority_grades.values()) == {default}
+    assert list(service.ranking) == ids and [list(g) for g in service.tie_groups] == [ids]
+
+
 def test_invalid_ballots_get_the_same_reason_from_both(tmp_path: pathlib.Path) -> None:
     """§8 fixes the reason of an invalid ballot (the first case that applies, in order)."""
     v = run_both(invalid_ballots_honestly_counted(), tmp_path)
@@ -1145,7 +1177,7 @@ def test_invalid_ballots_get_the_same_reason_from_both(tmp_path: pathlib.Path) -
 
 def all_blank(missing: str) -> Callable[[], dict[str, Any]]:
     def build() -> dict[str, Any]:
-        # No participant: no median exists; read as every candidate at default_grade, tied.
+        # §9 "No participant": every candidate at default_grade, all tied at rank 1.
         p = Primary(allow_blank=True, missing=missing)
         p.pre_voting()
         p.run_round(1, p.candidates, [None, None])
@@ -1155,7 +1187,7 @@ def all_blank(missing: str) -> Callable[[], dict[str, Any]]:
 
 
 def more_grades_than_subset() -> dict[str, Any]:
-    # §8 does not list "grades more candidates than subset_size" as invalid.
+    # §8 case 10: the ballot grading three candidates where subset_size is 1 is invalid.
     p = Primary(subset_size=1)
     p.pre_voting()
     c = p.candidates
