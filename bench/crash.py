@@ -70,7 +70,7 @@ def _scrutin(*args: str, env: dict[str, str]) -> list[str]:
     return [sys.executable, "-c", "import sys; from web.cli import main; sys.exit(main())", *args]
 
 
-async def _prepare(data_dir: Path, voters: int) -> dict:
+async def _prepare(data_dir: Path, voters: int, candidates: int = 4) -> dict:
     """Primary, open round, voters with their session cookie and CSRF token."""
     import asyncpg
     from itsdangerous import TimestampSigner
@@ -91,7 +91,7 @@ async def _prepare(data_dir: Path, voters: int) -> dict:
         conn = await asyncpg.connect(server.url())
         try:
             log = LogService(secret_key=secret, public_host=settings.public_host)
-            primary = await make_round_primary(conn, log, candidates=4)
+            primary = await make_round_primary(conn, log, candidates=candidates)
             async with conn.transaction():
                 await open_round(
                     conn, log, primary_id=primary.id, opened_by=primary.organiser,
@@ -177,10 +177,13 @@ class Drill:
             return False
 
     def start(self) -> None:
+        self.start_workers(1)
+
+    def start_workers(self, workers: int) -> None:
         with open(self.log_path, "a") as log:
             self.server = subprocess.Popen(
                 _scrutin("serve", "--data-dir", str(self.data), "--port", str(self.port),
-                         env=self.env),
+                         "--workers", str(workers), env=self.env),
                 cwd=REPO, env=self.env, stdout=log, stderr=log,
             )  # fmt: skip
         _wait(self._healthy, "the server to answer /healthz")
