@@ -94,6 +94,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{kind} avec identifiant d'électeur alors que la définition dit « credentials: server »",
         "{kind} with a voter credential while the definition says 'credentials: server'",
     ),
+    "server-signed": (
+        "{supports} soutien(s) et {ballots} bulletin(s) signés par la seule clé du journal "
+        "(« credentials: server ») : qu'ils viennent de citoyens inscrits, un chacun, repose "
+        "sur la confiance en l'opérateur",
+        "{supports} support(s) and {ballots} ballot(s) signed by the log key alone "
+        "('credentials: server'): that they come from eligible citizens, one each, rests on "
+        "trust in the operator",
+    ),
     "credentials-summary": (
         "{registered} clés enregistrées ({assisted} assistées), {replacements} remplacement(s) ; "
         "{counted} bulletins comptés, {revotes} revote(s), {assisted_ballots} sous clé assistée",
@@ -190,8 +198,11 @@ def check_credentials(
     last_ballot: dict[tuple[int, str], int] = {}
     signed_ballots: list[tuple[int, int, str]] = []
     replacements = 0
+    operator_signed = {"support": 0, "ballot": 0}  # under "server": only the log key signs
     for index, item in enumerate(parsed):
         kind = item[0]
+        if mode == "server" and kind in operator_signed:
+            operator_signed[kind] += 1
         if kind not in KINDS:
             continue
         body = json.loads(entries[index])["body"]
@@ -306,7 +317,13 @@ def check_credentials(
         "assisted_ballots": sum(1 for _, k in counted if k in assisted),
     }
     if not result.voter_mode:
-        check.note("nothing")
+        if any(operator_signed.values()):
+            # The trade-off is reported, never hidden: nothing here shows these entries come
+            # from eligible citizens, one each (docs/audit-log.md §9, check 13).
+            check.warn(None, "server-signed", supports=operator_signed["support"],
+                       ballots=operator_signed["ballot"])  # fmt: skip
+        else:
+            check.note("nothing")
     else:
         check.note("credentials-summary", **summary)
     return result, summary

@@ -367,3 +367,19 @@ def test_a_citizen_s_support_replayed_under_another_pseudonym_is_caught() -> Non
     found = failed(p.verify())
     assert found[13] == [(index, "support-pseudonym")]
     assert 7 not in found or (index, "support-cap") not in found[7]
+
+
+def test_operator_signed_supports_and_ballots_are_reported_not_hidden() -> None:
+    """Under 'credentials: server' nothing proves a ballot came from an eligible citizen:
+    the report says how many entries rest on trust in the operator (GUIDE: a weakened
+    guarantee is counted and reported, never hidden)."""
+    from tests.audit.builder import honest_primary
+
+    scenario = honest_primary()
+    report = run(scenario.builder.export(), scenario.builder.vkey)
+    assert report.ok and report.checks[13].ok
+    warnings = [w.render("en") for w in report.checks[13].warnings]
+    assert warnings == [
+        "11 support(s) and 7 ballot(s) signed by the log key alone ('credentials: server'): "
+        "that they come from eligible citizens, one each, rests on trust in the operator"
+    ]
