@@ -247,6 +247,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "candidature {candidate} déposée deux fois",
         "candidacy {candidate} submitted twice",
     ),
+    "candidacy-closed": (
+        "candidature {candidate} : « {action} » après sa clôture",
+        "candidacy {candidate}: {action!r} after it was closed",
+    ),
     "qualification-after-open": (
         "qualification de {candidate} après l'ouverture du premier tour",
         "qualification of {candidate} after the first round opened",

@@ -30,6 +30,9 @@ NEGATIVE_ACTIONS = {"rejected", "withdrawn", "excluded", "declined", "lapsed"}
 # (`confirmed`, `declined`), `lapsed` (no answer when round 1 opened), or a departure.
 ANSWERS = {"confirmed", "declined", "lapsed"}
 
+# §8: these candidacy actions close a candidacy for good.
+CLOSING_ACTIONS = frozenset({"rejected", "withdrawn", "excluded", "declined", "lapsed"})
+
 
 def parse_chunk(args: tuple[int, Sequence[bytes], str, str | None]) -> list[tuple]:
     """Check 4 on a chunk: (kind, time, key, body) per entry, or (None, reason).
@@ -386,6 +389,10 @@ class Verification:
                     c6.fail(index, "candidacy-unknown", candidate=cand, action=action)
                 elif cand in cands and action == "submitted":
                     c6.fail(index, "candidacy-resubmitted", candidate=cand)
+                if cands.get(cand) in CLOSING_ACTIONS:
+                    # §8: a closed candidacy stays closed; its closing action keeps deciding.
+                    c6.fail(index, "candidacy-closed", candidate=cand, action=action)
+                    continue
                 cands[cand] = action
                 self.names[cand] = body["name"]
             elif kind in ("support", "support-withdrawal"):

@@ -1282,10 +1282,27 @@ SILENCES: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
         ),
         "",
     ),
-    # Was a disagreement (the stranger read a rejection as final); §9 check 6 now says the
-    # latest candidacy action decides.
     "rejected-then-published-on-round-1": (rejected_then_published, ""),
 }
+# Settled since: §8 and §9 check 6 say a closed candidacy (rejected, withdrawn, excluded,
+# declined, lapsed) stays closed, and any later candidacy entry fails check 6.
+CLOSED_CANDIDACIES = {
+    name: SILENCES.pop(name)[0]
+    for name in ("withdrawn-then-confirmed-on-round-1", "rejected-then-published-on-round-1")
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLOSED_CANDIDACIES))
+def test_an_action_after_a_closed_candidacy_fails_check_6(
+    name: str, tmp_path: pathlib.Path
+) -> None:
+    v = run_both(CLOSED_CANDIDACIES[name](), tmp_path)
+    assert v.audit_code == 1 and not v.stranger.ok, v.explain()
+    assert v.audit_failed == {6} == v.stranger.failed_checks, v.explain()
+    report = json.loads(v.audit_out)
+    (six,) = [c for c in report["checks"] if c["number"] == 6]
+    assert "candidacy-closed" in {f["code"] for f in six["failures"]}, v.explain()
+    assert "candidacy-closed" in {f.code for f in v.stranger.failures}, v.explain()
 
 
 @pytest.mark.parametrize(

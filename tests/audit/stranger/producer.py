@@ -288,7 +288,7 @@ class Primary:
         self.round_candidates: dict[int, list[str]] = {}
         self.plaintexts: dict[int, list[bytes]] = {}
         self.qualified: list[str] = []
-        self.answered: set[str] = set()  # confirmed or declined
+        self.answered: set[str] = set()  # confirmed, or candidacy closed
         self.keys: dict[int, SigningKey] = {}  # credentials: voter — person n's key
         self.voters: dict[int, list[int | None]] = {}  # round → person of each ballot
 
@@ -336,6 +336,9 @@ class Primary:
             "declaration": declaration(n),
             "reason": reason,
         }
+        if action in ("confirmed", "declined", "rejected", "withdrawn", "excluded", "lapsed"):
+            # §8: confirmed, or closed for good (a closed candidacy never lapses later).
+            self.answered.add(c)
         return self.log.add("candidacy", body, t)
 
     def pre_voting(self, confirm: bool | set[str] = True) -> None:

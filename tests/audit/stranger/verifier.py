@@ -979,9 +979,11 @@ def _replay(
                 c = cands[body["candidate"]] = {"actions": [], "out": False, "qualified": False}
             elif body["action"] == "submitted":
                 report.fail(6, i, "a candidate is submitted a second time")
+            if c["out"]:
+                # §8/§9 check 6: a closed candidacy stays closed; nothing may follow.
+                report.fail(6, i, "an action after the candidacy was closed", "candidacy-closed")
+                continue
             c["actions"].append(body["action"])
-            # §9 check 6: the latest candidacy action decides whether a candidate may be on
-            # a round (a rejection can be undone by a later action).
             c["out"] = body["action"] in OUT_ACTIONS
         elif kind in ("support", "support-withdrawal"):
             cid, who = body["candidate"], body["supporter"]
