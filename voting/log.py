@@ -262,6 +262,7 @@ class LogService:
         self.clock = clock or (lambda: datetime.now(UTC))
         # Opening a sealed key costs an Argon2id derivation: keep opened keys per process.
         self._keys: dict[UUID, LogKey] = {}
+        self._key_locks: dict[tuple[asyncio.AbstractEventLoop, UUID], asyncio.Lock] = {}
         self._rounds: dict[tuple[asyncio.AbstractEventLoop, UUID], _Round] = {}
         self.witnesses = Witnesses(self)
 
@@ -274,16 +275,25 @@ class LogService:
         key = self._keys.get(primary_id)
         if key is not None:
             return key
-        row = await db.fetchrow(q.SELECT_KEY, primary_id)
-        if row is None:
-            raise UnknownLogError(f"primary {primary_id} has no log")
-        key = await asyncio.to_thread(
-            LogKey.unseal, row["origin"], bytes(row["sealed_key"]), self._secret
-        )
-        if key.public_key != bytes(row["public_key"]):
-            raise LogError(f"the sealed key of log {row['origin']} does not match its public key")
-        self._keys[primary_id] = key
-        return key
+        # One opening per log at a time: each costs an Argon2id derivation, and a rush of
+        # first requests (200 casts at once) used to pay it 200 times over on two cores.
+        loop = asyncio.get_running_loop()
+        async with self._key_locks.setdefault((loop, primary_id), asyncio.Lock()):
+            key = self._keys.get(primary_id)
+            if key is not None:
+                return key
+            row = await db.fetchrow(q.SELECT_KEY, primary_id)
+            if row is None:
+                raise UnknownLogError(f"primary {primary_id} has no log")
+            key = await asyncio.to_thread(
+                LogKey.unseal, row["origin"], bytes(row["sealed_key"]), self._secret
+            )
+            if key.public_key != bytes(row["public_key"]):
+                raise LogError(
+                    f"the sealed key of log {row['origin']} does not match its public key"
+                )
+            self._keys[primary_id] = key
+            return key
 
     async def vkey(self, db: Database, primary_id: UUID | str) -> str:
         """The log's C2SP verifier-key string (docs/audit-log.md §5)."""

@@ -324,3 +324,35 @@ async def test_two_logs_are_independent(
     assert await _append(log_pool, log_service, second, 3) == [0, 1, 2]
     assert (await log_service.head(log_pool, log_primary.id)).size == 2
     assert second.vkey != log_primary.vkey
+
+
+async def test_a_rush_of_first_appends_opens_the_sealed_key_once(
+    log_pool: asyncpg.Pool,
+    log_service: LogService,
+    log_primary: LogPrimary,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Opening a log key costs an Argon2id derivation: the first requests of a new process,
+    arriving together, wait for one opening instead of each paying for their own."""
+    from crypto.keys import LogKey
+
+    fresh = LogService(
+        secret_key=log_service._secret, public_host=log_service.public_host
+    )  # a new process: no key opened yet
+    opened = []
+    unseal = LogKey.unseal
+
+    def counting(*args: object) -> LogKey:
+        opened.append(args[0])
+        return unseal(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LogKey, "unseal", staticmethod(counting))
+
+    async def one(i: int) -> None:
+        async with log_pool.acquire() as conn, conn.transaction():
+            await fresh.append(
+                conn, log_primary.id, "support", {"candidate": "c", "supporter": f"s{i}"}
+            )
+
+    await asyncio.gather(*(one(i) for i in range(8)))
+    assert opened == [log_primary.origin]
