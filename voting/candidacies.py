@@ -476,7 +476,7 @@ def _state(candidacy: Candidacy, allowed: Sequence[str]) -> None:
 
 
 def _candidacies_open(primary: Primary, now: datetime | None) -> None:
-    if not primary.phases(now).is_open("candidacies"):
+    if not primary.accepts_candidacies(now):
         raise Refused(_("La phase des candidatures n’est pas ouverte."), status=409)
 
 

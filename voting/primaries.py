@@ -85,6 +85,21 @@ class Primary:
     def phases(self, now: datetime | None = None) -> PhaseState:
         return phase_state(self.definition["phases"], now)
 
+    def accepts_candidacies(self, now: datetime | None = None) -> bool:
+        """Whether a declaration is accepted now: the one test the service applies and the
+        pages use to offer (or not) "Déclarer ma candidature"."""
+        return self.phases(now).is_open("candidacies")
+
+    def accepts_supports(self, now: datetime | None = None) -> bool:
+        """Whether supports are accepted now (given or taken back): the supports phase is
+        open, not closed early, and voting has not begun. The service refuses outside it and
+        the pages offer no "Soutenir" outside it."""
+        return (
+            self.phases(now).is_open("supports")
+            and not self.supports_closed
+            and not self.voting_started
+        )
+
     @property
     def threshold(self) -> int:
         return int(self.definition["threshold"])

@@ -122,8 +122,11 @@ async def candidate_page(request: Request, error: str | None = None, status: int
         history = await candidacies.versions(conn, candidacy.id)
         user = current_user(request)
         supported = False
+        cap_reached = False
         if user is not None:
-            supported = candidacy.id in await supports.supported_by(conn, primary.id, user.id)
+            given = await supports.supported_by(conn, primary.id, user.id)
+            supported = candidacy.id in given
+            cap_reached = bool(primary.support_cap) and len(given) >= primary.support_cap
     for version in history:
         version["html"] = Markup(render_markdown(version["programme"]))  # noqa: S704 - cleaned by nh3
     return render(
@@ -136,6 +139,7 @@ async def candidate_page(request: Request, error: str | None = None, status: int
             "history": history,
             "owner": user is not None and user.id == candidacy.account_id,
             "supported": supported,
+            "cap_reached": cap_reached,
             "percent": progress(candidacy.support_count, primary.threshold),
             "state": primary.phases(),
             "error": error,
@@ -226,6 +230,10 @@ async def declare_page(request: Request) -> Response:
         return RedirectResponse(
             f"/primaries/{primary.slug}/candidates/{existing.id}/edit", status_code=303
         )
+    if not primary.accepts_candidacies():
+        # The service would refuse the form: say so instead of offering it.
+        context = {"primary": primary, "phase": primary.phases().get("candidacies")}
+        return render(request, "candidacies/closed.html", context, status=409)
     values = {"name": user.display_name}
     return _form_page(request, primary, values, {})
 
