@@ -84,6 +84,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "les phases de cette définition sont illisibles",
         "this definition's phases are malformed",
     ),
+    "phases-invalid": (
+        "phase « {phase} » contraire aux règles des phases (nom, numéro, ordre ou dates)",
+        "phase {phase!r} breaks the phase rules (name, number, order or dates)",
+    ),
     "revision-drops-begun-phase": (
         "la révision retire la phase « {phase} », commencée le {start}",
         "the revision removes phase “{phase}”, which began at {start}",

@@ -9,6 +9,7 @@ at that entry (the last ``definition`` entry before it); phases are half-open in
 from __future__ import annotations
 
 import calendar
+import itertools
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -46,6 +47,39 @@ def phases_of(definition: dict[str, Any]) -> dict[str, tuple[int, int]] | None:
             return None
         phases[name] = (start, end)
     return phases
+
+
+ROUND_PHASE_RE = re.compile(r"round-([1-9][0-9]?)")
+
+
+def _phase_rank(name: str) -> int | None:
+    """Position of a phase in §8's order, or None for a name §8 does not allow."""
+    fixed = {"candidacies": 0, "supports": 1, "results": 1000}
+    if name in fixed:
+        return fixed[name]
+    match = ROUND_PHASE_RE.fullmatch(name)
+    return 1 + int(match.group(1)) if match else None
+
+
+def phase_rule_breaks(phases: dict[str, tuple[int, int]]) -> list[str]:
+    """The phases (by name) that break §8 "Phases"' rules: unknown name, a required phase
+    missing, a gap in the rounds' numbers, an end not after the start, or out of order."""
+    breaks = [name for name in phases if _phase_rank(name) is None]
+    breaks += [name for name in ("candidacies", "supports") if name not in phases]
+    known = sorted((_phase_rank(n), n) for n in phases if _phase_rank(n) is not None)
+    rounds = [rank - 1 for rank, name in known if name.startswith("round-")]
+    if rounds != list(range(1, len(rounds) + 1)):
+        breaks.append(f"round-{len(rounds)}")
+    breaks += [name for _rank, name in known if phases[name][1] <= phases[name][0]]
+    for (_r1, first), (_r2, second) in itertools.pairwise(known):
+        (start1, end1), (start2, end2) = phases[first], phases[second]
+        if (first, second) == ("candidacies", "supports"):
+            wrong = start2 < start1 or end2 < end1
+        else:
+            wrong = start2 < end1
+        if wrong:
+            breaks.append(second)
+    return breaks
 
 
 def iso(seconds: int) -> str:
@@ -132,6 +166,8 @@ def check_timeline(parsed: Sequence[tuple], check: Any) -> None:
             if new is None:
                 check.fail(index, "phases-malformed")
                 continue
+            for name in dict.fromkeys(phase_rule_breaks(new)):
+                check.fail(index, "phases-invalid", phase=name)
             if phases is not None:
                 _revision_changes(check, index, time, phases, new)
             phases = new

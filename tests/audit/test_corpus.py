@@ -777,6 +777,9 @@ def early_close_of_supports() -> dict[str, Any]:
             t += 60
     body = p.definition(2)
     phase(body["phases"], "supports")["end"] = iso(t)
+    # §8: supports end no earlier than candidacies, so (as the service does) both end now.
+    candidacies = phase(body["phases"], "candidacies")
+    candidacies["end"] = min(candidacies["end"], iso(t))
     p.log.add("definition", body, t)
     for c in p.candidates:
         p.log.add("qualification", {"candidate": c, "supports": 2, "threshold": 2}, t + 5)
@@ -1233,9 +1236,7 @@ SILENCES: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
     "empty-log": (lambda: Log().export(), ""),
     "no-size-0-checkpoint": (checkpoints_kept(slice(1, None)), ""),
     "only-the-last-checkpoint": (checkpoints_kept(slice(-1, None)), ""),
-    # §8 "Phases" states names (candidacies, supports, round-N without gaps, results) and an
-    # order (each later phase starts at or after the end of the one before), but check 11
-    # lists neither: both verifiers accept these definitions.
+    # §8 "Phases"' rules, now checked by §9 check 11 (d): see test_phase_rules_fail_check_11.
     "phase-of-unknown-name": (
         edited(with_phases(lambda ph: ph.append({**phase(ph, "round-2"), "name": "campaign"}))),
         "",
@@ -1284,6 +1285,28 @@ SILENCES: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
     ),
     "rejected-then-published-on-round-1": (rejected_then_published, ""),
 }
+PHASE_RULES = {
+    name: SILENCES.pop(name)[0]
+    for name in (
+        "phase-of-unknown-name",
+        "round-phases-with-a-gap",
+        "round-1-phase-overlaps-supports",
+        "phase-ending-before-it-starts",
+    )
+}
+
+
+@pytest.mark.parametrize("name", sorted(PHASE_RULES))
+def test_phase_rules_fail_check_11(name: str, tmp_path: pathlib.Path) -> None:
+    """§8 "Phases"' rules (names, numbering, order, start < end): check 11 (d) in both."""
+    v = run_both(PHASE_RULES[name](), tmp_path)
+    assert v.audit_code == 1 and not v.stranger.ok, v.explain()
+    assert v.audit_failed == {11} == v.stranger.failed_checks, v.explain()
+    report = json.loads(v.audit_out)
+    (eleven,) = [c for c in report["checks"] if c["number"] == 11]
+    assert "phases-invalid" in {f["code"] for f in eleven["failures"]}, v.explain()
+
+
 # Settled since: §8 and §9 check 6 say a closed candidacy (rejected, withdrawn, excluded,
 # declined, lapsed) stays closed, and any later candidacy entry fails check 6.
 CLOSED_CANDIDACIES = {

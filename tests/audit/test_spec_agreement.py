@@ -312,9 +312,9 @@ def _candidacy(s: Scenario, letter_index: int, action: str) -> Spec:
     return Spec("candidacy", body, s.builder.time)
 
 
-def test_a_candidate_is_on_round_1_by_its_latest_candidacy_action() -> None:
-    # Rejected, then published again on appeal, then confirmed again: the latest action
-    # counts, A is eligible (round 1 lists exactly the confirmed qualified candidates).
+def test_a_closed_candidacy_stays_closed() -> None:
+    # Rejected, then published again, then confirmed again: a closed candidacy stays closed
+    # (§8), so both later actions fail check 6 and A, still rejected, may not be on round 1.
     s = honest_primary()
     at = s.index["round-open"]
     s.builder.specs[at:at] = [
@@ -322,8 +322,10 @@ def test_a_candidate_is_on_round_1_by_its_latest_candidacy_action() -> None:
         _candidacy(s, 0, "published"),
         _candidacy(s, 0, "confirmed"),
     ]
-    s.index["result"] += 3
-    assert failed(run(s.builder.export(), s.builder.vkey)) == {}
+    report = failed(run(s.builder.export(), s.builder.vkey))
+    assert set(report) == {6}
+    assert {(at + 1, "candidacy-closed"), (at + 2, "candidacy-closed")} <= set(report[6])
+    assert (at + 3, "round-candidate-ineligible") in report[6]
     # Rejected last: A may not be on the ballot.
     s = honest_primary()
     at = s.index["round-open"]

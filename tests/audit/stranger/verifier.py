@@ -19,6 +19,7 @@ import base64
 import binascii
 import datetime
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -1199,8 +1200,31 @@ def _phases(body: dict[str, Any]) -> tuple[dict[str, tuple[int | None, int | Non
         if item["name"] in phases:
             faults.append(f"phase {item['name']!r} named twice")
         phases[item["name"]] = (start, end)
-    # AMBIGUITY: §8 also says names are candidacies, supports, round-N (no gaps), results and
-    # that later phases start after the one before, but check 11 lists neither as a failure.
+    # (d) §8 "Phases"' rules, read in the order candidacies, supports, round-1…, results.
+    order = ["candidacies", "supports"] + [f"round-{n}" for n in range(1, 100)] + ["results"]
+    for name in phases:
+        if name not in order:
+            faults.append(f"phase {name!r} is not a name §8 allows")
+    for name in ("candidacies", "supports"):
+        if name not in phases:
+            faults.append(f"no {name!r} phase")
+    numbers = sorted(int(n[6:]) for n in phases if n in order and n.startswith("round-"))
+    if numbers != list(range(1, len(numbers) + 1)):
+        faults.append("round phases not numbered 1, 2, … without gaps")
+    present = [n for n in order if n in phases]
+    for name in present:
+        start, end = phases[name]
+        if start is not None and end is not None and end <= start:
+            faults.append(f"phase {name!r} ends before it starts")
+    for first, second in itertools.pairwise(present):
+        (s1, e1), (s2, e2) = phases[first], phases[second]
+        if None in (s1, e1, s2, e2):
+            continue
+        if (first, second) == ("candidacies", "supports"):
+            if s2 < s1 or e2 < e1:
+                faults.append("the supports phase starts or ends before the candidacies'")
+        elif s2 < e1:
+            faults.append(f"phase {second!r} starts before {first!r} ends")
     return phases, faults
 
 
