@@ -281,6 +281,21 @@ async def _complete_signin(conn: asyncpg.Connection, email: str, now: datetime) 
     return account
 
 
+async def link_email(
+    conn: asyncpg.Connection, link_token: str, *, now: datetime | None = None
+) -> str | None:
+    """The address a still valid link token would sign into, without spending it (the
+    confirmation page says which account it is); None for a used, expired or unknown one."""
+    if not link_token or len(link_token) > MAX_TOKEN_LENGTH:
+        return None
+    return await conn.fetchval(
+        "SELECT email FROM signin_tokens"
+        " WHERE link_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        _sha256(link_token),
+        now or utcnow(),
+    )
+
+
 async def signin_with_link(
     conn: asyncpg.Connection, link_token: str, *, now: datetime | None = None
 ) -> Account | None:

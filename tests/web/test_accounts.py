@@ -135,6 +135,21 @@ def test_the_link_page_does_not_spend_the_token(client: TestClient) -> None:
     assert post_form(client, "/signin/link", {"token": token}).status_code == 303
 
 
+def test_the_link_page_says_which_account_it_signs_into(client: TestClient) -> None:
+    token, _ = _request_mail(client, "marie.curie@example.org")
+    page = client.get(f"/signin/link?token={token}")
+    assert "Ce lien vous connecte au compte <strong>ma•••@example.org</strong>" in page.text
+    assert "marie.curie" not in page.text  # partly masked
+    english = client.get(f"/signin/link?token={token}", headers={"accept-language": "en"})
+    assert "This link signs you into the account <strong>ma•••@example.org</strong>" in (
+        english.text
+    )
+    assert post_form(client, "/signin/link", {"token": token}).status_code == 303
+    spent = client.get(f"/signin/link?token={token}")
+    assert "n’est plus valable" in spent.text and 'name="token"' not in spent.text
+    assert 'href="/signin"' in spent.text
+
+
 def test_signin_mail_asks_nothing_about_existing_accounts(client: TestClient) -> None:
     sign_in(client, "exists@example.org")
     other = another_client(client)

@@ -279,8 +279,19 @@ async def code_submit(request: Request) -> Response:
 async def link_page(request: Request) -> Response:
     token = request.query_params.get("token", "")[: accounts.MAX_TOKEN_LENGTH + 1]
     # A page with a button, not an immediate sign-in: mail scanners that open links must
-    # not spend the single-use token.
-    return render(request, "accounts/signin_link.html", {"token": token})
+    # not spend the single-use token. It says which account the link signs into.
+    async with request.app.state.pool.acquire() as conn:
+        email = await accounts.link_email(conn, token)
+    context = {"token": token, "email": masked_email(email) if email else None}
+    return render(request, "accounts/signin_link.html", context)
+
+
+def masked_email(email: str) -> str:
+    """The address partly masked (`ma•••@example.org`): its owner recognises it, someone
+    shown a forwarded link or a screenshot does not read it whole."""
+    local, _, domain = email.rpartition("@")
+    shown = local[:2] if len(local) > 3 else local[:1]
+    return f"{shown}•••@{domain}"
 
 
 async def link_submit(request: Request) -> Response:
