@@ -219,6 +219,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "the signature of this {kind!r} entry does not verify",
     ),
     # 6
+    "definition-unreadable": (
+        "la première entrée, rejetée au contrôle 4, ne peut pas être la définition",
+        "the first entry failed check 4, so it is not the definition",
+    ),
     "definition-first": (
         "la première entrée doit être la définition, pas « {kind} »",
         "the first entry must be the definition, not {kind!r}",
