@@ -155,7 +155,10 @@ def test_results_page_charts_explanations_and_open_data(client, primary, organis
     rows = list(csv.DictReader(io.StringIO(client.get(f"{base}/data/results.csv").text)))
     assert [r["candidate"] for r in rows] == list(engine.ranking)
     first = rows[0]
-    assert [int(first[f"grade_{i}"]) for i in range(7)] == list(engine.profiles[first["candidate"]])
+    # The profile's columns are named by the grade labels, worst first.
+    assert [int(first[label]) for label in GRADES] == list(engine.profiles[first["candidate"]])
+    header = client.get(f"{base}/data/results.csv").text.splitlines()[0].split(",")
+    assert header[7:] == list(GRADES) and not any(h.startswith("grade_") for h in header)
     assert first["majority_grade_label"] == GRADES[int(first["majority_grade"])]
     candidates = list(csv.DictReader(io.StringIO(client.get(f"{base}/data/candidates.csv").text)))
     assert {c["candidate"] for c in candidates} == set(primary.candidates)

@@ -1070,8 +1070,9 @@ async def open_data(request: Request) -> Response:
         rows = [CANDIDATE_COLUMNS] + [[c[k] for k in CANDIDATE_COLUMNS] for c in data["candidates"]]
         return _csv(rows, f"{primary.slug}-candidates.csv")
     if name == "results.csv":
-        grades = primary.grades
-        header = RESULT_COLUMNS + [f"grade_{i}" for i in range(len(grades))]
+        # The merit profile's columns are named by the grade labels, worst first, right
+        # after `judgments` (docs/open-data.md); results.json has the same as a list.
+        header = RESULT_COLUMNS + list(primary.grades)
         rows = [header]
         for entry in data["rounds"]:
             result = entry.get("result")
