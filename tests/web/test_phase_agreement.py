@@ -141,3 +141,24 @@ def test_at_the_support_cap_a_candidate_page_links_to_the_supports_page(
     assert "Retirer mon soutien" in supporter.get(first).text  # ...takes it back
     english = supporter.get(second, headers={"accept-language": "en"}).text
     assert "Take back a support to give it to this candidate" in english
+
+
+def test_supports_closed_early_are_offered_nowhere(
+    client: TestClient, organiser_client: TestClient, citizen_client: TestClient
+) -> None:
+    create_primary_http(organiser_client, threshold="50")
+    cid = declare(citizen(client, "cand@example.org"))
+    publish(organiser_client, cid)
+    past = """UPDATE primaries SET definition = jsonb_set(jsonb_set(definition,
+              '{phases,0,start}', '"2020-01-01T00:00:00Z"'),
+              '{phases,0,end}', '"2020-02-01T00:00:00Z"') WHERE slug = 'ville'"""
+    run_db(client, past)
+    url = f"/primaries/ville/candidates/{cid}"
+    assert 'href="/primaries/ville/candidates">Soutenir des candidats' in client.get("/").text
+    assert SUPPORT_FORM.findall(citizen_client.get(url).text) == [url]
+    # The supports phase closed before its scheduled end: the service refuses supports...
+    run_db(client, "UPDATE primaries SET supports_closed_at = now() WHERE slug = 'ville'")
+    assert post_form(citizen_client, f"{url}/support").status_code == 409
+    # ...and neither the home card nor the candidate page offers one.
+    assert "Soutenir des candidats" not in client.get("/").text
+    assert not SUPPORT_FORM.search(citizen_client.get(url).text)

@@ -14,6 +14,7 @@ from voting.explain import explain_ranking
 from voting.grades import grade_labels
 from voting.majority import FRENCH_7, tally
 from voting.notifications import set_language
+from voting.primaries import PRIMARY_COLUMNS, Primary
 from web.charts import merit_profile_svg, profile_shares
 from web.i18n import LANG_COOKIE, LANGUAGES, request_language, translator
 from web.templating import render
@@ -34,11 +35,12 @@ EXAMPLE_PROFILES = {
 def _card(row: Any, round_row: Any) -> dict[str, Any]:
     """What a home page card says of a primary: its phase, the date that matters next and the
     one action the phase invites (the same phase source as the primary's own page)."""
-    definition = row["definition"] if isinstance(row["definition"], dict) else {}
-    try:
-        state = phase_state(definition.get("phases") or [])
+    primary = Primary.from_row(row)
+    try:  # what the card invites to do is what the service accepts (Primary.accepts_*)
+        state = primary.phases()
+        declaring, supporting = primary.accepts_candidacies(), primary.accepts_supports()
     except (KeyError, TypeError, ValueError):  # an unreadable schedule shows no phase
-        state = phase_state([])
+        state, declaring, supporting = phase_state([]), False, False
     slug = row["slug"]
     base = f"/primaries/{slug}"
     current = [p for p in state.timeline if p.status == "current"]
@@ -47,9 +49,9 @@ def _card(row: Any, round_row: Any) -> dict[str, Any]:
         action = (_("Voter"), f"{base}/rounds/{round_row['number']}/vote")
     elif round_row is not None and round_row["status"] == "tallied":
         action = (_("Voir les résultats"), f"{base}/rounds/{round_row['number']}/results")
-    elif round_row is None and state.is_open("candidacies"):
+    elif round_row is None and declaring:
         action = (_("Déclarer ma candidature"), f"{base}/declare")
-    elif round_row is None and state.is_open("supports"):
+    elif round_row is None and supporting:
         action = (_("Soutenir des candidats"), f"{base}/candidates")
     phase_names = [p.name for p in current]
     if round_row is not None and round_row["status"] == "open":
@@ -68,8 +70,7 @@ def _card(row: Any, round_row: Any) -> dict[str, Any]:
 async def home(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         primaries = await conn.fetch(
-            "SELECT slug, title, description, definition, created_at FROM primaries"
-            " ORDER BY created_at DESC"
+            f"SELECT {PRIMARY_COLUMNS} FROM primaries ORDER BY created_at DESC"
         )
         rounds = await conn.fetch(
             "SELECT DISTINCT ON (primary_id) p.slug, r.number, r.status FROM rounds r"
