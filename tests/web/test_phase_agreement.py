@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from tests.fixtures.accounts import another_client, post_form, run_db, sign_in
 from tests.fixtures.candidacies import citizen, declare, publish
 from tests.fixtures.primaries import create_primary_http
+from tests.fixtures.rounds import open_round_over_http, seed_round_primary
 from web.app import create_app
 from web.demo import CITIZEN_EMAIL, DEMO_SLUG, SUPPORTS_SLUG, seed_demo
 from web.settings import Settings
@@ -162,3 +163,26 @@ def test_supports_closed_early_are_offered_nowhere(
     # ...and neither the home card nor the candidate page offers one.
     assert "Soutenir des candidats" not in client.get("/").text
     assert not SUPPORT_FORM.search(citizen_client.get(url).text)
+
+
+def test_the_vote_is_offered_while_the_round_accepts_ballots_only(client: TestClient) -> None:
+    primary = seed_round_primary(client, candidates=2)
+    base = f"/primaries/{primary.slug}"
+    open_round_over_http(client, primary)
+    voter = another_client(client)
+    sign_in(voter, "late-voter@example.org")
+    vote = f'href="{base}/rounds/1/vote"'
+    assert f'<a class="button button-main" {vote}' in voter.get(base).text
+    assert vote in voter.get("/").text
+    # The round's closing time has passed, though nobody has closed it yet: the service
+    # refuses ballots, so neither the primary page nor the home card offers the vote.
+    run_db(client, "UPDATE rounds SET closes_at = now() - interval '1 minute'")
+    ballot = {f"grade-{c}": "3" for c in primary.candidates}
+    assert post_form(voter, f"{base}/rounds/1/cast", ballot).status_code == 409
+    page = voter.get(base).text
+    assert "button-main" not in page and vote not in page
+    assert "Vote terminé ; clôture en attente." in page
+    assert vote not in voter.get(f"{base}/rounds").text
+    english = voter.get(base, headers={"accept-language": "en"}).text
+    assert "Voting over; waiting for the close." in english
+    assert vote not in voter.get("/").text

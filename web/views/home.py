@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +16,8 @@ from voting.grades import grade_labels
 from voting.majority import FRENCH_7, tally
 from voting.notifications import set_language
 from voting.primaries import PRIMARY_COLUMNS, Primary
+from voting.rounds import _ROUND_COLUMNS as ROUND_COLUMNS
+from voting.rounds import _round as round_from_row
 from web.charts import merit_profile_svg, profile_shares
 from web.i18n import LANG_COOKIE, LANGUAGES, request_language, translator
 from web.templating import render
@@ -32,7 +35,7 @@ EXAMPLE_PROFILES = {
 }
 
 
-def _card(row: Any, round_row: Any) -> dict[str, Any]:
+def _card(row: Any, round_row: Any, voting_open: bool = False) -> dict[str, Any]:
     """What a home page card says of a primary: its phase, the date that matters next and the
     one action the phase invites (the same phase source as the primary's own page)."""
     primary = Primary.from_row(row)
@@ -45,7 +48,7 @@ def _card(row: Any, round_row: Any) -> dict[str, Any]:
     base = f"/primaries/{slug}"
     current = [p for p in state.timeline if p.status == "current"]
     action = (_("Voir la primaire"), base)
-    if round_row is not None and round_row["status"] == "open":
+    if round_row is not None and voting_open:  # Round.accepts_ballots, as the booth's cast
         action = (_("Voter"), f"{base}/rounds/{round_row['number']}/vote")
     elif round_row is not None and round_row["status"] == "tallied":
         action = (_("Voir les résultats"), f"{base}/rounds/{round_row['number']}/results")
@@ -76,8 +79,14 @@ async def home(request: Request) -> Response:
             "SELECT DISTINCT ON (primary_id) p.slug, r.number, r.status FROM rounds r"
             " JOIN primaries p ON p.id = r.primary_id ORDER BY primary_id, r.number DESC"
         )
+        newest = await conn.fetch(
+            f"SELECT DISTINCT ON (primary_id) {ROUND_COLUMNS} FROM rounds"
+            " ORDER BY primary_id, number DESC"
+        )
+    now = datetime.now(UTC)
+    voting = {r.primary_id for r in map(round_from_row, newest) if r.accepts_ballots(now)}
     latest = {r["slug"]: r for r in rounds}
-    cards = [_card(row, latest.get(row["slug"])) for row in primaries]
+    cards = [_card(row, latest.get(row["slug"]), row["id"] in voting) for row in primaries]
     return render(request, "home.html", {"primaries": cards, "phase_labels": PHASE_LABELS})
 
 

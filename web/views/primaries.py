@@ -10,6 +10,7 @@ import dataclasses
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -415,12 +416,16 @@ async def primary_home(request: Request) -> Response:
         )
         started = await voting_has_started(conn, primary.id)
         current_round = await latest_round(conn, primary.id) if started else None
+    now = datetime.now(UTC)
     return render(
         request,
         "primaries/home.html",
         {
             "primary": primary,
             "current_round": current_round,
+            # The booth is offered when the service accepts ballots (Round.accepts_ballots).
+            "voting_open": current_round is not None and current_round.accepts_ballots(now),
+            "now": now,
             "state": primary.phases(),
             "counts": {r["status"]: r["n"] for r in counts},
             "voting_started": started,
