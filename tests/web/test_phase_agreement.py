@@ -186,3 +186,25 @@ def test_the_vote_is_offered_while_the_round_accepts_ballots_only(client: TestCl
     english = voter.get(base, headers={"accept-language": "en"}).text
     assert "Voting over; waiting for the close." in english
     assert vote not in voter.get("/").text
+
+
+def test_a_draft_is_not_offered_for_submission_once_candidacies_are_closed(
+    client: TestClient, organiser_client: TestClient, citizen_client: TestClient
+) -> None:
+    create_primary_http(organiser_client)
+    form = {"name": "Léa Brouillon", "bio": "", "programme": "", "links": "", "charter": "on"}
+    drafted = post_form(citizen_client, "/primaries/ville/declare", form)
+    assert drafted.status_code == 303
+    url = drafted.headers["location"]
+    submit = f'action="{url}/submit"'
+    assert submit in citizen_client.get(url).text
+    past = """UPDATE primaries SET definition = jsonb_set(jsonb_set(definition,
+              '{phases,0,start}', '"2020-01-01T00:00:00Z"'),
+              '{phases,0,end}', '"2020-02-01T00:00:00Z"') WHERE slug = 'ville'"""
+    run_db(client, past)
+    assert post_form(citizen_client, f"{url}/submit").status_code == 409
+    page = citizen_client.get(url).text
+    assert submit not in page
+    assert "Les candidatures sont closes : ce brouillon ne peut plus être déposé." in page
+    english = citizen_client.get(url, headers={"accept-language": "en"}).text
+    assert "this draft can no longer be submitted." in english
