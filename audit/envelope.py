@@ -79,6 +79,11 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
         "removed": "int",
         "digest": "hex64",
     },
+    "approval": {
+        "citizen": "hex64",
+        "decision": ("approved", "refused", "removed"),
+        "approved": "int",
+    },
     "round-open": {
         "round": "int",
         "candidates": ["nonempty-list", _ROUND_CANDIDATE],

@@ -28,6 +28,7 @@ import asyncpg
 from crypto import canonical
 from voting import mail
 from voting.accounts import VOTER_NUMBER, InvalidEmail, normalize_email
+from voting.credentials import _origin, citizen_commitment, citizen_secret
 
 POLICIES = ("email", "allow-list", "approval")
 DEFAULT_POLICY = "email"
@@ -608,20 +609,56 @@ async def decide(
     organiser_id: UUID,
     approve: bool,
     now: datetime | None = None,
+    secret_key: str = "",
+    log: Any = None,
 ) -> bool:
-    """Approve or refuse a request; False when there is no such request."""
-    result = await conn.execute(
+    """Approve or refuse a request; False when there is no such request.
+
+    With `log` (voting.log.LogService), a decision that changes the request's status appends
+    an `approval` entry in the same transaction (docs/audit-log.md §8): the citizen's
+    commitment (the `citizen` of their `credential` entries, never the identity), the
+    decision (`removed` when an approved citizen is refused) and the approved count after it.
+    """
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"scrutin-approval:{primary_id}"
+    )
+    before = await conn.fetchval(
+        "SELECT status FROM eligibility_requests WHERE primary_id = $1 AND account_id = $2",
+        primary_id,
+        account_id,
+    )
+    if before is None:
+        return False
+    status = "approved" if approve else "refused"
+    if before == status:
+        return True
+    await conn.execute(
         """
         UPDATE eligibility_requests SET status = $3, decided_at = $4, decided_by = $5
         WHERE primary_id = $1 AND account_id = $2
         """,
         primary_id,
         account_id,
-        "approved" if approve else "refused",
+        status,
         now or datetime.now(UTC),
         organiser_id,
     )
-    return result != "UPDATE 0"
+    if log is not None:
+        approved = await conn.fetchval(
+            "SELECT count(*) FROM eligibility_requests WHERE primary_id = $1"
+            " AND status = 'approved'",
+            primary_id,
+        )
+        body = {
+            "citizen": citizen_commitment(
+                citizen_secret(secret_key, primary_id, account_id),
+                await _origin(conn, primary_id),
+            ),
+            "decision": "removed" if before == "approved" else status,
+            "approved": approved,
+        }
+        await log.append(conn, primary_id, "approval", body)
+    return True
 
 
 async def requests(conn: asyncpg.Connection, primary_id: UUID) -> list[asyncpg.Record]:

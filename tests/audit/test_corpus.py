@@ -788,6 +788,27 @@ def early_close_of_supports() -> dict[str, Any]:
     return resign(p)
 
 
+def approvals(decision: str = "removed") -> Callable[[], dict[str, Any]]:
+    """§8 "Approvals": two citizens approved, then one removed (or, with another `decision`,
+    a last entry that check 4 refuses)."""
+
+    def build() -> dict[str, Any]:
+        p = Primary()
+        p.pre_voting()
+        one, two = (hashlib.sha256(bytes([i])).hexdigest() for i in (1, 2))
+        bodies = [
+            {"citizen": one, "decision": "approved", "approved": 1},
+            {"citizen": two, "decision": "approved", "approved": 2},
+            {"citizen": one, "decision": decision, "approved": 1},
+        ]
+        for i, body in enumerate(bodies):
+            p.log.steps.insert(1 + i, Step("approval", body, T0 + 30 + i))
+        p.run_round(1, p.candidates, ballots3(p))
+        return resign(p)
+
+    return build
+
+
 @dataclass
 class Dishonest:
     build: Callable[[], dict[str, Any]]
@@ -808,6 +829,7 @@ DISHONEST: dict[str, Dishonest] = {
     "mieux-voter-upper-tie-to-critics": Dishonest(mieux_voter_tie_to_critics, 10, "item 2"),
     "entry-over-65535-bytes": Dishonest(oversize_entry, 4, "item 3"),
     "one-grade": Dishonest(one_grade, 4, "item 4"),
+    "approval-with-an-unknown-decision": Dishonest(approvals("pending"), 4, "§8 Approvals"),
     "default-grade-off-scale": Dishonest(default_grade_off_scale, 4, "item 4"),
     "upper-case-candidate-id": Dishonest(upper_case_candidate, 4, "item 5"),
     "no-checkpoint": Dishonest(no_checkpoint, 1, "item 5"),
@@ -1086,6 +1108,7 @@ HONEST_EXPORTS: dict[str, Callable[[], dict[str, Any]]] = {
     "qualified-then-declined": qualified_but_absent("declined"),
     "qualified-then-lapsed": qualified_but_absent(None),
     "allow-list-import": allow_list_import,
+    "approvals-and-a-removal": approvals(),
     "supports-closed-early-by-a-revision": early_close_of_supports,
     "time-goes-back-within-300-s": edited(time_of("support", 3, T0 + DAY + 240 - 300)),
     "revision-moves-a-future-phase": edited(revision(shifted("round-2", "end", DAY), T0 + 9 * DAY)),

@@ -452,3 +452,34 @@ def test_section_8_ballot_signature_example() -> None:
     assert base64.b64decode(sealed) == bytes(range(8))
     signed = SigningKey(_seed(seed)).sign(message).signature
     assert base64.b64encode(signed).decode() == sig
+
+
+# -- §8 approvals: the citizen commitment in an `approval` body ------------------------------
+
+
+def test_section_8_approval_example() -> None:
+    import hmac
+    import json
+
+    from audit import envelope
+
+    part = section(SPEC, 8)
+    text = part[part.index("**Approvals**") : part.index("**Voter-held credentials**")]
+    m = find(
+        r"Example:\s+secret\s+`([^`]+)`,\s+origin\s+`([^`]+)`,.*?the\s+body\s+is\s+`([^`]+)`",
+        text,
+    )
+    seed, origin, shown = m.groups()
+    body = json.loads(shown)
+    citizen = hmac.new(
+        _seed(seed), b"scrutin-citizen/v1\x00" + origin.encode("ascii"), hashlib.sha256
+    ).hexdigest()
+    assert body == {"approved": 1, "citizen": citizen, "decision": "approved"}
+    assert sv.jcs(body).decode() == shown
+    # Both verifiers accept the example's body, and refuse an unknown decision (check 4).
+    envelope.check_body("approval", body)
+    sv._members(sv.BODIES["approval"], body, "body")
+    with pytest.raises(envelope.EntryError):
+        envelope.check_body("approval", {**body, "decision": "pending"})
+    with pytest.raises(sv.Shape):
+        sv._members(sv.BODIES["approval"], {**body, "decision": "pending"}, "body")

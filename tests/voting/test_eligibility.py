@@ -10,9 +10,14 @@ import uuid
 import asyncpg
 import pytest
 
+from crypto import canonical
+from tests.fixtures.log import TEST_SECRET
+from tests.fixtures.rounds import make_round_primary, make_voters
 from tests.fixtures.waiting import wait_until_blocked
 from voting import eligibility
+from voting.credentials import register
 from voting.eligibility import AllowListError, Entry, parse_allow_list
+from voting.log import LogService
 
 SECRET = "test-secret"
 
@@ -186,3 +191,51 @@ async def test_imports_sent_at_once_replace_the_list_one_after_the_other(
     assert await asyncio.gather(*(load(text) for text in lists)) == [2, 2, 1]
     rows = await db.fetch("SELECT value FROM eligibility_entries WHERE primary_id = $1", primary)
     assert sorted(r["value"] for r in rows) in (["FR-1", "a@example.org"], ["b@example.org"])
+
+
+@pytest.mark.anyio
+async def test_approvals_and_removals_are_logged_with_the_citizen_commitment(
+    log_pool: asyncpg.Pool, log_service: LogService
+) -> None:
+    """docs/audit-log.md §8 "Approvals": each decision that changes a request appends an
+    `approval` entry whose `citizen` is the one of that citizen's `credential` entry; a
+    decision that changes nothing, or about no request, appends nothing."""
+    pool, log = log_pool, log_service
+    async with pool.acquire() as conn:
+        primary = await make_round_primary(conn, log, candidates=2, credentials="voter")
+        alice, bruno = await make_voters(conn, 2)
+    pid = primary.id
+
+    async def bodies() -> list[tuple[str, dict]]:
+        await log.integrate(pool, pid)
+        head = await log.head(pool, pid)
+        return [
+            (e.kind, canonical.loads(e.entry)["body"])
+            for e in await log.entries(pool, pid, 0, head.size)
+        ]
+
+    async def decide(account: uuid.UUID, approve: bool) -> bool:
+        async with pool.acquire() as conn, conn.transaction():
+            return await eligibility.decide(
+                conn, pid, account, organiser_id=alice, approve=approve,
+                secret_key=TEST_SECRET, log=log,
+            )  # fmt: skip
+
+    async with pool.acquire() as conn:
+        await eligibility.request_approval(conn, pid, alice)
+    before = len(await bodies())
+    assert await decide(alice, True)
+    assert await decide(alice, True)  # already approved: nothing changes
+    assert not await decide(bruno, True)  # no request: refused, nothing logged
+    assert await decide(alice, False)  # the approved citizen is removed
+    async with pool.acquire() as conn, conn.transaction():
+        await register(
+            conn, log, secret_key=TEST_SECRET, primary_id=pid, account_id=alice, public_key=None
+        )
+    after = (await bodies())[before:]
+    assert [kind for kind, _ in after] == ["approval", "approval", "credential"]
+    citizen = after[2][1]["citizen"]
+    assert after[0][1] == {"citizen": citizen, "decision": "approved", "approved": 1}
+    assert after[1][1] == {"citizen": citizen, "decision": "removed", "approved": 0}
+    async with pool.acquire() as conn:
+        assert [r["status"] for r in await eligibility.requests(conn, pid)] == ["refused"]

@@ -230,6 +230,38 @@ def test_approval_request_and_decision(client: TestClient, organiser_client: Tes
         assert response.status_code == 400
 
 
+def _approval_entries(client: TestClient) -> int:
+    """`approval` entries appended (still queued, or already in the tree)."""
+    return run_db(
+        client,
+        "SELECT (SELECT count(*) FROM log_queue WHERE kind = 'approval')"
+        " + (SELECT count(*) FROM log_entries WHERE kind = 'approval') AS n",
+    )[0]["n"]
+
+
+def test_an_approval_and_a_removal_each_append_their_log_entry(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    _primary(client, "approval")
+    sign_in(client, "c@example.org")
+    post_form(client, "/primaries/p/eligibility", {})
+    account_id = run_db(client, "SELECT id FROM accounts WHERE email = 'c@example.org'")[0]["id"]
+    url = "/primaries/p/admin/eligibility/decide"
+    approve = {"account_id": str(account_id), "decision": "approve"}
+    assert post_form(organiser_client, url, approve).status_code == 303
+    assert _approval_entries(client) == 1
+    assert "Vous pouvez participer" in client.get("/primaries/p/eligibility").text
+    # Refused actions append nothing: a bad form, a citizen who asked nothing.
+    assert post_form(organiser_client, url, {"account_id": str(account_id)}).status_code == 400
+    nobody = {"account_id": "00000000-0000-0000-0000-000000000000", "decision": "refuse"}
+    assert post_form(organiser_client, url, nobody).status_code == 404
+    assert _approval_entries(client) == 1
+    removal = {"account_id": str(account_id), "decision": "refuse"}
+    assert post_form(organiser_client, url, removal).status_code == 303
+    assert _approval_entries(client) == 2
+    assert "Vous pouvez participer" not in client.get("/primaries/p/eligibility").text
+
+
 def test_eligibility_page_in_english(client: TestClient) -> None:
     _primary(client, "approval")
     other = another_client(client)

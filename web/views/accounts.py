@@ -924,6 +924,8 @@ async def eligibility_decide(request: Request) -> Response:
             account_id,
             organiser_id=organiser.id,
             approve=decision == "approve",
+            secret_key=request.app.state.secret_key,
+            log=request.app.state.log,
         )
     if not found:
         raise HTTPException(404)

@@ -504,6 +504,12 @@ BODIES: dict[str, dict[str, Any]] = {
         "removed": "int",
         "digest": "hex64",
     },
+    # §8 "Approvals": the citizen's commitment, the decision, the approved count after it.
+    "approval": {
+        "citizen": "hex64",
+        "decision": {"approved", "refused", "removed"},
+        "approved": "int",
+    },
     "round-open": {
         "round": "int",
         "candidates": ("list", {"candidate": "candidate", "name": "str", "declaration": "hex64"}),
