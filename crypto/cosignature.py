@@ -24,7 +24,13 @@ import nacl.exceptions
 import nacl.signing
 
 from crypto.encoding import Base64Error, b64decode, b64encode
-from crypto.note import MalformedKeyError, MalformedNoteError, Signature, check_key_name
+from crypto.note import (
+    MalformedKeyError,
+    MalformedNoteError,
+    Signature,
+    check_key_name,
+    split_key_string,
+)
 
 SIG_TYPE_COSIGNATURE = 0x04
 COSIGNATURE_HEADER = "cosignature/v1\n"
@@ -86,20 +92,7 @@ class Cosigner:
 
 
 def _split_key(text: str, what: str) -> tuple[str, bytes, bytes]:
-    parts = text.split("+", 2)
-    if len(parts) != 3:
-        raise MalformedKeyError(f"{what} must be <name>+<hex8>+<base64>")
-    name, kid_hex, blob64 = parts
-    check_key_name(name)
-    if not re.fullmatch(r"[0-9a-f]{8}", kid_hex):
-        raise MalformedKeyError(f"{what} key ID must be 8 lowercase hex digits")
-    try:
-        blob = b64decode(blob64, what=what)
-    except Base64Error as exc:
-        raise MalformedKeyError(str(exc)) from None
-    if len(blob) != 33 or blob[0] != SIG_TYPE_COSIGNATURE:
-        raise MalformedKeyError(f"{what} is not an Ed25519 cosignature (type 0x04) key")
-    return name, bytes.fromhex(kid_hex), blob[1:]
+    return split_key_string(text, what, SIG_TYPE_COSIGNATURE, "Ed25519 cosignature (type 0x04)")
 
 
 def parse_cosigner_vkey(text: str) -> Cosigner:

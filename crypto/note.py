@@ -101,7 +101,12 @@ def format_verifier_key(name: str, public_key: bytes | nacl.signing.VerifyKey) -
     return f"{name}+{kid.hex()}+{b64encode(bytes([SIG_TYPE_ED25519]) + raw)}"
 
 
-def _split_key_string(text: str, what: str) -> tuple[str, bytes, bytes]:
+def split_key_string(
+    text: str, what: str, sig_type: int = SIG_TYPE_ED25519, type_name: str = "Ed25519 (type 0x01)"
+) -> tuple[str, bytes, bytes]:
+    """Split a C2SP key string `<name>+<hex8>+<base64(type byte + 32 bytes)>` into the name,
+    the key ID and the 32 key bytes, refusing any other signature type (cosigner keys use
+    this with type 0x04)."""
     parts = text.split("+", 2)
     if len(parts) != 3:
         raise MalformedKeyError(f"{what} must be <name>+<hex8>+<base64>")
@@ -113,14 +118,14 @@ def _split_key_string(text: str, what: str) -> tuple[str, bytes, bytes]:
         blob = b64decode(b64, what=what)
     except Base64Error as exc:
         raise MalformedKeyError(str(exc)) from None
-    if len(blob) != 33 or blob[0] != SIG_TYPE_ED25519:
-        raise MalformedKeyError(f"{what} is not an Ed25519 (type 0x01) key")
+    if len(blob) != 33 or blob[0] != sig_type:
+        raise MalformedKeyError(f"{what} is not an {type_name} key")
     return name, bytes.fromhex(kid_hex), blob[1:]
 
 
 def parse_verifier_key(vkey: str) -> Verifier:
     """Parse a verifier-key string, checking that the key ID matches the name and key."""
-    name, kid, public_key = _split_key_string(vkey, "verifier key")
+    name, kid, public_key = split_key_string(vkey, "verifier key")
     if key_id(name, public_key) != kid:
         raise MalformedKeyError(f"verifier key ID {kid.hex()} does not match {name!r} and key")
     return Verifier(name, kid, public_key)
@@ -137,7 +142,7 @@ def parse_signer_key(skey: str) -> tuple[str, nacl.signing.SigningKey]:
     """Parse a signer-key string into (name, signing key)."""
     if not skey.startswith("PRIVATE+KEY+"):
         raise MalformedKeyError("signer key must start with PRIVATE+KEY+")
-    name, kid, seed = _split_key_string(skey[len("PRIVATE+KEY+") :], "signer key")
+    name, kid, seed = split_key_string(skey[len("PRIVATE+KEY+") :], "signer key")
     signing_key = nacl.signing.SigningKey(seed)
     if key_id(name, bytes(signing_key.verify_key)) != kid:
         raise MalformedKeyError(f"signer key ID {kid.hex()} does not match {name!r} and key")
