@@ -165,6 +165,15 @@ async def list_rounds(conn: asyncpg.Connection, primary_id: UUID) -> list[Round]
     return [_round(row) for row in rows]
 
 
+async def latest_rounds(conn: asyncpg.Connection) -> dict[UUID, Round]:
+    """Each primary's latest round (the home page's cards), by primary id."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT ON (primary_id) {_ROUND_COLUMNS} FROM rounds"
+        " ORDER BY primary_id, number DESC"
+    )
+    return {r.primary_id: r for r in map(_round, rows)}
+
+
 async def latest_round(conn: asyncpg.Connection, primary_id: UUID) -> Round | None:
     row = await conn.fetchrow(
         f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE primary_id = $1 ORDER BY number DESC LIMIT 1",

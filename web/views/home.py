@@ -16,8 +16,7 @@ from voting.grades import grade_labels
 from voting.majority import FRENCH_7, tally
 from voting.notifications import set_language
 from voting.primaries import PRIMARY_COLUMNS, Primary
-from voting.rounds import _ROUND_COLUMNS as ROUND_COLUMNS
-from voting.rounds import _round as round_from_row
+from voting.rounds import latest_rounds
 from web.charts import merit_profile_svg, profile_shares
 from web.i18n import LANG_COOKIE, LANGUAGES, request_language, translator
 from web.templating import render
@@ -79,12 +78,9 @@ async def home(request: Request) -> Response:
             "SELECT DISTINCT ON (primary_id) p.slug, r.number, r.status FROM rounds r"
             " JOIN primaries p ON p.id = r.primary_id ORDER BY primary_id, r.number DESC"
         )
-        newest = await conn.fetch(
-            f"SELECT DISTINCT ON (primary_id) {ROUND_COLUMNS} FROM rounds"
-            " ORDER BY primary_id, number DESC"
-        )
+        newest = await latest_rounds(conn)
     now = datetime.now(UTC)
-    voting = {r.primary_id for r in map(round_from_row, newest) if r.accepts_ballots(now)}
+    voting = {pid for pid, r in newest.items() if r.accepts_ballots(now)}
     latest = {r["slug"]: r for r in rounds}
     cards = [_card(row, latest.get(row["slug"]), row["id"] in voting) for row in primaries]
     return render(request, "home.html", {"primaries": cards, "phase_labels": PHASE_LABELS})
