@@ -29,6 +29,7 @@ from crypto.note import (
     MalformedNoteError,
     Signature,
     check_key_name,
+    parse_signature_line,
     split_key_string,
 )
 
@@ -216,15 +217,5 @@ def parse_cosignature_lines(body: bytes) -> list[Signature]:
         raise MalformedNoteError("cosignature lines must end with a newline")
     signatures = []
     for line in text[:-1].split("\n"):
-        if not line.startswith("\u2014 "):
-            raise MalformedNoteError(f"not a signature line: {line[:40]!r}")
-        name, _, blob64 = line[2:].partition(" ")
-        try:
-            check_key_name(name)
-            blob = b64decode(blob64, what="signature")
-        except (MalformedKeyError, Base64Error) as exc:
-            raise MalformedNoteError(f"bad signature line: {exc}") from None
-        if len(blob) < 5:
-            raise MalformedNoteError("signature line too short")
-        signatures.append(Signature(name, blob[:4], blob[4:]))
+        signatures.append(parse_signature_line(line))
     return signatures

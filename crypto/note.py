@@ -176,6 +176,22 @@ def _check_text(text: str) -> None:
             raise MalformedNoteError("note contains a lone surrogate")
 
 
+def parse_signature_line(line: str) -> Signature:
+    """One signature line `— <name> <base64(key ID + signature)>` (without its newline): the
+    log's own and witnesses' cosignatures are read alike."""
+    if not line.startswith(_SIG_PREFIX):
+        raise MalformedNoteError(f"not a signature line: {line[:40]!r}")
+    name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")
+    try:
+        check_key_name(name)
+        blob = b64decode(b64, what="signature")
+    except (MalformedKeyError, Base64Error) as exc:
+        raise MalformedNoteError(f"bad signature line: {exc}") from None
+    if len(blob) < 5:
+        raise MalformedNoteError("signature line too short")
+    return Signature(name, blob[:4], blob[4:])
+
+
 def parse_note(note: str | bytes) -> tuple[str, list[Signature]]:
     """Split a note into its text and signature lines (no verification)."""
     if isinstance(note, bytes | bytearray):
@@ -192,17 +208,7 @@ def parse_note(note: str | bytes) -> tuple[str, list[Signature]]:
         raise MalformedNoteError("note has no signature lines, or does not end with a newline")
     signatures = []
     for line in block[:-1].split("\n"):
-        if not line.startswith(_SIG_PREFIX):
-            raise MalformedNoteError(f"not a signature line: {line[:40]!r}")
-        name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")
-        try:
-            check_key_name(name)
-            blob = b64decode(b64, what="signature")
-        except (MalformedKeyError, Base64Error) as exc:
-            raise MalformedNoteError(f"bad signature line: {exc}") from None
-        if len(blob) < 5:
-            raise MalformedNoteError("signature line too short")
-        signatures.append(Signature(name, blob[:4], blob[4:]))
+        signatures.append(parse_signature_line(line))
         if len(signatures) > MAX_SIGNATURES:
             raise MalformedNoteError(f"more than {MAX_SIGNATURES} signatures")
     return text, signatures
