@@ -73,7 +73,7 @@ def test_a_twelve_candidate_ballot_fits_a_phone(browser: Browser, live_site: Liv
         first = rows.first
         expect(first.get_by_role("radio")).to_have_count(7)
         legend = (first.locator("legend").text_content() or "").strip()
-        expect(page.get_by_role("group", name=legend)).to_have_count(1)
+        expect(page.get_by_role("group", name=legend, exact=True)).to_have_count(1)
         first.get_by_label("Très bien", exact=True).check()
         expect(first.get_by_label("Très bien", exact=True)).to_be_checked()
         # Compact: the grades share lines, each a finger-sized target with its whole label.
