@@ -1,0 +1,59 @@
+"""The third-party code served to voters is exactly what web/static/vendor/VENDORED.md records.
+
+The encrypted ballot is built in the voter's browser by an audited library kept in the
+repository as one built file; a changed byte (a hand edit, a careless upgrade, a tampered
+checkout) must not reach voters without its record changing with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+VENDOR = Path(__file__).resolve().parents[2] / "web" / "static" / "vendor"
+RECORD = VENDOR / "VENDORED.md"
+BUNDLE = "noble-curves-2.4.0.js"
+
+
+def recorded_files() -> dict[str, tuple[str, int]]:
+    """File name → (sha256, size) from the record's "Files" table."""
+    rows = re.findall(
+        r"^\| (\S+) \| ([0-9a-f]{64}) \| (\d+) \|$", RECORD.read_text(encoding="utf-8"), re.M
+    )
+    return {name: (digest, int(size)) for name, digest, size in rows}
+
+
+def test_every_vendored_file_has_the_recorded_hash() -> None:
+    files = recorded_files()
+    assert BUNDLE in files
+    for name, (digest, size) in files.items():
+        data = (VENDOR / name).read_bytes()
+        assert len(data) == size, name
+        assert hashlib.sha256(data).hexdigest() == digest, f"{name} differs from VENDORED.md"
+
+
+def test_nothing_unrecorded_is_served_from_the_vendor_folder() -> None:
+    present = {p.name for p in VENDOR.iterdir()} - {"VENDORED.md"}
+    assert present == set(recorded_files())
+
+
+def test_the_record_names_the_packages_and_their_registry_sources() -> None:
+    text = RECORD.read_text(encoding="utf-8")
+    for package, version in [("@noble/curves", "2.4.0"), ("@noble/hashes", "2.4.0")]:
+        name = package.split("/")[1]
+        assert f"| {package} | {version}" in text
+        assert f"https://registry.npmjs.org/{package}/-/{name}-{version}.tgz" in text
+    banner = (VENDOR / BUNDLE).read_text(encoding="utf-8").splitlines()[0]
+    assert "@noble/curves 2.4.0" in banner and "@noble/hashes 2.4.0" in banner
+
+
+def test_the_bundle_is_one_self_contained_module() -> None:
+    source = (VENDOR / BUNDLE).read_text(encoding="utf-8")
+    assert not re.search(r"^\s*import\b|\bimport\s*\(|\brequire\s*\(", source, re.M)
+    assert re.search(r"^export \{\n  ed25519,\n  sha512\n\};$", source, re.M)
+
+
+def test_ballot_crypto_loads_the_recorded_bundle() -> None:
+    source = (VENDOR.parent / "ballot-crypto.js").read_text(encoding="utf-8")
+    assert f'from "./vendor/{BUNDLE}"' in source
