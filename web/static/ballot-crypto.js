@@ -79,12 +79,28 @@ export function decodeScalar(bytes) {
   if (n >= L) throw new BallotCryptoError("scalar not canonical (not below the group order)");
   return n;
 }
-// A uniform scalar in [1, l): 64 random bytes reduced mod l (bias below 2^-250).
-export function randomScalar() {
+// A source of randomness is a function returning 64 uniformly random bytes per call.
+export function systemRandom() {
+  return crypto.getRandomValues(new Uint8Array(64));
+}
+// A uniform non-zero scalar: 64 random bytes reduced mod l (bias below 2^-250), redrawn if 0
+// (as crypto/group.py's random_scalar).
+export function randomScalar(rng = systemRandom) {
   for (;;) {
-    const n = mod(bytesToInt(crypto.getRandomValues(new Uint8Array(64))));
+    const n = mod(bytesToInt(rng()));
     if (n !== 0n) return n;
   }
+}
+// TEST ONLY: the deterministic source of the spec's worked examples (crypto/group.py's
+// seeded_random): the i-th draw is SHA-512(b"scrutin-<label>/v2\0" || seed || be32(i)).
+export function seededRandom(seed, label = "example") {
+  const prefix = concat([domainTag(label), seed]);
+  let counter = 0;
+  return () => {
+    const i = new Uint8Array(4);
+    new DataView(i.buffer).setUint32(0, counter++, false);
+    return sha512(concat([prefix, i]));
+  };
 }
 
 // -- points: 32-byte RFC 8032 encoding -----------------------------------------------------------
