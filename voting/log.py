@@ -43,6 +43,7 @@ from crypto.merkle import EMPTY_ROOT, CompactRange, ConsistencyProof, InclusionP
 from crypto.note import Checkpoint, format_verifier_key, sign_checkpoint
 from voting import log_queries as q
 from voting.definition import Refused, _
+from voting.entry_kinds import PHASE_CHANGE_KINDS, EntryBody
 from voting.witnesses import Witnesses
 
 logger = logging.getLogger("scrutin.log")
@@ -64,9 +65,8 @@ _TILE_COLUMNS = ["primary_id", "level", "idx", "hashes", "root"]
 _ENTRY_COLUMNS = ["primary_id", "idx", "leaf_hash", "entry", "kind", "queue_id"]
 EXPORT_CHUNK = 5000
 EXPORT_FORMAT = "scrutin-export/v1"
-# Entries that change the primary's phase: the sequencer signs a checkpoint whose tree ends
+# PHASE_CHANGE_KINDS (voting.entry_kinds): the sequencer signs a checkpoint whose tree ends
 # exactly at each of them (docs/audit-log.md §6).
-PHASE_CHANGE_KINDS = frozenset({"definition", "round-open", "round-close", "tally-key", "result"})
 
 
 class LogError(Exception):
@@ -330,16 +330,23 @@ class LogService:
         self,
         conn: asyncpg.Connection,
         primary_id: UUID | str,
-        kind: str,
-        body: dict[str, Any],
+        kind: str | EntryBody,
+        body: dict[str, Any] | None = None,
         *,
         at: datetime | None = None,
     ) -> Queued:
         """Sign an entry (docs/audit-log.md §3) and queue it in the caller's transaction.
 
+        The entry is a `voting.entry_kinds` dataclass (`append(conn, pid, Support(...))`), or
+        a kind and its body.
+
         `at` is the entry's `time`: a service that checked a phase against an instant passes
         that instant, so the entry is dated exactly when the rules allowed it (§9 check 11);
         otherwise the service's clock."""
+        if isinstance(kind, EntryBody):
+            kind, body = kind.kind, kind.body()
+        elif body is None:
+            raise TypeError("append(conn, primary_id, kind, body): the body is missing")
         pid = _uuid(primary_id)
         key = await self._log_key(conn, pid)
         moment = at if at is not None else self.clock()

@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from voting.log import LogService, log_background
 from voting.mail import mail_service
 from voting.notifications import configure as configure_notifications
+from voting.unit_of_work import UnitsOfWork
 from web import errors
 from web.auth import middleware as security_middleware
 from web.headers import SecurityHeadersMiddleware
@@ -135,6 +136,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Starle
         public_host=settings.public_host,
         checkpoint_interval=settings.checkpoint_interval,
     )
+    app.state.units = UnitsOfWork(app.state)  # `async with request.app.state.units() as uow:`
     return app
 
 

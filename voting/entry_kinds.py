@@ -1,0 +1,258 @@
+"""Every kind of public log entry, in one place (docs/audit-log.md §8).
+
+A frozen dataclass per kind: its fields are the entry's body members (an optional member is
+`None` when absent, and then left out of the body), and class attributes say
+
+- `kind`: the entry's `kind` string;
+- `signer`: who signs it; every entry is signed by the log key (§3); `log+credential` kinds
+  also carry the voter credential's signature in `credential_sig` when the primary uses
+  voter-held credentials;
+- `checkpoint`: a checkpoint is published as soon as its state change commits (the unit of
+  work's duty, `voting.unit_of_work`);
+- `phase_change`: the sequencer also signs a checkpoint of the tree ending exactly at it;
+- `wait`: the caller needs its index after commit (a ballot's receipt, a result's index).
+
+Services build their entries here and append them with `log.append(conn, primary_id, entry)`.
+The verifier's shapes (audit/envelope.py `BODY_SHAPES`) must agree member for member:
+tests/voting/test_entry_kinds.py reads both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class EntryBody:
+    kind: ClassVar[str]
+    signer: ClassVar[str] = "log"
+    checkpoint: ClassVar[bool] = False
+    phase_change: ClassVar[bool] = False
+    wait: ClassVar[bool] = False
+
+    def body(self) -> dict[str, Any]:
+        """The entry's body: every field, optional ones (None) left out."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None
+        }
+
+
+@dataclass(frozen=True)
+class Definition(EntryBody):
+    """The primary's rules, at creation and at each revision (the schedule is in `phases`)."""
+
+    kind: ClassVar[str] = "definition"
+    checkpoint: ClassVar[bool] = True
+    phase_change: ClassVar[bool] = True
+
+    revision: int
+    title: str
+    slug: str
+    description: str
+    threshold: int
+    support_cap: int
+    qualification: str
+    grades: list[str]
+    rule: str
+    missing: str
+    default_grade: int
+    upper_median: bool
+    subset_size: int
+    allow_blank: bool
+    eligibility: str
+    phases: list[dict[str, str]]
+    refuse_disposable: bool | None = None
+    witness_policy: str | None = None
+    credentials: str | None = None
+    ballots: str | None = None
+    trustees: int | None = None
+    trustee_threshold: int | None = None
+
+    @classmethod
+    def of(cls, definition: dict[str, Any]) -> Definition:
+        """From a validated definition (`voting.definition`), which has exactly these members."""
+        return cls(**definition)
+
+
+@dataclass(frozen=True)
+class Candidacy(EntryBody):
+    kind: ClassVar[str] = "candidacy"
+
+    candidate: str
+    action: str
+    name: str
+    declaration: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Support(EntryBody):
+    kind: ClassVar[str] = "support"
+    signer: ClassVar[str] = "log+credential"
+
+    candidate: str
+    supporter: str
+    credential: str | None = None
+    credential_sig: str | None = None
+
+
+@dataclass(frozen=True)
+class SupportWithdrawal(EntryBody):
+    kind: ClassVar[str] = "support-withdrawal"
+
+    candidate: str
+    supporter: str
+
+
+@dataclass(frozen=True)
+class Qualification(EntryBody):
+    kind: ClassVar[str] = "qualification"
+    checkpoint: ClassVar[bool] = True
+
+    candidate: str
+    supports: int
+    threshold: int
+
+
+@dataclass(frozen=True)
+class AllowList(EntryBody):
+    kind: ClassVar[str] = "allow-list"
+
+    emails: int
+    numbers: int
+    added: int
+    removed: int
+    digest: str
+
+
+@dataclass(frozen=True)
+class Approval(EntryBody):
+    kind: ClassVar[str] = "approval"
+
+    citizen: str
+    decision: str
+    approved: int
+
+
+@dataclass(frozen=True)
+class RoundOpen(EntryBody):
+    kind: ClassVar[str] = "round-open"
+    checkpoint: ClassVar[bool] = True
+    phase_change: ClassVar[bool] = True
+
+    round: int
+    candidates: list[dict[str, str]]
+    tally_public_key: str
+    subset_size: int
+    allow_blank: bool
+
+
+@dataclass(frozen=True)
+class Ballot(EntryBody):
+    kind: ClassVar[str] = "ballot"
+    signer: ClassVar[str] = "log+credential"
+    wait: ClassVar[bool] = True
+
+    round: int
+    sealed: str
+    credential: str | None = None
+    credential_sig: str | None = None
+
+
+@dataclass(frozen=True)
+class Credential(EntryBody):
+    kind: ClassVar[str] = "credential"
+
+    credential: str
+    citizen: str
+    assisted: bool
+    replaces: str | None = None
+
+
+@dataclass(frozen=True)
+class Roll(EntryBody):
+    kind: ClassVar[str] = "roll"
+
+    round: int
+    count: int
+    assisted: int
+    digest: str
+
+
+@dataclass(frozen=True)
+class RoundClose(EntryBody):
+    kind: ClassVar[str] = "round-close"
+    checkpoint: ClassVar[bool] = True
+    phase_change: ClassVar[bool] = True
+    wait: ClassVar[bool] = True
+
+    round: int
+    turnout: int
+
+
+@dataclass(frozen=True)
+class TallyKey(EntryBody):
+    kind: ClassVar[str] = "tally-key"
+    checkpoint: ClassVar[bool] = True
+    phase_change: ClassVar[bool] = True
+
+    round: int
+    tally_secret_key: str
+
+
+@dataclass(frozen=True)
+class Result(EntryBody):
+    kind: ClassVar[str] = "result"
+    checkpoint: ClassVar[bool] = True
+    phase_change: ClassVar[bool] = True
+    wait: ClassVar[bool] = True
+
+    round: int
+    tree_size: int
+    root: str
+    rule: str
+    missing: str
+    upper_median: bool
+    default_grade: int
+    counts: dict[str, int]
+    candidates: dict[str, dict[str, Any]]
+    ranking: list[str]
+    tie_groups: list[list[str]]
+
+
+ENTRY_KINDS: dict[str, type[EntryBody]] = {
+    cls.kind: cls
+    for cls in (
+        Definition,
+        Candidacy,
+        Support,
+        SupportWithdrawal,
+        Qualification,
+        AllowList,
+        Approval,
+        RoundOpen,
+        Ballot,
+        Credential,
+        Roll,
+        RoundClose,
+        TallyKey,
+        Result,
+    )
+}
+# The sequencer signs a checkpoint of the tree ending exactly at each of these (audit check 11).
+PHASE_CHANGE_KINDS = frozenset(k for k, cls in ENTRY_KINDS.items() if cls.phase_change)
+
+
+class UnknownEntryKind(LookupError):
+    """A service tried to log a kind that is not in the registry (a programming error)."""
+
+
+def kind_of(kind: str) -> type[EntryBody]:
+    try:
+        return ENTRY_KINDS[kind]
+    except KeyError:
+        raise UnknownEntryKind(f"no log entry kind {kind!r} in voting.entry_kinds") from None

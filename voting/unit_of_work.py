@@ -1,0 +1,153 @@
+"""The unit of work: the one way a state change happens (docs/architecture.md, recipes).
+
+A unit of work owns a connection and its transaction, collects the log entries the services
+append in it (through `uow.log`, which signs and queues them as `LogService.append` does), and
+after commit runs the duties the entries' kinds ask for (`voting.entry_kinds`):
+
+- wait for the integration of entries whose index the caller needs (a ballot's receipt, a
+  result's index): `uow.placed(queued)` then answers their place in the log;
+- publish a signed checkpoint of every log that received an entry whose kind ends a phase
+  (`EntryKind.checkpoint`), as soon as the change is committed;
+- queued mail needs nothing more: `voting.mail.enqueue` NOTIFYs the sender, which PostgreSQL
+  delivers at commit (and never on rollback).
+
+    async with UnitOfWork(pool, log) as uow:          # BEGIN
+        primary = await create_primary(uow.conn, uow.log, data, created_by=...)
+    # COMMIT, then: checkpoint published (a `definition` entry asks for one)
+
+A refusal raised inside the block rolls everything back, entries included, and no duty runs.
+Web views do not open transactions for writes, wait on the log nor publish checkpoints: they
+call a service in a unit of work (`request.app.state.units()`, see `UnitsOfWork`) and render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from voting.entry_kinds import EntryBody, kind_of
+
+
+class UnitOfWork:
+    """One transaction, its log entries and their after-commit duties."""
+
+    def __init__(self, pool: asyncpg.Pool, log: Any) -> None:
+        self.pool = pool
+        self._service = log
+        self.log = _RecordingLog(log, self)
+        self.queued: list[Any] = []
+        self._conn: asyncpg.Connection | None = None
+        self._acquired: Any = None
+        self._transaction: Any = None
+        self._placed: dict[int, Any] = {}
+        self._wanted: list[Any] = []
+        self.committed = False
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        if self._conn is None:
+            raise RuntimeError("use the unit of work as `async with UnitOfWork(...) as uow:`")
+        return self._conn
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._acquired = self.pool.acquire()
+        self._conn = await self._acquired.__aenter__()
+        try:
+            self._transaction = self._conn.transaction()
+            await self._transaction.start()
+        except BaseException:
+            await self._acquired.__aexit__(None, None, None)
+            self._conn = None
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self._transaction.commit()
+                self.committed = True
+            else:
+                await self._transaction.rollback()
+        finally:
+            await self._acquired.__aexit__(exc_type, exc, tb)
+            self._conn = None
+        if self.committed:
+            await self._after_commit()
+
+    def want_index(self, queued: Any) -> None:
+        """Ask for this entry's place after commit even if its kind does not (`placed`)."""
+        self._wanted.append(queued)
+
+    async def _after_commit(self) -> None:
+        checkpointed: list[UUID] = []
+        for queued in self.queued:
+            kind = kind_of(queued.kind)
+            if kind.checkpoint and queued.primary_id not in checkpointed:
+                checkpointed.append(queued.primary_id)
+        for primary_id in checkpointed:  # integrates everything queued, then signs
+            await self._service.publish_checkpoint(self.pool, primary_id)
+        for queued in self.queued:
+            if kind_of(queued.kind).wait or any(w is queued for w in self._wanted):
+                self._placed[id(queued)] = await self._service.wait(self.pool, queued)
+
+    def placed(self, queued: Any) -> Any:
+        """Where an entry landed (`voting.log.Integrated`), once the unit of work committed;
+        only for kinds that say `wait` or entries passed to `want_index`."""
+        try:
+            return self._placed[id(queued)]
+        except KeyError:
+            raise RuntimeError(
+                f"{queued.kind} entry not integrated by this unit of work "
+                "(not committed, or its kind does not wait: call want_index)"
+            ) from None
+
+
+class _RecordingLog:
+    """`uow.log`: the log service seen by services in a unit of work. `append` queues in the
+    unit's transaction and remembers the entry; everything else is the log service's."""
+
+    def __init__(self, service: Any, uow: UnitOfWork) -> None:
+        self._service = service
+        self._uow = uow
+
+    async def append(
+        self,
+        conn: asyncpg.Connection,
+        primary_id: UUID | str,
+        entry: str | EntryBody,
+        body: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> Any:
+        if not isinstance(entry, EntryBody):
+            kind_of(entry)  # an unknown kind is a programming error, caught before signing
+        queued = await self._service.append(conn, primary_id, entry, body, at=at)
+        self._uow.queued.append(queued)
+        return queued
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
+
+
+class UnitsOfWork:
+    """`app.state.units`: makes units of work over the pool and log service that `state` holds
+    when called (the app's pool opens after the app is built)."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.state.pool, self.state.log)
+
+
+UnitFactory = Callable[[], UnitOfWork]
