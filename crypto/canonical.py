@@ -100,27 +100,28 @@ def _encode(value: Any, path: str, out: list[str]) -> None:
         raise CanonicalError(f"{path}: type {type(value).__name__} is not allowed")
 
 
-def _plain(value: Any) -> bool:
+def _plain(value: object) -> bool:
     """Whether the C JSON encoder writes `value` canonically: only dicts with ASCII keys
     (code-point order = UTF-16 order), lists, tuples, ASCII strings (NFC, no surrogate) and
     integers in range. Anything else (non-ASCII text, floats, other mappings…) takes the
     checking encoder, which also names the problem."""
-    kind = type(value)
-    if kind is str:
+    # Exact types (`type(value) is`), not isinstance: a str or dict subclass takes the
+    # checking encoder.
+    if type(value) is str:
         return value.isascii()
-    if kind is int:
+    if type(value) is int:
         return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
-    if kind is dict:
+    if type(value) is dict:
         for key, item in value.items():
             if type(key) is not str or not key.isascii() or not _plain(item):
                 return False
         return True
-    if kind is list or kind is tuple:
+    if type(value) is list or type(value) is tuple:
         for item in value:
             if not _plain(item):
                 return False
         return True
-    return value is None or kind is bool
+    return value is None or type(value) is bool
 
 
 _fast_encoder = json.JSONEncoder(

@@ -236,7 +236,7 @@ def encode_bundle(entries: Sequence[bytes]) -> bytes:
 
 def decode_bundle(data: bytes, width: int | None = None) -> list[bytes]:
     """Split an entry bundle; with `width`, require exactly that many entries."""
-    entries = []
+    entries: list[bytes] = []
     pos = 0
     while pos < len(data):
         if pos + 2 > len(data):
