@@ -104,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     if tally_command is not None:
         tally_command.add_arguments(tally)
         tally.set_defaults(run=tally_command.run)
+
+    from web import trustee as trustee_command
+
+    trustee = commands.add_parser(
+        "trustee", help="a trustee's key ceremony and decryption (docs/trustees.md)"
+    )
+    trustee_command.add_arguments(trustee)
+    trustee.set_defaults(run=trustee_command.run)
     return parser
 
 
@@ -281,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "tally":
             if not hasattr(args, "run"):
                 raise StartupError("the tally engine is not installed")
+            return int(args.run(args))
+        if args.command == "trustee":
             return int(args.run(args))
         if args.command == "migrate":
             return migrate_command(_settings(args))

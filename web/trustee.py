@@ -1,0 +1,467 @@
+"""`scrutin trustee …`: what a trustee runs on their own machine (docs/trustees.md).
+
+    scrutin trustee init DIR
+    scrutin trustee keygen  --url URL --primary SLUG --key DIR [--wait SECONDS]
+    scrutin trustee decrypt --url URL --primary SLUG --key DIR --round N
+
+`init` makes the trustee's key file (an Ed25519 signing key and an X25519 box key) in DIR and
+prints the two public keys for the organiser to register. `keygen` takes part in the key
+ceremony: it posts the trustee's Feldman commitments, proof of knowledge and a share for each
+other trustee sealed to that trustee's box key, waits for the others, opens and checks the
+shares it received against their commitments, posts its acknowledgement (or complaints) and
+keeps its secret share in DIR. `decrypt` fetches a closed round's encrypted sums, checks them
+against the public log, and posts decryption shares with their proofs.
+
+The secrets never leave DIR: the service receives public data and sealed shares only. Talks to
+the service over its JSON API (`/api/primaries/{slug}/trustees…`), with the CSRF token of
+`GET /api/session` like any API client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import nacl.public
+import nacl.signing
+
+from crypto import canonical
+from crypto import trustees as math
+from crypto.encoding import b64decode, b64encode
+
+KEY_FILE = "trustee-key.json"
+PROG = "scrutin trustee"
+
+
+class TrusteeCommandError(RuntimeError):
+    """Reported as one line with a non-zero exit."""
+
+
+# --- the trustee's files ----------------------------------------------------------------------
+
+
+def _write_secret(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class TrusteeKeys:
+    """The trustee's long-term keys (KEY_FILE) and its per-primary state (`<origin>.json`)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        path = folder / KEY_FILE
+        try:
+            data = json.loads(path.read_text())
+            self.signing = nacl.signing.SigningKey(b64decode(data["signing_seed"], length=32))
+            self.box = nacl.public.PrivateKey(b64decode(data["box_secret"], length=32))
+        except FileNotFoundError:
+            raise TrusteeCommandError(
+                f"no key file in {folder}: run `scrutin trustee init {folder}` first"
+            ) from None
+        except (ValueError, KeyError, TypeError):
+            raise TrusteeCommandError(f"{path} is not a trustee key file") from None
+
+    @classmethod
+    def create(cls, folder: Path) -> TrusteeKeys:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / KEY_FILE
+        if path.exists():
+            raise TrusteeCommandError(f"{path} already exists: it is kept as it is")
+        _write_secret(
+            path,
+            {
+                "signing_seed": b64encode(bytes(nacl.signing.SigningKey.generate())),
+                "box_secret": b64encode(bytes(nacl.public.PrivateKey.generate())),
+            },
+        )
+        return cls(folder)
+
+    @property
+    def signing_key(self) -> str:
+        return b64encode(bytes(self.signing.verify_key))
+
+    @property
+    def box_key(self) -> str:
+        return b64encode(bytes(self.box.public_key))
+
+    def _state_path(self, origin: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-." else "_" for c in origin)
+        return self.folder / f"{safe}.json"
+
+    def state(self, origin: str) -> dict[str, Any]:
+        path = self._state_path(origin)
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def save_state(self, origin: str, state: Mapping[str, Any]) -> None:
+        _write_secret(self._state_path(origin), state)
+
+    def sign(self, kind: str, origin: str, body: dict[str, Any]) -> dict[str, Any]:
+        message = (
+            b"scrutin-" + kind.encode("ascii") + b"/v2\x00" + origin.encode("ascii") + b"\x00"
+        ) + canonical.dumps(body)
+        return {**body, "trustee_sig": b64encode(self.signing.sign(message).signature)}
+
+
+# --- the bodies a trustee posts (pure; the voting tests use them too) -------------------------
+
+
+def keygen_body(
+    keys: TrusteeKeys, ceremony: Mapping[str, Any], index: int, dealing: math.Dealing
+) -> dict[str, Any]:
+    origin = ceremony["origin"]
+    shares = [
+        {
+            "box": b64encode(
+                math.seal_share(
+                    origin,
+                    index,
+                    other["index"],
+                    dealing.share_for(other["index"]),
+                    bytes(keys.box),
+                    b64decode(other["box_key"], length=32),
+                )
+            ),
+            "to": other["index"],
+        }
+        for other in ceremony["trustees"]
+        if other["index"] != index
+    ]
+    body = {
+        "index": index,
+        "commitments": [b64encode(c) for c in dealing.commitments],
+        "pok": b64encode(dealing.pok),
+        "shares": shares,
+    }
+    return keys.sign("trustee-keygen", origin, body)
+
+
+def check_received(
+    keys: TrusteeKeys, ceremony: Mapping[str, Any], index: int, own_share: int
+) -> tuple[list[int], int]:
+    """Open and check every share sent to `index`; (complaints, secret share x_j)."""
+    origin = ceremony["origin"]
+    complaints, shares = [], [own_share]
+    for dealer in ceremony["trustees"]:
+        if dealer["index"] == index:
+            continue
+        keygen = dealer["keygen"]
+        try:
+            box = next(s["box"] for s in keygen["shares"] if s["to"] == index)
+            commitments = math.check_commitments(
+                origin,
+                dealer["index"],
+                [b64decode(c, length=32) for c in keygen["commitments"]],
+                b64decode(keygen["pok"], length=64),
+                ceremony["threshold"],
+            )
+            share = math.open_share(
+                origin,
+                dealer["index"],
+                index,
+                b64decode(box),
+                bytes(keys.box),
+                b64decode(dealer["box_key"], length=32),
+            )
+            if not math.share_matches(commitments, index, share):
+                raise math.TrusteeError("the share does not match the commitments")
+        except (math.TrusteeError, StopIteration, ValueError, KeyError, TypeError):
+            complaints.append(dealer["index"])
+            continue
+        shares.append(share)
+    return complaints, math.secret_share(shares)
+
+
+def ack_body(keys: TrusteeKeys, origin: str, index: int, complaints: list[int]) -> dict[str, Any]:
+    return keys.sign("trustee-ack", origin, {"index": index, "complaints": sorted(complaints)})
+
+
+def decryption_body(
+    keys: TrusteeKeys,
+    origin: str,
+    public_key: bytes,
+    index: int,
+    secret: int,
+    sums: Mapping[str, Any],
+) -> dict[str, Any]:
+    context = math.Context(origin, sums["round"], public_key)
+
+    def share(position: str, text: str) -> str:
+        alpha = math.point(b64decode(text, length=64)[:32], position)
+        return b64encode(math.decryption_share(context, index, secret, position, alpha))
+
+    body: dict[str, Any] = {
+        "round": sums["round"],
+        "index": index,
+        "shares": {
+            candidate: [share(f"{candidate}/{g}", text) for g, text in enumerate(texts)]
+            for candidate, texts in sums["sums"].items()
+        },
+    }
+    if "blank" in sums:
+        body["blank"] = share("blank", sums["blank"])
+    return keys.sign("trustee-decryption", origin, body)
+
+
+def own_index(keys: TrusteeKeys, ceremony: Mapping[str, Any]) -> int:
+    for trustee in ceremony["trustees"]:
+        if trustee["signing_key"] == keys.signing_key:
+            return int(trustee["index"])
+    raise TrusteeCommandError(
+        f"this key ({keys.signing_key}) is not a registered trustee of this primary: "
+        "give the organiser the keys `scrutin trustee init` printed"
+    )
+
+
+# --- talking to the service -------------------------------------------------------------------
+
+
+class Service:
+    def __init__(self, url: str, slug: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise TrusteeCommandError(f"--url must be an http(s) address, got {url!r}")
+        self.url = url.rstrip("/")
+        self.slug = slug
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        self._csrf: str | None = None
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+            headers["X-CSRF-Token"] = self.csrf()
+        request = urllib.request.Request(  # noqa: S310 - the scheme is checked to be http(s)
+            self.url + path, data=data, headers=headers, method=method
+        )
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            try:
+                detail = json.loads(error.read())
+                message = detail.get("message") or detail.get("error") or str(detail)
+                if detail.get("field"):
+                    message = f"{detail['field']}: {message}"
+            except (ValueError, AttributeError):
+                message = error.reason
+            raise TrusteeCommandError(f"{method} {path}: {error.code} {message}") from None
+        except (urllib.error.URLError, OSError) as error:
+            raise TrusteeCommandError(f"cannot reach {self.url}: {error}") from None
+
+    def csrf(self) -> str:
+        if self._csrf is None:
+            self._csrf = self._call("GET", "/api/session")["csrf_token"]
+        return self._csrf
+
+    def ceremony(self) -> dict[str, Any]:
+        return self._call("GET", f"/api/primaries/{self.slug}/trustees")
+
+    def post(self, what: str, body: Mapping[str, Any]) -> Any:
+        return self._call("POST", f"/api/primaries/{self.slug}/trustees/{what}", body)
+
+    def sums(self, round_number: int) -> dict[str, Any]:
+        return self._call("GET", f"/api/primaries/{self.slug}/rounds/{round_number}/sums")
+
+    def post_decryption(self, round_number: int, body: Mapping[str, Any]) -> Any:
+        return self._call(
+            "POST", f"/api/primaries/{self.slug}/rounds/{round_number}/decryptions", body
+        )
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def _wait_for(service: Service, ready: Any, seconds: float, what: str) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        state = service.ceremony()
+        if ready(state):
+            return state
+        if time.monotonic() >= deadline:
+            raise TrusteeCommandError(
+                f"still waiting for {what} after {seconds:g} s: run the same command again later"
+            )
+        time.sleep(1.0)
+
+
+def keygen(args: argparse.Namespace) -> int:
+    keys = TrusteeKeys(Path(args.key))
+    service = Service(args.url, args.primary)
+    ceremony = service.ceremony()
+    origin, index = ceremony["origin"], own_index(keys, ceremony)
+    if ceremony["state"] == "registering":
+        print(f"waiting for the organiser to register all {ceremony['trustees_wanted']} trustees")
+        ceremony = _wait_for(
+            service, lambda c: c["state"] != "registering", args.wait, "the other trustees"
+        )
+    state = keys.state(origin)
+    mine = next(t for t in ceremony["trustees"] if t["index"] == index)
+    if mine["keygen"] is None:
+        if "coefficients" not in state:
+            dealing = math.deal(origin, index, ceremony["threshold"])
+            state = {
+                "origin": origin,
+                "index": index,
+                "coefficients": [math.scalar_bytes(a).hex() for a in dealing.coefficients],
+            }
+            keys.save_state(origin, state)  # kept before posting: a retry re-posts the same
+        coefficients = tuple(
+            int.from_bytes(bytes.fromhex(a), "little") for a in state["coefficients"]
+        )
+        commitments = tuple(math.base(a) for a in coefficients)
+        dealing = math.Dealing(
+            index,
+            coefficients,
+            commitments,
+            math.prove_knowledge(origin, index, commitments, coefficients[0]),
+        )
+        service.post("keygen", keygen_body(keys, ceremony, index, dealing))
+        print(f"trustee {index}: commitments and sealed shares posted")
+    elif "coefficients" not in state and "secret_share" not in state:
+        raise TrusteeCommandError(
+            "the service has a key generation from this trustee but this folder lost its polynomial"
+        )
+    ceremony = _wait_for(
+        service,
+        lambda c: all(t["keygen"] for t in c["trustees"]),
+        args.wait,
+        "the other trustees' key generation",
+    )
+    mine = next(t for t in ceremony["trustees"] if t["index"] == index)
+    if mine["ack"] is None:
+        coefficients = [int.from_bytes(bytes.fromhex(a), "little") for a in state["coefficients"]]
+        complaints, secret = check_received(
+            keys, ceremony, index, math.evaluate(coefficients, index)
+        )
+        if not complaints:  # kept before posting, the polynomial dropped once it is posted
+            state = {**state, "secret_share": secret.to_bytes(32, "little").hex()}
+            keys.save_state(origin, state)
+        service.post("ack", ack_body(keys, origin, index, complaints))
+        if not complaints:
+            state.pop("coefficients", None)
+            keys.save_state(origin, state)
+        if complaints:
+            print(f"trustee {index}: shares from trustees {complaints} are false: complaint posted")
+            return 1
+        print(f"trustee {index}: every share checks out: acknowledgement posted")
+    ceremony = _wait_for(
+        service,
+        lambda c: c["state"] in ("done", "failed"),
+        args.wait,
+        "the other trustees' acknowledgements",
+    )
+    if ceremony["state"] == "failed":
+        print("the ceremony failed: a trustee complained; no election key", file=sys.stderr)
+        return 1
+    secret = int.from_bytes(bytes.fromhex(keys.state(origin)["secret_share"]), "little")
+    if math.base(secret) != b64decode(ceremony["verification_keys"][index - 1]):
+        raise TrusteeCommandError("the published verification key does not match this share")
+    print(f"election key {ceremony['election_key']}")
+    return 0
+
+
+def _logged_sums(service: Service, sums: Mapping[str, Any]) -> None:
+    """The sums served must be the body of the log's tally-sums entry of that round."""
+    logged = service._call(
+        "GET", f"/api/primaries/{service.slug}/rounds/{sums['round']}/sums?entry=1"
+    )
+    entry = canonical.loads(b64decode(logged["entry"]))
+    if entry.get("kind") != "tally-sums" or entry.get("body") != {
+        k: v for k, v in sums.items() if k != "entry"
+    }:
+        raise TrusteeCommandError("the sums served are not those of the public log")
+
+
+def decrypt(args: argparse.Namespace) -> int:
+    keys = TrusteeKeys(Path(args.key))
+    service = Service(args.url, args.primary)
+    ceremony = service.ceremony()
+    origin, index = ceremony["origin"], own_index(keys, ceremony)
+    if ceremony["state"] != "done":
+        raise TrusteeCommandError("the key ceremony is not finished: no election key yet")
+    state = keys.state(origin)
+    if "secret_share" not in state:
+        raise TrusteeCommandError(f"no secret share for {origin} in {args.key}")
+    secret = int.from_bytes(bytes.fromhex(state["secret_share"]), "little")
+    sums = service.sums(args.round)
+    _logged_sums(service, sums)
+    body = decryption_body(
+        keys,
+        origin,
+        b64decode(ceremony["election_key"], length=32),
+        index,
+        secret,
+        {k: v for k, v in sums.items() if k != "entry"},
+    )
+    started = time.perf_counter()
+    answer = service.post_decryption(args.round, body)
+    cells = sum(len(v) for v in sums["sums"].values()) + ("blank" in sums)
+    print(
+        f"trustee {index}: {cells} decryption shares posted for round {args.round} "
+        f"({time.perf_counter() - started:.2f} s)"
+    )
+    if answer and answer.get("decrypted"):
+        print("enough trustees have decrypted: the result can be computed")
+    return 0
+
+
+def init(args: argparse.Namespace) -> int:
+    keys = TrusteeKeys.create(Path(args.dir))
+    print(f"signing key {keys.signing_key}")
+    print(f"box key     {keys.box_key}")
+    print("give both to the organiser; keep the folder secret and backed up")
+    return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="trustee_command", required=True, metavar="STEP")
+    first = commands.add_parser("init", help="make this trustee's keys in DIR")
+    first.add_argument("dir", help="folder for the key file (kept secret)")
+    first.set_defaults(trustee_run=init)
+    for name, run, help_text in (
+        ("keygen", keygen, "take part in the key ceremony"),
+        ("decrypt", decrypt, "post decryption shares of a closed round's sums"),
+    ):
+        step = commands.add_parser(name, help=help_text)
+        step.add_argument("--url", required=True, help="the service's address")
+        step.add_argument("--primary", required=True, help="the primary's slug")
+        step.add_argument("--key", required=True, help="the folder made by `init`")
+        if name == "keygen":
+            step.add_argument(
+                "--wait", type=float, default=600.0, help="seconds to wait for the others"
+            )
+        else:
+            step.add_argument("--round", type=int, required=True, help="the round's number")
+        step.set_defaults(trustee_run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return int(args.trustee_run(args))
+    except TrusteeCommandError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    except math.TrusteeError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
