@@ -42,12 +42,12 @@ from voting.credentials import (
     verify_signature,
 )
 from voting.log import LogService, Queued
+from voting.refusals import Refused, _
 from voting.rounds import Round, get_round
 from voting.subsets import draw_subset, shuffled
 
 __all__ = [
     "BallotError",
-    "CastError",
     "SignedBallot",
     "assigned_candidates",
     "cast",
@@ -56,21 +56,6 @@ __all__ = [
     "parse_grades",
     "seal_for_signature",
 ]
-
-
-def _(message: str) -> str:
-    return message
-
-
-class CastError(ValueError):
-    """A cast is refused; nothing was written. ``message`` is French (translated by pages)."""
-
-    def __init__(self, message: str, *, code: str, status: int = 400, **params: Any) -> None:
-        super().__init__(message % params if params else message)
-        self.message = message
-        self.code = code
-        self.status = status
-        self.params = params
 
 
 @dataclass
@@ -237,17 +222,13 @@ async def _checked(
 ) -> Round:
     round_ = await get_round(conn, primary_id, number, lock="share")
     if round_ is None:
-        raise CastError(_("Ce tour n’existe pas."), code="no-round", status=404)
+        raise Refused("round-not-found")
     if not round_.accepts_ballots(now):
-        raise CastError(_("Ce tour n’est pas ouvert au vote."), code="round-closed", status=409)
+        raise Refused("round-closed")
     from voting.eligibility import is_eligible
 
     if not await is_eligible(conn, primary_id, account_id, lock=True):
-        raise CastError(
-            _("Votre compte n’est pas inscrit sur la liste des votants de cette primaire."),
-            code="not-eligible",
-            status=403,
-        )
+        raise Refused("not-eligible")
     return round_
 
 
@@ -256,14 +237,7 @@ async def _credential(
 ) -> Credential:
     credential = await credential_in_force(conn, primary_id, account_id, secret_key=secret_key)
     if credential is None:
-        raise CastError(
-            _(
-                "Vous n’avez pas de clé de vote sur la liste figée de ce tour : seules les clés "
-                "enregistrées avant l’ouverture du tour peuvent voter."
-            ),
-            code="no-credential",
-            status=403,
-        )
+        raise Refused("no-credential")
     return credential
 
 
@@ -325,16 +299,12 @@ async def cast(
     voter = uses_voter_credentials(round_.definition)
     credential = await _credential(conn, primary_id, account_id, secret_key) if voter else None
     if not voter and await has_voted(conn, round_.id, account_id):
-        raise CastError(_("Vous avez déjà voté à ce tour."), code="already-voted", status=409)
+        raise Refused("already-voted")
     if credential is not None and signed is not None:
         if not hmac.compare_digest(
             signed.token, seal_token(secret_key, round_.id, account_id, signed.sealed)
         ):
-            raise CastError(
-                _("Ce bulletin scellé n’a pas été préparé pour vous à ce tour."),
-                code="bad-sealed-token",
-                status=400,
-            )
+            raise Refused("bad-sealed-token")
         sealed = signed.sealed
         fresh = await conn.fetchval(
             "INSERT INTO sealed_ballots_cast (round_id, digest) VALUES ($1, $2) "
@@ -343,14 +313,10 @@ async def cast(
             hashlib.sha256(sealed).digest(),
         )
         if fresh is None:  # the same signed ballot posted twice: it is already in the log
-            raise CastError(_("Ce bulletin est déjà enregistré."), code="already-cast", status=409)
+            raise Refused("already-cast")
     else:
         if credential is not None and not credential.assisted:
-            raise CastError(
-                _("Votre bulletin doit être signé par votre clé de vote, sur votre appareil."),
-                code="signature-required",
-                status=400,
-            )
+            raise Refused("signature-required")
         assigned = await assigned_candidates(conn, round_, account_id)
         ballot = check_choices(
             grades or {}, assigned, len(round_.grades), blank=blank,
@@ -366,18 +332,14 @@ async def cast(
         account_id,
     )
     if marked is None and not voter:  # a concurrent cast by the same voter committed first
-        raise CastError(_("Vous avez déjà voté à ce tour."), code="already-voted", status=409)
+        raise Refused("already-voted")
     body: dict[str, Any] = {"round": number, "sealed": b64encode(sealed)}
     if credential is not None:
         origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", primary_id)
         message = ballot_message(origin, number, sealed)
         signature = signed.signature if signed is not None else sign_assisted(credential, message)
         if not verify_signature(credential.public_key, message, signature):
-            raise CastError(
-                _("La signature du bulletin ne correspond pas à votre clé de vote."),
-                code="bad-signature",
-                status=400,
-            )
+            raise Refused("bad-signature")
         body["credential"] = credential.b64
         body["credential_sig"] = b64encode(signature)
     return await log.append(

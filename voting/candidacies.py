@@ -45,8 +45,9 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from crypto import canonical
-from voting.definition import Refused, _, clean_text
+from voting.definition import clean_text
 from voting.primaries import LogAppender, Primary, get_primary_by_id, voting_has_started
+from voting.refusals import Refused
 
 MAX_NAME = 120
 MAX_BIO = 1_000
@@ -193,9 +194,7 @@ def validate_link(value: Any, field_name: str) -> str:
     url = clean_text(value, field_name, max_length=MAX_LINK, multiline=False)
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc or " " in url:
-        raise Refused(
-            _("Lien invalide : seules les adresses http et https sont acceptées."), field=field_name
-        )
+        raise Refused("bad-link", field=field_name)
     return url
 
 
@@ -223,27 +222,14 @@ def validate_name(value: Any) -> str:
     name = clean_text(value, "name", max_length=MAX_NAME, required=True, multiline=False)
     for char in name:
         if unicodedata.category(char) in _INVISIBLE:
-            raise Refused(
-                _("Le nom contient un caractère invisible ou de mise en forme ({code}) : "
-                  "retirez-le."),
-                field="name", code=f"U+{ord(char):04X}",
-            )  # fmt: skip
+            raise Refused("name-invisible-character", field="name", code=f"U+{ord(char):04X}")
     for char in name:
         if char.isalpha() and unicodedata.normalize("NFKC", char) != char:
-            raise Refused(
-                _("Le nom contient une lettre stylisée ({char}, U+{code}) : écrivez-la comme "
-                  "une lettre ordinaire."),
-                field="name", char=char, code=f"{ord(char):04X}",
-            )  # fmt: skip
+            raise Refused("name-styled-letter", field="name", char=char, code=f"{ord(char):04X}")
     for word in name.split():
         scripts = {_script(c) for c in word if unicodedata.category(c) in ("Lu", "Ll", "Lt", "Lo")}
         if len(scripts - _EAST_ASIAN) + bool(scripts & _EAST_ASIAN) > 1:
-            raise Refused(
-                _("« {word} » mélange des lettres de plusieurs alphabets (par exemple latin et "
-                  "cyrillique), ce qui permet d’imiter un autre nom : écrivez chaque mot dans "
-                  "un seul alphabet."),
-                field="name", word=word,
-            )  # fmt: skip
+            raise Refused("name-mixed-scripts", field="name", word=word)
     return name
 
 
@@ -273,11 +259,7 @@ async def _refuse_look_alike(
     )
     for row in rows:
         if row["id"] != own and row["name"] != name and name_skeleton(row["name"]) == skeleton:
-            raise Refused(
-                _("Ce nom imite celui d’une autre candidature (« {other} ») : des lettres "
-                  "semblables les rendent impossibles à distinguer."),
-                field="name", other=row["name"],
-            )  # fmt: skip
+            raise Refused("name-confusable", field="name", other=row["name"])
 
 
 def validate_declaration(data: Mapping[str, Any]) -> Declaration:
@@ -286,9 +268,9 @@ def validate_declaration(data: Mapping[str, Any]) -> Declaration:
     if isinstance(links_value, str):
         links_value = [line for line in links_value.splitlines() if line.strip()]
     if not isinstance(links_value, list):
-        raise Refused(_("Les liens sont une liste d’adresses."), field="links")
+        raise Refused("links-not-list", field="links")
     if len(links_value) > MAX_LINKS:
-        raise Refused(_("Trop de liens ({max} au plus)."), field="links", max=MAX_LINKS)
+        raise Refused("too-many-links", field="links", max=MAX_LINKS)
     links = [validate_link(link, f"links[{i}]") for i, link in enumerate(links_value)]
     return Declaration(
         name=validate_name(data.get("name")),
@@ -301,12 +283,12 @@ def validate_declaration(data: Mapping[str, Any]) -> Declaration:
 def photo_type(data: bytes) -> str:
     """The content type of an uploaded photo, checked by its magic bytes, or `Refused`."""
     if len(data) > MAX_PHOTO:
-        raise Refused(_("La photo dépasse 1 Mo."), field="photo", status=413)
+        raise Refused("photo-too-large", field="photo")
     if data.startswith(PNG_MAGIC):
         return "image/png"
     if data.startswith(JPEG_MAGIC):
         return "image/jpeg"
-    raise Refused(_("La photo doit être une image PNG ou JPEG."), field="photo")
+    raise Refused("photo-format", field="photo")
 
 
 def _reason(value: Any, *, required: bool) -> str:
@@ -454,7 +436,7 @@ async def _lock(
     """Primary row FOR SHARE, then the candidacy FOR UPDATE (the order every service uses)."""
     found = await get_candidacy(conn, candidacy_id)
     if found is None:
-        raise Refused(_("Candidature introuvable."), status=404)
+        raise Refused("candidacy-not-found")
     primary = await get_primary_by_id(conn, found.primary_id, for_share=True)
     assert primary is not None
     candidacy = await get_candidacy(conn, found.id, for_update=True)
@@ -464,20 +446,17 @@ async def _lock(
 
 def _owner(candidacy: Candidacy, account_id: uuid.UUID) -> None:
     if candidacy.account_id != account_id:
-        raise Refused(_("Seul le candidat peut faire cela."), status=403)
+        raise Refused("not-the-candidate")
 
 
 def _state(candidacy: Candidacy, allowed: Sequence[str]) -> None:
     if candidacy.status not in allowed:
-        raise Refused(
-            _("Impossible dans l’état actuel de la candidature ({state})."),
-            status=409, state=candidacy.status,
-        )  # fmt: skip
+        raise Refused("candidacy-state", state=candidacy.status)
 
 
 def _candidacies_open(primary: Primary, now: datetime | None) -> None:
     if not primary.accepts_candidacies(now):
-        raise Refused(_("La phase des candidatures n’est pas ouverte."), status=409)
+        raise Refused("candidacies-not-open")
 
 
 async def _set_status(
@@ -520,11 +499,11 @@ async def declare(
     """Create a draft candidacy (private, no log entry until it is submitted)."""
     declaration = validate_declaration(data)
     if charter_accepted is not True:
-        raise Refused(_("Vous devez accepter la charte de la primaire."), field="charter")
+        raise Refused("charter-required", field="charter")
     kind = photo_type(photo_bytes) if photo_bytes else None
     locked = await get_primary_by_id(conn, primary.id, for_share=True)
     if locked is None:
-        raise Refused(_("Primaire introuvable."), status=404)
+        raise Refused("primary-not-found")
     _candidacies_open(locked, now)
     await _refuse_look_alike(conn, primary.id, declaration.name)
     photo_sha = hashlib.sha256(photo_bytes).hexdigest() if photo_bytes else ""
@@ -550,9 +529,7 @@ async def declare(
             digest,
         )
     except asyncpg.UniqueViolationError:  # candidacies_one_live_per_account
-        raise Refused(
-            _("Vous avez déjà une candidature dans cette primaire."), status=409
-        ) from None
+        raise Refused("already-declared") from None
     return Candidacy.from_row(row)
 
 
@@ -601,9 +578,7 @@ async def revise(
     _primary, candidacy = await _lock(conn, candidacy_id)
     _owner(candidacy, account_id)
     if candidacy.status in ("qualified", "confirmed", "declined", "lapsed"):
-        raise Refused(
-            _("Candidature qualifiée : la déclaration ne peut plus être modifiée."), status=409
-        )
+        raise Refused("candidacy-qualified")
     _state(candidacy, EDITABLE)
     await _refuse_look_alike(conn, candidacy.primary_id, declaration.name, candidacy.id)
     photo_sql = ""
@@ -757,7 +732,7 @@ async def _answer(
     _owner(candidacy, account_id)
     _state(candidacy, ("qualified",))
     if await voting_has_started(conn, primary.id):
-        raise Refused(_("Le vote a commencé : la liste des candidats est close."), status=409)
+        raise Refused("candidate-list-closed")
     return await _set_status(conn, log, candidacy, action, action)
 
 

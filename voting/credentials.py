@@ -32,8 +32,8 @@ from nacl.signing import SigningKey, VerifyKey
 
 from crypto import canonical
 from crypto.encoding import b64encode
-from voting.definition import Refused, _
 from voting.primaries import LogAppender
+from voting.refusals import Refused
 
 BALLOT_DOMAIN = b"scrutin-ballot/v1\x00"
 SUPPORT_DOMAIN = b"scrutin-support/v1\x00"
@@ -173,39 +173,30 @@ async def register(
         "SELECT definition FROM primaries WHERE id = $1 FOR SHARE", primary_id
     )
     if primary is None:
-        raise Refused(_("Primaire introuvable."), status=404)
+        raise Refused("primary-not-found")
     definition = primary["definition"]
     if isinstance(definition, str):
         definition = json.loads(definition)  # jsonb text (a connection without the codec)
     if not uses_voter_credentials(definition):
-        raise Refused(_("Cette primaire n’utilise pas de clé de vote personnelle."), status=409)
+        raise Refused("credentials-not-used")
     from voting.eligibility import eligibility
 
     allowed = await eligibility(conn, primary_id, account_id, lock=True)
     if not allowed:
-        raise Refused(allowed.message, status=403, field="eligibility")
+        raise Refused(f"ineligible-{allowed.reason}", field="eligibility")
     if await conn.fetchval(
         "SELECT 1 FROM rounds WHERE primary_id = $1 AND status = 'open'", primary_id
     ):
-        raise Refused(
-            _(
-                "Un tour est ouvert : la liste des clés de vote est figée jusqu’à sa clôture. "
-                "Aucune clé ne peut être ajoutée ni remplacée avant."
-            ),
-            status=409,
-            field="credential",
-        )
+        raise Refused("credential-roll-frozen", field="credential")
     if public_key is not None and len(public_key) != 32:
-        raise Refused(_("Clé publique invalide (32 octets attendus)."), field="credential")
+        raise Refused("bad-public-key", field="credential")
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
         f"scrutin-credential:{primary_id}:{account_id}",
     )
     current = await credential_in_force(conn, primary_id, account_id)
     if current is not None and not replace:
-        raise Refused(
-            _("Vous avez déjà une clé de vote pour cette primaire."), status=409, field="credential"
-        )
+        raise Refused("credential-exists", field="credential")
     seed = None
     if public_key is None:
         seed = os.urandom(32)
@@ -215,7 +206,7 @@ async def register(
         primary_id,
         public_key,
     ):
-        raise Refused(_("Cette clé est déjà enregistrée."), status=409, field="credential")
+        raise Refused("credential-taken", field="credential")
     citizen = citizen_commitment(
         citizen_secret(secret_key, primary_id, account_id), await _origin(conn, primary_id)
     )

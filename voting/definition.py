@@ -24,15 +24,11 @@ from typing import Any
 
 from crypto.policy import PolicyError, parse_policy
 from voting.majority import FRENCH_7, LAPRIMAIRE_6, MISSING_POLICIES, RULES
+from voting.refusals import Refused
 
 # The tally engine is the reference for scales and rules.
 FRENCH_GRADES: tuple[str, ...] = tuple(FRENCH_7.labels)
 LAPRIMAIRE_GRADES: tuple[str, ...] = tuple(LAPRIMAIRE_6.labels)
-
-
-def _(message: str) -> str:
-    """Marks a French source string for translation; the web layer translates it."""
-    return message
 
 
 GRADE_PRESETS: dict[str, tuple[str, ...]] = {
@@ -62,7 +58,11 @@ BODY_MEMBERS = (
     "revision", "title", "slug", "description", "threshold", "support_cap", "qualification",
     "grades", "rule", "missing", "default_grade", "upper_median", "subset_size", "allow_blank",
     "eligibility", "refuse_disposable", "phases", "witness_policy", "credentials",
+    "ballots", "trustees", "trustee_threshold",
 )  # fmt: skip
+# Sealed (v1) or encrypted in the voter's browser under the trustees' key (docs/audit-log.md §10).
+BALLOT_MODES = ("sealed", "encrypted")
+MAX_TRUSTEES = 20
 
 DEFAULTS: dict[str, Any] = {
     "description": "",
@@ -79,29 +79,8 @@ DEFAULTS: dict[str, Any] = {
     "eligibility": "email",
     "refuse_disposable": False,
     "credentials": "server",
+    "ballots": "sealed",
 }
-
-
-class Refused(ValueError):
-    """A request the rules refuse; nothing was written.
-
-    `message` is a French source string with `{placeholders}` filled from `params` after
-    translation; `field` is the input path it concerns (e.g. `phases[1].end`), `status` the
-    HTTP status the web layer answers with.
-    """
-
-    def __init__(
-        self, message: str, *, field: str | None = None, status: int = 422, **params: Any
-    ) -> None:
-        super().__init__(message.format(**params) if params else message)
-        self.message = message
-        self.field = field
-        self.status = status
-        self.params = params
-
-    def translated(self, gettext: Any) -> str:
-        text = gettext(self.message)
-        return text.format(**self.params) if self.params else text
 
 
 def nfc(text: str) -> str:
@@ -116,19 +95,15 @@ def clean_text(
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise Refused(_("Ce champ doit être un texte."), field=field_name)
+        raise Refused("not-text", field=field_name)
     text = nfc(value.replace("\r\n", "\n").replace("\r", "\n")).strip()
     allowed = {"\n", "\t"} if multiline else set()
     if any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in text):
-        raise Refused(_("Ce champ contient des caractères de contrôle."), field=field_name)
+        raise Refused("control-characters", field=field_name)
     if required and not text:
-        raise Refused(_("Ce champ est obligatoire."), field=field_name)
+        raise Refused("required", field=field_name)
     if len(text) > max_length:
-        raise Refused(
-            _("Ce champ est trop long ({max} caractères au plus)."),
-            field=field_name,
-            max=max_length,
-        )
+        raise Refused("too-long", field=field_name, max=max_length)
     return text
 
 
@@ -136,27 +111,21 @@ def _int(value: Any, field_name: str, low: int, high: int) -> int:
     if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,12}\s*", value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Refused(_("Ce champ doit être un nombre entier."), field=field_name)
+        raise Refused("not-integer", field=field_name)
     if not low <= value <= high:
-        raise Refused(
-            _("Ce nombre doit être compris entre {low} et {high}."),
-            field=field_name, low=low, high=high,
-        )  # fmt: skip
+        raise Refused("out-of-range", field=field_name, low=low, high=high)
     return value
 
 
 def _bool(value: Any, field_name: str) -> bool:
     if isinstance(value, bool):
         return value
-    raise Refused(_("Ce champ doit valoir vrai ou faux."), field=field_name)
+    raise Refused("not-boolean", field=field_name)
 
 
 def _choice(value: Any, field_name: str, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise Refused(
-            _("Valeur inconnue ; choix possibles : {choices}."),
-            field=field_name, choices=", ".join(choices),
-        )  # fmt: skip
+        raise Refused("unknown-choice", field=field_name, choices=", ".join(choices))
     return value
 
 
@@ -171,15 +140,13 @@ def parse_instant(value: Any, field_name: str) -> datetime:
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
-            raise Refused(
-                _("Date invalide : attendu AAAA-MM-JJTHH:MM:SSZ (UTC)."), field=field_name
-            ) from None
+            raise Refused("bad-instant", field=field_name) from None
     else:
-        raise Refused(_("Date invalide : attendu AAAA-MM-JJTHH:MM:SSZ (UTC)."), field=field_name)
+        raise Refused("bad-instant", field=field_name)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     if not 2000 <= moment.year <= 2200:
-        raise Refused(_("Date hors limites."), field=field_name)
+        raise Refused("instant-out-of-range", field=field_name)
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
@@ -203,57 +170,45 @@ def _phase_order(name: str) -> int:
 def validate_phases(value: Any) -> list[dict[str, str]]:
     """Phases in canonical order, instants normalised, consistency checked."""
     if not isinstance(value, list):
-        raise Refused(_("Les phases doivent être une liste."), field="phases")
+        raise Refused("phases-not-list", field="phases")
     if len(value) > MAX_PHASES:
-        raise Refused(_("Trop de phases ({max} au plus)."), field="phases", max=MAX_PHASES)
+        raise Refused("too-many-phases", field="phases", max=MAX_PHASES)
     parsed: list[tuple[int, str, datetime, datetime]] = []
     seen: set[str] = set()
     for i, phase in enumerate(value):
         path = f"phases[{i}]"
         if not isinstance(phase, Mapping):
-            raise Refused(_("Chaque phase est un objet {name, start, end}."), field=path)
+            raise Refused("phase-not-object", field=path)
         extra = set(phase) - {"name", "start", "end"}
         if extra:
-            raise Refused(_("Membre inconnu : {name}."), field=path, name=sorted(extra)[0])
+            raise Refused("unknown-member", field=path, name=sorted(extra)[0])
         name = phase.get("name")
         if not isinstance(name, str) or _phase_order(name) < 0:
-            raise Refused(
-                _("Phase inconnue : candidacies, supports, round-1…, results."),
-                field=f"{path}.name",
-            )
+            raise Refused("unknown-phase", field=f"{path}.name")
         if name in seen:
-            raise Refused(_("Cette phase apparaît deux fois."), field=f"{path}.name")
+            raise Refused("duplicate-phase", field=f"{path}.name")
         seen.add(name)
         start = parse_instant(phase.get("start"), f"{path}.start")
         end = parse_instant(phase.get("end"), f"{path}.end")
         if end <= start:
-            raise Refused(_("La fin doit suivre le début."), field=f"{path}.end")
+            raise Refused("phase-ends-before-start", field=f"{path}.end")
         parsed.append((_phase_order(name), name, start, end))
     for required in ("candidacies", "supports"):
         if required not in seen:
-            raise Refused(_("La phase « {name} » est obligatoire."), field="phases", name=required)
+            raise Refused("phase-required", field="phases", name=required)
     parsed.sort()
     rounds = [order - 1 for order, name, _s, _e in parsed if name.startswith("round-")]
     if rounds != list(range(1, len(rounds) + 1)):
-        raise Refused(_("Les tours se numérotent round-1, round-2… sans trou."), field="phases")
+        raise Refused("rounds-not-consecutive", field="phases")
     for (_o1, first, start1, end1), (_o2, second, start2, end2) in itertools.pairwise(parsed):
         where = f"phases[{[p.get('name') for p in value].index(second)}].start"
         if start2 < start1:
-            raise Refused(
-                _("La phase « {second} » ne peut pas commencer avant « {first} »."),
-                field=where, first=first, second=second,
-            )  # fmt: skip
+            raise Refused("phase-order", field=where, first=first, second=second)
         if (first, second) == ("candidacies", "supports"):
             if end2 < end1:
-                raise Refused(
-                    _("Les candidatures doivent se clore au plus tard avec les soutiens."),
-                    field=where.replace(".start", ".end"),
-                )
+                raise Refused("candidacies-after-supports", field=where.replace(".start", ".end"))
         elif start2 < end1:
-            raise Refused(
-                _("La phase « {second} » doit commencer après la fin de « {first} »."),
-                field=where, first=first, second=second,
-            )  # fmt: skip
+            raise Refused("phase-overlap", field=where, first=first, second=second)
     return [
         {"name": name, "start": format_instant(start), "end": format_instant(end)}
         for _o, name, start, end in parsed
@@ -264,9 +219,9 @@ def validate_grades(value: Any) -> list[str]:
     if isinstance(value, str) and value in GRADE_PRESETS:
         return list(GRADE_PRESETS[value])
     if not isinstance(value, list):
-        raise Refused(_("L’échelle de mentions est une liste de libellés."), field="grades")
+        raise Refused("grades-not-list", field="grades")
     if not 2 <= len(value) <= MAX_GRADES:
-        raise Refused(_("Il faut entre 2 et {max} mentions."), field="grades", max=MAX_GRADES)
+        raise Refused("grade-count", field="grades", max=MAX_GRADES)
     labels: list[str] = []
     seen: set[str] = set()
     for i, label in enumerate(value):
@@ -274,7 +229,7 @@ def validate_grades(value: Any) -> list[str]:
             label, f"grades[{i}]", max_length=MAX_GRADE_LABEL, required=True, multiline=False
         )
         if text.casefold() in seen:
-            raise Refused(_("Cette mention apparaît deux fois."), field=f"grades[{i}]")
+            raise Refused("duplicate-grade", field=f"grades[{i}]")
         seen.add(text.casefold())
         labels.append(text)
     return labels
@@ -287,20 +242,17 @@ def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
     not silently fall back to a default).
     """
     if not isinstance(data, Mapping):
-        raise Refused(_("La définition doit être un objet JSON."), field=None)
+        raise Refused("definition-not-object", field=None)
     unknown = sorted(set(data) - set(BODY_MEMBERS))
     if unknown:
-        raise Refused(_("Membre inconnu : {name}."), field=unknown[0][:100], name=unknown[0][:100])
+        raise Refused("unknown-member", field=unknown[0][:100], name=unknown[0][:100])
     merged = {**DEFAULTS, **{k: v for k, v in data.items() if v is not None}}
     for required in ("title", "slug", "phases"):
         if required not in merged:
-            raise Refused(_("Ce champ est obligatoire."), field=required)
+            raise Refused("required", field=required)
     slug = merged["slug"]
     if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug) or slug in RESERVED_SLUGS:
-        raise Refused(
-            _("Identifiant invalide : lettres minuscules, chiffres et tirets (63 au plus)."),
-            field="slug",
-        )
+        raise Refused("bad-slug", field="slug")
     grades = validate_grades(merged["grades"])
     body: dict[str, Any] = {
         "revision": _int(revision, "revision", 1, 1_000_000),
@@ -324,15 +276,28 @@ def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
         "phases": validate_phases(merged["phases"]),
     }
     if body["subset_size"] == 1:
-        raise Refused(
-            _("Un sous-ensemble tiré au sort compte au moins 2 candidats (0 = tous)."),
-            field="subset_size",
-        )
+        raise Refused("subset-too-small", field="subset_size")
     # Optional: absent means "server", so logs made before the option stay byte-identical.
     if _choice(merged["credentials"], "credentials", CREDENTIALS) == "voter":
         body["credentials"] = "voter"
     if merged.get("witness_policy"):  # optional: absent means no witnesses
         body["witness_policy"] = validate_witness_policy(merged["witness_policy"])
+    # Optional: absent means "sealed"; encrypted ballots need voter-held credentials and k-of-n
+    # trustees (docs/audit-log.md §10).
+    if _choice(merged["ballots"], "ballots", BALLOT_MODES) == "encrypted":
+        if body.get("credentials") != "voter":
+            raise Refused("encrypted-needs-voter-credentials", field="credentials")
+        if "trustees" not in merged:
+            raise Refused("required", field="trustees")
+        if "trustee_threshold" not in merged:
+            raise Refused("required", field="trustee_threshold")
+        body["ballots"] = "encrypted"
+        body["trustees"] = _int(merged["trustees"], "trustees", 1, MAX_TRUSTEES)
+        body["trustee_threshold"] = _int(
+            merged["trustee_threshold"], "trustee_threshold", 1, body["trustees"]
+        )
+    elif "trustees" in merged or "trustee_threshold" in merged:
+        raise Refused("trustees-need-encrypted-ballots", field="ballots")
     return body
 
 
@@ -344,11 +309,7 @@ def validate_witness_policy(value: Any) -> str:
     http(s) URL the service submits checkpoints to, groups, one quorum; no `log` line (the
     log is the primary's own, its key pinned by each observer)."""
     if not isinstance(value, str) or len(value) > MAX_WITNESS_POLICY:
-        raise Refused(
-            _("La politique de témoins est un texte de {max} caractères au plus."),
-            field="witness_policy",
-            max=MAX_WITNESS_POLICY,
-        )
+        raise Refused("witness-policy-too-long", field="witness_policy", max=MAX_WITNESS_POLICY)
     text = nfc(value).replace("\r\n", "\n")
     if not text.endswith("\n"):
         text += "\n"
@@ -360,11 +321,7 @@ def validate_witness_policy(value: Any) -> str:
             if not (witness.url or "").startswith(("http://", "https://")):
                 raise PolicyError(f"witness {witness.name} needs its http(s) submission URL")
     except PolicyError as exc:
-        raise Refused(
-            _("La politique de témoins est invalide : {reason}"),
-            field="witness_policy",
-            reason=str(exc),
-        ) from None
+        raise Refused("witness-policy-invalid", field="witness_policy", detail=str(exc)) from None
     return text
 
 
@@ -454,10 +411,7 @@ def check_schedule_change(
     after = {p["name"]: p for p in new}
     for name, phase in before.items():
         if name not in after and parse_instant(phase["start"], "start") < moment:
-            raise Refused(
-                _("La phase « {name} » a commencé : elle ne peut plus être retirée."),
-                field="phases", name=name,
-            )  # fmt: skip
+            raise Refused("phase-started", field="phases", name=name)
     for index, phase in enumerate(new):
         previous = before.get(phase["name"])
         for bound in ("start", "end"):
@@ -465,6 +419,6 @@ def check_schedule_change(
                 continue
             path = f"phases[{index}].{bound}"
             if previous is not None and parse_instant(previous[bound], path) < moment:
-                raise Refused(_("Cette date est passée : elle ne peut plus changer."), field=path)
+                raise Refused("instant-passed", field=path)
             if parse_instant(phase[bound], path) < moment:
-                raise Refused(_("Une date modifiée ne peut pas être dans le passé."), field=path)
+                raise Refused("instant-in-past", field=path)

@@ -42,8 +42,8 @@ from crypto.keys import LogKey
 from crypto.merkle import EMPTY_ROOT, CompactRange, ConsistencyProof, InclusionProof, leaf_hash
 from crypto.note import Checkpoint, format_verifier_key, sign_checkpoint
 from voting import log_queries as q
-from voting.definition import Refused, _
 from voting.entry_kinds import PHASE_CHANGE_KINDS, EntryBody
+from voting.refusals import Refused
 from voting.witnesses import Witnesses
 
 logger = logging.getLogger("scrutin.log")
@@ -80,32 +80,15 @@ class EntryTooLarge(LogError, Refused):
     A `Refused`: pages show its translated message next to the form `field` to correct.
     """
 
-    MESSAGES: ClassVar[dict[str, tuple[str, str]]] = {
-        "round-open": (
-            _(
-                "Trop de candidats pour un seul tour : l’entrée d’ouverture du journal ferait "
-                "{size} octets, et une entrée en compte {limit} au plus. Choisissez moins de "
-                "candidats ; rien n’a été enregistré."
-            ),
-            "candidates",
-        ),
-        "definition": (
-            _(
-                "Texte trop long : la définition de la primaire ferait une entrée de journal "
-                "de {size} octets, {limit} au plus. Raccourcissez la description ; rien n’a "
-                "été enregistré."
-            ),
-            "description",
-        ),
+    # entry kind → (reason, the form field to shorten); other kinds: "entry-too-large"
+    REASONS: ClassVar[dict[str, tuple[str, str]]] = {
+        "round-open": ("round-open-entry-too-large", "candidates"),
+        "definition": ("definition-entry-too-large", "description"),
     }
-    GENERIC = _(
-        "Cette entrée du journal public ferait {size} octets, et une entrée en compte {limit} "
-        "au plus ; rien n’a été enregistré."
-    )
 
     def __init__(self, kind: str, size: int, limit: int) -> None:
-        message, field = self.MESSAGES.get(kind, (self.GENERIC, None))
-        super().__init__(message, field=field, status=413, size=size, limit=limit)
+        reason, field = self.REASONS.get(kind, ("entry-too-large", None))
+        super().__init__(reason, field=field, size=size, limit=limit)
         self.kind = kind
         self.size = size
         self.limit = limit

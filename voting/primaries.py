@@ -26,14 +26,13 @@ import asyncpg
 
 from voting.definition import (
     PhaseState,
-    Refused,
-    _,
     changed_members,
     check_schedule_change,
     clean_text,
     phase_state,
     validate_definition,
 )
+from voting.refusals import Refused
 
 MAX_CHARTER = 20_000
 PRIMARY_COLUMNS = """
@@ -160,7 +159,7 @@ async def create_primary(
             created_by,
         )
     except asyncpg.UniqueViolationError:  # taken, possibly by a concurrent request
-        raise Refused(_("Cet identifiant est déjà pris."), field="slug", status=409) from None
+        raise Refused("slug-taken", field="slug") from None
     await conn.execute(
         """
         INSERT INTO primary_definitions (primary_id, revision, definition, created_by)
@@ -220,21 +219,18 @@ async def update_definition(
     """
     current = await get_primary_by_id(conn, primary_id, for_update=True)
     if current is None:
-        raise Refused(_("Primaire introuvable."), status=404)
+        raise Refused("primary-not-found")
     if await voting_has_started(conn, primary_id):
-        raise Refused(_("Le vote a commencé : la définition ne peut plus changer."), status=409)
+        raise Refused("voting-started")
     wanted = changes.get("revision")
     if wanted is not None and (isinstance(wanted, bool) or not isinstance(wanted, int)):
-        raise Refused(_("La révision est un nombre entier."), field="revision")
+        raise Refused("revision-not-integer", field="revision")
     if wanted not in (None, current.revision + 1):
-        raise Refused(
-            _("La révision suivante est la {next}."), field="revision", status=409,
-            next=current.revision + 1,
-        )  # fmt: skip
+        raise Refused("revision-expected", field="revision", next=current.revision + 1)
     merged = {**current.definition, **{k: v for k, v in changes.items() if k != "revision"}}
     body = validate_definition(merged, revision=current.revision + 1)
     if body["slug"] != current.slug:
-        raise Refused(_("L’identifiant d’une primaire ne change pas."), field="slug", status=409)
+        raise Refused("slug-fixed", field="slug")
     changed = changed_members(current.definition, body)
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     if "phases" in changed:
@@ -246,9 +242,7 @@ async def update_definition(
         )
         if qualified:
             raise Refused(
-                _("Des candidats sont déjà qualifiés : le seuil ne peut plus changer."),
-                field="threshold" if "threshold" in changed else "qualification",
-                status=409,
+                "threshold-fixed", field="threshold" if "threshold" in changed else "qualification"
             )
     new_charter = current.charter
     if charter is not None:

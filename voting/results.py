@@ -25,10 +25,10 @@ from crypto.encoding import Base64Error, b64decode, b64encode
 from voting.grades import grade_scale
 from voting.log import LogService, Queued
 from voting.majority import TallyError, TallyResult, tally
+from voting.refusals import Refused
 from voting.rounds import KEY_FILE_FORMAT, TALLY_KEY_PURPOSE, Round, get_round
 
 __all__ = [
-    "RevealError",
     "Tallied",
     "ballot_entries",
     "get_result",
@@ -37,19 +37,6 @@ __all__ = [
     "tally_round",
     "unlock_tally_key",
 ]
-
-
-def _(message: str) -> str:
-    return message
-
-
-class RevealError(ValueError):
-    """The key is refused or the round is not in a state to reveal it; nothing changed."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -74,13 +61,9 @@ def read_key_file(data: bytes | str) -> dict[str, Any]:
     try:
         value = json.loads(data)
     except (ValueError, UnicodeDecodeError):
-        raise RevealError(
-            _("Ce fichier n’est pas un fichier de clé de dépouillement."), field="key_file"
-        ) from None
+        raise Refused("not-a-key-file", field="key_file") from None
     if not isinstance(value, dict) or value.get("format") != KEY_FILE_FORMAT:
-        raise RevealError(
-            _("Ce fichier n’est pas un fichier de clé de dépouillement."), field="key_file"
-        )
+        raise Refused("not-a-key-file", field="key_file")
     return value
 
 
@@ -95,26 +78,20 @@ async def unlock_tally_key(
         try:
             secret = b64decode(str(value.get("tally_secret_key", "")), length=32, what="key")
         except (Base64Error, binascii.Error):
-            raise RevealError(_("La clé de ce fichier est illisible."), field="key_file") from None
+            raise Refused("unreadable-key", field="key_file") from None
     elif passphrase:
         if round_.sealed_tally_key is None:
-            raise RevealError(
-                _("La clé de ce tour a été remise sous forme de fichier : déposez ce fichier."),
-                field="key_file",
-            )
+            raise Refused("key-file-expected", field="key_file")
         try:
             secret = await asyncio.to_thread(
                 keys.open_with_passphrase, round_.sealed_tally_key, passphrase, TALLY_KEY_PURPOSE
             )
         except keys.SealError:
-            raise RevealError(_("Phrase secrète incorrecte."), field="passphrase") from None
+            raise Refused("wrong-passphrase", field="passphrase") from None
     else:
-        raise RevealError(_("Donnez la phrase secrète ou le fichier de clé."), field="passphrase")
+        raise Refused("key-required", field="passphrase")
     if not check_tally_key(secret, round_.tally_public_key):
-        raise RevealError(
-            _("Cette clé ne correspond pas à la clé publique du tour."),
-            field="key_file" if key_file else "passphrase",
-        )
+        raise Refused("wrong-key", field="key_file" if key_file else "passphrase")
     return secret
 
 
@@ -216,11 +193,11 @@ async def reveal_and_tally(
     async with pool.acquire() as conn:
         round_ = await get_round(conn, primary_id, number)
         if round_ is None:
-            raise RevealError(_("Ce tour n’existe pas."))
+            raise Refused("round-not-found")
         if round_.status == "open":
-            raise RevealError(_("Clôturez le tour avant de révéler la clé."))
+            raise Refused("round-still-open")
         if round_.status == "tallied":
-            raise RevealError(_("Le résultat de ce tour est déjà publié."))
+            raise Refused("already-tallied")
         secret = await unlock_tally_key(round_, passphrase=passphrase, key_file=key_file)
         # Every ballot precedes the close in the log: integrate up to it first.
         await log.integrate(pool, primary_id)
@@ -228,7 +205,7 @@ async def reveal_and_tally(
             round_ = await get_round(conn, primary_id, number, lock="update")
             assert round_ is not None
             if round_.status != "closed":
-                raise RevealError(_("Le résultat de ce tour est déjà publié."))
+                raise Refused("already-tallied")
             close_index = await conn.fetchval(
                 """
                 SELECT max(idx) FROM log_entries
@@ -239,7 +216,7 @@ async def reveal_and_tally(
                 number,
             )
             if close_index is None:
-                raise RevealError(_("La clôture n’est pas encore inscrite au journal ; réessayez."))
+                raise Refused("close-not-logged")
             head = await log.head(conn, primary_id)
             entries = await ballot_entries(conn, primary_id, number, before=close_index)
             opened = await asyncio.to_thread(_open_all, secret, round_, entries)
@@ -247,12 +224,7 @@ async def reveal_and_tally(
                 result, explanations = tally_round(round_, opened)
             except TallyError:
                 # Rolled back with the transaction: the key stays secret, nothing appended.
-                raise RevealError(
-                    _(
-                        "Le résultat ne peut pas être calculé avec la politique des jugements "
-                        "manquants de cette primaire ; rien n’a été publié."
-                    )
-                ) from None
+                raise Refused("tally-refused") from None
             body = result_body(round_, result, tree_size=head.size, root=head.root)
             invalid = [
                 e.tracker for e, o in zip(entries, opened, strict=True) if o.status == "invalid"

@@ -32,6 +32,7 @@ from crypto.ballots import ballot_plaintext_size, generate_tally_keypair
 from crypto.encoding import b64encode
 from voting.definition import parse_instant
 from voting.log import LogService, Queued
+from voting.refusals import Refused
 
 logger = logging.getLogger("scrutin.rounds")
 
@@ -40,7 +41,6 @@ __all__ = [
     "MIN_PASSPHRASE_LENGTH",
     "OpenedRound",
     "Round",
-    "RoundError",
     "close_round",
     "count_ballot_entries",
     "eligible_candidates",
@@ -54,21 +54,6 @@ __all__ = [
 KEY_FILE_FORMAT = "scrutin-tally-key/v1"
 MIN_PASSPHRASE_LENGTH = 12
 TALLY_KEY_PURPOSE = "tally-key"
-
-
-def _(message: str) -> str:
-    """Mark a message for translation; the page translates it when it shows it."""
-    return message
-
-
-class RoundError(ValueError):
-    """A round operation is refused. ``message`` is French (translated by the page)."""
-
-    def __init__(self, message: str, *, field: str | None = None, **params: Any) -> None:
-        super().__init__(message % params if params else message)
-        self.message = message
-        self.field = field
-        self.params = params
 
 
 @dataclass(frozen=True)
@@ -273,16 +258,13 @@ async def open_round(
         "SELECT id, slug, definition FROM primaries WHERE id = $1 FOR UPDATE", primary_id
     )
     if primary is None:
-        raise RoundError(_("Primaire introuvable."))
+        raise Refused("primary-not-found")
     definition = _jsonish(primary["definition"])
     previous = await latest_round(conn, primary_id)
     if previous is not None and previous.status != "tallied":
-        raise RoundError(
-            _("Le tour %(number)s n’est pas terminé : publiez son résultat d’abord."),
-            number=previous.number,
-        )
+        raise Refused("previous-round-open", number=previous.number)
     if closes_at is not None and now is not None and closes_at <= now:
-        raise RoundError(_("La date de clôture doit être dans le futur."), field="closes_at")
+        raise Refused("closes-at-past", field="closes_at")
     confirmed = {c["candidate"]: c for c in await eligible_candidates(conn, primary_id)}
     if previous is not None:
         allowed = [confirmed[c] for c in previous.candidate_ids if c in confirmed]
@@ -296,41 +278,19 @@ async def open_round(
         for cid in wanted:
             if cid not in allowed_ids:
                 if previous is not None and cid in confirmed:
-                    raise RoundError(
-                        _("Un candidat absent du tour précédent ne peut pas entrer dans ce tour."),
-                        field="candidates",
-                    )
-                raise RoundError(
-                    _("Seules les candidatures confirmées peuvent figurer sur le bulletin."),
-                    field="candidates",
-                )
+                    raise Refused("not-in-previous-round", field="candidates")
+                raise Refused("candidate-not-confirmed", field="candidates")
         chosen = [c for c in allowed if c["candidate"] in set(wanted)]
     if len(chosen) < 2:
-        raise RoundError(
-            _("Il faut au moins deux candidatures confirmées pour ouvrir un tour."),
-            field="candidates",
-        )
+        raise Refused("too-few-candidates", field="candidates")
     if passphrase is not None and len(passphrase) < MIN_PASSPHRASE_LENGTH:
-        raise RoundError(
-            _("La phrase secrète doit compter au moins %(n)s caractères."),
-            field="passphrase",
-            n=MIN_PASSPHRASE_LENGTH,
-        )
+        raise Refused("passphrase-too-short", field="passphrase", n=MIN_PASSPHRASE_LENGTH)
 
     subset_size = int(definition.get("subset_size", 0))
     if definition.get("missing") == "strict" and 0 < subset_size < len(chosen):
         # Each voter grades only a subset, so every candidate lacks judgments: the strict
         # policy could never tally this round.
-        raise RoundError(
-            _(
-                "La politique « strict » exige que chaque votant évalue chaque candidat : "
-                "elle ne permet pas de tirer %(k)s candidats sur %(n)s. Changez la politique "
-                "des jugements manquants ou la taille des sous-ensembles."
-            ),
-            field="candidates",
-            k=subset_size,
-            n=len(chosen),
-        )
+        raise Refused("strict-with-subsets", field="candidates", k=subset_size, n=len(chosen))
     number = 1 if previous is None else previous.number + 1
     moment = now or datetime.now(UTC)
     for phase in definition.get("phases", []):
@@ -340,11 +300,8 @@ async def open_round(
         ):
             # Its round-open entry would fall before the phase the calendar announces for it
             # (docs/audit-log.md §9 check 11), and the pages would still show the phase before.
-            raise RoundError(
-                _(
-                    "La phase « tour %(number)s » du calendrier n’a pas commencé : ce tour "
-                    "s’ouvre à partir du %(start)s (UTC)."
-                ),
+            raise Refused(
+                "round-phase-not-started",
                 field="closes_at",
                 number=number,
                 start=phase["start"].replace("T", " ").removesuffix("Z"),
@@ -352,29 +309,15 @@ async def open_round(
         if phase.get("name") == f"round-{number}" and parse_instant(phase["end"], "end") <= moment:
             # It could never accept a ballot (Round.window), and once voting has started the
             # calendar can no longer be revised: refuse now rather than open a dead round.
-            raise RoundError(
-                _(
-                    "La phase « tour %(number)s » du calendrier est terminée : ce tour ne "
-                    "pourrait recevoir aucun bulletin."
-                ),
-                field="closes_at",
-                number=number,
-            )
+            raise Refused("round-phase-ended", field="closes_at", number=number)
     # The result of this round must fit in one log entry as well (§7): refuse now a round
     # whose result could never be published, rather than a reveal that can never succeed.
     worst = worst_result_entry_size(
         number, [c["candidate"] for c in chosen], len(definition["grades"])
     )
     if worst > tiles.MAX_ENTRY_SIZE:
-        raise RoundError(
-            _(
-                "Trop de candidats pour un seul tour : son résultat pourrait faire une entrée "
-                "de journal de %(size)s octets, et une entrée en compte %(limit)s au plus. "
-                "Choisissez moins de candidats ; rien n’a été enregistré."
-            ),
-            field="candidates",
-            size=worst,
-            limit=tiles.MAX_ENTRY_SIZE,
+        raise Refused(
+            "result-too-large", field="candidates", size=worst, limit=tiles.MAX_ENTRY_SIZE
         )
     pair = generate_tally_keypair()
     sealed = None
@@ -492,9 +435,9 @@ async def close_round(
     """
     current = await get_round(conn, primary_id, number, lock="update")
     if current is None:
-        raise RoundError(_("Ce tour n’existe pas."))
+        raise Refused("round-not-found")
     if current.status != "open":
-        raise RoundError(_("Ce tour est déjà clos."))
+        raise Refused("round-already-closed")
     moment = now or log.clock()
     turnout = await conn.fetchval(
         "SELECT count(*) FROM voters_voted WHERE round_id = $1", current.id
@@ -508,14 +451,7 @@ async def close_round(
             turnout,
             ballots,
         )
-        raise RoundError(
-            _(
-                "Clôture refusée : %(voters)s votants enregistrés mais %(ballots)s bulletins "
-                "dans le journal. Alerte transmise ; rien n’a été modifié."
-            ),
-            voters=turnout,
-            ballots=ballots,
-        )
+        raise Refused("close-mismatch", voters=turnout, ballots=ballots)
     await conn.execute("DELETE FROM round_assignments WHERE round_id = $1", current.id)
     voters = [
         row["account_id"]

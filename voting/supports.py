@@ -30,7 +30,7 @@ from voting.credentials import (
     uses_voter_credentials,
     verify_signature,
 )
-from voting.definition import Refused, _, format_instant, parse_instant
+from voting.definition import format_instant, parse_instant
 from voting.eligibility import eligibility
 from voting.primaries import (
     LogAppender,
@@ -40,6 +40,7 @@ from voting.primaries import (
     voting_has_started,
 )
 from voting.qualification import qualification_body, qualified_at_phase_end, qualifies_on_support
+from voting.refusals import Refused
 
 PSEUDONYM_DOMAIN = b"scrutin-supporter/v1\x00"
 
@@ -73,13 +74,13 @@ async def _prepare(
 ) -> tuple[Primary, Candidacy]:
     found = await get_candidacy(conn, candidacy_id)
     if found is None:
-        raise Refused(_("Candidature introuvable."), status=404)
+        raise Refused("candidacy-not-found")
     primary = await get_primary_by_id(conn, found.primary_id, for_share=True)
     assert primary is not None
     if primary.supports_closed or await voting_has_started(conn, primary.id):
-        raise Refused(_("La phase des soutiens est close."), status=409)
+        raise Refused("supports-closed")
     if not primary.phases(now).is_open("supports"):
-        raise Refused(_("La phase des soutiens n’est pas ouverte."), status=409)
+        raise Refused("supports-not-open")
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
         f"scrutin-support:{primary.id}:{account_id}",
@@ -108,17 +109,17 @@ async def support(
     allowed = await eligibility(conn, primary.id, account_id, lock=True)
     if not allowed:
         # REASONS holds French source strings, translated by the web layer like ours.
-        raise Refused(allowed.message, status=403, field="eligibility")
+        raise Refused(f"ineligible-{allowed.reason}", field="eligibility")
     if candidacy.status != "published":
-        raise Refused(_("Ce candidat ne recueille pas de soutiens."), status=409)
+        raise Refused("not-collecting-supports")
     if candidacy.account_id == account_id:
-        raise Refused(_("Vous ne pouvez pas soutenir votre propre candidature."), status=403)
+        raise Refused("own-candidacy")
     if await conn.fetchval(
         "SELECT 1 FROM supports WHERE candidacy_id = $1 AND account_id = $2",
         candidacy.id,
         account_id,
     ):
-        raise Refused(_("Vous soutenez déjà ce candidat."), status=409)
+        raise Refused("already-supported")
     if primary.support_cap:
         given = await conn.fetchval(
             "SELECT count(*) FROM supports WHERE primary_id = $1 AND account_id = $2",
@@ -126,10 +127,7 @@ async def support(
             account_id,
         )
         if given >= primary.support_cap:
-            raise Refused(
-                _("Vous avez déjà donné vos {cap} soutiens dans cette primaire."),
-                status=409, cap=primary.support_cap,
-            )  # fmt: skip
+            raise Refused("support-cap", cap=primary.support_cap)
     pseudonym = supporter_pseudonym(secret_key, primary.id, account_id)
     body = {"candidate": str(candidacy.id), "supporter": pseudonym}
     if uses_voter_credentials(primary.definition):
@@ -173,19 +171,13 @@ async def _signed(
     """The `credential` and `credential_sig` members of a support, or Refused."""
     credential = await credential_in_force(conn, primary_id, account_id, secret_key=secret_key)
     if credential is None:
-        raise Refused(
-            _("Créez d’abord votre clé de vote pour cette primaire."),
-            status=409, field="credential",
-        )  # fmt: skip
+        raise Refused("credential-first", field="credential")
     origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", primary_id)
     message = support_message(origin, candidate)
     if signature is None and credential.assisted:
         signature = sign_assisted(credential, message)
     if signature is None or not verify_signature(credential.public_key, message, signature):
-        raise Refused(
-            _("Votre soutien doit être signé par votre clé de vote."),
-            status=400, field="credential_sig",
-        )  # fmt: skip
+        raise Refused("support-signature-required", field="credential_sig")
     return {"credential": credential.b64, "credential_sig": b64encode(signature)}
 
 
@@ -225,17 +217,14 @@ async def withdraw_support(
     now = now or datetime.now(UTC)
     primary, candidacy = await _prepare(conn, candidacy_id, account_id, now)
     if not candidacy.releases_supports:
-        raise Refused(
-            _("Ce candidat ne recueille plus de soutiens : votre soutien est définitif."),
-            status=409,
-        )
+        raise Refused("support-final")
     deleted = await conn.fetchval(
         "DELETE FROM supports WHERE candidacy_id = $1 AND account_id = $2 RETURNING supporter",
         candidacy.id,
         account_id,
     )
     if deleted is None:
-        raise Refused(_("Vous ne soutenez pas ce candidat."), status=409)
+        raise Refused("not-supported")
     count = await conn.fetchval(
         "UPDATE candidacies SET support_count = support_count - 1 WHERE id = $1 "
         "RETURNING support_count",
@@ -262,16 +251,14 @@ async def close_supports_phase(
     `qualification` entry each). Returns the candidates qualified now."""
     primary = await get_primary_by_id(conn, primary_id, for_update=True)
     if primary is None:
-        raise Refused(_("Primaire introuvable."), status=404)
+        raise Refused("primary-not-found")
     if primary.supports_closed:
-        raise Refused(_("La phase des soutiens est déjà close."), status=409)
+        raise Refused("supports-already-closed")
     now = now or datetime.now(UTC)
     state = primary.phases(now)
     phase = state.get("supports")
     if phase is None or phase.status != "past":
-        raise Refused(
-            _("La phase des soutiens n’est pas terminée : attendez sa date de fin."), status=409
-        )
+        raise Refused("supports-not-ended")
     rows = await conn.fetch(
         "SELECT id, support_count FROM candidacies WHERE primary_id = $1 AND status = 'published' "
         "ORDER BY id FOR UPDATE",
@@ -306,12 +293,12 @@ async def close_supports_now(
     moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     primary = await get_primary_by_id(conn, primary_id, for_update=True)
     if primary is None:
-        raise Refused(_("Primaire introuvable."), status=404)
+        raise Refused("primary-not-found")
     if primary.supports_closed:
-        raise Refused(_("La phase des soutiens est déjà close."), status=409)
+        raise Refused("supports-already-closed")
     phase = primary.phases(moment).get("supports")
     if phase is None or phase.status == "future":
-        raise Refused(_("La phase des soutiens n’a pas commencé."), status=409)
+        raise Refused("supports-not-started")
     if phase.status == "current":
         end = format_instant(moment)
         phases = []

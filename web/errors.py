@@ -11,7 +11,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voting.log import EntryTooLarge
+from voting.refusals import Refused
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 logger = logging.getLogger("scrutin")
@@ -26,6 +26,94 @@ MESSAGES = {
     500: "Une erreur interne est survenue ; rien n’a été enregistré.",
     503: "Le service est momentanément indisponible : réessayez dans un instant.",
 }
+# The HTTP status of every domain refusal (voting/refusals.py), by reason: the one place where
+# the domain's refusals meet HTTP. 422 an input the rules refuse, 409 a state that does not
+# allow it (yet or any more), 403 someone who may not, 404 a thing that does not exist, 413 an
+# entry or upload too large. Opening, closing and revealing a round answer as their pages did:
+# 400 for what the organiser's form must correct, 409 for a close that cannot happen.
+_INPUT = 422
+REFUSAL_STATUSES: dict[str, int] = {
+    **dict.fromkeys(
+        (
+            "not-text", "control-characters", "required", "too-long", "not-boolean",
+            "not-integer", "out-of-range", "unknown-choice", "bad-instant",
+            "instant-out-of-range", "definition-not-object", "unknown-member", "bad-slug",
+            "phases-not-list", "too-many-phases", "phase-not-object", "unknown-phase",
+            "duplicate-phase", "phase-ends-before-start", "phase-required",
+            "rounds-not-consecutive", "phase-order", "candidacies-after-supports",
+            "phase-overlap", "grades-not-list", "grade-count", "duplicate-grade",
+            "subset-too-small", "witness-policy-too-long", "witness-policy-invalid",
+            "phase-started", "instant-passed", "instant-in-past", "revision-not-integer",
+            "charter-required", "bad-link", "links-not-list", "too-many-links", "photo-format",
+            "name-invisible-character", "name-styled-letter", "name-mixed-scripts",
+            "name-confusable", "bad-public-key",
+            "encrypted-needs-voter-credentials", "trustees-need-encrypted-ballots",
+            "trustee-name-required", "bad-trustee-key", "trustee-bad-signature",
+            "trustee-bad-body",
+        ),
+        _INPUT,
+    ),
+    **dict.fromkeys(
+        (
+            "slug-taken", "voting-started", "revision-expected", "slug-fixed",
+            "threshold-fixed", "candidacy-state", "candidacies-not-open", "already-declared",
+            "candidacy-qualified", "candidate-list-closed", "supports-closed",
+            "supports-not-open", "not-collecting-supports", "already-supported", "support-cap",
+            "credential-first", "support-final", "not-supported", "supports-already-closed",
+            "supports-not-ended", "supports-not-started", "credentials-not-used",
+            "credential-roll-frozen", "credential-exists", "credential-taken", "round-closed",
+            "already-voted", "already-cast", "round-already-closed", "close-mismatch",
+            "trustees-not-used", "trustee-key-taken", "trustees-complete",
+            "trustees-incomplete", "trustee-keygen-done", "trustee-keygen-pending",
+            "trustee-ack-done", "election-key-missing", "tally-sums-missing", "tally-sums-done",
+            "trustee-decryption-done", "too-few-decryptions",
+        ),
+        409,
+    ),
+    **dict.fromkeys(
+        (
+            "not-the-candidate", "own-candidacy", "not-eligible", "no-credential",
+            "ineligible-unknown-primary", "ineligible-unknown-account", "ineligible-unverified",
+            "ineligible-disposable", "ineligible-not-on-list", "ineligible-not-requested",
+            "ineligible-pending", "ineligible-refused", "ineligible-unknown-policy",
+            "ineligible-other-account",
+        ),
+        403,
+    ),
+    **dict.fromkeys(
+        ("primary-not-found", "candidacy-not-found", "round-not-found", "trustee-not-found"), 404
+    ),
+    **dict.fromkeys(
+        (
+            "support-signature-required", "bad-sealed-token", "signature-required",
+            "bad-signature",
+            # opening a round (its form)
+            "previous-round-open", "closes-at-past", "not-in-previous-round",
+            "candidate-not-confirmed", "too-few-candidates", "passphrase-too-short",
+            "strict-with-subsets", "round-phase-not-started", "round-phase-ended",
+            "result-too-large",
+            # revealing the tally key (its form)
+            "not-a-key-file", "unreadable-key", "key-file-expected", "wrong-passphrase",
+            "key-required", "wrong-key", "round-still-open", "already-tallied",
+            "close-not-logged", "tally-refused",
+        ),
+        400,
+    ),
+    **dict.fromkeys(
+        (
+            "photo-too-large", "round-open-entry-too-large", "definition-entry-too-large",
+            "entry-too-large",
+        ),
+        413,
+    ),
+}  # fmt: skip
+
+
+def refusal_status(refusal: Refused) -> int:
+    """The HTTP status answering a domain refusal."""
+    return REFUSAL_STATUSES[refusal.reason]
+
+
 RETRY_AFTER_UNAVAILABLE = "5"  # seconds; the pool reconnects as soon as the database is back
 TEXT_REFUSED = (
     "Le texte envoyé contient un caractère non accepté (caractère nul) ; rien n’a été enregistré."
@@ -97,21 +185,22 @@ async def text_refused(request: Request, exc: Exception) -> Response:
     return error_response(request, 400, TEXT_REFUSED)
 
 
-async def entry_too_large(request: Request, exc: Exception) -> Response:
-    # A log entry over 65,535 bytes (docs/audit-log.md §7): refused before anything was
-    # queued, and the service's transaction rolled back. Views that can point at the field
-    # to shorten catch it themselves; this is the clear answer everywhere else.
+async def refused(request: Request, exc: Exception) -> Response:
+    # A domain refusal no view turned into its own page (a log entry over 65,535 bytes, a
+    # service refusing a state change): nothing was written, the service's transaction rolled
+    # back. Views that can point at the field to correct catch it themselves; this is the
+    # clear answer everywhere else, with the status of REFUSAL_STATUSES.
     from web.i18n import request_language, translator
 
-    assert isinstance(exc, EntryTooLarge)
+    assert isinstance(exc, Refused)
     text = exc.translated(translator(request_language(request)))
-    return error_response(request, 413, text)
+    return error_response(request, refusal_status(exc), text)
 
 
 def handlers() -> dict[int | type[Exception], object]:
     return {
         HTTPException: http_exception,
-        EntryTooLarge: entry_too_large,
+        Refused: refused,
         asyncpg.exceptions.CharacterNotInRepertoireError: text_refused,
         asyncpg.exceptions.UntranslatableCharacterError: text_refused,
         500: server_error,

@@ -12,8 +12,9 @@ import pytest
 from crypto import canonical
 from crypto.ballots import SEAL_OVERHEAD
 from tests.fixtures.rounds import PASSPHRASE, make_round_primary, make_voters
-from voting.ballots import BallotError, CastError, assigned_candidates, cast
+from voting.ballots import BallotError, assigned_candidates, cast
 from voting.log import LogService
+from voting.refusals import Refused
 from voting.rounds import close_round, get_round, open_round
 
 pytestmark = pytest.mark.anyio
@@ -56,9 +57,9 @@ async def test_hundred_concurrent_casts_by_one_voter_make_one_ballot(
         return_exceptions=True,
     )
     accepted = [o for o in outcomes if not isinstance(o, BaseException)]
-    refused = [o for o in outcomes if isinstance(o, CastError)]
+    refused = [o for o in outcomes if isinstance(o, Refused)]
     assert len(accepted) == 1 and len(refused) == 99
-    assert {e.code for e in refused} == {"already-voted"}
+    assert {e.reason for e in refused} == {"already-voted"}
     assert len(await _ballot_entries(log_pool, log_service, round_primary.id)) == 1
     async with log_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM voters_voted") == 1
@@ -90,9 +91,9 @@ async def test_refused_casts_append_nothing(
         unverified = await conn.fetchval(
             "INSERT INTO accounts (email) VALUES ('nobody@example.org') RETURNING id"
         )
-    with pytest.raises(CastError) as caught:
+    with pytest.raises(Refused) as caught:
         await _cast(log_pool, log_service, round_primary, unverified, full)
-    assert caught.value.code == "not-eligible"
+    assert caught.value.reason == "not-eligible"
     assert await _ballot_entries(log_pool, log_service, round_primary.id) == []
     async with log_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM voters_voted") == 0
@@ -118,12 +119,12 @@ async def test_casts_outside_the_window_are_refused(
     await _open(log_pool, log_service, closing, closes_at=soon)
     grades_f = dict.fromkeys(ended.candidates, 3)
     grades_c = dict.fromkeys(closing.candidates, 3)
-    with pytest.raises(CastError) as caught:
+    with pytest.raises(Refused) as caught:
         await _cast(
             log_pool, log_service, ended, round_voters[0], grades_f, now=soon + timedelta(1)
         )
-    assert caught.value.code == "round-closed"
-    with pytest.raises(CastError):
+    assert caught.value.reason == "round-closed"
+    with pytest.raises(Refused):
         await _cast(
             log_pool,
             log_service,
@@ -135,9 +136,9 @@ async def test_casts_outside_the_window_are_refused(
     await _cast(log_pool, log_service, closing, round_voters[0], grades_c)
     async with log_pool.acquire() as conn, conn.transaction():
         await close_round(conn, log_service, primary_id=closing.id, number=1)
-    with pytest.raises(CastError) as caught:
+    with pytest.raises(Refused) as caught:
         await _cast(log_pool, log_service, closing, round_voters[1], grades_c)
-    assert caught.value.code == "round-closed"
+    assert caught.value.reason == "round-closed"
     assert await _ballot_entries(log_pool, log_service, ended.id) == []
     assert len(await _ballot_entries(log_pool, log_service, closing.id)) == 1
 

@@ -15,9 +15,9 @@ from tests.fixtures.primaries import logged, make_account, make_candidacy, make_
 from tests.fixtures.waiting import wait_until_blocked
 from voting import candidacies
 from voting.candidacies import declaration_hash, photo_type, validate_declaration
-from voting.definition import Refused
 from voting.log import LogService
 from voting.markdown import render
+from voting.refusals import Refused
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
@@ -70,7 +70,7 @@ def test_photo_is_checked_by_magic_bytes_and_size() -> None:
         photo_type(b"<svg onload=alert(1)>")
     with pytest.raises(Refused) as info:
         photo_type(PNG + b"\x00" * (1024 * 1024))
-    assert info.value.status == 413
+    assert info.value.reason == "photo-too-large"
 
 
 def test_declaration_hash_is_sha256_of_the_canonical_text() -> None:
@@ -174,7 +174,7 @@ async def test_moderation_reject_and_exclude_carry_a_public_reason(
     assert excluded.status == "excluded"
     with pytest.raises(Refused) as info:  # a rejected candidacy cannot be published
         await run(pool, candidacies.publish, log, first.id)
-    assert info.value.status == 409
+    assert info.value.reason == "candidacy-state"
     found = [(b["action"], b["reason"]) for k, b in await logged(pool, log, primary.id)
              if k == "candidacy"]  # fmt: skip
     assert ("rejected", "Charte non respectée.") in found
@@ -195,20 +195,20 @@ async def test_refusals_write_nothing(
     with pytest.raises(Refused) as info:  # one live candidacy per citizen
         await run(pool, candidacies.declare, primary, citizen, {"name": "B"},
                   charter_accepted=True)  # fmt: skip
-    assert info.value.status == 409
+    assert info.value.reason == "already-declared"
     intruder = uuid.uuid4()
     with pytest.raises(Refused) as info:
         await run(pool, candidacies.submit, log, draft.id, intruder)
-    assert info.value.status == 403
+    assert info.value.reason == "not-the-candidate"
     later = datetime.now(UTC) + timedelta(days=15)  # the candidacies phase has ended
     with pytest.raises(Refused) as info:
         await run(pool, candidacies.submit, log, draft.id, citizen, now=later)
-    assert info.value.status == 409
+    assert info.value.reason == "candidacies-not-open"
     with pytest.raises(Refused):
         await run(pool, candidacies.confirm, log, draft.id, citizen)  # not qualified
     with pytest.raises(Refused) as info:
         await run(pool, candidacies.publish, log, uuid.uuid4())
-    assert info.value.status == 404
+    assert info.value.reason == "candidacy-not-found"
     # Frozen once qualified.
     await run(pool, candidacies.submit, log, draft.id, citizen)
     await run(pool, candidacies.publish, log, draft.id)
@@ -216,7 +216,7 @@ async def test_refusals_write_nothing(
         await conn.execute("UPDATE candidacies SET status = 'qualified' WHERE id = $1", draft.id)
     with pytest.raises(Refused) as info:
         await run(pool, candidacies.revise, log, draft.id, citizen, {"name": "Autre nom"})
-    assert info.value.status == 409
+    assert info.value.reason == "candidacy-qualified"
     async with pool.acquire() as conn:
         current = await candidacies.get_candidacy(conn, draft.id)
     assert current is not None and current.name == "A" and current.version == 1
@@ -257,7 +257,7 @@ async def test_a_declaration_sent_twice_at_once_makes_one_candidacy(
     outcomes = await asyncio.gather(declare(), declare(), return_exceptions=True)
     assert outcomes.count("declared") == 1
     [refused] = [o for o in outcomes if isinstance(o, Refused)]
-    assert refused.status == 409
+    assert refused.reason == "already-declared"
     count = await primary_pool.fetchval(
         "SELECT count(*) FROM candidacies WHERE account_id = $1", citizen
     )

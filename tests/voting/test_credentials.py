@@ -16,10 +16,10 @@ from crypto import canonical
 from tests.audit.util import failed, run
 from tests.fixtures.log import TEST_SECRET
 from tests.fixtures.rounds import PASSPHRASE, make_round_primary, make_voters
-from voting.ballots import CastError, SignedBallot, cast, seal_for_signature
+from voting.ballots import SignedBallot, cast, seal_for_signature
 from voting.credentials import ballot_message, register
-from voting.definition import Refused
 from voting.log import LogService
+from voting.refusals import Refused
 from voting.results import reveal_and_tally
 from voting.rounds import close_round, open_round
 
@@ -112,16 +112,16 @@ async def test_voter_keys_a_frozen_roll_revotes_and_an_audit_that_passes(
     for who, key in ((bruno, bruno_lost), (emma, SigningKey.generate())):
         try:
             await _device_cast(pool, log, primary, who, key, {a: 6, b: 6}, origin)
-        except CastError as exc:
-            refusals[who] = exc.code
+        except Refused as exc:
+            refusals[who] = exc.reason
     async with pool.acquire() as conn, conn.transaction():
-        with pytest.raises(CastError) as unsigned:
+        with pytest.raises(Refused) as unsigned:
             await cast(
                 conn, log, primary_id=pid, number=1, account_id=bruno, grades={a: 6, b: 6},
                 secret_key=TEST_SECRET,
             )  # fmt: skip
     assert refusals == {bruno: "bad-signature", emma: "no-credential"}
-    assert unsigned.value.code == "signature-required"
+    assert unsigned.value.reason == "signature-required"
 
     async with pool.acquire() as conn, conn.transaction():
         closed, _ = await close_round(conn, log, primary_id=pid, number=1)

@@ -15,9 +15,9 @@ from audit.verify import verify
 from crypto import canonical
 from tests.fixtures.rounds import HISTORY_TIME, PASSPHRASE, make_round_primary
 from voting.candidacies import LAPSED_REASON, confirm
-from voting.definition import Refused
 from voting.log import LogService
 from voting.qualification import qualification_body
+from voting.refusals import Refused
 from voting.rounds import open_round
 
 pytestmark = pytest.mark.anyio

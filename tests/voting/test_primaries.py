@@ -21,7 +21,6 @@ from voting.definition import (
     DEFAULT_THRESHOLD,
     FRENCH_GRADES,
     LAPRIMAIRE_GRADES,
-    Refused,
     current_phase,
     phase_state,
     validate_definition,
@@ -34,6 +33,7 @@ from voting.primaries import (
     update_definition,
     voting_has_started,
 )
+from voting.refusals import Refused
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 PHASES = [
@@ -238,7 +238,7 @@ async def test_changes_are_refused_once_voting_has_started(
         with pytest.raises(Refused) as info:
             async with conn.transaction():
                 await update_definition(conn, log_service, primary.id, {"threshold": 9}, by=None)
-        assert info.value.status == 409
+        assert info.value.reason == "voting-started"
         assert (await get_primary(conn, "gamma")).revision == 1  # type: ignore[union-attr]
     assert len(await logged(primary_pool, log_service, primary.id)) == 1
 
@@ -252,7 +252,7 @@ async def test_slug_is_unique_and_cannot_change(
         with pytest.raises(Refused) as info:
             async with conn.transaction():
                 await create_primary(conn, log_service, definition_input("delta"), created_by=None)
-        assert info.value.field == "slug" and info.value.status == 409
+        assert info.value.field == "slug" and info.value.reason == "slug-taken"
         with pytest.raises(Refused) as info:
             async with conn.transaction():
                 await update_definition(conn, log_service, primary.id, {"slug": "eps"}, by=None)
@@ -275,7 +275,9 @@ async def test_the_same_primary_created_three_times_at_once_is_one_primary(
     outcomes = await asyncio.gather(*(create() for _ in range(3)), return_exceptions=True)
     assert outcomes.count("created") == 1
     refused = [o for o in outcomes if isinstance(o, Refused)]
-    assert len(refused) == 2 and all(r.field == "slug" and r.status == 409 for r in refused)
+    assert len(refused) == 2 and all(
+        r.field == "slug" and r.reason == "slug-taken" for r in refused
+    )
     count = await primary_pool.fetchval("SELECT count(*) FROM primaries WHERE slug = 'twice'")
     assert count == 1
 

@@ -19,7 +19,8 @@ from tests.fixtures.rounds import GRADES, PASSPHRASE, make_round_primary, make_v
 from voting.ballots import assigned_candidates, cast
 from voting.log import LogService
 from voting.majority import tally
-from voting.results import RevealError, get_result, reveal_and_tally
+from voting.refusals import Refused
+from voting.results import get_result, reveal_and_tally
 from voting.rounds import close_round, get_round, key_file, open_round
 
 pytestmark = pytest.mark.anyio
@@ -81,7 +82,7 @@ async def test_wrong_passphrase_or_key_is_refused_and_changes_nothing(
         {},
     ]
     for attempt in attempts:
-        with pytest.raises(RevealError):
+        with pytest.raises(Refused):
             await reveal_and_tally(
                 log_pool, log_service, primary_id=round_primary.id, number=1, **attempt
             )
@@ -98,7 +99,7 @@ async def test_wrong_passphrase_or_key_is_refused_and_changes_nothing(
             await open_round(
                 conn, log_service, primary_id=primary.id, opened_by=None, passphrase=PASSPHRASE
             )
-    with pytest.raises(RevealError, match="Clôturez"):
+    with pytest.raises(Refused, match="Clôturez"):
         await reveal_and_tally(
             log_pool, log_service, primary_id=primary.id, number=1, passphrase=PASSPHRASE
         )
@@ -149,7 +150,7 @@ async def test_result_matches_the_engine_and_the_independent_verifier(
     report = verify(data, parse_verifier_key(export["vkey"]))
     assert report.ok, report.render("en")
     # Revealing twice is refused.
-    with pytest.raises(RevealError, match="déjà publié"):
+    with pytest.raises(Refused, match="déjà publié"):
         await reveal_and_tally(
             log_pool, log_service, primary_id=round_primary.id, number=1, passphrase=PASSPHRASE
         )

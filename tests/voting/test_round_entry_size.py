@@ -10,8 +10,9 @@ from crypto import canonical
 from tests.fixtures.rounds import PASSPHRASE, make_round_primary, make_voters
 from voting.ballots import cast
 from voting.log import LogService
+from voting.refusals import Refused
 from voting.results import reveal_and_tally
-from voting.rounds import RoundError, close_round, open_round, worst_result_entry_size
+from voting.rounds import close_round, open_round, worst_result_entry_size
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +33,7 @@ async def test_a_round_whose_result_could_not_be_logged_is_refused_at_opening(
     async with log_pool.acquire() as conn:
         primary = await make_round_primary(conn, log_service, candidates=300, names=names)
         before = await _written(conn, primary.id)
-        with pytest.raises(RoundError) as refused:
+        with pytest.raises(Refused) as refused:
             async with conn.transaction():
                 await open_round(
                     conn, log_service, primary_id=primary.id, opened_by=None,

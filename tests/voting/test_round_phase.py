@@ -14,7 +14,8 @@ from crypto import canonical
 from tests.fixtures.rounds import PASSPHRASE, make_round_primary
 from voting.definition import format_instant
 from voting.log import LogService
-from voting.rounds import RoundError, open_round
+from voting.refusals import Refused
+from voting.rounds import open_round
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +30,7 @@ async def test_a_round_opens_only_from_its_phase_start(
         primary = await make_round_primary(conn, log_service, phases=[phase])
         await log_service.integrate(log_pool, primary.id)
         before = await log_service.head(log_pool, primary.id)
-        with pytest.raises(RoundError) as refused:
+        with pytest.raises(Refused) as refused:
             async with conn.transaction():
                 await open_round(
                     conn, log_service, primary_id=primary.id, opened_by=None,

@@ -12,7 +12,8 @@ from tests.fixtures.rounds import PASSPHRASE, RoundPrimary, make_round_primary
 from voting import rounds
 from voting.ballots import cast
 from voting.log import LogService
-from voting.rounds import RoundError, close_round, open_round
+from voting.refusals import Refused
+from voting.rounds import close_round, open_round
 
 pytestmark = pytest.mark.anyio
 
@@ -75,7 +76,7 @@ async def test_explicit_subset_and_refusals(
     log_pool: asyncpg.Pool, log_service: LogService, round_primary: RoundPrimary
 ) -> None:
     async with log_pool.acquire() as conn:
-        with pytest.raises(RoundError, match="deux"):
+        with pytest.raises(Refused, match="deux"):
             async with conn.transaction():
                 await open_round(
                     conn,
@@ -85,7 +86,7 @@ async def test_explicit_subset_and_refusals(
                     candidate_ids=round_primary.candidates[:1],
                     passphrase=PASSPHRASE,
                 )
-        with pytest.raises(RoundError, match="confirmées"):
+        with pytest.raises(Refused, match="confirmées"):
             async with conn.transaction():
                 await open_round(
                     conn,
@@ -95,7 +96,7 @@ async def test_explicit_subset_and_refusals(
                     candidate_ids=["not-a-candidate"],
                     passphrase=PASSPHRASE,
                 )
-        with pytest.raises(RoundError, match="12"):
+        with pytest.raises(Refused, match="12"):
             async with conn.transaction():
                 await open_round(
                     conn,
@@ -115,7 +116,7 @@ async def test_explicit_subset_and_refusals(
             )
         assert sorted(opened.round.candidate_ids) == sorted(round_primary.candidates[:3])
         # One round at a time: round 2 waits for round 1's result.
-        with pytest.raises(RoundError, match="terminé"):
+        with pytest.raises(Refused, match="terminé"):
             async with conn.transaction():
                 await open_round(
                     conn,
@@ -149,14 +150,14 @@ async def test_close_states_the_turnout_and_refuses_a_mismatch(
         # A voter marked as voted without a ballot entry: the close must refuse.
         round_id = await conn.fetchval("SELECT id FROM rounds WHERE primary_id = $1", primary.id)
         await conn.execute("INSERT INTO voters_voted VALUES ($1, $2)", round_id, round_voters[5])
-        with pytest.raises(RoundError, match="Alerte"):
+        with pytest.raises(Refused, match="Alerte"):
             async with conn.transaction():
                 await close_round(conn, log_service, primary_id=primary.id, number=1)
         await conn.execute("DELETE FROM voters_voted WHERE account_id = $1", round_voters[5])
         async with conn.transaction():
             closed, _ = await close_round(conn, log_service, primary_id=primary.id, number=1)
         assert closed.status == "closed" and closed.turnout == 3
-        with pytest.raises(RoundError, match="déjà clos"):
+        with pytest.raises(Refused, match="déjà clos"):
             async with conn.transaction():
                 await close_round(conn, log_service, primary_id=primary.id, number=1)
     assert await _entries(log_pool, log_service, primary.id, "round-close") == [

@@ -18,9 +18,9 @@ from tests.fixtures.primaries import (
     open_phases,
 )
 from voting import candidacies, supports
-from voting.definition import Refused
 from voting.log import LogService
 from voting.primaries import mark_voting_started
+from voting.refusals import Refused
 from voting.supports import supporter_pseudonym
 
 pytestmark = pytest.mark.anyio
@@ -81,8 +81,8 @@ async def test_supports_reach_the_threshold_and_qualify_in_the_same_transaction(
     third = await give(pool, log, candidate.id, c)
     assert third.count == 3 and third.qualified and third.candidacy.status == "qualified"
     # Once qualified: no more supports, no withdrawal, no edit.
-    assert (await refusal(give(pool, log, candidate.id, d))).status == 409
-    assert (await refusal(take_back(pool, log, candidate.id, a))).status == 409
+    assert (await refusal(give(pool, log, candidate.id, d))).reason == "not-collecting-supports"
+    assert (await refusal(take_back(pool, log, candidate.id, a))).reason == "support-final"
 
     found = await logged(pool, log, primary.id)
     kinds = [k for k, _ in found]
@@ -110,16 +110,16 @@ async def test_refusals_change_nothing(primary_pool: asyncpg.Pool, log_service: 
 
     later = datetime.now(UTC) + timedelta(days=30)
     assert "soutiens" in str(await refusal(give(pool, log, one.id, citizen, now=later)))
-    assert (await refusal(give(pool, log, one.id, unverified))).status == 403
-    assert (await refusal(give(pool, log, draft.id, citizen))).status == 409
-    assert (await refusal(give(pool, log, uuid.uuid4(), citizen))).status == 404
+    assert (await refusal(give(pool, log, one.id, unverified))).reason == "ineligible-unverified"
+    assert (await refusal(give(pool, log, draft.id, citizen))).reason == "not-collecting-supports"
+    assert (await refusal(give(pool, log, uuid.uuid4(), citizen))).reason == "candidacy-not-found"
     await give(pool, log, one.id, citizen)
     duplicate = await refusal(give(pool, log, one.id, citizen))
-    assert duplicate.status == 409 and "déjà" in duplicate.message
+    assert duplicate.reason == "already-supported" and "déjà" in duplicate.message
     await give(pool, log, two.id, citizen)
     over = await refusal(give(pool, log, three.id, citizen))
-    assert over.status == 409 and over.params == {"cap": 2}
-    assert (await refusal(take_back(pool, log, three.id, citizen))).status == 409
+    assert over.reason == "support-cap" and over.params == {"cap": 2}
+    assert (await refusal(take_back(pool, log, three.id, citizen))).reason == "not-supported"
 
     after = await logged(pool, log, primary.id)
     assert after[len(before):] == [
@@ -140,7 +140,7 @@ async def test_refusals_change_nothing(primary_pool: asyncpg.Pool, log_service: 
             ("Camille Martin", 0),
         ]
         await mark_voting_started(conn, primary.id)
-    assert (await refusal(give(pool, log, three.id, owners[0]))).status == 409
+    assert (await refusal(give(pool, log, three.id, owners[0]))).reason == "supports-closed"
 
 
 async def test_not_eligible_on_an_allow_list_primary(
@@ -158,7 +158,7 @@ async def test_not_eligible_on_an_allow_list_primary(
             "dedans@example.org",
         )
     refused = await refusal(give(pool, log, candidate.id, outsider))
-    assert refused.status == 403 and refused.field == "eligibility"
+    assert refused.reason == "ineligible-not-on-list" and refused.field == "eligibility"
     assert (await give(pool, log, candidate.id, insider)).count == 1
 
 
@@ -185,7 +185,9 @@ async def test_one_hundred_simultaneous_supports_count_exactly(
         *(give(pool, log, candidate.id, c) for c in citizens[1:]), return_exceptions=True
     )
     failures = [r for r in results if isinstance(r, BaseException)]
-    assert all(isinstance(f, Refused) and f.status == 409 for f in failures), failures
+    assert all(
+        isinstance(f, Refused) and f.reason == "not-collecting-supports" for f in failures
+    ), failures
     assert len(results) - len(failures) == expected - 1
     async with pool.acquire() as conn:
         current = await candidacies.get_candidacy(conn, candidate.id)
@@ -239,7 +241,7 @@ async def test_phase_end_qualification_by_closing_the_supports_phase(
             async with conn.transaction():
                 await supports.close_supports_phase(conn, log, primary.id)
         assert (await candidacies.get_candidacy(conn, weak.id)).status == "published"  # type: ignore[union-attr]
-    assert (await refusal(give(pool, log, weak.id, x, now=during))).status == 409  # closed
+    assert (await refusal(give(pool, log, weak.id, x, now=during))).reason == "supports-closed"
     found = await logged(pool, log, primary.id)
     assert [b for k, b in found if k == "qualification"] == [
         {"candidate": str(strong.id), "supports": 2, "threshold": 2}

@@ -15,9 +15,9 @@ from crypto.merkle import verify_consistency
 from tests.fixtures.rounds import PASSPHRASE, make_round_primary, make_voters
 from tests.fixtures.witnesses import WitnessServer
 from voting.ballots import cast
-from voting.definition import Refused
 from voting.log import LogService
 from voting.primaries import update_definition
+from voting.refusals import Refused
 from voting.rounds import open_round
 
 pytestmark = pytest.mark.anyio

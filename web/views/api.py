@@ -23,7 +23,6 @@ from crypto.encoding import b64decode
 from voting import candidacies, supports
 from voting.accounts import Account
 from voting.candidacies import Candidacy
-from voting.definition import Refused, _
 from voting.primaries import (
     Primary,
     create_primary,
@@ -33,7 +32,9 @@ from voting.primaries import (
     update_definition,
     voting_has_started,
 )
+from voting.refusals import Refused, _
 from web.auth import ORGANISERS_ONLY, current_user, require_account, require_organiser
+from web.errors import refusal_status
 from web.ratelimit import limit_supports
 from web.views.primaries import publish_checkpoint, refusal_text
 
@@ -56,9 +57,9 @@ def error(request: Request, status: int, message: str, field: str | None = None)
 
 def refused(request: Request, exc: Refused) -> JSONResponse:
     return JSONResponse(
-        {"error": {"status": exc.status, "message": refusal_text(request, exc),
+        {"error": {"status": refusal_status(exc), "message": refusal_text(request, exc),
                    "field": exc.field}},
-        status_code=exc.status,
+        status_code=refusal_status(exc),
     )  # fmt: skip
 
 
@@ -197,7 +198,7 @@ async def primary_get(request: Request) -> Response:
 def _charter(body: dict[str, Any]) -> str | None:
     charter = body.pop("charter", None)
     if charter is not None and not isinstance(charter, str):
-        raise Refused(_("Ce champ doit être un texte."), field="charter")
+        raise Refused("not-text", field="charter")
     return charter
 
 
@@ -240,10 +241,10 @@ async def close_supports(request: Request) -> Response:
     body = await json_body(request) if await request.body() else {}
     unknown = sorted(set(body) - {"early"})
     if unknown:
-        raise Refused(_("Membre inconnu : {name}."), field=unknown[0][:100], name=unknown[0][:100])
+        raise Refused("unknown-member", field=unknown[0][:100], name=unknown[0][:100])
     early = body.get("early", False)
     if not isinstance(early, bool):
-        raise Refused(_("Ce champ doit valoir vrai ou faux."), field="early")
+        raise Refused("not-boolean", field="early")
     log = request.app.state.log
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         if early:
@@ -262,11 +263,7 @@ async def candidacies_list(request: Request) -> Response:
     statuses = request.query_params.getlist("status") or ["published", "qualified", "confirmed"]
     hidden = {"draft", "submitted"}
     if not set(statuses) <= set(candidacies.STATUSES):
-        raise Refused(
-            _("Valeur inconnue ; choix possibles : {choices}."),
-            field="status",
-            choices=", ".join(candidacies.STATUSES),
-        )
+        raise Refused("unknown-choice", field="status", choices=", ".join(candidacies.STATUSES))
     user = current_user(request)
     query = request.query_params.get("q", "")[:100].strip() or None
     async with request.app.state.pool.acquire() as conn:
@@ -286,9 +283,9 @@ def _declaration_body(body: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(body) - allowed)
     if unknown:
         name = unknown[0][:100]
-        raise Refused(_("Membre inconnu : {name}."), field=name, name=name)
+        raise Refused("unknown-member", field=name, name=name)
     if "links" in body and not isinstance(body["links"], list):
-        raise Refused(_("Les liens sont une liste d’adresses."), field="links")
+        raise Refused("links-not-list", field="links")
     return body
 
 
@@ -297,7 +294,7 @@ async def candidacy_declare(request: Request) -> Response:
     user = await require_account(request)
     body = _declaration_body(await json_body(request))
     if body.get("charter_accepted") is not True:
-        raise Refused(_("Vous devez accepter la charte de la primaire."), field="charter_accepted")
+        raise Refused("charter-required", field="charter_accepted")
     async with request.app.state.pool.acquire() as conn:
         primary = await _primary(request, conn)
     async with request.app.state.pool.acquire() as conn, conn.transaction():
@@ -351,10 +348,10 @@ async def candidacy_action(request: Request) -> Response:
     body = await json_body(request) if await request.body() else {}
     unknown = sorted(set(body) - {"reason"})
     if unknown:
-        raise Refused(_("Membre inconnu : {name}."), field=unknown[0][:100], name=unknown[0][:100])
+        raise Refused("unknown-member", field=unknown[0][:100], name=unknown[0][:100])
     reason = body.get("reason", "")
     if not isinstance(reason, str):
-        raise Refused(_("Ce champ doit être un texte."), field="reason")
+        raise Refused("not-text", field="reason")
     log = request.app.state.log
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         if action == "accept":
@@ -394,7 +391,7 @@ async def candidacy_photo(request: Request) -> Response:
         async for chunk in request.stream():
             data += chunk
             if len(data) > candidacies.MAX_PHOTO:
-                raise Refused(_("La photo dépasse 1 Mo."), field="photo", status=413)
+                raise Refused("photo-too-large", field="photo")
         if data and candidacies.photo_type(data) != declared:
             raise BadRequest(422, PHOTO_MISMATCH, "photo")
     async with request.app.state.pool.acquire() as conn, conn.transaction():
@@ -411,7 +408,7 @@ async def no_body(request: Request) -> None:
         body = await json_body(request)
         if body:
             name = sorted(body)[0][:100]
-            raise Refused(_("Membre inconnu : {name}."), field=name, name=name)
+            raise Refused("unknown-member", field=name, name=name)
 
 
 @endpoint
@@ -424,7 +421,7 @@ async def support_change(request: Request) -> Response:
         unknown = sorted(set(body) - {"credential_sig"})
         if unknown:
             name = unknown[0][:100]
-            raise Refused(_("Membre inconnu : {name}."), field=name, name=name)
+            raise Refused("unknown-member", field=name, name=name)
         try:
             signed["credential_sig"] = b64decode(str(body["credential_sig"]))
         except ValueError:

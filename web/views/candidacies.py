@@ -19,12 +19,13 @@ from starlette.routing import Route
 from crypto.encoding import b64decode
 from voting import candidacies, supports
 from voting.candidacies import MAX_BIO, MAX_NAME, MAX_PHOTO, MAX_PROGRAMME, Candidacy
-from voting.definition import Refused, _
 from voting.markdown import render as render_markdown
 from voting.primaries import Primary
 from voting.qualification import progress
+from voting.refusals import Refused, _
 from web.auth import current_user, flash, require_account
 from web.confirm import Confirmation, confirmation_page
+from web.errors import refusal_status
 from web.ratelimit import limit_supports
 from web.views.primaries import (
     BAD_FORM,
@@ -260,7 +261,7 @@ async def declare(request: Request) -> Response:
                 candidacy = await candidacies.submit(conn, log, candidacy.id, user.id)
     except Refused as exc:
         errors = {_error_field(exc): refusal_text(request, exc)}
-        return _form_page(request, primary, values, errors, None, exc.status)
+        return _form_page(request, primary, values, errors, None, refusal_status(exc))
     flash(request, DONE["submitted" if candidacy.status == "submitted" else "declared"])
     return RedirectResponse(f"/primaries/{primary.slug}/candidates/{candidacy.id}", status_code=303)
 
@@ -302,7 +303,7 @@ async def edit(request: Request) -> Response:
             )  # fmt: skip
     except Refused as exc:
         errors = {_error_field(exc): refusal_text(request, exc)}
-        return _form_page(request, primary, values, errors, candidacy, exc.status)
+        return _form_page(request, primary, values, errors, candidacy, refusal_status(exc))
     flash(request, DONE["saved"])
     return RedirectResponse(f"/primaries/{primary.slug}/candidates/{candidacy.id}", status_code=303)
 
@@ -336,7 +337,7 @@ async def own_action(request: Request) -> Response:
             else:
                 await OWN_ACTIONS[action](conn, log, candidacy.id, user.id)
     except Refused as exc:
-        return await candidate_page(request, refusal_text(request, exc), exc.status)
+        return await candidate_page(request, refusal_text(request, exc), refusal_status(exc))
     flash(request, DONE[{"submit": "submitted", "confirm": "confirmed", "decline": "declined",
                          "withdraw": "withdrawn"}[action]])  # fmt: skip
     return RedirectResponse(f"/primaries/{primary.slug}/candidates/{candidacy.id}", status_code=303)
@@ -418,7 +419,7 @@ async def support_action(request: Request) -> Response:
                 candidacy_id=candidacy.id, account_id=user.id, **signed,
             )  # fmt: skip
     except Refused as exc:
-        return await candidate_page(request, refusal_text(request, exc), exc.status)
+        return await candidate_page(request, refusal_text(request, exc), refusal_status(exc))
     if result.qualified:
         await request.app.state.log.publish_checkpoint(request.app.state.pool, primary.id)
     flash(request, DONE["unsupported" if withdraw else "qualified" if result.qualified

@@ -23,11 +23,12 @@ from starlette.routing import Route
 
 from crypto.encoding import b64decode, b64encode
 from voting import ballots, credentials
-from voting.definition import Refused, _
 from voting.primaries import Primary, get_primary
+from voting.refusals import Refused, _
 from web.auth import require_account
+from web.errors import refusal_status
 from web.templating import render
-from web.views.api import BadRequest, endpoint, error, json_body
+from web.views.api import BadRequest, endpoint, error, json_body, refused
 from web.views.primaries import refusal_text
 
 NOT_FOUND = _("Introuvable.")
@@ -47,7 +48,7 @@ def _members(body: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
         name = unknown[0][:100]
-        raise Refused(_("Membre inconnu : {name}."), field=name, name=name)
+        raise Refused("unknown-member", field=name, name=name)
 
 
 def _bytes(body: dict[str, Any], name: str) -> bytes:
@@ -112,9 +113,9 @@ def _cast_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ballots.BallotError):
         field, message = next(iter(exc.errors.items()))
         return error(request, 422, message, f"grades.{field}" if field else "grades")
-    assert isinstance(exc, ballots.CastError)
-    response = error(request, exc.status, exc.message)
-    response.headers["Scrutin-Refusal"] = exc.code
+    assert isinstance(exc, Refused)
+    response = refused(request, exc)
+    response.headers["Scrutin-Refusal"] = exc.reason
     return response
 
 
@@ -132,7 +133,7 @@ async def seal(request: Request) -> Response:
                 conn, secret_key=request.app.state.secret_key, primary_id=pid, number=number,
                 account_id=user.id, grades=_grades(body), blank=body.get("blank") is True,
             )  # fmt: skip
-        except (ballots.CastError, ballots.BallotError) as exc:
+        except (Refused, ballots.BallotError) as exc:
             return _cast_error(request, exc)
     return JSONResponse(
         {
@@ -165,7 +166,7 @@ async def ballot(request: Request) -> Response:
                 grades=_grades(body), blank=body.get("blank") is True,
                 secret_key=request.app.state.secret_key, signed=signed,
             )  # fmt: skip
-        except (ballots.CastError, ballots.BallotError) as exc:
+        except (Refused, ballots.BallotError) as exc:
             return _cast_error(request, exc)
     return JSONResponse({"round": number, "tracker": queued.tracker}, status_code=201)
 
@@ -220,7 +221,7 @@ async def key_assisted(request: Request) -> Response:
                 primary_id=primary.id, account_id=user.id,
             )  # fmt: skip
     except Refused as exc:
-        return await _key_page(request, refusal_text(request, exc), exc.status)
+        return await _key_page(request, refusal_text(request, exc), refusal_status(exc))
     return RedirectResponse(f"/primaries/{primary.slug}/credential", status_code=303)
 
 

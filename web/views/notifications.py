@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from voting import notifications
-from voting.definition import _
+from voting.refusals import _
 from web.auth import flash, require_account
 from web.i18n import request_language
 from web.templating import render

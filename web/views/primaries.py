@@ -28,8 +28,6 @@ from voting.definition import (
     QUALIFICATION_MODES,
     ROUND_RE,
     RULES,
-    Refused,
-    _,
 )
 from voting.primaries import (
     Primary,
@@ -38,9 +36,11 @@ from voting.primaries import (
     update_definition,
     voting_has_started,
 )
+from voting.refusals import Refused, _
 from voting.rounds import latest_round
 from web.auth import flash, require_account, require_organiser, require_primary_admin
 from web.confirm import Confirmation, confirmation_page
+from web.errors import refusal_status
 from web.i18n import request_language, translator
 from web.templating import render as render_page
 
@@ -317,9 +317,7 @@ def check_lengths(values: Mapping[str, Any]) -> None:
     for name, value in values.items():
         limit = FIELD_LIMITS.get(name, PHASE_FIELD_LIMIT)
         if isinstance(value, str) and len(value) > limit:
-            raise Refused(
-                _("Ce champ est trop long ({max} caractères au plus)."), field=name, max=limit
-            )
+            raise Refused("too-long", field=name, max=limit)
 
 
 def form_phase_names(
@@ -379,6 +377,13 @@ def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any]
         "credentials": "voter" if values["voter_credentials"] else "server",
     }  # fmt: skip
     return data, values, order
+
+
+def form_status(exc: Refused) -> int:
+    """A definition form shown again with its refusal: the refusal's status, but never 404
+    (the page exists; what it names does not)."""
+    status = refusal_status(exc)
+    return status if status != 404 else 422
 
 
 def form_field_of(exc: Refused, order: list[str]) -> str:
@@ -459,7 +464,7 @@ async def create(request: Request) -> Response:
             request, "primaries/form.html",
             {"values": values, "errors": {form_field_of(exc, order): refusal_text(request, exc)},
              "primary": None, **choices()},
-            status=exc.status if exc.status != 404 else 422,
+            status=form_status(exc),
         )  # fmt: skip
     await publish_checkpoint(request, primary.id)
     flash(request, PRIMARY_CREATED)
@@ -501,7 +506,7 @@ async def admin_update(request: Request) -> Response:
             request, "primaries/form.html",
             {"values": values, "errors": {form_field_of(exc, order): refusal_text(request, exc)},
              "primary": primary, "state": primary.phases(), **choices(primary.definition)},
-            status=exc.status if exc.status != 404 else 422,
+            status=form_status(exc),
         )  # fmt: skip
     if updated.revision != primary.revision:
         await publish_checkpoint(request, primary.id)
@@ -528,7 +533,7 @@ async def close_supports(request: Request) -> Response:
             else:
                 await supports.close_supports_phase(conn, log, primary.id)
     except Refused as exc:
-        raise HTTPException(exc.status, refusal_text(request, exc)) from None
+        raise HTTPException(refusal_status(exc), refusal_text(request, exc)) from None
     await publish_checkpoint(request, primary.id)
     flash(request, SUPPORTS_CLOSED)
     return RedirectResponse(f"/primaries/{primary.slug}/admin", status_code=303)
@@ -586,7 +591,7 @@ async def moderate(request: Request) -> Response:
         return await moderation_page(
             request,
             {str(candidacy.id): refusal_text(request, exc), "reason": reason},
-            status=exc.status,
+            status=refusal_status(exc),
         )
     flash(request, MODERATED[action])
     return RedirectResponse(f"/primaries/{primary.slug}/admin/candidacies", status_code=303)
