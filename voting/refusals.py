@@ -166,7 +166,9 @@ MESSAGES: dict[str, str] = {
     "election-key-missing": _("La clé de l’élection n’est pas encore établie par les garants."),
     "tally-sums-missing": _("Les sommes chiffrées de ce tour ne sont pas encore publiées."),
     "tally-sums-done": _("Les sommes chiffrées de ce tour sont déjà publiées."),
-    "trustee-decryption-done": _("Ce garant a déjà publié ses parts de déchiffrement pour ce tour."),
+    "trustee-decryption-done": _(
+        "Ce garant a déjà publié ses parts de déchiffrement pour ce tour."
+    ),
     "too-few-decryptions": _(
         "{count} garant(s) sur les {threshold} nécessaires ont publié leurs parts : rien ne peut "
         "être déchiffré."
