@@ -22,6 +22,7 @@ from nacl.signing import VerifyKey
 from audit.canonical import encode
 
 BALLOT_DOMAIN = b"scrutin-ballot/v1\x00"
+BALLOT_DOMAIN_V2 = b"scrutin-ballot/v2\x00"  # §10: over the encrypted blob
 SUPPORT_DOMAIN = b"scrutin-support/v1\x00"
 KINDS = ("definition", "credential", "roll", "ballot", "support", "round-close")
 
@@ -136,9 +137,9 @@ def roll_digest(keys: Sequence[str]) -> str:
     return hashlib.sha256(encode(sorted(keys))).hexdigest()
 
 
-def ballot_message(origin: str, round_number: int, sealed: bytes) -> bytes:
+def ballot_message(origin: str, round_number: int, sealed: bytes, v2: bool = False) -> bytes:
     return (
-        BALLOT_DOMAIN
+        (BALLOT_DOMAIN_V2 if v2 else BALLOT_DOMAIN)
         + origin.encode("ascii")
         + b"\x00"
         + str(round_number).encode("ascii")
@@ -292,11 +293,12 @@ def check_credentials(
             elif key not in rolls.get(number, ()):
                 check.fail(index, "ballot-not-on-roll", key=_short(key), round=number)
             else:
+                v2 = "encrypted" in body
                 try:
-                    sealed = base64.b64decode(body["sealed"], validate=True)
+                    sealed = base64.b64decode(body["encrypted" if v2 else "sealed"], validate=True)
                 except ValueError:
                     sealed = b""
-                if not _verifies(key, ballot_message(origin, number, sealed), sig):
+                if not _verifies(key, ballot_message(origin, number, sealed, v2), sig):
                     check.fail(index, "ballot-bad-signature", key=_short(key))
             previous = last_ballot.get((number, key))
             if previous is not None:

@@ -56,6 +56,9 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
         "phases": ["list", _PHASE],
         "witness_policy": {"optional": "str"},
         "credentials": {"optional": ("server", "voter")},
+        "ballots": {"optional": ("sealed", "encrypted")},  # §10
+        "trustees": {"optional": "int"},
+        "trustee_threshold": {"optional": "int"},
     },
     "candidacy": {
         "candidate": "uuid",
@@ -87,13 +90,15 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
     "round-open": {
         "round": "int",
         "candidates": ["nonempty-list", _ROUND_CANDIDATE],
-        "tally_public_key": "b64key",
+        "tally_public_key": {"optional": "b64key"},
+        "election_public_key": {"optional": "b64key"},  # §10: exactly one of the two
         "subset_size": "int",
         "allow_blank": "bool",
     },
     "ballot": {
         "round": "int",
-        "sealed": "b64",
+        "sealed": {"optional": "b64"},
+        "encrypted": {"optional": "b64"},  # §10: exactly one of sealed, encrypted
         "credential": {"optional": "b64key"},
         "credential_sig": {"optional": "b64"},
     },
@@ -122,6 +127,35 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
         "ranking": ["list", "uuid"],
         "tie_groups": ["list", ["list", "uuid"]],
     },
+    # §10 "Key ceremony" and "Encrypted tally"
+    "trustee": {"index": "int", "name": "str", "signing_key": "b64key", "box_key": "b64key"},
+    "trustee-keygen": {
+        "index": "int",
+        "commitments": ["nonempty-list", "b64key"],
+        "pok": "b64-64",
+        "shares": ["list", {"obj": {"box": "b64", "to": "int"}}],
+        "trustee_sig": "b64-64",
+    },
+    "trustee-ack": {"index": "int", "complaints": ["list", "int"], "trustee_sig": "b64-64"},
+    "election-key": {
+        "public_key": "b64key",
+        "verification_keys": ["nonempty-list", "b64key"],
+        "trustees": "int",
+        "threshold": "int",
+    },
+    "tally-sums": {
+        "round": "int",
+        "ballots": "int",
+        "sums": {"map": ["list", "b64-64"], "keys": "uuid"},
+        "blank": {"optional": "b64-64"},
+    },
+    "trustee-decryption": {
+        "round": "int",
+        "index": "int",
+        "shares": {"map": ["list", "b64-96"], "keys": "uuid"},
+        "blank": {"optional": "b64-96"},
+        "trustee_sig": "b64-64",
+    },
 }
 KINDS = tuple(BODY_SHAPES)
 
@@ -137,7 +171,7 @@ def _check(value: Any, shape: Any, path: str) -> None:
     elif shape == "bool":
         if type(value) is not bool:
             raise EntryError(f"{path}: expected true or false")
-    elif shape in ("str", "uuid", "hex64", "b64", "b64key", "b64hash"):
+    elif shape in ("str", "uuid", "hex64", "b64", "b64key", "b64hash", "b64-64", "b64-96"):
         if type(value) is not str:
             raise EntryError(f"{path}: expected a string")
         if shape == "uuid" and not UUID_RE.match(value):
@@ -151,6 +185,8 @@ def _check(value: Any, shape: Any, path: str) -> None:
                 raise EntryError(f"{path}: {exc}") from exc
             if shape in ("b64key", "b64hash") and len(raw) != 32:
                 raise EntryError(f"{path}: expected 32 bytes")
+            if shape in ("b64-64", "b64-96") and len(raw) != int(shape[4:]):
+                raise EntryError(f"{path}: expected {shape[4:]} bytes")
     elif isinstance(shape, tuple):
         if value not in shape or type(value) is not str:
             raise EntryError(f"{path}: {value!r} is not one of {', '.join(shape)}")
@@ -202,6 +238,30 @@ def check_body(kind: str, body: Any) -> None:
                 f"body.default_grade: {body['default_grade']} is not a grade of the scale "
                 f"(0 to {len(body['grades']) - 1})"
             )
+        _check_v2_definition(body)
+    elif kind == "round-open":
+        if ("tally_public_key" in body) == ("election_public_key" in body):
+            raise EntryError("body: exactly one of tally_public_key, election_public_key")
+    elif kind == "ballot":
+        if ("sealed" in body) == ("encrypted" in body):
+            raise EntryError("body: exactly one of sealed, encrypted")
+
+
+def _check_v2_definition(body: dict[str, Any]) -> None:
+    """§10 "Definition members": trustees and threshold exactly with encrypted ballots."""
+    encrypted = body.get("ballots") == "encrypted"
+    for name in ("trustees", "trustee_threshold"):
+        if (name in body) != encrypted:
+            raise EntryError(f"body.{name}: present exactly when ballots is encrypted")
+    if not encrypted:
+        return
+    if body.get("credentials") != "voter":
+        raise EntryError('body.ballots: "encrypted" requires credentials "voter"')
+    n, k = body["trustees"], body["trustee_threshold"]
+    if not 1 <= n <= 20:
+        raise EntryError(f"body.trustees: {n} is not in 1 … 20")
+    if not 1 <= k <= n:
+        raise EntryError(f"body.trustee_threshold: {k} is not in 1 … {n}")
 
 
 def parse_entry(raw: bytes, origin: str | None, primary: str | None) -> dict[str, Any]:

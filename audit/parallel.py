@@ -28,6 +28,7 @@ def map_chunks(
     workers: int | None = None,
     chunk: int = 4000,
     progress: Callable[[int, int], None] | None = None,
+    serial_below: int = SERIAL_BELOW,
 ) -> list[R]:
     """Apply ``fn(make_args(slice))`` to consecutive slices of ``items``; results in order."""
     total = len(items)
@@ -37,7 +38,7 @@ def map_chunks(
     slices = [items[i : i + chunk] for i in range(0, total, chunk)]
     results: list[R] = []
     done = 0
-    if workers <= 1 or total < SERIAL_BELOW or len(slices) < 2:
+    if workers <= 1 or total < serial_below or len(slices) < 2:
         for part in slices:
             results.append(fn(make_args(part)))
             done += len(part)

@@ -8,6 +8,9 @@ from typing import Any
 
 from audit.credentials import MESSAGES as CREDENTIAL_MESSAGES
 from audit.credentials import NAMES as CREDENTIAL_NAMES
+from audit.encrypted import MESSAGES as ENCRYPTED_MESSAGES
+from audit.trustees import MESSAGES as TRUSTEE_MESSAGES
+from audit.trustees import NAMES as TRUSTEE_NAMES
 from audit.witness import MESSAGES as WITNESS_MESSAGES
 from audit.witness import NAMES as WITNESS_NAMES
 
@@ -518,6 +521,9 @@ MESSAGES.update(WITNESS_MESSAGES)
 # Check 13 likewise (audit/credentials.py).
 CHECK_NAMES[13] = CREDENTIAL_NAMES[13]
 MESSAGES.update(CREDENTIAL_MESSAGES)
+CHECK_NAMES[14] = TRUSTEE_NAMES[14]  # §10 key ceremony
+MESSAGES.update(TRUSTEE_MESSAGES)
+MESSAGES.update(ENCRYPTED_MESSAGES)  # §10 ballots, sums and decryption (checks 6, 8, 9)
 
 UI: dict[str, tuple[str, str]] = {
     "title": ("Vérification du journal {origin}", "Verifying log {origin}"),

@@ -73,7 +73,9 @@ class RoundProofs:
     round: int
     size: int  # ciphertexts per sum vector (the round's layout, from the spec)
     checked: int = 0  # ballots whose proofs were checked
-    counted: int = 0  # counted valid ballots summed
+    counted: int = 0  # counted valid ballots summed (the last valid one of each credential)
+    lost: int = 0  # credentials with no valid ballot (counted as invalid)
+    present: list[int] = field(default_factory=list)  # per candidate: counted ballots with it
     sums: list[Cipher] = field(default_factory=list)
     invalid: list[tuple[int, str, str]] = field(default_factory=list)  # (index, code, detail)
 
@@ -86,6 +88,11 @@ class RoundProofs:
             raise PartError(f"round {self.round}: parts disagree on the round's layout")
         self.checked += other.checked
         self.counted += other.counted
+        self.lost += other.lost
+        if len(self.present) < len(other.present):
+            self.present += [0] * (len(other.present) - len(self.present))
+        for pos, n in enumerate(other.present):
+            self.present[pos] += n
         self.sums = add_sums(self.sums, other.sums)
         self.invalid = sorted(self.invalid + other.invalid)
 
@@ -96,6 +103,8 @@ class RoundProofs:
             "size": self.size,
             "checked": self.checked,
             "counted": self.counted,
+            "lost": self.lost,
+            "present": list(self.present),
             "sums": [[b64(a), b64(b)] for a, b in self.sums],
             "invalid": [list(item) for item in self.invalid],
         }
@@ -109,7 +118,8 @@ class RoundProofs:
                 raise ValueError("a sum is not 32-byte points")
             invalid = [(int(i), str(code), str(detail)) for i, code, detail in doc["invalid"]]
             out = cls(int(doc["round"]), int(doc["size"]), int(doc["checked"]),
-                      int(doc["counted"]), sums, invalid)  # fmt: skip
+                      int(doc["counted"]), int(doc["lost"]), [int(n) for n in doc["present"]],
+                      sums, invalid)  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise PartError(f"malformed round in part file: {exc}") from exc
         if len(out.sums) != out.size:

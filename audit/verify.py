@@ -14,14 +14,17 @@ from typing import Any
 from audit import merkle
 from audit.ballots import open_chunk, public_key_of
 from audit.credentials import CredentialResult, check_credentials
+from audit.encrypted import RoundContext, check_sums, decrypt_round, verify_groups
 from audit.envelope import EntryError, parse_entry
 from audit.note import Checkpoint, NoteError, VerifierKey, parse_checkpoint
 from audit.parallel import map_chunks
 from audit.recount import TallyError, tally_profiles
 from audit.report import Report
+from audit.shard import Part, RoundProofs, shard_of
 from audit.signatures import verify_chunk
 from audit.sources import TILE_HEIGHT, TILE_WIDTH, LogData, tile_path
 from audit.timeline import check_timeline
+from audit.trustees import Ceremony
 from audit.witness import check_witnesses, latest_policy
 
 Progress = Callable[[str, int, int], None]
@@ -49,7 +52,9 @@ def parse_chunk(args: tuple[int, Sequence[bytes], str, str | None]) -> list[tupl
             continue
         body = entry["body"]
         if entry["kind"] == "ballot":
-            body = (body["round"], hashlib.sha256(body["sealed"].encode()).digest()[:16])
+            payload = body.get("sealed") or body["encrypted"]  # §10: an encrypted ballot's blob
+            digest = hashlib.sha256(payload.encode()).digest()[:16]
+            body = (body["round"], digest, body.get("credential"), "encrypted" in body)
         out.append((entry["kind"], entry["time"], entry["key"], body))
     return out
 
@@ -69,6 +74,13 @@ class RoundState:
     result_index: int | None = None
     result: dict[str, Any] | None = None
     opened: dict[str, Any] | None = None
+    # §10 encrypted rounds
+    encrypted: bool = False
+    all_ballots: list[int] = field(default_factory=list)  # revotes included, in log order
+    sums_index: int | None = None
+    sums: dict[str, Any] | None = None
+    decryptions: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    proofs: RoundProofs | None = None
 
     @property
     def candidates(self) -> list[str]:
@@ -94,7 +106,11 @@ class Verification:
         progress: Progress | None = None,
         policy: tuple[str, str] | None = None,
         credential: str | None = None,
+        shard: tuple[int, int] | None = None,
+        parts: dict[int, RoundProofs] | None = None,
     ) -> None:
+        self.shard = shard  # (i, n): check the proofs of slice i of n only (audit/shard.py)
+        self.parts = parts  # combined proofs of every slice: not checked again
         self.credential = credential  # a voter's own key (base64): check 13 reports on it
         self.policy = policy  # (--policy file name, its text) overriding the definition's
         self.log = log
@@ -111,6 +127,7 @@ class Verification:
         self.support_counts: dict[str, int] = {}
         self.names: dict[str, str] = {}
         self.credentials = CredentialResult()
+        self.ceremony = Ceremony(key.name, self.report.check(14))
 
     # -- helpers ---------------------------------------------------------------------------
     def _progress(self, phase: str) -> Callable[[int, int], None] | None:
@@ -133,6 +150,7 @@ class Verification:
         self._timed("append-only", self.check_append_only)  # 3
         self._timed("credentials", self.check_credentials)  # 13, before 8-10 (revotes)
         self._timed("sequence", self.check_sequence)  # 6, 7, 8
+        self._timed("proofs", self.check_proofs)  # 9, encrypted rounds: every ballot's proofs
         self._timed("opening", self.check_opening)  # 9
         self._timed("recount", self.check_recount)  # 10
         self._timed("timeline", lambda: check_timeline(self.parsed, self.report.check(11)))  # 11
@@ -382,10 +400,17 @@ class Verification:
                 if body["slug"] != slug:
                     c6.fail(index, "slug", slug=body["slug"], expected=slug)
                 self.definitions.append((index, body))
+                self.ceremony.definition(index, body)
                 continue
             if definition is None:
                 if index != 0:
                     c6.fail(index, "before-definition", kind=kind)
+                continue
+            if kind in ("trustee", "trustee-keygen", "trustee-ack", "election-key"):
+                self.ceremony.entry(index, kind, body)  # check 14
+                continue
+            if kind == "roll":
+                self.ceremony.roll(index, body)
                 continue
             if kind == "candidacy":
                 cand, action = body["candidate"], body["action"]
@@ -496,10 +521,15 @@ class Verification:
                 for c in body["candidates"]:
                     self.names.setdefault(c["candidate"], c["name"])
                 current = RoundState(number, index, body, definition)
+                self._round_key(c6, index, current)
                 self.rounds[number] = current
             elif kind == "ballot":
-                number, digest = body
+                number, digest, _credential, encrypted = body
                 r = self.rounds.get(number)
+                if r is not None and encrypted != r.encrypted:
+                    c8.fail(index, "ballot-kind", kind="encrypted" if encrypted else "sealed",
+                            ballots="encrypted" if r.encrypted else "sealed")  # fmt: skip
+                    continue
                 if r is None:
                     c8.fail(index, "ballot-before-open", round=number)
                 elif r.close_index is not None:
@@ -511,6 +541,7 @@ class Verification:
                         c8.fail(index, "ballot-duplicate", first=sealed_seen[digest])
                         continue
                     sealed_seen[digest] = index
+                    r.all_ballots.append(index)
                     if index in self.credentials.superseded:
                         continue  # a revote replaced it: only the last one counts (§8)
                     r.ballots.append(index)
@@ -530,17 +561,34 @@ class Verification:
                     )
             elif kind == "tally-key":
                 r = self.rounds.get(body["round"])
+                if r is not None and r.encrypted:
+                    c6.fail(index, "tally-key-encrypted", round=r.number)
+                    continue
                 if r is None or r.close_index is None or r.tally_index is not None:
                     c6.fail(index, "tally-key-phase", round=body["round"])
                     continue
                 r.tally_index = index
                 r.secret_key = base64.b64decode(body["tally_secret_key"])
+            elif kind == "tally-sums":
+                r = self.rounds.get(body["round"])
+                if r is None or not r.encrypted or r.close_index is None or r.sums is not None:
+                    c6.fail(index, "sums-phase", round=body["round"])
+                    continue
+                r.sums_index, r.sums = index, body
+            elif kind == "trustee-decryption":
+                r = self.rounds.get(body["round"])
+                if r is None or r.sums is None or r.result_index is not None:
+                    c6.fail(index, "decryption-phase", round=body["round"])
+                    continue
+                r.decryptions.append((index, body))
             elif kind == "result":
                 r = self.rounds.get(body["round"])
-                if r is None or r.tally_index is None or r.result_index is not None:
+                ready = r is not None and (r.sums_index if r.encrypted else r.tally_index)
+                if r is None or ready is None or r.result_index is not None:
                     c6.fail(index, "result-phase", round=body["round"])
                     continue
                 r.result_index, r.result = index, body
+        self.ceremony.finish()
         if not self.parsed:
             c6.note("nothing")
         if not counts and not qualified:
@@ -555,12 +603,112 @@ class Verification:
             if r.close_index is None:
                 c8.note("round-open-now", round=r.number, ballots=len(r.ballots))
 
+    def _round_key(self, c6: Any, index: int, r: RoundState) -> None:
+        """§10: an encrypted round carries the recomputed election key, a sealed one its
+        tally key."""
+        r.encrypted = r.definition.get("ballots") == "encrypted"
+        body, kind = r.body, "encrypted" if r.encrypted else "sealed"
+        member = "election_public_key" if r.encrypted else "tally_public_key"
+        if member not in body:
+            other = "tally_public_key" if r.encrypted else "election_public_key"
+            c6.fail(index, "round-key-kind", round=r.number, member=other, ballots=kind)
+            return
+        if not r.encrypted:
+            return
+        key = self.ceremony.election_key
+        if key is None or self.ceremony.election_index is None:
+            c6.fail(index, "round-key-missing", round=r.number)
+        elif base64.b64decode(body[member]) != key:
+            c6.fail(index, "round-key-differs", round=r.number)
+
+    # -- check 9, encrypted rounds: every ballot's proofs -----------------------------------
+    def _context(self, r: RoundState) -> RoundContext:
+        d = r.definition
+        return RoundContext(
+            origin=self.key.name,
+            round=r.number,
+            candidates=tuple(r.candidates),
+            n_grades=len(d["grades"]),
+            subset_size=r.body["subset_size"],
+            allow_blank=r.body["allow_blank"],
+            missing_allowed=d["missing"] != "strict",
+            election_key=self.ceremony.election_key or b"",
+        )
+
+    def check_proofs(self) -> None:
+        """Check the proofs of every ballot of each encrypted round (of this run's slice with
+        --shard), grouped by credential so that a worker decides which ballot counts."""
+        for r in self.rounds.values():
+            if not r.encrypted or (self.ceremony.election_key is None and self.parts is None):
+                continue
+            ctx = self._context(r)
+            if self.parts is not None:
+                r.proofs = self.parts.get(r.number) or RoundProofs(
+                    r.number, ctx.size, present=[0] * len(ctx.candidates)
+                )
+                continue
+            by_key: dict[str, list[tuple[int, bytes, bool]]] = {}
+            for index in r.all_ballots:
+                credential = self.parsed[index][3][2] or f"#{index}"
+                if self.shard is not None and shard_of(credential, self.shard[1]) != self.shard[0]:
+                    continue
+                counted = index not in self.credentials.superseded
+                by_key.setdefault(credential, []).append((index, self.log.entries[index], counted))
+            groups = list(by_key.items())
+            chunks = map_chunks(
+                verify_groups,
+                lambda part, c=ctx: (c, part),
+                groups,
+                workers=self.workers,
+                chunk=200,
+                progress=self._progress(f"proofs round {r.number}"),
+                serial_below=64,
+            )
+            total = RoundProofs(r.number, ctx.size, present=[0] * len(ctx.candidates))
+            for rp in chunks:
+                total.merge(rp)
+            r.proofs = total
+
+    def part(self) -> Part:
+        """This run's partial result (--shard): the proofs of its slice, and which log."""
+        assert self.shard is not None and self.latest is not None
+        rounds = {r.number: r.proofs for r in self.rounds.values() if r.proofs is not None}
+        return Part(self.key.name, self.latest.size, _b64(self.latest.root), self.shard, rounds)
+
+    def _open_encrypted(self, check: Any, r: RoundState) -> None:
+        """§10 items 5–7: sums recomputed, decryption shares checked, counts combined."""
+        proofs = r.proofs
+        if proofs is None:
+            if r.close_index is not None:
+                check.note("sums-missing", round=r.number)
+            return
+        for index, code, detail in proofs.invalid:
+            check.warn(index, "invalid-" + code, detail=detail)
+        check.note("proofs-checked", round=r.number, checked=proofs.checked,
+                   counted=proofs.counted, invalid=len(proofs.invalid))  # fmt: skip
+        if self.shard is not None:
+            return  # a slice: its sums are finished by `combine`
+        if r.sums is None or r.sums_index is None:
+            if r.close_index is not None:
+                check.note("sums-missing", round=r.number)
+            return
+        ctx = self._context(r)
+        if not check_sums(ctx, proofs, r.sums_index, r.sums, check):
+            return
+        r.opened = decrypt_round(
+            ctx, proofs, r.sums, r.decryptions, self.ceremony, check, r.result is not None
+        )
+
     # -- check 9 ---------------------------------------------------------------------------
     def check_opening(self) -> None:
         check = self.report.check(9)
         entries = self.log.entries
         opened_any = False
         for r in self.rounds.values():
+            if r.encrypted:
+                self._open_encrypted(check, r)
+                opened_any = True
+                continue
             if r.secret_key is None:
                 if r.close_index is not None:
                     check.note("key-not-revealed", round=r.number)
@@ -612,6 +760,9 @@ class Verification:
         checked = False
         for r in self.rounds.values():
             if r.result is None:
+                continue
+            if self.shard is not None and r.encrypted:
+                check.note("shard-recount", round=r.number)
                 continue
             checked = True
             res, idx, d = r.result, r.result_index, r.definition
@@ -708,11 +859,13 @@ def verify(
     progress: Progress | None = None,
     policy: tuple[str, str] | None = None,
     credential: str | None = None,
+    shard: tuple[int, int] | None = None,
+    parts: dict[int, RoundProofs] | None = None,
 ) -> Report:
     """Run the checks on a loaded log against the pinned log key; `policy` (name, text)
     replaces the witness policy of the log's definition; `credential` (a voter's public key,
     base64) adds what the log holds under it to check 13."""
     return Verification(
         log, key, state_dir=state_dir, workers=workers, progress=progress, policy=policy,
-        credential=credential,
+        credential=credential, shard=shard, parts=parts,
     ).run()  # fmt: skip

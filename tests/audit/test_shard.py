@@ -25,7 +25,8 @@ def enc(m: int, r: int) -> tuple[bytes, bytes]:
 
 
 def part(i: int, n: int, *, size: int = 10, root: str = ROOT, m: int = 1) -> Part:
-    rp = RoundProofs(1, 2, checked=3, counted=2, sums=[enc(m, i), enc(0, i + 1)],
+    rp = RoundProofs(1, 2, checked=3, counted=2, lost=1, present=[2],
+                     sums=[enc(m, i), enc(0, i + 1)],
                      invalid=[(100 + i, "proof", "cell 0")])  # fmt: skip
     return Part(ORIGIN, size, root, (i, n), {1: rp}, source=f"part{i}")
 
@@ -52,7 +53,8 @@ def test_parts_add_up_and_survive_a_file(tmp_path) -> None:
         paths.append(path)
     loaded = [load_part(p) for p in paths]
     total = combine(loaded, ORIGIN, 10, ROOT)[1]
-    assert total.checked == 9 and total.counted == 6
+    assert total.checked == 9 and total.counted == 6 and total.lost == 3
+    assert total.present == [6]
     assert [i for i, _, _ in total.invalid] == [101, 102, 103]
     # sums of encryptions of 1 under the same key: their β − 7α is 3·G
     alpha, beta = total.sums[0]

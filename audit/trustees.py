@@ -1,0 +1,385 @@
+"""Trustees (docs/audit-log.md §10 "Key ceremony", "Encrypted tally"): check 14, and the
+decryption of an encrypted round's sums for check 9.
+
+The operator holds the log key, so it could write any entry; what it cannot do is sign as a
+trustee. Every trustee-made body carries the trustee's own Ed25519 signature, the Feldman
+commitments and Schnorr proofs fix the election key, and each decryption share carries a
+Chaum–Pedersen proof against the trustee's verification key. Written from the spec text.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from audit import group
+from audit.canonical import encode
+
+NAMES = {14: ("administrateurs : cérémonie des clés", "trustees: key ceremony")}
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "trustee-not-encrypted": (
+        "entrée « {kind} » alors que la définition en vigueur n'a pas de bulletins chiffrés",
+        "{kind!r} entry while the definition in force does not have encrypted ballots",
+    ),
+    "trustee-index": (
+        "administrateur d'indice {index} : hors de 1 … {n} ou déjà enregistré",
+        "trustee index {index}: outside 1 … {n} or already registered",
+    ),
+    "trustee-key-reused": (
+        "administrateur {index} : clé {which} déjà utilisée par l'administrateur {other}",
+        "trustee {index}: {which} already used by trustee {other}",
+    ),
+    "trustee-name": (
+        "administrateur {index} : nom de 1 à 200 caractères attendu",
+        "trustee {index}: a name of 1 to 200 characters expected",
+    ),
+    "trustee-late": (
+        "administrateur {index} enregistré après le début de la génération des clés",
+        "trustee {index} registered after the key generation began",
+    ),
+    "trustee-unknown": (
+        "« {kind} » de l'administrateur {index}, qui n'est pas enregistré",
+        "{kind!r} by trustee {index}, who is not registered",
+    ),
+    "trustee-bad-signature": (
+        "la signature de l'administrateur {index} sur « {kind} » ne vérifie pas",
+        "trustee {index}'s signature on {kind!r} does not verify",
+    ),
+    "keygen-early": (
+        "génération des clés de l'administrateur {index} avant l'enregistrement des {n}",
+        "key generation by trustee {index} before all {n} are registered",
+    ),
+    "keygen-twice": (
+        "deuxième génération des clés de l'administrateur {index}",
+        "second key generation by trustee {index}",
+    ),
+    "commitments-count": (
+        "administrateur {index} : {count} engagements, le seuil en demande {k}",
+        "trustee {index}: {count} commitments, the threshold asks for {k}",
+    ),
+    "point-invalid": (
+        "{what} : point invalide (hors du groupe d'ordre premier, non canonique ou neutre)",
+        "{what}: invalid point (outside the prime-order group, non-canonical or the identity)",
+    ),
+    "pok-invalid": (
+        "administrateur {index} : la preuve de connaissance du terme constant ne vérifie pas",
+        "trustee {index}: the proof of knowledge of the constant term does not verify",
+    ),
+    "shares-shape": (
+        "administrateur {index} : les parts ne vont pas une à une aux autres administrateurs, "
+        "dans l'ordre",
+        "trustee {index}: the shares are not one per other trustee, in order",
+    ),
+    "share-box": (
+        "administrateur {index} : la part pour {to} n'est pas une boîte NaCl (24 + 16 octets "
+        "au moins)",
+        "trustee {index}: the share for {to} is not a NaCl box (at least 24 + 16 bytes)",
+    ),
+    "ack-early": (
+        "accusé de l'administrateur {index} avant les {n} générations de clés",
+        "acknowledgement by trustee {index} before all {n} key generations",
+    ),
+    "ack-twice": (
+        "deuxième accusé de l'administrateur {index}",
+        "second acknowledgement by trustee {index}",
+    ),
+    "complaints-malformed": (
+        "administrateur {index} : plaintes hors des autres administrateurs ou pas dans l'ordre",
+        "trustee {index}: complaints not about other trustees or not in increasing order",
+    ),
+    "complaint": (
+        "l'administrateur {index} se plaint des parts de {dealers} : aucune clé d'élection ne "
+        "doit suivre",
+        "trustee {index} complains about the shares of {dealers}: no election key may follow",
+    ),
+    "election-key-early": (
+        "clé d'élection avant les accusés sans plainte des {n} administrateurs",
+        "election key before all {n} trustees acknowledged without complaint",
+    ),
+    "election-key-twice": ("deuxième clé d'élection", "second election key"),
+    "election-key-differs": (
+        "clé d'élection : {name} publié diffère du recalcul à partir des engagements",
+        "election key: the published {name} differs from the one recomputed from the commitments",
+    ),
+    "ceremony-after-roll": (
+        "« {kind} » après la liste figée du tour 1 : la cérémonie doit la précéder",
+        "{kind!r} after round 1's roll: the ceremony must come before it",
+    ),
+    "definition-trustees-changed": (
+        "révision de la définition changeant {name} après l'enregistrement d'un administrateur",
+        "definition revision changes {name} after a trustee was registered",
+    ),
+    "ceremony-incomplete": (
+        "bulletins chiffrés sans clé d'élection (cérémonie : {state})",
+        "encrypted ballots without an election key (ceremony: {state})",
+    ),
+    "ceremony-done": (
+        "{n} administrateurs, seuil {k} : clé d'élection recalculée",
+        "{n} trustees, threshold {k}: election key recomputed",
+    ),
+}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def trustee_message(kind: str, origin: str, body: dict[str, Any]) -> bytes:
+    rest = {k: v for k, v in body.items() if k != "trustee_sig"}
+    return (
+        b"scrutin-" + kind.encode("ascii") + b"/v2\x00" + origin.encode() + b"\x00" + encode(rest)
+    )
+
+
+def verifies(signing_key: bytes, message: bytes, sig_b64: str) -> bool:
+    try:
+        VerifyKey(signing_key).verify(message, base64.b64decode(sig_b64, validate=True))
+    except (BadSignatureError, ValueError, TypeError):
+        return False
+    return True
+
+
+def ipart(n: int) -> bytes:
+    return str(n).encode("ascii")
+
+
+def verify_pok(origin: str, index: int, commitments: Sequence[bytes], proof: bytes) -> bool:
+    """Schnorr proof of knowledge of a_0 (commitments[0] = a_0·G): c || s."""
+    if len(proof) != 64:
+        return False
+    try:
+        c, s = group.scalar(proof[:32]), group.scalar(proof[32:])
+    except group.GroupError:
+        return False
+    a = group.sub(group.base(s), group.mul(c, commitments[0]))
+    if a == group.IDENTITY:
+        return False
+    parts = [origin.encode(), ipart(index), *commitments, a]
+    return group.hash_to_scalar("trustee-pok", parts) == c
+
+
+@dataclass
+class Trustee:
+    index: int
+    entry: int
+    signing_key: bytes
+    box_key: bytes
+    commitments: list[bytes] | None = None
+    acked: bool = False
+    complaints: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Ceremony:
+    """Replays the key ceremony (check 14) in log order."""
+
+    origin: str
+    check: Any
+    n: int = 0
+    k: int = 0
+    encrypted: bool = False
+    trustees: dict[int, Trustee] = field(default_factory=dict)
+    keygen_started: bool = False
+    election_key: bytes | None = None
+    verification_keys: list[bytes] = field(default_factory=list)
+    election_index: int | None = None
+    roll_seen: bool = False
+    complained: bool = False
+
+    # -- definitions ----------------------------------------------------------------------
+    def definition(self, index: int, body: dict[str, Any]) -> None:
+        encrypted = body.get("ballots") == "encrypted"
+        n, k = body.get("trustees", 0), body.get("trustee_threshold", 0)
+        if self.trustees and (encrypted, n, k) != (self.encrypted, self.n, self.k):
+            for name, old, new in (("ballots", self.encrypted, encrypted), ("trustees", self.n, n),
+                                   ("trustee_threshold", self.k, k)):  # fmt: skip
+                if old != new:
+                    self.check.fail(index, "definition-trustees-changed", name=name)
+            return
+        self.encrypted, self.n, self.k = encrypted, n, k
+
+    def roll(self, index: int, body: dict[str, Any]) -> None:
+        if body.get("round") == 1:
+            self.roll_seen = True
+
+    def _signed(self, index: int, kind: str, body: dict[str, Any]) -> Trustee | None:
+        t = self.trustees.get(body["index"])
+        if t is None:
+            self.check.fail(index, "trustee-unknown", kind=kind, index=body["index"])
+            return None
+        if not verifies(
+            t.signing_key, trustee_message(kind, self.origin, body), body["trustee_sig"]
+        ):
+            self.check.fail(index, "trustee-bad-signature", kind=kind, index=t.index)
+            return None
+        return t
+
+    def _point(self, index: int, raw: bytes, what: str) -> bytes | None:
+        if not group.is_point(raw):
+            self.check.fail(index, "point-invalid", what=what)
+            return None
+        return raw
+
+    # -- ceremony entries -----------------------------------------------------------------
+    def entry(self, index: int, kind: str, body: dict[str, Any]) -> None:
+        check = self.check
+        if not self.encrypted:
+            check.fail(index, "trustee-not-encrypted", kind=kind)
+            return
+        if self.roll_seen:
+            check.fail(index, "ceremony-after-roll", kind=kind)
+        getattr(self, "_" + kind.replace("-", "_"))(index, body)
+
+    def _trustee(self, index: int, body: dict[str, Any]) -> None:
+        i = body["index"]
+        if self.keygen_started:
+            self.check.fail(index, "trustee-late", index=i)
+        if not 1 <= i <= self.n or i in self.trustees:
+            self.check.fail(index, "trustee-index", index=i, n=self.n)
+            return
+        if not 1 <= len(body["name"]) <= 200:
+            self.check.fail(index, "trustee-name", index=i)
+        sk = base64.b64decode(body["signing_key"])
+        bk = base64.b64decode(body["box_key"])
+        for t in self.trustees.values():
+            if t.signing_key == sk:
+                self.check.fail(index, "trustee-key-reused", index=i, which="signing_key",
+                                other=t.index)  # fmt: skip
+            if t.box_key == bk:
+                self.check.fail(index, "trustee-key-reused", index=i, which="box_key",
+                                other=t.index)  # fmt: skip
+        self.trustees[i] = Trustee(i, index, sk, bk)
+
+    def _trustee_keygen(self, index: int, body: dict[str, Any]) -> None:
+        self.keygen_started = True
+        i = body["index"]
+        if len(self.trustees) < self.n:
+            self.check.fail(index, "keygen-early", index=i, n=self.n)
+        t = self._signed(index, "trustee-keygen", body)
+        if t is None:
+            return
+        if t.commitments is not None:
+            self.check.fail(index, "keygen-twice", index=i)
+            return
+        raws = [base64.b64decode(c) for c in body["commitments"]]
+        if len(raws) != self.k:
+            self.check.fail(index, "commitments-count", index=i, count=len(raws), k=self.k)
+            return
+        points = [self._point(index, raw, f"commitments[{t_}]") for t_, raw in enumerate(raws)]
+        if any(p is None for p in points):
+            return
+        if not verify_pok(self.origin, i, raws, base64.b64decode(body["pok"])):
+            self.check.fail(index, "pok-invalid", index=i)
+        others = [j for j in range(1, self.n + 1) if j != i]
+        if [s["to"] for s in body["shares"]] != others:
+            self.check.fail(index, "shares-shape", index=i)
+        for s in body["shares"]:
+            if len(base64.b64decode(s["box"])) < 40:
+                self.check.fail(index, "share-box", index=i, to=s["to"])
+        t.commitments = raws
+
+    def _trustee_ack(self, index: int, body: dict[str, Any]) -> None:
+        i = body["index"]
+        if len(self.trustees) < self.n or any(
+            t.commitments is None for t in self.trustees.values()
+        ):
+            self.check.fail(index, "ack-early", index=i, n=self.n)
+        t = self._signed(index, "trustee-ack", body)
+        if t is None:
+            return
+        if t.acked:
+            self.check.fail(index, "ack-twice", index=i)
+            return
+        t.acked = True
+        complaints = body["complaints"]
+        valid = [j for j in range(1, self.n + 1) if j != i]
+        if complaints != sorted(set(complaints)) or any(j not in valid for j in complaints):
+            self.check.fail(index, "complaints-malformed", index=i)
+        if complaints:
+            self.complained = True
+            t.complaints = list(complaints)
+            self.check.note("complaint", index=i, dealers=", ".join(map(str, complaints)))
+
+    def _election_key(self, index: int, body: dict[str, Any]) -> None:
+        if self.election_index is not None:
+            self.check.fail(index, "election-key-twice")
+            return
+        self.election_index = index
+        ready = (
+            len(self.trustees) == self.n
+            and all(t.acked and t.commitments is not None for t in self.trustees.values())
+            and not self.complained
+        )
+        if not ready:
+            self.check.fail(index, "election-key-early", n=self.n)
+        published = base64.b64decode(body["public_key"])
+        vkeys = [base64.b64decode(v) for v in body["verification_keys"]]
+        self.election_key, self.verification_keys = published, vkeys
+        if not ready:
+            return
+        public, mine = self.recompute()
+        if published != public:
+            self.check.fail(index, "election-key-differs", name="public_key")
+        if vkeys != mine:
+            self.check.fail(index, "election-key-differs", name="verification_keys")
+        if body["trustees"] != self.n:
+            self.check.fail(index, "election-key-differs", name="trustees")
+        if body["threshold"] != self.k:
+            self.check.fail(index, "election-key-differs", name="threshold")
+        # Later checks use the recomputed keys: a published key that differs already failed.
+        self.election_key, self.verification_keys = public, mine
+
+    def recompute(self) -> tuple[bytes, list[bytes]]:
+        """(Σ_i C_i,0, [h_j = Σ_t j^t·(Σ_i C_i,t) for j = 1 … n])."""
+        columns = []
+        for t_ in range(self.k):
+            columns.append(group.total(t.commitments[t_] for t in self.trustees.values()))  # type: ignore[index]
+        vkeys = []
+        for j in range(1, self.n + 1):
+            vkeys.append(group.total(group.int_mul(j**t_, col) for t_, col in enumerate(columns)))
+        return columns[0], vkeys
+
+    def finish(self) -> None:
+        if self.election_index is not None and self.election_key is not None:
+            self.check.note("ceremony-done", n=self.n, k=self.k)
+        elif self.encrypted:
+            state = (
+                f"{len(self.trustees)}/{self.n} registered, "
+                f"{sum(t.commitments is not None for t in self.trustees.values())} keygen, "
+                f"{sum(t.acked for t in self.trustees.values())} ack"
+            )
+            self.check.note("ceremony-incomplete", state=state)
+        elif not self.trustees:
+            self.check.note("nothing")
+
+
+# -- decryption shares (check 9 for encrypted rounds) --------------------------------------
+def verify_share(
+    origin: str,
+    round_number: int,
+    j: int,
+    position: str,
+    h: bytes,
+    h_j: bytes,
+    alpha: bytes,
+    value: bytes,
+) -> bytes | None:
+    """d from ``d || c || s`` if the Chaum–Pedersen proof log_G h_j = log_α d holds."""
+    if len(value) != 96 or not group.is_point(value[:32]):
+        return None
+    d = value[:32]
+    try:
+        c, s = group.scalar(value[32:64]), group.scalar(value[64:])
+        a1 = group.sub(group.base(s), group.mul(c, h_j))
+        a2 = group.sub(group.mul(s, alpha), group.mul(c, d))
+    except group.GroupError:
+        return None
+    parts = [origin.encode(), ipart(round_number), ipart(j), position.encode(), h, h_j, alpha,
+             d, a1, a2]  # fmt: skip
+    return d if group.hash_to_scalar("decryption-share", parts) == c else None
