@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from nacl.exceptions import CryptoError
@@ -25,7 +25,7 @@ INVALID_REASONS = (
 )
 
 
-def padded_length(round_number: int, candidates: Sequence[str], n_grades: int) -> int:
+def padded_length(round_number: int, candidates: Collection[str], n_grades: int) -> int:
     """Length of every ballot plaintext of a round (§8): the longest ballot, empty pad."""
     widest = dict.fromkeys(candidates, n_grades - 1)
     return len(encode({"round": round_number, "grades": widest, "pad": ""}))
@@ -38,7 +38,7 @@ def public_key_of(secret_key: bytes) -> bytes:
 def classify(
     plaintext: bytes | None,
     round_number: int,
-    candidates: Sequence[str],
+    candidates: Collection[str],
     n_grades: int,
     allow_blank: bool,
     expected_length: int | None = None,

@@ -3,6 +3,12 @@
     scrutin-audit verify SOURCE --log-key KEY [--state DIR] [--policy FILE] [--json] [--lang fr|en]
     scrutin-audit receipt RECEIPT [--log SOURCE] [--log-key KEY] [--policy FILE] [--json]
     scrutin-audit mirror URL DIR [--log-key KEY]
+    scrutin-audit verify SOURCE --log-key KEY --shard I/N --part FILE
+    scrutin-audit combine PART… --log SOURCE --log-key KEY
+
+--shard I/N checks the proofs of one slice of an encrypted round's ballots (cut by voter
+credential) and writes them to the --part FILE; combine adds up the parts of every slice
+(refusing parts of another log, overlapping or missing slices) and finishes the audit.
 
 mirror keeps the log's checkpoints and tiles in DIR (verify DIR reads them), checking that
 each new checkpoint is consistent with the last one mirrored: exit 1 if the log was
@@ -24,12 +30,14 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from audit.note import NoteError, VerifierKey, parse_verifier_key
 from audit.receipt import load_receipt, verify_receipt
 from audit.report import Report, resolve_lang
+from audit.shard import load_part, parse_shard, write_part
 from audit.sources import InputError, load, read_key_argument
-from audit.verify import verify
+from audit.verify import Progress, Verification, verify
 from audit.witness import load_policy_file
 
 PROGRESS_MIN = 20000
@@ -42,7 +50,7 @@ def _key(value: str) -> VerifierKey:
         raise InputError(f"--log-key: {exc}") from exc
 
 
-def _progress(stream: object) -> object:
+def _progress(stream: TextIO) -> Progress:
     last: dict[str, int] = {}
 
     def report(phase: str, done: int, total: int) -> None:
@@ -73,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--credential",
         help="your voting key (public, base64): is it on the roll, which ballots carry it",
     )
+    v.add_argument("--shard", help="I/N: check the proofs of slice I of N only (needs --part)")
+    v.add_argument("--part", help="file the slice's partial result is written to")
+    c = sub.add_parser("combine", help="add up --shard parts and finish the audit")
+    c.add_argument("parts", nargs="+", help="part files written by verify --shard I/N --part")
+    c.add_argument("--log", required=True, help="the log the parts cover (URL, export, tiles)")
+    c.add_argument("--log-key", required=True, help="verifier-key string or file")
+    c.add_argument("--state", help="directory of checkpoints saved by earlier runs")
+    c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    c.add_argument("--timings", action="store_true", help="print seconds per phase")
     r = sub.add_parser("receipt", help="check a voter's receipt")
     r.add_argument("receipt", help="receipt file (scrutin-receipt/v1 JSON or C2SP tlog-proof)")
     r.add_argument("--log", help="primary URL, export file or tiles directory")
@@ -81,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("url", help="primary URL (or its log/ or checkpoint URL)")
     m.add_argument("dir", help="mirror directory (created if needed)")
     m.add_argument("--log-key", help="verifier-key string or file (default: pinned at first run)")
-    for p in (v, r):
+    for p in (v, r, c):
         p.add_argument(
             "--policy", help="witness policy file (C2SP tlog-policy) instead of the definition's"
         )
@@ -114,18 +131,37 @@ def _credential(text: str | None) -> str | None:
 def run(args: argparse.Namespace) -> Report:
     progress = _progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
     policy = _policy(args.policy)
+    if args.command == "combine":
+        parts = [load_part(path) for path in args.parts]
+        return verify(
+            load(args.log), _key(args.log_key), state_dir=args.state, workers=args.workers,
+            progress=progress, policy=policy, parts=parts,
+        )  # fmt: skip
     if args.command == "verify":
         key = _key(args.log_key)
         mine = _credential(args.credential)
+        shard = parse_shard(args.shard) if args.shard else None
+        if (shard is None) != (args.part is None):
+            raise InputError("--shard and --part go together")
         log = load(args.source)
-        return verify(
-            log, key, state_dir=args.state, workers=args.workers, progress=progress,  # type: ignore[arg-type]
-            policy=policy, credential=mine,
+        verification = Verification(
+            log, key, state_dir=None if shard else args.state, workers=args.workers,
+            progress=progress, policy=policy, credential=mine, shard=shard,
         )  # fmt: skip
+        report = verification.run()
+        if shard is not None:
+            if verification.latest is None:
+                raise InputError("the log has no readable checkpoint: no part written")
+            try:
+                write_part(args.part, verification.part())
+            except OSError as exc:
+                raise InputError(f"--part {args.part}: {exc.strerror or exc}") from exc
+            report.summary["part"] = args.part
+        return report
     pinned = _key(args.log_key) if args.log_key else None
     doc = load_receipt(args.receipt, str(pinned) if pinned else None)
-    log = load(args.log) if args.log else None
-    return verify_receipt(doc, log=log, pinned=pinned, policy=policy)
+    receipt_log = load(args.log) if args.log else None
+    return verify_receipt(doc, log=receipt_log, pinned=pinned, policy=policy)
 
 
 def _mirror(args: argparse.Namespace) -> int:

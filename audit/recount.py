@@ -168,7 +168,7 @@ def mieux_voter_score(profile: Sequence[int], upper_median: bool) -> list[tuple[
 
 
 def _key_function(rule: str, upper_median: bool) -> Callable[[Sequence[int]], Any]:
-    def gauge(p: Sequence[int]) -> tuple:
+    def gauge(p: Sequence[int]) -> tuple[int, int, Fraction]:
         alpha, above, below = _shares(p, upper_median)
         return (alpha, 1, above) if above > below else (alpha, 0, -below)
 
@@ -213,8 +213,8 @@ def rank(
         key = _key_function(rule, upper_median)
         keys = {c: key(profiles[c]) for c in names}
 
-        def cmp(x: str, y: str) -> int:
-            return (keys[y] > keys[x]) - (keys[y] < keys[x])
+        def cmp(x: str, y: str) -> int:  # each rule's key is a value of its own type
+            return int(keys[y] > keys[x]) - int(keys[y] < keys[x])
 
     # §8: candidates sharing a rank are listed in increasing code-point order of their ids.
     ordered = sorted(sorted(names), key=functools.cmp_to_key(cmp))

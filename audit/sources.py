@@ -53,7 +53,8 @@ def tile_path(level: int | str, index: int, width: int = TILE_WIDTH) -> str:
 
 
 def parse_bundle(data: bytes, count: int, where: str) -> list[bytes]:
-    entries, pos = [], 0
+    entries: list[bytes] = []
+    pos = 0
     while pos < len(data) and len(entries) < count:
         if pos + 2 > len(data):
             raise InputError(f"{where}: truncated entry length")
@@ -173,7 +174,8 @@ def _fetch(url: str, timeout: float = 60.0) -> bytes | None:
     """GET url; None on 404, InputError when unreachable."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) only
-            return resp.read()
+            body: bytes = resp.read()  # urlopen's response is untyped
+            return body
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None

@@ -13,7 +13,10 @@ import itertools
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # report imports the modules that import this one
+    from audit.report import Check
 
 # Entries are timed when they are made, and concurrent transactions may reach the log in
 # another order than they were timed: times may go back by at most this many seconds.
@@ -22,7 +25,7 @@ ORDER_TOLERANCE = 300
 INSTANT_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 
 
-def instant(text: Any) -> int | None:
+def instant(text: object) -> int | None:
     """Seconds since the epoch of a `YYYY-MM-DDTHH:MM:SSZ` string, or None if malformed."""
     match = INSTANT_RE.fullmatch(text) if isinstance(text, str) else None
     if match is None:
@@ -66,7 +69,7 @@ def phase_rule_breaks(phases: dict[str, tuple[int, int]]) -> list[str]:
     missing, a gap in the rounds' numbers, an end not after the start, or out of order."""
     breaks = [name for name in phases if _phase_rank(name) is None]
     breaks += [name for name in ("candidacies", "supports") if name not in phases]
-    known = sorted((_phase_rank(n), n) for n in phases if _phase_rank(n) is not None)
+    known = sorted((rank, n) for n in phases if (rank := _phase_rank(n)) is not None)
     rounds = [rank - 1 for rank, name in known if name.startswith("round-")]
     if rounds != list(range(1, len(rounds) + 1)):
         breaks.append(f"round-{len(rounds)}")
@@ -95,7 +98,7 @@ SUPPORTS_PHASE = "supports"  # support, support-withdrawal; qualification: start
 
 
 def _revision_changes(
-    check: Any,
+    check: Check,
     index: int,
     time: int,
     old: dict[str, tuple[int, int]],
@@ -118,7 +121,7 @@ def _revision_changes(
 
 
 def _inside(
-    check: Any,
+    check: Check,
     index: int,
     time: int,
     phases: dict[str, tuple[int, int]],
@@ -146,7 +149,7 @@ def _inside(
         )
 
 
-def check_timeline(parsed: Sequence[tuple], check: Any) -> None:
+def check_timeline(parsed: Sequence[tuple[Any, ...]], check: Check) -> None:
     """Check 11 over the parsed entries: (kind, time, key, body) or (None, reason) for the
     entries that failed check 4 (left out). A ballot's body is (round, digest)."""
     latest: int | None = None  # the largest time so far

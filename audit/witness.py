@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-from audit.note import Note, NoteError, VerifierKey, b64decode_strict, parse_verifier_key
+from audit.note import (
+    Checkpoint,
+    Note,
+    NoteError,
+    VerifierKey,
+    b64decode_strict,
+    parse_verifier_key,
+)
+
+if TYPE_CHECKING:  # report imports this module
+    from audit.report import Check
 
 ALG_COSIGNATURE = 0x04
 
@@ -248,15 +258,15 @@ def load_policy_file(path: str) -> str:
 
 
 def check_witnesses(
-    check: Any,
-    checkpoint: Any,
+    check: Check,
+    checkpoint: Checkpoint | None,
     log_key: VerifierKey,
     policy_text: str | None,
     source: str,
 ) -> QuorumReport | None:
-    """Fill `check` (a report.Check): which witnesses of the policy cosigned `checkpoint`
-    (an audit.note.Checkpoint) and whether the quorum holds. `source` says where the policy
-    came from ("definition", or the --policy file name)."""
+    """Fill `check`: which witnesses of the policy cosigned `checkpoint` and whether the
+    quorum holds. `source` says where the policy came from ("definition", or the --policy
+    file name)."""
     if checkpoint is None:
         check.note("nothing")
         return None
