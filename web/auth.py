@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from voting import accounts
 from voting.accounts import Account
+from voting.refusals import _
 from web import csrf
 from web.ratelimit import BodySizeLimitMiddleware
 
@@ -30,11 +31,6 @@ SESSION_KEY = "sid"
 FLASH_KEY = "flash"
 NEXT_KEY = "signin_next"  # the page to go back to once signed in (set by the sign-in form)
 SESSION_MAX_AGE = int(accounts.SESSION_TTL.total_seconds())
-
-
-def _(message: str) -> str:
-    """Marks a message for translation; it is translated where it is shown."""
-    return message
 
 
 SIGN_IN_REQUIRED = _("Connectez-vous pour continuer.")

@@ -13,14 +13,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from voting.refusals import _
 from web.i18n import request_language, translator
 from web.templating import render
-
-
-def _(message: str) -> str:
-    """Marks a message for translation; it is translated where it is shown."""
-    return message
-
 
 DEFINITIVE = _("Cette action est définitive : elle ne peut pas être annulée.")
 CANCEL = _("Annuler et revenir")

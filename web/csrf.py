@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from voting.refusals import _
 from web import errors
 
 FIELD_NAME = "csrf_token"
@@ -33,11 +34,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # mail client without a session (RFC 8058 one-click unsubscribe, web/views/notifications.py).
 TOKEN_IN_URL_PATHS = frozenset({"/unsubscribe"})
 SECRET_BYTES = 32
-
-
-def _(message: str) -> str:
-    """Marks a message for translation; it is translated where it is shown."""
-    return message
 
 
 TOKEN_REFUSED = _("Jeton de sécurité manquant ou périmé : rechargez la page et réessayez.")
