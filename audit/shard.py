@@ -26,14 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audit import group
+from audit.sources import InputError
 
 PART_FORMAT = "scrutin-audit-part/v1"
 MAX_SHARDS = 4096
 _SHARD_RE = re.compile(r"([1-9][0-9]*)/([1-9][0-9]*)\Z")
 
 
-class PartError(ValueError):
-    """A --shard value or a part file that cannot be used (a one-line reason)."""
+class PartError(InputError):
+    """A --shard value or a part file that cannot be used (a one-line reason): unusable
+    input, exit status 2."""
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from audit.note import Checkpoint, NoteError, VerifierKey, parse_checkpoint
 from audit.parallel import map_chunks
 from audit.recount import TallyError, tally_profiles
 from audit.report import Report
-from audit.shard import Part, RoundProofs, shard_of
+from audit.shard import Part, PartError, RoundProofs, combine, shard_of
 from audit.signatures import verify_chunk
 from audit.sources import TILE_HEIGHT, TILE_WIDTH, LogData, tile_path
 from audit.timeline import check_timeline
@@ -107,7 +107,7 @@ class Verification:
         policy: tuple[str, str] | None = None,
         credential: str | None = None,
         shard: tuple[int, int] | None = None,
-        parts: dict[int, RoundProofs] | None = None,
+        parts: Sequence[Part] | None = None,
     ) -> None:
         self.shard = shard  # (i, n): check the proofs of slice i of n only (audit/shard.py)
         self.parts = parts  # combined proofs of every slice: not checked again
@@ -638,12 +638,18 @@ class Verification:
     def check_proofs(self) -> None:
         """Check the proofs of every ballot of each encrypted round (of this run's slice with
         --shard), grouped by credential so that a worker decides which ballot counts."""
+        combined = None
+        if self.parts is not None:  # `combine`: the parts must cover this very log
+            if self.latest is None:
+                raise PartError("the log has no readable checkpoint to match the parts against")
+            latest = self.latest
+            combined = combine(self.parts, self.key.name, latest.size, _b64(latest.root))
         for r in self.rounds.values():
-            if not r.encrypted or (self.ceremony.election_key is None and self.parts is None):
+            if not r.encrypted or (self.ceremony.election_key is None and combined is None):
                 continue
             ctx = self._context(r)
-            if self.parts is not None:
-                r.proofs = self.parts.get(r.number) or RoundProofs(
+            if combined is not None:
+                r.proofs = combined.get(r.number) or RoundProofs(
                     r.number, ctx.size, present=[0] * len(ctx.candidates)
                 )
                 continue
@@ -860,7 +866,7 @@ def verify(
     policy: tuple[str, str] | None = None,
     credential: str | None = None,
     shard: tuple[int, int] | None = None,
-    parts: dict[int, RoundProofs] | None = None,
+    parts: Sequence[Part] | None = None,
 ) -> Report:
     """Run the checks on a loaded log against the pinned log key; `policy` (name, text)
     replaces the witness policy of the log's definition; `credential` (a voter's public key,
