@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
+A = TypeVar("A")  # what one chunk's worker is given
 R = TypeVar("R")
 
 SERIAL_BELOW = 4000
@@ -21,8 +22,8 @@ def cpu_count() -> int:
 
 
 def map_chunks(
-    fn: Callable[[Any], R],
-    make_args: Callable[[Sequence[T]], Any],
+    fn: Callable[[A], R],
+    make_args: Callable[[Sequence[T]], A],
     items: Sequence[T],
     *,
     workers: int | None = None,

@@ -566,7 +566,9 @@ def resolve_lang(lang: str | None) -> str:
     return "fr"
 
 
-def text(code: str, lang: str, params: dict[str, Any], table: dict | None = None) -> str:
+def text(
+    code: str, lang: str, params: dict[str, Any], table: dict[str, tuple[str, str]] | None = None
+) -> str:
     fr, en = (table or MESSAGES).get(code, (code, code))
     template = en if lang == "en" else fr
     try:
@@ -667,7 +669,9 @@ class Report:
         }
 
     def render(self, lang: str, *, timings: bool = False) -> str:
-        ui = lambda code, **p: text(code, lang, p, UI)  # noqa: E731
+        def ui(code: str, **params: Any) -> str:
+            return text(code, lang, params, UI)
+
         title = "receipt-title" if self.kind == "receipt" else "title"
         lines = [ui(title, origin=self.origin), ""]
         for _, c in sorted(self.checks.items()):
