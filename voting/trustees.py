@@ -72,7 +72,10 @@ def position(candidate: str, grade: int | None) -> str:
     return "blank" if grade is None else f"{candidate}/{grade}"
 
 
-def encode_ciphertext(ciphertext: Ciphertext) -> str:
+def encode_ciphertext(ciphertext: Any) -> str:
+    """(α, β), or a `crypto.elgamal.Ciphertext` (E1's sums), as base64 of α ‖ β."""
+    if hasattr(ciphertext, "alpha"):
+        return b64encode(ciphertext.alpha + ciphertext.beta)
     return b64encode(ciphertext[0] + ciphertext[1])
 
 
@@ -411,8 +414,8 @@ async def publish_sums(
     primary_id: UUID,
     round_number: int,
     ballots: int,
-    sums: Mapping[str, Sequence[Ciphertext]],
-    blank: Ciphertext | None,
+    sums: Mapping[str, Sequence[Any]],
+    blank: Any | None,
 ) -> dict[str, Any]:
     """Log the `tally-sums` of a closed round: per candidate (those on a counted ballot) one
     summed ciphertext per grade, and the blank sum when the round allows blank ballots. The

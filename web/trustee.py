@@ -259,11 +259,11 @@ class Service:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             try:
-                detail = json.loads(error.read())
-                message = detail.get("message") or detail.get("error") or str(detail)
+                detail = json.loads(error.read())["error"]
+                message = detail["message"]
                 if detail.get("field"):
                     message = f"{detail['field']}: {message}"
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, KeyError, TypeError):
                 message = error.reason
             raise TrusteeCommandError(f"{method} {path}: {error.code} {message}") from None
         except (urllib.error.URLError, OSError) as error:
@@ -381,16 +381,14 @@ def keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _logged_sums(service: Service, sums: Mapping[str, Any]) -> None:
-    """The sums served must be the body of the log's tally-sums entry of that round."""
-    logged = service._call(
-        "GET", f"/api/primaries/{service.slug}/rounds/{sums['round']}/sums?entry=1"
-    )
-    entry = canonical.loads(b64decode(logged["entry"]))
-    if entry.get("kind") != "tally-sums" or entry.get("body") != {
-        k: v for k, v in sums.items() if k != "entry"
-    }:
-        raise TrusteeCommandError("the sums served are not those of the public log")
+def logged_sums(served: Mapping[str, Any]) -> dict[str, Any]:
+    """The sums served must be the body of the log entry served with them: a `tally-sums`
+    entry of the round, the one trustees decrypt (docs/audit-log.md §10)."""
+    sums = served["sums"]
+    entry = canonical.loads(b64decode(served["entry"]))
+    if entry.get("kind") != "tally-sums" or entry.get("body") != sums:
+        raise TrusteeCommandError("the sums served are not those of the public log's entry")
+    return sums
 
 
 def decrypt(args: argparse.Namespace) -> int:
@@ -404,25 +402,19 @@ def decrypt(args: argparse.Namespace) -> int:
     if "secret_share" not in state:
         raise TrusteeCommandError(f"no secret share for {origin} in {args.key}")
     secret = int.from_bytes(bytes.fromhex(state["secret_share"]), "little")
-    sums = service.sums(args.round)
-    _logged_sums(service, sums)
-    body = decryption_body(
-        keys,
-        origin,
-        b64decode(ceremony["election_key"], length=32),
-        index,
-        secret,
-        {k: v for k, v in sums.items() if k != "entry"},
-    )
+    sums = logged_sums(service.sums(args.round))
     started = time.perf_counter()
+    body = decryption_body(
+        keys, origin, b64decode(ceremony["election_key"], length=32), index, secret, sums
+    )
+    elapsed = time.perf_counter() - started
     answer = service.post_decryption(args.round, body)
     cells = sum(len(v) for v in sums["sums"].values()) + ("blank" in sums)
     print(
-        f"trustee {index}: {cells} decryption shares posted for round {args.round} "
-        f"({time.perf_counter() - started:.2f} s)"
+        f"trustee {index}: {cells} decryption shares with proofs posted for round "
+        f"{args.round} (computed in {elapsed:.2f} s); "
+        f"{answer['decryptions']} of the {answer['threshold']} needed"
     )
-    if answer and answer.get("decrypted"):
-        print("enough trustees have decrypted: the result can be computed")
     return 0
 
 

@@ -1,0 +1,247 @@
+"""Three trustees, each a `scrutin trustee …` process of its own, against a live service on
+loopback (k = 2): they make the election key without anyone holding its secret, then decrypt
+the sums of ballots encrypted with crypto/encrypted_ballots.py. One trustee's shares decrypt
+nothing; two give the profiles (docs/trustees.md, docs/audit-log.md §10)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nacl.signing import SigningKey
+
+from crypto import canonical
+from crypto.encoding import b64decode
+from crypto.encrypted_ballots import RoundParams, encrypt_ballot, sum_ballots
+from tests.fixtures.log import TEST_SECRET
+from tests.fixtures.waiting import wait_until
+from voting import trustees
+from voting.log import LogService
+from voting.primaries import create_primary
+from voting.refusals import Refused
+from web.app import create_app, create_pool
+from web.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+PHASES = [
+    {"name": "candidacies", "start": "2030-01-01T00:00:00Z", "end": "2030-02-01T00:00:00Z"},
+    {"name": "supports", "start": "2030-01-15T00:00:00Z", "end": "2030-03-01T00:00:00Z"},
+]
+
+
+class LiveService:
+    """The app on a free loopback port, in a background thread."""
+
+    def __init__(self, database_url: str, data_dir: Path) -> None:
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        port = self.sock.getsockname()[1]
+        self.settings = Settings(
+            data_dir=data_dir, host="127.0.0.1", port=port, database_url=database_url,
+            secret_key=TEST_SECRET, checkpoint_interval=0.2,
+        )  # fmt: skip
+        config = uvicorn.Config(
+            create_app(self.settings), log_level="warning", access_log=False, lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True
+        )
+        self.thread.start()
+        wait_until(lambda: self.server.started or not self.thread.is_alive(), "the server")
+        assert self.server.started
+        self.url = self.settings.base_url
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.sock.close()
+
+    def get(self, path: str) -> str:
+        with urllib.request.urlopen(self.url + path, timeout=30) as answer:  # noqa: S310
+            return answer.read().decode()
+
+
+def trustee(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "web.cli", "trustee", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def log_service() -> LogService:
+    return LogService(secret_key=TEST_SECRET, public_host=Settings(data_dir=Path()).public_host)
+
+
+async def _in_db(url: str, work: Any) -> Any:
+    """Run `work(conn)` in one transaction, with the service's JSON codecs."""
+    pool = await create_pool(url, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            return await work(conn)
+    finally:
+        await pool.close()
+
+
+def test_three_trustee_processes_make_the_key_and_two_decrypt(
+    database_url: str, public_tmp_path: Path
+) -> None:
+    log = log_service()
+    slug = f"t-{uuid.uuid4().hex[:8]}"
+    definition = {
+        "title": "Primaire chiffrée", "slug": slug, "phases": PHASES, "credentials": "voter",
+        "ballots": "encrypted", "trustees": 3, "trustee_threshold": 2,
+        "grades": ["Insuffisant", "Passable", "Bien", "Très bien"],
+    }  # fmt: skip
+    primary = asyncio.run(
+        _in_db(database_url, lambda c: create_primary(c, log, definition, created_by=None))
+    )
+    live = LiveService(database_url, public_tmp_path / "data")
+    try:
+        folders = [public_tmp_path / f"trustee-{i}" for i in (1, 2, 3)]
+        for i, folder in enumerate(folders, start=1):
+            made = trustee("init", str(folder))
+            assert made.returncode == 0, made.stderr
+            signing = made.stdout.splitlines()[0].split()[-1]
+            box = made.stdout.splitlines()[1].split()[-1]
+            asyncio.run(
+                _in_db(
+                    database_url,
+                    lambda c, i=i, signing=signing, box=box: trustees.register(
+                        c,
+                        log,
+                        primary_id=primary.id,
+                        name=f"Garant {i}",
+                        signing_key=signing,
+                        box_key=box,
+                    ),
+                )
+            )
+        again = trustee("init", str(folders[0]))
+        assert again.returncode == 1 and again.stderr.count("\n") == 1, again.stderr
+
+        # The three trustees run keygen at once, each in its own process.
+        common = ["--url", live.url, "--primary", slug, "--wait", "120"]
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "web.cli", "trustee", "keygen", *common, "--key", str(f)],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for f in folders
+        ]
+        outputs = [run.communicate(timeout=300) for run in runs]
+        for run, (out, err) in zip(runs, outputs, strict=True):
+            assert run.returncode == 0, (out, err)
+        keys_printed = {out.strip().splitlines()[-1] for out, _ in outputs}
+        assert len(keys_printed) == 1
+        ceremony = json.loads(live.get(f"/api/primaries/{slug}/trustees"))
+        assert ceremony["state"] == "done"
+        assert keys_printed == {f"election key {ceremony['election_key']}"}
+        page = live.get(f"/primaries/{slug}/trustees")
+        assert "Clé d’élection établie" in page and "Garant 3" in page
+        # Nothing secret ever reached the service: a trustee's secret share is in its folder
+        # only, and no stored row holds it.
+        states = [
+            json.loads(p.read_text())
+            for f in folders
+            for p in f.glob("*.json")
+            if p.name != "trustee-key.json"
+        ]
+        assert len(states) == 3 and all("coefficients" not in s for s in states)
+
+        async def dump(conn):
+            rows = []
+            for table in ("trustees", "election_keys", "log_entries"):
+                rows += [str(r) for r in await conn.fetch(f"SELECT * FROM {table}")]
+            return "\n".join(rows)
+
+        stored = asyncio.run(_in_db(database_url, dump))
+        for state in states:
+            assert state["secret_share"] not in stored
+
+        # Ballots encrypted with E1's code under the election key; their sums published.
+        h = b64decode(ceremony["election_key"])
+        a, b, c = (str(uuid.uuid4()) for _ in range(3))
+        params = RoundParams(ceremony["origin"], 1, h, (a, b, c), 4, True, 2)
+        plain = [{a: 3, b: 0}, {a: 3, c: 2}, None, {b: 1, c: 2}, {a: 0, c: 3}]
+        encrypted = [
+            encrypt_ballot(
+                params, list(g) if g else [a, b], g, bytes(SigningKey.generate().verify_key)
+            )
+            for g in plain
+        ]
+        sums = sum_ballots(4, encrypted)
+        asyncio.run(
+            _in_db(
+                database_url,
+                lambda conn: trustees.publish_sums(
+                    conn,
+                    log,
+                    primary_id=primary.id,
+                    round_number=1,
+                    ballots=sums.ballots,
+                    sums=sums.rows,
+                    blank=sums.blank,
+                ),
+            )
+        )
+
+        def decrypted() -> Any:
+            return asyncio.run(
+                _in_db(
+                    database_url,
+                    lambda conn: trustees.decrypt_round(
+                        conn, primary.id, 1, candidates=[a, b, c], grades=4
+                    ),
+                )
+            )
+
+        first = trustee("decrypt", "--url", live.url, "--primary", slug, "--key",
+                        str(folders[1]), "--round", "1")  # fmt: skip
+        assert first.returncode == 0, first.stderr
+        assert "1 of the 2 needed" in first.stdout
+        with pytest.raises(Refused) as refused:
+            decrypted()
+        assert refused.value.reason == "too-few-decryptions"
+        twice = trustee("decrypt", "--url", live.url, "--primary", slug, "--key",
+                        str(folders[1]), "--round", "1")  # fmt: skip
+        assert twice.returncode == 1 and "déjà publié" in twice.stderr
+        second = trustee("decrypt", "--url", live.url, "--primary", slug, "--key",
+                         str(folders[2]), "--round", "1")  # fmt: skip
+        assert second.returncode == 0, second.stderr
+        assert "2 of the 2 needed" in second.stdout
+        result = decrypted()
+        assert result.profiles == {a: [1, 0, 0, 2], b: [1, 1, 0, 0], c: [0, 0, 2, 1]}
+        assert (result.blank, result.ballots, result.trustees) == (1, 5, (2, 3))
+
+        # The log holds every step, trustee-signed.
+        async def kinds(conn):
+            rows = await conn.fetch(
+                "SELECT entry FROM log_entries WHERE primary_id = $1 ORDER BY idx", primary.id
+            )
+            return [canonical.loads(bytes(r["entry"]))["kind"] for r in rows]
+
+        wait_until(
+            lambda: len(asyncio.run(_in_db(database_url, kinds))) == 14, "the log's sequencer"
+        )
+        assert asyncio.run(_in_db(database_url, kinds)) == [
+            "definition", "trustee", "trustee", "trustee", "trustee-keygen", "trustee-keygen",
+            "trustee-keygen", "trustee-ack", "trustee-ack", "trustee-ack", "election-key",
+            "tally-sums", "trustee-decryption", "trustee-decryption",
+        ]  # fmt: skip
+    finally:
+        live.stop()

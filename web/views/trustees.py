@@ -1,0 +1,207 @@
+"""Trustees of encrypted ballots on the web (docs/audit-log.md §10, docs/trustees.md).
+
+The JSON API the `scrutin trustee` command talks to, and one page for organisers and
+observers listing the trustees and where the key ceremony stands:
+
+    GET  /api/primaries/{slug}/trustees                     the ceremony (public data only)
+    POST /api/primaries/{slug}/trustees                     organiser: {"name", "signing_key",
+                                                            "box_key"} registers a trustee
+    POST /api/primaries/{slug}/trustees/keygen              a trustee-signed `trustee-keygen`
+    POST /api/primaries/{slug}/trustees/ack                 a trustee-signed `trustee-ack`
+    GET  /api/primaries/{slug}/rounds/{number}/sums         the round's `tally-sums` body, and
+                                                            the log entry carrying it
+    POST /api/primaries/{slug}/rounds/{number}/decryptions  a trustee-signed `trustee-decryption`
+    GET  /primaries/{slug}/trustees                         the page (and its registration form)
+
+A trustee's POST needs no account: its body is signed by the trustee's key, which is the
+permission (the CSRF token of `GET /api/session` is still required, as for any API client).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from voting import trustees
+from voting.refusals import Refused, _
+from web.auth import require_primary_admin
+from web.templating import render
+from web.views.api import BadRequest, endpoint, json_body
+from web.views.base import load_primary, round_number
+from web.views.primaries import refusal_text
+
+NO_SUMS = _("Les sommes chiffrées de ce tour ne sont pas encore publiées.")
+
+
+async def _ceremony(request: Request) -> tuple[Any, trustees.Ceremony]:
+    primary = await load_primary(request)
+    async with request.app.state.pool.acquire() as conn:
+        return primary, await trustees.ceremony(conn, primary.id)
+
+
+@endpoint
+async def ceremony_get(request: Request) -> Response:
+    _primary, ceremony = await _ceremony(request)
+    return JSONResponse(ceremony.public())
+
+
+async def _register(request: Request, primary: Any, body: dict[str, Any]) -> int:
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        return await trustees.register(
+            conn,
+            request.app.state.log,
+            primary_id=primary.id,
+            name=body.get("name"),
+            signing_key=body.get("signing_key"),
+            box_key=body.get("box_key"),
+        )
+
+
+@endpoint
+async def register_api(request: Request) -> Response:
+    primary = await load_primary(request)
+    await require_primary_admin(request, primary)
+    body = await json_body(request)
+    unknown = sorted(set(body) - {"name", "signing_key", "box_key"})
+    if unknown:
+        raise Refused("unknown-member", field=unknown[0][:100], name=unknown[0][:100])
+    index = await _register(request, primary, body)
+    return JSONResponse({"index": index}, status_code=201)
+
+
+def _post(service: Any) -> Any:
+    @endpoint
+    async def handler(request: Request) -> Response:
+        primary = await load_primary(request)
+        body = await json_body(request)
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            done = await service(conn, request.app.state.log, primary_id=primary.id, body=body)
+        answer = {"accepted": True}
+        if service is trustees.post_ack:
+            answer["election_key_written"] = bool(done)
+        return JSONResponse(answer, status_code=201)
+
+    handler.__name__ = service.__name__
+    return handler
+
+
+def _path_round(request: Request) -> int:
+    try:
+        return round_number(request)
+    except HTTPException:
+        raise BadRequest(404, _("Introuvable.")) from None
+
+
+@endpoint
+async def sums_get(request: Request) -> Response:
+    primary = await load_primary(request)
+    number = _path_round(request)
+    pool, log = request.app.state.pool, request.app.state.log
+    async with pool.acquire() as conn:
+        body = await trustees.tally_sums(conn, primary.id, number)
+    if body is None:
+        raise BadRequest(404, NO_SUMS)
+    await log.integrate(pool, primary.id)  # the entry is in the tree before anyone reads it
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT idx, entry FROM log_entries WHERE primary_id = $1 AND kind = 'tally-sums' "
+            "ORDER BY idx",
+            primary.id,
+        )
+    from crypto import canonical
+
+    for row in rows:
+        entry = bytes(row["entry"])
+        if canonical.loads(entry)["body"].get("round") == number:
+            return JSONResponse(
+                {
+                    "sums": body,
+                    "index": row["idx"],
+                    "entry": base64.b64encode(entry).decode("ascii"),
+                }
+            )
+    raise BadRequest(404, NO_SUMS)
+
+
+@endpoint
+async def decryption_post(request: Request) -> Response:
+    primary = await load_primary(request)
+    number = _path_round(request)
+    body = await json_body(request)
+    if body.get("round") != number:
+        raise BadRequest(422, _("Le tour du corps n’est pas celui de l’adresse."), "round")
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        await trustees.post_decryption(
+            conn, request.app.state.log, primary_id=primary.id, body=body
+        )
+    async with request.app.state.pool.acquire() as conn:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM trustee_decryptions WHERE primary_id = $1 AND round = $2",
+            primary.id,
+            number,
+        )
+        ceremony = await trustees.ceremony(conn, primary.id)
+    return JSONResponse(
+        {
+            "accepted": True,
+            "decryptions": count,
+            "threshold": ceremony.threshold,
+            "decrypted": count >= ceremony.threshold,
+        },
+        status_code=201,
+    )
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+
+async def page(request: Request) -> Response:
+    primary = await load_primary(request)
+    errors: dict[str, str] = {}
+    values: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        await require_primary_admin(request, primary)
+        form = await request.form()
+        values = {k: str(form.get(k, ""))[:300] for k in ("name", "signing_key", "box_key")}
+        try:
+            await _register(request, primary, values)
+        except Refused as exc:
+            errors[exc.field or "name"] = refusal_text(request, exc)
+            status = 422
+        else:
+            return RedirectResponse(f"/primaries/{primary.slug}/trustees", status_code=303)
+    try:
+        async with request.app.state.pool.acquire() as conn:
+            ceremony = await trustees.ceremony(conn, primary.id)
+    except Refused:
+        ceremony = None
+    user = request.scope.get("user")
+    return render(
+        request,
+        "trustees/page.html",
+        {
+            "primary": primary,
+            "ceremony": ceremony,
+            "admin": bool(user and primary.administered_by(user)),
+            "errors": errors,
+            "values": values,
+        },
+        status=status,
+    )
+
+
+routes = [
+    Route("/api/primaries/{slug}/trustees", ceremony_get, methods=["GET"]),
+    Route("/api/primaries/{slug}/trustees", register_api, methods=["POST"]),
+    Route("/api/primaries/{slug}/trustees/keygen", _post(trustees.post_keygen), methods=["POST"]),
+    Route("/api/primaries/{slug}/trustees/ack", _post(trustees.post_ack), methods=["POST"]),
+    Route("/api/primaries/{slug}/rounds/{number}/sums", sums_get, methods=["GET"]),
+    Route("/api/primaries/{slug}/rounds/{number}/decryptions", decryption_post, methods=["POST"]),
+    Route("/primaries/{slug}/trustees", page, methods=["GET", "POST"]),
+]
