@@ -14,12 +14,15 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from audit.canonical import encode
+
+if TYPE_CHECKING:  # report imports this module
+    from audit.report import Check
 
 BALLOT_DOMAIN = b"scrutin-ballot/v1\x00"
 BALLOT_DOMAIN_V2 = b"scrutin-ballot/v2\x00"  # §10: over the encrypted blob
@@ -177,9 +180,9 @@ class CredentialResult:
 
 def check_credentials(
     entries: Sequence[bytes],
-    parsed: Sequence[tuple],
+    parsed: Sequence[tuple[Any, ...]],
     origin: str,
-    check: Any,
+    check: Check,
     mine: str | None = None,
 ) -> tuple[CredentialResult, dict[str, Any]]:
     """Run check 13 over entries that passed check 4; return the counting rule's result and
@@ -332,7 +335,7 @@ def check_credentials(
 
 
 def _report_mine(
-    check: Any,
+    check: Check,
     key: str,
     ever: dict[str, int],
     revoked: set[str],
@@ -368,7 +371,7 @@ def _report_mine(
         )
 
 
-def _check_round_opens(parsed: Sequence[tuple], check: Any) -> None:
+def _check_round_opens(parsed: Sequence[tuple[Any, ...]], check: Check) -> None:
     """Under `voter`, each round opens after its own roll (the last roll before it)."""
     mode = "server"
     last_roll_round: int | None = None
