@@ -27,14 +27,21 @@ from web.templating import make_templates
 from web.views import (
     accounts,
     api,
+    booth,
     candidacies,
+    check,
     credentials,
+    eligibility,
     health,
     home,
     log,
     notifications,
+    observers,
     primaries,
+    results,
+    round_admin,
     rounds,
+    signin,
 )
 
 logger = logging.getLogger("scrutin")
@@ -42,7 +49,8 @@ STATIC_DIR = errors.TEMPLATES_DIR.parent / "static"
 
 # Each feature contributes its routes here (one module per page family, datasette-style).
 ROUTE_MODULES = [
-    health, home, accounts, notifications, primaries, candidacies, rounds, log, credentials, api,
+    health, home, signin, accounts, notifications, primaries, candidacies, eligibility,
+    rounds, booth, check, results, round_admin, observers, log, credentials, api,
 ]  # fmt: skip
 
 # Background services started with the app and stopped with it, in this order

@@ -134,7 +134,7 @@ def test_unknown_number_and_wrong_code_get_the_same_answer(
 def test_claims_are_rate_limited_per_account_and_per_primary(
     client: TestClient, organiser_client: TestClient
 ) -> None:
-    from web.views.accounts import CLAIM_FAILURES_PER_PRIMARY, CLAIM_LIMIT_PER_ACCOUNT
+    from web.views.eligibility import CLAIM_FAILURES_PER_PRIMARY, CLAIM_LIMIT_PER_ACCOUNT
 
     _primary(client, "allow-list")
     codes = import_codes(organiser_client, "p", "FR-1\nFR-2")

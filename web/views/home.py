@@ -10,18 +10,19 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from voting.definition import _, phase_state
+from voting.definition import phase_state
 from voting.explain import explain_ranking
 from voting.grades import grade_labels
 from voting.majority import FRENCH_7, tally
 from voting.notifications import set_language
 from voting.primaries import PRIMARY_COLUMNS, Primary
+from voting.refusals import _
 from voting.rounds import latest_rounds
 from web.charts import merit_profile_svg, profile_shares
 from web.i18n import LANG_COOKIE, LANGUAGES, request_language, translator
 from web.templating import render
+from web.views.base import public_base
 from web.views.primaries import PHASE_LABELS
-from web.views.rounds import _public_base
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -132,7 +133,7 @@ async def how_it_works(request: Request) -> Response:
             "rows": rows,
             "voters": sum(EXAMPLE_PROFILES[names[0]]),
             "explanations": explain_ranking(result, lang, {n: n for n in names}),
-            "base_url": _public_base(request),
+            "base_url": public_base(request),
         },
     )
 

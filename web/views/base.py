@@ -1,0 +1,252 @@
+"""What every page family shares, written once: loading the primary (and round) an address
+names, reading a form, checking who may administer, translating a domain refusal, and the
+JSON error body `{"error": {"status", "message", "field"}}`.
+
+A view module imports from here and keeps only what is its own page family's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+from markupsafe import Markup
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from voting.accounts import Account
+from voting.log import LogService
+from voting.primaries import Primary, get_primary
+from voting.refusals import _
+from voting.rounds import Round, get_round
+from web.auth import SIGN_IN_REQUIRED, require_primary_admin
+from web.i18n import request_language, translator
+from web.templating import grade_markup
+
+__all__ = [
+    "BAD_FORM",
+    "BAD_JSON",
+    "FIELD_TOO_LONG",
+    "MAX_SLUG",
+    "NOT_TEXT",
+    "REQUIRED",
+    "UNKNOWN_MEMBER",
+    "_",
+    "json_error",
+    "json_object",
+    "load_primary",
+    "load_round",
+    "log_service",
+    "message_of",
+    "primary_and_round",
+    "public_base",
+    "read_form",
+    "require_primary_admin",
+    "round_grade_labels",
+    "round_number",
+    "round_url",
+    "signed_in_json",
+    "text_field",
+    "truncated_multipart",
+    "unknown_member",
+]
+
+BAD_FORM = _("Formulaire illisible : rechargez la page et réessayez.")
+BAD_JSON = _("Corps JSON attendu : un objet.")
+FIELD_TOO_LONG = _("Ce champ est trop long.")
+NOT_TEXT = _("Ce champ doit être un texte.")
+REQUIRED = _("Ce champ est obligatoire.")
+UNKNOWN_MEMBER = _("Membre inconnu.")
+MAX_SLUG = 63  # a longer slug names no primary: answered 404 before any query
+MAX_ROUND_NUMBER = 1000
+
+
+# ------------------------------------------------------------------------------ the address
+
+
+async def load_primary(request: Request, conn: asyncpg.Connection | None = None) -> Primary:
+    """The primary named by the `{slug}` of the address, or a 404."""
+    slug = request.path_params["slug"]
+    if len(slug) > MAX_SLUG:
+        raise HTTPException(404)
+    if conn is None:
+        async with request.app.state.pool.acquire() as own:
+            primary = await get_primary(own, slug)
+    else:
+        primary = await get_primary(conn, slug)
+    if primary is None:
+        raise HTTPException(404)
+    return primary
+
+
+def round_number(request: Request) -> int:
+    """The `{number}` of the address, or a 404."""
+    try:
+        number = int(request.path_params["number"])
+    except (KeyError, ValueError):
+        raise HTTPException(404) from None
+    if not 1 <= number <= MAX_ROUND_NUMBER:
+        raise HTTPException(404)
+    return number
+
+
+async def load_round(
+    request: Request, primary: Primary, conn: asyncpg.Connection | None = None
+) -> Round:
+    """The round `{number}` of `primary`, or a 404."""
+    number = round_number(request)
+    if conn is None:
+        async with request.app.state.pool.acquire() as own:
+            round_ = await get_round(own, primary.id, number)
+    else:
+        round_ = await get_round(conn, primary.id, number)
+    if round_ is None:
+        raise HTTPException(404)
+    return round_
+
+
+async def primary_and_round(request: Request) -> tuple[Primary, Round]:
+    """The primary and round of `/primaries/{slug}/rounds/{number}/…`, or a 404."""
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        return primary, await load_round(request, primary, conn)
+
+
+def round_url(primary: Primary, round_: Round, suffix: str = "") -> str:
+    return f"/primaries/{primary.slug}/rounds/{round_.number}{suffix}"
+
+
+def round_grade_labels(request: Request, round_: Round) -> list[Markup]:
+    """The round's grades for this page: in its language, a custom label marked with its own."""
+    return grade_markup(round_.grades, request_language(request))
+
+
+def log_service(request: Request) -> LogService:
+    return request.app.state.log
+
+
+def public_base(request: Request) -> str:
+    """The address people use: SCRUTIN_PUBLIC_URL behind a proxy, else this request's."""
+    settings = getattr(request.app.state, "settings", None)
+    public = getattr(settings, "public_url", None)
+    if public:
+        return str(public).rstrip("/")
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+# ------------------------------------------------------------------------------------ forms
+
+
+async def truncated_multipart(request: Request) -> bool:
+    """True for a multipart body that does not end with its closing boundary: the parser
+    would keep the parts it could read, and a half-sent form must change nothing."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        return False
+    boundary = ""
+    for param in content_type.split(";")[1:]:
+        key, _sep, value = param.strip().partition("=")
+        if key.lower() == "boundary":
+            boundary = value.strip().strip('"')
+    body = await request.body()
+    return not boundary or not body.rstrip(b"\r\n").endswith(f"--{boundary}--".encode("latin-1"))
+
+
+async def read_form(
+    request: Request,
+    *,
+    max_files: int = 1000,
+    max_fields: int = 1000,
+    max_part_size: int = 1024 * 1024,
+) -> FormData:
+    """The posted form; a half-sent or malformed body is a 400 "unreadable form", never a 500
+    and never a partial form."""
+    if await truncated_multipart(request):
+        raise HTTPException(400, BAD_FORM)
+    try:
+        return await request.form(
+            max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
+        )
+    except HTTPException:
+        raise
+    except Exception:  # malformed multipart or urlencoded body
+        raise HTTPException(400, BAD_FORM) from None
+
+
+def text_field(form: FormData, name: str, max_length: int, errors: dict[str, str]) -> str:
+    """A text field; an overlong one is reported in `errors` (and kept as typed)."""
+    value = form.get(name)
+    text = value if isinstance(value, str) else ""
+    if len(text) > max_length:
+        errors[name] = FIELD_TOO_LONG
+    return text
+
+
+# ------------------------------------------------------------------------------------- JSON
+
+
+async def json_object(request: Request) -> dict[str, Any] | None:
+    """The JSON object sent, or None (not JSON, not an object, or not encodable text)."""
+    try:
+        body = await request.json()
+        json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates are no text
+    except (ValueError, UnicodeError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def unknown_member(body: dict[str, Any], allowed: set[str]) -> str | None:
+    """The first member of `body` not in `allowed` (cut to 100 characters), or None."""
+    unknown = sorted(set(body) - allowed)
+    return unknown[0][:100] if unknown else None
+
+
+async def signed_in_json(
+    request: Request, allowed: set[str]
+) -> tuple[Account, dict[str, Any]] | Response:
+    """The signed-in account and its JSON object body, or the JSON error to answer."""
+    user = request.scope.get("user")
+    if user is None:
+        return json_error(request, 401, SIGN_IN_REQUIRED)
+    body = await json_object(request)
+    if body is None:
+        return json_error(request, 400, BAD_JSON)
+    if (unknown := unknown_member(body, allowed)) is not None:
+        return json_error(request, 422, UNKNOWN_MEMBER, unknown)
+    return user, body
+
+
+# ---------------------------------------------------------------------------------- errors
+
+
+def message_of(request: Request, error: Any) -> str:
+    """A domain error's message in the page's language, its parameters filled in: `{name}`
+    placeholders (a `Refused`) or `%(name)s` ones (the older error classes)."""
+    translated = getattr(error, "translated", None)
+    if callable(translated):
+        return str(translated(translator(request_language(request))))
+    text = translator(request_language(request))(error.message)
+    params = getattr(error, "params", None)
+    return text % params if params else text
+
+
+def json_error(
+    request: Request,
+    status: int,
+    message: str,
+    field: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    translate: bool = True,
+) -> JSONResponse:
+    """The one JSON error body: `{"error": {"status", "message", "field"}}`, the message in
+    the request's language, `field` the input path it concerns (or null)."""
+    text = translator(request_language(request))(message) if translate else message
+    return JSONResponse(
+        {"error": {"status": status, "message": text, "field": field}},
+        status_code=status,
+        headers=headers,
+    )

@@ -1,0 +1,252 @@
+"""The organiser's round pages: open a round (candidates, closing time, custody of the tally
+key), close it (after a confirmation page), reveal the tally key to publish the result."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from babel.dates import format_datetime
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from voting.primaries import Primary
+from voting.refusals import Refused
+from voting.results import get_result, reveal_and_tally
+from voting.rounds import (
+    MIN_PASSPHRASE_LENGTH,
+    close_round,
+    eligible_candidates,
+    latest_round,
+    open_round,
+)
+from web.auth import flash, require_organiser
+from web.confirm import Confirmation, confirmation_page
+from web.i18n import request_language
+from web.templating import render
+from web.views.base import (
+    _,
+    load_primary,
+    log_service,
+    message_of,
+    primary_and_round,
+    read_form,
+    round_url,
+)
+from web.views.rounds import round_page_response
+
+MAX_KEY_FILE = 64 * 1024  # a tally key file, uploaded or pasted
+
+ROUND_OPENED = _("Le tour est ouvert au vote.")
+ROUND_CLOSED = _("Le tour est clos. Révélez maintenant la clé de dépouillement.")
+RESULT_PUBLISHED = _("Le résultat est publié.")
+PASSPHRASES_DIFFER = _("Les deux phrases secrètes ne sont pas identiques.")
+BAD_CLOSING_TIME = _("Date de clôture invalide : attendu AAAA-MM-JJTHH:MM (UTC).")
+
+
+def _download_uri(data: dict[str, Any]) -> str:
+    """A data: URI, so that a key file downloads without a second request."""
+    raw = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+    return "data:application/json;base64," + base64.b64encode(raw).decode("ascii")
+
+
+async def _new_round_context(request: Request, primary: Primary) -> dict[str, Any]:
+    async with request.app.state.pool.acquire() as conn:
+        previous = await latest_round(conn, primary.id)
+        confirmed = await eligible_candidates(conn, primary.id)
+        result = None
+        if previous is not None and previous.status == "tallied":
+            result = await get_result(conn, previous.id)
+    choices = confirmed
+    ranks: dict[str, int] = {}
+    if previous is not None:
+        still = {c["candidate"] for c in confirmed}
+        choices = [c for c in previous.candidates if c["candidate"] in still]
+        if result is not None:
+            ranks = {c: v["rank"] for c, v in result["body"]["candidates"].items()}
+            choices.sort(key=lambda c: ranks.get(c["candidate"], 10**6))
+    return {
+        "primary": primary,
+        "previous": previous,
+        "blocked": previous is not None and previous.status != "tallied",
+        "choices": choices,
+        "ranks": ranks,
+        "number": 1 if previous is None else previous.number + 1,
+        "min_passphrase": MIN_PASSPHRASE_LENGTH,
+        "errors": {},
+        "values": {"candidates": {c["candidate"] for c in choices}, "custody": "passphrase"},
+    }
+
+
+async def new_round(request: Request) -> Response:
+    await require_organiser(request)
+    primary = await load_primary(request)
+    return render(request, "rounds/new.html", await _new_round_context(request, primary))
+
+
+def _parse_closing(value: str) -> datetime | None:
+    text = value.strip()
+    if not text:
+        return None
+    if text.endswith(("Z", "z")):
+        text = text[:-1]
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+async def create_round(request: Request) -> Response:
+    organiser = await require_organiser(request)
+    primary = await load_primary(request)
+    form = await read_form(request, max_part_size=MAX_KEY_FILE)
+    chosen = [str(v) for v in form.getlist("candidates")]
+    custody = (form.get("custody") == "file" and "file") or "passphrase"
+    passphrase = str(form.get("passphrase") or "")
+    errors: dict[str, str] = {}
+    if custody == "passphrase" and passphrase != str(form.get("passphrase_again") or ""):
+        errors["passphrase_again"] = PASSPHRASES_DIFFER
+    try:
+        closes_at = _parse_closing(str(form.get("closes_at") or ""))
+    except ValueError:
+        closes_at = None
+        errors["closes_at"] = BAD_CLOSING_TIME
+    opened = None
+    if not errors:
+        try:
+            async with request.app.state.pool.acquire() as conn, conn.transaction():
+                opened = await open_round(
+                    conn,
+                    log_service(request),
+                    primary_id=primary.id,
+                    opened_by=organiser.id,
+                    candidate_ids=chosen,
+                    passphrase=passphrase if custody == "passphrase" else None,
+                    closes_at=closes_at,
+                    now=datetime.now(UTC),
+                )
+        except Refused as exc:
+            errors[exc.field or ""] = message_of(request, exc)
+    if opened is None:
+        context = await _new_round_context(request, primary)
+        context["errors"] = errors
+        context["values"] = {
+            "candidates": set(chosen),
+            "custody": custody,
+            "closes_at": form.get("closes_at") or "",
+        }
+        return render(request, "rounds/new.html", context, 400)
+    await log_service(request).publish_checkpoint(request.app.state.pool, primary.id)
+    if opened.key_file is not None:
+        return render(
+            request,
+            "rounds/key_file.html",
+            {
+                "primary": primary,
+                "round": opened.round,
+                "key_uri": _download_uri(opened.key_file),
+                "key_name": f"cle-{primary.slug}-tour{opened.round.number}.json",
+                "key_text": json.dumps(opened.key_file, indent=2),
+            },
+        )
+    flash(request, ROUND_OPENED)
+    return RedirectResponse(round_url(primary, opened.round), status_code=303)
+
+
+async def close(request: Request) -> Response:
+    await require_organiser(request)
+    primary, round_ = await primary_and_round(request)
+    await read_form(request, max_part_size=MAX_KEY_FILE)
+    try:
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            _closed, queued = await close_round(
+                conn, log_service(request), primary_id=primary.id, number=round_.number
+            )
+    except Refused as exc:
+        return await round_page_response(
+            request, primary, round_, {"close": message_of(request, exc)}, 409
+        )
+    await log_service(request).wait(request.app.state.pool, queued)
+    await log_service(request).publish_checkpoint(request.app.state.pool, primary.id)
+    flash(request, ROUND_CLOSED)
+    return RedirectResponse(round_url(primary, round_), status_code=303)
+
+
+CLOSE_CONFIRMATION = Confirmation(
+    title=_("Clore le tour {number} maintenant ?"),
+    consequences=[
+        _("Le vote s’arrête pour tout le monde : aucun bulletin ne sera plus accepté."),
+        _(
+            "La participation est inscrite au journal public ; il faudra ensuite révéler la clé "
+            "de dépouillement pour publier le résultat."
+        ),
+    ],
+    button=_("Clore le tour définitivement"),
+    action="",
+    back="",
+)
+CLOSE_BEFORE_END = _(
+    "La fin du vote était prévue le {end} : les citoyens qui n’ont pas encore voté ne "
+    "pourront plus le faire."
+)
+
+
+async def close_confirm(request: Request) -> Response:
+    """The second page before closing a round, saying so when it is before its scheduled end."""
+    await require_organiser(request)
+    primary, round_ = await primary_and_round(request)
+    if round_.status != "open":
+        return RedirectResponse(round_url(primary, round_), status_code=303)
+    consequences = list(CLOSE_CONFIRMATION.consequences)
+    params: dict[str, Any] = {"number": round_.number}
+    _start, end = round_.window()
+    if end is not None and end > datetime.now(UTC):
+        consequences.insert(1, CLOSE_BEFORE_END)
+        params["end"] = format_datetime(end, format="medium", locale=request_language(request))
+    confirmation = dataclasses.replace(
+        CLOSE_CONFIRMATION, consequences=consequences, params=params,
+        action=round_url(primary, round_, "/close"), back=round_url(primary, round_),
+    )  # fmt: skip
+    return confirmation_page(request, confirmation)
+
+
+async def reveal(request: Request) -> Response:
+    await require_organiser(request)
+    primary, round_ = await primary_and_round(request)
+    form = await read_form(request, max_part_size=MAX_KEY_FILE)
+    upload = form.get("key_file")
+    key_data: bytes | None = None
+    if isinstance(upload, UploadFile) and upload.filename:
+        key_data = await upload.read(MAX_KEY_FILE + 1)
+    pasted = str(form.get("key_text") or "").strip()
+    if key_data is None and pasted:
+        key_data = pasted.encode("utf-8")
+    try:
+        await reveal_and_tally(
+            request.app.state.pool,
+            log_service(request),
+            primary_id=primary.id,
+            number=round_.number,
+            passphrase=str(form.get("passphrase") or "") or None,
+            key_file=key_data,
+        )
+    except Refused as exc:
+        return await round_page_response(
+            request, primary, round_, {"reveal": message_of(request, exc), "field": exc.field}, 400
+        )
+    flash(request, RESULT_PUBLISHED)
+    return RedirectResponse(round_url(primary, round_, "/results"), status_code=303)
+
+
+routes: list[BaseRoute] = [
+    Route("/primaries/{slug}/rounds", create_round, methods=["POST"]),
+    Route("/primaries/{slug}/rounds/new", new_round, methods=["GET"]),
+    Route("/primaries/{slug}/rounds/{number:int}/close", close_confirm, methods=["GET"]),
+    Route("/primaries/{slug}/rounds/{number:int}/close", close, methods=["POST"]),
+    Route("/primaries/{slug}/rounds/{number:int}/reveal", reveal, methods=["POST"]),
+]
