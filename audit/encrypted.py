@@ -7,6 +7,7 @@ Written from the spec text alone; shares no code with the producer (crypto/).
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +47,47 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "déchiffrement du tour {round} avant ses sommes ou après son résultat",
         "decryption of round {round} before its sums or after its result",
     ),
-    # check 9, encrypted rounds
+    # check 9, encrypted rounds: §10 "Invalid ballots", in their order
+    "invalid-bad-layout": (
+        "bulletin chiffré invalide (bad-layout) : mise en page illisible ({detail})",
+        "invalid encrypted ballot (bad-layout): unreadable layout ({detail})",
+    ),
+    "invalid-wrong-grades": (
+        "bulletin chiffré invalide (wrong-grades) : {detail}",
+        "invalid encrypted ballot (wrong-grades): {detail}",
+    ),
+    "invalid-wrong-blank": (
+        "bulletin chiffré invalide (wrong-blank) : {detail}",
+        "invalid encrypted ballot (wrong-blank): {detail}",
+    ),
+    "invalid-unknown-candidate": (
+        "bulletin chiffré invalide (unknown-candidate) : {detail}",
+        "invalid encrypted ballot (unknown-candidate): {detail}",
+    ),
+    "invalid-candidate-order": (
+        "bulletin chiffré invalide (candidate-order) : {detail}",
+        "invalid encrypted ballot (candidate-order): {detail}",
+    ),
+    "invalid-wrong-row-count": (
+        "bulletin chiffré invalide (wrong-row-count) : {detail}",
+        "invalid encrypted ballot (wrong-row-count): {detail}",
+    ),
+    "invalid-invalid-point": (
+        "bulletin chiffré invalide (invalid-point) : {detail}",
+        "invalid encrypted ballot (invalid-point): {detail}",
+    ),
+    "invalid-invalid-scalar": (
+        "bulletin chiffré invalide (invalid-scalar) : {detail}",
+        "invalid encrypted ballot (invalid-scalar): {detail}",
+    ),
+    "invalid-proof-failed": (
+        "bulletin chiffré invalide (proof-failed) : la preuve de la ligne {detail} ne vérifie pas",
+        "invalid encrypted ballot (proof-failed): the proof of the row {detail} does not verify",
+    ),
+    "invalid-malformed": (
+        "bulletin chiffré illisible : {detail}",
+        "unreadable encrypted ballot: {detail}",
+    ),
     "proofs-checked": (
         "tour {round} : preuves de {checked} bulletins vérifiées, {counted} comptés, "
         "{invalid} invalides",
@@ -170,10 +211,130 @@ def add_into(sums: list[Cipher], index: int, cipher: Cipher) -> None:
     sums[index] = (group.add(a, cipher[0]), group.add(b, cipher[1]))
 
 
-def check_ballot(ctx: RoundContext, body: dict) -> dict[int, Cipher]:
-    """The ballot's ciphertexts by sum-vector index, once every proof holds; else
-    :class:`BallotInvalid`. Layout and proofs: spec "Encrypted ballots (v2)"."""
-    raise BallotInvalid("unsupported", "encrypted ballot format not implemented")
+LAYOUT_VERSION = 1
+CT = 64  # a ciphertext: α || β
+BRANCH = 48  # c_k (16 bytes LE) || s_k (32 bytes LE)
+TWO_128 = 1 << 128
+_ONE_CT = (group.IDENTITY, group.G)  # (0, G): the trivial encryption of 1
+
+
+def _h128(purpose: str, parts: Sequence[bytes]) -> int:
+    return int.from_bytes(group.hash_parts(purpose, parts)[:16], "little")
+
+
+def _blob_point(k: bytes, p: bytes) -> bytes:
+    """k·P for a point P read from a blob, which must be valid (libsodium refuses the
+    others: identity, small order, torsion, non-canonical, off the curve)."""
+    if k == group.ZERO:  # a zero weight (probability 2^-128): validate on its own
+        if not group.is_point(p):
+            raise BallotInvalid("invalid-point", "a cell is not a valid point")
+        return group.IDENTITY
+    try:
+        return group.mul_valid(k, p)
+    except group.GroupError:
+        raise BallotInvalid("invalid-point", "a cell is not a valid point") from None
+
+
+def check_ballot(ctx: RoundContext, body: dict[str, Any]) -> dict[int, Cipher]:
+    """The ballot's ciphertexts by sum-vector index (the implicit cells included) once every
+    check of §10 "Invalid ballots" holds; else :class:`BallotInvalid` with the first reason."""
+    blob = base64.b64decode(body["encrypted"])
+    credential = base64.b64decode(body.get("credential") or "")
+    n = ctx.n_grades
+    # 1–6: layout
+    if len(blob) < 5:
+        raise BallotInvalid("bad-layout", "shorter than 5 bytes")
+    version, grades, flag = blob[0], blob[1], blob[2]
+    rows = int.from_bytes(blob[3:5], "big")
+    if version != LAYOUT_VERSION or flag not in (0, 1) or rows == 0 or grades < 2:
+        raise BallotInvalid("bad-layout", f"version {version}, flag {flag}, {rows} rows")
+    branches = grades + flag
+    size = 5 + 2 * rows + CT * flag + rows * ((grades - 1) * CT + branches * BRANCH)
+    if len(blob) != size:
+        raise BallotInvalid("bad-layout", f"{len(blob)} bytes, the header says {size}")
+    if grades != n:
+        raise BallotInvalid("wrong-grades", f"{grades} grades, the round has {n}")
+    if bool(flag) != ctx.allow_blank:
+        raise BallotInvalid("wrong-blank", "blank cell " + ("present" if flag else "missing"))
+    indexes = [int.from_bytes(blob[5 + 2 * i : 7 + 2 * i], "big") for i in range(rows)]
+    if any(i >= len(ctx.candidates) for i in indexes):
+        raise BallotInvalid("unknown-candidate", f"row index {max(indexes)}")
+    if any(a >= b for a, b in itertools.pairwise(indexes)):
+        raise BallotInvalid("candidate-order", "row indexes not strictly increasing")
+    total = len(ctx.candidates)
+    expected = total if ctx.subset_size <= 0 or ctx.subset_size >= total else ctx.subset_size
+    if rows != expected:
+        raise BallotInvalid("wrong-row-count", f"{rows} rows, the round has {expected}")
+    at = 5 + 2 * rows
+    blank: Cipher | None = None
+    blank_raw = b""
+    if flag:
+        blank_raw = blob[at : at + CT]
+        blank = (blank_raw[:32], blank_raw[32:])
+        at += CT
+    h = ctx.election_key
+    head = [ctx.origin.encode(), str(ctx.round).encode(), credential]
+    parsed = []
+    # 7: every point, by folding each row with its weights (libsodium validates each point)
+    for index in indexes:
+        cells_raw = blob[at : at + (n - 1) * CT]
+        at += (n - 1) * CT
+        proof = blob[at : at + branches * BRANCH]
+        at += branches * BRANCH
+        cand = ctx.candidates[index]
+        statement = cells_raw + blank_raw
+        context = [*head, cand.encode(), h, statement]
+        cells = [(cells_raw[i * CT : i * CT + 32], cells_raw[i * CT + 32 : (i + 1) * CT])
+                 for i in range(n - 1)]  # fmt: skip
+        folded_a, folded_b = group.IDENTITY, group.IDENTITY
+        weights = []
+        for p, cell in enumerate(cells):
+            z = group.s(_h128("ballot-weight", [*context, str(p).encode()]))
+            weights.append(z)
+            folded_a = group.add(folded_a, _blob_point(z, cell[0]))
+            folded_b = group.add(folded_b, _blob_point(z, cell[1]))
+        if blank is not None:
+            zb = group.s(_h128("ballot-weight", [*context, b"blank"]))
+            weights.append(zb)
+            folded_a = group.add(folded_a, _blob_point(zb, blank[0]))
+            folded_b = group.add(folded_b, _blob_point(zb, blank[1]))
+        parsed.append((index, cells, proof, context, weights, folded_a, folded_b))
+    # 8: every response is a canonical scalar
+    for _index, _cells, proof, *_ in parsed:
+        for k in range(branches):
+            if group.to_int(proof[k * BRANCH + 16 : (k + 1) * BRANCH]) >= group.L:
+                raise BallotInvalid("invalid-scalar", f"response of branch {k}")
+    # 9: every row's proof
+    out: dict[int, Cipher] = {}
+    for index, cells, proof, context, weights, fa, fb in parsed:
+        commitments = []
+        total_c = 0
+        for k in range(branches):
+            c_int = int.from_bytes(proof[k * BRANCH : k * BRANCH + 16], "little")
+            total_c += c_int
+            c = group.s(c_int)
+            s_k = proof[k * BRANCH + 16 : (k + 1) * BRANCH]
+            if k < n - 1:
+                target = group.base(weights[k])
+            elif k == n - 1:
+                target = group.IDENTITY
+            else:
+                target = group.base(weights[-1])
+            x = group.sub(group.base(s_k), group.mul(c, fa))
+            y = group.sub(group.mul(s_k, h), group.mul(c, group.sub(fb, target)))
+            commitments += [x, y]
+        if _h128("ballot-row", [*context, *commitments]) != total_c % TWO_128:
+            raise BallotInvalid("proof-failed", ctx.candidates[index])
+        last_a, last_b = _ONE_CT
+        if blank is not None:
+            last_a, last_b = group.sub(last_a, blank[0]), group.sub(last_b, blank[1])
+        for g, (a, b) in enumerate(cells):
+            out[ctx.cell(index, g)] = (a, b)
+            last_a, last_b = group.sub(last_a, a), group.sub(last_b, b)
+        out[ctx.cell(index, n - 1)] = (last_a, last_b)
+    if blank is not None:
+        out[ctx.blank_cell] = blank
+    return out
 
 
 def verify_groups(

@@ -90,6 +90,15 @@ def mul(k: bytes, p: bytes) -> bytes:
         raise GroupError("not a point of the prime-order group") from exc
 
 
+def mul_valid(k: bytes, p: bytes) -> bytes:
+    """k·P for a non-zero k and a P read from outside: libsodium refuses (GroupError) any P
+    that is not a valid point (the identity included)."""
+    try:
+        return _b.crypto_scalarmult_ed25519_noclamp(k, p)
+    except CryptoError as exc:
+        raise GroupError("not a valid point of the prime-order group") from exc
+
+
 def total(points: Iterable[bytes]) -> bytes:
     acc = IDENTITY
     for p in points:
