@@ -84,17 +84,17 @@ def decode_ciphertext(text: Any, what: str) -> Ciphertext:
     return math.point(raw[:32], what), math.point(raw[32:], what)
 
 
-def _bad(detail: str) -> Refused:
-    return Refused("trustee-bad-body", field="body", detail=detail)
+def _bad(detail: str, field: str = "body") -> Refused:
+    return Refused("trustee-bad-body", field=field, detail=detail)
 
 
 def _b64(value: Any, what: str, length: int | None = None) -> bytes:
     if not isinstance(value, str):
-        raise _bad(f"{what}: base64 text expected")
+        raise _bad(f"{what}: base64 text expected", what)
     try:
         return b64decode(value, length=length, what=what)
     except (Base64Error, ValueError) as error:
-        raise _bad(f"{what}: {error}") from error
+        raise _bad(f"{what}: {error}", what) from error
 
 
 def _members(body: Any, expected: set[str]) -> dict[str, Any]:
