@@ -292,29 +292,48 @@ def prove_row(
     return tuple(responses[k] for k in range(len(targets)))
 
 
-def verify_row(params: RoundParams, credential: bytes, ballot: EncryptedBallot, row: Row) -> None:
-    """:class:`InvalidBallot` (invalid-point, invalid-scalar, proof-failed) unless the row's
-    proof holds."""
-    h = params.election_key
-    has_blank = ballot.blank is not None
+def _fold_row(
+    params: RoundParams, credential: bytes, ballot: EncryptedBallot, row: Row
+) -> tuple[list[bytes], bytes, list[bytes], Ciphertext]:
+    """The row's context, statement, weights and folded ciphertext (check 7: every point of
+    the row is valid, else :class:`InvalidBallot` ``invalid-point``)."""
     context = _context(params, credential, row.candidate)
     statement = _statement(row.cells, ballot.blank)
-    weights = row_weights(context, statement, ballot.n_grades, has_blank)
+    weights = row_weights(context, statement, ballot.n_grades, ballot.blank is not None)
     try:
         folded = _fold(weights, [*row.cells, *([ballot.blank] if ballot.blank else [])])
     except GroupError as exc:
         raise InvalidBallot("invalid-point", f"row {row.candidate}") from exc
-    if not all(group.is_scalar(s) for _, s in row.proof):
-        raise InvalidBallot("invalid-scalar", f"row {row.candidate}")
-    targets = _targets(weights, ballot.n_grades, has_blank)
+    return context, statement, weights, folded
+
+
+def _check_row_proof(
+    params: RoundParams,
+    ballot: EncryptedBallot,
+    row: Row,
+    folded_row: tuple[list[bytes], bytes, list[bytes], Ciphertext],
+) -> None:
+    context, statement, weights, folded = folded_row
+    targets = _targets(weights, ballot.n_grades, ballot.blank is not None)
     commitments: list[bytes] = []
     for (c_k, s_k), target in zip(row.proof, targets, strict=True):
-        commitments += _commitments(folded, target, c_k, s_k, h)
+        commitments += _commitments(folded, target, c_k, s_k, params.election_key)
     c = group.scalar_to_int(
         group.hash_to_challenge128(ROW_PURPOSE, [*context, statement, *commitments])
     )
     if sum(c_k for c_k, _ in row.proof) % TWO_128 != c:
         raise InvalidBallot("proof-failed", f"row {row.candidate}")
+
+
+def verify_rows(params: RoundParams, credential: bytes, ballot: EncryptedBallot) -> None:
+    """Checks 7 to 9 of the spec, each over the whole ballot before the next, so the reason
+    is the first that applies: every point, then every response, then every row's proof."""
+    folded = [_fold_row(params, credential, ballot, row) for row in ballot.rows]
+    for row in ballot.rows:
+        if not all(group.is_scalar(s) for _, s in row.proof):
+            raise InvalidBallot("invalid-scalar", f"row {row.candidate}")
+    for row, folded_row in zip(ballot.rows, folded, strict=True):
+        _check_row_proof(params, ballot, row, folded_row)
 
 
 # -- ballots -------------------------------------------------------------------------------
@@ -409,8 +428,7 @@ def verify(params: RoundParams, credential: bytes, blob: bytes) -> EncryptedBall
     first reason that applies. (The credential signature is checked by
     :func:`check_signature`: a bad one is a forged entry, not an invalid ballot.)"""
     ballot = unpack(blob, params)
-    for row in ballot.rows:
-        verify_row(params, credential, ballot, row)
+    verify_rows(params, credential, ballot)
     return ballot
 
 

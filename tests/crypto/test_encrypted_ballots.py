@@ -385,3 +385,15 @@ def test_sums_decrypt_to_the_plaintext_profiles(rng: random.Random) -> None:
     assert decrypted == {c: p for c, p in profiles.items() if c in sums.listed}
     assert sums.blank is not None
     assert elgamal.small_dlog(elgamal.decrypt_point(sums.blank, X), 6) == blanks
+
+
+def test_the_reason_is_the_first_check_that_fails_over_the_whole_ballot() -> None:
+    """A failing proof in the first row and an invalid point in the second: the invalid point
+    (check 7) is reported, not the proof (check 9), whatever the row order."""
+    blob = bytearray(honest_blob(SUBSET, {CANDS[0]: 2, CANDS[1]: 0}))
+    first_row_proof = 9 + 64 + 2 * 64  # header, indexes, blank cell, row 1's cells
+    blob[first_row_proof] ^= 1  # row 1's first challenge
+    assert reason(SUBSET, bytes(blob)) == "proof-failed"
+    second_row_cells = 9 + 64 + (2 * 64 + 4 * 48)
+    blob[second_row_cells : second_row_cells + 32] = group.IDENTITY
+    assert reason(SUBSET, bytes(blob)) == "invalid-point"
