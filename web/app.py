@@ -42,6 +42,7 @@ from web.views import (
     round_admin,
     rounds,
     signin,
+    trustees,
 )
 
 logger = logging.getLogger("scrutin")
@@ -50,7 +51,7 @@ STATIC_DIR = errors.TEMPLATES_DIR.parent / "static"
 # Each feature contributes its routes here (one module per page family, datasette-style).
 ROUTE_MODULES = [
     health, home, signin, accounts, notifications, primaries, candidacies, eligibility,
-    rounds, booth, check, results, round_admin, observers, log, credentials, api,
+    rounds, booth, check, results, round_admin, observers, log, credentials, trustees, api,
 ]  # fmt: skip
 
 # Background services started with the app and stopped with it, in this order
