@@ -29,6 +29,7 @@ import nacl.exceptions
 import nacl.pwhash
 
 from voting import mail
+from voting.refusals import Refused
 
 SIGNIN_TTL = timedelta(minutes=15)
 SESSION_TTL = timedelta(days=30)
@@ -67,15 +68,6 @@ class Account:
 
 class InvalidEmail(ValueError):
     """The text is not an e-mail address Scrutin can send to."""
-
-
-class ProfileError(ValueError):
-    """A profile field is refused; `field` names it for the form or the JSON error."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -412,11 +404,9 @@ async def signin_with_password(
 async def set_password(conn: asyncpg.Connection, account_id: UUID, password: str | None) -> None:
     """Set (or with None, remove) an account's password."""
     if password is not None and len(password) > MAX_PASSWORD_LENGTH:
-        raise ProfileError(
-            "new_password", "Le mot de passe est trop long (1 024 caractères au plus)."
-        )
+        raise Refused("password-too-long", field="new_password")
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        raise ProfileError("new_password", "Le mot de passe doit compter au moins 10 caractères.")
+        raise Refused("password-too-short", field="new_password")
     value = await asyncio.to_thread(hash_password, password) if password is not None else None
     await conn.execute("UPDATE accounts SET password_hash = $2 WHERE id = $1", account_id, value)
 
@@ -444,24 +434,24 @@ async def change_password(
 
     Only organisers have one (citizens sign in by e-mail). When a password exists, `current`
     must match it. Every other session of the account ends, and a mail tells the owner.
-    Raises ProfileError naming the field.
+    Raises Refused naming the field.
     """
     row = await conn.fetchrow(
         "SELECT email, is_organiser, password_hash FROM accounts WHERE id = $1 FOR UPDATE",
         account_id,
     )
     if row is None:
-        raise ProfileError("account", "Compte introuvable.")
+        raise Refused("account-not-found", field="account")
     if not row["is_organiser"]:
-        raise ProfileError("new_password", "Seuls les organisateur·rices ont un mot de passe.")
+        raise Refused("password-organisers-only", field="new_password")
     if len(current or "") > MAX_PASSWORD_LENGTH:
-        raise ProfileError("current_password", "Le mot de passe actuel est incorrect.")
+        raise Refused("wrong-current-password", field="current_password")
     if row["password_hash"]:
         if not current:
-            raise ProfileError("current_password", "Saisissez votre mot de passe actuel.")
+            raise Refused("current-password-required", field="current_password")
         stored = row["password_hash"].encode("ascii")
         if not await asyncio.to_thread(_verify_password, stored, current):
-            raise ProfileError("current_password", "Le mot de passe actuel est incorrect.")
+            raise Refused("wrong-current-password", field="current_password")
     await set_password(conn, account_id, new)
     await conn.execute(
         "DELETE FROM sessions WHERE account_id = $1 AND token_hash <> $2",
@@ -530,16 +520,16 @@ def clean_display_name(value: str) -> str:
     """Collapse whitespace, refuse control characters and overlong names."""
     text = " ".join((value or "").split())
     if len(text) > MAX_DISPLAY_NAME_LENGTH:
-        raise ProfileError("display_name", "Le nom affiché ne peut dépasser 120 caractères.")
+        raise Refused("display-name-too-long", field="display_name")
     if any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in text):
-        raise ProfileError("display_name", "Le nom affiché contient des caractères interdits.")
+        raise Refused("display-name-forbidden", field="display_name")
     return text
 
 
 async def update_profile(
     conn: asyncpg.Connection, account_id: UUID, *, display_name: str
 ) -> Account:
-    """Change the display name; raise ProfileError on a bad one.
+    """Change the display name; raise Refused on a bad one.
 
     (Voter numbers are no longer typed on the account: an allow-listed number is claimed
     in a primary with its invitation code, voting.eligibility.claim_invitation.)
@@ -552,5 +542,5 @@ async def update_profile(
     )
     account = _account(row)
     if account is None:
-        raise ProfileError("account", "Compte introuvable.")
+        raise Refused("account-not-found", field="account")
     return account

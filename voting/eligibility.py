@@ -29,6 +29,7 @@ from crypto import canonical
 from voting import mail
 from voting.accounts import VOTER_NUMBER, InvalidEmail, normalize_email
 from voting.credentials import _origin, citizen_commitment, citizen_secret
+from voting.refusals import Refused
 
 POLICIES = ("email", "allow-list", "approval")
 DEFAULT_POLICY = "email"
@@ -147,27 +148,6 @@ def allow_list_digest(emails: list[str], numbers: list[str]) -> str:
     the canonical JSON of the sorted strings "email:<mailbox key>" and "voter_number:<n>"."""
     items = sorted([f"email:{key}" for key in emails] + [f"voter_number:{n}" for n in numbers])
     return hashlib.sha256(canonical.dumps(items)).hexdigest()
-
-
-CLAIM_REFUSED = "Numéro d’électeur ou code d’invitation incorrect, ou code déjà utilisé."
-CLAIM_MESSAGES = {
-    "number": "Numéro d’électeur invalide : lettres, chiffres, « . », « - » ou « / » (64 au plus).",
-    "code": "Un code d’invitation compte 12 lettres et chiffres, par exemple K7QM-3WXA-9HTE.",
-    "not-allow-list": "Cette primaire n’a pas de liste de participant·es : il n’y a rien à"
-    " réclamer.",
-    "already": "Votre compte a déjà réclamé un numéro d’électeur dans cette primaire.",
-    "refused": CLAIM_REFUSED,
-}
-
-
-class ClaimError(ValueError):
-    """A claim was refused; `reason` is a key of CLAIM_MESSAGES. An unknown number, a wrong
-    code and a spent code are all `refused`, with the same message."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(CLAIM_MESSAGES[reason])
-        self.reason = reason
-        self.message = CLAIM_MESSAGES[reason]
 
 
 def new_invitation_code() -> str:
@@ -518,22 +498,22 @@ async def claim_invitation(
     now: datetime | None = None,
 ) -> str:
     """Link an allow-listed voter number to the account with its one-time invitation code;
-    return the number. Raises ClaimError.
+    return the number. Raises Refused (`claim-…` reasons).
 
     An unknown number, a wrong code and a spent code are one refusal, found by one query:
     the answer does not tell whether the number is on the list.
     """
     number = (number or "").strip()
     if not VOTER_NUMBER.fullmatch(number):
-        raise ClaimError("number")
+        raise Refused("claim-bad-number", field="voter_number")
     raw = clean_invitation_code(code)
     if raw is None:
-        raise ClaimError("code")
+        raise Refused("claim-bad-code", field="code")
     rules = await primary_policy(conn, primary_id)
     if rules is None or rules["policy"] != "allow-list":
-        raise ClaimError("not-allow-list")
+        raise Refused("claim-no-allow-list")
     if await held_number(conn, primary_id, account_id) is not None:
-        raise ClaimError("already")
+        raise Refused("claim-already")
     try:
         async with conn.transaction():  # a savepoint: the unique index may refuse the claim
             claimed = await conn.fetchval(
@@ -550,9 +530,9 @@ async def claim_invitation(
                 _code_hash(secret_key, primary_id, number, raw),
             )
     except asyncpg.UniqueViolationError:  # this account claimed another number meanwhile
-        raise ClaimError("already") from None
+        raise Refused("claim-already") from None
     if claimed is None:
-        raise ClaimError("refused")
+        raise Refused("claim-refused")
     return str(claimed)
 
 

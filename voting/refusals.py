@@ -66,6 +66,28 @@ MESSAGES: dict[str, str] = {
     "phase-started": _("La phase « {name} » a commencé : elle ne peut plus être retirée."),
     "instant-passed": _("Cette date est passée : elle ne peut plus changer."),
     "instant-in-past": _("Une date modifiée ne peut pas être dans le passé."),
+    # Accounts (voting/accounts.py)
+    "account-not-found": _("Compte introuvable."),
+    "password-too-long": _("Le mot de passe est trop long (1 024 caractères au plus)."),
+    "password-too-short": _("Le mot de passe doit compter au moins 10 caractères."),
+    "password-organisers-only": _("Seuls les organisateur·rices ont un mot de passe."),
+    "current-password-required": _("Saisissez votre mot de passe actuel."),
+    "wrong-current-password": _("Le mot de passe actuel est incorrect."),
+    "display-name-too-long": _("Le nom affiché ne peut dépasser 120 caractères."),
+    "display-name-forbidden": _("Le nom affiché contient des caractères interdits."),
+    # Claiming a listed voter number with its invitation code (voting/eligibility.py); an
+    # unknown number, a wrong code and a spent code are all `claim-refused`, one message
+    "claim-bad-number": _(
+        "Numéro d’électeur invalide : lettres, chiffres, « . », « - » ou « / » (64 au plus)."
+    ),
+    "claim-bad-code": _(
+        "Un code d’invitation compte 12 lettres et chiffres, par exemple K7QM-3WXA-9HTE."
+    ),
+    "claim-no-allow-list": _(
+        "Cette primaire n’a pas de liste de participant·es : il n’y a rien à réclamer."
+    ),
+    "claim-already": _("Votre compte a déjà réclamé un numéro d’électeur dans cette primaire."),
+    "claim-refused": _("Numéro d’électeur ou code d’invitation incorrect, ou code déjà utilisé."),
     # Primaries
     "primary-not-found": _("Primaire introuvable."),
     "slug-taken": _("Cet identifiant est déjà pris."),

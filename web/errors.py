@@ -83,6 +83,20 @@ REFUSAL_STATUSES: dict[str, int] = {
     **dict.fromkeys(
         ("primary-not-found", "candidacy-not-found", "round-not-found", "trustee-not-found"), 404
     ),
+    # accounts: the API's answers (the account page shows them in its form, 400)
+    **dict.fromkeys(
+        (
+            "account-not-found", "password-too-long", "password-too-short",
+            "password-organisers-only", "display-name-too-long", "display-name-forbidden",
+        ),
+        422,
+    ),
+    **dict.fromkeys(("current-password-required", "wrong-current-password"), 403),
+    # claiming a voter number: the API's answers (the page shows them in its form, 400)
+    **dict.fromkeys(
+        ("claim-bad-number", "claim-bad-code", "claim-no-allow-list", "claim-refused"), 400
+    ),
+    "claim-already": 409,
     **dict.fromkeys(
         (
             "support-signature-required", "bad-sealed-token", "signature-required",

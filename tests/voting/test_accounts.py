@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from voting import accounts
+from voting.refusals import Refused
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnop"
 
@@ -167,8 +168,9 @@ async def test_password_set_check_and_remove(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn, conn.transaction():
         account = await accounts.signin_with_link(conn, sent.link_token)
         assert account is not None
-        with pytest.raises(accounts.ProfileError):
+        with pytest.raises(Refused) as refused:
             await accounts.set_password(conn, account.id, "court")
+        assert refused.value.reason == "password-too-short"
         await accounts.set_password(conn, account.id, "assez long mot de passe")
         assert await accounts.signin_with_password(conn, "p@example.org", "assez long mot de passe")
         assert await accounts.signin_with_password(conn, "p@example.org", "faux") is None

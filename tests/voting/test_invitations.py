@@ -12,7 +12,8 @@ import pytest
 
 from tests.fixtures.waiting import wait_until_blocked
 from voting import accounts, eligibility
-from voting.eligibility import ClaimError, clean_invitation_code, new_invitation_code
+from voting.eligibility import clean_invitation_code, new_invitation_code
+from voting.refusals import Refused
 
 SECRET = "test-secret"
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "audit-log.md"
@@ -69,13 +70,13 @@ async def test_each_claim_failure_is_the_same_refusal(db: asyncpg.Connection) ->
     result = await eligibility.import_allow_list(db, primary, "FR-1\nFR-2\n", secret_key=SECRET)
     codes = {item.number: item.code for item in result.invitations}
     for number, code in (("FR-1", codes["FR-2"]), ("FR-404", codes["FR-1"])):
-        with pytest.raises(ClaimError) as refused:
+        with pytest.raises(Refused) as refused:
             await eligibility.claim_invitation(
                 db, primary, account, number, code, secret_key=SECRET
             )
-        assert refused.value.reason == "refused"
+        assert refused.value.reason == "claim-refused"
     # A code made with another service secret is another code.
-    with pytest.raises(ClaimError):
+    with pytest.raises(Refused):
         await eligibility.claim_invitation(
             db, primary, account, "FR-1", codes["FR-1"], secret_key="x"
         )
@@ -86,21 +87,21 @@ async def test_each_claim_failure_is_the_same_refusal(db: asyncpg.Connection) ->
         == "FR-1"
     )
     for number, code, reason in (
-        ("FR 1", codes["FR-2"], "number"),
-        ("FR-2", "ABC", "code"),
-        ("FR-2", codes["FR-2"], "already"),
+        ("FR 1", codes["FR-2"], "claim-bad-number"),
+        ("FR-2", "ABC", "claim-bad-code"),
+        ("FR-2", codes["FR-2"], "claim-already"),
     ):
-        with pytest.raises(ClaimError) as caught:
+        with pytest.raises(Refused) as caught:
             await eligibility.claim_invitation(
                 db, primary, account, number, code, secret_key=SECRET
             )
         assert caught.value.reason == reason
     open_primary = await _primary(db, "email")
-    with pytest.raises(ClaimError) as caught:
+    with pytest.raises(Refused) as caught:
         await eligibility.claim_invitation(
             db, open_primary, account, "FR-2", codes["FR-2"], secret_key=SECRET
         )
-    assert caught.value.reason == "not-allow-list"
+    assert caught.value.reason == "claim-no-allow-list"
 
 
 @pytest.mark.anyio
@@ -122,7 +123,7 @@ async def test_one_code_claimed_by_two_accounts_at_once_serves_one(
                         conn, primary, account, "FR-1", code, secret_key=SECRET
                     )
                     outcome = "claimed"
-                except ClaimError as exc:
+                except Refused as exc:
                     outcome = exc.reason
                 waiting[0] -= 1
                 await wait_until_blocked(db, waiting[0])  # the others wait on the row
@@ -131,7 +132,7 @@ async def test_one_code_claimed_by_two_accounts_at_once_serves_one(
             await conn.close()
 
     outcomes = await asyncio.gather(*(attempt(person) for person in people))
-    assert sorted(outcomes) == ["claimed", "refused", "refused"]
+    assert sorted(outcomes) == ["claim-refused", "claim-refused", "claimed"]
     eligible = [await eligibility.is_eligible(db, primary, person) for person in people]
     assert eligible.count(True) == 1
 
