@@ -87,3 +87,92 @@ def test_a_file_that_is_no_part_is_a_clear_error(tmp_path) -> None:
         load_part(str(path))
     with pytest.raises(PartError):
         load_part(str(tmp_path / "absent.json"))
+
+
+# -- the whole audit, shared between processes (scrutin-audit verify --shard, combine) -------
+def _encrypted_log(tmp_path, *, forged_sum: bool = False) -> tuple[str, str]:
+    import base64 as _b64
+
+    from crypto import elgamal
+    from tests.audit.builder import b64, write_json
+    from tests.audit.encrypted_builder import EncryptedPrimary
+
+    p = EncryptedPrimary(voters=9)
+    p.ceremony()
+    p.open()
+    for voter in range(1, 10):
+        p.cast(voter, None if voter == 5 else {"A": voter % 7, "B": 6 - voter % 7, "C": 3})
+    p.cast(2, {"A": 0, "B": 0, "C": 0})  # a revote
+    p.close()
+    sums = p.honest_sums()
+    if forged_sum:
+        one, _ = elgamal.encrypt_fresh(1, p.public_key)
+        cell = elgamal.Ciphertext.from_bytes(_b64.b64decode(sums["sums"][p.ids["B"]][4])) + one
+        sums["sums"][p.ids["B"]][4] = b64(cell.to_bytes())
+    p.publish_sums(sums)
+    p.publish_decryptions(sums)
+    profiles, valid, blank = p.honest_profiles()
+    p.publish_result(p.result_body(profiles, valid, blank))
+    key = tmp_path / "log.vkey"
+    key.write_text(p.b.vkey)
+    return write_json(str(tmp_path / "export.json"), p.export()), str(key)
+
+
+def _json(capsys, argv: list[str]) -> tuple[int, dict]:
+    import json
+
+    from audit.cli import main
+
+    code = main([*argv, "--json", "--lang", "en"])
+    out, err = capsys.readouterr()
+    assert not err or "Traceback" not in err
+    return code, json.loads(out) if out.strip() else {}
+
+
+def _verdict(doc: dict) -> tuple:
+    return (
+        doc["ok"],
+        [(c["number"], c["ok"], [f["code"] for f in c["failures"]]) for c in doc["checks"]],
+        doc["summary"]["rounds"],
+    )
+
+
+@pytest.mark.parametrize("forged_sum", [False, True])
+def test_a_sharded_audit_combines_to_the_one_process_audit(tmp_path, capsys, forged_sum) -> None:
+    export, key = _encrypted_log(tmp_path, forged_sum=forged_sum)
+    whole_code, whole = _json(capsys, ["verify", export, "--log-key", key, "--workers", "2"])
+    assert whole_code == (1 if forged_sum else 0)
+    parts = []
+    for i in (1, 2, 3):
+        part = str(tmp_path / f"part{i}.json")
+        code, doc = _json(
+            capsys, ["verify", export, "--log-key", key, "--shard", f"{i}/3", "--part", part]
+        )
+        assert doc["summary"]["part"] == part
+        parts.append(part)
+    loaded = [load_part(p) for p in parts]
+    assert sum(p.rounds[1].checked for p in loaded) == 10  # every ballot, once
+    code, combined = _json(capsys, ["combine", *parts, "--log", export, "--log-key", key])
+    assert code == whole_code
+    assert _verdict(combined) == _verdict(whole)
+
+
+def test_combine_refuses_a_missing_slice_and_another_log(tmp_path, capsys) -> None:
+    from audit.cli import main
+
+    export, key = _encrypted_log(tmp_path)
+    for i in (1, 2):
+        main(["verify", export, "--log-key", key, "--shard", f"{i}/2", "--part",
+              str(tmp_path / f"p{i}.json")])  # fmt: skip
+    capsys.readouterr()
+    assert main(["combine", str(tmp_path / "p1.json"), "--log", export, "--log-key", key]) == 2
+    assert "slice(s) 2/2 missing" in capsys.readouterr().err
+    other = tmp_path / "other"
+    other.mkdir()
+    export2, key2 = _encrypted_log(other)
+    parts = [str(tmp_path / "p1.json"), str(tmp_path / "p2.json")]
+    assert main(["combine", *parts, "--log", export2, "--log-key", key2]) == 2
+    err = capsys.readouterr().err
+    assert "not the log being verified" in err and "Traceback" not in err
+    assert main(["verify", export, "--log-key", key, "--shard", "3/2", "--part", "x"]) == 2
+    assert main(["verify", export, "--log-key", key, "--shard", "1/2"]) == 2
