@@ -13,4 +13,5 @@ from sqlalchemy.util import await_only
 
 def execute_script(sql: str) -> None:
     driver_connection = op.get_bind().connection.driver_connection
+    assert driver_connection is not None  # alembic's connection is open while it migrates
     await_only(driver_connection.execute(sql))

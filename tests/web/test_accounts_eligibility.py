@@ -314,7 +314,7 @@ def test_an_import_is_logged_as_counts_and_a_digest(
     import_codes(organiser_client, "p", "a@example.org\nFR-2\nFR-3")
     primary_id = run_db(client, "SELECT id FROM primaries WHERE slug = 'p'")[0]["id"]
     assert client.portal is not None
-    entries = client.portal.call(logged, client.app.state.pool, client.app.state.log, primary_id)  # type: ignore[attr-defined]
+    entries = client.portal.call(logged, client.app.state.pool, client.app.state.log, primary_id)  # type: ignore[attr-defined, call-arg]
     bodies = [body for kind, body in entries if kind == "allow-list"]
     expected = ["email:a@example.org", "voter_number:FR-2", "voter_number:FR-3"]
     digest = hashlib.sha256(json.dumps(expected, separators=(",", ":")).encode()).hexdigest()

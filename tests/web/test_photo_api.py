@@ -3,6 +3,7 @@ nothing logged, only the candidate may set or remove it."""
 
 from __future__ import annotations
 
+import httpx2 as httpx
 from starlette.testclient import TestClient
 
 from tests.fixtures.accounts import another_client, api_request, sign_in
@@ -20,7 +21,7 @@ def test_photo_through_the_api(
     url = f"/api/candidacies/{cid}/photo"
     before = log_entries(client, "ville")
 
-    def put(browser: TestClient, body: bytes, content_type: str) -> object:
+    def put(browser: TestClient, body: bytes, content_type: str) -> httpx.Response:
         return api_request(
             browser, "PUT", url, content=body, headers={"Content-Type": content_type}
         )
