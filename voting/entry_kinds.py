@@ -224,6 +224,74 @@ class Result(EntryBody):
     tie_groups: list[list[str]]
 
 
+# §10 "Key ceremony" and "Encrypted tally" (voting/trustees.py). Trustee-made bodies carry the
+# trustee's own signature in `trustee_sig`, checked by the service before it logs them.
+@dataclass(frozen=True)
+class Trustee(EntryBody):
+    kind: ClassVar[str] = "trustee"
+
+    index: int
+    name: str
+    signing_key: str
+    box_key: str
+
+
+@dataclass(frozen=True)
+class TrusteeKeygen(EntryBody):
+    kind: ClassVar[str] = "trustee-keygen"
+    signer: ClassVar[str] = "log+trustee"
+
+    index: int
+    commitments: list[str]
+    pok: str
+    shares: list[dict[str, Any]]
+    trustee_sig: str
+
+
+@dataclass(frozen=True)
+class TrusteeAck(EntryBody):
+    kind: ClassVar[str] = "trustee-ack"
+    signer: ClassVar[str] = "log+trustee"
+
+    index: int
+    complaints: list[int]
+    trustee_sig: str
+
+
+@dataclass(frozen=True)
+class ElectionKey(EntryBody):
+    kind: ClassVar[str] = "election-key"
+    checkpoint: ClassVar[bool] = True
+
+    public_key: str
+    verification_keys: list[str]
+    trustees: int
+    threshold: int
+
+
+@dataclass(frozen=True)
+class TallySums(EntryBody):
+    kind: ClassVar[str] = "tally-sums"
+    checkpoint: ClassVar[bool] = True
+
+    round: int
+    ballots: int
+    sums: dict[str, list[str]]
+    blank: str | None = None
+
+
+@dataclass(frozen=True)
+class TrusteeDecryption(EntryBody):
+    kind: ClassVar[str] = "trustee-decryption"
+    signer: ClassVar[str] = "log+trustee"
+
+    round: int
+    index: int
+    shares: dict[str, list[str]]
+    trustee_sig: str
+    blank: str | None = None
+
+
 ENTRY_KINDS: dict[str, type[EntryBody]] = {
     cls.kind: cls
     for cls in (
@@ -241,6 +309,12 @@ ENTRY_KINDS: dict[str, type[EntryBody]] = {
         RoundClose,
         TallyKey,
         Result,
+        Trustee,
+        TrusteeKeygen,
+        TrusteeAck,
+        ElectionKey,
+        TallySums,
+        TrusteeDecryption,
     )
 }
 # The sequencer signs a checkpoint of the tree ending exactly at each of these (audit check 11).

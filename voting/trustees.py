@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -31,11 +31,21 @@ from nacl.signing import VerifyKey
 from crypto import canonical
 from crypto import trustees as math
 from crypto.encoding import Base64Error, b64decode, b64encode
+from voting import entry_kinds as kinds
 from voting.definition import clean_text
-from voting.primaries import LogAppender
 from voting.refusals import Refused
 
 MAX_NAME = 200
+
+
+class LogAppender(Protocol):
+    """What these services need of `voting.log.LogService` (or a unit of work's `uow.log`)."""
+
+    async def append(
+        self, conn: asyncpg.Connection, primary_id: Any, kind: kinds.EntryBody
+    ) -> Any: ...
+
+
 Ciphertext = tuple[bytes, bytes]
 
 __all__ = [
@@ -240,11 +250,12 @@ async def register(
     log: LogAppender,
     *,
     primary_id: UUID,
-    name: str,
-    signing_key: str,
-    box_key: str,
+    name: Any,
+    signing_key: Any,
+    box_key: Any,
 ) -> int:
-    """Register the next trustee (its index, 1 … n) with its public keys (base64)."""
+    """Register the next trustee (its index, 1 … n) with its public keys (base64); the three
+    are untrusted input, anything else than the expected text is refused."""
     await _lock(conn, primary_id)
     state = await ceremony(conn, primary_id)
     await _no_round_yet(conn, primary_id)
@@ -282,8 +293,7 @@ async def register(
     await log.append(
         conn,
         primary_id,
-        "trustee",
-        {"index": index, "name": clean, "signing_key": signing_key, "box_key": box_key},
+        kinds.Trustee(index=index, name=clean, signing_key=signing_key, box_key=box_key),
     )
     return index
 
@@ -346,7 +356,7 @@ async def post_keygen(
         trustee.index,
         body,
     )
-    await log.append(conn, primary_id, "trustee-keygen", body)
+    await log.append(conn, primary_id, kinds.TrusteeKeygen(**body))
 
 
 async def post_ack(
@@ -377,7 +387,7 @@ async def post_ack(
         trustee.index,
         body,
     )
-    await log.append(conn, primary_id, "trustee-ack", body)
+    await log.append(conn, primary_id, kinds.TrusteeAck(**body))
     acks = [t.ack for t in state.trustees if t.index != trustee.index] + [body]
     if any(a is None or a["complaints"] for a in acks):
         return False
@@ -386,21 +396,21 @@ async def post_ack(
     ]
     public_key = math.election_key(all_commitments)
     verification = [math.verification_key(all_commitments, t.index) for t in state.trustees]
-    entry = {
-        "public_key": b64encode(public_key),
-        "verification_keys": [b64encode(v) for v in verification],
-        "trustees": state.trustees_wanted,
-        "threshold": state.threshold,
-    }
+    entry = kinds.ElectionKey(
+        public_key=b64encode(public_key),
+        verification_keys=[b64encode(v) for v in verification],
+        trustees=state.trustees_wanted,
+        threshold=state.threshold,
+    )
     await conn.execute(
         "INSERT INTO election_keys (primary_id, public_key, verification_keys, threshold) "
         "VALUES ($1, $2, $3, $4)",
         primary_id,
         public_key,
-        entry["verification_keys"],
+        entry.verification_keys,
         state.threshold,
     )
-    await log.append(conn, primary_id, "election-key", entry)
+    await log.append(conn, primary_id, entry)
     return True
 
 
@@ -443,7 +453,7 @@ async def publish_sums(
         round_number,
         body,
     )
-    await log.append(conn, primary_id, "tally-sums", body)
+    await log.append(conn, primary_id, kinds.TallySums(**body))
     return body
 
 
@@ -460,7 +470,7 @@ async def tally_sums(
 
 def _cells(sums: Mapping[str, Any]) -> list[tuple[str, str, int | None, str]]:
     """(path in the body, candidate, grade or None for blank, ciphertext) of every sum."""
-    cells = [
+    cells: list[tuple[str, str, int | None, str]] = [
         (f"shares.{candidate}[{grade}]", candidate, grade, text)
         for candidate, texts in sums["sums"].items()
         for grade, text in enumerate(texts)
@@ -524,7 +534,7 @@ async def post_decryption(
         trustee.index,
         body,
     )
-    await log.append(conn, primary_id, "trustee-decryption", body)
+    await log.append(conn, primary_id, kinds.TrusteeDecryption(**body))
 
 
 @dataclass(frozen=True)

@@ -350,10 +350,8 @@ def keygen(args: argparse.Namespace) -> int:
     )
     mine = next(t for t in ceremony["trustees"] if t["index"] == index)
     if mine["ack"] is None:
-        coefficients = [int.from_bytes(bytes.fromhex(a), "little") for a in state["coefficients"]]
-        complaints, secret = check_received(
-            keys, ceremony, index, math.evaluate(coefficients, index)
-        )
+        polynomial = [int.from_bytes(bytes.fromhex(a), "little") for a in state["coefficients"]]
+        complaints, secret = check_received(keys, ceremony, index, math.evaluate(polynomial, index))
         if not complaints:  # kept before posting, the polynomial dropped once it is posted
             state = {**state, "secret_share": secret.to_bytes(32, "little").hex()}
             keys.save_state(origin, state)
