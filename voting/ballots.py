@@ -23,7 +23,7 @@ import hmac
 import json
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -58,11 +58,13 @@ __all__ = [
 ]
 
 
-@dataclass
-class BallotError(ValueError):
-    """The choices on a ballot are incomplete or wrong; errors by candidate id (or "")."""
+class BallotError(Refused):
+    """The choices on a ballot are incomplete or wrong: `errors` maps a candidate id (or ""
+    for the whole ballot) to its French message, which the booth shows next to it."""
 
-    errors: dict[str, str] = field(default_factory=dict)
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("ballot-invalid")
+        self.errors = errors
 
     def __str__(self) -> str:
         return "; ".join(f"{k or 'ballot'}: {v}" for k, v in self.errors.items())
@@ -284,7 +286,7 @@ async def cast(
 ) -> Queued:
     """Seal and log one ballot; mark the voter as having voted. In the caller's transaction.
 
-    Raises CastError (round not open, not eligible, already voted) or BallotError (choices).
+    Raises Refused (round not open, not eligible, already voted) or BallotError (choices).
     Concurrent casts by one voter: the primary key of voters_voted lets exactly one through.
 
     Under `credentials: voter` (docs/audit-log.md §8) the ballot carries the voter's key and

@@ -112,11 +112,11 @@ class RowError:
     message: str
 
 
-class AllowListError(ValueError):
+class AllowListError(Refused):
     """The import was refused; `errors` lists every bad row with its line number."""
 
     def __init__(self, errors: list[RowError]) -> None:
-        super().__init__(f"{len(errors)} invalid row(s)")
+        super().__init__("allow-list-invalid", field="entries", count=len(errors))
         self.errors = errors
 
 

@@ -157,6 +157,8 @@ MESSAGES: dict[str, str] = {
         "Cette adresse mène à la même boîte aux lettres qu’un autre compte : seul ce compte-là "
         "peut participer."
     ),
+    # The allow-list import (voting/eligibility.py's AllowListError lists the bad rows)
+    "allow-list-invalid": _("Liste refusée : {count} ligne(s) invalide(s) ; rien n’a été importé."),
     # Voter credentials
     "credentials-not-used": _("Cette primaire n’utilise pas de clé de vote personnelle."),
     "credential-roll-frozen": _(
@@ -244,6 +246,9 @@ MESSAGES: dict[str, str] = {
         "Votre bulletin doit être signé par votre clé de vote, sur votre appareil."
     ),
     "bad-signature": _("La signature du bulletin ne correspond pas à votre clé de vote."),
+    "ballot-invalid": _(
+        "Bulletin incomplet ou invalide : corrigez les choix signalés ; rien n’a été enregistré."
+    ),
     # Revealing the tally key and publishing the result
     "not-a-key-file": _("Ce fichier n’est pas un fichier de clé de dépouillement."),
     "unreadable-key": _("La clé de ce fichier est illisible."),

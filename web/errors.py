@@ -97,6 +97,8 @@ REFUSAL_STATUSES: dict[str, int] = {
         ("claim-bad-number", "claim-bad-code", "claim-no-allow-list", "claim-refused"), 400
     ),
     "claim-already": 409,
+    # the lists of bad items they carry: the API's answer (the pages show each item, 400)
+    **dict.fromkeys(("ballot-invalid", "allow-list-invalid"), 422),
     **dict.fromkeys(
         (
             "support-signature-required", "bad-sealed-token", "signature-required",

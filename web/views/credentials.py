@@ -133,7 +133,7 @@ async def seal(request: Request) -> Response:
                 conn, secret_key=request.app.state.secret_key, primary_id=pid, number=number,
                 account_id=user.id, grades=_grades(body), blank=body.get("blank") is True,
             )  # fmt: skip
-        except (Refused, ballots.BallotError) as exc:
+        except Refused as exc:  # BallotError included
             return _cast_error(request, exc)
     return JSONResponse(
         {
@@ -166,7 +166,7 @@ async def ballot(request: Request) -> Response:
                 grades=_grades(body), blank=body.get("blank") is True,
                 secret_key=request.app.state.secret_key, signed=signed,
             )  # fmt: skip
-        except (Refused, ballots.BallotError) as exc:
+        except Refused as exc:  # BallotError included
             return _cast_error(request, exc)
     return JSONResponse({"round": number, "tracker": queued.tracker}, status_code=201)
 
