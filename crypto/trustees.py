@@ -148,9 +148,12 @@ def pok_challenge(origin: str, index: int, commitments: Sequence[bytes], a: byte
     return hash_to_scalar("trustee-pok", origin, index, *commitments, a)
 
 
-def prove_knowledge(origin: str, index: int, commitments: Sequence[bytes], secret: int) -> bytes:
-    """Schnorr proof of knowledge of a_0 with C_0 = a_0·G: c (32) || s (32)."""
-    w = random_scalar()
+def prove_knowledge(
+    origin: str, index: int, commitments: Sequence[bytes], secret: int, w: int | None = None
+) -> bytes:
+    """Schnorr proof of knowledge of a_0 with C_0 = a_0·G: c (32) || s (32). (`w` is fixed
+    only by the spec's worked example; it must be fresh and secret otherwise.)"""
+    w = w if w is not None else random_scalar()
     a = base(w)
     c = pok_challenge(origin, index, commitments, a)
     s = (w + c * secret) % L
@@ -314,12 +317,12 @@ class Context:
 
 
 def decryption_share(
-    context: Context, index: int, secret: int, position: str, alpha: bytes
+    context: Context, index: int, secret: int, position: str, alpha: bytes, w: int | None = None
 ) -> bytes:
-    """d = x_j·α followed by the DLEQ proof c || s: 96 bytes."""
+    """d = x_j·α followed by the DLEQ proof c || s: 96 bytes. (`w` as in prove_knowledge.)"""
     verification = base(secret)
     d = mul(secret, alpha)
-    w = random_scalar()
+    w = w if w is not None else random_scalar()
     a1, a2 = base(w), mul(w, alpha)
     c = dleq_challenge(
         context.origin,

@@ -167,3 +167,53 @@ def test_points_and_scalars_from_outside_are_validated():
     with pytest.raises(t.TrusteeError):
         t.scalar(t.L.to_bytes(32, "little"))
     assert t.point(t.BASE) == t.BASE
+
+
+def _example(name: str) -> str:
+    """A value of docs/audit-log.md §10 "Worked examples of the trustee part"."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "audit-log.md").read_text("utf-8")
+    part = text[text.index("### Worked examples of the trustee part") :]
+    found = re.search(rf"`{re.escape(name)}: ([^`]+)`", part)
+    assert found, name
+    return found.group(1)
+
+
+def test_the_specs_worked_examples() -> None:
+    import nacl.signing
+
+    from crypto import canonical
+    from crypto.encoding import b64decode, b64encode
+
+    assert t.hash_to_scalar("trustee-pok", ORIGIN, 1, t.BASE) == int.from_bytes(
+        bytes.fromhex(_example("trustee-pok-hash")), "little"
+    )
+    commitments = (t.base(7), t.base(9))
+    assert b64encode(commitments[0]) == _example("commitment-0")
+    assert b64encode(commitments[1]) == _example("commitment-1")
+    pok = t.prove_knowledge(ORIGIN, 1, commitments, 7, w=11)
+    assert b64encode(pok) == _example("pok")
+    t.verify_knowledge(ORIGIN, 1, commitments, b64decode(_example("pok")))
+    assert t.share_matches(commitments, 3, 34)
+
+    body = {"complaints": [], "index": 1}
+    message = b"scrutin-trustee-ack/v2\x00" + ORIGIN.encode() + b"\x00" + canonical.dumps(body)
+    signature = nacl.signing.SigningKey(bytes([1]) * 32).sign(message).signature
+    assert b64encode(signature) == _example("ack-sig")
+
+    context = t.Context(ORIGIN, 1, t.base(7))
+    alpha = b64decode(_example("alpha"))
+    assert alpha == t.base(3)
+    position = "5f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0/3"
+    share = t.decryption_share(context, 1, 7, position, alpha, w=13)
+    assert b64encode(share) == _example("decryption-share")
+    d = t.verify_decryption_share(context, 1, t.base(7), position, alpha, share)
+    assert d == t.base(21)
+
+    for j in (1, 3):
+        lam = t.lagrange_at_zero([1, 3], j)
+        assert lam.to_bytes(32, "little").hex() == _example(f"lambda-{j}")
+    assert t.lagrange_at_zero([1, 3], 1) * 2 % t.L == 3
+    assert (t.lagrange_at_zero([1, 3], 3) * 2 + 1) % t.L == 0
