@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from voting.accounts import Account
 from voting.log import LogService
 from voting.primaries import Primary, get_primary
-from voting.refusals import _
+from voting.refusals import Refused, _
 from voting.rounds import Round, get_round
 from web.auth import SIGN_IN_REQUIRED, require_primary_admin
 from web.i18n import request_language, translator
@@ -222,15 +222,9 @@ async def signed_in_json(
 # ---------------------------------------------------------------------------------- errors
 
 
-def message_of(request: Request, error: Any) -> str:
-    """A domain error's message in the page's language, its parameters filled in: `{name}`
-    placeholders (a `Refused`) or `%(name)s` ones (the older error classes)."""
-    translated = getattr(error, "translated", None)
-    if callable(translated):
-        return str(translated(translator(request_language(request))))
-    text = translator(request_language(request))(error.message)
-    params = getattr(error, "params", None)
-    return text % params if params else text
+def message_of(request: Request, error: Refused) -> str:
+    """A domain refusal's message in the page's language, its `{name}` placeholders filled."""
+    return error.translated(translator(request_language(request)))
 
 
 def json_error(
