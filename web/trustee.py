@@ -229,6 +229,70 @@ def own_index(keys: TrusteeKeys, ceremony: Mapping[str, Any]) -> int:
     )
 
 
+# --- trustees played in-process (the demo; tests) ----------------------------------------------
+
+
+async def local_ceremony(
+    pool: Any, log: Any, primary_id: Any, folders: list[Path], names: list[str]
+) -> list[TrusteeKeys]:
+    """Play a whole key ceremony through the services, one trustee per folder (made if
+    missing): what n `scrutin trustee init` + `keygen` runs do, for the demo's trustees
+    whose key files live in its data folder. Each step is its own transaction, as over HTTP."""
+    from voting import trustees as service
+
+    keys = [TrusteeKeys(f) if (f / KEY_FILE).exists() else TrusteeKeys.create(f) for f in folders]
+    for name, k in zip(names, keys, strict=True):
+        async with pool.acquire() as conn, conn.transaction():
+            await service.register(
+                conn, log, primary_id=primary_id, name=name,
+                signing_key=k.signing_key, box_key=k.box_key,
+            )  # fmt: skip
+    async with pool.acquire() as conn:
+        ceremony = (await service.ceremony(conn, primary_id)).public()
+    origin, dealings = ceremony["origin"], {}
+    for index, k in enumerate(keys, start=1):
+        dealings[index] = math.deal(origin, index, ceremony["threshold"])
+        async with pool.acquire() as conn, conn.transaction():
+            await service.post_keygen(
+                conn, log, primary_id=primary_id,
+                body=keygen_body(k, ceremony, index, dealings[index]),
+            )  # fmt: skip
+    async with pool.acquire() as conn:
+        ceremony = (await service.ceremony(conn, primary_id)).public()
+    for index, k in enumerate(keys, start=1):
+        complaints, secret = check_received(k, ceremony, index, dealings[index].share_for(index))
+        k.save_state(
+            origin,
+            {"origin": origin, "index": index, "secret_share": secret.to_bytes(32, "little").hex()},
+        )
+        async with pool.acquire() as conn, conn.transaction():
+            await service.post_ack(
+                conn, log, primary_id=primary_id, body=ack_body(k, origin, index, complaints)
+            )
+    return keys
+
+
+async def local_decryption(
+    pool: Any, log: Any, primary_id: Any, round_number: int, folders: list[Path]
+) -> None:
+    """What `scrutin trustee decrypt` does, for the trustees of these folders, in-process."""
+    from voting import trustees as service
+
+    async with pool.acquire() as conn:
+        ceremony = (await service.ceremony(conn, primary_id)).public()
+        sums = await service.tally_sums(conn, primary_id, round_number)
+    if sums is None or ceremony["election_key"] is None:
+        raise TrusteeCommandError("no sums or no election key to decrypt with")
+    origin, public_key = ceremony["origin"], b64decode(ceremony["election_key"], length=32)
+    for folder in folders:
+        keys = TrusteeKeys(folder)
+        index = own_index(keys, ceremony)
+        secret = int.from_bytes(bytes.fromhex(keys.state(origin)["secret_share"]), "little")
+        body = decryption_body(keys, origin, public_key, index, secret, sums)
+        async with pool.acquire() as conn, conn.transaction():
+            await service.post_decryption(conn, log, primary_id=primary_id, body=body)
+
+
 # --- talking to the service -------------------------------------------------------------------
 
 

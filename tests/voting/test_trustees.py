@@ -17,7 +17,15 @@ from voting import trustees
 from voting.log import LogService
 from voting.primaries import create_primary
 from voting.refusals import Refused
-from web.trustee import TrusteeKeys, ack_body, check_received, decryption_body, keygen_body
+from web.trustee import (
+    TrusteeKeys,
+    ack_body,
+    check_received,
+    decryption_body,
+    keygen_body,
+    local_ceremony,
+    local_decryption,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -290,3 +298,28 @@ async def test_definition_members_for_encrypted_ballots(
         with pytest.raises(Refused) as refused:
             validate_definition(definition(**changes))
         assert (refused.value.reason, refused.value.field) == (reason, field), changes
+
+
+async def test_the_in_process_trustees_the_demo_plays(
+    log_pool: asyncpg.Pool, log_service: LogService, public_tmp_path: Path
+) -> None:
+    """web.trustee.local_ceremony / local_decryption: the same steps as the commands, with
+    key files kept in folders (the demo's data folder), reused when they exist."""
+    pool, log = log_pool, log_service
+    pid = (await _primary(pool, log)).id
+    folders = [public_tmp_path / "demo" / f"garant-{i}" for i in (1, 2, 3)]
+    TrusteeKeys.create(folders[0])
+    kept = TrusteeKeys(folders[0]).signing_key
+    keys = await local_ceremony(pool, log, pid, folders, ["Ada", "Bob", "Cyd"])
+    assert keys[0].signing_key == kept
+    state = await _state(pool, pid)
+    assert state["state"] == "done"
+    h = b64decode(state["election_key"])
+    a = "5f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+    sums = {a: [math.encrypt(h, 2), math.encrypt(h, 1)]}
+    await _do(pool, trustees.publish_sums, log=log, primary_id=pid, round_number=1, ballots=3,
+              sums=sums, blank=math.encrypt(h, 0))  # fmt: skip
+    await local_decryption(pool, log, pid, 1, folders[1:])
+    async with pool.acquire() as conn:
+        decrypted = await trustees.decrypt_round(conn, pid, 1, candidates=[a], grades=2)
+    assert decrypted.profiles == {a: [2, 1]} and decrypted.blank == 0
