@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections import defaultdict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ T = TypeVar("T")
 
 INTEGRATE_BATCH = 4096
 _ZERO = bytes(32)
+_HEX = re.compile(r"[0-9a-f]+")
 _TILE_COLUMNS = ["primary_id", "level", "idx", "hashes", "root"]
 _ENTRY_COLUMNS = ["primary_id", "idx", "leaf_hash", "entry", "kind", "queue_id"]
 EXPORT_CHUNK = 5000
@@ -648,6 +650,21 @@ class LogService:
             raise LogRangeError(f"a leaf hash is {merkle.HASH_SIZE} bytes", "hash")
         row = await db.fetchrow(q.SELECT_ENTRY_BY_HASH, _uuid(primary_id), bytes(leaf))
         return None if row is None else _entry(row)
+
+    async def entries_by_tracker(
+        self, db: Database, primary_id: UUID | str, prefix: str, kind: str, limit: int = 2
+    ) -> list[LogEntry]:
+        """Entries of `kind` whose tracker (hex leaf hash) starts with `prefix`, in tracker
+        order, at most `limit` (a voter's "check my ballot": two mean an ambiguous prefix).
+        Every hex digit counts, an odd last one too."""
+        if not 1 <= len(prefix) <= 2 * merkle.HASH_SIZE or not _HEX.fullmatch(prefix):
+            raise LogRangeError("a tracker prefix is 1 to 64 hex digits", "tracker")
+        low = bytes.fromhex(prefix.ljust(2 * merkle.HASH_SIZE, "0"))
+        high = bytes.fromhex(prefix.ljust(2 * merkle.HASH_SIZE, "f"))
+        rows = await db.fetch(
+            q.SELECT_ENTRIES_BY_HASH_PREFIX, _uuid(primary_id), low, high, kind, limit
+        )
+        return [_entry(row) for row in rows]
 
     async def read_tile(
         self, db: Database, primary_id: UUID | str, level: int, index: int

@@ -114,4 +114,12 @@ SELECT idx, leaf_hash, entry, kind FROM log_entries
 WHERE primary_id = $1 AND leaf_hash = $2 ORDER BY idx LIMIT 1
 """
 
+# Entries of one kind whose leaf hash starts with a prefix: between the prefix padded with 0s
+# and with fs, on the leaf-hash index.
+SELECT_ENTRIES_BY_HASH_PREFIX = """
+SELECT idx, leaf_hash, entry, kind FROM log_entries
+WHERE primary_id = $1 AND leaf_hash BETWEEN $2 AND $3 AND kind = $4
+ORDER BY leaf_hash, idx LIMIT $5
+"""
+
 SELECT_PRIMARY_BY_SLUG = "SELECT id FROM primaries WHERE slug = $1"

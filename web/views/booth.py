@@ -75,11 +75,11 @@ async def _booth_state(
                 await credential_in_force(conn, primary.id, account.id) is None
             ):  # the roll froze when the round opened: no key now, no ballot in this round
                 notice, status = "no-credential", 403
-        if notice is None:
-            async with conn.transaction():
-                assigned = await assigned_candidates(conn, round_, account.id)
-            order = display_order(assigned, round_.id, account.id, request.app.state.secret_key)
-            return None, order
+    if notice is None:
+        async with request.app.state.units() as uow:  # a subset is drawn at the first visit
+            assigned = await assigned_candidates(uow.conn, round_, account.id)
+        order = display_order(assigned, round_.id, account.id, request.app.state.secret_key)
+        return None, order
     page = render(
         request,
         "rounds/notice.html",
@@ -187,47 +187,43 @@ async def cast(request: Request) -> Response:
     account = await require_account(request)
     form = await read_form(request, max_part_size=MAX_KEY_FILE)
     blank = form.get("choice") == "blank"
-    pool = request.app.state.pool
-    async with pool.acquire() as conn:
-        async with conn.transaction():
-            order = await assigned_candidates(conn, round_, account.id)
-        posted = [key.removeprefix("grade-") for key in form if key.startswith("grade-")]
-        # Candidates posted but not on this voter's ballot go to the service, which refuses.
-        values = parse_grades(form, list(dict.fromkeys([*order, *posted])), len(round_.grades))
-        grades: dict[str, Any] = {} if blank else values
-        try:
-            async with conn.transaction():
-                queued = await cast_ballot(
-                    conn,
-                    log_service(request),
-                    primary_id=primary.id,
-                    number=round_.number,
-                    account_id=account.id,
-                    grades=grades,
-                    blank=blank,
-                    secret_key=request.app.state.secret_key,
-                    signed=_signed_ballot(form),
-                )
-        except Refused as exc:
-            return render(
-                request,
-                "rounds/notice.html",
-                {
-                    "primary": primary,
-                    "round": round_,
-                    "notice": "refused",
-                    "code": exc.reason,
-                    "message": message_of(request, exc),
-                    "has_receipt": session_receipt(request, primary, round_) is not None,
-                },
-                refusal_status(exc),
+    async with request.app.state.units() as uow:
+        order = await assigned_candidates(uow.conn, round_, account.id)
+    posted = [key.removeprefix("grade-") for key in form if key.startswith("grade-")]
+    # Candidates posted but not on this voter's ballot go to the service, which refuses.
+    values = parse_grades(form, list(dict.fromkeys([*order, *posted])), len(round_.grades))
+    grades: dict[str, Any] = {} if blank else values
+    try:
+        async with request.app.state.units() as uow:
+            queued = await cast_ballot(
+                uow.conn,
+                uow.log,
+                primary_id=primary.id,
+                number=round_.number,
+                account_id=account.id,
+                grades=grades,
+                blank=blank,
+                secret_key=request.app.state.secret_key,
+                signed=_signed_ballot(form),
             )
-        except BallotError as exc:
-            shown = display_order(order, round_.id, account.id, request.app.state.secret_key)
-            return _booth(
-                request, primary, round_, shown, values=values, errors=exc.errors, status=400
-            )
-    placed = await log_service(request).wait(pool, queued)
+    except BallotError as exc:  # a Refused with a message per candidate: before Refused
+        shown = display_order(order, round_.id, account.id, request.app.state.secret_key)
+        return _booth(request, primary, round_, shown, values=values, errors=exc.errors, status=400)
+    except Refused as exc:
+        return render(
+            request,
+            "rounds/notice.html",
+            {
+                "primary": primary,
+                "round": round_,
+                "notice": "refused",
+                "code": exc.reason,
+                "message": message_of(request, exc),
+                "has_receipt": session_receipt(request, primary, round_) is not None,
+            },
+            refusal_status(exc),
+        )
+    placed = uow.placed(queued)  # a ballot waits for its place: the receipt
     _remember_receipt(request, primary, round_, placed.tracker, placed.index)
     # Post/Redirect/Get: reloading the receipt page must not post the ballot again.
     return RedirectResponse(round_url(primary, round_, "/receipt"), status_code=303)

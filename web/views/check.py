@@ -8,16 +8,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import asyncpg
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from crypto import canonical, merkle
+from crypto import merkle
 from crypto.encoding import b64decode
 from crypto.note import NoteError, open_checkpoint
 from voting.credentials import key_history, uses_voter_credentials
+from voting.log import LogEntry
 from voting.primaries import Primary
 from voting.results import get_result
 from voting.rounds import get_round
@@ -32,42 +32,27 @@ BAD_TRACKER = _(
 AMBIGUOUS_TRACKER = _("Plusieurs bulletins commencent ainsi : donnez le traceur complet.")
 
 
-async def _find_ballot(
-    conn: asyncpg.Connection, primary: Primary, tracker: str
-) -> list[asyncpg.Record]:
+async def _find_ballot(request: Request, primary: Primary, tracker: str) -> list[LogEntry]:
     """Ballot entries whose tracker starts with `tracker` (hex digits, any length), at most
-    two (two mean the prefix is ambiguous). Every digit counts, an odd last one too: the
-    leaf hashes between the prefix padded with 0s and with fs, on the leaf-hash index."""
-    low = bytes.fromhex(tracker.ljust(64, "0"))
-    high = bytes.fromhex(tracker.ljust(64, "f"))
-    return await conn.fetch(
-        """
-        SELECT idx, leaf_hash, entry FROM log_entries
-        WHERE primary_id = $1 AND leaf_hash BETWEEN $2 AND $3 AND kind = 'ballot'
-        ORDER BY leaf_hash, idx LIMIT 2
-        """,
-        primary.id,
-        low,
-        high,
-    )
+    two (two mean the prefix is ambiguous)."""
+    log = log_service(request)
+    return await log.entries_by_tracker(request.app.state.pool, primary.id, tracker, "ballot")
 
 
 async def _check_inclusion(
     request: Request, primary: Primary, index: int, leaf: bytes
 ) -> tuple[bool, int]:
-    """Verify the entry's inclusion in the latest signed checkpoint, as a voter's tool would."""
+    """Verify the entry's inclusion in a signed checkpoint, as a voter's tool would: the
+    checkpoint of its receipt (the latest, or a new one when the latest does not cover it)."""
     log = log_service(request)
     pool = request.app.state.pool
-    checkpoint = await log.latest_checkpoint(pool, primary.id)
-    if checkpoint.size <= index:
-        await log.publish_checkpoint(pool, primary.id)
-        checkpoint = await log.latest_checkpoint(pool, primary.id)
+    receipt = await log.receipt(pool, primary.id, index)
     try:
-        opened = open_checkpoint(checkpoint.note, await log.vkey(pool, primary.id))
-        proof = await log.inclusion_proof(pool, primary.id, index, opened.size)
-        merkle.verify_inclusion(leaf, index, opened.size, list(proof.hashes), opened.root_hash)
+        opened = open_checkpoint(receipt["checkpoint"], await log.vkey(pool, primary.id))
+        hashes = [b64decode(h) for h in receipt["inclusion_proof"]]
+        merkle.verify_inclusion(leaf, index, opened.size, hashes, opened.root_hash)
     except (NoteError, merkle.ProofError, ValueError):
-        return False, checkpoint.size
+        return False, (await log.latest_checkpoint(pool, primary.id)).size
     return True, opened.size
 
 
@@ -109,8 +94,8 @@ async def check(request: Request) -> Response:
         if not TRACKER_RE.fullmatch(raw):
             context["error"] = BAD_TRACKER
             return render(request, "rounds/check.html", context, 400)
+        rows = await _find_ballot(request, primary, raw)
         async with request.app.state.pool.acquire() as conn:
-            rows = await _find_ballot(conn, primary, raw)
             if len(rows) > 1:
                 context["error"] = AMBIGUOUS_TRACKER
                 return render(request, "rounds/check.html", context, 400)
@@ -118,25 +103,25 @@ async def check(request: Request) -> Response:
                 context["error"] = _("Aucun bulletin de cette primaire n’a ce traceur.")
                 return render(request, "rounds/check.html", context, 404)
             row = rows[0]
-            body = canonical.loads(bytes(row["entry"]))["body"]
+            body = row.envelope()["body"]
             round_ = await get_round(conn, primary.id, int(body["round"]))
             result = await get_result(conn, round_.id) if round_ is not None else None
             replaced = False  # a later ballot under the same key replaces it (§8 "Revoting")
             if "credential" in body:
                 history = await key_history(conn, primary.id, body["credential"])
-                replaced = any(b.index == row["idx"] and not b.counted for b in history.ballots)
-        leaf = bytes(row["leaf_hash"])
-        verified, size = await _check_inclusion(request, primary, row["idx"], leaf)
+                replaced = any(b.index == row.index and not b.counted for b in history.ballots)
+        leaf = row.leaf_hash
+        verified, size = await _check_inclusion(request, primary, row.index, leaf)
         counted = None
         if result is not None:
             counted = (
                 leaf.hex() not in result["invalid_trackers"]
-                and row["idx"] < result["body"]["tree_size"]
+                and row.index < result["body"]["tree_size"]
                 and not replaced
             )
         context["found"] = {
             "tracker": leaf.hex(),
-            "index": row["idx"],
+            "index": row.index,
             "round": body["round"],
             "verified": verified,
             "checkpoint_size": size,
@@ -157,12 +142,11 @@ async def receipt_file(request: Request) -> Response:
     form = request.query_params.get("format") or "json"
     if form not in RECEIPT_FORMATS:
         raise HTTPException(400, _("Format de reçu inconnu : json ou tlog-proof."))
-    async with request.app.state.pool.acquire() as conn:
-        rows = await _find_ballot(conn, primary, raw)
+    rows = await _find_ballot(request, primary, raw)
     if not rows:
         raise HTTPException(404, _("Aucun bulletin de cette primaire n’a ce traceur."))
-    number = canonical.loads(bytes(rows[0]["entry"]))["body"]["round"]
-    pool, index = request.app.state.pool, rows[0]["idx"]
+    number = rows[0].envelope()["body"]["round"]
+    pool, index = request.app.state.pool, rows[0].index
     # A real download (not a data: URI, which browsers may refuse to navigate to under CSP).
     headers = {
         "content-disposition": (

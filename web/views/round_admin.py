@@ -119,10 +119,10 @@ async def create_round(request: Request) -> Response:
     opened = None
     if not errors:
         try:
-            async with request.app.state.pool.acquire() as conn, conn.transaction():
+            async with request.app.state.units() as uow:
                 opened = await open_round(
-                    conn,
-                    log_service(request),
+                    uow.conn,
+                    uow.log,
                     primary_id=primary.id,
                     opened_by=organiser.id,
                     candidate_ids=chosen,
@@ -141,7 +141,6 @@ async def create_round(request: Request) -> Response:
             "closes_at": form.get("closes_at") or "",
         }
         return render(request, "rounds/new.html", context, 400)
-    await log_service(request).publish_checkpoint(request.app.state.pool, primary.id)
     if opened.key_file is not None:
         return render(
             request,
@@ -163,16 +162,12 @@ async def close(request: Request) -> Response:
     primary, round_ = await primary_and_round(request)
     await read_form(request, max_part_size=MAX_KEY_FILE)
     try:
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
-            _closed, queued = await close_round(
-                conn, log_service(request), primary_id=primary.id, number=round_.number
-            )
+        async with request.app.state.units() as uow:
+            await close_round(uow.conn, uow.log, primary_id=primary.id, number=round_.number)
     except Refused as exc:
         return await round_page_response(
             request, primary, round_, {"close": message_of(request, exc)}, 409
         )
-    await log_service(request).wait(request.app.state.pool, queued)
-    await log_service(request).publish_checkpoint(request.app.state.pool, primary.id)
     flash(request, ROUND_CLOSED)
     return RedirectResponse(round_url(primary, round_), status_code=303)
 

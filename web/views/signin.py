@@ -121,9 +121,9 @@ async def signin_request(request: Request) -> Response:
             400,
         )
     await signin_limits(request, email, "email")
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    async with request.app.state.units() as uow:
         await accounts.request_signin(
-            conn,
+            uow.conn,
             email,
             secret_key=request.app.state.secret_key,
         )
@@ -150,12 +150,12 @@ async def code_submit(request: Request) -> Response:
             request, "accounts/signin_code.html", {"errors": errors, "values": values}, 400
         )
     await signin_limits(request, email, "code")
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    async with request.app.state.units() as uow:
         account = await accounts.signin_with_code(
-            conn, email, code, secret_key=request.app.state.secret_key
+            uow.conn, email, code, secret_key=request.app.state.secret_key
         )
         if account is not None:
-            await log_in(request, conn, account)
+            await log_in(request, uow.conn, account)
     if account is None:
         errors["code"] = BAD_CODE
         return render(
@@ -186,10 +186,10 @@ async def link_submit(request: Request) -> Response:
     form = await read_form(request, **FORM_LIMITS)
     token = text_field(form, "token", accounts.MAX_TOKEN_LENGTH, {})
     await signin_limits(request, None, "link")
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        account = await accounts.signin_with_link(conn, token)
+    async with request.app.state.units() as uow:
+        account = await accounts.signin_with_link(uow.conn, token)
         if account is not None:
-            await log_in(request, conn, account)
+            await log_in(request, uow.conn, account)
     if account is None:
         return render(
             request,
@@ -217,10 +217,10 @@ async def password_submit(request: Request) -> Response:
             400,
         )
     await signin_limits(request, email, "password")
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        account = await accounts.signin_with_password(conn, email, password)
+    async with request.app.state.units() as uow:
+        account = await accounts.signin_with_password(uow.conn, email, password)
         if account is not None:
-            await log_in(request, conn, account)
+            await log_in(request, uow.conn, account)
     if account is None:
         errors["password"] = BAD_CREDENTIALS
         return render(
@@ -264,9 +264,9 @@ async def api_signin(request: Request) -> Response:
     except accounts.InvalidEmail:
         return json_error(request, 400, INVALID_EMAIL, "email")
     await signin_limits(request, email, "email")
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    async with request.app.state.units() as uow:
         sent = await accounts.request_signin(
-            conn,
+            uow.conn,
             email,
             secret_key=request.app.state.secret_key,
         )
@@ -287,12 +287,12 @@ async def api_signin_code(request: Request) -> Response:
             return json_error(request, 400, REQUIRED, field)
     assert isinstance(email, str) and isinstance(code, str)
     await signin_limits(request, email.strip().lower(), "code")
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    async with request.app.state.units() as uow:
         account = await accounts.signin_with_code(
-            conn, email, code, secret_key=request.app.state.secret_key
+            uow.conn, email, code, secret_key=request.app.state.secret_key
         )
         if account is not None:
-            await log_in(request, conn, account)
+            await log_in(request, uow.conn, account)
     if account is None:
         return json_error(request, 400, BAD_CODE, "code")
     return JSONResponse({"account": account_json(account), "csrf_token": csrf.csrf_token(request)})
@@ -310,7 +310,7 @@ def _outbox_messages(
     folder = outbox_folder(request.app.state.settings.data_dir)
     if not folder.is_dir():
         return []
-    messages = []
+    messages: list[dict[str, Any]] = []
     parser = BytesParser(policy=email_policy.default)
     for path in sorted(folder.glob("*.eml"), reverse=True):
         if len(messages) >= limit:
