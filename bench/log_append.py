@@ -1,4 +1,4 @@
-"""Benchmark of the public log service (voting/log.py) on durable PostgreSQL.
+"""Benchmark of the public log service (voting/log/service.py) on durable PostgreSQL.
 
 Prints entries/s for sequential appends (one transaction + wait per entry) and for concurrent
 appends (tasks × processes, each entry its own transaction, then wait), each next to the bare

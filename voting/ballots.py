@@ -42,6 +42,7 @@ from voting.credentials import (
     verify_signature,
 )
 from voting.log import LogService, Queued
+from voting.log import readers as log_readers
 from voting.refusals import Refused, _
 from voting.rounds import Round, get_round
 from voting.subsets import draw_subset, shuffled
@@ -337,7 +338,7 @@ async def cast(
         raise Refused("already-voted")
     body: dict[str, Any] = {"round": number, "sealed": b64encode(sealed)}
     if credential is not None:
-        origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", primary_id)
+        origin = await log_readers.origin(conn, primary_id)
         message = ballot_message(origin, number, sealed)
         signature = signed.signature if signed is not None else sign_assisted(credential, message)
         if not verify_signature(credential.public_key, message, signature):

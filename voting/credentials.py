@@ -32,6 +32,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from crypto import canonical
 from crypto.encoding import b64encode
+from voting.log import readers as log_readers
 from voting.primaries import LogAppender
 from voting.refusals import Refused
 
@@ -131,7 +132,7 @@ def _seed_box(secret_key: str, primary_id: UUID, account_id: UUID) -> SecretBox:
 
 
 async def _origin(conn: asyncpg.Connection, primary_id: UUID) -> str:
-    origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", primary_id)
+    origin = await log_readers.origin(conn, primary_id)
     assert origin is not None, primary_id
     return origin
 
@@ -292,19 +293,7 @@ class KeyHistory:
 async def key_history(conn: asyncpg.Connection, primary_id: UUID, key: str) -> KeyHistory:
     """Read from the log alone (as scrutin-audit --credential does): where `key` (base64)
     was registered, which rounds' rolls hold it, and which ballots carry it."""
-    rows = await conn.fetch(
-        """
-        SELECT idx, kind, leaf_hash, convert_from(entry, 'UTF8')::jsonb -> 'body' AS body
-        FROM log_entries
-        WHERE primary_id = $1 AND (
-            kind IN ('credential', 'roll')
-            OR (kind = 'ballot' AND convert_from(entry, 'UTF8')::jsonb #>> '{body,credential}' = $2)
-        )
-        ORDER BY idx
-        """,
-        primary_id,
-        key,
-    )
+    rows = await log_readers.key_rows(conn, primary_id, key)
     registered = replaced = None
     assisted = False
     rolls: list[int] = []

@@ -6,7 +6,7 @@ A frozen dataclass per kind: its fields are the entry's body members (an optiona
 - `kind`: the entry's `kind` string;
 - `signer`: who signs it; every entry is signed by the log key (§3); `log+credential` kinds
   also carry the voter credential's signature in `credential_sig` when the primary uses
-  voter-held credentials;
+  voter-held credentials, `log+trustee` kinds a trustee's `trustee_sig` (§10);
 - `checkpoint`: a checkpoint is published as soon as its state change commits (the unit of
   work's duty, `voting.unit_of_work`);
 - `phase_change`: the sequencer also signs a checkpoint of the tree ending exactly at it;
@@ -146,9 +146,10 @@ class RoundOpen(EntryBody):
 
     round: int
     candidates: list[dict[str, str]]
-    tally_public_key: str
     subset_size: int
     allow_blank: bool
+    tally_public_key: str | None = None  # a sealed-ballot round
+    election_public_key: str | None = None  # an encrypted-ballot round (§10)
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,10 @@ class Ballot(EntryBody):
     wait: ClassVar[bool] = True
 
     round: int
-    sealed: str
+    sealed: str | None = None  # or `encrypted` (§10)
     credential: str | None = None
     credential_sig: str | None = None
+    encrypted: str | None = None
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,11 @@ from crypto.ballots import OpenedBallot, check_tally_key, open_ballot
 from crypto.encoding import Base64Error, b64decode, b64encode
 from voting.grades import grade_scale
 from voting.log import LogService, Queued
+from voting.log import readers as log_readers
 from voting.majority import TallyError, TallyResult, tally
 from voting.refusals import Refused
 from voting.rounds import KEY_FILE_FORMAT, TALLY_KEY_PURPOSE, Round, get_round
+from voting.unit_of_work import UnitOfWork
 
 __all__ = [
     "Tallied",
@@ -99,15 +101,7 @@ async def ballot_entries(
     conn: asyncpg.Connection, primary_id: UUID, number: int, *, before: int | None = None
 ) -> list[BallotEntry]:
     """The integrated ballot entries of a round, in log order."""
-    rows = await conn.fetch(
-        """
-        SELECT idx, leaf_hash, entry FROM log_entries
-        WHERE primary_id = $1 AND kind = 'ballot' AND ($2::bigint IS NULL OR idx < $2)
-        ORDER BY idx
-        """,
-        primary_id,
-        before,
-    )
+    rows = await log_readers.ballot_rows(conn, primary_id, before=before)
     found: dict[Any, BallotEntry] = {}
     for row in rows:
         body = canonical.loads(bytes(row["entry"]))["body"]
@@ -189,7 +183,8 @@ async def reveal_and_tally(
     passphrase: str | None = None,
     key_file: bytes | str | None = None,
 ) -> Tallied:
-    """Reveal the key, open, tally, append `tally-key` then `result`, publish a checkpoint."""
+    """Reveal the key, open, tally, append `tally-key` then `result` in a unit of work (which
+    publishes the checkpoint after commit), then record the result's index."""
     async with pool.acquire() as conn:
         round_ = await get_round(conn, primary_id, number)
         if round_ is None:
@@ -201,64 +196,54 @@ async def reveal_and_tally(
         secret = await unlock_tally_key(round_, passphrase=passphrase, key_file=key_file)
         # Every ballot precedes the close in the log: integrate up to it first.
         await log.integrate(pool, primary_id)
-        async with conn.transaction():
-            round_ = await get_round(conn, primary_id, number, lock="update")
-            assert round_ is not None
-            if round_.status != "closed":
-                raise Refused("already-tallied")
-            close_index = await conn.fetchval(
-                """
-                SELECT max(idx) FROM log_entries
-                WHERE primary_id = $1 AND kind = 'round-close'
-                  AND (convert_from(entry, 'UTF8')::jsonb #>> '{body,round}')::int = $2
-                """,
-                primary_id,
-                number,
-            )
-            if close_index is None:
-                raise Refused("close-not-logged")
-            head = await log.head(conn, primary_id)
-            entries = await ballot_entries(conn, primary_id, number, before=close_index)
-            opened = await asyncio.to_thread(_open_all, secret, round_, entries)
-            try:
-                result, explanations = tally_round(round_, opened)
-            except TallyError:
-                # Rolled back with the transaction: the key stays secret, nothing appended.
-                raise Refused("tally-refused") from None
-            body = result_body(round_, result, tree_size=head.size, root=head.root)
-            invalid = [
-                e.tracker for e, o in zip(entries, opened, strict=True) if o.status == "invalid"
-            ]
-            key_queued = await log.append(
-                conn,
-                primary_id,
-                "tally-key",
-                {"round": number, "tally_secret_key": b64encode(secret)},
-            )
-            result_queued = await log.append(conn, primary_id, "result", body)
-            await conn.execute(
-                """
-                INSERT INTO round_results (round_id, result_index, body, explanations,
-                                           invalid_trackers)
-                VALUES ($1, -1, $2::text::jsonb, $3::text::jsonb, $4::text::jsonb)
-                """,
-                round_.id,
-                json.dumps(body, ensure_ascii=False),
-                json.dumps(explanations, ensure_ascii=False),
-                json.dumps(invalid),
-            )
-            await conn.execute(
-                "UPDATE rounds SET status = 'tallied', tallied_at = now() WHERE id = $1",
-                round_.id,
-            )
-            from voting.notifications import results_published
+    async with UnitOfWork(pool, log) as uow:
+        round_ = await get_round(uow.conn, primary_id, number, lock="update")
+        assert round_ is not None
+        if round_.status != "closed":
+            raise Refused("already-tallied")
+        close_index = await log_readers.round_close_index(uow.conn, primary_id, number)
+        if close_index is None:
+            raise Refused("close-not-logged")
+        head = await log.head(uow.conn, primary_id)
+        entries = await ballot_entries(uow.conn, primary_id, number, before=close_index)
+        opened = await asyncio.to_thread(_open_all, secret, round_, entries)
+        try:
+            result, explanations = tally_round(round_, opened)
+        except TallyError:
+            # Rolled back with the transaction: the key stays secret, nothing appended.
+            raise Refused("tally-refused") from None
+        body = result_body(round_, result, tree_size=head.size, root=head.root)
+        invalid = [e.tracker for e, o in zip(entries, opened, strict=True) if o.status == "invalid"]
+        key_queued = await uow.log.append(
+            uow.conn,
+            primary_id,
+            "tally-key",
+            {"round": number, "tally_secret_key": b64encode(secret)},
+        )
+        result_queued = await uow.log.append(uow.conn, primary_id, "result", body)
+        await uow.conn.execute(
+            """
+            INSERT INTO round_results (round_id, result_index, body, explanations,
+                                       invalid_trackers)
+            VALUES ($1, -1, $2::text::jsonb, $3::text::jsonb, $4::text::jsonb)
+            """,
+            round_.id,
+            json.dumps(body, ensure_ascii=False),
+            json.dumps(explanations, ensure_ascii=False),
+            json.dumps(invalid),
+        )
+        await uow.conn.execute(
+            "UPDATE rounds SET status = 'tallied', tallied_at = now() WHERE id = $1",
+            round_.id,
+        )
+        from voting.notifications import results_published
 
-            await results_published(conn, primary_id, number, round_.candidate_ids)
-    placed = await log.wait(pool, result_queued)
+        await results_published(uow.conn, primary_id, number, round_.candidate_ids)
+    # Committed: the unit of work published the checkpoint and integrated the result.
+    placed = uow.placed(result_queued)
     await pool.execute(
         "UPDATE round_results SET result_index = $2 WHERE round_id = $1", round_.id, placed.index
     )
-    await log.publish_checkpoint(pool, primary_id)
     return Tallied(body, result, explanations, invalid, key_queued, result_queued)
 
 

@@ -32,6 +32,7 @@ from crypto.ballots import ballot_plaintext_size, generate_tally_keypair
 from crypto.encoding import b64encode
 from voting.definition import parse_instant
 from voting.log import LogService, Queued
+from voting.log import readers as log_readers
 from voting.refusals import Refused
 
 logger = logging.getLogger("scrutin.rounds")
@@ -397,25 +398,7 @@ async def open_round(
 async def count_ballot_entries(conn: asyncpg.Connection, primary_id: UUID, number: int) -> int:
     """Ballot entries of a round in the log, integrated or still queued (committed); a
     voter's revotes count once (one per credential, docs/audit-log.md §8 "Revoting")."""
-    return await conn.fetchval(
-        """
-        SELECT count(DISTINCT coalesce(credential, source || id)) FROM (
-            SELECT 'entry:' AS source, idx::text AS id,
-                   convert_from(entry, 'UTF8')::jsonb #>> '{body,credential}' AS credential
-              FROM log_entries
-             WHERE primary_id = $1 AND kind = 'ballot'
-               AND (convert_from(entry, 'UTF8')::jsonb #>> '{body,round}')::int = $2
-            UNION ALL
-            SELECT 'queue:', id::text,
-                   convert_from(entry, 'UTF8')::jsonb #>> '{body,credential}'
-              FROM log_queue
-             WHERE primary_id = $1 AND kind = 'ballot'
-               AND (convert_from(entry, 'UTF8')::jsonb #>> '{body,round}')::int = $2
-        ) AS ballots
-        """,
-        primary_id,
-        number,
-    )
+    return await log_readers.count_round_ballots(conn, primary_id, number)
 
 
 async def close_round(

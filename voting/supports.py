@@ -32,6 +32,7 @@ from voting.credentials import (
 )
 from voting.definition import format_instant, parse_instant
 from voting.eligibility import eligibility
+from voting.log import readers as log_readers
 from voting.primaries import (
     LogAppender,
     Primary,
@@ -172,7 +173,7 @@ async def _signed(
     credential = await credential_in_force(conn, primary_id, account_id, secret_key=secret_key)
     if credential is None:
         raise Refused("credential-first", field="credential")
-    origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", primary_id)
+    origin = await log_readers.origin(conn, primary_id)
     message = support_message(origin, candidate)
     if signature is None and credential.assisted:
         signature = sign_assisted(credential, message)

@@ -46,6 +46,7 @@ class UnitOfWork:
         self._transaction: Any = None
         self._placed: dict[int, Any] = {}
         self._wanted: list[Any] = []
+        self._checkpoints: list[UUID] = []
         self.committed = False
 
     @property
@@ -84,12 +85,17 @@ class UnitOfWork:
         if self.committed:
             await self._after_commit()
 
+    def checkpoint(self, primary_id: UUID) -> None:
+        """Publish a checkpoint of this log after commit even if no entry asks for it (a phase
+        closed with no entry to show, a witness just told about the log)."""
+        self._checkpoints.append(primary_id)
+
     def want_index(self, queued: Any) -> None:
         """Ask for this entry's place after commit even if its kind does not (`placed`)."""
         self._wanted.append(queued)
 
     async def _after_commit(self) -> None:
-        checkpointed: list[UUID] = []
+        checkpointed: list[UUID] = list(dict.fromkeys(self._checkpoints))
         for queued in self.queued:
             kind = kind_of(queued.kind)
             if kind.checkpoint and queued.primary_id not in checkpointed:

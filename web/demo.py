@@ -32,7 +32,9 @@ from nacl.signing import SigningKey
 from voting import accounts, candidacies, credentials, supports
 from voting.definition import DEFAULTS, format_instant, parse_instant
 from voting.log import LogService
+from voting.log import readers as log_readers
 from voting.primaries import Primary, create_primary, get_primary
+from voting.unit_of_work import UnitOfWork
 from web.demo_rounds import seed_rounds
 from web.demo_witnesses import DemoWitness
 from web.demo_witnesses import policy as demo_policy
@@ -245,7 +247,7 @@ async def _seed_primary(
         for i in range(1, CITIZENS + 1)
     ]
     keys: dict[Any, SigningKey] = {}
-    origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", primary.id)
+    origin = await log_readers.origin(conn, primary.id)
     if credentials.uses_voter_credentials(definition):  # each citizen makes a key first
         for i, citizen in enumerate(citizens, start=1):
             keys[citizen] = await register_device_key(
@@ -309,28 +311,28 @@ async def seed_demo(
     password = secrets.token_urlsafe(12)
     pool = await create_pool(database_url, min_size=1, max_size=2)
     try:
-        async with pool.acquire() as conn:
-            async with conn.transaction():
-                organiser = await _account(
-                    conn, ORGANISER_EMAIL, "Organisatrice de la démo", organiser=True
+        async with UnitOfWork(pool, log) as uow:
+            conn = uow.conn
+            organiser = await _account(
+                conn, ORGANISER_EMAIL, "Organisatrice de la démo", organiser=True
+            )
+            await accounts.set_password(conn, organiser, password)
+            primary = await get_primary(conn, DEMO_SLUG)
+            if primary is None:
+                primary = await _seed_primary(
+                    conn, uow.log, secret_key, organiser, demo_definition() | extra, clock=clock
                 )
-                await accounts.set_password(conn, organiser, password)
-                primary = await get_primary(conn, DEMO_SLUG)
-                if primary is None:
-                    primary = await _seed_primary(
-                        conn, log, secret_key, organiser, demo_definition() | extra, clock=clock
-                    )
-                second = await get_primary(conn, SUPPORTS_SLUG)
-                if second is None:
-                    second = await _seed_primary(
-                        conn, log, secret_key, organiser, supports_definition() | extra,
-                        SUPPORTS_CANDIDATES, clock=clock,
-                    )  # fmt: skip
+            second = await get_primary(conn, SUPPORTS_SLUG)
+            if second is None:
+                second = await _seed_primary(
+                    conn, uow.log, secret_key, organiser, supports_definition() | extra,
+                    SUPPORTS_CANDIDATES, clock=clock,
+                )  # fmt: skip
             for witness in witnesses:  # from now on they witness both logs
                 for seeded in (primary, second):
-                    witness.add_log(await log.vkey(pool, seeded.id))
-            await log.publish_checkpoint(pool, primary.id)
-            await log.publish_checkpoint(pool, second.id)
+                    witness.add_log(await log.vkey(conn, seeded.id))
+            uow.checkpoint(primary.id)  # and cosign the checkpoints published after commit
+            uow.checkpoint(second.id)
     finally:
         await pool.close()
     lines = [

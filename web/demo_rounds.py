@@ -31,8 +31,10 @@ from voting import credentials
 from voting.ballots import SignedBallot, assigned_candidates, cast, seal_for_signature
 from voting.definition import parse_instant
 from voting.log import LogService
+from voting.log import readers as log_readers
 from voting.results import reveal_and_tally
 from voting.rounds import eligible_candidates, list_rounds, open_round
+from voting.unit_of_work import UnitOfWork
 from web.settings import Settings, resolve_secret_key
 
 DEMO_SLUG = "demo"
@@ -151,9 +153,7 @@ async def _cast(
         await cast(conn, log, secret_key=secret, **ballot)
         return
     sealed, token = await seal_for_signature(conn, secret_key=secret, **ballot)
-    origin = await conn.fetchval(
-        "SELECT origin FROM logs WHERE primary_id = $1", ballot["primary_id"]
-    )
+    origin = await log_readers.origin(conn, ballot["primary_id"])
     message = credentials.ballot_message(origin, ballot["number"], sealed)
     signed = SignedBallot(sealed, token, key.sign(message).signature)
     await cast(
@@ -242,13 +242,15 @@ async def _seed(
                 )
             }
             clock.moment -= timedelta(minutes=50)
-            async with conn.transaction():
-                keys = await _register_keys(conn, log, secret, primary_id, voters, visitors, clock)
+            async with UnitOfWork(pool, log) as uow:
+                keys = await _register_keys(
+                    uow.conn, uow.log, secret, primary_id, voters, visitors, clock
+                )
             clock.moment = max(clock(), min(phase_one[0] + timedelta(hours=1), now))
-        async with conn.transaction():
+        async with UnitOfWork(pool, log) as uow:
             opened = await open_round(
-                conn,
-                log,
+                uow.conn,
+                uow.log,
                 primary_id=primary_id,
                 opened_by=None,
                 passphrase=demo_passphrase(secret, 1),
@@ -263,28 +265,28 @@ async def _seed(
     gap = max(closing - clock() - timedelta(hours=1), timedelta(0)) / (len(voters) + 1)
     async with pool.acquire() as conn:
         for i, voter in enumerate(voters):
-            async with conn.transaction():
-                ballot = await assigned_candidates(conn, round_one, voter, rng=rng)
+            async with UnitOfWork(pool, log) as uow:
+                ballot = await assigned_candidates(uow.conn, round_one, voter, rng=rng)
                 blank = round_one.allow_blank and i % 15 == 14
                 grades = {} if blank else {c: _grade(rng, quality[c], n_grades) for c in ballot}
                 await _cast(
-                    conn, log, secret, keys.get(voter), primary_id=primary_id, number=1,
+                    uow.conn, uow.log, secret, keys.get(voter), primary_id=primary_id, number=1,
                     account_id=voter, grades=grades, blank=blank, now=clock.step(gap),
                 )  # fmt: skip
         if voter_mode:  # a voter changes their mind: the new ballot replaces the first
-            async with conn.transaction():
+            async with UnitOfWork(pool, log) as uow:
                 voter = voters[REVOTER]
-                ballot = await assigned_candidates(conn, round_one, voter, rng=rng)
+                ballot = await assigned_candidates(uow.conn, round_one, voter, rng=rng)
                 grades = {c: _grade(rng, 1 - quality[c], n_grades) for c in ballot}
                 await _cast(
-                    conn, log, secret, keys.get(voter), primary_id=primary_id, number=1,
+                    uow.conn, uow.log, secret, keys.get(voter), primary_id=primary_id, number=1,
                     account_id=voter, grades=grades, now=clock.step(gap),
                 )  # fmt: skip
         from voting.rounds import close_round
 
         clock.moment = max(closing, clock())
-        async with conn.transaction():
-            await close_round(conn, log, primary_id=primary_id, number=1, now=clock())
+        async with UnitOfWork(pool, log) as uow:
+            await close_round(uow.conn, uow.log, primary_id=primary_id, number=1, now=clock())
     await log.integrate(pool, primary_id)
     clock.step(timedelta(minutes=30) if phase_two else timedelta(0))
     tallied = await reveal_and_tally(
@@ -293,15 +295,14 @@ async def _seed(
     best = tallied.body["ranking"][:ROUND_TWO_SIZE]
     if phase_two is not None:
         clock.moment = max(clock(), min(phase_two[0] + timedelta(hours=1), now))
-    async with pool.acquire() as conn, conn.transaction():
+    async with UnitOfWork(pool, log) as uow:
         await open_round(
-            conn,
-            log,
+            uow.conn,
+            uow.log,
             primary_id=primary_id,
             opened_by=None,
             candidate_ids=best,
             passphrase=passphrase,
             now=clock(),
         )
-    await log.publish_checkpoint(pool, primary_id)
     return [f"Demo round 1: {len(voters)} ballots cast, closed, result published.", *lines]

@@ -1,4 +1,4 @@
-"""The service gets its checkpoints cosigned by the primary's witnesses (voting/witnesses.py),
+"""The service gets its checkpoints cosigned by the primary's witnesses (voting/log/witnesses.py),
 real `scrutin-witness` servers on loopback: a witness down never stops voting, and once it is
 back the latest checkpoint reaches the quorum with every ballot in it."""
 

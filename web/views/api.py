@@ -36,7 +36,7 @@ from voting.refusals import Refused, _
 from web.auth import ORGANISERS_ONLY, current_user, require_account, require_organiser
 from web.errors import refusal_status
 from web.ratelimit import limit_supports
-from web.views.primaries import publish_checkpoint, refusal_text
+from web.views.primaries import refusal_text
 
 MAX_JSON = 256 * 1024
 BAD_JSON = _("Corps JSON illisible.")
@@ -207,11 +207,10 @@ async def primary_create(request: Request) -> Response:
     organiser = await require_organiser(request)
     body = await json_body(request)
     charter = _charter(body)
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    async with request.app.state.units() as uow:
         primary = await create_primary(
-            conn, request.app.state.log, body, created_by=organiser.id, charter=charter or ""
+            uow.conn, uow.log, body, created_by=organiser.id, charter=charter or ""
         )
-    await publish_checkpoint(request, primary.id)
     return JSONResponse(primary_json(primary), status_code=201)
 
 
@@ -223,12 +222,10 @@ async def primary_update(request: Request) -> Response:
     organiser = await _require_admin(request, primary)
     body = await json_body(request)
     charter = _charter(body)
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    async with request.app.state.units() as uow:
         updated = await update_definition(
-            conn, request.app.state.log, primary.id, body, by=organiser.id, charter=charter
+            uow.conn, uow.log, primary.id, body, by=organiser.id, charter=charter
         )
-    if updated.revision != primary.revision:
-        await publish_checkpoint(request, primary.id)
     return JSONResponse(primary_json(updated))
 
 
@@ -245,13 +242,14 @@ async def close_supports(request: Request) -> Response:
     early = body.get("early", False)
     if not isinstance(early, bool):
         raise Refused("not-boolean", field="early")
-    log = request.app.state.log
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    async with request.app.state.units() as uow:
+        uow.checkpoint(primary.id)  # the phase closes even if nobody qualifies
         if early:
-            qualified = await supports.close_supports_now(conn, log, primary.id, by=organiser.id)
+            qualified = await supports.close_supports_now(
+                uow.conn, uow.log, primary.id, by=organiser.id
+            )
         else:
-            qualified = await supports.close_supports_phase(conn, log, primary.id)
-    await publish_checkpoint(request, primary.id)
+            qualified = await supports.close_supports_phase(uow.conn, uow.log, primary.id)
     return JSONResponse({"qualified": [str(c) for c in qualified]})
 
 
@@ -297,10 +295,10 @@ async def candidacy_declare(request: Request) -> Response:
         raise Refused("charter-required", field="charter_accepted")
     async with request.app.state.pool.acquire() as conn:
         primary = await _primary(request, conn)
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        c = await candidacies.declare(conn, primary, user.id, body, charter_accepted=True)
+    async with request.app.state.units() as uow:
+        c = await candidacies.declare(uow.conn, primary, user.id, body, charter_accepted=True)
         if body.get("submit") is True:
-            c = await candidacies.submit(conn, request.app.state.log, c.id, user.id)
+            c = await candidacies.submit(uow.conn, uow.log, c.id, user.id)
     return JSONResponse(candidacy_json(c, primary.slug), status_code=201)
 
 
@@ -326,8 +324,8 @@ async def candidacy_revise(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         c, primary = await _candidacy(request, conn)
     merged = {"name": c.name, "bio": c.bio, "programme": c.programme, "links": c.links, **body}
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        updated = await candidacies.revise(conn, request.app.state.log, c.id, user.id, merged)
+    async with request.app.state.units() as uow:
+        updated = await candidacies.revise(uow.conn, uow.log, c.id, user.id, merged)
     return JSONResponse(candidacy_json(updated, primary.slug))
 
 
@@ -352,20 +350,19 @@ async def candidacy_action(request: Request) -> Response:
     reason = body.get("reason", "")
     if not isinstance(reason, str):
         raise Refused("not-text", field="reason")
-    log = request.app.state.log
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    async with request.app.state.units() as uow:
         if action == "accept":
-            updated = await candidacies.publish(conn, log, c.id)
+            updated = await candidacies.publish(uow.conn, uow.log, c.id)
         elif action == "reject":
-            updated = await candidacies.reject(conn, log, c.id, reason)
+            updated = await candidacies.reject(uow.conn, uow.log, c.id, reason)
         elif action == "exclude":
-            updated = await candidacies.exclude(conn, log, c.id, reason)
+            updated = await candidacies.exclude(uow.conn, uow.log, c.id, reason)
         elif action == "withdraw":
-            updated = await candidacies.withdraw(conn, log, c.id, user.id, reason)
+            updated = await candidacies.withdraw(uow.conn, uow.log, c.id, user.id, reason)
         else:
             service = {"submit": candidacies.submit, "confirm": candidacies.confirm,
                        "decline": candidacies.decline}[action]  # fmt: skip
-            updated = await service(conn, log, c.id, user.id)
+            updated = await service(uow.conn, uow.log, c.id, user.id)
     return JSONResponse(candidacy_json(updated, primary.slug))
 
 
@@ -394,8 +391,8 @@ async def candidacy_photo(request: Request) -> Response:
                 raise Refused("photo-too-large", field="photo")
         if data and candidacies.photo_type(data) != declared:
             raise BadRequest(422, PHOTO_MISMATCH, "photo")
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        updated = await candidacies.set_photo(conn, request.app.state.log, c.id, user.id, data)
+    async with request.app.state.units() as uow:
+        updated = await candidacies.set_photo(uow.conn, uow.log, c.id, user.id, data)
     return JSONResponse(candidacy_json(updated, primary.slug))
 
 
@@ -430,15 +427,13 @@ async def support_change(request: Request) -> Response:
         await no_body(request)
     await limit_supports(request, user.id)
     async with request.app.state.pool.acquire() as conn:
-        c, primary = await _candidacy(request, conn)
+        c, _primary = await _candidacy(request, conn)
     service = supports.support if request.method == "POST" else supports.withdraw_support
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    async with request.app.state.units() as uow:
         result = await service(
-            conn, request.app.state.log, secret_key=request.app.state.secret_key,
+            uow.conn, uow.log, secret_key=request.app.state.secret_key,
             candidacy_id=c.id, account_id=user.id, **signed,
         )  # fmt: skip
-    if result.qualified:
-        await publish_checkpoint(request, primary.id)
     return JSONResponse(
         {"candidate": str(c.id), "support_count": result.count, "qualified": result.qualified,
          "status": result.candidacy.status},

@@ -250,15 +250,14 @@ async def declare(request: Request) -> Response:
         return _form_page(
             request, primary, values, {"photo": gettext(request)(photo_error)}, None, 413
         )
-    log = request.app.state.log
     try:
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
+        async with request.app.state.units() as uow:
             candidacy = await candidacies.declare(
-                conn, primary, user.id, values, charter_accepted=values["charter"],
+                uow.conn, primary, user.id, values, charter_accepted=values["charter"],
                 photo_bytes=photo_bytes,
             )  # fmt: skip
             if form.get("submit_now"):
-                candidacy = await candidacies.submit(conn, log, candidacy.id, user.id)
+                candidacy = await candidacies.submit(uow.conn, uow.log, candidacy.id, user.id)
     except Refused as exc:
         errors = {_error_field(exc): refusal_text(request, exc)}
         return _form_page(request, primary, values, errors, None, refusal_status(exc))
@@ -296,9 +295,9 @@ async def edit(request: Request) -> Response:
         errors = {"photo": gettext(request)(photo_error)}
         return _form_page(request, primary, values, errors, candidacy, 413)
     try:
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
+        async with request.app.state.units() as uow:
             await candidacies.revise(
-                conn, request.app.state.log, candidacy.id, user.id, values,
+                uow.conn, uow.log, candidacy.id, user.id, values,
                 photo_bytes=photo_bytes, remove_photo=values["remove_photo"],
             )  # fmt: skip
     except Refused as exc:
@@ -327,15 +326,14 @@ async def own_action(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
         candidacy = await load_candidacy(request, conn, primary)
-    log = request.app.state.log
     try:
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
+        async with request.app.state.units() as uow:
             if action == "withdraw":
                 await candidacies.withdraw(
-                    conn, log, candidacy.id, user.id, field(form, "reason", 4000)
+                    uow.conn, uow.log, candidacy.id, user.id, field(form, "reason", 4000)
                 )
             else:
-                await OWN_ACTIONS[action](conn, log, candidacy.id, user.id)
+                await OWN_ACTIONS[action](uow.conn, uow.log, candidacy.id, user.id)
     except Refused as exc:
         return await candidate_page(request, refusal_text(request, exc), refusal_status(exc))
     flash(request, DONE[{"submit": "submitted", "confirm": "confirmed", "decline": "declined",
@@ -413,15 +411,13 @@ async def support_action(request: Request) -> Response:
         candidacy = await load_candidacy(request, conn, primary)
     service = supports.withdraw_support if withdraw else supports.support
     try:
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
+        async with request.app.state.units() as uow:
             result = await service(
-                conn, request.app.state.log, secret_key=request.app.state.secret_key,
+                uow.conn, uow.log, secret_key=request.app.state.secret_key,
                 candidacy_id=candidacy.id, account_id=user.id, **signed,
             )  # fmt: skip
     except Refused as exc:
         return await candidate_page(request, refusal_text(request, exc), refusal_status(exc))
-    if result.qualified:
-        await request.app.state.log.publish_checkpoint(request.app.state.pool, primary.id)
     flash(request, DONE["unsupported" if withdraw else "qualified" if result.qualified
                        else "supported"])  # fmt: skip
     return RedirectResponse(f"/primaries/{primary.slug}/candidates/{candidacy.id}", status_code=303)

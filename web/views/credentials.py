@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from crypto.encoding import b64decode, b64encode
 from voting import ballots, credentials
+from voting.log import readers as log_readers
 from voting.primaries import Primary, get_primary
 from voting.refusals import Refused, _
 from web.auth import require_account
@@ -78,7 +79,7 @@ async def credential_get(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         pid = await _primary_id(request, conn)
         found = await credentials.credential_in_force(conn, pid, user.id)
-        origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", pid)
+        origin = await log_readers.origin(conn, pid)
     if found is None:
         return error(request, 404, NOT_FOUND, "credential")
     return JSONResponse({**_credential_json(found), "origin": origin})
@@ -92,10 +93,10 @@ async def credential_register(request: Request) -> Response:
     public = _bytes(body, "public_key") if body.get("public_key") is not None else None
     if public is not None and len(public) != 32:
         raise BadRequest(422, BAD_BASE64, "public_key")
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        pid = await _primary_id(request, conn)
+    async with request.app.state.units() as uow:
+        pid = await _primary_id(request, uow.conn)
         made = await credentials.register(
-            conn, request.app.state.log, secret_key=request.app.state.secret_key,
+            uow.conn, uow.log, secret_key=request.app.state.secret_key,
             primary_id=pid, account_id=user.id, public_key=public,
             replace=body.get("replace") is True,
         )  # fmt: skip
@@ -125,12 +126,12 @@ async def seal(request: Request) -> Response:
     body = await json_body(request)
     _members(body, {"grades", "blank"})
     number = _number(request)
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        pid = await _primary_id(request, conn)
-        origin = await conn.fetchval("SELECT origin FROM logs WHERE primary_id = $1", pid)
+    async with request.app.state.units() as uow:
+        pid = await _primary_id(request, uow.conn)
+        origin = await log_readers.origin(uow.conn, pid)
         try:
             sealed, token = await ballots.seal_for_signature(
-                conn, secret_key=request.app.state.secret_key, primary_id=pid, number=number,
+                uow.conn, secret_key=request.app.state.secret_key, primary_id=pid, number=number,
                 account_id=user.id, grades=_grades(body), blank=body.get("blank") is True,
             )  # fmt: skip
         except Refused as exc:  # BallotError included
@@ -158,11 +159,11 @@ async def ballot(request: Request) -> Response:
             _bytes(body, "sealed"), token[:128], _bytes(body, "signature")
         )
     number = _number(request)
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        pid = await _primary_id(request, conn)
+    async with request.app.state.units() as uow:
+        pid = await _primary_id(request, uow.conn)
         try:
             queued = await ballots.cast(
-                conn, request.app.state.log, primary_id=pid, number=number, account_id=user.id,
+                uow.conn, uow.log, primary_id=pid, number=number, account_id=user.id,
                 grades=_grades(body), blank=body.get("blank") is True,
                 secret_key=request.app.state.secret_key, signed=signed,
             )  # fmt: skip
@@ -215,9 +216,9 @@ async def key_assisted(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         primary = await _page_primary(request, conn)
     try:
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
+        async with request.app.state.units() as uow:
             await credentials.register(
-                conn, request.app.state.log, secret_key=request.app.state.secret_key,
+                uow.conn, uow.log, secret_key=request.app.state.secret_key,
                 primary_id=primary.id, account_id=user.id,
             )  # fmt: skip
     except Refused as exc:

@@ -49,18 +49,18 @@ async def preferences_update(request: Request) -> Response:
     lang = form.get("lang")
     if lang not in notifications.LANGS:
         lang = request_language(request)
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        await notifications.set_preferences(conn, user.id, wanted, str(lang))
+    async with request.app.state.units() as uow:
+        await notifications.set_preferences(uow.conn, user.id, wanted, str(lang))
     flash(request, SAVED)
     return RedirectResponse("/account/mail", status_code=303)
 
 
 async def unsubscribe(request: Request) -> Response:
     token = request.query_params.get("token", "")[:200]
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        found = await notifications.read_token(conn, token)
+    async with request.app.state.units() as uow:
+        found = await notifications.read_token(uow.conn, token)
         if found is not None and request.method == "POST":
-            await notifications.unsubscribe(conn, *found)
+            await notifications.unsubscribe(uow.conn, *found)
     if found is None:
         return render(request, "accounts/unsubscribe.html", {"state": "invalid"}, 400)
     kind = found[1]

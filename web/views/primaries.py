@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -181,11 +180,6 @@ async def load_primary(request: Request, conn: Any) -> Primary:
     if primary is None:
         raise HTTPException(404)
     return primary
-
-
-async def publish_checkpoint(request: Request, primary_id: uuid.UUID) -> None:
-    """Phase-level events get a signed checkpoint right away (after commit)."""
-    await request.app.state.log.publish_checkpoint(request.app.state.pool, primary_id)
 
 
 def is_organiser(request: Request, primary: Primary | None = None) -> bool:
@@ -390,9 +384,9 @@ async def create(request: Request) -> Response:
     data, values, order = definition_from_form(form)
     try:
         check_lengths(values)
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
+        async with request.app.state.units() as uow:
             primary = await create_primary(
-                conn, request.app.state.log, data, created_by=organiser.id,
+                uow.conn, uow.log, data, created_by=organiser.id,
                 charter=values["charter"],
             )  # fmt: skip
     except Refused as exc:
@@ -402,7 +396,6 @@ async def create(request: Request) -> Response:
              "primary": None, **choices()},
             status=form_status(exc),
         )  # fmt: skip
-    await publish_checkpoint(request, primary.id)
     flash(request, PRIMARY_CREATED)
     return RedirectResponse(f"/primaries/{primary.slug}", status_code=303)
 
@@ -432,9 +425,9 @@ async def admin_update(request: Request) -> Response:
     try:
         check_lengths(values)  # the slug too: read-only, but what was sent must fit
         data["slug"] = values["slug"] = primary.slug
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
+        async with request.app.state.units() as uow:
             updated = await update_definition(
-                conn, request.app.state.log, primary.id, data, by=organiser.id,
+                uow.conn, uow.log, primary.id, data, by=organiser.id,
                 charter=values["charter"],
             )  # fmt: skip
     except Refused as exc:
@@ -445,7 +438,6 @@ async def admin_update(request: Request) -> Response:
             status=form_status(exc),
         )  # fmt: skip
     if updated.revision != primary.revision:
-        await publish_checkpoint(request, primary.id)
         flash(request, DEFINITION_SAVED)
     else:
         flash(request, NOTHING_CHANGED)
@@ -461,16 +453,15 @@ async def close_supports(request: Request) -> Response:
     organiser = await require_primary_admin(request, primary)
     form = await read_form(request)
     early = form.get("early") == "1"
-    log = request.app.state.log
     try:
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
+        async with request.app.state.units() as uow:
+            uow.checkpoint(primary.id)  # the phase closes even if nobody qualifies
             if early:
-                await supports.close_supports_now(conn, log, primary.id, by=organiser.id)
+                await supports.close_supports_now(uow.conn, uow.log, primary.id, by=organiser.id)
             else:
-                await supports.close_supports_phase(conn, log, primary.id)
+                await supports.close_supports_phase(uow.conn, uow.log, primary.id)
     except Refused as exc:
         raise HTTPException(refusal_status(exc), refusal_text(request, exc)) from None
-    await publish_checkpoint(request, primary.id)
     flash(request, SUPPORTS_CLOSED)
     return RedirectResponse(f"/primaries/{primary.slug}/admin", status_code=303)
 
@@ -514,15 +505,14 @@ async def moderate(request: Request) -> Response:
     reason = field(form, "reason", 4000)
     if candidacy is None or candidacy.primary_id != primary.id:
         raise HTTPException(404)
-    log = request.app.state.log
     try:
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
+        async with request.app.state.units() as uow:
             if action == "accept":
-                await candidacies.publish(conn, log, candidacy.id)
+                await candidacies.publish(uow.conn, uow.log, candidacy.id)
             elif action == "reject":
-                await candidacies.reject(conn, log, candidacy.id, reason)
+                await candidacies.reject(uow.conn, uow.log, candidacy.id, reason)
             else:
-                await candidacies.exclude(conn, log, candidacy.id, reason)
+                await candidacies.exclude(uow.conn, uow.log, candidacy.id, reason)
     except Refused as exc:
         return await moderation_page(
             request,

@@ -42,10 +42,10 @@ from crypto.entries import make_entry
 from crypto.keys import LogKey
 from crypto.merkle import EMPTY_ROOT, CompactRange, ConsistencyProof, InclusionProof, leaf_hash
 from crypto.note import Checkpoint, format_verifier_key, sign_checkpoint
-from voting import log_queries as q
 from voting.entry_kinds import PHASE_CHANGE_KINDS, EntryBody
+from voting.log import queries as q
+from voting.log.witnesses import Witnesses
 from voting.refusals import Refused
-from voting.witnesses import Witnesses
 
 logger = logging.getLogger("scrutin.log")
 # The database stopped, restarting or unreachable: background rounds wait for it quietly.
@@ -569,7 +569,7 @@ class LogService:
 
     async def _checkpoint_current(self, db: Database, pid: UUID) -> SignedCheckpoint:
         """Sign the committed tree unless the latest checkpoint already covers it, then have
-        the primary's witnesses cosign it (voting/witnesses.py: never raises, never waits
+        the primary's witnesses cosign it (voting/log/witnesses.py: never raises, never waits
         on a witness that is down)."""
         head = await self.head(db, pid)
         latest = await self.latest_checkpoint(db, pid)

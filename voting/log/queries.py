@@ -1,4 +1,4 @@
-"""SQL of the log service (voting/log.py), kept together. Tables: migrations 0002."""
+"""SQL of the log service (voting/log/service.py), kept together. Tables: migrations 0002."""
 
 from __future__ import annotations
 

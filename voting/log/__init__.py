@@ -1,0 +1,55 @@
+"""The public log: one append-only, signed Merkle log per primary (docs/audit-log.md).
+
+Sealed behind this package: nothing outside `voting/log/` queries the log's tables (`logs`,
+`log_queue`, `log_entries`, `log_tiles`, `log_checkpoints`, `log_cosignatures`;
+tests/test_architecture.py holds it).
+
+- `service`: `LogService`, the writer (`append`), the sequencer (`integrate`, `wait`,
+  checkpoints), the proofs (inclusion, consistency, receipts) and the export;
+- `readers`: what the domain reads from the log (an origin, a round's ballot entries, a key's
+  history…), for services and pages that must not write SQL against the log's tables;
+- `witnesses`: getting checkpoints cosigned (docs/witness.md);
+- `queries`: the service's SQL.
+
+State changes append through a unit of work (`voting/unit_of_work.py`).
+"""
+
+from voting.log.service import (
+    DATABASE_AWAY,
+    EXPORT_CHUNK,
+    EXPORT_FORMAT,
+    INTEGRATE_BATCH,
+    Database,
+    EntryTooLarge,
+    Integrated,
+    LogEntry,
+    LogError,
+    LogRangeError,
+    LogService,
+    NotIntegratedError,
+    Queued,
+    SignedCheckpoint,
+    TreeHead,
+    UnknownLogError,
+    log_background,
+)
+
+__all__ = [
+    "DATABASE_AWAY",
+    "EXPORT_CHUNK",
+    "EXPORT_FORMAT",
+    "INTEGRATE_BATCH",
+    "Database",
+    "EntryTooLarge",
+    "Integrated",
+    "LogEntry",
+    "LogError",
+    "LogRangeError",
+    "LogService",
+    "NotIntegratedError",
+    "Queued",
+    "SignedCheckpoint",
+    "TreeHead",
+    "UnknownLogError",
+    "log_background",
+]
