@@ -323,3 +323,23 @@ async def test_the_in_process_trustees_the_demo_plays(
     async with pool.acquire() as conn:
         decrypted = await trustees.decrypt_round(conn, pid, 1, candidates=[a], grades=2)
     assert decrypted.profiles == {a: [2, 1]} and decrypted.blank == 0
+
+
+async def test_scrutin_audit_replays_the_ceremony_the_service_logged(
+    log_pool: asyncpg.Pool, log_service: LogService, public_tmp_path: Path
+) -> None:
+    """The producer and the independent verifier agree on the service's ceremony entries:
+    scrutin-audit replays them and finds nothing wrong (its tests, tests/audit/
+    test_encrypted.py, show it catching each forgery an operator could log)."""
+    from tests.audit.util import failed, run
+
+    pool, log = log_pool, log_service
+    pid = (await _primary(pool, log)).id
+    await local_ceremony(
+        pool, log, pid, [public_tmp_path / f"v{i}" for i in (1, 2, 3)], ["Ada", "Bob", "Cyd"]
+    )
+    doc = await log.export(pool, pid)
+    assert [canonical.loads(b64decode(e))["kind"] for e in doc["entries"]][-1] == "election-key"
+    report = run(doc, doc["vkey"])
+    assert failed(report) == {}
+    assert 14 in report.checks  # the key ceremony's check ran on these entries
