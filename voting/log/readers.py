@@ -15,13 +15,16 @@ Database = asyncpg.Pool | asyncpg.Connection
 
 async def origin(db: Database, primary_id: UUID) -> str | None:
     """The log's origin line (docs/audit-log.md §2), None if the primary has no log."""
-    return await db.fetchval("SELECT origin FROM logs WHERE primary_id = $1", primary_id)
+    found: str | None = await db.fetchval(
+        "SELECT origin FROM logs WHERE primary_id = $1", primary_id
+    )
+    return found
 
 
 async def count_round_ballots(db: Database, primary_id: UUID, number: int) -> int:
     """Ballot entries of a round in the log, integrated or still queued (committed); a
     voter's revotes count once (one per credential, docs/audit-log.md §8 "Revoting")."""
-    return await db.fetchval(
+    count: int = await db.fetchval(
         """
         SELECT count(DISTINCT coalesce(credential, source || id)) FROM (
             SELECT 'entry:' AS source, idx::text AS id,
@@ -40,6 +43,7 @@ async def count_round_ballots(db: Database, primary_id: UUID, number: int) -> in
         primary_id,
         number,
     )
+    return count
 
 
 async def ballot_rows(
@@ -59,7 +63,7 @@ async def ballot_rows(
 
 async def round_close_index(db: Database, primary_id: UUID, number: int) -> int | None:
     """Index of the integrated `round-close` entry of round `number`, if any."""
-    return await db.fetchval(
+    index: int | None = await db.fetchval(
         """
         SELECT max(idx) FROM log_entries
         WHERE primary_id = $1 AND kind = 'round-close'
@@ -68,6 +72,7 @@ async def round_close_index(db: Database, primary_id: UUID, number: int) -> int 
         primary_id,
         number,
     )
+    return index
 
 
 async def key_rows(db: Database, primary_id: UUID, key: str) -> list[asyncpg.Record]:

@@ -329,24 +329,26 @@ class LogService:
         that instant, so the entry is dated exactly when the rules allowed it (§9 check 11);
         otherwise the service's clock."""
         if isinstance(kind, EntryBody):
-            kind, body = kind.kind, kind.body()
+            name, body = kind.kind, kind.body()
         elif body is None:
             raise TypeError("append(conn, primary_id, kind, body): the body is missing")
+        else:
+            name = kind
         pid = _uuid(primary_id)
         key = await self._log_key(conn, pid)
         moment = at if at is not None else self.clock()
         entry = make_entry(
             origin=key.origin,
             primary=str(pid),
-            kind=kind,
+            kind=name,
             time=int(moment.timestamp()),
             body=body,
             signing_key=key.signing_key,
         )
         if len(entry) > tiles.MAX_ENTRY_SIZE:
-            raise EntryTooLarge(kind, len(entry), tiles.MAX_ENTRY_SIZE)
-        queue_id = await conn.fetchval(q.INSERT_QUEUE, pid, kind, entry)
-        return Queued(pid, queue_id, kind, entry, leaf_hash(entry))
+            raise EntryTooLarge(name, len(entry), tiles.MAX_ENTRY_SIZE)
+        queue_id = await conn.fetchval(q.INSERT_QUEUE, pid, name, entry)
+        return Queued(pid, queue_id, name, entry, leaf_hash(entry))
 
     async def integrate(
         self, pool: Database, primary_id: UUID | str, *, batch_size: int = INTEGRATE_BATCH
@@ -862,7 +864,8 @@ class LogService:
         yield f'],"checkpoints":{dumps(head.checkpoints)}}}'.encode()
 
     async def primary_id_for_slug(self, db: Database, slug: str) -> UUID | None:
-        return await db.fetchval(q.SELECT_PRIMARY_BY_SLUG, slug)
+        found: UUID | None = await db.fetchval(q.SELECT_PRIMARY_BY_SLUG, slug)
+        return found
 
 
 @contextlib.asynccontextmanager
