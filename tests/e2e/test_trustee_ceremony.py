@@ -245,3 +245,36 @@ def test_three_trustee_processes_make_the_key_and_two_decrypt(
         ]  # fmt: skip
     finally:
         live.stop()
+
+
+def test_the_trustee_command_answers_bad_input_in_one_line(public_tmp_path: Path) -> None:
+    folder = public_tmp_path / "nobody"
+    cases = [
+        ("keygen", "--url", "ftp://example.org", "--primary", "p", "--key", str(folder)),
+        ("keygen", "--url", "http://127.0.0.1:9", "--primary", "p", "--key", str(folder)),
+        ("decrypt", "--url", "http://127.0.0.1:9", "--primary", "p", "--key", str(folder),
+         "--round", "1"),
+    ]  # fmt: skip
+    (folder).mkdir()
+    (folder / "trustee-key.json").write_text("{}")
+    for args in cases:
+        done = trustee(*args)
+        assert done.returncode == 1, done
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith("scrutin trustee: error: ")
+    missing = trustee("keygen", "--url", "http://127.0.0.1:9", "--primary", "p", "--key",
+                      str(public_tmp_path / "absent"))  # fmt: skip
+    assert missing.returncode == 1 and "scrutin trustee init" in missing.stderr
+
+
+def test_the_trustee_refuses_sums_that_are_not_the_log_entrys() -> None:
+    import base64
+
+    from web.trustee import TrusteeCommandError, logged_sums
+
+    sums = {"round": 1, "ballots": 2, "sums": {}}
+    entry = {"kind": "tally-sums", "body": sums}
+    served = {"sums": sums, "entry": base64.b64encode(canonical.dumps(entry)).decode()}
+    assert logged_sums(served) == sums
+    with pytest.raises(TrusteeCommandError, match="not those of the public log"):
+        logged_sums({**served, "sums": {**sums, "ballots": 3}})
