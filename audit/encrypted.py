@@ -119,24 +119,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "sums: 'blank' present or absent wrongly",
     ),
     "share-unknown": (
-        "déchiffrement par l'administrateur {index}, inconnu ou sans clé de vérification",
-        "decryption by trustee {index}, unknown or without a verification key",
+        "déchiffrement par l'administrateur {trustee}, inconnu ou sans clé de vérification",
+        "decryption by trustee {trustee}, unknown or without a verification key",
     ),
     "share-twice": (
-        "deuxième déchiffrement de l'administrateur {index} pour ce tour",
-        "second decryption by trustee {index} for this round",
+        "deuxième déchiffrement de l'administrateur {trustee} pour ce tour",
+        "second decryption by trustee {trustee} for this round",
     ),
     "share-bad-signature": (
-        "la signature de l'administrateur {index} sur son déchiffrement ne vérifie pas",
-        "trustee {index}'s signature on its decryption does not verify",
+        "la signature de l'administrateur {trustee} sur son déchiffrement ne vérifie pas",
+        "trustee {trustee}'s signature on its decryption does not verify",
     ),
     "share-shape": (
-        "déchiffrement de l'administrateur {index} : positions différentes de celles des sommes",
-        "decryption by trustee {index}: positions differ from the sums'",
+        "déchiffrement de l'administrateur {trustee} : positions différentes de celles des sommes",
+        "decryption by trustee {trustee}: positions differ from the sums'",
     ),
     "share-invalid": (
-        "déchiffrement de l'administrateur {index} : la preuve de {position} ne vérifie pas",
-        "decryption by trustee {index}: the proof for {position} does not verify",
+        "déchiffrement de l'administrateur {trustee} : la preuve de {position} ne vérifie pas",
+        "decryption by trustee {trustee}: the proof for {position} does not verify",
     ),
     "shares-too-few": (
         "tour {round} : {count} déchiffrement(s) valide(s), il en faut {k}",
@@ -235,9 +235,15 @@ def _blob_point(k: bytes, p: bytes) -> bytes:
         raise BallotInvalid("invalid-point", "a cell is not a valid point") from None
 
 
-def check_ballot(ctx: RoundContext, body: dict[str, Any]) -> dict[int, Cipher]:
+def check_ballot(
+    ctx: RoundContext, body: dict[str, Any], implicit: bool = True
+) -> dict[int, Cipher]:
     """The ballot's ciphertexts by sum-vector index (the implicit cells included) once every
-    check of §10 "Invalid ballots" holds; else :class:`BallotInvalid` with the first reason."""
+    check of §10 "Invalid ballots" holds; else :class:`BallotInvalid` with the first reason.
+
+    With ``implicit=False`` a row's implicit cell is left out and its index holds the blank
+    cell instead (if any): :func:`implicit_sums` derives the implicit cells' sums from the
+    sums of such results (one subtraction per sum instead of n per row)."""
     blob = base64.b64decode(body["encrypted"])
     credential = base64.b64decode(body.get("credential") or "")
     n = ctx.n_grades
@@ -286,18 +292,17 @@ def check_ballot(ctx: RoundContext, body: dict[str, Any]) -> dict[int, Cipher]:
         context = [*head, cand.encode(), h, statement]
         cells = [(cells_raw[i * CT : i * CT + 32], cells_raw[i * CT + 32 : (i + 1) * CT])
                  for i in range(n - 1)]  # fmt: skip
-        folded_a, folded_b = group.IDENTITY, group.IDENTITY
         weights = []
-        for p, cell in enumerate(cells):
-            z = group.s(_h128("ballot-weight", [*context, str(p).encode()]))
+        terms_a, terms_b = [], []
+        for p, cell in enumerate([*cells, blank] if blank is not None else cells):
+            label = str(p).encode() if p < n - 1 else b"blank"
+            z = group.s(_h128("ballot-weight", [*context, label]))
             weights.append(z)
-            folded_a = group.add(folded_a, _blob_point(z, cell[0]))
-            folded_b = group.add(folded_b, _blob_point(z, cell[1]))
-        if blank is not None:
-            zb = group.s(_h128("ballot-weight", [*context, b"blank"]))
-            weights.append(zb)
-            folded_a = group.add(folded_a, _blob_point(zb, blank[0]))
-            folded_b = group.add(folded_b, _blob_point(zb, blank[1]))
+            terms_a.append(_blob_point(z, cell[0]))
+            terms_b.append(_blob_point(z, cell[1]))
+        folded_a, folded_b = terms_a[0], terms_b[0]
+        for ta, tb in zip(terms_a[1:], terms_b[1:], strict=True):
+            folded_a, folded_b = group.add(folded_a, ta), group.add(folded_b, tb)
         parsed.append((index, cells, proof, context, weights, folded_a, folded_b))
     # 8: every response is a canonical scalar
     for _index, _cells, proof, *_ in parsed:
@@ -314,22 +319,24 @@ def check_ballot(ctx: RoundContext, body: dict[str, Any]) -> dict[int, Cipher]:
             total_c += c_int
             c = group.s(c_int)
             s_k = proof[k * BRANCH + 16 : (k + 1) * BRANCH]
-            if k < n - 1:
-                target = group.base(weights[k])
-            elif k == n - 1:
-                target = group.IDENTITY
-            else:
-                target = group.base(weights[-1])
+            if k == n - 1:  # the target of grade n − 1 is the identity
+                shifted = fb
+            else:  # z_k·G, or z_blank·G for the blank branch (weights[-1])
+                shifted = group.sub(fb, group.base(weights[k if k < n - 1 else -1]))
             x = group.sub(group.base(s_k), group.mul(c, fa))
-            y = group.sub(group.mul(s_k, h), group.mul(c, group.sub(fb, target)))
+            y = group.sub(group.mul(s_k, h), group.mul(c, shifted))
             commitments += [x, y]
         if _h128("ballot-row", [*context, *commitments]) != total_c % TWO_128:
             raise BallotInvalid("proof-failed", ctx.candidates[index])
+        for g, cell in enumerate(cells):
+            out[ctx.cell(index, g)] = cell
+        if not implicit:
+            out[ctx.cell(index, n - 1)] = blank or (group.IDENTITY, group.IDENTITY)
+            continue
         last_a, last_b = _ONE_CT
         if blank is not None:
             last_a, last_b = group.sub(last_a, blank[0]), group.sub(last_b, blank[1])
-        for g, (a, b) in enumerate(cells):
-            out[ctx.cell(index, g)] = (a, b)
+        for a, b in cells:
             last_a, last_b = group.sub(last_a, a), group.sub(last_b, b)
         out[ctx.cell(index, n - 1)] = (last_a, last_b)
     if blank is not None:
@@ -349,7 +356,7 @@ def verify_groups(
         for index, raw, counted in items:
             out.checked += 1
             try:
-                cells = check_ballot(ctx, json.loads(raw)["body"])
+                cells = check_ballot(ctx, json.loads(raw)["body"], implicit=False)
             except BallotInvalid as exc:
                 out.invalid.append((index, exc.code, exc.detail))
                 cells = None
@@ -373,7 +380,27 @@ def verify_groups(
                     rows.add(pos // ctx.n_grades)
             for row in rows:
                 out.present[row] += 1
+    implicit_sums(ctx, out)
     return out
+
+
+def implicit_sums(ctx: RoundContext, out: RoundProofs) -> None:
+    """Turn each candidate's last slot, which holds the sum of the blank cells of the
+    ballots with a row for it, into the sum of its implicit cells:
+    Σ ((0, G) − b − Σ_g cell_g) = (0, present·G) − Σ b − Σ_g (Σ cell_g)."""
+    n = ctx.n_grades
+    for pos, present in enumerate(out.present):
+        last = ctx.cell(pos, n - 1)
+        a, b = (
+            group.sub(group.IDENTITY, out.sums[last][0]),
+            group.sub(group.base(group.s(present)), out.sums[last][1]),
+        )
+        for g in range(n - 1):
+            a, b = (
+                group.sub(a, out.sums[ctx.cell(pos, g)][0]),
+                group.sub(b, out.sums[ctx.cell(pos, g)][1]),
+            )
+        out.sums[last] = (a, b)
 
 
 # -- sums, decryption shares, combination (check 9 for an encrypted round) ------------------
@@ -459,24 +486,24 @@ def decrypt_round(
         within_k = n < ceremony.k
         ok = True
         if trustee is None or h is None or len(ceremony.verification_keys) < j or j < 1:
-            check.fail(index, "share-unknown", index=j)
+            check.fail(index, "share-unknown", trustee=j)
             ok = False
         elif j in seen:
-            check.fail(index, "share-twice", index=j)
+            check.fail(index, "share-twice", trustee=j)
             ok = False
         elif not verifies(
             trustee.signing_key,
             trustee_message("trustee-decryption", ctx.origin, body),
             body["trustee_sig"],
         ):
-            check.fail(index, "share-bad-signature", index=j)
+            check.fail(index, "share-bad-signature", trustee=j)
             ok = False
         elif (
             sorted(body["shares"]) != sorted(sums_body["sums"])
             or ("blank" in body) != ("blank" in sums_body)
             or any(len(body["shares"][c]) != len(sums_body["sums"][c]) for c in body["shares"])
         ):
-            check.fail(index, "share-shape", index=j)
+            check.fail(index, "share-shape", trustee=j)
             ok = False
         seen.add(j)
         ds: dict[str, bytes] = {}
@@ -488,7 +515,7 @@ def decrypt_round(
                 value = base64.b64decode(_value(body, cand, g))  # type: ignore[arg-type]
                 d = verify_share(ctx.origin, ctx.round, j, text, h, h_j, alpha, value)
                 if d is None:
-                    check.fail(index, "share-invalid", index=j, position=text)
+                    check.fail(index, "share-invalid", trustee=j, position=text)
                     ok = False
                     break
                 ds[text] = d

@@ -19,6 +19,12 @@ from collections.abc import Iterable, Sequence
 from nacl import bindings as _b
 from nacl.exceptions import CryptoError
 
+try:  # PyNaCl's own libsodium handle: the same functions without the wrappers' checks
+    from nacl._sodium import ffi as _ffi
+    from nacl._sodium import lib as _lib
+except ImportError:  # pragma: no cover - a PyNaCl without it: the public bindings
+    _ffi = _lib = None
+
 L = 2**252 + 27742317777372353535851937790883648493
 ZERO = bytes(32)
 ONE = (1).to_bytes(32, "little")
@@ -61,11 +67,23 @@ def to_int(x: bytes) -> int:
 
 
 # -- points -------------------------------------------------------------------------------
+def _call(fn: object, *args: bytes) -> bytes:
+    """Call a libsodium function writing 32 bytes; GroupError when it refuses its input."""
+    out = _ffi.new("unsigned char[32]")
+    if fn(out, *args) != 0:  # type: ignore[operator]
+        raise GroupError("not a point of the prime-order group")
+    return bytes(_ffi.buffer(out, 32))
+
+
 def add(p: bytes, q: bytes) -> bytes:
+    if _lib is not None and len(p) == len(q) == 32:
+        return _call(_lib.crypto_core_ed25519_add, p, q)
     return _b.crypto_core_ed25519_add(p, q)
 
 
 def sub(p: bytes, q: bytes) -> bytes:
+    if _lib is not None and len(p) == len(q) == 32:
+        return _call(_lib.crypto_core_ed25519_sub, p, q)
     return _b.crypto_core_ed25519_sub(p, q)
 
 
@@ -73,6 +91,11 @@ def base(k: bytes) -> bytes:
     """k·G (the identity for k = 0)."""
     if k == ZERO:
         return IDENTITY
+    if _lib is not None and len(k) == 32:
+        try:
+            return _call(_lib.crypto_scalarmult_ed25519_base_noclamp, k)
+        except GroupError:  # pragma: no cover - libsodium refuses only a zero product
+            return IDENTITY
     try:
         return _b.crypto_scalarmult_ed25519_base_noclamp(k)
     except CryptoError:  # pragma: no cover - libsodium refuses only a zero product
@@ -84,6 +107,8 @@ def mul(k: bytes, p: bytes) -> bytes:
     identity). libsodium refuses a P outside the prime-order subgroup: :class:`GroupError`."""
     if k == ZERO or p == IDENTITY:
         return IDENTITY
+    if _lib is not None and len(k) == len(p) == 32:
+        return _call(_lib.crypto_scalarmult_ed25519_noclamp, k, p)
     try:
         return _b.crypto_scalarmult_ed25519_noclamp(k, p)
     except CryptoError as exc:
@@ -93,6 +118,8 @@ def mul(k: bytes, p: bytes) -> bytes:
 def mul_valid(k: bytes, p: bytes) -> bytes:
     """k·P for a non-zero k and a P read from outside: libsodium refuses (GroupError) any P
     that is not a valid point (the identity included)."""
+    if _lib is not None and len(k) == len(p) == 32:
+        return _call(_lib.crypto_scalarmult_ed25519_noclamp, k, p)
     try:
         return _b.crypto_scalarmult_ed25519_noclamp(k, p)
     except CryptoError as exc:

@@ -25,6 +25,7 @@ from crypto import trustees as tm
 from tests.audit.builder import AUTO, LogBuilder, b64, definition_body
 
 NAMES = {"A": "Alice Martin", "B": "Bruno Diallo", "C": "Chloé Nguyen"}
+NAMES.update({x: f"Candidat {x}" for x in "DEFGHIJKL"})
 
 
 def trustee_sig(key: SigningKey, kind: str, origin: str, body: dict[str, Any]) -> str:
@@ -52,19 +53,19 @@ def pub(key: SigningKey) -> str:
 
 @dataclass
 class EncryptedPrimary:
-    """A primary with `ballots: "encrypted"`: candidates A, B (C too with `three=True`),
+    """A primary with `ballots: "encrypted"`: candidates A, B, C (or more),
     citizens 1…voters registered, n trustees of threshold k, round 1 open."""
 
     n: int = 3
     k: int = 2
     voters: int = 6
-    three: bool = True
+    candidates: int = 3  # A, B, C, … (up to 12)
     definition: dict[str, Any] = field(default_factory=dict)
     b: LogBuilder = field(default_factory=LogBuilder)
 
     def __post_init__(self) -> None:
         b = self.b
-        letters = "ABC" if self.three else "AB"
+        letters = "ABCDEFGHIJKL"[: self.candidates]
         self.ids = {x: str(uuid.UUID(int=i + 1)) for i, x in enumerate(letters)}
         self.d = definition_body(
             **{
@@ -88,7 +89,7 @@ class EncryptedPrimary:
         for v, key in self.keys.items():
             body = {
                 "credential": pub(key),
-                "citizen": hmac.new(bytes([v]) * 32, b"x", hashlib.sha256).hexdigest(),
+                "citizen": hmac.new(v.to_bytes(32, "big"), b"x", hashlib.sha256).hexdigest(),
                 "assisted": False,
             }
             b.add("credential", body)
