@@ -280,12 +280,13 @@ async def link_email(
     confirmation page says which account it is); None for a used, expired or unknown one."""
     if not link_token or len(link_token) > MAX_TOKEN_LENGTH:
         return None
-    return await conn.fetchval(
+    email: str | None = await conn.fetchval(
         "SELECT email FROM signin_tokens"
         " WHERE link_hash = $1 AND used_at IS NULL AND expires_at > $2",
         _sha256(link_token),
         now or utcnow(),
     )
+    return email
 
 
 async def signin_with_link(

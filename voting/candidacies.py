@@ -383,7 +383,9 @@ async def candidacy_of(
     return Candidacy.from_row(row) if row else None
 
 
-async def candidacies_of_account(conn: asyncpg.Connection, account_id: uuid.UUID) -> list[dict]:
+async def candidacies_of_account(
+    conn: asyncpg.Connection, account_id: uuid.UUID
+) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """
         SELECT c.id, c.name, c.status, c.support_count, p.slug, p.title,
@@ -396,7 +398,7 @@ async def candidacies_of_account(conn: asyncpg.Connection, account_id: uuid.UUID
     return [dict(r) for r in rows]
 
 
-async def versions(conn: asyncpg.Connection, candidacy_id: uuid.UUID) -> list[dict]:
+async def versions(conn: asyncpg.Connection, candidacy_id: uuid.UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """
         SELECT version, name, bio, programme, links, photo_sha256, declaration, created_at
@@ -444,6 +446,12 @@ async def _lock(
     return primary, candidacy
 
 
+def _returned(row: asyncpg.Record | None) -> Candidacy:
+    """The candidacy an INSERT or UPDATE … RETURNING wrote (updates run on a locked row)."""
+    assert row is not None
+    return Candidacy.from_row(row)
+
+
 def _owner(candidacy: Candidacy, account_id: uuid.UUID) -> None:
     if candidacy.account_id != account_id:
         raise Refused("not-the-candidate")
@@ -477,7 +485,7 @@ async def _set_status(
         status,
         reason,
     )
-    updated = Candidacy.from_row(row)
+    updated = _returned(row)
     if action is not None:
         await log.append(conn, updated.primary_id, "candidacy", _entry(updated, action, reason))
     from voting.notifications import candidacy_changed
@@ -530,7 +538,7 @@ async def declare(
         )
     except asyncpg.UniqueViolationError:  # candidacies_one_live_per_account
         raise Refused("already-declared") from None
-    return Candidacy.from_row(row)
+    return _returned(row)
 
 
 def _json(value: Any) -> str:
@@ -599,7 +607,7 @@ async def revise(
         """,
         *args,
     )
-    updated = Candidacy.from_row(row)
+    updated = _returned(row)
     digest = hashlib.sha256(updated.declaration_text()).hexdigest()
     if digest == candidacy.declaration:
         return updated
@@ -613,7 +621,7 @@ async def revise(
         digest,
         1 if public else 0,
     )
-    updated = Candidacy.from_row(row)
+    updated = _returned(row)
     if public:
         await _add_version(conn, updated)
         await log.append(conn, updated.primary_id, "candidacy", _entry(updated, "revised"))
@@ -666,7 +674,7 @@ async def submit(
         """,
         candidacy.id,
     )
-    updated = Candidacy.from_row(row)
+    updated = _returned(row)
     await _add_version(conn, updated, now)
     await log.append(
         conn, updated.primary_id, "candidacy", _entry(updated, "submitted"), at=now

@@ -175,7 +175,7 @@ def transport_for(settings: Any) -> tuple[Transport, str]:
 
 def backoff(attempts: int) -> timedelta:
     """Delay before the next try after `attempts` failures: 30 s, 1 min, 2 min … ≤ 2 h."""
-    return min(BASE_BACKOFF * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+    return min(BASE_BACKOFF * (1 << max(attempts - 1, 0)), MAX_BACKOFF)
 
 
 async def deliver_due(

@@ -159,7 +159,8 @@ class Scale:
     labels_en: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        labels = tuple(self.labels) if not isinstance(self.labels, str) else (self.labels,)
+        given: object = self.labels  # one label may come as a plain string
+        labels = (given,) if isinstance(given, str) else tuple(self.labels)
         object.__setattr__(self, "labels", labels)
         if not labels:
             raise EmptyScaleError("the grade scale is empty: give at least one grade label")
@@ -565,8 +566,8 @@ class TallyResult:
 
     def compare(self, a: str, b: str) -> int:
         """1 if ``a`` ranks before ``b``, -1 if after, 0 if they share a rank."""
-        ka, kb = self._keys[a], self._keys[b]
-        return (ka > kb) - (ka < kb)
+        ka, kb = self._keys[a], self._keys[b]  # each rule's key is a value of its own type
+        return int(ka > kb) - int(ka < kb)
 
     def winners(self) -> tuple[str, ...]:
         """The candidates ranked first (several on a perfect tie)."""

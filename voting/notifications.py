@@ -207,6 +207,7 @@ async def unsubscribe(conn: asyncpg.Connection, account_id: uuid.UUID, kind: str
 
 async def preferences(conn: asyncpg.Connection, account_id: uuid.UUID) -> dict[str, Any]:
     row = await conn.fetchrow("SELECT lang, mail_opt_out FROM accounts WHERE id = $1", account_id)
+    assert row is not None, account_id
     return {"lang": row["lang"], "wanted": [k for k in KINDS if k not in row["mail_opt_out"]]}
 
 
@@ -301,9 +302,11 @@ async def _send(
 
 
 async def _primary(conn: asyncpg.Connection, primary_id: uuid.UUID) -> asyncpg.Record:
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "SELECT slug, title, definition FROM primaries WHERE id = $1", primary_id
     )
+    assert row is not None, primary_id
+    return row
 
 
 def _definition(row: asyncpg.Record) -> dict[str, Any]:
@@ -346,6 +349,7 @@ async def qualified(
     row = await conn.fetchrow(
         "SELECT account_id, name FROM candidacies WHERE id = $1", candidacy_id
     )
+    assert row is not None, candidacy_id
     start = next(
         (p["start"] for p in _definition(primary).get("phases", []) if p["name"] == "round-1"),
         None,

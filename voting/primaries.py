@@ -160,6 +160,7 @@ async def create_primary(
         )
     except asyncpg.UniqueViolationError:  # taken, possibly by a concurrent request
         raise Refused("slug-taken", field="slug") from None
+    assert row is not None  # INSERT … RETURNING gives the new row
     await conn.execute(
         """
         INSERT INTO primary_definitions (primary_id, revision, definition, created_by)
@@ -255,6 +256,7 @@ async def update_definition(
                 primary_id,
                 new_charter,
             )
+            assert row is not None, primary_id  # read and locked above
             return Primary.from_row(row)
         return current
     row = await conn.fetchrow(
@@ -272,6 +274,7 @@ async def update_definition(
         body["revision"],
         new_charter,
     )
+    assert row is not None, primary_id  # read and locked above
     await conn.execute(
         """
         INSERT INTO primary_definitions (primary_id, revision, definition, created_by)
@@ -316,7 +319,9 @@ async def list_primaries(conn: asyncpg.Connection) -> list[Primary]:
     return [Primary.from_row(r) for r in rows]
 
 
-async def definition_history(conn: asyncpg.Connection, primary_id: uuid.UUID) -> list[dict]:
+async def definition_history(
+    conn: asyncpg.Connection, primary_id: uuid.UUID
+) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """
         SELECT revision, definition, created_at FROM primary_definitions
