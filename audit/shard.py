@@ -99,7 +99,9 @@ class RoundProofs:
         self.invalid = sorted(self.invalid + other.invalid)
 
     def to_json(self) -> dict[str, Any]:
-        b64 = lambda x: base64.b64encode(x).decode()  # noqa: E731
+        def b64(x: bytes) -> str:
+            return base64.b64encode(x).decode()
+
         return {
             "round": self.round,
             "size": self.size,
