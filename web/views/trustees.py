@@ -205,3 +205,106 @@ routes = [
     Route("/api/primaries/{slug}/rounds/{number}/decryptions", decryption_post, methods=["POST"]),
     Route("/primaries/{slug}/trustees", page, methods=["GET", "POST"]),
 ]
+
+
+def _register_openapi() -> None:
+    from web.views.api import OPENAPI_PATHS, ORGANISER, SLUG, _op
+
+    number = {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"}}
+    b64 = {"type": "string", "description": "base64"}
+    signed = "Signed by the trustee's own key (trustee_sig, docs/audit-log.md §10); no account"
+    trustee = {
+        "type": "object",
+        "properties": {
+            "index": {"type": "integer"},
+            "name": {"type": "string"},
+            "signing_key": b64,
+            "box_key": b64,
+            "keygen": {"type": ["object", "null"]},
+            "ack": {"type": ["object", "null"]},
+        },
+    }
+    ceremony = {
+        "type": "object",
+        "properties": {
+            "origin": {"type": "string"},
+            "trustees_wanted": {"type": "integer"},
+            "threshold": {"type": "integer"},
+            "state": {"enum": ["registering", "keygen", "checking", "done", "failed"]},
+            "trustees": {"type": "array", "items": trustee},
+            "election_key": {"type": ["string", "null"]},
+            "verification_keys": {"type": "array", "items": b64},
+        },
+    }
+    accepted = {"type": "object", "properties": {"accepted": {"type": "boolean"}}}
+    OPENAPI_PATHS["/api/primaries/{slug}/trustees"] = {
+        "parameters": [SLUG],
+        "get": _op(
+            "The key ceremony of an encrypted primary: trustees, their posted contributions, "
+            "the election key once made (409: the primary's ballots are sealed)",
+            "Ceremony",
+            ceremony,
+        ),
+        "post": _op(
+            "Register the next trustee with the public keys `scrutin trustee init` printed",
+            "Registered",
+            {"type": "object", "properties": {"index": {"type": "integer"}}},
+            status="201",
+            auth=ORGANISER,
+            body={
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"name": {"type": "string"}, "signing_key": b64, "box_key": b64},
+            },
+        ),
+    }
+    for step, summary in (
+        ("keygen", "Post a trustee's commitments, proof of knowledge and sealed shares"),
+        ("ack", "Post a trustee's check of the shares it received (complaints, if any)"),
+    ):
+        OPENAPI_PATHS[f"/api/primaries/{{slug}}/trustees/{step}"] = {
+            "parameters": [SLUG],
+            "post": {
+                **_op(summary, "Logged", accepted, status="201", body={"type": "object"}),
+                "description": signed,
+            },
+        }
+    OPENAPI_PATHS["/api/primaries/{slug}/rounds/{number}/sums"] = {
+        "parameters": [SLUG, number],
+        "get": _op(
+            "A closed round's sums of encrypted ballots, with the log entry carrying them",
+            "Sums",
+            {
+                "type": "object",
+                "properties": {
+                    "sums": {"type": "object"},
+                    "index": {"type": "integer"},
+                    "entry": b64,
+                },
+            },
+        ),
+    }
+    OPENAPI_PATHS["/api/primaries/{slug}/rounds/{number}/decryptions"] = {
+        "parameters": [SLUG, number],
+        "post": {
+            **_op(
+                "Post a trustee's decryption shares of the round's sums, with their proofs",
+                "Logged",
+                {
+                    "type": "object",
+                    "properties": {
+                        "accepted": {"type": "boolean"},
+                        "decryptions": {"type": "integer"},
+                        "threshold": {"type": "integer"},
+                        "decrypted": {"type": "boolean"},
+                    },
+                },
+                status="201",
+                body={"type": "object"},
+            ),
+            "description": signed,
+        },
+    }
+
+
+_register_openapi()
