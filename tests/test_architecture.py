@@ -106,6 +106,7 @@ NOT_YET_CONVERTED = {
     "web/views/signin.py",
     "web/views/eligibility.py",
     "web/views/trustees.py",
+    "web/trustee.py",
 }
 NOT_YET_SEALED = {
     "web/views/rounds.py",
