@@ -22,6 +22,7 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,7 +180,9 @@ def load_part(path: str) -> Part:
     return part
 
 
-def combine(parts: list[Part], origin: str, tree_size: int, root: str) -> dict[int, RoundProofs]:
+def combine(
+    parts: Sequence[Part], origin: str, tree_size: int, root: str
+) -> dict[int, RoundProofs]:
     """Add up the parts of one log; refuse parts of another log or slices that overlap or
     leave a gap. ``origin``, ``tree_size`` and ``root`` are those of the log being finished."""
     if not parts:

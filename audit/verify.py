@@ -37,13 +37,13 @@ ANSWERS = {"confirmed", "declined", "lapsed"}
 CLOSING_ACTIONS = frozenset({"rejected", "withdrawn", "excluded", "declined", "lapsed"})
 
 
-def parse_chunk(args: tuple[int, Sequence[bytes], str, str | None]) -> list[tuple]:
+def parse_chunk(args: tuple[int, Sequence[bytes], str, str | None]) -> list[tuple[Any, ...]]:
     """Check 4 on a chunk: (kind, time, key, body) per entry, or (None, reason).
 
     A ballot's body is reduced to (round, digest of the sealed bytes) to keep results small.
     """
     _, raws, origin, primary = args
-    out: list[tuple] = []
+    out: list[tuple[Any, ...]] = []
     for raw in raws:
         try:
             entry = parse_entry(raw, origin, primary)
@@ -120,7 +120,7 @@ class Verification:
         self.progress = progress
         self.report = Report(origin=key.name)
         self.latest: Checkpoint | None = None
-        self.parsed: list[tuple] = []
+        self.parsed: list[tuple[Any, ...]] = []
         self.tree: merkle.Tree | None = None
         self.rounds: dict[int, RoundState] = {}
         self.definitions: list[tuple[int, dict[str, Any]]] = []
@@ -663,7 +663,7 @@ class Verification:
             groups = list(by_key.items())
             chunks = map_chunks(
                 verify_groups,
-                lambda part, c=ctx: (c, part),
+                lambda part: (ctx, part),  # noqa: B023 - called before the loop moves on
                 groups,
                 workers=self.workers,
                 chunk=200,
@@ -732,7 +732,7 @@ class Verification:
             subset = r.body["subset_size"]
             chunks = map_chunks(
                 open_chunk,
-                lambda part, a=(sk, r.number, ids, n_grades, blank_ok, subset): (*a, part),
+                lambda part: (sk, r.number, ids, n_grades, blank_ok, subset, part),  # noqa: B023
                 items,
                 workers=self.workers,
                 chunk=2000,
