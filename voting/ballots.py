@@ -41,6 +41,7 @@ from voting.credentials import (
     uses_voter_credentials,
     verify_signature,
 )
+from voting.entry_kinds import Ballot
 from voting.log import LogService, Queued
 from voting.log import readers as log_readers
 from voting.refusals import Refused, _
@@ -346,5 +347,5 @@ async def cast(
         body["credential"] = credential.b64
         body["credential_sig"] = b64encode(signature)
     return await log.append(
-        conn, primary_id, "ballot", body, at=now
+        conn, primary_id, Ballot(**body), at=now
     )  # dated when the round's window was checked open (§9 check 11)

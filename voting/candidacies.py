@@ -46,6 +46,7 @@ import asyncpg
 
 from crypto import canonical
 from voting.definition import clean_text
+from voting.entry_kinds import Candidacy as CandidacyEntry
 from voting.primaries import LogAppender, Primary, get_primary_by_id, voting_has_started
 from voting.refusals import Refused
 
@@ -422,14 +423,14 @@ async def photo(conn: asyncpg.Connection, candidacy_id: uuid.UUID) -> tuple[byte
 # --------------------------------------------------------------------------------------------
 
 
-def _entry(candidacy: Candidacy, action: str, reason: str = "") -> dict[str, Any]:
-    return {
-        "candidate": str(candidacy.id),
-        "action": action,
-        "name": candidacy.name,
-        "declaration": candidacy.declaration,
-        "reason": reason,
-    }
+def _entry(candidacy: Candidacy, action: str, reason: str = "") -> CandidacyEntry:
+    return CandidacyEntry(
+        candidate=str(candidacy.id),
+        action=action,
+        name=candidacy.name,
+        declaration=candidacy.declaration,
+        reason=reason,
+    )
 
 
 async def _lock(
@@ -487,7 +488,7 @@ async def _set_status(
     )
     updated = _returned(row)
     if action is not None:
-        await log.append(conn, updated.primary_id, "candidacy", _entry(updated, action, reason))
+        await log.append(conn, updated.primary_id, _entry(updated, action, reason))
     from voting.notifications import candidacy_changed
 
     await candidacy_changed(conn, updated, candidacy.status, reason)
@@ -624,7 +625,7 @@ async def revise(
     updated = _returned(row)
     if public:
         await _add_version(conn, updated)
-        await log.append(conn, updated.primary_id, "candidacy", _entry(updated, "revised"))
+        await log.append(conn, updated.primary_id, _entry(updated, "revised"))
     return updated
 
 
@@ -677,7 +678,7 @@ async def submit(
     updated = _returned(row)
     await _add_version(conn, updated, now)
     await log.append(
-        conn, updated.primary_id, "candidacy", _entry(updated, "submitted"), at=now
+        conn, updated.primary_id, _entry(updated, "submitted"), at=now
     )  # dated when the candidacies phase was checked open (§9 check 11)
     return updated
 

@@ -32,6 +32,8 @@ from nacl.signing import SigningKey, VerifyKey
 
 from crypto import canonical
 from crypto.encoding import b64encode
+from voting.entry_kinds import Credential as CredentialEntry
+from voting.entry_kinds import Roll
 from voting.log import readers as log_readers
 from voting.primaries import LogAppender
 from voting.refusals import Refused
@@ -240,7 +242,7 @@ async def register(
     }
     if current is not None:
         body["replaces"] = current.b64
-    await log.append(conn, primary_id, "credential", body, at=now)
+    await log.append(conn, primary_id, CredentialEntry(**body), at=now)
     return Credential(public_key, seed is not None, seed)
 
 
@@ -260,13 +262,12 @@ async def freeze_roll(
     await log.append(
         conn,
         primary_id,
-        "roll",
-        {
-            "round": number,
-            "count": len(keys),
-            "assisted": sum(1 for r in rows if r["assisted"]),
-            "digest": roll_digest(keys),
-        },
+        Roll(
+            round=number,
+            count=len(keys),
+            assisted=sum(1 for r in rows if r["assisted"]),
+            digest=roll_digest(keys),
+        ),
         at=at,
     )
 

@@ -29,6 +29,7 @@ from crypto import canonical
 from voting import mail
 from voting.accounts import VOTER_NUMBER, InvalidEmail, normalize_email
 from voting.credentials import _origin, citizen_commitment, citizen_secret
+from voting.entry_kinds import AllowList, Approval
 from voting.refusals import Refused
 
 POLICIES = ("email", "allow-list", "approval")
@@ -483,7 +484,7 @@ async def import_allow_list(
         "digest": allow_list_digest(emails, [row.value for row in numbers]),
     }
     if log is not None:
-        await log.append(conn, primary_id, "allow-list", body)
+        await log.append(conn, primary_id, AllowList(**body))
     return AllowListImport(count=count, invitations=invitations, mailed=mailed, body=body)
 
 
@@ -637,7 +638,7 @@ async def decide(
             "decision": "removed" if before == "approved" else status,
             "approved": approved,
         }
-        await log.append(conn, primary_id, "approval", body)
+        await log.append(conn, primary_id, Approval(**body))
     return True
 
 

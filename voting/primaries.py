@@ -32,6 +32,7 @@ from voting.definition import (
     phase_state,
     validate_definition,
 )
+from voting.entry_kinds import Definition, EntryBody
 from voting.refusals import Refused
 
 MAX_CHARTER = 20_000
@@ -50,8 +51,8 @@ class LogAppender(Protocol):
         self,
         conn: asyncpg.Connection,
         primary_id: Any,
-        kind: str,
-        body: dict[str, Any],
+        kind: str | EntryBody,
+        body: dict[str, Any] | None = None,
         *,
         at: datetime | None = None,
     ) -> Any: ...
@@ -171,7 +172,7 @@ async def create_primary(
         created_by,
     )
     await log.create_log(conn, row["id"], body["slug"])
-    await log.append(conn, row["id"], "definition", body)
+    await log.append(conn, row["id"], Definition.of(body))
     return Primary.from_row(row)
 
 
@@ -286,7 +287,7 @@ async def update_definition(
         by,
     )
     # Dated at the instant the schedule change was checked against (§9 check 11).
-    await log.append(conn, primary_id, "definition", body, at=now)
+    await log.append(conn, primary_id, Definition.of(body), at=now)
     return Primary.from_row(row)
 
 

@@ -22,6 +22,7 @@ import asyncpg
 from crypto import canonical, keys
 from crypto.ballots import OpenedBallot, check_tally_key, open_ballot
 from crypto.encoding import Base64Error, b64decode, b64encode
+from voting.entry_kinds import Result, TallyKey
 from voting.grades import grade_scale
 from voting.log import LogService, Queued
 from voting.log import readers as log_readers
@@ -217,10 +218,9 @@ async def reveal_and_tally(
         key_queued = await uow.log.append(
             uow.conn,
             primary_id,
-            "tally-key",
-            {"round": number, "tally_secret_key": b64encode(secret)},
+            TallyKey(round=number, tally_secret_key=b64encode(secret)),
         )
-        result_queued = await uow.log.append(uow.conn, primary_id, "result", body)
+        result_queued = await uow.log.append(uow.conn, primary_id, Result(**body))
         await uow.conn.execute(
             """
             INSERT INTO round_results (round_id, result_index, body, explanations,

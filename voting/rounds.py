@@ -31,6 +31,7 @@ from crypto import canonical, keys, tiles
 from crypto.ballots import ballot_plaintext_size, generate_tally_keypair
 from crypto.encoding import b64encode
 from voting.definition import parse_instant
+from voting.entry_kinds import RoundClose, RoundOpen
 from voting.log import LogService, Queued
 from voting.log import readers as log_readers
 from voting.refusals import Refused
@@ -371,14 +372,13 @@ async def open_round(
     queued = await log.append(
         conn,
         primary_id,
-        "round-open",
-        {
-            "round": number,
-            "candidates": chosen,
-            "tally_public_key": b64encode(pair.public_key),
-            "subset_size": subset_size,
-            "allow_blank": allow_blank,
-        },
+        RoundOpen(
+            round=number,
+            candidates=chosen,
+            tally_public_key=b64encode(pair.public_key),
+            subset_size=subset_size,
+            allow_blank=allow_blank,
+        ),
         at=moment,
     )
     if number == 1:
@@ -462,6 +462,6 @@ async def close_round(
         moment,
     )
     queued = await log.append(
-        conn, primary_id, "round-close", {"round": number, "turnout": turnout}, at=moment
+        conn, primary_id, RoundClose(round=number, turnout=turnout), at=moment
     )
     return _round(row), queued

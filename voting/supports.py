@@ -32,6 +32,7 @@ from voting.credentials import (
 )
 from voting.definition import format_instant, parse_instant
 from voting.eligibility import eligibility
+from voting.entry_kinds import Qualification, Support, SupportWithdrawal
 from voting.log import readers as log_readers
 from voting.primaries import (
     LogAppender,
@@ -152,7 +153,7 @@ async def support(
         "RETURNING support_count",
         candidacy.id,
     )
-    await log.append(conn, primary.id, "support", body, at=now)
+    await log.append(conn, primary.id, Support(**body), at=now)
     qualified = qualifies_on_support(primary.definition, count)
     if qualified:
         await _qualify(conn, log, primary, candidacy.id, count, now)
@@ -196,8 +197,8 @@ async def _qualify(
         candidacy_id,
     )
     await log.append(
-        conn, primary.id, "qualification",
-        qualification_body(str(candidacy_id), count, primary.threshold), at=now,
+        conn, primary.id,
+        Qualification(**qualification_body(str(candidacy_id), count, primary.threshold)), at=now,
     )  # fmt: skip
     from voting.notifications import qualified
 
@@ -232,8 +233,8 @@ async def withdraw_support(
         candidacy.id,
     )
     await log.append(
-        conn, primary.id, "support-withdrawal",
-        {"candidate": str(candidacy.id), "supporter": deleted}, at=now,
+        conn, primary.id,
+        SupportWithdrawal(candidate=str(candidacy.id), supporter=deleted), at=now,
     )  # fmt: skip
     updated = await get_candidacy(conn, candidacy.id)
     assert updated is not None
