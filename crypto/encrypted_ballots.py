@@ -22,6 +22,7 @@ import itertools
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
@@ -446,8 +447,9 @@ def check(params: RoundParams, credential: bytes, blob: bytes) -> Verdict:
         return Verdict(False, exc.reason, None)
 
 
-def check_signature(origin: str, body: Mapping[str, object]) -> bool:
-    """Whether ``credential_sig`` is the credential's signature of the ballot's blob."""
+def check_signature(origin: str, body: Mapping[str, Any]) -> bool:
+    """Whether ``credential_sig`` is the credential's signature of the ballot's blob (a body
+    of the wrong shape is refused, not raised)."""
     try:
         credential = b64decode(body["credential"], length=32, what="credential")
         sig = b64decode(body["credential_sig"], length=64, what="credential_sig")
