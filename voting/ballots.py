@@ -42,6 +42,7 @@ from voting.credentials import (
     verify_signature,
 )
 from voting.entry_kinds import Ballot
+from voting.encrypted_rounds import EncryptedCast, cast_encrypted, uses_encrypted_ballots
 from voting.log import LogService, Queued
 from voting.log import readers as log_readers
 from voting.refusals import Refused, _
@@ -265,6 +266,8 @@ async def seal_for_signature(
         conn, primary_id=primary_id, number=number, account_id=account_id, now=now
     )
     await _credential(conn, primary_id, account_id, secret_key)
+    if uses_encrypted_ballots(round_.definition):  # the browser encrypts; nothing to seal
+        raise Refused("encrypted-ballot-expected")
     assigned = await assigned_candidates(conn, round_, account_id)
     ballot = check_choices(
         grades, assigned, len(round_.grades), blank=blank, allow_blank=round_.allow_blank
@@ -285,6 +288,7 @@ async def cast(
     now: datetime | None = None,
     secret_key: str = "",
     signed: SignedBallot | None = None,
+    encrypted: EncryptedCast | None = None,
 ) -> Queued:
     """Seal and log one ballot; mark the voter as having voted. In the caller's transaction.
 
@@ -295,6 +299,10 @@ async def cast(
     signature: `signed` from the voter's device, or, for an assisted credential, a signature
     the service makes with the key it keeps; the voter may cast again until the round
     closes, and only the last ballot counts.
+
+    Under `ballots: "encrypted"` (§10) the voter's browser posts `encrypted` (its blob and
+    signature; `voting.encrypted_rounds`), or, for an assisted credential, the service
+    encrypts `grades` on the voter's behalf; the service never seals such a ballot.
     """
     now = now or datetime.now(UTC)
     round_ = await _checked(
@@ -304,6 +312,13 @@ async def cast(
     credential = await _credential(conn, primary_id, account_id, secret_key) if voter else None
     if not voter and await has_voted(conn, round_.id, account_id):
         raise Refused("already-voted")
+    if credential is not None and uses_encrypted_ballots(round_.definition):
+        if signed is not None:  # a sealed ballot: the service never seals in this round
+            raise Refused("encrypted-ballot-expected")
+        return await cast_encrypted(
+            conn, log, round_, credential, account_id=account_id, grades=grades, blank=blank,
+            encrypted=encrypted, now=now,
+        )  # fmt: skip
     if credential is not None and signed is not None:
         if not hmac.compare_digest(
             signed.token, seal_token(secret_key, round_.id, account_id, signed.sealed)

@@ -246,6 +246,17 @@ MESSAGES: dict[str, str] = {
         "Votre bulletin doit être signé par votre clé de vote, sur votre appareil."
     ),
     "bad-signature": _("La signature du bulletin ne correspond pas à votre clé de vote."),
+    "encrypted-ballot-invalid": _(
+        "Bulletin chiffré invalide ({why}) : ses preuves ne vérifient pas ; rien n’a été "
+        "enregistré."
+    ),
+    "encrypted-ballot-expected": _(
+        "Ce tour reçoit des bulletins chiffrés : le service ne scelle aucun bulletin en clair."
+    ),
+    "encrypted-result-pending": _(
+        "Le résultat de ce tour vient du déchiffrement par les garants, pas d’une clé de "
+        "dépouillement."
+    ),
     "ballot-invalid": _(
         "Bulletin incomplet ou invalide : corrigez les choix signalés ; rien n’a été enregistré."
     ),

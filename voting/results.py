@@ -194,6 +194,8 @@ async def reveal_and_tally(
             raise Refused("round-still-open")
         if round_.status == "tallied":
             raise Refused("already-tallied")
+        if round_.key_custody == "trustees":  # §10: no tally key; the trustees decrypt
+            raise Refused("encrypted-result-pending")
         secret = await unlock_tally_key(round_, passphrase=passphrase, key_file=key_file)
         # Every ballot precedes the close in the log: integrate up to it first.
         await log.integrate(pool, primary_id)

@@ -321,9 +321,19 @@ async def open_round(
         raise Refused(
             "result-too-large", field="candidates", size=worst, limit=tiles.MAX_ENTRY_SIZE
         )
+    from voting.encrypted_rounds import uses_encrypted_ballots
+
+    encrypted = uses_encrypted_ballots(definition)
+    election_key = None
+    if encrypted:  # §10: the trustees' election key, no tally key at all
+        from voting.trustees import election_key as trustees_key
+
+        election_key = await trustees_key(conn, primary_id)
+        if election_key is None:
+            raise Refused("election-key-missing")
     pair = generate_tally_keypair()
     sealed = None
-    if passphrase is not None:
+    if passphrase is not None and not encrypted:
         sealed = await asyncio.to_thread(
             keys.seal_with_passphrase, pair.secret_key, passphrase, TALLY_KEY_PURPOSE
         )
@@ -346,8 +356,8 @@ async def open_round(
         subset_size,
         allow_blank,
         pad_to,
-        pair.public_key,
-        "passphrase" if sealed is not None else "file",
+        election_key or pair.public_key,
+        "trustees" if encrypted else "passphrase" if sealed is not None else "file",
         sealed,
         closes_at,
         opened_by,
@@ -369,15 +379,20 @@ async def open_round(
     if uses_voter_credentials(definition):  # the keys that may sign this round's ballots
         await freeze_roll(conn, log, primary_id, number, moment)
     # The verifier checks subset_size and allow_blank against the definition (§8).
+    key_member = (
+        {"election_public_key": b64encode(election_key)}
+        if election_key is not None
+        else {"tally_public_key": b64encode(pair.public_key)}
+    )
     queued = await log.append(
         conn,
         primary_id,
         RoundOpen(
             round=number,
             candidates=chosen,
-            tally_public_key=b64encode(pair.public_key),
             subset_size=subset_size,
             allow_blank=allow_blank,
+            **key_member,
         ),
         at=moment,
     )
@@ -389,7 +404,7 @@ async def open_round(
 
     await round_opened(conn, primary_id, number, [c["candidate"] for c in chosen], closes_at)
     file = None
-    if sealed is None:
+    if sealed is None and not encrypted:
         origin = log.origin_for(primary["slug"])
         file = key_file(origin, primary_id, number, pair.public_key, pair.secret_key)
     return OpenedRound(opened, queued, file)

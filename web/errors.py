@@ -102,7 +102,8 @@ REFUSAL_STATUSES: dict[str, int] = {
     **dict.fromkeys(
         (
             "support-signature-required", "bad-sealed-token", "signature-required",
-            "bad-signature",
+            "bad-signature", "encrypted-ballot-invalid", "encrypted-ballot-expected",
+            "encrypted-result-pending",
             # opening a round (its form)
             "previous-round-open", "closes-at-past", "not-in-previous-round",
             "candidate-not-confirmed", "too-few-candidates", "passphrase-too-short",
