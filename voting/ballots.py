@@ -41,8 +41,8 @@ from voting.credentials import (
     uses_voter_credentials,
     verify_signature,
 )
-from voting.entry_kinds import Ballot
 from voting.encrypted_rounds import EncryptedCast, cast_encrypted, uses_encrypted_ballots
+from voting.entry_kinds import Ballot
 from voting.log import LogService, Queued
 from voting.log import readers as log_readers
 from voting.refusals import Refused, _
