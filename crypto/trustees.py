@@ -19,7 +19,6 @@ prime-order subgroup, not of small order) by `point()`.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,9 +28,13 @@ import nacl.bindings as sodium
 import nacl.exceptions
 import nacl.public
 
-L = 2**252 + 27742317777372353535851937790883648493
-IDENTITY = b"\x01" + bytes(31)
-BASE = sodium.crypto_scalarmult_ed25519_base_noclamp((1).to_bytes(32, "little"))
+from crypto import group
+
+# The group, its encodings and the hash are crypto/group.py's (the v2 contract); this module
+# adds integer-scalar helpers that treat the identity explicitly (sums, empty products).
+L = group.L
+IDENTITY = group.IDENTITY
+BASE = group.G
 
 
 class TrusteeError(ValueError):
@@ -45,10 +48,10 @@ def point(data: bytes, what: str = "point") -> bytes:
     """A point read from outside: 32 bytes, canonical, in the prime-order subgroup, not small."""
     if not isinstance(data, bytes | bytearray) or len(data) != 32:
         raise TrusteeError(f"{what}: a point is 32 bytes")
-    data = bytes(data)
-    if not sodium.crypto_core_ed25519_is_valid_point(data):
-        raise TrusteeError(f"{what}: not a valid point of the prime-order group")
-    return data
+    try:
+        return group.point(bytes(data))
+    except group.GroupError:
+        raise TrusteeError(f"{what}: not a valid point of the prime-order group") from None
 
 
 def scalar(data: bytes, what: str = "scalar") -> int:
@@ -109,14 +112,15 @@ def hash_to_scalar(purpose: str, *parts: bytes | str | int) -> int:
     """SHA-512 over b"scrutin-<purpose>/v2\\x00" then each part as 4-byte BE length + bytes,
     reduced mod L as a 64-byte little-endian integer. str parts are ASCII/UTF-8, int parts
     are written in decimal ASCII."""
-    digest = hashlib.sha512(b"scrutin-" + purpose.encode("ascii") + b"/v2\x00")
-    for part in parts:
-        if isinstance(part, int):
-            part = str(part).encode("ascii")
-        elif isinstance(part, str):
-            part = part.encode("utf-8")
-        digest.update(len(part).to_bytes(4, "big") + part)
-    return int.from_bytes(digest.digest(), "little") % L
+    encoded = [
+        group.encode_int(part)
+        if isinstance(part, int)
+        else group.encode_text(part)
+        if isinstance(part, str)
+        else bytes(part)
+        for part in parts
+    ]
+    return int.from_bytes(group.hash_to_scalar(purpose, encoded), "little")
 
 
 # --- key generation -------------------------------------------------------------------------
