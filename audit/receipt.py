@@ -20,7 +20,7 @@ from audit.note import (
 )
 from audit.report import Report
 from audit.signatures import verify_chunk
-from audit.sources import InputError, LogData
+from audit.sources import InputError, LogData, json_document, read_input
 from audit.witness import check_witnesses, definition_policy
 
 RECEIPT_FORMAT = "scrutin-receipt/v1"
@@ -33,11 +33,7 @@ MAX_PROOF_HASHES = 64
 def load_receipt(path: str, vkey: str | None = None) -> dict[str, Any]:
     """A receipt file: scrutin-receipt/v1 JSON, or a C2SP tlog-proof file (which names no
     key: `vkey`, the observer's pinned verifier key, is then required)."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror}") from exc
+    data = read_input(path)
     if data.startswith(TLOG_PROOF_HEADER):
         if vkey is None:
             raise InputError(
@@ -45,12 +41,7 @@ def load_receipt(path: str, vkey: str | None = None) -> dict[str, Any]:
                 "with --log-key"
             )
         return _tlog_proof(path, data, vkey)
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a JSON receipt nor a C2SP tlog-proof") from exc
-    if not isinstance(doc, dict) or doc.get("format") != RECEIPT_FORMAT:
-        raise InputError(f"{path}: not a {RECEIPT_FORMAT} file")
+    doc = json_document(data, path, RECEIPT_FORMAT, "not a JSON receipt nor a C2SP tlog-proof")
     check_receipt_shape(doc, path)
     return doc
 

@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
@@ -130,13 +131,29 @@ def load_tiles(directory: str) -> LogData:
     return _load_from_reader(read, directory, "tiles")
 
 
-def parse_export(data: bytes, source: str) -> LogData:
+def read_input(path: str) -> bytes:
+    """A file named on the command line; InputError (one line) when it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from exc
+
+
+def json_document(data: bytes, source: str, format_name: str, not_json: str) -> dict[str, Any]:
+    """A JSON object whose "format" member is `format_name`; InputError otherwise (`not_json`
+    says what `source` should have been when it is not JSON at all)."""
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{source}: not a JSON export ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
-        raise InputError(f"{source}: not a {EXPORT_FORMAT} file")
+        raise InputError(f"{source}: {not_json} ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != format_name:
+        raise InputError(f"{source}: not a {format_name} file")
+    return doc
+
+
+def parse_export(data: bytes, source: str) -> LogData:
+    doc = json_document(data, source, EXPORT_FORMAT, "not a JSON export")
     entries, checkpoints = doc.get("entries"), doc.get("checkpoints")
     # No checkpoint is a usable export of a log that fails check 1 (spec §9), not bad input.
     if not isinstance(entries, list) or not isinstance(checkpoints, list):
@@ -162,12 +179,7 @@ def parse_export(data: bytes, source: str) -> LogData:
 
 
 def load_export(path: str) -> LogData:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror}") from exc
-    return parse_export(data, path)
+    return parse_export(read_input(path), path)
 
 
 def _fetch(url: str, timeout: float = 60.0) -> bytes | None:
