@@ -14,7 +14,6 @@ from crypto.entries import open_entry
 from crypto.merkle import leaf_hash
 from crypto.note import open_checkpoint, parse_verifier_key
 from tests.fixtures.log import LogPrimary, make_log_primary
-from voting import log_queries as q
 from voting.log import (
     INTEGRATE_BATCH,
     LogEntry,
@@ -23,6 +22,7 @@ from voting.log import (
     NotIntegratedError,
     UnknownLogError,
 )
+from voting.log import queries as q
 
 pytestmark = pytest.mark.anyio
 
