@@ -47,6 +47,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "déchiffrement du tour {round} avant ses sommes ou après son résultat",
         "decryption of round {round} before its sums or after its result",
     ),
+    # receipt check 4
+    "receipt-encrypted": (
+        "bulletin chiffré : ses preuves tiennent (une mention par candidat — {candidates} — "
+        "ou blanc) ; personne ne peut le lire, seules les sommes sont déchiffrées",
+        "encrypted ballot: its proofs hold (one grade for each candidate — {candidates} — or "
+        "blank); nobody can read it, only the sums are decrypted",
+    ),
+    "receipt-encrypted-unchecked": (
+        "bulletin chiffré : sans le journal (--log), ses preuves ne sont pas vérifiées",
+        "encrypted ballot: without the log (--log) its proofs are not checked",
+    ),
     # check 9, encrypted rounds: §10 "Invalid ballots", in their order
     "invalid-bad-layout": (
         "bulletin chiffré invalide (bad-layout) : mise en page illisible ({detail})",

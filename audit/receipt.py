@@ -231,6 +231,9 @@ def _show_ballot(report: Report, entry: dict[str, Any], entries: list[bytes], in
             round_open = body
         elif kind == "tally-key" and body.get("round") == number:
             secret = base64.b64decode(body["tally_secret_key"])
+    if "encrypted" in entry["body"]:  # §10: nobody can open it; its proofs can be checked
+        _show_encrypted(c4, entry, round_open, definition, index)
+        return
     if round_open is None or secret is None or definition is None:
         c4.note("receipt-sealed")
         return
@@ -257,3 +260,35 @@ def _show_ballot(report: Report, entry: dict[str, Any], entries: list[bytes], in
     for cand in names:
         if cand in grades:
             lines.append(f"{names[cand]} : {definition['grades'][grades[cand]]}")
+
+
+def _show_encrypted(
+    c4: Any,
+    entry: dict[str, Any],
+    round_open: dict[str, Any] | None,
+    definition: dict[str, Any] | None,
+    index: int,
+) -> None:
+    """An encrypted ballot (§10) never opens: check its proofs and name its candidates."""
+    from audit.encrypted import BallotInvalid, RoundContext, check_ballot
+
+    if round_open is None or definition is None or "election_public_key" not in round_open:
+        c4.note("receipt-encrypted-unchecked")
+        return
+    ids = tuple(c["candidate"] for c in round_open["candidates"])
+    names = {c["candidate"]: c["name"] for c in round_open["candidates"]}
+    ctx = RoundContext(
+        entry["origin"], entry["body"]["round"], ids, len(definition["grades"]),
+        round_open["subset_size"], round_open["allow_blank"], definition["missing"] != "strict",
+        base64.b64decode(round_open["election_public_key"]),
+    )  # fmt: skip
+    try:
+        cells = check_ballot(ctx, entry["body"])
+    except BallotInvalid as exc:
+        c4.warn(index, "invalid-" + exc.code, detail=exc.detail)
+        return
+    except (ValueError, KeyError, TypeError) as exc:
+        c4.warn(index, "invalid-malformed", detail=str(exc)[:200])
+        return
+    rows = sorted({pos // ctx.n_grades for pos in cells if pos != ctx.blank_cell})
+    c4.note("receipt-encrypted", candidates=", ".join(names[ids[r]] for r in rows))

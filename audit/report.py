@@ -41,8 +41,9 @@ CHECK_NAMES: dict[int, tuple[str, str]] = {
         "ballots: inside their round, no duplicate, turnout",
     ),
     9: (
-        "ouverture des bulletins avec la clé de dépouillement",
-        "opening ballots with the tally key",
+        "ouverture des bulletins avec la clé de dépouillement (chiffrés : preuves, sommes, "
+        "déchiffrement par les administrateurs)",
+        "opening ballots with the tally key (encrypted: proofs, sums, the trustees' decryption)",
     ),
     10: ("recomptage du jugement majoritaire", "majority judgment recount"),
     11: (

@@ -28,75 +28,75 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{kind!r} entry while the definition in force does not have encrypted ballots",
     ),
     "trustee-index": (
-        "administrateur d'indice {index} : hors de 1 … {n} ou déjà enregistré",
-        "trustee index {index}: outside 1 … {n} or already registered",
+        "administrateur d'indice {trustee} : hors de 1 … {n} ou déjà enregistré",
+        "trustee index {trustee}: outside 1 … {n} or already registered",
     ),
     "trustee-key-reused": (
-        "administrateur {index} : clé {which} déjà utilisée par l'administrateur {other}",
-        "trustee {index}: {which} already used by trustee {other}",
+        "administrateur {trustee} : clé {which} déjà utilisée par l'administrateur {other}",
+        "trustee {trustee}: {which} already used by trustee {other}",
     ),
     "trustee-name": (
-        "administrateur {index} : nom de 1 à 200 caractères attendu",
-        "trustee {index}: a name of 1 to 200 characters expected",
+        "administrateur {trustee} : nom de 1 à 200 caractères attendu",
+        "trustee {trustee}: a name of 1 to 200 characters expected",
     ),
     "trustee-late": (
-        "administrateur {index} enregistré après le début de la génération des clés",
-        "trustee {index} registered after the key generation began",
+        "administrateur {trustee} enregistré après le début de la génération des clés",
+        "trustee {trustee} registered after the key generation began",
     ),
     "trustee-unknown": (
-        "« {kind} » de l'administrateur {index}, qui n'est pas enregistré",
-        "{kind!r} by trustee {index}, who is not registered",
+        "« {kind} » de l'administrateur {trustee}, qui n'est pas enregistré",
+        "{kind!r} by trustee {trustee}, who is not registered",
     ),
     "trustee-bad-signature": (
-        "la signature de l'administrateur {index} sur « {kind} » ne vérifie pas",
-        "trustee {index}'s signature on {kind!r} does not verify",
+        "la signature de l'administrateur {trustee} sur « {kind} » ne vérifie pas",
+        "trustee {trustee}'s signature on {kind!r} does not verify",
     ),
     "keygen-early": (
-        "génération des clés de l'administrateur {index} avant l'enregistrement des {n}",
-        "key generation by trustee {index} before all {n} are registered",
+        "génération des clés de l'administrateur {trustee} avant l'enregistrement des {n}",
+        "key generation by trustee {trustee} before all {n} are registered",
     ),
     "keygen-twice": (
-        "deuxième génération des clés de l'administrateur {index}",
-        "second key generation by trustee {index}",
+        "deuxième génération des clés de l'administrateur {trustee}",
+        "second key generation by trustee {trustee}",
     ),
     "commitments-count": (
-        "administrateur {index} : {count} engagements, le seuil en demande {k}",
-        "trustee {index}: {count} commitments, the threshold asks for {k}",
+        "administrateur {trustee} : {count} engagements, le seuil en demande {k}",
+        "trustee {trustee}: {count} commitments, the threshold asks for {k}",
     ),
     "point-invalid": (
         "{what} : point invalide (hors du groupe d'ordre premier, non canonique ou neutre)",
         "{what}: invalid point (outside the prime-order group, non-canonical or the identity)",
     ),
     "pok-invalid": (
-        "administrateur {index} : la preuve de connaissance du terme constant ne vérifie pas",
-        "trustee {index}: the proof of knowledge of the constant term does not verify",
+        "administrateur {trustee} : la preuve de connaissance du terme constant ne vérifie pas",
+        "trustee {trustee}: the proof of knowledge of the constant term does not verify",
     ),
     "shares-shape": (
-        "administrateur {index} : les parts ne vont pas une à une aux autres administrateurs, "
+        "administrateur {trustee} : les parts ne vont pas une à une aux autres administrateurs, "
         "dans l'ordre",
-        "trustee {index}: the shares are not one per other trustee, in order",
+        "trustee {trustee}: the shares are not one per other trustee, in order",
     ),
     "share-box": (
-        "administrateur {index} : la part pour {to} n'est pas une boîte NaCl (24 + 16 octets "
+        "administrateur {trustee} : la part pour {to} n'est pas une boîte NaCl (24 + 16 octets "
         "au moins)",
-        "trustee {index}: the share for {to} is not a NaCl box (at least 24 + 16 bytes)",
+        "trustee {trustee}: the share for {to} is not a NaCl box (at least 24 + 16 bytes)",
     ),
     "ack-early": (
-        "accusé de l'administrateur {index} avant les {n} générations de clés",
-        "acknowledgement by trustee {index} before all {n} key generations",
+        "accusé de l'administrateur {trustee} avant les {n} générations de clés",
+        "acknowledgement by trustee {trustee} before all {n} key generations",
     ),
     "ack-twice": (
-        "deuxième accusé de l'administrateur {index}",
-        "second acknowledgement by trustee {index}",
+        "deuxième accusé de l'administrateur {trustee}",
+        "second acknowledgement by trustee {trustee}",
     ),
     "complaints-malformed": (
-        "administrateur {index} : plaintes hors des autres administrateurs ou pas dans l'ordre",
-        "trustee {index}: complaints not about other trustees or not in increasing order",
+        "administrateur {trustee} : plaintes hors des autres administrateurs ou pas dans l'ordre",
+        "trustee {trustee}: complaints not about other trustees or not in increasing order",
     ),
     "complaint": (
-        "l'administrateur {index} se plaint des parts de {dealers} : aucune clé d'élection ne "
+        "l'administrateur {trustee} se plaint des parts de {dealers} : aucune clé d'élection ne "
         "doit suivre",
-        "trustee {index} complains about the shares of {dealers}: no election key may follow",
+        "trustee {trustee} complains about the shares of {dealers}: no election key may follow",
     ),
     "election-key-early": (
         "clé d'élection avant les accusés sans plainte des {n} administrateurs",
@@ -211,12 +211,12 @@ class Ceremony:
     def _signed(self, index: int, kind: str, body: dict[str, Any]) -> Trustee | None:
         t = self.trustees.get(body["index"])
         if t is None:
-            self.check.fail(index, "trustee-unknown", kind=kind, index=body["index"])
+            self.check.fail(index, "trustee-unknown", kind=kind, trustee=body["index"])
             return None
         if not verifies(
             t.signing_key, trustee_message(kind, self.origin, body), body["trustee_sig"]
         ):
-            self.check.fail(index, "trustee-bad-signature", kind=kind, index=t.index)
+            self.check.fail(index, "trustee-bad-signature", kind=kind, trustee=t.index)
             return None
         return t
 
@@ -239,20 +239,20 @@ class Ceremony:
     def _trustee(self, index: int, body: dict[str, Any]) -> None:
         i = body["index"]
         if self.keygen_started:
-            self.check.fail(index, "trustee-late", index=i)
+            self.check.fail(index, "trustee-late", trustee=i)
         if not 1 <= i <= self.n or i in self.trustees:
-            self.check.fail(index, "trustee-index", index=i, n=self.n)
+            self.check.fail(index, "trustee-index", trustee=i, n=self.n)
             return
         if not 1 <= len(body["name"]) <= 200:
-            self.check.fail(index, "trustee-name", index=i)
+            self.check.fail(index, "trustee-name", trustee=i)
         sk = base64.b64decode(body["signing_key"])
         bk = base64.b64decode(body["box_key"])
         for t in self.trustees.values():
             if t.signing_key == sk:
-                self.check.fail(index, "trustee-key-reused", index=i, which="signing_key",
+                self.check.fail(index, "trustee-key-reused", trustee=i, which="signing_key",
                                 other=t.index)  # fmt: skip
             if t.box_key == bk:
-                self.check.fail(index, "trustee-key-reused", index=i, which="box_key",
+                self.check.fail(index, "trustee-key-reused", trustee=i, which="box_key",
                                 other=t.index)  # fmt: skip
         self.trustees[i] = Trustee(i, index, sk, bk)
 
@@ -260,28 +260,28 @@ class Ceremony:
         self.keygen_started = True
         i = body["index"]
         if len(self.trustees) < self.n:
-            self.check.fail(index, "keygen-early", index=i, n=self.n)
+            self.check.fail(index, "keygen-early", trustee=i, n=self.n)
         t = self._signed(index, "trustee-keygen", body)
         if t is None:
             return
         if t.commitments is not None:
-            self.check.fail(index, "keygen-twice", index=i)
+            self.check.fail(index, "keygen-twice", trustee=i)
             return
         raws = [base64.b64decode(c) for c in body["commitments"]]
         if len(raws) != self.k:
-            self.check.fail(index, "commitments-count", index=i, count=len(raws), k=self.k)
+            self.check.fail(index, "commitments-count", trustee=i, count=len(raws), k=self.k)
             return
         points = [self._point(index, raw, f"commitments[{t_}]") for t_, raw in enumerate(raws)]
         if any(p is None for p in points):
             return
         if not verify_pok(self.origin, i, raws, base64.b64decode(body["pok"])):
-            self.check.fail(index, "pok-invalid", index=i)
+            self.check.fail(index, "pok-invalid", trustee=i)
         others = [j for j in range(1, self.n + 1) if j != i]
         if [s["to"] for s in body["shares"]] != others:
-            self.check.fail(index, "shares-shape", index=i)
+            self.check.fail(index, "shares-shape", trustee=i)
         for s in body["shares"]:
             if len(base64.b64decode(s["box"])) < 40:
-                self.check.fail(index, "share-box", index=i, to=s["to"])
+                self.check.fail(index, "share-box", trustee=i, to=s["to"])
         t.commitments = raws
 
     def _trustee_ack(self, index: int, body: dict[str, Any]) -> None:
@@ -289,22 +289,22 @@ class Ceremony:
         if len(self.trustees) < self.n or any(
             t.commitments is None for t in self.trustees.values()
         ):
-            self.check.fail(index, "ack-early", index=i, n=self.n)
+            self.check.fail(index, "ack-early", trustee=i, n=self.n)
         t = self._signed(index, "trustee-ack", body)
         if t is None:
             return
         if t.acked:
-            self.check.fail(index, "ack-twice", index=i)
+            self.check.fail(index, "ack-twice", trustee=i)
             return
         t.acked = True
         complaints = body["complaints"]
         valid = [j for j in range(1, self.n + 1) if j != i]
         if complaints != sorted(set(complaints)) or any(j not in valid for j in complaints):
-            self.check.fail(index, "complaints-malformed", index=i)
+            self.check.fail(index, "complaints-malformed", trustee=i)
         if complaints:
             self.complained = True
             t.complaints = list(complaints)
-            self.check.note("complaint", index=i, dealers=", ".join(map(str, complaints)))
+            self.check.note("complaint", trustee=i, dealers=", ".join(map(str, complaints)))
 
     def _election_key(self, index: int, body: dict[str, Any]) -> None:
         if self.election_index is not None:

@@ -395,3 +395,23 @@ def test_encrypted_ballots_without_voter_credentials_are_malformed() -> None:
     p = EncryptedPrimary(definition={"credentials": "server"})
     found = failed(check(p))
     assert (0, "entry-malformed") in found[4]
+
+
+def test_a_receipt_for_an_encrypted_ballot_checks_its_proofs_and_shows_no_grade() -> None:
+    import json as _json
+
+    from audit.receipt import verify_receipt
+    from audit.sources import parse_export
+
+    p = voted()
+    p.finish()
+    doc = p.export()
+    log = parse_export(_json.dumps(doc).encode(), "test-export")
+    receipt = p.b.receipt(doc, p.ballots[0][0])
+    report = verify_receipt(receipt, log=log)
+    assert report.ok
+    (note,) = [f.render("en") for f in report.checks[4].notes]
+    assert "proofs hold" in note and "Alice Martin, Bruno Diallo, Chloé Nguyen" in note
+    assert "ballot" not in report.summary and "ballot_lines" not in report.summary
+    alone = verify_receipt(receipt)  # without the log: nothing to check the proofs against
+    assert alone.ok and alone.checks[4].notes[0].code == "receipt-encrypted-unchecked"
