@@ -21,21 +21,25 @@ from starlette.routing import Route
 
 from crypto.encoding import b64decode
 from voting import candidacies, supports
-from voting.accounts import Account
 from voting.candidacies import Candidacy
 from voting.primaries import (
     Primary,
     create_primary,
-    get_primary,
     get_primary_by_id,
     list_primaries,
     update_definition,
     voting_has_started,
 )
 from voting.refusals import Refused, _
-from web.auth import ORGANISERS_ONLY, current_user, require_account, require_organiser
+from web.auth import (
+    current_user,
+    require_account,
+    require_organiser,
+    require_primary_admin,
+)
 from web.errors import refusal_status
 from web.ratelimit import limit_supports
+from web.views.base import json_error, load_primary
 from web.views.primaries import refusal_text
 
 MAX_JSON = 256 * 1024
@@ -46,21 +50,12 @@ NOT_FOUND = _("Introuvable.")
 UNKNOWN_ACTION = _("Action inconnue.")
 
 
-def error(request: Request, status: int, message: str, field: str | None = None) -> JSONResponse:
-    from web.views.primaries import gettext
-
-    return JSONResponse(
-        {"error": {"status": status, "message": gettext(request)(message), "field": field}},
-        status_code=status,
-    )
+error = json_error  # `{"error": {"status", "message", "field"}}`, written once in base.py
 
 
 def refused(request: Request, exc: Refused) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"status": refusal_status(exc), "message": refusal_text(request, exc),
-                   "field": exc.field}},
-        status_code=refusal_status(exc),
-    )  # fmt: skip
+    text = refusal_text(request, exc)
+    return json_error(request, refusal_status(exc), text, exc.field, translate=False)
 
 
 class BadRequest(Exception):
@@ -153,12 +148,12 @@ def candidacy_json(c: Candidacy, slug: str) -> dict[str, Any]:
     }
 
 
-async def _primary(request: Request, conn: Any) -> Primary:
-    slug = request.path_params["slug"][:64]
-    primary = await get_primary(conn, slug)
-    if primary is None:
-        raise BadRequest(404, NOT_FOUND)
-    return primary
+async def api_primary(request: Request, conn: Any) -> Primary:
+    """The primary `{slug}` names, or the API's JSON 404."""
+    try:
+        return await load_primary(request, conn)
+    except HTTPException:  # the API's 404 says "not found" in the request's language
+        raise BadRequest(404, NOT_FOUND) from None
 
 
 async def _candidacy(request: Request, conn: Any) -> tuple[Candidacy, Primary]:
@@ -167,14 +162,6 @@ async def _candidacy(request: Request, conn: Any) -> tuple[Candidacy, Primary]:
     if c is None or primary is None or not c.visible_to(current_user(request), primary):
         raise BadRequest(404, NOT_FOUND)
     return c, primary
-
-
-async def _require_admin(request: Request, primary: Primary) -> Account:
-    """Organisers and the primary's creator (`Primary.administered_by`); else 401 / 403."""
-    user = await require_account(request)
-    if not primary.administered_by(user):
-        raise BadRequest(403, ORGANISERS_ONLY)
-    return user
 
 
 # ---------------------------------------------------------------------------------- primaries
@@ -190,7 +177,7 @@ async def primaries_list(request: Request) -> Response:
 @endpoint
 async def primary_get(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
-        primary = await _primary(request, conn)
+        primary = await api_primary(request, conn)
         started = await voting_has_started(conn, primary.id)
     return JSONResponse(primary_json(primary, voting_started=started))
 
@@ -218,8 +205,8 @@ async def primary_create(request: Request) -> Response:
 async def primary_update(request: Request) -> Response:
     await require_account(request)
     async with request.app.state.pool.acquire() as conn:
-        primary = await _primary(request, conn)
-    organiser = await _require_admin(request, primary)
+        primary = await api_primary(request, conn)
+    organiser = await require_primary_admin(request, primary)
     body = await json_body(request)
     charter = _charter(body)
     async with request.app.state.units() as uow:
@@ -233,8 +220,8 @@ async def primary_update(request: Request) -> Response:
 async def close_supports(request: Request) -> Response:
     await require_account(request)
     async with request.app.state.pool.acquire() as conn:
-        primary = await _primary(request, conn)
-    organiser = await _require_admin(request, primary)
+        primary = await api_primary(request, conn)
+    organiser = await require_primary_admin(request, primary)
     body = await json_body(request) if await request.body() else {}
     unknown = sorted(set(body) - {"early"})
     if unknown:
@@ -265,7 +252,7 @@ async def candidacies_list(request: Request) -> Response:
     user = current_user(request)
     query = request.query_params.get("q", "")[:100].strip() or None
     async with request.app.state.pool.acquire() as conn:
-        primary = await _primary(request, conn)
+        primary = await api_primary(request, conn)
         if hidden & set(statuses) and not primary.administered_by(user):
             raise BadRequest(
                 403, _("Seuls les organisateur·rices voient les candidatures en attente."),
@@ -294,7 +281,7 @@ async def candidacy_declare(request: Request) -> Response:
     if body.get("charter_accepted") is not True:
         raise Refused("charter-required", field="charter_accepted")
     async with request.app.state.pool.acquire() as conn:
-        primary = await _primary(request, conn)
+        primary = await api_primary(request, conn)
     async with request.app.state.units() as uow:
         c = await candidacies.declare(uow.conn, primary, user.id, body, charter_accepted=True)
         if body.get("submit") is True:
@@ -342,7 +329,7 @@ async def candidacy_action(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         c, primary = await _candidacy(request, conn)
     if action in ORGANISER_ACTIONS:
-        await _require_admin(request, primary)
+        await require_primary_admin(request, primary)
     body = await json_body(request) if await request.body() else {}
     unknown = sorted(set(body) - {"reason"})
     if unknown:
@@ -444,7 +431,7 @@ async def support_change(request: Request) -> Response:
 @endpoint
 async def support_counts(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
-        primary = await _primary(request, conn)
+        primary = await api_primary(request, conn)
         rows = await conn.fetch(
             "SELECT id, support_count, status FROM candidacies WHERE primary_id = $1"
             " AND status NOT IN ('draft', 'submitted') ORDER BY id",

@@ -23,6 +23,7 @@ from voting.primaries import Primary, get_primary
 from voting.refusals import Refused, _
 from voting.rounds import Round, get_round
 from web.auth import SIGN_IN_REQUIRED, require_primary_admin
+from web.errors import json_error_response
 from web.i18n import request_language, translator
 from web.templating import grade_markup
 
@@ -239,8 +240,4 @@ def json_error(
     """The one JSON error body: `{"error": {"status", "message", "field"}}`, the message in
     the request's language, `field` the input path it concerns (or null)."""
     text = translator(request_language(request))(message) if translate else message
-    return JSONResponse(
-        {"error": {"status": status, "message": text, "field": field}},
-        status_code=status,
-        headers=headers,
-    )
+    return json_error_response(status, text, field, headers)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -24,12 +23,12 @@ from starlette.routing import Route
 from crypto.encoding import b64decode, b64encode
 from voting import ballots, credentials
 from voting.log import readers as log_readers
-from voting.primaries import Primary, get_primary
 from voting.refusals import Refused, _
 from web.auth import require_account
 from web.errors import refusal_status
 from web.templating import render
-from web.views.api import BadRequest, endpoint, error, json_body, refused
+from web.views.api import BadRequest, api_primary, endpoint, error, json_body, refused
+from web.views.base import load_primary
 from web.views.primaries import refusal_text
 
 NOT_FOUND = _("Introuvable.")
@@ -37,12 +36,7 @@ BAD_BASE64 = _("Valeur base64 invalide.")
 
 
 async def _primary_id(request: Request, conn: Any) -> Any:
-    pid = await conn.fetchval(
-        "SELECT id FROM primaries WHERE slug = $1", request.path_params["slug"][:64]
-    )
-    if pid is None:
-        raise BadRequest(404, NOT_FOUND)
-    return pid
+    return (await api_primary(request, conn)).id
 
 
 def _members(body: dict[str, Any], allowed: set[str]) -> None:
@@ -175,17 +169,10 @@ async def ballot(request: Request) -> Response:
 # -- pages ----------------------------------------------------------------------------------
 
 
-async def _page_primary(request: Request, conn: Any) -> Primary:
-    primary = await get_primary(conn, request.path_params["slug"][:64])
-    if primary is None:
-        raise HTTPException(404)
-    return primary
-
-
 async def _key_page(request: Request, error_text: str | None = None, status: int = 200) -> Response:
     user = await require_account(request)
     async with request.app.state.pool.acquire() as conn:
-        primary = await _page_primary(request, conn)
+        primary = await load_primary(request, conn)
         found = await credentials.credential_in_force(conn, primary.id, user.id)
         frozen = bool(
             await conn.fetchval(
@@ -214,7 +201,7 @@ async def key_assisted(request: Request) -> Response:
     """The no-JavaScript path: an assisted key, made and kept by the service."""
     user = await require_account(request)
     async with request.app.state.pool.acquire() as conn:
-        primary = await _page_primary(request, conn)
+        primary = await load_primary(request, conn)
     try:
         async with request.app.state.units() as uow:
             await credentials.register(

@@ -20,7 +20,9 @@ from starlette.routing import Route
 from voting import accounts, eligibility
 from voting.accounts import Account
 from voting.primaries import Primary
+from voting.refusals import Refused
 from web.auth import flash, require_account
+from web.errors import refusal_status
 from web.i18n import request_language, translator
 from web.ratelimit import MAX_IMPORT_FILE_BYTES, count_hit, rate_limit, wait_before
 from web.templating import render
@@ -94,7 +96,7 @@ async def eligibility_page(request: Request) -> Response:
 
 async def _claim(
     request: Request, primary: Primary, user: Account, number: str, code: str
-) -> eligibility.ClaimError | None:
+) -> Refused | None:
     """Try the claim under its rate limits (429 over them); the refusal, or None."""
     await rate_limit(request, "claim-account", *CLAIM_LIMIT_PER_ACCOUNT, key=f"account:{user.id}")
     primary_key = f"primary:{primary.id}"
@@ -104,20 +106,20 @@ async def _claim(
     if wait:
         raise HTTPException(429, headers={"Retry-After": str(math.ceil(wait))})
     try:
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
+        async with request.app.state.units() as uow:
             await eligibility.claim_invitation(
-                conn, primary.id, user.id, number, code,
+                uow.conn, primary.id, user.id, number, code,
                 secret_key=request.app.state.secret_key,
             )  # fmt: skip
-    except eligibility.ClaimError as exc:
-        if exc.reason == "refused":
+    except Refused as exc:
+        if exc.reason == "claim-refused":
             await count_hit(request.app, "claim-failures", primary_key, *CLAIM_FAILURES_PER_PRIMARY)
         return exc
     return None
 
 
-def _claim_field(refusal: eligibility.ClaimError) -> str:
-    return {"number": "voter_number", "code": "code"}.get(refusal.reason, "claim")
+def _claim_field(refusal: Refused) -> str:
+    return refusal.field or "claim"
 
 
 async def eligibility_claim(request: Request) -> Response:
@@ -164,8 +166,7 @@ async def api_eligibility_claim(request: Request) -> Response:
         values[name] = value
     refusal = await _claim(request, primary, user, values["voter_number"], values["code"])
     if refusal is not None:
-        status = 409 if refusal.reason == "already" else 400
-        return json_error(request, status, refusal.message, _claim_field(refusal))
+        return json_error(request, refusal_status(refusal), refusal.message, _claim_field(refusal))
     return JSONResponse({"status": "claimed", "voter_number": values["voter_number"].strip()})
 
 
@@ -174,8 +175,8 @@ async def eligibility_request(request: Request) -> Response:
     primary = await load_primary(request)
     if _policy(primary)["policy"] != "approval":
         raise HTTPException(400, NO_APPROVAL)
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        await eligibility.request_approval(conn, primary.id, user.id)
+    async with request.app.state.units() as uow:
+        await eligibility.request_approval(uow.conn, primary.id, user.id)
     flash(request, REQUEST_SENT)
     return RedirectResponse(f"/primaries/{primary.slug}/eligibility", status_code=303)
 
@@ -221,14 +222,14 @@ async def eligibility_import(request: Request) -> Response:
         row_errors = [eligibility.RowError(1, "", "Trop de lignes (100 000 au plus).")]
     else:
         try:
-            async with request.app.state.pool.acquire() as conn, conn.transaction():
+            async with request.app.state.units() as uow:
                 result = await eligibility.import_allow_list(
-                    conn,
+                    uow.conn,
                     primary.id,
                     data,
                     secret_key=request.app.state.secret_key,
                     base_url=request.app.state.settings.base_url,
-                    log=request.app.state.log,
+                    log=uow.log,
                 )
         except eligibility.AllowListError as exc:
             row_errors = exc.errors
@@ -278,15 +279,15 @@ async def eligibility_decide(request: Request) -> Response:
         raise HTTPException(400) from None
     if decision not in ("approve", "refuse"):
         raise HTTPException(400)
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    async with request.app.state.units() as uow:
         found = await eligibility.decide(
-            conn,
+            uow.conn,
             primary.id,
             account_id,
             organiser_id=organiser.id,
             approve=decision == "approve",
             secret_key=request.app.state.secret_key,
-            log=request.app.state.log,
+            log=uow.log,
         )
     if not found:
         raise HTTPException(404)

@@ -17,12 +17,13 @@ from typing import Any
 from uuid import UUID
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from crypto import tiles
 from crypto.merkle import HASH_SIZE
 from voting.log import LogRangeError, LogService, UnknownLogError
+from web.views.base import json_error
 
 MAX_PAGE = 1000
 MAX_INT = 2**63 - 1
@@ -43,11 +44,9 @@ class BadRequest(Exception):
         self.field = field
 
 
-def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"status": status, "message": message}
-    if field is not None:
-        body["field"] = field
-    return JSONResponse({"error": body}, status_code=status, headers=PUBLIC_HEADERS)
+def _error(request: Request, status: int, message: str, field: str | None = None) -> Response:
+    """The JSON error (base.py's), in English like the rest of the log's API, cacheable."""
+    return json_error(request, status, message, field, headers=PUBLIC_HEADERS, translate=False)
 
 
 def _json(value: Any, cache: str = SHORT, **headers: str) -> Response:
@@ -85,11 +84,11 @@ def _log_route(path: str, handler: Handler) -> Route:
                 raise BadRequest(404, f"no primary with slug {slug!r}", "slug")
             return await handler(request, service, primary_id)
         except BadRequest as exc:
-            return _error(exc.status, exc.message, exc.field)
+            return _error(request, exc.status, exc.message, exc.field)
         except UnknownLogError:
-            return _error(404, f"primary {slug!r} has no log yet", "slug")
+            return _error(request, 404, f"primary {slug!r} has no log yet", "slug")
         except LogRangeError as exc:
-            return _error(400, str(exc), exc.field)
+            return _error(request, 400, str(exc), exc.field)
 
     return Route(f"/primaries/{{slug}}/{path}", endpoint, methods=["GET"])
 

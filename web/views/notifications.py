@@ -9,7 +9,6 @@ permission, so the CSRF check does not apply to that path (web/csrf.py).
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -19,6 +18,7 @@ from voting.refusals import _
 from web.auth import flash, require_account
 from web.i18n import request_language
 from web.templating import render
+from web.views.base import read_form
 
 KIND_LABELS = {
     "candidacy": _(
@@ -41,10 +41,7 @@ async def preferences_page(request: Request) -> Response:
 
 async def preferences_update(request: Request) -> Response:
     user = await require_account(request)
-    try:
-        form = await request.form(max_fields=20, max_files=0)
-    except Exception:
-        raise HTTPException(400) from None
+    form = await read_form(request, max_files=0, max_fields=20)
     wanted = [k for k in form.getlist("kinds") if k in notifications.KINDS]
     lang = form.get("lang")
     if lang not in notifications.LANGS:

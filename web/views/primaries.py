@@ -31,7 +31,6 @@ from voting.definition import (
 from voting.primaries import (
     Primary,
     create_primary,
-    get_primary,
     update_definition,
     voting_has_started,
 )
@@ -42,6 +41,9 @@ from web.confirm import Confirmation, confirmation_page
 from web.errors import refusal_status
 from web.i18n import request_language, translator
 from web.templating import render as render_page
+from web.views import base as views_base
+from web.views.base import BAD_FORM as BAD_FORM  # re-exported: the candidacy pages use it
+from web.views.base import load_primary as load_primary  # re-exported, as above
 
 MAX_FORM_FIELDS = 60
 MAX_PART = 2 * 1024 * 1024
@@ -99,7 +101,6 @@ PRESET_LABELS = {
     "custom": _("Personnalisée (une mention par ligne, de la pire à la meilleure)"),
 }
 
-BAD_FORM = _("Formulaire illisible : renvoyez-le depuis la page.")
 PRIMARY_CREATED = _("Primaire créée : sa définition est la première entrée de son journal.")
 DEFINITION_SAVED = _("Nouvelle révision de la définition inscrite au journal.")
 NOTHING_CHANGED = _("Aucun changement.")
@@ -140,46 +141,17 @@ def render(
     return render_page(request, template, {**base, **context}, status)
 
 
-async def truncated_multipart(request: Request) -> bool:
-    """True for a multipart body that does not end with its closing boundary: the parser
-    would keep the parts it could read, and a half-sent form must change nothing."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        return False
-    boundary = ""
-    for param in content_type.split(";")[1:]:
-        key, _sep, value = param.strip().partition("=")
-        if key.lower() == "boundary":
-            boundary = value.strip().strip('"')
-    body = await request.body()
-    return not boundary or not body.rstrip(b"\r\n").endswith(f"--{boundary}--".encode("latin-1"))
-
-
 async def read_form(request: Request) -> FormData:
-    if await truncated_multipart(request):
-        raise HTTPException(400, BAD_FORM)
-    try:
-        return await request.form(max_files=2, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_PART)
-    except HTTPException:
-        raise
-    except Exception:  # malformed multipart or urlencoded body
-        raise HTTPException(400, BAD_FORM) from None
+    """The definition and candidacy forms: many fields, two files at most (a photo)."""
+    return await views_base.read_form(
+        request, max_files=2, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_PART
+    )
 
 
 def field(form: FormData, name: str, limit: int = 20_000) -> str:
     """A text field, cut at a generous bound (the services enforce the real limits)."""
     value = form.get(name)
     return value[: limit + 1] if isinstance(value, str) else ""
-
-
-async def load_primary(request: Request, conn: Any) -> Primary:
-    slug = request.path_params["slug"]
-    if len(slug) > 63:
-        raise HTTPException(404)
-    primary = await get_primary(conn, slug)
-    if primary is None:
-        raise HTTPException(404)
-    return primary
 
 
 def is_organiser(request: Request, primary: Primary | None = None) -> bool:
