@@ -246,6 +246,15 @@ async def update_definition(
             raise Refused(
                 "threshold-fixed", field="threshold" if "threshold" in changed else "qualification"
             )
+    if {"ballots", "trustees", "trustee_threshold", "credentials"} & set(changed):
+        # The trustees registered for an encrypted primary fix how it is counted (§10).
+        if await conn.fetchval("SELECT 1 FROM trustees WHERE primary_id = $1 LIMIT 1", primary_id):
+            raise Refused(
+                "trustees-fixed",
+                field=sorted(
+                    {"ballots", "trustees", "trustee_threshold", "credentials"} & set(changed)
+                )[0],
+            )
     new_charter = current.charter
     if charter is not None:
         new_charter = clean_text(charter, "charter", max_length=MAX_CHARTER)

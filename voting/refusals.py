@@ -175,6 +175,10 @@ MESSAGES: dict[str, str] = {
     "trustees-need-encrypted-ballots": _(
         "Des garants ne servent qu’aux bulletins chiffrés (ballots « encrypted »)."
     ),
+    "trustees-fixed": _(
+        "Des garants sont enregistrés : le mode des bulletins, le nombre de garants et le seuil "
+        "ne peuvent plus changer."
+    ),
     "trustees-not-used": _("Cette primaire n’a pas de garants : ses bulletins sont scellés."),
     "trustee-name-required": _("Le nom du garant est obligatoire (200 caractères au plus)."),
     "bad-trustee-key": _("Clé de garant invalide : 32 octets en base64 attendus."),

@@ -343,3 +343,28 @@ async def test_scrutin_audit_replays_the_ceremony_the_service_logged(
     report = run(doc, doc["vkey"])
     assert failed(report) == {}
     assert 14 in report.checks  # the key ceremony's check ran on these entries
+
+
+async def test_registered_trustees_fix_how_the_primary_is_counted(
+    log_pool: asyncpg.Pool, log_service: LogService, public_tmp_path: Path
+) -> None:
+    from voting.primaries import update_definition
+
+    pool, log = log_pool, log_service
+    pid = (await _primary(pool, log)).id
+    async with pool.acquire() as conn, conn.transaction():  # before any trustee: allowed
+        await update_definition(conn, log, pid, {"trustee_threshold": 3}, by=None)
+    k = TrusteeKeys.create(public_tmp_path / "un")
+    await _do(pool, trustees.register, log=log, primary_id=pid, name="Un",
+              signing_key=k.signing_key, box_key=k.box_key)  # fmt: skip
+    for changes, field in (
+        ({"trustee_threshold": 2}, "trustee_threshold"),
+        ({"trustees": 4}, "trustees"),
+        ({"ballots": "sealed", "trustees": None, "trustee_threshold": None}, "ballots"),
+    ):
+        with pytest.raises(Refused) as refused:
+            async with pool.acquire() as conn, conn.transaction():
+                await update_definition(conn, log, pid, changes, by=None)
+        assert (refused.value.reason, refused.value.field) == ("trustees-fixed", field)
+    async with pool.acquire() as conn, conn.transaction():  # other members still change
+        await update_definition(conn, log, pid, {"description": "Autre texte"}, by=None)
