@@ -137,6 +137,18 @@ TEXT_REFUSED = (
 )
 
 
+def json_error_response(
+    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The one JSON error body, `{"error": {"status", "message", "field"}}` (`field`: the input
+    path the error concerns, or null); `message` already in the reader's language."""
+    return JSONResponse(
+        {"error": {"status": status, "message": message, "field": field}},
+        status_code=status,
+        headers=headers,
+    )
+
+
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
         "accept", ""
@@ -146,7 +158,7 @@ def wants_json(request: Request) -> bool:
 def error_response(request: Request, status: int, detail: str | None = None) -> Response:
     message = detail or MESSAGES.get(status, MESSAGES[400 if status < 500 else 500])
     if wants_json(request):
-        return JSONResponse({"error": {"status": status, "message": message}}, status_code=status)
+        return json_error_response(status, message)
     templates = request.app.state.templates
     return templates.TemplateResponse(
         request, "error.html", {"status": status, "message": message}, status_code=status
@@ -173,7 +185,7 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 def _too_many(request: Request, minutes: int) -> Response:
     if wants_json(request):
         message = TOO_MANY_WAIT.format(minutes=minutes)
-        return JSONResponse({"error": {"status": 429, "message": message}}, status_code=429)
+        return json_error_response(429, message)
     return request.app.state.templates.TemplateResponse(
         request,
         "error.html",
