@@ -34,6 +34,9 @@ def test_the_organiser_registers_trustees_and_the_page_follows(
     client: TestClient, organiser_client: TestClient
 ) -> None:
     _encrypted(organiser_client, "chiffree")
+    home = client.get("/primaries/chiffree")
+    assert "seules leurs sommes sont déchiffrées, par 2 des 2 garants" in home.text
+    assert 'href="/primaries/chiffree/trustees"' in home.text
     page = client.get("/primaries/chiffree/trustees")
     assert page.status_code == 200
     assert (
