@@ -163,11 +163,12 @@ export function hashToChallenge128(purpose, parts) {
 
 // -- the election key ----------------------------------------------------------------------------
 // An election key h, validated, with its multiplication table: h·r is computed for every cell.
+// window: noble's precomputation window for h (1 = none; bench/ballot_browser.py compares).
 export class ElectionKey {
-  constructor(bytes) {
+  constructor(bytes, window = 8) {
     this.bytes = Uint8Array.from(bytes);
     this.point = decodePoint(this.bytes);
-    this.point.precompute(8);
+    if (window > 1) this.point.precompute(window);
   }
   mul(n) {
     return mul(this.point, n);
@@ -219,7 +220,7 @@ function challengeFrom(rng) {
 }
 
 // The round a ballot is built for, checked once: throws BallotCryptoError on anything wrong.
-export function roundParams(p) {
+export function roundParams(p, keyWindow = 8) {
   const n = p.grades;
   if (!Number.isInteger(n) || n < 2 || n > 255) throw new BallotCryptoError("2 to 255 grades");
   if (!Array.isArray(p.candidates) || p.candidates.length === 0 || p.candidates.length > 65535) {
@@ -233,7 +234,7 @@ export function roundParams(p) {
   return {
     origin: String(p.origin),
     round: Number(p.round),
-    key: p.key instanceof ElectionKey ? p.key : new ElectionKey(asBytes(p.electionKey, 32, "the election key")),
+    key: p.key instanceof ElectionKey ? p.key : new ElectionKey(asBytes(p.electionKey, 32, "the election key"), keyWindow),
     candidates: p.candidates.slice(),
     grades: n,
     allowBlank: Boolean(p.allowBlank),
