@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from web.backup import BackupError
 from web.database import DatabaseError, connect, database_url_for
@@ -190,16 +191,7 @@ def _run_uvicorn(settings: Settings, url: str) -> None:
 
     app = create_app(settings, database_url=url)
     print(f"Scrutin is listening on {settings.base_url} (Ctrl+C to stop)", flush=True)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings)))
     # uvicorn re-raises SIGTERM after a graceful shutdown; with the default handler that
     # would kill the process before the embedded database is stopped.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -230,13 +222,21 @@ def _run_workers(settings: Settings, url: str, workers: int) -> None:
         "web.app:app_from_environment",
         factory=True,
         workers=workers,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
+        **_uvicorn_options(settings),
     )
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves, with one process or several: quiet logs, no access log, and no
+    proxy or server headers of its own."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+    }
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
