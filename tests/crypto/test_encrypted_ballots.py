@@ -122,7 +122,7 @@ def test_worked_example_twelve_by_seven_and_its_size() -> None:
         r"the blob\s+is ([\d,]+) bytes, begins `([^`]+)` and\s+has SHA-256 `([0-9a-f]{64})`", text
     ).groups()
     assert len(blob) == int(size.replace(",", "")) == eb.blob_size(7, 12, True)
-    assert body["encrypted"].startswith(prefix)  # type: ignore[union-attr]
+    assert body["encrypted"].startswith(prefix)  # type: ignore[attr-defined]
     assert hashlib.sha256(blob).hexdigest() == digest
     log_key = SigningKey(
         bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
