@@ -9,7 +9,7 @@ import asyncpg
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
 from voting.refusals import Refused
 
@@ -226,7 +226,7 @@ async def refused(request: Request, exc: Exception) -> Response:
     return error_response(request, refusal_status(exc), text)
 
 
-def handlers() -> dict[int | type[Exception], object]:
+def handlers() -> dict[int | type[Exception], ExceptionHandler]:
     return {
         HTTPException: http_exception,
         Refused: refused,
