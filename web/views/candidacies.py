@@ -400,7 +400,7 @@ async def support_action(request: Request) -> Response:
     await limit_supports(request, user.id)
     withdraw = request.url.path.endswith("/unsupport")
     form = await read_form(request)
-    signed = {}
+    signed: dict[str, Any] = {}  # credential_sig= for support, when signed on the device
     if not withdraw and form.get("credential_sig"):  # signed on the device (credentials.js)
         try:
             signed["credential_sig"] = b64decode(str(form.get("credential_sig")))
