@@ -69,7 +69,7 @@ def _progress(stream: TextIO) -> Progress:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scrutin-audit", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("verify", help="verify a primary's log (checks 1–13)")
+    v = sub.add_parser("verify", help="verify a primary's log (checks 1–14)")
     v.add_argument(
         "source", help="primary URL (or its log/ or checkpoint URL), export file or tiles directory"
     )
