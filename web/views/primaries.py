@@ -23,11 +23,10 @@ from voting.definition import (
     ELIGIBILITY_POLICIES,
     FRENCH_GRADES,
     GRADE_PRESETS,
-    MISSING_POLICIES,
     QUALIFICATION_MODES,
     ROUND_RE,
-    RULES,
 )
+from voting.majority import MISSING_POLICIES, RULES
 from voting.primaries import (
     Primary,
     create_primary,
