@@ -12,8 +12,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from voting import accounts, candidacies, supports
+from voting.refusals import Refused
 from web import csrf
 from web.auth import SESSION_KEY, SIGN_IN_REQUIRED, flash, require_account
+from web.errors import refusal_status
 from web.templating import render
 from web.views.base import (
     BAD_FORM,
@@ -74,10 +76,10 @@ async def account_update(request: Request) -> Response:
     values = {"display_name": name}
     if not errors:
         try:
-            async with request.app.state.pool.acquire() as conn, conn.transaction():
-                await accounts.update_profile(conn, user.id, display_name=name)
-        except accounts.ProfileError as exc:
-            errors[exc.field] = exc.message
+            async with request.app.state.units() as uow:
+                await accounts.update_profile(uow.conn, user.id, display_name=name)
+        except Refused as exc:
+            errors[exc.field or "form"] = exc.message
     if errors:
         return await _account_page(request, user.id, values, errors, 400)
     flash(request, PROFILE_SAVED)
@@ -97,13 +99,13 @@ async def password_update(request: Request) -> Response:
     if not errors:
         await signin_limits(request, user.email, "password")
         try:
-            async with request.app.state.pool.acquire() as conn, conn.transaction():
+            async with request.app.state.units() as uow:
                 await accounts.change_password(
-                    conn, user.id, current=current, new=new,
+                    uow.conn, user.id, current=current, new=new,
                     keep_session=request.session.get(SESSION_KEY),
                 )  # fmt: skip
-        except accounts.ProfileError as exc:
-            errors[exc.field] = exc.message
+        except Refused as exc:
+            errors[exc.field or "form"] = exc.message
     if errors:
         return await _account_page(request, user.id, None, errors, 400)
     flash(request, PASSWORD_SAVED)
@@ -174,10 +176,10 @@ async def api_account_update(request: Request) -> Response:
         if not isinstance(value, str):
             return json_error(request, 422, NOT_TEXT, name)
     try:
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
-            account = await accounts.update_profile(conn, user.id, **values)
-    except accounts.ProfileError as exc:
-        return json_error(request, 422, exc.message, exc.field)
+        async with request.app.state.units() as uow:
+            account = await accounts.update_profile(uow.conn, user.id, **values)
+    except Refused as exc:
+        return json_error(request, refusal_status(exc), exc.message, exc.field)
     return JSONResponse({"account": account_json(account)})
 
 
@@ -194,14 +196,13 @@ async def api_password(request: Request) -> Response:
     assert isinstance(current, str) and isinstance(new, str)
     await signin_limits(request, user.email, "password")
     try:
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
+        async with request.app.state.units() as uow:
             await accounts.change_password(
-                conn, user.id, current=current, new=new,
+                uow.conn, user.id, current=current, new=new,
                 keep_session=request.session.get(SESSION_KEY),
             )  # fmt: skip
-    except accounts.ProfileError as exc:
-        status = 403 if exc.field == "current_password" else 422
-        return json_error(request, status, exc.message, exc.field)
+    except Refused as exc:
+        return json_error(request, refusal_status(exc), exc.message, exc.field)
     return JSONResponse({"status": "saved"})
 
 
