@@ -6,6 +6,7 @@ voting key in force) instead of a ballot.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from crypto.encoding import b64decode
+from crypto.encoding import b64decode, b64encode
 from voting import eligibility
 from voting.ballots import (
     BallotError,
@@ -29,6 +30,8 @@ from voting.ballots import (
 )
 from voting.ballots import cast as cast_ballot
 from voting.credentials import credential_in_force, uses_voter_credentials
+from voting.encrypted_rounds import EncryptedCast
+from voting.log import readers as log_readers
 from voting.primaries import Primary
 from voting.refusals import Refused
 from voting.rounds import Round
@@ -104,6 +107,7 @@ def _booth(
     values: dict[str, int | None] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
+    encrypted: dict[str, Any] | None = None,
 ) -> Response:
     names = round_.names
     return render(
@@ -116,6 +120,7 @@ def _booth(
             "grades": list(enumerate(round_grade_labels(request, round_))),
             "values": values or {},
             "errors": errors or {},
+            "encrypted": encrypted,
             "general_error": (errors or {}).get(""),
             # Errors about candidates that are not on this ballot (a forged form).
             "stray_errors": sorted(
@@ -127,12 +132,38 @@ def _booth(
     )
 
 
+async def _encrypted_booth(
+    request: Request, primary: Primary, round_: Round, order: list[str]
+) -> dict[str, Any] | None:
+    """What the browser encrypts and signs with (web/static/booth-encrypted.js) in an
+    encrypted round, for a voter whose key is on their device; None otherwise (an assisted key:
+    the service encrypts for the voter, through the form and its review page)."""
+    if round_.key_custody != "trustees":
+        return None
+    account = await require_account(request)
+    async with request.app.state.pool.acquire() as conn:
+        key = await credential_in_force(conn, primary.id, account.id)
+        origin = await log_readers.origin(conn, primary.id)
+    if key is None or key.assisted:
+        return None
+    return {
+        "origin": origin,
+        "election_key": b64encode(round_.tally_public_key),
+        "candidates": json.dumps(round_.candidate_ids),
+        "ballot": json.dumps(order),
+        "grades": len(round_.grades),
+        "subset_size": round_.subset_size,
+        "credential": key.b64,
+    }
+
+
 async def booth(request: Request) -> Response:
     primary, round_ = await primary_and_round(request)
     page, order = await _booth_state(request, primary, round_)
     if page is not None:
         return page
-    return _booth(request, primary, round_, order)
+    encrypted = await _encrypted_booth(request, primary, round_, order)
+    return _booth(request, primary, round_, order, encrypted=encrypted)
 
 
 async def review(request: Request) -> Response:
@@ -205,6 +236,7 @@ async def cast(request: Request) -> Response:
                 blank=blank,
                 secret_key=request.app.state.secret_key,
                 signed=_signed_ballot(form),
+                encrypted=_encrypted_ballot(form),
             )
     except BallotError as exc:  # a Refused with a message per candidate: before Refused
         shown = display_order(order, round_.id, account.id, request.app.state.secret_key)
@@ -238,6 +270,19 @@ def _signed_ballot(form: FormData) -> SignedBallot | None:
             b64decode(str(form.get("sealed", ""))),
             str(form.get("token", ""))[:128],
             b64decode(str(form.get("signature", ""))),
+        )
+    except ValueError:
+        raise HTTPException(400, BAD_FORM) from None
+
+
+def _encrypted_ballot(form: FormData) -> EncryptedCast | None:
+    """The ballot the voter's browser encrypted and signed (static/booth-encrypted.js)."""
+    if not form.get("encrypted"):
+        return None
+    try:
+        return EncryptedCast(
+            b64decode(str(form.get("encrypted", ""))),
+            b64decode(str(form.get("credential_sig", ""))),
         )
     except ValueError:
         raise HTTPException(400, BAD_FORM) from None

@@ -5,6 +5,7 @@ tool would; and the receipt of a ballot by tracker, as JSON or a C2SP tlog-proof
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -18,6 +19,7 @@ from crypto.encoding import b64decode
 from crypto.note import NoteError, open_checkpoint
 from voting.credentials import key_history, uses_voter_credentials
 from voting.log import LogEntry
+from voting.log import readers as log_readers
 from voting.primaries import Primary
 from voting.results import get_result
 from voting.rounds import get_round
@@ -107,6 +109,13 @@ async def check(request: Request) -> Response:
             round_ = await get_round(conn, primary.id, int(body["round"]))
             result = await get_result(conn, round_.id) if round_ is not None else None
             replaced = False  # a later ballot under the same key replaces it (§8 "Revoting")
+            invalid_reason = None  # an encrypted ballot whose proofs fail counts nowhere (§10)
+            if "encrypted" in body and round_ is not None:
+                from voting.encrypted_rounds import round_params, verdict_of_entry
+
+                params = round_params(round_, await log_readers.origin(conn, primary.id) or "")
+                verdict = await asyncio.to_thread(verdict_of_entry, params, body)
+                invalid_reason = None if verdict.valid else verdict.reason
             if "credential" in body:
                 history = await key_history(conn, primary.id, body["credential"])
                 replaced = any(b.index == row.index and not b.counted for b in history.ballots)
@@ -126,8 +135,9 @@ async def check(request: Request) -> Response:
             "verified": verified,
             "checkpoint_size": size,
             "tallied": result is not None,
-            "counted": counted,
+            "counted": counted and invalid_reason is None,
             "replaced": replaced,
+            "invalid_reason": invalid_reason,
         }
     return render(request, "rounds/check.html", context)
 

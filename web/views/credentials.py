@@ -143,8 +143,14 @@ async def seal(request: Request) -> Response:
 async def ballot(request: Request) -> Response:
     user = await require_account(request)
     body = await json_body(request)
-    _members(body, {"grades", "blank", "sealed", "token", "signature"})
+    _members(body, {"grades", "blank", "sealed", "token", "signature", "encrypted",
+                    "credential_sig"})  # fmt: skip
     signed = None
+    encrypted = None
+    if "encrypted" in body:  # an encrypted round (§10): the blob the client built and signed
+        from voting.encrypted_rounds import EncryptedCast
+
+        encrypted = EncryptedCast(_bytes(body, "encrypted"), _bytes(body, "credential_sig"))
     if "signature" in body:
         token = body.get("token")
         if not isinstance(token, str):
@@ -159,7 +165,7 @@ async def ballot(request: Request) -> Response:
             queued = await ballots.cast(
                 uow.conn, uow.log, primary_id=pid, number=number, account_id=user.id,
                 grades=_grades(body), blank=body.get("blank") is True,
-                secret_key=request.app.state.secret_key, signed=signed,
+                secret_key=request.app.state.secret_key, signed=signed, encrypted=encrypted,
             )  # fmt: skip
         except Refused as exc:  # BallotError included
             return _cast_error(request, exc)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from voting.encrypted_rounds import publish_round_sums
 from voting.primaries import Primary
 from voting.refusals import Refused
 from voting.results import get_result, reveal_and_tally
@@ -44,6 +45,10 @@ MAX_KEY_FILE = 64 * 1024  # a tally key file, uploaded or pasted
 
 ROUND_OPENED = _("Le tour est ouvert au vote.")
 ROUND_CLOSED = _("Le tour est clos. Révélez maintenant la clé de dépouillement.")
+ROUND_CLOSED_ENCRYPTED = _(
+    "Le tour est clos et les sommes chiffrées sont publiées : les garants peuvent maintenant "
+    "les déchiffrer."
+)
 RESULT_PUBLISHED = _("Le résultat est publié.")
 PASSPHRASES_DIFFER = _("Les deux phrases secrètes ne sont pas identiques.")
 BAD_CLOSING_TIME = _("Date de clôture invalide : attendu AAAA-MM-JJTHH:MM (UTC).")
@@ -168,6 +173,13 @@ async def close(request: Request) -> Response:
         return await round_page_response(
             request, primary, round_, {"close": message_of(request, exc)}, 409
         )
+    if round_.key_custody == "trustees":  # §10: the sums the trustees decrypt, now
+        await publish_round_sums(
+            request.app.state.pool, log_service(request), primary_id=primary.id,
+            number=round_.number,
+        )  # fmt: skip
+        flash(request, ROUND_CLOSED_ENCRYPTED)
+        return RedirectResponse(round_url(primary, round_), status_code=303)
     flash(request, ROUND_CLOSED)
     return RedirectResponse(round_url(primary, round_), status_code=303)
 

@@ -146,12 +146,25 @@ async def decryption_post(request: Request) -> Response:
             number,
         )
         ceremony = await trustees.ceremony(conn, primary.id)
+    published = False
+    if count >= ceremony.threshold:  # k shares: the result can be computed and published
+        from voting.encrypted_rounds import publish_encrypted_result
+
+        try:
+            await publish_encrypted_result(
+                request.app.state.pool, request.app.state.log, primary_id=primary.id,
+                number=number,
+            )  # fmt: skip
+            published = True
+        except Refused as exc:
+            published = exc.reason == "already-tallied"
     return JSONResponse(
         {
             "accepted": True,
             "decryptions": count,
             "threshold": ceremony.threshold,
             "decrypted": count >= ceremony.threshold,
+            "result_published": published,
         },
         status_code=201,
     )

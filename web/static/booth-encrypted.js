@@ -1,0 +1,189 @@
+// The booth of an encrypted round (docs/audit-log.md §10), progressively enhancing the same
+// form: the choices are checked and reviewed in this page, then encrypted and proved here with
+// ballot-crypto.js, signed with the voter's key (kept by credentials.js in this browser) and
+// posted as one blob. The grades never leave the browser in clear: the form that would post
+// them to the review page is never submitted. Without JavaScript (or WebCrypto Ed25519) the
+// form works as before, and the service refuses a plaintext ballot for a device key.
+import { encryptBallot, signedMessage, toBase64, fromBase64 } from "./ballot-crypto.js";
+
+const PKCS8_PREFIX = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
+  0x04, 0x22, 0x04, 0x20];
+
+function storedSeed(slug) {
+  try {
+    const v = localStorage.getItem("scrutin-credential:" + location.host + "/" + slug);
+    return v ? fromBase64(v) : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+async function keyFromSeed(seed) {
+  const pkcs8 = new Uint8Array(48);
+  pkcs8.set(PKCS8_PREFIX);
+  pkcs8.set(seed, 16);
+  const key = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, true, ["sign"]);
+  const jwk = await crypto.subtle.exportKey("jwk", key);
+  let pub = jwk.x.replace(/-/g, "+").replace(/_/g, "/");
+  while (pub.length % 4) pub += "=";
+  return { key, publicKey: pub };
+}
+
+function el(tag, attrs, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function booth(form) {
+  const d = form.dataset;
+  const ballot = JSON.parse(d.ballot);
+  const review = document.querySelector("[data-encrypted-review]");
+  const castForm = document.querySelector("form[data-encrypted-cast]");
+  const status = review.querySelector("[data-encrypt-status]");
+  const intro = document.querySelectorAll("[data-booth-intro]");
+  const labels = Array.from(form.querySelectorAll(".booth-header span:not(.booth-name)"))
+    .map((s) => s.textContent);
+  let chosen = null; // {grades} or null for a blank ballot, once reviewed
+
+  function say(text) {
+    status.textContent = text;
+  }
+
+  function clearErrors() {
+    document.querySelectorAll("[data-js-error]").forEach((n) => n.remove());
+    form.querySelectorAll(".grade-row.has-error").forEach((row) => {
+      row.classList.remove("has-error");
+      row.removeAttribute("aria-describedby");
+      row.querySelectorAll("input").forEach((i) => i.removeAttribute("aria-invalid"));
+    });
+  }
+
+  function showErrors(missing) {
+    // The same error summary and row messages as the server's page.
+    const summary = el("div", { class: "error-summary", id: "erreurs", role: "alert",
+      "aria-labelledby": "erreurs-titre", tabindex: "-1", "data-js-error": "" });
+    summary.append(el("h2", { id: "erreurs-titre" }, d.msgIncomplete),
+      el("p", {}, d.msgIncompleteHelp));
+    const list = el("ul");
+    for (const [cid, name] of missing) {
+      const item = el("li");
+      item.append(el("a", { href: "#g-" + cid + "-0" }, name + d.msgSep + d.msgChoose));
+      list.append(item);
+      const input = document.getElementById("g-" + cid + "-0");
+      const row = input.closest(".grade-row");
+      row.classList.add("has-error");
+      row.setAttribute("aria-describedby", "err-" + cid);
+      row.querySelectorAll("input").forEach((i) => i.setAttribute("aria-invalid", "true"));
+      const message = el("p", { class: "field-error", id: "err-" + cid, "data-js-error": "" },
+        d.msgChoose);
+      row.querySelector("legend").after(message);
+    }
+    summary.append(list);
+    form.before(summary);
+    summary.focus();
+  }
+
+  function showReview(grades) {
+    chosen = { grades };
+    const body = review.querySelector("tbody");
+    body.replaceChildren();
+    review.querySelector("[data-review-blank]").hidden = grades !== null;
+    review.querySelector("table").hidden = grades === null;
+    if (grades !== null) {
+      for (const cid of ballot) {
+        const name = document.getElementById("g-" + cid + "-0").closest("fieldset")
+          .querySelector("legend").textContent;
+        const row = el("tr");
+        row.append(el("th", { scope: "row" }, name), el("td", {}, labels[grades[cid]]));
+        body.append(row);
+      }
+    }
+    form.hidden = true;
+    intro.forEach((n) => (n.hidden = true));
+    review.hidden = false;
+    say("");
+    review.querySelector("h1").focus();
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault(); // the grades are never posted in clear
+    clearErrors();
+    if (event.submitter && event.submitter.value === "blank") {
+      showReview(null);
+      return;
+    }
+    const grades = {};
+    const missing = [];
+    for (const cid of ballot) {
+      const checked = form.querySelector("input[name='grade-" + cid + "']:checked");
+      if (checked) grades[cid] = parseInt(checked.value, 10);
+      else {
+        const name = document.getElementById("g-" + cid + "-0").closest("fieldset")
+          .querySelector("legend").textContent;
+        missing.push([cid, name]);
+      }
+    }
+    if (missing.length) showErrors(missing);
+    else showReview(grades);
+  });
+
+  review.querySelector("[data-review-edit]").addEventListener("click", () => {
+    review.hidden = true;
+    form.hidden = false;
+    intro.forEach((n) => (n.hidden = false));
+    form.querySelector("input[type=radio]")?.focus();
+  });
+
+  const confirm = review.querySelector("[data-review-confirm]");
+  confirm.addEventListener("click", async () => {
+    if (chosen === null) return;
+    confirm.disabled = true;
+    try {
+      if (!window.crypto || !crypto.subtle) throw new Error("unsupported");
+      const seed = storedSeed(d.slug);
+      if (!seed) {
+        say(d.msgNoKey);
+        confirm.disabled = false;
+        return;
+      }
+      let key;
+      try {
+        key = await keyFromSeed(seed);
+      } catch (e) {
+        say(d.msgUnsupported);
+        confirm.disabled = false;
+        return;
+      }
+      if (key.publicKey !== d.credential) {
+        say(d.msgNoKey);
+        confirm.disabled = false;
+        return;
+      }
+      say(d.msgEncrypting);
+      const round = {
+        origin: d.origin, round: Number(d.round), electionKey: d.electionKey,
+        candidates: JSON.parse(d.candidates), grades: Number(d.grades),
+        allowBlank: d.allowBlank === "1", subsetSize: Number(d.subsetSize),
+      };
+      const started = performance.now();
+      const built = await encryptBallot(round, ballot, chosen.grades, d.credential, {
+        onProgress: (done, total) => say(d.msgProgress.replace("{done}", done)
+          .replace("{total}", total)),
+      });
+      const signature = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, key.key,
+        signedMessage(round.origin, round.round, built.blob)));
+      castForm.querySelector("input[name=encrypted]").value = built.encrypted;
+      castForm.querySelector("input[name=credential_sig]").value = toBase64(signature);
+      castForm.dataset.encryptMs = String(Math.round(performance.now() - started));
+      say(d.msgSending);
+      castForm.submit();
+    } catch (e) {
+      say(d.msgFailed);
+      confirm.disabled = false;
+    }
+  });
+}
+
+document.querySelectorAll("form[data-encrypted-booth]").forEach(booth);
