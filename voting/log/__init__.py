@@ -4,12 +4,16 @@ Sealed behind this package: nothing outside `voting/log/` queries the log's tabl
 `log_queue`, `log_entries`, `log_tiles`, `log_checkpoints`, `log_cosignatures`;
 tests/test_architecture.py holds it).
 
-- `service`: `LogService`, the writer (`append`), the sequencer (`integrate`, `wait`,
-  checkpoints), the proofs (inclusion, consistency, receipts) and the export;
-- `readers`: what the domain reads from the log (an origin, a round's ballot entries, a key's
-  history…), for services and pages that must not write SQL against the log's tables;
+- `service`: `LogService`, one object built up from the layers below;
+- `writer`: keys, log creation, `append` (sign and queue in the caller's transaction);
+- `sequencer`: `integrate`, `wait`, checkpoints, the background round;
+- `proofs`: tiles, inclusion and consistency proofs, receipts, the export;
+- `readers`: the service's own reads (heads, checkpoints, entries) and what the domain reads
+  from the log (an origin, a round's ballot entries, a key's history…), for services and
+  pages that must not write SQL against the log's tables;
+- `model`: the values and errors (`Queued`, `Integrated`, `LogEntry`, `TreeHead`…);
 - `witnesses`: getting checkpoints cosigned (docs/witness.md);
-- `queries`: the service's SQL.
+- `queries`: the SQL.
 
 State changes append through a unit of work (`voting/unit_of_work.py`).
 """
