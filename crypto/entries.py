@@ -63,7 +63,7 @@ def _signed_bytes(kind: str, unsigned_json: bytes) -> bytes:
     return SIGNATURE_DOMAIN + kind.encode("ascii") + b"\x00" + unsigned_json
 
 
-def _check_origin(origin: Any) -> None:
+def _check_origin(origin: object) -> None:
     if not isinstance(origin, str) or not ORIGIN_RE.fullmatch(origin):
         raise EntryError(f"origin must be non-empty printable ASCII without spaces: {origin!r}")
     try:
@@ -72,7 +72,9 @@ def _check_origin(origin: Any) -> None:
         raise EntryError(f"origin is not a valid key name: {exc}") from None
 
 
-def _check_fields(origin: Any, primary: Any, kind: Any, time: Any, body: Any) -> None:
+def _check_fields(
+    origin: object, primary: object, kind: object, time: object, body: object
+) -> None:
     _check_origin(origin)
     if not isinstance(primary, str) or not UUID_RE.fullmatch(primary):
         raise EntryError(f"primary must be a lowercase UUID: {primary!r}")

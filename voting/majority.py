@@ -285,7 +285,7 @@ def median_grade(counts: Sequence[int], upper: bool = False) -> int:
     raise AssertionError("unreachable: cumulative counts reach the total")  # pragma: no cover
 
 
-def _to_fraction(value: Any, name: str) -> Fraction:
+def _to_fraction(value: object, name: str) -> Fraction:
     if isinstance(value, bool):
         raise InvalidOptionError(f"{name} must be a number, not {value!r}")
     if isinstance(value, Fraction | int):
@@ -692,7 +692,7 @@ def _count_pairs(source: Sequence[Any]) -> Counter[Any]:
         return Counter(chain.from_iterable(b.items() for b in source))
 
 
-def _bad_grade(cid: str, grade: Any, size: int) -> UnknownGradeError:
+def _bad_grade(cid: str, grade: object, size: int) -> UnknownGradeError:
     return UnknownGradeError(
         f"a ballot gives candidate {cid!r} unknown grade {grade!r} (valid: 0..{size - 1})"
     )
