@@ -402,6 +402,9 @@ def test_the_browser_refuses_a_bad_key_or_a_ballot_the_round_does_not_allow(js) 
         (good, ballot, {c: 2 for c in ballot[1:]}),  # a candidate without a grade
         (good, [*ballot[:4], "someone-else"], grades),
         (good, [ballot[0], *ballot[:4]], grades),  # a candidate twice
+        ({**good, "electionKey": "not base64!"}, ballot, grades),
+        ({**good, "origin": ""}, ballot, grades),
+        ({**good, "round": 0}, ballot, grades),
     ]
     errors = js.evaluate(
         """async (cases) => {
@@ -419,3 +422,20 @@ def test_the_browser_refuses_a_bad_key_or_a_ballot_the_round_does_not_allow(js) 
         [[r, b, g] for r, b, g in cases],
     )
     assert all(e and not e.startswith("other") for e in errors), errors
+
+
+def test_the_booth_hears_of_each_step_while_the_ballot_is_built(js) -> None:  # type: ignore[no-untyped-def]
+    """The booth shows a progress message: each row encrypted, then each row proved."""
+    params = ROUNDS[3]
+    steps = js.evaluate(
+        """async (round) => {
+            const steps = [];
+            await bc.encryptBallot(round, round.candidates.slice(0, 2),
+              Object.fromEntries(round.candidates.slice(0, 2).map((c) => [c, 1])),
+              new Uint8Array(32).fill(7),
+              { onProgress: (done, total) => steps.push([done, total]) });
+            return steps;
+        }""",
+        js_round(params),
+    )
+    assert steps == [[0, 4], [1, 4], [2, 4], [3, 4], [4, 4]]

@@ -2,6 +2,14 @@
 // The group is the prime-order subgroup of Ed25519, computed with the vendored, audited
 // @noble/curves (vendor/VENDORED.md). Randomness comes from crypto.getRandomValues only.
 // The server never sees the grades: it receives the packed ciphertexts and proofs.
+//
+// The booth's API (an ES module; also on window.ScrutinBallotCrypto for classic scripts):
+//   const { blob, encrypted } = await encryptBallot(round, ballot, grades, credential,
+//                                                   { onProgress(done, total) {} });
+//   signature = Ed25519 over signedMessage(round.origin, round.round, blob) by the credential
+//   (credentials.js's WebCrypto key), then POST round, encrypted, credential, credential_sig.
+// See encryptBallot below for the arguments. Errors are BallotCryptoError (a bad election key,
+// a ballot the round does not allow); the booth then keeps its no-JavaScript path.
 import { ed25519, sha512 } from "./vendor/noble-curves-2.4.0.js";
 
 const Point = ed25519.Point;
@@ -210,8 +218,15 @@ export function signedMessage(origin, round, blob) {
 }
 
 function asBytes(value, size, what) {
-  const bytes = typeof value === "string" ? fromBase64(value) : Uint8Array.from(value);
-  if (size && bytes.length !== size) throw new BallotCryptoError(what + " must be " + size + " bytes");
+  let bytes;
+  try {
+    bytes = typeof value === "string" ? fromBase64(value) : Uint8Array.from(value);
+  } catch (e) {
+    throw new BallotCryptoError(what + " is not base64");
+  }
+  if (size && bytes.length !== size) {
+    throw new BallotCryptoError(what + " must be " + size + " bytes");
+  }
   return bytes;
 }
 
@@ -229,12 +244,19 @@ export function roundParams(p, keyWindow = 8) {
   if (new Set(p.candidates).size !== p.candidates.length) {
     throw new BallotCryptoError("the round's candidate list repeats a candidate");
   }
+  if (typeof p.origin !== "string" || !/^[\x21-\x7e]+$/.test(p.origin)) {
+    throw new BallotCryptoError("the log's origin must be printable ASCII");
+  }
+  if (!Number.isInteger(p.round) || p.round < 1) throw new BallotCryptoError("bad round number");
+  if (p.candidates.some((c) => typeof c !== "string" || !/^[\x21-\x7e]+$/.test(c))) {
+    throw new BallotCryptoError("candidate ids must be printable ASCII");
+  }
   const subset = p.subsetSize || 0;
   const rows = subset <= 0 || subset >= p.candidates.length ? p.candidates.length : subset;
   return {
-    origin: String(p.origin),
-    round: Number(p.round),
-    key: p.key instanceof ElectionKey ? p.key : new ElectionKey(asBytes(p.electionKey, 32, "the election key"), keyWindow),
+    origin: p.origin,
+    round: p.round,
+    key: new ElectionKey(asBytes(p.electionKey, 32, "the election key"), keyWindow),
     candidates: p.candidates.slice(),
     grades: n,
     allowBlank: Boolean(p.allowBlank),
@@ -248,7 +270,9 @@ export function roundParams(p, keyWindow = 8) {
 function proveRow(round, credential, candidate, cells, blank, branch, rng) {
   const n = round.grades;
   const h = round.key;
-  const context = [utf8(round.origin), utf8(String(round.round)), credential, utf8(candidate), h.bytes];
+  const context = [
+    utf8(round.origin), utf8(String(round.round)), credential, utf8(candidate), h.bytes,
+  ];
   const all = blank ? [...cells, blank] : cells;
   const statement = concat(all.map((c) => c.bytes));
   const positions = [];
@@ -320,7 +344,8 @@ function yieldToBrowser() {
 // Resolves to {blob (Uint8Array), encrypted (base64)}; rejects with BallotCryptoError on a
 // ballot the round does not allow or an invalid election key.
 export async function encryptBallot(round, ballot, grades, credential, options = {}) {
-  const params = round.key ? round : roundParams(round);
+  // A round already checked by roundParams (it holds the decoded key) or its plain data.
+  const params = round.key instanceof ElectionKey ? round : roundParams(round);
   const rng = options.rng || systemRandom;
   const progress = options.onProgress || (() => {});
   const cred = asBytes(credential, 32, "the credential");
