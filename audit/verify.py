@@ -632,7 +632,9 @@ class Verification:
             subset_size=r.body["subset_size"],
             allow_blank=r.body["allow_blank"],
             missing_allowed=d["missing"] != "strict",
-            election_key=self.ceremony.election_key or b"",
+            # §10: ballots are encrypted under the round-open's key (check 6 compares it
+            # with the ceremony's)
+            election_key=base64.b64decode(r.body.get("election_public_key", "")),
         )
 
     def check_proofs(self) -> None:
@@ -645,7 +647,7 @@ class Verification:
             latest = self.latest
             combined = combine(self.parts, self.key.name, latest.size, _b64(latest.root))
         for r in self.rounds.values():
-            if not r.encrypted or (self.ceremony.election_key is None and combined is None):
+            if not r.encrypted or "election_public_key" not in r.body:
                 continue
             ctx = self._context(r)
             if combined is not None:
