@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from typing import Any
+from typing import Any, NoReturn
 
 MAX_INT = 2**53 - 1
 
@@ -92,11 +92,11 @@ def encode(value: Any) -> bytes:
         raise CanonicalError("string contains a lone surrogate") from exc
 
 
-def _reject_float(text: str) -> Any:
+def _reject_float(text: str) -> NoReturn:
     raise CanonicalError(f"number with a fraction or exponent: {text}")
 
 
-def _reject_constant(text: str) -> Any:
+def _reject_constant(text: str) -> NoReturn:
     raise CanonicalError(f"non-JSON constant: {text}")
 
 
@@ -125,7 +125,7 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def _check_nfc(value: Any) -> None:
+def _check_nfc(value: object) -> None:
     if isinstance(value, str):
         if not unicodedata.is_normalized("NFC", value):
             raise CanonicalError(f"string not in Unicode NFC: {value!r}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -144,11 +144,11 @@ def dumps(value: Any) -> bytes:
     return "".join(out).encode("utf-8")
 
 
-def _refuse_float(text: str) -> Any:
+def _refuse_float(text: str) -> NoReturn:
     raise CanonicalError(f"number {text} has a fraction or exponent (floats are not allowed)")
 
 
-def _refuse_constant(text: str) -> Any:
+def _refuse_constant(text: str) -> NoReturn:
     raise CanonicalError(f"{text} is not JSON")
 
 
