@@ -538,6 +538,28 @@ async def post_decryption(
 
 
 @dataclass(frozen=True)
+class RoundDecryption:
+    """Where a round's decryption stands: its sums are out, these trustees have decrypted."""
+
+    round: int
+    ballots: int
+    trustees: list[int]
+
+
+async def decryption_status(conn: asyncpg.Connection, primary_id: UUID) -> list[RoundDecryption]:
+    rows = await conn.fetch(
+        """
+        SELECT s.round, (s.body->>'ballots')::int AS ballots,
+               array_remove(array_agg(d.index ORDER BY d.index), NULL) AS trustees
+        FROM tally_sums s LEFT JOIN trustee_decryptions d USING (primary_id, round)
+        WHERE s.primary_id = $1 GROUP BY s.round, s.body ORDER BY s.round
+        """,
+        primary_id,
+    )
+    return [RoundDecryption(r["round"], r["ballots"], list(r["trustees"])) for r in rows]
+
+
+@dataclass(frozen=True)
 class Decrypted:
     """A round's counts from the trustees' shares: profiles worst→best per candidate."""
 

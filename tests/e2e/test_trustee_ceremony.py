@@ -224,6 +224,9 @@ def test_three_trustee_processes_make_the_key_and_two_decrypt(
                          str(folders[2]), "--round", "1")  # fmt: skip
         assert second.returncode == 0, second.stderr
         assert "2 of the 2 needed" in second.stdout
+        page = live.get(f"/primaries/{slug}/trustees")
+        assert "Tour 1 : sommes de 5 bulletin(s) publiées" in page
+        assert "parts de déchiffrement de 2 garant(s) sur les 2 nécessaires (2, 3)" in page
         result = decrypted()
         assert result.profiles == {a: [1, 0, 0, 2], b: [1, 1, 0, 0], c: [0, 0, 2, 1]}
         assert (result.blank, result.ballots, result.trustees) == (1, 5, (2, 3))

@@ -189,9 +189,11 @@ async def page(request: Request) -> Response:
             status = 422
         else:
             return RedirectResponse(f"/primaries/{primary.slug}/trustees", status_code=303)
+    rounds: list[trustees.RoundDecryption] = []
     try:
         async with request.app.state.pool.acquire() as conn:
             ceremony = await trustees.ceremony(conn, primary.id)
+            rounds = await trustees.decryption_status(conn, primary.id)
     except Refused:
         ceremony = None
     user = request.scope.get("user")
@@ -202,6 +204,7 @@ async def page(request: Request) -> Response:
             "primary": primary,
             "ceremony": ceremony,
             "admin": bool(user and primary.administered_by(user)),
+            "rounds": rounds,
             "errors": errors,
             "values": values,
         },
