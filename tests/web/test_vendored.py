@@ -57,3 +57,14 @@ def test_the_bundle_is_one_self_contained_module() -> None:
 def test_ballot_crypto_loads_the_recorded_bundle() -> None:
     source = (VENDOR.parent / "ballot-crypto.js").read_text(encoding="utf-8")
     assert f'from "./vendor/{BUNDLE}"' in source
+
+
+def test_the_site_serves_the_ballot_modules_as_javascript_under_its_policy(client) -> None:  # type: ignore[no-untyped-def]
+    """A browser runs a module only when served as JavaScript, from the site itself (CSP)."""
+    for path in ("/static/ballot-crypto.js", f"/static/vendor/{BUNDLE}"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"].startswith("text/javascript"), path
+        assert "script-src 'self'" in response.headers["content-security-policy"], path
+    bundle = client.get(f"/static/vendor/{BUNDLE}").content
+    assert hashlib.sha256(bundle).hexdigest() == recorded_files()[BUNDLE][0]
