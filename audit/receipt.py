@@ -18,7 +18,7 @@ from audit.note import (
     parse_checkpoint,
     parse_verifier_key,
 )
-from audit.report import Report
+from audit.report import Check, Report
 from audit.signatures import verify_chunk
 from audit.sources import InputError, LogData, json_document, read_input
 from audit.witness import check_witnesses, definition_policy
@@ -263,7 +263,7 @@ def _show_ballot(report: Report, entry: dict[str, Any], entries: list[bytes], in
 
 
 def _show_encrypted(
-    c4: Any,
+    c4: Check,
     entry: dict[str, Any],
     round_open: dict[str, Any] | None,
     definition: dict[str, Any] | None,

@@ -19,7 +19,7 @@ from audit.envelope import EntryError, parse_entry
 from audit.note import Checkpoint, NoteError, VerifierKey, parse_checkpoint
 from audit.parallel import map_chunks
 from audit.recount import TallyError, tally_profiles
-from audit.report import Report
+from audit.report import Check, Report
 from audit.shard import Part, PartError, RoundProofs, combine, shard_of
 from audit.signatures import verify_chunk
 from audit.sources import TILE_HEIGHT, TILE_WIDTH, LogData, tile_path
@@ -315,7 +315,7 @@ class Verification:
             check.note("changed-between", start=good, end=first_bad - 1)
         self._check_hash_tiles(check)
 
-    def _check_hash_tiles(self, check: Any) -> None:
+    def _check_hash_tiles(self, check: Check) -> None:
         if not self.log.hash_tiles or self.tree is None:
             return
         for (level, n), data in sorted(self.log.hash_tiles.items()):
@@ -603,7 +603,7 @@ class Verification:
             if r.close_index is None:
                 c8.note("round-open-now", round=r.number, ballots=len(r.ballots))
 
-    def _round_key(self, c6: Any, index: int, r: RoundState) -> None:
+    def _round_key(self, c6: Check, index: int, r: RoundState) -> None:
         """§10: an encrypted round carries the recomputed election key, a sealed one its
         tally key."""
         r.encrypted = r.definition.get("ballots") == "encrypted"
@@ -683,7 +683,7 @@ class Verification:
         rounds = {r.number: r.proofs for r in self.rounds.values() if r.proofs is not None}
         return Part(self.key.name, self.latest.size, _b64(self.latest.root), self.shard, rounds)
 
-    def _open_encrypted(self, check: Any, r: RoundState) -> None:
+    def _open_encrypted(self, check: Check, r: RoundState) -> None:
         """§10 items 5–7: sums recomputed, decryption shares checked, counts combined."""
         proofs = r.proofs
         if proofs is None:
@@ -826,7 +826,7 @@ class Verification:
         self.report.summary["rounds"] = rounds_summary
 
     def _compare_result(
-        self, check: Any, idx: int, res: dict[str, Any], mine: dict[str, Any]
+        self, check: Check, idx: int, res: dict[str, Any], mine: dict[str, Any]
     ) -> None:
         theirs = res["candidates"]
         for c in sorted(set(theirs) - set(mine["candidates"])):
