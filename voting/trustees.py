@@ -315,24 +315,27 @@ def check_keygen(state: Ceremony, body: dict[str, Any]) -> tuple[bytes, ...]:
     index = body["index"]
     commitments = body["commitments"]
     if not isinstance(commitments, list):
-        raise _bad("commitments: a list is expected")
+        raise _bad("commitments: a list is expected", "commitments")
     raw = [_b64(c, f"commitments[{t}]", 32) for t, c in enumerate(commitments)]
     pok = _b64(body["pok"], "pok", 64)
     try:
         points = math.check_commitments(state.origin, index, raw, pok, state.threshold)
     except math.TrusteeError as error:
-        raise _bad(str(error)) from error
+        raise _bad(str(error), "pok" if "proof" in str(error) else "commitments") from error
     shares = body["shares"]
     others = [t.index for t in state.trustees if t.index != index]
     if not isinstance(shares, list) or len(shares) != len(others):
-        raise _bad(f"shares: {len(others)} boxes expected, one for each other trustee")
+        raise _bad(f"shares: {len(others)} boxes expected, one for each other trustee", "shares")
     for expected, share in zip(others, shares, strict=True):
         if not isinstance(share, Mapping) or set(share) != {"box", "to"}:
-            raise _bad("shares: items are {box, to}")
+            raise _bad("shares: items are {box, to}", "shares")
         if share["to"] != expected:
-            raise _bad("shares: one box for each other trustee, in increasing order")
-        if len(_b64(share["box"], f"shares[{expected}].box")) < 24 + 16 + 32:
-            raise _bad(f"shares[{expected}].box: too short to hold a share")
+            raise _bad("shares: one box for each other trustee, in increasing order", "shares")
+        size = 24 + 16 + len(math.share_box_message(state.origin, index, expected, 0))
+        if len(_b64(share["box"], f"shares[{expected}].box")) != size:
+            raise _bad(
+                f"shares[{expected}].box: a box of {size} bytes expected", f"shares[{expected}].box"
+            )
     return points
 
 
@@ -380,7 +383,7 @@ async def post_ack(
         or any(not isinstance(c, int) or isinstance(c, bool) or c not in others for c in complaints)
         or complaints != sorted(set(complaints))
     ):
-        raise _bad("complaints: other trustees' indexes in increasing order")
+        raise _bad("complaints: other trustees' indexes in increasing order", "complaints")
     await conn.execute(
         "UPDATE trustees SET ack = $3 WHERE primary_id = $1 AND index = $2",
         primary_id,
@@ -507,10 +510,10 @@ async def post_decryption(
         raise Refused("trustee-decryption-done")
     shares = body["shares"]
     if not isinstance(shares, Mapping) or set(shares) != set(sums["sums"]):
-        raise _bad("shares: one list per candidate of the sums")
+        raise _bad("shares: one list per candidate of the sums", "shares")
     for candidate, texts in sums["sums"].items():
         if not isinstance(shares[candidate], list) or len(shares[candidate]) != len(texts):
-            raise _bad(f"shares.{candidate}: one share per grade")
+            raise _bad(f"shares.{candidate}: one share per grade", f"shares.{candidate}")
     context = math.Context(state.origin, round_number, state.public_key)
     verification = state.verification_keys[trustee.index - 1]
     for path, candidate, grade, text in _cells(sums):
@@ -526,7 +529,7 @@ async def post_decryption(
                 _b64(value, path, 96),
             )
         except math.TrusteeError as error:
-            raise _bad(f"{path}: {error}") from error
+            raise _bad(f"{path}: {error}", path) from error
     await conn.execute(
         "INSERT INTO trustee_decryptions (primary_id, round, index, body) VALUES ($1, $2, $3, $4)",
         primary_id,

@@ -213,6 +213,12 @@ async def test_what_the_service_refuses_changes_nothing(
                   body=one.sign("trustee-keygen", state["origin"], bad))  # fmt: skip
     assert refused.value.reason == "trustee-bad-body"
     assert "proof of knowledge" in str(refused.value)
+    short = {k: v for k, v in good.items() if k != "trustee_sig"}
+    short["shares"] = [{"box": b64encode(b64decode(good["shares"][0]["box"])[:-1]), "to": 2}]
+    with pytest.raises(Refused) as refused:
+        await _do(pool, trustees.post_keygen, log=log, primary_id=pid,
+                  body=one.sign("trustee-keygen", state["origin"], short))  # fmt: skip
+    assert refused.value.field == "shares[2].box"
     with pytest.raises(Refused) as refused:
         await _do(pool, trustees.post_keygen, log=log, primary_id=pid, body={"index": 1})
     assert refused.value.reason == "trustee-bad-body"
