@@ -16,6 +16,7 @@ the catalogue test find the French strings; pages translate them when they show 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -312,7 +313,7 @@ class Refused(ValueError):
         self.field = field
         self.params = params
 
-    def translated(self, gettext: Any) -> str:
+    def translated(self, gettext: Callable[[str], str]) -> str:
         """The message in the language of `gettext` (a msgid → text function), filled."""
-        text: str = gettext(self.message)
+        text = gettext(self.message)
         return text.format(**self.params) if self.params else text
