@@ -28,6 +28,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -38,6 +39,7 @@ from crypto import canonical
 from crypto import encrypted_ballots as eb
 from crypto.encoding import b64decode, b64encode
 from voting.credentials import Credential
+from voting.log import LogService, Queued
 from voting.log import readers as log_readers
 from voting.majority import TallyError, TallyResult, tally
 from voting.refusals import Refused
@@ -130,7 +132,7 @@ async def encrypted_ballot_body(
 
 async def cast_encrypted(
     conn: asyncpg.Connection,
-    log: Any,
+    log: LogService,
     round_: Round,
     credential: Credential,
     *,
@@ -138,8 +140,8 @@ async def cast_encrypted(
     grades: Mapping[str, Any] | None,
     blank: bool,
     encrypted: EncryptedCast | None,
-    now: Any,
-) -> Any:
+    now: datetime,
+) -> Queued:
     """`voting.ballots.cast` for an encrypted round, after its checks of the round, the
     eligibility and the credential: check or build the ballot, mark the voter, log it."""
     from voting.ballots import assigned_candidates, check_choices
