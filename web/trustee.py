@@ -1,6 +1,7 @@
 """`scrutin trustee …`: what a trustee runs on their own machine (docs/trustees.md).
 
     scrutin trustee init DIR
+    scrutin trustee status  --url URL --primary SLUG --key DIR
     scrutin trustee keygen  --url URL --primary SLUG --key DIR [--wait SECONDS]
     scrutin trustee decrypt --url URL --primary SLUG --key DIR --round N
 
@@ -480,6 +481,26 @@ def decrypt(args: argparse.Namespace) -> int:
     return 0
 
 
+def status(args: argparse.Namespace) -> int:
+    """Where the ceremony stands, and this trustee's place in it."""
+    keys = TrusteeKeys(Path(args.key))
+    ceremony = Service(args.url, args.primary).ceremony()
+    print(
+        f"{ceremony['origin']}: {len(ceremony['trustees'])} of {ceremony['trustees_wanted']} "
+        f"trustees registered, threshold {ceremony['threshold']}, state {ceremony['state']}"
+    )
+    for t in ceremony["trustees"]:
+        mine = " (you)" if t["signing_key"] == keys.signing_key else ""
+        ack = "-" if t["ack"] is None else ",".join(map(str, t["ack"]["complaints"])) or "ok"
+        print(
+            f"  {t['index']}. {t['name']}{mine}: keygen {'posted' if t['keygen'] else '-'}, "
+            f"ack {ack}"
+        )
+    if ceremony["election_key"]:
+        print(f"election key {ceremony['election_key']}")
+    return 0
+
+
 def init(args: argparse.Namespace) -> int:
     keys = TrusteeKeys.create(Path(args.dir))
     print(f"signing key {keys.signing_key}")
@@ -494,6 +515,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     first.add_argument("dir", help="folder for the key file (kept secret)")
     first.set_defaults(trustee_run=init)
     for name, run, help_text in (
+        ("status", status, "where the key ceremony stands"),
         ("keygen", keygen, "take part in the key ceremony"),
         ("decrypt", decrypt, "post decryption shares of a closed round's sums"),
     ):
@@ -501,7 +523,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         step.add_argument("--url", required=True, help="the service's address")
         step.add_argument("--primary", required=True, help="the primary's slug")
         step.add_argument("--key", required=True, help="the folder made by `init`")
-        if name == "keygen":
+        if name == "status":
+            pass
+        elif name == "keygen":
             step.add_argument(
                 "--wait", type=float, default=600.0, help="seconds to wait for the others"
             )

@@ -153,6 +153,10 @@ def test_three_trustee_processes_make_the_key_and_two_decrypt(
         assert keys_printed == {f"election key {ceremony['election_key']}"}
         page = live.get(f"/primaries/{slug}/trustees")
         assert "Clé d’élection établie" in page and "Garant 3" in page
+        shown = trustee("status", "--url", live.url, "--primary", slug, "--key", str(folders[1]))
+        assert shown.returncode == 0, shown.stderr
+        assert "3 of 3 trustees registered, threshold 2, state done" in shown.stdout
+        assert "2. Garant 2 (you): keygen posted, ack ok" in shown.stdout
         # Nothing secret ever reached the service: a trustee's secret share is in its folder
         # only, and no stored row holds it.
         states = [
