@@ -89,7 +89,7 @@ async def assigned_candidates(
         account_id,
     )
     if stored is not None:
-        return _json(stored)
+        return _id_list(stored)
     if round_.status != "open":
         return []
     # Lock the counts: concurrent first visits draw one after the other, which keeps the
@@ -113,7 +113,7 @@ async def assigned_candidates(
         json.dumps(subset),
     )
     if inserted is None:  # a concurrent first visit won
-        return _json(
+        return _id_list(
             await conn.fetchval(
                 "SELECT candidates FROM round_assignments WHERE round_id = $1 AND account_id = $2",
                 round_.id,
@@ -128,11 +128,15 @@ async def assigned_candidates(
     return subset
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+def _id_list(value: Any) -> list[str]:
+    """A jsonb list of candidate ids (text on a connection without the json codec)."""
+    ids: list[str] = json.loads(value) if isinstance(value, str) else value
+    return ids
 
 
-def display_order(candidates: Sequence[str], round_id: UUID, account_id: UUID, secret: str) -> list:
+def display_order(
+    candidates: Sequence[str], round_id: UUID, account_id: UUID, secret: str
+) -> list[str]:
     """This voter's order of the candidates: shuffled, the same on every visit.
 
     The seed is an HMAC with the service secret, so nobody can predict another voter's order

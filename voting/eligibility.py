@@ -560,6 +560,7 @@ async def allow_list_counts(conn: asyncpg.Connection, primary_id: UUID) -> dict[
         """,
         primary_id,
     )
+    assert row is not None  # an aggregate gives one row
     return dict(row)
 
 
