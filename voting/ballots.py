@@ -359,6 +359,7 @@ async def cast(
     body: dict[str, Any] = {"round": number, "sealed": b64encode(sealed)}
     if credential is not None:
         origin = await log_readers.origin(conn, primary_id)
+        assert origin is not None, primary_id  # a primary's log is created with it
         message = ballot_message(origin, number, sealed)
         signature = signed.signature if signed is not None else sign_assisted(credential, message)
         if not verify_signature(credential.public_key, message, signature):

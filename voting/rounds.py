@@ -193,7 +193,9 @@ class OpenedRound:
     key_file: dict[str, Any] | None
 
 
-def key_file(origin: str, primary_id: UUID, number: int, public: bytes, secret: bytes) -> dict:
+def key_file(
+    origin: str, primary_id: UUID, number: int, public: bytes, secret: bytes
+) -> dict[str, Any]:
     """The JSON file an organiser keeps instead of a passphrase."""
     return {
         "format": KEY_FILE_FORMAT,
@@ -363,6 +365,7 @@ async def open_round(
         opened_by,
         moment,
     )
+    assert row is not None  # INSERT … RETURNING gives the new row
     opened = _round(row)
     if opened.uses_subsets:
         await conn.executemany(
@@ -476,6 +479,7 @@ async def close_round(
         turnout,
         moment,
     )
+    assert row is not None  # the round was read and locked above
     queued = await log.append(
         conn, primary_id, RoundClose(round=number, turnout=turnout), at=moment
     )

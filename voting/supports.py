@@ -18,6 +18,7 @@ import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -175,6 +176,7 @@ async def _signed(
     if credential is None:
         raise Refused("credential-first", field="credential")
     origin = await log_readers.origin(conn, primary_id)
+    assert origin is not None, primary_id  # a primary's log is created with it
     message = support_message(origin, candidate)
     if signature is None and credential.assisted:
         signature = sign_assisted(credential, message)
@@ -326,7 +328,9 @@ async def supported_by(
     return {r["candidacy_id"] for r in rows}
 
 
-async def supports_of_account(conn: asyncpg.Connection, account_id: uuid.UUID) -> list[dict]:
+async def supports_of_account(
+    conn: asyncpg.Connection, account_id: uuid.UUID
+) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """
         SELECT c.id, c.name, c.status, c.support_count, p.slug, p.title, s.created_at
