@@ -25,27 +25,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
 
 from voting.entry_kinds import EntryBody, kind_of
+from voting.log import Integrated, LogService, Queued
 
 
 class UnitOfWork:
     """One transaction, its log entries and their after-commit duties."""
 
-    def __init__(self, pool: asyncpg.Pool, log: Any) -> None:
+    def __init__(self, pool: asyncpg.Pool, log: LogService) -> None:
         self.pool = pool
         self._service = log
         self.log = _RecordingLog(log, self)
-        self.queued: list[Any] = []
+        self.queued: list[Queued] = []
         self._conn: asyncpg.Connection | None = None
-        self._acquired: Any = None
-        self._transaction: Any = None
-        self._placed: dict[int, Any] = {}
-        self._wanted: list[Any] = []
+        self._acquired: asyncpg.PoolAcquireContext | None = None
+        self._transaction: asyncpg.Transaction | None = None
+        self._placed: dict[int, Integrated] = {}
+        self._wanted: list[Queued] = []
         self._checkpoints: list[UUID] = []
         self.committed = False
 
@@ -56,13 +57,13 @@ class UnitOfWork:
         return self._conn
 
     async def __aenter__(self) -> UnitOfWork:
-        self._acquired = self.pool.acquire()
-        self._conn = await self._acquired.__aenter__()
+        self._acquired = acquired = self.pool.acquire()
+        self._conn = await acquired.__aenter__()
         try:
             self._transaction = self._conn.transaction()
             await self._transaction.start()
         except BaseException:
-            await self._acquired.__aexit__(None, None, None)
+            await acquired.__aexit__(None, None, None)
             self._conn = None
             raise
         return self
@@ -73,14 +74,16 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        transaction, acquired = self._transaction, self._acquired
+        assert transaction is not None and acquired is not None  # entered
         try:
             if exc_type is None:
-                await self._transaction.commit()
+                await transaction.commit()
                 self.committed = True
             else:
-                await self._transaction.rollback()
+                await transaction.rollback()
         finally:
-            await self._acquired.__aexit__(exc_type, exc, tb)
+            await acquired.__aexit__(exc_type, exc, tb)
             self._conn = None
         if self.committed:
             await self._after_commit()
@@ -90,7 +93,7 @@ class UnitOfWork:
         closed with no entry to show, a witness just told about the log)."""
         self._checkpoints.append(primary_id)
 
-    def want_index(self, queued: Any) -> None:
+    def want_index(self, queued: Queued) -> None:
         """Ask for this entry's place after commit even if its kind does not (`placed`)."""
         self._wanted.append(queued)
 
@@ -106,7 +109,7 @@ class UnitOfWork:
             if kind_of(queued.kind).wait or any(w is queued for w in self._wanted):
                 self._placed[id(queued)] = await self._service.wait(self.pool, queued)
 
-    def placed(self, queued: Any) -> Any:
+    def placed(self, queued: Queued) -> Integrated:
         """Where an entry landed (`voting.log.Integrated`), once the unit of work committed;
         only for kinds that say `wait` or entries passed to `want_index`."""
         try:
@@ -118,11 +121,19 @@ class UnitOfWork:
             ) from None
 
 
-class _RecordingLog:
+# For the type checker `uow.log` is a LogService (what services take); at run time it is a
+# proxy that forwards everything but `append` to the service.
+if TYPE_CHECKING:
+    _LogServiceType = LogService
+else:
+    _LogServiceType = object
+
+
+class _RecordingLog(_LogServiceType):
     """`uow.log`: the log service seen by services in a unit of work. `append` queues in the
     unit's transaction and remembers the entry; everything else is the log service's."""
 
-    def __init__(self, service: Any, uow: UnitOfWork) -> None:
+    def __init__(self, service: LogService, uow: UnitOfWork) -> None:
         self._service = service
         self._uow = uow
 
@@ -130,14 +141,14 @@ class _RecordingLog:
         self,
         conn: asyncpg.Connection,
         primary_id: UUID | str,
-        entry: str | EntryBody,
+        kind: str | EntryBody,
         body: dict[str, Any] | None = None,
         *,
         at: datetime | None = None,
-    ) -> Any:
-        if not isinstance(entry, EntryBody):
-            kind_of(entry)  # an unknown kind is a programming error, caught before signing
-        queued = await self._service.append(conn, primary_id, entry, body, at=at)
+    ) -> Queued:
+        if not isinstance(kind, EntryBody):
+            kind_of(kind)  # an unknown kind is a programming error, caught before signing
+        queued = await self._service.append(conn, primary_id, kind, body, at=at)
         self._uow.queued.append(queued)
         return queued
 
