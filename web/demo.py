@@ -44,6 +44,9 @@ DEMO_SLUG = "demo"
 # A second primary still gathering supports: the first one is already voting, and supports
 # stop when voting starts, so this is where a visitor can declare, be supported and qualify.
 SUPPORTS_SLUG = "demo-soutiens"
+# A third primary whose ballots are encrypted in the voter's browser and tallied by 2 of 3
+# trustees without any ballot being decrypted (issue 14; web/demo_rounds.py plays them).
+ENCRYPTED_SLUG = "demo-chiffree"
 ORGANISER_EMAIL = "organisatrice@demo.scrutin.localhost"
 CITIZEN_EMAIL = "citoyen-{:02d}@demo.scrutin.localhost"
 CANDIDATE_EMAIL = "candidat-{}@demo.scrutin.localhost"
@@ -178,6 +181,23 @@ def supports_definition(now: datetime | None = None) -> dict[str, Any]:
     )  # fmt: skip
     # Visitors declare and support here from any browser: the service signs, as by default.
     definition.pop("credentials", None)
+    return definition
+
+
+def encrypted_definition(now: datetime | None = None) -> dict[str, Any]:
+    """The encrypted demo primary: the demo's calendar, ballots encrypted in the browser
+    under a key that three trustees make together, two of whom decrypt the tally."""
+    definition = demo_definition(now)
+    definition.update(
+        slug=ENCRYPTED_SLUG,
+        title="Primaire citoyenne chiffrée (démonstration)",
+        description="Les bulletins sont chiffrés dans le navigateur ; trois garants ont établi "
+        "la clé de l’élection, et deux d’entre eux déchiffrent les seuls totaux : aucun "
+        "bulletin n’est jamais ouvert, par personne.",
+        ballots="encrypted",
+        trustees=3,
+        trustee_threshold=2,
+    )
     return definition
 
 
@@ -328,11 +348,18 @@ async def seed_demo(
                     conn, uow.log, secret_key, organiser, supports_definition() | extra,
                     SUPPORTS_CANDIDATES, clock=clock,
                 )  # fmt: skip
-            for witness in witnesses:  # from now on they witness both logs
-                for seeded in (primary, second):
+            third = await get_primary(conn, ENCRYPTED_SLUG)
+            if third is None:
+                third = await _seed_primary(
+                    conn, uow.log, secret_key, organiser, encrypted_definition() | extra,
+                    clock=clock,
+                )  # fmt: skip
+            for witness in witnesses:  # from now on they witness the logs
+                for seeded in (primary, second, third):
                     witness.add_log(await log.vkey(conn, seeded.id))
             uow.checkpoint(primary.id)  # and cosign the checkpoints published after commit
             uow.checkpoint(second.id)
+            uow.checkpoint(third.id)
     finally:
         await pool.close()
     lines = [

@@ -1,5 +1,12 @@
 """Demo rounds: a finished round 1 with its published result, and round 2 open for voting.
 
+Two demo primaries vote: the main one (sealed ballots, a tally key revealed at close) and the
+encrypted one (`ballots: "encrypted"`, docs/audit-log.md §10), whose three trustees keep
+their key files in the demo's data folder (`demo-trustees/`, k = 2): the seeding plays their
+key ceremony, the voters' browsers encrypting their ballots, and two trustees decrypting
+round 1's sums; round 2 stays open, and a visitor can close it and run
+`scrutin trustee decrypt` with two of the key files.
+
 Called at the end of the demo seeding (web/demo.py). Everything goes through the real
 services: ballots are cast by demo voter accounts, sealed, logged; round 1 is closed, its key
 revealed, its result computed and published. Round 2 takes the best candidates of round 1
@@ -27,9 +34,18 @@ from typing import Any
 import asyncpg
 from nacl.signing import SigningKey
 
+from crypto import encrypted_ballots as eb
+from crypto.encoding import b64decode
 from voting import credentials
 from voting.ballots import SignedBallot, assigned_candidates, cast, seal_for_signature
 from voting.definition import parse_instant
+from voting.encrypted_rounds import (
+    EncryptedCast,
+    publish_encrypted_result,
+    publish_round_sums,
+    round_params,
+    uses_encrypted_ballots,
+)
 from voting.log import LogService
 from voting.log import readers as log_readers
 from voting.results import reveal_and_tally
@@ -38,6 +54,9 @@ from voting.unit_of_work import UnitOfWork
 from web.settings import Settings, resolve_secret_key
 
 DEMO_SLUG = "demo"
+ENCRYPTED_SLUG = "demo-chiffree"
+TRUSTEES_FOLDER = "demo-trustees"
+TRUSTEE_NAMES = ["Garante Alice (démo)", "Garant Bachir (démo)", "Garante Chen (démo)"]
 DEMO_VOTERS = 45
 ROUND_TWO_SIZE = 4
 VOTER_EMAIL = "votant-{:02d}@demo.scrutin.localhost"
@@ -51,7 +70,12 @@ ASSISTED_VOTER = 4  # votant-05 votes with an assisted key
 REPLACED_VOTER = 9  # votant-10 lost the first key and replaced it before round 1
 REVOTER = 2  # votant-03 votes again before round 1 closes: only the last ballot counts
 
-__all__ = ["demo_passphrase", "seed_rounds"]
+__all__ = ["demo_passphrase", "seed_rounds", "trustee_folders"]
+
+
+def trustee_folders(settings: Settings) -> list[Any]:
+    """The demo trustees' key folders, in the demo's data folder (made at the ceremony)."""
+    return [settings.data_dir / TRUSTEES_FOLDER / f"garant-{i}" for i in (1, 2, 3)]
 
 
 def demo_passphrase(secret_key: str, number: int) -> str:
@@ -145,12 +169,25 @@ async def _cast(
     log: LogService,
     secret: str,
     key: SigningKey | None,
+    round_: Any = None,
     **ballot: Any,
 ) -> None:
     """A ballot as the booth casts it: signed on the device when the voter holds a key,
-    else (server credentials, assisted key) signed by the service."""
+    else (server credentials, assisted key) signed by the service. In an encrypted round
+    the device encrypts and proves the ballot (as web/static/booth-encrypted.js does)."""
     if key is None:
         await cast(conn, log, secret_key=secret, **ballot)
+        return
+    if round_ is not None and round_.key_custody == "trustees":
+        origin = await log_readers.origin(conn, ballot["primary_id"])
+        shown = await assigned_candidates(conn, round_, ballot["account_id"])
+        grades = None if ballot.get("blank") else ballot["grades"]
+        body = eb.build_ballot(round_params(round_, origin or ""), shown, grades, key)
+        encrypted = EncryptedCast(b64decode(body["encrypted"]), b64decode(body["credential_sig"]))
+        await cast(
+            conn, log, secret_key=secret, encrypted=encrypted,
+            **{k: v for k, v in ballot.items() if k not in ("grades", "blank")},
+        )  # fmt: skip
         return
     sealed, token = await seal_for_signature(conn, secret_key=secret, **ballot)
     origin = await log_readers.origin(conn, ballot["primary_id"])
@@ -174,9 +211,14 @@ async def seed_rounds(database_url: str, settings: Settings) -> list[str]:
         checkpoint_interval=settings.checkpoint_interval,
         clock=clock,
     )
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    from web.app import create_pool
+
+    pool = await create_pool(database_url, min_size=1, max_size=4)
     try:
-        return await _seed(pool, log, settings, secret, clock)
+        lines = await _seed(pool, log, settings, secret, clock)
+        if await pool.fetchval("SELECT 1 FROM primaries WHERE slug = $1", ENCRYPTED_SLUG):
+            lines += await _seed(pool, log, settings, secret, clock, slug=ENCRYPTED_SLUG)
+        return lines
     finally:
         await pool.close()
 
@@ -192,10 +234,28 @@ def _phase(definition: Any, name: str) -> tuple[datetime, datetime] | None:
     return None
 
 
+def _encrypted_lines(settings: Settings, base: str) -> list[str]:
+    folders = trustee_folders(settings)
+    return [
+        f"Encrypted demo primary (ballots encrypted in the browser, tallied by 2 of 3 "
+        f"trustees): {base}",
+        f"  round 1 decrypted by trustees 1 and 2: {base}/rounds/1/results; round 2 open: "
+        f"{base}/rounds/2/vote",
+        f"  the trustees' key files: {folders[0].parent}; after closing round 2, two of them run",
+        f"  scrutin trustee decrypt --url {settings.base_url} --primary {ENCRYPTED_SLUG} "
+        f"--round 2 --key {folders[0]}",
+    ]
+
+
 async def _seed(
-    pool: asyncpg.Pool, log: LogService, settings: Settings, secret: str, clock: Any
+    pool: asyncpg.Pool,
+    log: LogService,
+    settings: Settings,
+    secret: str,
+    clock: Any,
+    slug: str = DEMO_SLUG,
 ) -> list[str]:
-    base = f"{settings.base_url}/primaries/{DEMO_SLUG}"
+    base = f"{settings.base_url}/primaries/{slug}"
     passphrase = demo_passphrase(secret, 2)
     lines = [
         f"Demo round 2 (open for voting): {base}/rounds/2/vote",
@@ -203,7 +263,7 @@ async def _seed(
         f"Demo round 1 result: {base}/rounds/1/results — observers: {base}/observers",
     ]
     async with pool.acquire() as conn:
-        primary_id = await conn.fetchval("SELECT id FROM primaries WHERE slug = $1", DEMO_SLUG)
+        primary_id = await conn.fetchval("SELECT id FROM primaries WHERE slug = $1", slug)
         if primary_id is None:
             return ["Demo rounds skipped: no demo primary."]
         definition = await conn.fetchval(
@@ -214,7 +274,10 @@ async def _seed(
 
             definition = json.loads(definition)
         voter_mode = credentials.uses_voter_credentials(definition)
-        if voter_mode:
+        encrypted = uses_encrypted_ballots(definition)
+        if encrypted:
+            lines = _encrypted_lines(settings, base)
+        elif voter_mode:
             lines += _visitor_lines(settings, secret)
         if await list_rounds(conn, primary_id):
             return lines
@@ -223,6 +286,12 @@ async def _seed(
         now = datetime.now(UTC).replace(microsecond=0)
         phase_one = _phase(definition, "round-1") or (now, now + timedelta(days=7))
         phase_two = _phase(definition, "round-2")
+    if encrypted:  # the trustees' key ceremony, between the supports and round 1
+        from web.trustee import local_ceremony
+
+        clock.moment = min(phase_one[0] - timedelta(hours=3), now)
+        await local_ceremony(pool, log, primary_id, trustee_folders(settings), TRUSTEE_NAMES)
+    async with pool.acquire() as conn:
         clock.moment = min(phase_one[0] + timedelta(hours=1), now)
         voters = await _demo_voters(conn, DEMO_VOTERS)
         keys: dict[Any, SigningKey] = {}
@@ -270,8 +339,8 @@ async def _seed(
                 blank = round_one.allow_blank and i % 15 == 14
                 grades = {} if blank else {c: _grade(rng, quality[c], n_grades) for c in ballot}
                 await _cast(
-                    uow.conn, uow.log, secret, keys.get(voter), primary_id=primary_id, number=1,
-                    account_id=voter, grades=grades, blank=blank, now=clock.step(gap),
+                    uow.conn, uow.log, secret, keys.get(voter), round_one, primary_id=primary_id,
+                    number=1, account_id=voter, grades=grades, blank=blank, now=clock.step(gap),
                 )  # fmt: skip
         if voter_mode:  # a voter changes their mind: the new ballot replaces the first
             async with UnitOfWork(pool, log) as uow:
@@ -279,8 +348,8 @@ async def _seed(
                 ballot = await assigned_candidates(uow.conn, round_one, voter, rng=rng)
                 grades = {c: _grade(rng, 1 - quality[c], n_grades) for c in ballot}
                 await _cast(
-                    uow.conn, uow.log, secret, keys.get(voter), primary_id=primary_id, number=1,
-                    account_id=voter, grades=grades, now=clock.step(gap),
+                    uow.conn, uow.log, secret, keys.get(voter), round_one, primary_id=primary_id,
+                    number=1, account_id=voter, grades=grades, now=clock.step(gap),
                 )  # fmt: skip
         from voting.rounds import close_round
 
@@ -289,10 +358,19 @@ async def _seed(
             await close_round(uow.conn, uow.log, primary_id=primary_id, number=1, now=clock())
     await log.integrate(pool, primary_id)
     clock.step(timedelta(minutes=30) if phase_two else timedelta(0))
-    tallied = await reveal_and_tally(
-        pool, log, primary_id=primary_id, number=1, passphrase=demo_passphrase(secret, 1)
-    )
-    best = tallied.body["ranking"][:ROUND_TWO_SIZE]
+    if encrypted:  # the sums, two trustees' decryption shares, the result: nothing else
+        from web.trustee import local_decryption
+
+        await publish_round_sums(pool, log, primary_id=primary_id, number=1)
+        clock.step(timedelta(minutes=20) if phase_two else timedelta(0))
+        await local_decryption(pool, log, primary_id, 1, trustee_folders(settings)[:2])
+        body = await publish_encrypted_result(pool, log, primary_id=primary_id, number=1)
+    else:
+        tallied = await reveal_and_tally(
+            pool, log, primary_id=primary_id, number=1, passphrase=demo_passphrase(secret, 1)
+        )
+        body = tallied.body
+    best = body["ranking"][:ROUND_TWO_SIZE]
     if phase_two is not None:
         clock.moment = max(clock(), min(phase_two[0] + timedelta(hours=1), now))
     async with UnitOfWork(pool, log) as uow:
@@ -305,4 +383,5 @@ async def _seed(
             passphrase=passphrase,
             now=clock(),
         )
-    return [f"Demo round 1: {len(voters)} ballots cast, closed, result published.", *lines]
+    what = "decrypted by the trustees" if encrypted else "result published"
+    return [f"Demo round 1 of {slug}: {len(voters)} ballots cast, closed, {what}.", *lines]

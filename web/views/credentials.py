@@ -271,14 +271,18 @@ def _register_openapi() -> None:
         "parameters": [SLUG, number],
         "post": _op(
             "Cast a ballot under credentials: voter: the sealed ballot, its token and the "
-            "signature by the voter's key, or the grades for an assisted key; a new ballot "
-            "replaces the voter's previous one until the round closes",
+            "signature by the voter's key, or the grades for an assisted key; in an encrypted "
+            "round (docs/audit-log.md §10) the blob the voter's device encrypted and its "
+            "credential_sig, or the grades for an assisted key (the service encrypts them); a "
+            "new ballot replaces the voter's previous one until the round closes",
             "Cast", {"type": "object", "properties": {
                 "round": {"type": "integer"}, "tracker": {"type": "string"}}},
             status="201", auth=SIGNED_IN,
             body={"type": "object", "additionalProperties": False, "properties": {
                 **grades, "sealed": {"type": "string"}, "token": {"type": "string"},
-                "signature": {"type": "string", "description": "64 bytes, base64"}}},
+                "signature": {"type": "string", "description": "64 bytes, base64"},
+                "encrypted": {"type": "string", "description": "the §10 blob, base64"},
+                "credential_sig": {"type": "string", "description": "64 bytes, base64"}}},
         ),
     }  # fmt: skip
 
