@@ -183,7 +183,8 @@ async def _cast(
         shown = await assigned_candidates(conn, round_, ballot["account_id"])
         grades = None if ballot.get("blank") else ballot["grades"]
         body = eb.build_ballot(round_params(round_, origin or ""), shown, grades, key)
-        encrypted = EncryptedCast(b64decode(body["encrypted"]), b64decode(body["credential_sig"]))
+        blob, sig = b64decode(str(body["encrypted"])), b64decode(str(body["credential_sig"]))
+        encrypted = EncryptedCast(blob, sig)
         await cast(
             conn, log, secret_key=secret, encrypted=encrypted,
             **{k: v for k, v in ballot.items() if k not in ("grades", "blank")},

@@ -250,3 +250,61 @@ def test_the_homomorphic_tally_equals_the_engine_on_the_same_ballots(subset: int
             assert got.ranking == expected.ranking, (rule, missing)
             assert got.majority_grades == expected.majority_grades, (rule, missing)
             assert got.tie_groups == expected.tie_groups, (rule, missing)
+
+
+async def test_an_invalid_ballot_in_the_log_counts_nowhere(
+    log_pool: asyncpg.Pool, log_service: LogService, public_tmp_path: Path
+) -> None:
+    """Ballots that reached the log with failing proofs (an operator's bug: the service
+    refuses them at the cast): one after a valid ballot does not replace it, one that is its
+    credential's only ballot makes that voter count as invalid; scrutin-audit agrees."""
+    from tests.audit.util import failed, run
+
+    pool, log = log_pool, log_service
+    primary = await _primary(pool, log)
+    pid = primary.id
+    async with pool.acquire() as conn:
+        xavier, yvonne = await make_voters(conn, 2)
+    keys = {xavier: SigningKey.generate(), yvonne: SigningKey.generate()}
+    for account, key in keys.items():
+        await _register(pool, log, pid, account, key)
+    folders = [public_tmp_path / f"garant-{i}" for i in (1, 2, 3)]
+    await local_ceremony(pool, log, pid, folders, ["Ada", "Bob", "Cyd"])
+    round_ = await _open(pool, log, pid)
+    a, b, c = round_.candidate_ids
+    origin = log.origin_for(primary.slug)
+    valid = _browser_ballot(round_, origin, keys[xavier], {a: 3, b: 2, c: 0})
+    await _cast(pool, log, pid, xavier, encrypted=valid)
+
+    def broken(key: SigningKey) -> dict[str, Any]:
+        good = _browser_ballot(round_, origin, key, {a: 0, b: 0, c: 0})
+        blob = bytearray(good.blob)
+        blob[-40] ^= 1
+        sig = key.sign(eb.signed_message(origin, 1, bytes(blob))).signature
+        return {"round": 1, "encrypted": base64.b64encode(bytes(blob)).decode(),
+                "credential": base64.b64encode(bytes(key.verify_key)).decode(),
+                "credential_sig": base64.b64encode(sig).decode()}  # fmt: skip
+
+    async with UnitOfWork(pool, log) as uow:
+        await uow.log.append(uow.conn, pid, "ballot", broken(keys[xavier]))
+        await uow.log.append(uow.conn, pid, "ballot", broken(keys[yvonne]))
+        await uow.conn.execute(
+            "INSERT INTO voters_voted (round_id, account_id) VALUES ($1, $2)", round_.id, yvonne
+        )
+    async with UnitOfWork(pool, log) as uow:
+        await close_round(uow.conn, uow.log, primary_id=pid, number=1)
+    sums = await publish_round_sums(pool, log, primary_id=pid, number=1)
+    assert sums is not None and sums["ballots"] == 1
+    await local_decryption(pool, log, pid, 1, folders[1:])
+    body = await publish_encrypted_result(pool, log, primary_id=pid, number=1)
+    assert body["counts"] == {"valid": 1, "blank": 0, "invalid": 1}
+    assert body["candidates"][a]["profile"] == [0, 0, 0, 1]
+    async with pool.acquire() as conn:
+        tallied = await get_round(conn, pid, 1)
+        assert tallied is not None
+        stored = await conn.fetchval(
+            "SELECT invalid_trackers FROM round_results WHERE round_id = $1", tallied.id
+        )
+    assert len(stored) == 2
+    doc = await log.export(pool, pid)
+    assert failed(run(doc, doc["vkey"])) == {}
