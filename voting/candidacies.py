@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -433,15 +433,21 @@ def _entry(candidacy: Candidacy, action: str, reason: str = "") -> CandidacyEntr
     )
 
 
-async def _lock(
-    conn: asyncpg.Connection, candidacy_id: uuid.UUID | str
+async def lock_candidacy(
+    conn: asyncpg.Connection,
+    candidacy_id: uuid.UUID | str,
+    between: Callable[[Primary], Awaitable[None]] | None = None,
 ) -> tuple[Primary, Candidacy]:
-    """Primary row FOR SHARE, then the candidacy FOR UPDATE (the order every service uses)."""
+    """Primary row FOR SHARE, then the candidacy FOR UPDATE (the order every service uses,
+    supports included); `between` runs in between (refusals and locks of the caller's own
+    that must come before the candidacy's)."""
     found = await get_candidacy(conn, candidacy_id)
     if found is None:
         raise Refused("candidacy-not-found")
     primary = await get_primary_by_id(conn, found.primary_id, for_share=True)
     assert primary is not None
+    if between is not None:
+        await between(primary)
     candidacy = await get_candidacy(conn, found.id, for_update=True)
     assert candidacy is not None
     return primary, candidacy
@@ -584,7 +590,7 @@ async def revise(
     public version and a `revised` entry. Frozen once the candidate has qualified."""
     declaration = validate_declaration(data)
     kind = photo_type(photo_bytes) if photo_bytes else None
-    _primary, candidacy = await _lock(conn, candidacy_id)
+    _primary, candidacy = await lock_candidacy(conn, candidacy_id)
     _owner(candidacy, account_id)
     if candidacy.status in ("qualified", "confirmed", "declined", "lapsed"):
         raise Refused("candidacy-qualified")
@@ -640,7 +646,7 @@ async def set_photo(
     revision like any other (a new public version and a `revised` entry once submitted)."""
     if photo_bytes is not None:
         photo_type(photo_bytes)  # refuse before taking any lock
-    _primary, candidacy = await _lock(conn, candidacy_id)
+    _primary, candidacy = await lock_candidacy(conn, candidacy_id)
     current = {
         "name": candidacy.name,
         "bio": candidacy.bio,
@@ -662,7 +668,7 @@ async def submit(
     now: datetime | None = None,
 ) -> Candidacy:
     """draft → submitted: the declaration becomes version 1 and enters the log."""
-    primary, candidacy = await _lock(conn, candidacy_id)
+    primary, candidacy = await lock_candidacy(conn, candidacy_id)
     _owner(candidacy, account_id)
     _state(candidacy, ("draft",))
     now = now or datetime.now(UTC)
@@ -687,7 +693,7 @@ async def publish(
     conn: asyncpg.Connection, log: LogAppender, candidacy_id: uuid.UUID | str
 ) -> Candidacy:
     """The organiser accepts: submitted → published (collecting supports)."""
-    _primary, candidacy = await _lock(conn, candidacy_id)
+    _primary, candidacy = await lock_candidacy(conn, candidacy_id)
     _state(candidacy, ("submitted",))
     return await _set_status(
         conn, log, candidacy, "published", "published", extra_sql=", published_at = now()"
@@ -699,7 +705,7 @@ async def reject(
 ) -> Candidacy:
     """The organiser refuses a submitted candidacy, with a public reason."""
     text = _reason(reason, required=True)
-    _primary, candidacy = await _lock(conn, candidacy_id)
+    _primary, candidacy = await lock_candidacy(conn, candidacy_id)
     _state(candidacy, ("submitted",))
     return await _set_status(conn, log, candidacy, "rejected", "rejected", text)
 
@@ -709,7 +715,7 @@ async def exclude(
 ) -> Candidacy:
     """The organiser excludes a live candidacy at any time, with a public reason."""
     text = _reason(reason, required=True)
-    _primary, candidacy = await _lock(conn, candidacy_id)
+    _primary, candidacy = await lock_candidacy(conn, candidacy_id)
     _state(candidacy, LIVE)
     return await _set_status(conn, log, candidacy, "excluded", "excluded", text)
 
@@ -723,7 +729,7 @@ async def withdraw(
 ) -> Candidacy:
     """The candidate withdraws at any time (a draft leaves no trace in the log)."""
     text = _reason(reason, required=False)
-    _primary, candidacy = await _lock(conn, candidacy_id)
+    _primary, candidacy = await lock_candidacy(conn, candidacy_id)
     _owner(candidacy, account_id)
     _state(candidacy, ("draft", *LIVE))
     action = None if candidacy.status == "draft" else "withdrawn"
@@ -737,7 +743,7 @@ async def _answer(
     account_id: uuid.UUID,
     action: str,
 ) -> Candidacy:
-    primary, candidacy = await _lock(conn, candidacy_id)
+    primary, candidacy = await lock_candidacy(conn, candidacy_id)
     _owner(candidacy, account_id)
     _state(candidacy, ("qualified",))
     if await voting_has_started(conn, primary.id):

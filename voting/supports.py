@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 
 from crypto.encoding import b64encode
-from voting.candidacies import Candidacy, get_candidacy
+from voting.candidacies import Candidacy, get_candidacy, lock_candidacy
 from voting.credentials import (
     credential_in_force,
     sign_assisted,
@@ -75,22 +75,17 @@ async def _prepare(
     account_id: uuid.UUID,
     now: datetime | None,
 ) -> tuple[Primary, Candidacy]:
-    found = await get_candidacy(conn, candidacy_id)
-    if found is None:
-        raise Refused("candidacy-not-found")
-    primary = await get_primary_by_id(conn, found.primary_id, for_share=True)
-    assert primary is not None
-    if primary.supports_closed or await voting_has_started(conn, primary.id):
-        raise Refused("supports-closed")
-    if not primary.phases(now).is_open("supports"):
-        raise Refused("supports-not-open")
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        f"scrutin-support:{primary.id}:{account_id}",
-    )
-    candidacy = await get_candidacy(conn, found.id, for_update=True)
-    assert candidacy is not None
-    return primary, candidacy
+    async def supports_open(primary: Primary) -> None:
+        if primary.supports_closed or await voting_has_started(conn, primary.id):
+            raise Refused("supports-closed")
+        if not primary.phases(now).is_open("supports"):
+            raise Refused("supports-not-open")
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            f"scrutin-support:{primary.id}:{account_id}",
+        )
+
+    return await lock_candidacy(conn, candidacy_id, supports_open)
 
 
 async def support(
