@@ -159,7 +159,8 @@ def prepare_database(url: str, *, migrate: bool) -> None:
 def serve(settings: Settings, *, migrate: bool = True, demo: bool = False, workers: int = 1) -> int:
     settings = settings.with_overrides(data_dir=ensure_data_dir(settings.data_dir))
     check_port_free(settings.host, settings.port)
-    with database_url_for(settings.database_url, settings.data_dir) as url:
+    # The embedded server (if any) is restarted whenever it dies while the service runs.
+    with database_url_for(settings.database_url, settings.data_dir, supervise=True) as url:
         prepare_database(url, migrate=migrate)
         witnesses = []
         try:

