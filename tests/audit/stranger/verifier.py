@@ -32,6 +32,8 @@ from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.public import PrivateKey, SealedBox
 from nacl.signing import VerifyKey
 
+from . import encrypted as enc
+
 MAX_INT = 2**53 - 1
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -410,6 +412,12 @@ def _is(t: Any, v: Any, where: str) -> None:
             ok = True
         except ValueError:
             ok = False
+    elif isinstance(t, tuple) and t[0] == "b64len":  # §10: points, proofs, ciphertexts
+        try:
+            b64decode(v, t[1])
+            ok = True
+        except ValueError:
+            ok = False
     elif t == "b64":
         try:
             b64decode(v)
@@ -473,7 +481,13 @@ BODIES: dict[str, dict[str, Any]] = {
         # Check 12 (witness quorum, C2SP tlog-policy) is not implemented by the stranger.
         "witness_policy?": "str",
         "credentials?": {"server", "voter"},
+        # §8: grade labels in other languages, a language code → one label per grade.
+        "grade_labels?": ("map", "str", ("list", "str")),
         "phases": ("list", {"name": "str", "start": "str", "end": "str"}),
+        # §10 "Definition members".
+        "ballots?": {"sealed", "encrypted"},
+        "trustees?": "int",
+        "trustee_threshold?": "int",
     },
     "candidacy": {
         "candidate": "candidate",
@@ -513,13 +527,17 @@ BODIES: dict[str, dict[str, Any]] = {
     "round-open": {
         "round": "int",
         "candidates": ("list", {"candidate": "candidate", "name": "str", "declaration": "hex64"}),
-        "tally_public_key": "b64key",
+        # §10: an encrypted primary's round-open carries `election_public_key` instead.
+        "tally_public_key?": "b64key",
+        "election_public_key?": "b64key",
         "subset_size": "int",
         "allow_blank": "bool",
     },
     "ballot": {
         "round": "int",
-        "sealed": "b64",
+        # §10: under `ballots: "encrypted"`, `encrypted` and no `sealed`.
+        "sealed?": "b64",
+        "encrypted?": "b64",
         "credential?": "b64key",
         "credential_sig?": "b64sig",
     },
@@ -541,6 +559,35 @@ BODIES: dict[str, dict[str, Any]] = {
         ),
         "ranking": ("list", "candidate"),
         "tie_groups": ("list", ("list", "candidate")),
+    },
+    # §10 "Key ceremony" and "Encrypted tally".
+    "trustee": {"index": "int", "name": "str", "signing_key": "b64key", "box_key": "b64key"},
+    "trustee-keygen": {
+        "index": "int",
+        "commitments": ("list", "b64key"),
+        "pok": "b64sig",
+        "shares": ("list", {"box": "b64", "to": "int"}),
+        "trustee_sig": "b64sig",
+    },
+    "trustee-ack": {"index": "int", "complaints": ("list", "int"), "trustee_sig": "b64sig"},
+    "election-key": {
+        "public_key": "b64key",
+        "verification_keys": ("list", "b64key"),
+        "trustees": "int",
+        "threshold": "int",
+    },
+    "tally-sums": {
+        "round": "int",
+        "ballots": "int",
+        "sums": ("map", "candidate", ("list", ("b64len", 64))),
+        "blank?": ("b64len", 64),
+    },
+    "trustee-decryption": {
+        "round": "int",
+        "index": "int",
+        "shares": ("map", "candidate", ("list", ("b64len", 96))),
+        "blank?": ("b64len", 96),
+        "trustee_sig": "b64sig",
     },
 }
 
@@ -598,8 +645,28 @@ def _value_rules(kind: str, body: dict[str, Any]) -> None:
             raise Shape("the grade scale has fewer than two grades")
         if not 0 <= body["default_grade"] < len(body["grades"]):
             raise Shape("default_grade is not on the scale")
+        for lang, labels in body.get("grade_labels", {}).items():
+            # §8 value rules: a 2- or 3-letter lowercase code, one label per grade.
+            if not re.fullmatch(r"[a-z]{2,3}", lang):
+                raise Shape(f"grade_labels names {lang!r}, not a language code")
+            if len(labels) != len(body["grades"]):
+                raise Shape(f"grade_labels.{lang} has not one label per grade")
     if kind == "round-open" and not body["candidates"]:
         raise Shape("a round opens with no candidate")
+    # §10. AMBIGUITY: the spec states these as the members' meaning, not as §8 value rules;
+    # read here as check 4 (a body that breaks them is malformed).
+    if kind == "definition":
+        encrypted = body.get("ballots") == "encrypted"
+        if encrypted != ("trustees" in body) or encrypted != ("trustee_threshold" in body):
+            raise Shape("trustees and trustee_threshold are present exactly when encrypted")
+        if encrypted and not 1 <= body["trustee_threshold"] <= body["trustees"] <= 20:
+            raise Shape("not 1 ≤ trustee_threshold ≤ trustees ≤ 20")
+    if kind == "round-open" and ("tally_public_key" in body) == ("election_public_key" in body):
+        raise Shape("a round-open carries exactly one of tally_public_key, election_public_key")
+    if kind == "ballot" and ("sealed" in body) == ("encrypted" in body):
+        raise Shape("a ballot carries exactly one of sealed, encrypted")
+    if kind == "trustee" and not 1 <= len(body["name"]) <= 200:
+        raise Shape("a trustee's name has 1 to 200 characters")
 
 
 def signed_message(env: dict[str, Any]) -> bytes:
@@ -725,7 +792,24 @@ def recount(
     for b in ballots:
         for c, g in b.items():
             profiles[c][g] += 1
-    balanced = balance(profiles, len(ballots), missing, default, upper)
+    return recount_profiles(
+        profiles, len(ballots), candidates, n_grades, rule, missing, default, upper
+    )
+
+
+def recount_profiles(
+    profiles: dict[str, list[int]],
+    participants: int,
+    candidates: list[str],
+    n_grades: int,
+    rule: str,
+    missing: str,
+    default: int,
+    upper: bool,
+) -> dict[str, Any]:
+    """The recount from merit profiles (judgments received) and the number of participants
+    (valid non-blank ballots): what §10's decrypted sums give, and what §8's ballots add to."""
+    balanced = balance(profiles, participants, missing, default, upper)
     if all(sum(p) == 0 for p in balanced.values()):
         # AMBIGUITY: no participant (and a policy adding nothing): no median exists. Read
         # as every candidate at default_grade, all tied.
@@ -829,6 +913,9 @@ class Round:
     key_index: int | None = None
     secret: bytes | None = None
     results: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    encrypted: bool = False  # §10: `election_public_key`, encrypted ballots, trustees decrypt
+    sums: tuple[int, dict[str, Any]] | None = None
+    decryptions: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
     def counted(self) -> list[tuple[int, str]]:
         """The ballots that count: all, or under `credentials: voter` the last of each
@@ -937,7 +1024,8 @@ def _verify(export: Any, vkey: str, report: StrangerReport) -> None:
         except BadSignatureError:
             report.fail(5, i, "signature does not verify")
 
-    _replay(entries, origin, leaves, report)
+    ceremony = _ceremony(entries, origin, report)
+    _replay(entries, origin, leaves, report, ceremony)
     _timeline(entries, report)
     _witnesses(entries, export["checkpoints"], key, report)
     _credentials(entries, origin, report)
@@ -948,8 +1036,10 @@ def _replay(
     origin: str,
     leaves: list[bytes],
     report: StrangerReport,
+    ceremony: Ceremony | None = None,
 ) -> None:
     """Checks 6 to 10 on the entries that passed check 4."""
+    ceremony = ceremony or Ceremony()
     if not leaves:
         return  # nothing to check
     if not entries or entries[0][0] != 0 or entries[0][1]["kind"] != "definition":
@@ -1070,22 +1160,38 @@ def _replay(
                 report.fail(6, i, "subset_size differs from the definition's")
             if body["allow_blank"] != d["allow_blank"]:
                 report.fail(6, i, "allow_blank differs from the definition's")
+            encrypted = "election_public_key" in body
+            if encrypted != (d.get("ballots") == "encrypted"):
+                # AMBIGUITY: §10 says which key an encrypted round-open carries, not which
+                # check fails the wrong one; read as check 6 (the round opens wrongly).
+                report.fail(6, i, "the round's key does not match the definition's `ballots`")
+            if encrypted and body["election_public_key"] != ceremony.election_key:
+                report.fail(6, i, "election_public_key is not the election-key's public_key")
             if r not in rounds:
-                rounds[r] = Round(r, i, ids, body["tally_public_key"], body["allow_blank"], d)
+                pk = body.get("tally_public_key") or body["election_public_key"]
+                rounds[r] = Round(r, i, ids, pk, body["allow_blank"], d)
+                rounds[r].encrypted = encrypted
                 rounds[r].subset_size = body["subset_size"]
                 rounds[r].voter = d.get("credentials") == "voter"
             last_opened = max(last_opened, r)
             open_round = r
         elif kind == "ballot":
             r = body["round"]
+            # AMBIGUITY: check 8's "same `sealed` string" read, for §10 ballots, as the same
+            # `encrypted` string.
+            sealed = body.get("sealed") or body["encrypted"]
             if r != open_round:
                 report.fail(8, i, f"ballot for round {r}, which is not open")
-            elif body["sealed"] in sealed_seen:
+            elif ("encrypted" in body) != rounds[r].encrypted:
+                # AMBIGUITY: a sealed ballot in an encrypted round (or the reverse): read as
+                # check 8 (not a ballot of that round).
+                report.fail(8, i, "a ballot of the other kind than its round's")
+            elif sealed in sealed_seen:
                 report.fail(8, i, "a second ballot with the same sealed string")
             else:
-                rounds[r].ballots.append((i, body["sealed"]))
+                rounds[r].ballots.append((i, sealed))
                 rounds[r].credentials[i] = body.get("credential")
-            sealed_seen.add(body["sealed"])
+            sealed_seen.add(sealed)
         elif kind == "round-close":
             r = body["round"]
             if r != open_round:
@@ -1106,6 +1212,9 @@ def _replay(
             if rd.key_index is not None:
                 report.fail(6, i, f"second tally key of round {r}")
                 continue
+            if rd.encrypted:
+                report.fail(6, i, "a tally key in an encrypted round (§10: never written)")
+                continue
             rd.key_index = i
             sk = base64.b64decode(body["tally_secret_key"])
             if bytes(PrivateKey(sk).public_key) != base64.b64decode(rd.public_key):
@@ -1115,15 +1224,39 @@ def _replay(
         elif kind == "result":
             r = body["round"]
             rd = rounds.get(r)
-            if rd is None or rd.key_index is None:
+            # AMBIGUITY: §9 check 6 says a result follows its round's tally key; §10 writes
+            # no tally key. Read: an encrypted round's result follows its `tally-sums`.
+            if rd is not None and rd.encrypted and rd.sums is None:
+                report.fail(6, i, f"result of round {r} before its tally-sums")
+                continue
+            if rd is None or (not rd.encrypted and rd.key_index is None):
                 report.fail(6, i, f"result of round {r} before its tally key")
                 continue
             if rd.results:
                 report.fail(6, i, f"second result of round {r}")
             rd.results.append((i, body))
+        elif kind == "tally-sums":
+            rd = rounds.get(body["round"])
+            if rd is None or rd.close_index is None or not rd.encrypted:
+                report.fail(6, i, f"tally-sums of round {body['round']} before its closing")
+            elif rd.sums is not None:
+                report.fail(6, i, f"second tally-sums of round {body['round']}")
+            else:
+                rd.sums = (i, body)
+        elif kind == "trustee-decryption":
+            rd = rounds.get(body["round"])
+            if rd is None or rd.sums is None:
+                report.fail(6, i, f"decryption of round {body['round']} before its tally-sums")
+            elif any(b["index"] == body["index"] for _, b in rd.decryptions):
+                report.fail(6, i, f"a second decryption by trustee {body['index']}")
+            else:
+                rd.decryptions.append((i, body))
 
     for rd in rounds.values():
-        _open_and_recount(rd, leaves, report)
+        if rd.encrypted:
+            _encrypted_tally(rd, ceremony, origin, leaves, report)
+        else:
+            _open_and_recount(rd, leaves, report)
 
 
 def _open_and_recount(rd: Round, leaves: list[bytes], report: StrangerReport) -> None:
@@ -1148,6 +1281,24 @@ def _open_and_recount(rd: Round, leaves: list[bytes], report: StrangerReport) ->
             blank += 1
         else:
             valid.append(grades)
+    profiles = {c: [0] * n_grades for c in rd.candidates}
+    for grades in valid:
+        for c, g in grades.items():
+            profiles[c][g] += 1
+    counts = {"valid": len(valid), "blank": blank, "invalid": invalid}
+    _check_results(rd, leaves, profiles, counts, report)
+
+
+def _check_results(
+    rd: Round,
+    leaves: list[bytes],
+    profiles: dict[str, list[int]],
+    counts: dict[str, int],
+    report: StrangerReport,
+) -> None:
+    """Check 10 on each result of the round, against recounted profiles and counts."""
+    d = rd.definition
+    n_grades = len(d["grades"])
     for i, body in rd.results:
         for member in ("rule", "missing", "upper_median", "default_grade"):
             if body[member] != d[member]:
@@ -1158,12 +1309,12 @@ def _open_and_recount(rd: Round, leaves: list[bytes], report: StrangerReport) ->
             report.fail(10, i, f"tree_size {size} does not cover the close and precede the result")
         elif base64.b64encode(tree_root(leaves[:size])).decode() != body["root"]:
             report.fail(10, i, "root is not the root of the first tree_size entries")
-        counts = {"valid": len(valid), "blank": blank, "invalid": invalid}
         if body["counts"] != counts:
             report.fail(10, i, f"counts {body['counts']}, recount {counts}")
         try:
-            want = recount(
-                valid,
+            want = recount_profiles(
+                profiles,
+                counts["valid"],
                 rd.candidates,
                 n_grades,
                 d["rule"],
@@ -1177,6 +1328,317 @@ def _open_and_recount(rd: Round, leaves: list[bytes], report: StrangerReport) ->
         for member in ("candidates", "ranking", "tie_groups"):
             if body[member] != want[member]:
                 report.fail(10, i, f"{member} differs from the recount")
+
+
+# -- §10 encrypted ballots: key ceremony (check 14) and the encrypted tally (check 9) -------
+
+
+@dataclass
+class Ceremony:
+    n: int = 0
+    k: int = 0
+    signing: dict[int, str] = field(default_factory=dict)  # trustee index → signing key
+    election_key: str | None = None  # the election-key entry's public_key (base64)
+    verification: list[bytes] = field(default_factory=list)  # h_1 … h_n
+
+
+def _trustee_signed(
+    cer: Ceremony, origin: str, kind: str, body: dict[str, Any], index: int
+) -> bool:
+    """§10 "Trustee signatures"."""
+    key = cer.signing.get(index)
+    if key is None:
+        return False
+    rest = {k: v for k, v in body.items() if k != "trustee_sig"}
+    message = b"scrutin-" + kind.encode() + b"/v2\x00" + origin.encode() + b"\x00" + jcs(rest)
+    return _signed(key, message, body["trustee_sig"])
+
+
+def _ceremony(
+    entries: list[tuple[int, dict[str, Any]]], origin: str, report: StrangerReport
+) -> Ceremony:
+    """§10 "Definition members" and "Key ceremony".
+
+    AMBIGUITY: §9 lists thirteen checks and §10 names no check number for the ceremony;
+    scrutin-audit reports it as a fourteenth check ("trustees: key ceremony"), followed here.
+    """
+    cer = Ceremony()
+
+    def fail(i: int, reason: str) -> None:
+        report.fail(14, i, reason)
+
+    encrypted = False
+    voter = False
+    trustees: dict[int, dict[str, Any]] = {}
+    keygens: dict[int, dict[str, Any]] = {}
+    acks: dict[int, dict[str, Any]] = {}
+    frozen: tuple[Any, Any, Any] | None = None
+    for i, env in entries:
+        kind, body = env["kind"], env["body"]
+        if kind == "definition":
+            encrypted = body.get("ballots") == "encrypted"
+            voter = body.get("credentials") == "voter"
+            if encrypted and not voter:
+                fail(i, '`ballots: "encrypted"` requires `credentials: "voter"`')
+            members = (body.get("ballots"), body.get("trustees"), body.get("trustee_threshold"))
+            if frozen is not None and members != frozen:
+                fail(i, "a revision changes ballots/trustees/trustee_threshold after a trustee")
+            if encrypted:
+                cer.n, cer.k = body["trustees"], body["trustee_threshold"]
+            continue
+        if kind == "trustee":
+            if frozen is None:
+                frozen = (
+                    "encrypted" if encrypted else None,
+                    cer.n if encrypted else None,
+                    cer.k if encrypted else None,
+                )
+            j = body["index"]
+            if not encrypted:
+                fail(i, 'a trustee entry without `ballots: "encrypted"`')
+            elif keygens:
+                fail(i, "a trustee registered after a trustee-keygen")
+            elif not 1 <= j <= cer.n or j in trustees:
+                fail(i, f"trustee index {j} is not a new index of 1 … {cer.n}")
+            elif any(
+                t["signing_key"] == body["signing_key"] or t["box_key"] == body["box_key"]
+                for t in trustees.values()
+            ):
+                fail(i, "two trustees share a signing_key or a box_key")
+            else:
+                trustees[j] = body
+                cer.signing[j] = body["signing_key"]
+        elif kind == "trustee-keygen":
+            j = body["index"]
+            if len(trustees) != cer.n or cer.n == 0:
+                fail(i, "a trustee-keygen before all n trustees are registered")
+                continue
+            if j not in trustees or j in keygens:
+                fail(i, f"trustee-keygen of index {j}: not a trustee, or a second one")
+                continue
+            # AMBIGUITY: §10 does not say whether a failing ceremony entry still counts as
+            # posted. Read as scrutin-audit does: it fails once, and the later entries are
+            # judged as if it had been posted (no cascade of failures).
+            commitments = [base64.b64decode(c) for c in body["commitments"]]
+            if len(commitments) != cer.k or not all(enc.valid_point(c) for c in commitments):
+                fail(i, f"commitments are not {cer.k} valid points")
+                continue
+            keygens[j] = {"body": body, "commitments": commitments}
+            if not _trustee_signed(cer, origin, kind, body, j):
+                fail(i, "trustee_sig does not verify")
+                continue
+            pok = base64.b64decode(body["pok"])
+            c, s = enc.scalar(pok[:32]), enc.scalar(pok[32:])
+            ok = c is not None and s is not None
+            if ok:
+                assert c is not None and s is not None
+                a = enc.sub(enc.base(s), enc.mul(c, commitments[0]))
+                ok = a != enc.IDENTITY and enc.H("trustee-pok", origin, j, *commitments, a) == c
+            if not ok:
+                fail(i, "the proof of knowledge (pok) fails")
+                continue
+            others = [t for t in range(1, cer.n + 1) if t != j]
+            if [x["to"] for x in body["shares"]] != others:
+                fail(i, "shares are not one per other trustee in increasing `to`")
+                continue
+            bad = False
+            for x in body["shares"]:
+                message = b"scrutin-trustee-share/v2\x00" + origin.encode() + b"\x00"
+                message += f"{j}".encode() + b"\x00" + f"{x['to']}".encode() + b"\x00"
+                if len(base64.b64decode(x["box"])) != 24 + 16 + len(message) + 32:
+                    bad = True
+            if bad:
+                fail(i, "a share's box has not the length its message fixes")
+        elif kind == "trustee-ack":
+            j = body["index"]
+            if len(keygens) != cer.n or cer.n == 0:
+                fail(i, "a trustee-ack before all n trustee-keygen")
+                continue
+            if j not in trustees or j in acks:
+                fail(i, f"trustee-ack of index {j}: not a trustee, or a second one")
+                continue
+            acks[j] = body
+            if not _trustee_signed(cer, origin, kind, body, j):
+                fail(i, "trustee_sig does not verify")
+                acks[j] = {"complaints": [0]}  # unsigned: not an acknowledgement
+                continue
+            comp = body["complaints"]
+            # AMBIGUITY: "dealer indexes": read as other trustees' indexes, increasing.
+            if comp != sorted(set(comp)) or any(d not in trustees or d == j for d in comp):
+                fail(i, "complaints are not dealer indexes in increasing order")
+        elif kind == "election-key":
+            if cer.election_key is not None:
+                fail(i, "a second election-key")
+                continue
+            if len(acks) != cer.n or cer.n == 0 or any(a["complaints"] for a in acks.values()):
+                fail(i, "an election-key without every trustee's ack free of complaint")
+            pub = enc.IDENTITY
+            for g in keygens.values():
+                pub = enc.add(pub, g["commitments"][0])
+            hs = []
+            for j in range(1, cer.n + 1):
+                hj = enc.IDENTITY
+                for g in keygens.values():
+                    for t, ct in enumerate(g["commitments"]):
+                        hj = enc.add(hj, enc.mul(pow(j, t, enc.L), ct))
+                hs.append(hj)
+            want = {
+                "public_key": base64.b64encode(pub).decode(),
+                "verification_keys": [base64.b64encode(x).decode() for x in hs],
+                "trustees": cer.n,
+                "threshold": cer.k,
+            }
+            if body != want:
+                fail(i, "the election key is not the one the commitments give")
+            # The key the commitments give is the one the rounds must use.
+            cer.election_key, cer.verification = want["public_key"], hs
+        elif kind == "roll" and encrypted and cer.election_key is None:
+            # §10: the ceremony's entries come before round 1's roll.
+            fail(i, "a roll before the election-key")
+    return cer
+
+
+def _encrypted_tally(
+    rd: Round, cer: Ceremony, origin: str, leaves: list[bytes], report: StrangerReport
+) -> None:
+    """§10: every ballot's layout and proofs, the sums, the decryption shares, the combined
+    counts; then check 10 on the decrypted profiles.
+
+    AMBIGUITY: §10 names no check for these; read as check 9 (the opening of the round),
+    as scrutin-audit reports them.
+    """
+    d = rd.definition
+    n = len(d["grades"])
+    h = base64.b64decode(rd.public_key)
+    counted: dict[str | None, tuple[int, dict[str, list[enc.Cipher]], enc.Cipher | None]] = {}
+    invalid_credentials: set[str | None] = set()
+    for i, blob in rd.ballots:
+        cred = rd.credentials[i]
+        rows, blank_cell, why = enc.parse_ballot(
+            base64.b64decode(blob),
+            origin=origin,
+            round_no=rd.number,
+            credential=base64.b64decode(cred or ""),
+            candidates=rd.candidates,
+            n_grades=n,
+            allow_blank=rd.allow_blank,
+            subset_size=rd.subset_size,
+            h=h,
+        )
+        if rows is None:
+            report.warn(9, i, f"invalid ballot ({why})", why)
+            invalid_credentials.add(cred)
+        else:
+            counted[cred] = (i, rows, blank_cell)  # the last valid ballot of each credential
+    # The sums, recomputed.
+    sums: dict[str, list[enc.Cipher]] = {}
+    blank_sum: enc.Cipher | None = None
+    for _, rows, blank_cell in sorted(counted.values(), key=lambda x: x[0]):
+        for cand, cells in rows.items():
+            acc = sums.setdefault(cand, [(enc.IDENTITY, enc.IDENTITY)] * n)
+            sums[cand] = [
+                (enc.add(a, c), enc.add(b, e)) for (a, b), (c, e) in zip(acc, cells, strict=True)
+            ]
+        if blank_cell is not None:
+            a, b = blank_sum or (enc.IDENTITY, enc.IDENTITY)
+            blank_sum = (enc.add(a, blank_cell[0]), enc.add(b, blank_cell[1]))
+
+    def b64c(c: enc.Cipher) -> str:
+        return base64.b64encode(c[0] + c[1]).decode()
+
+    if rd.sums is None:
+        for i, _ in rd.results:
+            report.fail(10, i, "no tally-sums: nothing to recount")
+        return
+    si, sbody = rd.sums
+    want = {"round": rd.number, "ballots": len(counted)}
+    want["sums"] = {c: [b64c(x) for x in v] for c, v in sums.items()}  # type: ignore[assignment]
+    if blank_sum is not None:
+        want["blank"] = b64c(blank_sum)  # type: ignore[assignment]
+    if sbody != want:
+        report.fail(9, si, "tally-sums differ from the sums of the counted ballots")
+        # AMBIGUITY: §10 says to recompute and compare the sums, not what follows when they
+        # differ. Read (as scrutin-audit does): the decrypted counts are not the ballots',
+        # so the round's result cannot be recounted (check 10 fails too).
+        for i, _ in rd.results:
+            report.fail(10, i, "the tally-sums are wrong: nothing to recount")
+        return
+    # The published ciphertexts, by position.
+    positions: dict[str, tuple[bytes, bytes]] = {}
+    for cand, cells in sbody["sums"].items():
+        for g, cell in enumerate(cells):
+            raw = base64.b64decode(cell)
+            positions[f"{cand}/{g}"] = (raw[:32], raw[32:])
+    if "blank" in sbody:
+        raw = base64.b64decode(sbody["blank"])
+        positions["blank"] = (raw[:32], raw[32:])
+    if not all(enc.valid_point(a) and enc.valid_point(b) for a, b in positions.values()):
+        report.fail(9, si, "a tally-sums ciphertext is not two valid points")
+        return
+    good: list[tuple[int, int, dict[str, bytes]]] = []
+    for i, body in rd.decryptions:
+        j = body["index"]
+        if not 1 <= j <= cer.n or j > len(cer.verification):
+            report.fail(9, i, f"decryption by {j}, not a trustee of the election key")
+            continue
+        if not _trustee_signed(cer, origin, "trustee-decryption", body, j):
+            report.fail(9, i, "trustee_sig does not verify")
+            continue
+        given: dict[str, bytes] = {}
+        for cand, values in body["shares"].items():
+            for g, value in enumerate(values):
+                given[f"{cand}/{g}"] = base64.b64decode(value)
+        if "blank" in body:
+            given["blank"] = base64.b64decode(body["blank"])
+        if set(given) != set(positions):
+            report.fail(9, i, "the shares are not one per ciphertext of the tally-sums")
+            continue
+        ds: dict[str, bytes] = {}
+        for pos, (alpha, _) in positions.items():
+            dj = enc.share_ok(
+                origin, rd.number, j, pos, h, cer.verification[j - 1], alpha, given[pos]
+            )
+            if dj is None:
+                break
+            ds[pos] = dj
+        if len(ds) != len(positions):
+            report.fail(9, i, f"a decryption share of trustee {j} fails its proof")
+            continue
+        good.append((i, j, ds))
+    # AMBIGUITY: "with the first k trustee-decryption entries of the round (log order) all
+    # valid": read strictly, as scrutin-audit does: the first k entries must all be valid; an
+    # invalid one among them is not replaced by a later valid one, and nothing decrypts.
+    # With a published result, that fails check 9 (the round cannot be decrypted) and the
+    # result's check 10; a round still waiting for its trustees fails nothing.
+    first = {i for i, _ in rd.decryptions[: cer.k]}
+    chosen = [(j, ds) for i, j, ds in good if i in first]
+    if len(first) < cer.k or len(chosen) < cer.k:
+        if rd.results:
+            report.fail(9, None, f"the first {cer.k} decryptions are not all valid")
+        for i, _ in rd.results:
+            report.fail(10, i, "the round cannot be decrypted: nothing to recount")
+        return
+
+    indexes = [j for j, _ in chosen]
+    plain: dict[str, int] = {}
+    bound = sbody["ballots"]
+    for pos, (_, beta) in positions.items():
+        xa = enc.IDENTITY
+        for j, ds in chosen:
+            xa = enc.add(xa, enc.mul(enc.lagrange(j, indexes), ds[pos]))
+        m = enc.dlog(enc.sub(beta, xa), bound)
+        if m is None:
+            report.fail(9, si, f"{pos} decrypts to no count in 0 … {bound}")
+            return
+        plain[pos] = m
+    profiles = {c: [plain.get(f"{c}/{g}", 0) for g in range(n)] for c in rd.candidates}
+    blank = plain.get("blank", 0)
+    # AMBIGUITY: `counts` of an encrypted round. valid + blank = the counted ballots (the
+    # tally-sums `ballots`); `invalid` read as the credentials of the round whose every
+    # ballot is invalid (turnout − counted), so valid + blank + invalid = the turnout.
+    invalid = len(invalid_credentials - set(counted))
+    counts = {"valid": bound - blank, "blank": blank, "invalid": invalid}
+    _check_results(rd, leaves, profiles, counts, report)
 
 
 # -- check 11: timeline (§8 "Phases", §9 check 11) ------------------------------------------
@@ -1623,8 +2085,12 @@ def _credentials(
                     fail(i, "support-pseudonym", "a citizen's supports under two pseudonyms")
         elif kind == "ballot" and voter:
             cred, sig, r = body.get("credential"), body.get("credential_sig"), body["round"]
-            message = b"scrutin-ballot/v1\x00" + origin.encode() + b"\x00" + str(r).encode()
-            message += b"\x00" + base64.b64decode(body["sealed"])
+            # §10: an encrypted ballot signs its blob under the v2 prefix.
+            version, blob = (
+                (b"v2", body["encrypted"]) if "encrypted" in body else (b"v1", body["sealed"])
+            )
+            message = b"scrutin-ballot/" + version + b"\x00" + origin.encode() + b"\x00"
+            message += str(r).encode() + b"\x00" + base64.b64decode(blob)
             if cred is None or sig is None:
                 fail(i, "ballot-unsigned", "a ballot without a credential signature")
             elif cred not in rolls.get(r, set()):

@@ -1,0 +1,346 @@
+"""The stranger's verifier (tests/audit/stranger/, written from docs/audit-log.md alone) on
+encrypted primaries (§10): the spec's worked examples, then honest and dishonest logs made
+with tests/audit/encrypted_builder.py (each re-signed with the valid log key), where the
+stranger's verdict must agree with `scrutin-audit verify` run as a command: pass or fail, and
+which checks fail, and which invalid-ballot codes are warned."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nacl.signing import SigningKey
+
+from tests.audit.encrypted_builder import EncryptedPrimary, key_of, trustee_sig
+from tests.audit.stranger import encrypted as E
+from tests.audit.stranger.verifier import verify_export
+
+SPEC = (Path(__file__).resolve().parents[2] / "docs" / "audit-log.md").read_text()
+ORIGIN = "scrutin.localhost/primaries/demo"
+
+
+def _spec_value(label: str) -> str:
+    m = re.search(re.escape(label) + r":?\s*`?([A-Za-z0-9+/=]+)`", SPEC)
+    assert m, label
+    return m.group(1)
+
+
+# -- §10 worked examples ---------------------------------------------------------------------
+
+
+def test_worked_example_ballot() -> None:
+    blob = base64.b64decode(re.search(r"The blob \(713 bytes\) is\n\n    (\S+)", SPEC).group(1))
+    assert len(blob) == 713
+    sha = "4e0bab57a3856da5dd01554e60b26e925a2e405e76ccd1719007f865c34edcd9"
+    assert hashlib.sha256(blob).hexdigest() == sha
+    x = int.from_bytes(
+        bytes.fromhex("b0e9ec77b44f653b77c4230ea38f3b9821f586a21e14058cb9727a725d51230b"),
+        "little",
+    )
+    h = base64.b64decode("azc4Fqf0SFMQUWICBixSTQX8wgM8Ue/rKV/ttZgKI5M=")
+    assert E.base(x) == h
+    key = SigningKey(bytes([1]) * 32)
+    cred = bytes(key.verify_key)
+    cands = ["5f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"]
+    rows, blank, why = E.parse_ballot(
+        blob,
+        origin=ORIGIN,
+        round_no=1,
+        credential=cred,
+        candidates=cands,
+        n_grades=3,
+        allow_blank=True,
+        subset_size=0,
+        h=h,
+    )
+    assert why == "" and rows is not None and blank is not None
+    assert list(rows) == cands  # header: indexes 0 and 1
+
+    def dec(c: E.Cipher) -> int | None:
+        return E.dlog(E.sub(c[1], E.mul(x, c[0])), 1)
+
+    assert [dec(c) for c in rows[cands[0]]] == [0, 0, 1]
+    assert [dec(c) for c in rows[cands[1]]] == [1, 0, 0]
+    assert dec(blank) == 0
+    message = b"scrutin-ballot/v2\x00" + ORIGIN.encode() + b"\x001\x00" + blob
+    sig = base64.b64encode(key.sign(message).signature).decode()
+    assert sig == (
+        "NFXBthpLVH+P6jZYuv/rs5MafSqBCOQHnr0GmDcAta/BbwsmSTIBBW0HWCrcF2GESr56JkPDcMTrdF+dRPSUBg=="
+    )
+    # The first row's weight z_0 and the sum of its challenges.
+    first = 5 + 4 + 64
+    statement = blob[first : first + 128] + blob[9 : 9 + 64]
+    z0 = E.H128("ballot-weight", ORIGIN, 1, cred, cands[0], h, statement, "0")
+    assert z0.to_bytes(16, "little").hex() == "67bca7fe0c1438d6170236dc67293f98"
+    cs = [int.from_bytes(blob[first + 128 + 48 * k :][:16], "little") for k in range(4)]
+    assert sum(cs) % 2**128 == 130375650680817323386153297378467667714
+    # A flipped bit in a response makes the row fail.
+    bad = bytearray(blob)
+    bad[first + 128 + 16] ^= 1
+    *_, why = E.parse_ballot(
+        bytes(bad),
+        origin=ORIGIN,
+        round_no=1,
+        credential=cred,
+        candidates=cands,
+        n_grades=3,
+        allow_blank=True,
+        subset_size=0,
+        h=h,
+    )
+    assert why == "proof-failed"
+
+
+def test_worked_example_twelve_candidates_header() -> None:
+    # Only the announced size and prefix can be checked without the whole blob.
+    assert E.ballot_length(7, 1, 12) == 9309
+    head = base64.b64decode("AQcBAAwAAAABAAIAAwAEAAUABgAHAAgACQAKAAv8A7KmLAaa99Qppv5sX/EZMhqI")
+    assert head[:5] == bytes([1, 7, 1, 0, 12])
+    assert [int.from_bytes(head[5 + 2 * i : 7 + 2 * i], "big") for i in range(12)] == list(
+        range(12)
+    )
+
+
+def test_worked_examples_trustee_part() -> None:
+    g = E.G
+    assert E.H("trustee-pok", ORIGIN, 1, g).to_bytes(32, "little").hex() == (
+        "bfb3e1d71ee2d7e110a24c09cb8fd30afd86bd447604ad9f20914b830de4de0e"
+    )
+    c0, c1 = E.base(7), E.base(9)
+    assert base64.b64encode(c0).decode() == _spec_value("commitment-0")
+    assert base64.b64encode(c1).decode() == _spec_value("commitment-1")
+    pok = base64.b64decode(_spec_value("pok"))
+    c, s = E.scalar(pok[:32]), E.scalar(pok[32:])
+    assert c is not None and s is not None
+    a = E.sub(E.base(s), E.mul(c, c0))
+    assert a == E.base(11) and E.H("trustee-pok", ORIGIN, 1, c0, c1, a) == c
+    assert E.base(34) == E.add(c0, E.mul(3, c1))
+    # Trustee signature (the ack of trustee 1).
+    from tests.audit.stranger.verifier import jcs
+
+    key = SigningKey(bytes([1]) * 32)
+    message = b"scrutin-trustee-ack/v2\x00" + ORIGIN.encode() + b"\x00"
+    message += jcs({"complaints": [], "index": 1})
+    assert base64.b64encode(key.sign(message).signature).decode() == _spec_value("ack-sig")
+    # Decryption share, n = k = 1, x_1 = 7.
+    alpha = base64.b64decode(_spec_value("alpha"))
+    assert alpha == E.base(3)
+    value = base64.b64decode(_spec_value("decryption-share"))
+    position = "5f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0/3"
+    d = E.share_ok(ORIGIN, 1, 1, position, E.base(7), E.base(7), alpha, value)
+    assert d == E.base(21)
+    assert E.share_ok(ORIGIN, 1, 1, "blank", E.base(7), E.base(7), alpha, value) is None
+    # Lagrange for S = {1, 3}.
+    for j, label in ((1, "lambda-1"), (3, "lambda-3")):
+        want = bytes.fromhex(re.search(label + r": ([0-9a-f]{64})", SPEC).group(1))
+        assert E.lagrange(j, [1, 3]).to_bytes(32, "little") == want
+
+
+# -- honest and dishonest logs: the stranger agrees with scrutin-audit --------------------
+
+
+def _audit(export: dict[str, Any], vkey: str, tmp: Path) -> dict[str, Any]:
+    path = tmp / "export.json"
+    path.write_text(json.dumps(export))
+    keyfile = tmp / "key.txt"
+    keyfile.write_text(vkey)
+    run = subprocess.run(
+        [sys.executable, "-m", "audit", "verify", str(path), "--log-key", str(keyfile), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode in (0, 1), run.stderr
+    return json.loads(run.stdout)
+
+
+def _voters(p: EncryptedPrimary) -> None:
+    p.ceremony()
+    p.open()
+    p.cast(1, {"A": 2, "B": 0, "C": 1})
+    p.cast(2, {"A": 1, "B": 1, "C": 1})
+    p.cast(3, None)
+    p.cast(4, {"A": 0, "B": 2, "C": 2})
+
+
+def _honest(p: EncryptedPrimary) -> None:
+    _voters(p)
+    p.finish()
+
+
+def _sums_swapped(p: EncryptedPrimary) -> None:
+    """The operator swaps two sums cells of A: the decrypted profile follows."""
+    _voters(p)
+    p.close()
+    body = p.honest_sums()
+    a = p.ids["A"]
+    body["sums"][a][0], body["sums"][a][2] = body["sums"][a][2], body["sums"][a][0]
+    p.publish_sums(body)
+    p.publish_decryptions(body)
+    profiles, valid, blank = p.honest_profiles()
+    profiles[a][0], profiles[a][2] = profiles[a][2], profiles[a][0]
+    p.publish_result(p.result_body(profiles, valid, blank))
+
+
+def _result_lies(p: EncryptedPrimary) -> None:
+    """Honest sums and decryptions, a result that moves one judgment."""
+    _voters(p)
+    p.close()
+    body = p.honest_sums()
+    p.publish_sums(body)
+    p.publish_decryptions(body)
+    profiles, valid, blank = p.honest_profiles()
+    a = p.ids["A"]
+    profiles[a][0] -= 1
+    profiles[a][6] += 1
+    p.publish_result(p.result_body(profiles, valid, blank))
+
+
+def _bad_share(p: EncryptedPrimary) -> None:
+    """Trustee 1's decryption made with a wrong secret (its proof cannot hold)."""
+    _voters(p)
+    p.close()
+    body = p.honest_sums()
+    p.publish_sums(body)
+    t = p.trustees[0]
+    p.b.add("trustee-decryption", p.decryption_body(t, body, secret=12345))
+    p.publish_decryptions(body, which=[2, 3])
+    p.publish_result(p.result_body(*p.honest_profiles()))
+
+
+def _too_few_shares(p: EncryptedPrimary) -> None:
+    _voters(p)
+    p.close()
+    body = p.honest_sums()
+    p.publish_sums(body)
+    p.publish_decryptions(body, which=[1])
+    p.publish_result(p.result_body(*p.honest_profiles()))
+
+
+def _turnout_wrong(p: EncryptedPrimary) -> None:
+    _voters(p)
+    p.close(turnout=5)
+    body = p.honest_sums()
+    p.publish_sums(body)
+    p.publish_decryptions(body)
+    p.publish_result(p.result_body(*p.honest_profiles()))
+
+
+def _tampered_ballot(p: EncryptedPrimary) -> None:
+    """Voter 5's ballot with one flipped bit in a response, properly signed by the voter's
+    own credential: an invalid ballot (proof-failed), warned, counted as invalid."""
+    _voters(p)
+    honest = p.honest_sums()  # the four valid ballots' sums, before voter 5's
+    profiles, valid, blank = p.honest_profiles()
+    p.cast(5, {"A": 3, "B": 3, "C": 3})
+    spec = p.b.specs[-1]
+    body = dict(spec.body)
+    blob = bytearray(base64.b64decode(body["encrypted"]))
+    blob[-1] ^= 0x01  # the last response's top byte: still canonical, the proof fails
+    blob[-1] &= 0x0F
+    body["encrypted"] = base64.b64encode(bytes(blob)).decode()
+    key = next(k for i, k, *_ in p.counted() if i == len(p.b.specs) - 1)
+    message = b"scrutin-ballot/v2\x00" + p.origin.encode() + b"\x001\x00" + bytes(blob)
+    body["credential_sig"] = base64.b64encode(key.sign(message).signature).decode()
+    spec.body = body
+    p.close()
+    p.publish_sums(honest)
+    p.publish_decryptions(honest)
+    p.publish_result(p.result_body(profiles, valid, blank, invalid=1))
+
+
+def _respec(p: EncryptedPrimary, kind: str, nth: int, change: Callable[[dict], None]) -> None:
+    """Change the body of the nth entry of `kind`, re-signed by the trustee of its index (a
+    dishonest trustee) when it is a trustee's body; the log key re-signs every envelope."""
+    spec = [x for x in p.b.specs if x.kind == kind][nth]
+    body = dict(spec.body)
+    change(body)
+    if "trustee_sig" in body:
+        t = next(t for t in p.trustees if t.index == body["index"])
+        rest = {k: v for k, v in body.items() if k != "trustee_sig"}
+        body["trustee_sig"] = trustee_sig(t.signing, kind, p.origin, rest)
+    spec.body = body
+
+
+def _pok_forged(p: EncryptedPrimary) -> None:
+    """Trustee 2 posts a proof of knowledge that does not hold (c and s swapped)."""
+    p.ceremony()
+
+    def swap(body: dict) -> None:
+        raw = base64.b64decode(body["pok"])
+        body["pok"] = base64.b64encode(raw[32:] + raw[:32]).decode()
+
+    _respec(p, "trustee-keygen", 1, swap)
+    p.open()
+    p.finish()
+
+
+def _ack_not_signed(p: EncryptedPrimary) -> None:
+    """The operator writes trustee 3's ack with a signature by another key."""
+    p.ceremony()
+    spec = [x for x in p.b.specs if x.kind == "trustee-ack"][2]
+    body = dict(spec.body)
+    rest = {k: v for k, v in body.items() if k != "trustee_sig"}
+    body["trustee_sig"] = trustee_sig(key_of(99), "trustee-ack", p.origin, rest)
+    spec.body = body
+    p.open()
+    p.finish()
+
+
+def _election_key_wrong(p: EncryptedPrimary) -> None:
+    """The election-key entry announces a key that is not the commitments' sum."""
+    p.ceremony()
+
+    def other(body: dict) -> None:
+        body["public_key"] = body["verification_keys"][0]
+
+    _respec(p, "election-key", 0, other)
+    p.open()
+    p.finish()
+
+
+VARIANTS: dict[str, Callable[[EncryptedPrimary], None]] = {
+    "pok-forged": _pok_forged,
+    "ack-not-signed": _ack_not_signed,
+    "election-key-wrong": _election_key_wrong,
+    "honest": _honest,
+    "sums-swapped": _sums_swapped,
+    "result-lies": _result_lies,
+    "bad-share": _bad_share,
+    "too-few-shares": _too_few_shares,
+    "turnout-wrong": _turnout_wrong,
+    "tampered-ballot": _tampered_ballot,
+}
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_stranger_agrees_with_scrutin_audit(name: str, tmp_path: Path) -> None:
+    p = EncryptedPrimary()
+    VARIANTS[name](p)
+    export = p.export()
+    ours = verify_export(export, p.b.vkey)
+    theirs = _audit(export, p.b.vkey, tmp_path)
+    failed = {c["number"] for c in theirs["checks"] if not c["ok"]}
+    warned = {
+        (w.get("code") or "").removeprefix("invalid-")
+        for c in theirs["checks"]
+        if c["number"] == 9
+        for w in c.get("warnings") or []
+        if isinstance(w, dict)
+    }
+    assert ours.usable
+    assert ours.ok == theirs["ok"], (ours.failures, theirs)
+    assert ours.failed_checks == failed, (ours.failures, theirs)
+    assert {w.code for w in ours.warnings if w.check == 9} == warned
+    if name == "honest":
+        assert ours.ok
+    else:
+        assert not ours.ok or name == "tampered-ballot"
