@@ -140,6 +140,7 @@ def test_the_browser_encrypts_and_the_server_never_sees_the_grades(
         _make_key(page, live_site, slug)
         _open(live_site, primary)
         page.on("request", lambda r: posted.append(r.post_data or "") if r.method == "POST" else 0)
+        page.on("console", lambda m: print(m.text) if m.text.startswith("scrutin:") else None)
         page.goto(f"/primaries/{slug}/rounds/1/vote")
         rows = page.locator("fieldset.grade-row")
         expect(rows).to_have_count(3)

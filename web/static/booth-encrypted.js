@@ -176,7 +176,8 @@ function booth(form) {
         signedMessage(round.origin, round.round, built.blob)));
       castForm.querySelector("input[name=encrypted]").value = built.encrypted;
       castForm.querySelector("input[name=credential_sig]").value = toBase64(signature);
-      castForm.dataset.encryptMs = String(Math.round(performance.now() - started));
+      console.info("scrutin: ballot encrypted, proved and signed in " +
+        Math.round(performance.now() - started) + " ms (" + built.blob.length + " bytes)");
       say(d.msgSending);
       castForm.submit();
     } catch (e) {
