@@ -13,6 +13,7 @@ ENVELOPE_MEMBERS = frozenset({"v", "origin", "primary", "kind", "time", "body", 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
 KEY_ID_RE = re.compile(r"[0-9a-f]{8}\Z")
+LANGUAGE_RE = re.compile(r"[a-z]{2,3}\Z")  # a definition's grade_labels names (§8)
 MAX_ENTRY_BYTES = 0xFFFF  # a tile bundle stores each entry's length in 2 bytes (§7)
 
 RULES = ("majority-value", "majority-gauge", "mieux-voter", "typical", "central", "usual")
@@ -59,6 +60,7 @@ BODY_SHAPES: dict[str, dict[str, Any]] = {
         "ballots": {"optional": ("sealed", "encrypted")},  # §10
         "trustees": {"optional": "int"},
         "trustee_threshold": {"optional": "int"},
+        "grade_labels": {"optional": {"map": ["list", "str"]}},
     },
     "candidacy": {
         "candidate": "uuid",
@@ -238,6 +240,14 @@ def check_body(kind: str, body: Any) -> None:
                 f"body.default_grade: {body['default_grade']} is not a grade of the scale "
                 f"(0 to {len(body['grades']) - 1})"
             )
+        for lang, labels in body.get("grade_labels", {}).items():
+            if not LANGUAGE_RE.match(lang):
+                raise EntryError(f"body.grade_labels: {lang[:20]!r} is not a language code")
+            if len(labels) != len(body["grades"]):
+                raise EntryError(
+                    f"body.grade_labels.{lang}: {len(labels)} labels for "
+                    f"{len(body['grades'])} grades"
+                )
         _check_v2_definition(body)
     elif kind == "round-open":
         if ("tally_public_key" in body) == ("election_public_key" in body):

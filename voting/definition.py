@@ -58,8 +58,11 @@ BODY_MEMBERS = (
     "revision", "title", "slug", "description", "threshold", "support_cap", "qualification",
     "grades", "rule", "missing", "default_grade", "upper_median", "subset_size", "allow_blank",
     "eligibility", "refuse_disposable", "phases", "witness_policy", "credentials",
-    "ballots", "trustees", "trustee_threshold",
+    "ballots", "trustees", "trustee_threshold", "grade_labels",
 )  # fmt: skip
+# The languages a scale's labels may be translated into (`grade_labels`): the ones the pages
+# offer besides French, the language of `grades` (docs/audit-log.md §8).
+LABEL_LANGUAGES = ("en",)
 # Sealed (v1) or encrypted in the voter's browser under the trustees' key (docs/audit-log.md §10).
 BALLOT_MODES = ("sealed", "encrypted")
 MAX_TRUSTEES = 20
@@ -235,6 +238,37 @@ def validate_grades(value: Any) -> list[str]:
     return labels
 
 
+def validate_grade_labels(value: Any, grades: Sequence[str]) -> dict[str, list[str]]:
+    """`grade_labels`: for each language offered besides French, one label per grade, worst
+    first, as many as `grades`, distinct; `{}` (the member left out) when nothing is given."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise Refused("grade-labels-not-object", field="grade_labels")
+    translations: dict[str, list[str]] = {}
+    for lang in sorted(value):
+        path = f"grade_labels.{str(lang)[:20]}"
+        if lang not in LABEL_LANGUAGES:
+            raise Refused("unknown-choice", field=path, choices=", ".join(LABEL_LANGUAGES))
+        labels = value[lang]
+        if not isinstance(labels, list):
+            raise Refused("grades-not-list", field=path)
+        if len(labels) != len(grades):
+            raise Refused("grade-labels-count", field=path, count=len(grades))
+        seen: set[str] = set()
+        translated: list[str] = []
+        for i, label in enumerate(labels):
+            text = clean_text(
+                label, f"{path}[{i}]", max_length=MAX_GRADE_LABEL, required=True, multiline=False
+            )
+            if text.casefold() in seen:
+                raise Refused("duplicate-grade", field=f"{path}[{i}]")
+            seen.add(text.casefold())
+            translated.append(text)
+        translations[lang] = translated
+    return translations
+
+
 def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
     """The canonical `definition` body from untrusted input, or `Refused`.
 
@@ -298,6 +332,10 @@ def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
         )
     elif "trustees" in merged or "trustee_threshold" in merged:
         raise Refused("trustees-need-encrypted-ballots", field="ballots")
+    # Optional: absent means no translation (a preset scale's words are known in English).
+    translations = validate_grade_labels(merged.get("grade_labels"), grades)
+    if translations:
+        body["grade_labels"] = translations
     return body
 
 

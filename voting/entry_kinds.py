@@ -71,6 +71,7 @@ class Definition(EntryBody):
     ballots: str | None = None
     trustees: int | None = None
     trustee_threshold: int | None = None
+    grade_labels: dict[str, list[str]] | None = None
 
     @classmethod
     def of(cls, definition: dict[str, Any]) -> Definition:

@@ -4,12 +4,14 @@ The definition (the body of the log's `definition` entry) holds the organiser's 
 primary's language, French. The preset scales' labels are known in English too (the tally
 engine's scales), so pages and explanations show them in the reader's language. A custom
 label that is not a preset word has no translation: it keeps its own language, which pages
-mark with a `lang` attribute so that screen readers pronounce it right. Pure: no I/O.
+mark with a `lang` attribute so that screen readers pronounce it right. The organiser may
+give the labels in other languages (the definition's `grade_labels`, docs/audit-log.md §8):
+those are shown as given. Pure: no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from voting.majority import FRENCH_7, Scale, ScaleError
@@ -37,10 +39,20 @@ def _translate(label: str, lang: str) -> GradeLabel | None:
     return None
 
 
-def grade_labels(labels: Sequence[str], lang: str) -> list[GradeLabel]:
-    """``labels`` (worst first) for a reader of ``lang``: preset words translated, other labels
-    as written, in the primary's language. If translating would make two grades read the same
-    (a custom scale mixing "Bien" and "Good"), every label stays as written."""
+def grade_labels(
+    labels: Sequence[str], lang: str, translations: Mapping[str, Sequence[str]] | None = None
+) -> list[GradeLabel]:
+    """``labels`` (worst first) for a reader of ``lang``: the organiser's own translation when
+    the definition gives one (``translations``, its `grade_labels`), else preset words
+    translated and other labels as written, in the primary's language. If translating would
+    make two grades read the same (a custom scale mixing "Bien" and "Good"), every label stays
+    as written."""
+    given = (translations or {}).get(lang) if lang != LABELS_LANGUAGE else None
+    if given is not None and len(given) == len(labels):
+        return [
+            GradeLabel(text, lang) if text.strip() else GradeLabel(label, LABELS_LANGUAGE)
+            for text, label in zip(given, labels, strict=True)
+        ]
     translated = [_translate(label, lang) for label in labels]
     shown = [
         t or GradeLabel(label, LABELS_LANGUAGE) for t, label in zip(translated, labels, strict=True)
@@ -53,10 +65,13 @@ def grade_labels(labels: Sequence[str], lang: str) -> list[GradeLabel]:
     ]
 
 
-def grade_scale(labels: Sequence[str]) -> Scale:
-    """The tally engine's scale for a definition's labels, with English labels where known, so
-    that English explanations quote English grades."""
+def grade_scale(
+    labels: Sequence[str], translations: Mapping[str, Sequence[str]] | None = None
+) -> Scale:
+    """The tally engine's scale for a definition's labels (and its `grade_labels`), with
+    English labels where known, so that English explanations quote English grades."""
     try:
-        return Scale(tuple(labels), tuple(g.text for g in grade_labels(labels, "en")))
+        english = grade_labels(labels, "en", translations)
+        return Scale(tuple(labels), tuple(g.text for g in english))
     except ScaleError:
         return Scale(tuple(labels))

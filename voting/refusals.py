@@ -59,6 +59,12 @@ MESSAGES: dict[str, str] = {
     "grades-not-list": _("L’échelle de mentions est une liste de libellés."),
     "grade-count": _("Il faut entre 2 et {max} mentions."),
     "duplicate-grade": _("Cette mention apparaît deux fois."),
+    "grade-labels-not-object": _(
+        "Les traductions des mentions sont un objet : une liste de libellés par langue."
+    ),
+    "grade-labels-count": _(
+        "Il faut une traduction par mention : {count}, de la pire à la meilleure."
+    ),
     "subset-too-small": _("Un sous-ensemble tiré au sort compte au moins 2 candidats (0 = tous)."),
     "witness-policy-too-long": _(
         "La politique de témoins est un texte de {max} caractères au plus."

@@ -131,7 +131,8 @@ def tally_round(
         "default_grade": d["default_grade"],
         "upper_median": d["upper_median"],
     }
-    scale = grade_scale(d["grades"])  # English explanations quote English grades
+    # English explanations quote English grades (the organiser's, or a preset word's).
+    scale = grade_scale(d["grades"], d.get("grade_labels"))
     # Every voter who graded someone is a participant (subset rounds: the missing policy
     # decides what a candidate not on a voter's ballot counts as).
     result = tally(scale, ids, ballots=ballots, participants=valid, **options)

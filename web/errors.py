@@ -42,6 +42,7 @@ REFUSAL_STATUSES: dict[str, int] = {
             "duplicate-phase", "phase-ends-before-start", "phase-required",
             "rounds-not-consecutive", "phase-order", "candidacies-after-supports",
             "phase-overlap", "grades-not-list", "grade-count", "duplicate-grade",
+            "grade-labels-not-object", "grade-labels-count",
             "subset-too-small", "witness-policy-too-long", "witness-policy-invalid",
             "phase-started", "instant-passed", "instant-in-past", "revision-not-integer",
             "charter-required", "bad-link", "links-not-list", "too-many-links", "photo-format",

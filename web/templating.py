@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,18 +33,22 @@ def _context(request: Request) -> dict[str, Any]:
         "settings": getattr(request.app.state, "settings", None),
         "current_user": request.scope.get("user"),
         "csrf_input": lambda: csrf_input(request),
-        "grade_labels": lambda labels: grade_markup(labels, lang),
+        # `grade_labels(definition)`: a definition's (or round's) grades, translated.
+        "grade_labels": lambda d: grade_markup(d["grades"], lang, d.get("grade_labels")),
     }
 
 
-def grade_markup(labels: Sequence[str], lang: str) -> list[Markup]:
-    """Grade labels for a page in ``lang``: translated where known, and a label in another
-    language (a custom one) wrapped in a span with its ``lang``."""
+def grade_markup(
+    labels: Sequence[str], lang: str, translations: Mapping[str, Sequence[str]] | None = None
+) -> list[Markup]:
+    """Grade labels for a page in ``lang``: the organiser's translation (``translations``, the
+    definition's `grade_labels`) or a preset word's, and a label in another language (a custom
+    one left untranslated) wrapped in a span with its ``lang``."""
     return [
         Markup('<span lang="{}">{}</span>').format(g.lang, g.text)
         if g.lang != lang
         else escape(g.text)
-        for g in grade_labels(labels, lang)
+        for g in grade_labels(labels, lang, translations)
     ]
 
 

@@ -122,7 +122,9 @@ def round_url(primary: Primary, round_: Round, suffix: str = "") -> str:
 
 def round_grade_labels(request: Request, round_: Round) -> list[Markup]:
     """The round's grades for this page: in its language, a custom label marked with its own."""
-    return grade_markup(round_.grades, request_language(request))
+    return grade_markup(
+        round_.grades, request_language(request), round_.definition.get("grade_labels")
+    )
 
 
 def log_service(request: Request) -> LogService:

@@ -85,6 +85,8 @@ async def _open_data(request: Request, primary: Primary) -> dict[str, Any]:
                 "allow_blank": round_.allow_blank,
                 "grades": round_.grades,
             }
+            if round_.definition.get("grade_labels"):  # the organiser's translations, if any
+                entry["grade_labels"] = round_.definition["grade_labels"]
             if round_.status != "open":
                 entry["turnout"] = round_.turnout
             result = await get_result(conn, round_.id) if round_.status == "tallied" else None

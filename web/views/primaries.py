@@ -169,7 +169,7 @@ def form_values(primary: Primary | None = None) -> dict[str, Any]:
     if primary is None:
         return {
             "threshold": "500", "support_cap": "0", "qualification": "threshold",
-            "grades_preset": "fr-7", "grades_custom": "\n".join(FRENCH_GRADES),
+            "grades_preset": "fr-7", "grades_custom": "\n".join(FRENCH_GRADES), "grades_en": "",
             "rule": "majority-value", "missing": "normalize", "default_grade": "0",
             "upper_median": False, "subset_size": "0", "allow_blank": True,
             "eligibility": "email", "refuse_disposable": False, "witness_policy": "",
@@ -182,6 +182,7 @@ def form_values(primary: Primary | None = None) -> dict[str, Any]:
         "charter": primary.charter, "threshold": str(d["threshold"]),
         "support_cap": str(d["support_cap"]), "qualification": d["qualification"],
         "grades_preset": preset, "grades_custom": "\n".join(d["grades"]), "rule": d["rule"],
+        "grades_en": "\n".join(d.get("grade_labels", {}).get("en", [])),
         "missing": d["missing"], "default_grade": str(d["default_grade"]),
         "upper_median": d["upper_median"], "subset_size": str(d["subset_size"]),
         "allow_blank": d["allow_blank"], "eligibility": d["eligibility"],
@@ -207,6 +208,7 @@ def _local(instant: str) -> str:
 FIELD_LIMITS = {
     "title": 200, "slug": 63, "description": 10_000, "charter": 20_000, "threshold": 12,
     "support_cap": 12, "qualification": 40, "grades_preset": 40, "grades_custom": 1_000,
+    "grades_en": 1_000,
     "rule": 40, "missing": 40, "default_grade": 12, "subset_size": 12, "eligibility": 40,
     "witness_policy": 10_000,
 }  # fmt: skip
@@ -242,7 +244,7 @@ def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any]
         name: field(form, name)
         for name in (
             "title", "slug", "description", "charter", "threshold", "support_cap",
-            "qualification", "grades_preset", "grades_custom", "rule", "missing",
+            "qualification", "grades_preset", "grades_custom", "grades_en", "rule", "missing",
             "default_grade", "subset_size", "eligibility",
         )
     }  # fmt: skip
@@ -265,6 +267,9 @@ def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any]
         if preset in GRADE_PRESETS
         else [line.strip() for line in values["grades_custom"].splitlines() if line.strip()]
     )
+    # The scale in English, one label per line; left empty, English pages translate the
+    # preset words and show the others in French.
+    english = [line.strip() for line in values["grades_en"].splitlines() if line.strip()]
     data = {
         "title": values["title"], "slug": values["slug"].strip(),
         "description": values["description"], "threshold": values["threshold"].strip(),
@@ -276,6 +281,7 @@ def definition_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any]
         "refuse_disposable": values["refuse_disposable"], "phases": phases,
         "witness_policy": values["witness_policy"],
         "credentials": "voter" if values["voter_credentials"] else "server",
+        "grade_labels": {"en": english} if english else None,
     }  # fmt: skip
     return data, values, order
 
@@ -296,6 +302,8 @@ def form_field_of(exc: Refused, order: list[str]) -> str:
         return f"{order[index]}_{part}" if index < len(order) else "phases"
     if name.startswith("grades"):
         return "grades_custom"
+    if name.startswith("grade_labels"):
+        return "grades_en"
     return name
 
 

@@ -3,18 +3,34 @@ profile as a chart with its table (plus one chart of every profile, ranked)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from voting.grades import grade_labels
+from voting.grades import GradeLabel, grade_labels
 from voting.results import get_result
 from web.charts import grade_colours, merit_overview_svg, merit_profile_svg, profile_shares
 from web.i18n import request_language, translator
 from web.templating import render
 from web.views.base import _, primary_and_round, round_grade_labels
+
+
+def _marked_quotes(sentence: str, graded: list[GradeLabel], lang: str) -> Markup:
+    """An explanation as HTML, each quoted grade left in another language (a custom label
+    without translation) wrapped in a span with its ``lang``, for screen readers."""
+    other = {g.text: g.lang for g in graded if g.lang != lang}
+    if not other:
+        return escape(sentence)
+    words = "|".join(re.escape(text) for text in sorted(other, key=len, reverse=True))
+    parts = re.split(f"(?:(?<=“)|(?<=« ))({words})(?=”| »)", sentence)
+    return Markup("").join(
+        Markup('<span lang="{}">{}</span>').format(other[part], part) if i % 2 else escape(part)
+        for i, part in enumerate(parts)
+    )
 
 
 def _percent(share: Any, lang: str) -> str:
@@ -37,7 +53,7 @@ async def results(request: Request) -> Response:
             404 if round_.status == "open" else 200,
         )
     body = result["body"]
-    graded = grade_labels(round_.grades, lang)
+    graded = grade_labels(round_.grades, lang, round_.definition.get("grade_labels"))
     labels = [g.text for g in graded]  # plain text, for the charts' descriptions
     marked = round_grade_labels(request, round_)  # HTML, a custom label's language marked
     colours = grade_colours(len(labels))
@@ -84,7 +100,10 @@ async def results(request: Request) -> Response:
             "round": round_,
             "body": body,
             "rows": rows,
-            "explanations": result["explanations"].get(lang) or result["explanations"]["fr"],
+            "explanations": [
+                _marked_quotes(sentence, graded, lang)
+                for sentence in result["explanations"].get(lang) or result["explanations"]["fr"]
+            ],
             "labels": labels,
             "result_index": result["result_index"],
             # Every profile on one chart, ranked, above the per-candidate detail.
