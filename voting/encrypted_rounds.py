@@ -280,7 +280,7 @@ def tally_profiles(
 
     d = round_.definition
     result = tally(
-        grade_scale(d["grades"]),
+        grade_scale(d["grades"], d.get("grade_labels")),
         round_.candidate_ids,
         profiles={c: list(profiles.get(c, [0] * len(d["grades"]))) for c in round_.candidate_ids},
         participants=valid,
