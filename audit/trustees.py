@@ -77,9 +77,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "trustee {trustee}: the shares are not one per other trustee, in order",
     ),
     "share-box": (
-        "administrateur {trustee} : la part pour {to} n'est pas une boîte NaCl (24 + 16 octets "
-        "au moins)",
-        "trustee {trustee}: the share for {to} is not a NaCl box (at least 24 + 16 bytes)",
+        "administrateur {trustee} : la part pour {to} n'est pas une boîte NaCl de {size} octets",
+        "trustee {trustee}: the share for {to} is not a NaCl box of {size} bytes",
     ),
     "ack-early": (
         "accusé de l'administrateur {trustee} avant les {n} générations de clés",
@@ -143,6 +142,12 @@ def verifies(signing_key: bytes, message: bytes, sig_b64: str) -> bool:
     except (BadSignatureError, ValueError, TypeError):
         return False
     return True
+
+
+def share_message_prefix(origin: str, dealer: int, recipient: int) -> bytes:
+    """The boxed message before its 32-byte share (§10 item 2)."""
+    return (b"scrutin-trustee-share/v2\x00" + origin.encode() + b"\x00" + ipart(dealer)
+            + b"\x00" + ipart(recipient) + b"\x00")  # fmt: skip
 
 
 def ipart(n: int) -> bytes:
@@ -280,8 +285,10 @@ class Ceremony:
         if [s["to"] for s in body["shares"]] != others:
             self.check.fail(index, "shares-shape", trustee=i)
         for s in body["shares"]:
-            if len(base64.b64decode(s["box"])) < 40:
-                self.check.fail(index, "share-box", trustee=i, to=s["to"])
+            # §10: nonce, Poly1305 tag and the message, whose length the indexes fix
+            size = 24 + 16 + len(share_message_prefix(self.origin, i, s["to"])) + 32
+            if len(base64.b64decode(s["box"])) != size:
+                self.check.fail(index, "share-box", trustee=i, to=s["to"], size=size)
         t.commitments = raws
 
     def _trustee_ack(self, index: int, body: dict[str, Any]) -> None:

@@ -415,3 +415,50 @@ def test_a_receipt_for_an_encrypted_ballot_checks_its_proofs_and_shows_no_grade(
     assert "ballot" not in report.summary and "ballot_lines" not in report.summary
     alone = verify_receipt(receipt)  # without the log: nothing to check the proofs against
     assert alone.ok and alone.checks[4].notes[0].code == "receipt-encrypted-unchecked"
+
+
+def test_the_spec_trustee_examples_hold_for_scrutin_audit() -> None:
+    """§10 "Worked examples of the trustee part", checked with audit/'s own code."""
+    from audit.trustees import trustee_message, verifies, verify_pok, verify_share
+
+    part = SPEC[SPEC.index("### Worked examples of the trustee part") :]
+
+    def value(name: str) -> str:
+        return re.search(rf"`{name}: ([A-Za-z0-9+/=]+)`", part).group(1)  # type: ignore[union-attr]
+
+    origin = "scrutin.localhost/primaries/demo"
+    digest = group.hash_to_scalar("trustee-pok", [origin.encode(), b"1", group.G])
+    assert digest.hex() == value("trustee-pok-hash")
+    commitments = [group.base(group.s(7)), group.base(group.s(9))]
+    assert [b64(c) for c in commitments] == [value("commitment-0"), value("commitment-1")]
+    assert verify_pok(origin, 1, commitments, base64.b64decode(value("pok")))
+    assert not verify_pok(origin, 2, commitments, base64.b64decode(value("pok")))
+    three = group.add(commitments[0], group.int_mul(3, commitments[1]))
+    assert group.base(group.s(34)) == three
+    signer = bytes(SigningKey(bytes([1]) * 32).verify_key)
+    body = {"complaints": [], "index": 1, "trustee_sig": value("ack-sig")}
+    assert verifies(signer, trustee_message("trustee-ack", origin, body), body["trustee_sig"])
+    assert not verifies(signer, trustee_message("trustee-keygen", origin, body), value("ack-sig"))
+    h = group.base(group.s(7))
+    alpha = base64.b64decode(value("alpha"))
+    assert alpha == group.base(group.s(3))
+    share = base64.b64decode(value("decryption-share"))
+    position = "5f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0/3"
+    assert verify_share(origin, 1, 1, position, h, h, alpha, share) == group.base(group.s(21))
+    assert verify_share(origin, 2, 1, position, h, h, alpha, share) is None
+    lam = group.lagrange_at_zero([1, 3])
+    assert group.s(lam[1]).hex() == value("lambda-1")
+    assert group.s(lam[3]).hex() == value("lambda-3")
+
+
+def test_a_share_box_of_the_wrong_size_is_caught() -> None:
+    def forge(p: EncryptedPrimary) -> None:
+        t = p.trustees[0]
+        spec = p.b.specs[p.index["keygen-1"]]
+        body = {k: v for k, v in spec.body.items() if k != "trustee_sig"}
+        body["shares"] = [dict(s) for s in body["shares"]]
+        body["shares"][0]["box"] = b64(base64.b64decode(body["shares"][0]["box"]) + b"\x00")
+        spec.body = p.sign(t, "trustee-keygen", body)
+
+    p, idx = ceremony_with(forge)
+    assert (idx["keygen-1"], "share-box") in failed(check(p))[14]
