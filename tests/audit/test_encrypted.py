@@ -462,3 +462,18 @@ def test_a_share_box_of_the_wrong_size_is_caught() -> None:
 
     p, idx = ceremony_with(forge)
     assert (idx["keygen-1"], "share-box") in failed(check(p))[14]
+
+
+def test_sums_leaving_out_a_counted_ballot_are_caught() -> None:
+    p = voted()
+    p.close()
+    dropped = p.ballots.pop(3)  # voter 4's ballot, valid and counted, left out of the sums
+    sums = p.honest_sums()
+    index = p.publish_sums(sums)
+    p.publish_decryptions(sums)
+    profiles, valid, blank = p.honest_profiles()
+    p.publish_result(p.result_body(profiles, valid, blank))
+    p.ballots.insert(3, dropped)
+    found = failed(check(p))
+    assert (index, "sums-ballots") in found[9]
+    assert {code for _, code in found[9]} >= {"sums-ballots", "sums-differ"}
