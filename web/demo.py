@@ -268,6 +268,7 @@ async def _seed_primary(
     ]
     keys: dict[Any, SigningKey] = {}
     origin = await log_readers.origin(conn, primary.id)
+    assert origin is not None  # a primary's log is created with it
     if credentials.uses_voter_credentials(definition):  # each citizen makes a key first
         for i, citizen in enumerate(citizens, start=1):
             keys[citizen] = await register_device_key(

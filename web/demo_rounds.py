@@ -192,6 +192,7 @@ async def _cast(
         return
     sealed, token = await seal_for_signature(conn, secret_key=secret, **ballot)
     origin = await log_readers.origin(conn, ballot["primary_id"])
+    assert origin is not None  # a primary's log is created with it
     message = credentials.ballot_message(origin, ballot["number"], sealed)
     signed = SignedBallot(sealed, token, key.sign(message).signature)
     await cast(

@@ -123,6 +123,7 @@ async def seal(request: Request) -> Response:
     async with request.app.state.units() as uow:
         pid = await _primary_id(request, uow.conn)
         origin = await log_readers.origin(uow.conn, pid)
+        assert origin is not None, pid  # a primary's log is created with it
         try:
             sealed, token = await ballots.seal_for_signature(
                 uow.conn, secret_key=request.app.state.secret_key, primary_id=pid, number=number,
