@@ -94,17 +94,6 @@ def test_one_refusal_type_and_one_translation_marker_in_voting() -> None:
 
 
 PRODUCTION = ("crypto", "voting", "web", "audit")
-# Modules whose owners are still converting them (issue 12); each entry goes when it is done.
-NOT_YET_CONVERTED = {
-    "web/views/trustees.py",
-    "web/trustee.py",
-}
-NOT_YET_SEALED = {
-    "voting/trustees.py",
-    "web/views/trustees.py",
-}
-# Services still appending a literal kind and an inline body (issue 14's encrypted rounds).
-NOT_YET_TYPED = {"voting/encrypted_rounds.py"}
 
 WRITE_TRANSACTION = re.compile(r"\.transaction\(\s*\)")
 LOG_WAIT = re.compile(r"(?:\blog|_log\([^)]*\)|\.log)\.wait\(")
@@ -138,8 +127,6 @@ def _hits(pattern: re.Pattern[str], text: str) -> list[int]:
 def test_no_web_module_drives_the_write_protocol_by_hand() -> None:
     offenders = []
     for name, text in _sources("web"):
-        if name in NOT_YET_CONVERTED:
-            continue
         for what, pattern in (
             ("opens a transaction", WRITE_TRANSACTION),
             ("waits on the log", LOG_WAIT),
@@ -152,7 +139,7 @@ def test_no_web_module_drives_the_write_protocol_by_hand() -> None:
 def test_nothing_outside_voting_log_reads_the_log_tables() -> None:
     offenders = []
     for name, text in _sources(*PRODUCTION):
-        if name.startswith("voting/log/") or name in NOT_YET_SEALED:
+        if name.startswith("voting/log/"):
             continue
         offenders += [f"{name}:{line}" for line in _hits(LOG_TABLE_SQL, text)]
     assert offenders == [], "read the log through voting/log/readers.py: " + "; ".join(offenders)
@@ -163,7 +150,7 @@ def test_services_build_their_log_entries_from_the_registry() -> None:
     never a literal kind with an inline body."""
     offenders = []
     for name, text in _sources("voting", "web"):
-        if name.startswith("voting/log/") or name in NOT_YET_TYPED:
+        if name.startswith("voting/log/"):
             continue
         offenders += [f"{name}:{line}" for line in _hits(LITERAL_KIND, text)]
     assert offenders == [], "use voting/entry_kinds.py: " + "; ".join(offenders)

@@ -39,6 +39,7 @@ from crypto import canonical
 from crypto import encrypted_ballots as eb
 from crypto.encoding import b64decode, b64encode
 from voting.credentials import Credential
+from voting.entry_kinds import Ballot, Result
 from voting.log import LogService, Queued
 from voting.log import readers as log_readers
 from voting.majority import TallyError, TallyResult, tally
@@ -174,7 +175,7 @@ async def cast_encrypted(
         account_id,
     )
     # Dated when the round's window was checked open (§9 check 11).
-    return await log.append(conn, round_.primary_id, "ballot", body, at=now)
+    return await log.append(conn, round_.primary_id, Ballot(**body), at=now)
 
 
 def verdict_of_entry(params: eb.RoundParams, body: Mapping[str, Any]) -> eb.Verdict:
@@ -333,7 +334,7 @@ async def publish_encrypted_result(
             raise Refused("already-tallied")
         head = await log.head(uow.conn, primary_id)
         body = result_body(round_, result, tree_size=head.size, root=head.root)
-        queued = await uow.log.append(uow.conn, primary_id, "result", body)
+        queued = await uow.log.append(uow.conn, primary_id, Result(**body))
         await uow.conn.execute(
             """
             INSERT INTO round_results (round_id, result_index, body, explanations,

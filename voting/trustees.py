@@ -18,6 +18,7 @@ work's `uow.log` or `voting.log.LogService`), like every service of voting/.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from crypto import trustees as math
 from crypto.encoding import Base64Error, b64decode, b64encode
 from voting import entry_kinds as kinds
 from voting.definition import clean_text
+from voting.log import LogEntry, LogService
+from voting.log import readers as log_readers
 from voting.refusals import Refused
 
 MAX_NAME = 200
@@ -51,9 +54,13 @@ Ciphertext = tuple[bytes, bytes]
 __all__ = [
     "Ceremony",
     "Decrypted",
+    "DecryptionPosted",
+    "LoggedSums",
+    "accept_decryption",
     "ceremony",
     "decrypt_round",
     "election_key",
+    "logged_sums",
     "post_ack",
     "post_decryption",
     "post_keygen",
@@ -192,14 +199,11 @@ async def _lock(conn: asyncpg.Connection, primary_id: UUID) -> None:
 
 
 async def ceremony(conn: asyncpg.Connection, primary_id: UUID) -> Ceremony:
-    row = await conn.fetchrow(
-        "SELECT p.definition, l.origin FROM primaries p JOIN logs l ON l.primary_id = p.id "
-        "WHERE p.id = $1",
-        primary_id,
-    )
-    if row is None:
+    found = await conn.fetchval("SELECT definition FROM primaries WHERE id = $1", primary_id)
+    origin = await log_readers.origin(conn, primary_id)
+    if found is None or origin is None:
         raise Refused("primary-not-found")
-    definition = _json(row["definition"])
+    definition = _json(found)
     if definition.get("ballots") != "encrypted":
         raise Refused("trustees-not-used")
     rows = await conn.fetch(
@@ -212,7 +216,7 @@ async def ceremony(conn: asyncpg.Connection, primary_id: UUID) -> Ceremony:
         primary_id,
     )
     return Ceremony(
-        origin=row["origin"],
+        origin=origin,
         trustees_wanted=definition["trustees"],
         threshold=definition["trustee_threshold"],
         trustees=[
@@ -471,6 +475,28 @@ async def tally_sums(
     return _json(body) if body is not None else None
 
 
+@dataclass(frozen=True)
+class LoggedSums:
+    """A round's `tally-sums` body with the integrated log entry carrying it."""
+
+    sums: dict[str, Any]
+    entry: LogEntry
+
+
+async def logged_sums(
+    pool: asyncpg.Pool, log: LogService, primary_id: UUID, round_number: int
+) -> LoggedSums | None:
+    """The round's sums and their log entry, once both exist (None before): what a trustee
+    checks against the public log before decrypting."""
+    async with pool.acquire() as conn:
+        body = await tally_sums(conn, primary_id, round_number)
+    if body is None:
+        return None
+    await log.integrate(pool, primary_id)  # the entry is in the tree before anyone reads it
+    entry = await log_readers.round_entry(pool, primary_id, kinds.TallySums.kind, round_number)
+    return None if entry is None else LoggedSums(body, entry)
+
+
 def _cells(sums: Mapping[str, Any]) -> list[tuple[str, str, int | None, str]]:
     """(path in the body, candidate, grade or None for blank, ciphertext) of every sum."""
     cells: list[tuple[str, str, int | None, str]] = [
@@ -483,9 +509,24 @@ def _cells(sums: Mapping[str, Any]) -> list[tuple[str, str, int | None, str]]:
     return cells
 
 
+@dataclass(frozen=True)
+class DecryptionPosted:
+    """A trustee's decryption shares were logged: the round has `decryptions` of the
+    `threshold` needed (and, from `accept_decryption`, whether its result is published)."""
+
+    round: int
+    decryptions: int
+    threshold: int
+    result_published: bool = False
+
+    @property
+    def decrypted(self) -> bool:
+        return self.decryptions >= self.threshold
+
+
 async def post_decryption(
     conn: asyncpg.Connection, log: LogAppender, *, primary_id: UUID, body: Any
-) -> None:
+) -> DecryptionPosted:
     """Log a trustee's `trustee-decryption` for a round after checking every proof."""
     if not isinstance(body, Mapping):
         raise _bad("an object is expected")
@@ -538,6 +579,33 @@ async def post_decryption(
         body,
     )
     await log.append(conn, primary_id, kinds.TrusteeDecryption(**body))
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM trustee_decryptions WHERE primary_id = $1 AND round = $2",
+        primary_id,
+        round_number,
+    )
+    return DecryptionPosted(round_number, count, state.threshold)
+
+
+async def accept_decryption(
+    pool: asyncpg.Pool, log: LogService, *, primary_id: UUID, body: Any
+) -> DecryptionPosted:
+    """`post_decryption` in its own unit of work; the k-th share also publishes the round's
+    result (`voting.encrypted_rounds.publish_encrypted_result`). `result_published` is true
+    once the round's result is out, whoever published it."""
+    from voting.encrypted_rounds import publish_encrypted_result
+    from voting.unit_of_work import UnitOfWork
+
+    async with UnitOfWork(pool, log) as uow:
+        posted = await post_decryption(uow.conn, uow.log, primary_id=primary_id, body=body)
+    if not posted.decrypted:
+        return posted
+    try:
+        await publish_encrypted_result(pool, log, primary_id=primary_id, number=posted.round)
+        published = True
+    except Refused as refusal:
+        published = refusal.reason == "already-tallied"
+    return dataclasses.replace(posted, result_published=published)
 
 
 @dataclass(frozen=True)

@@ -238,14 +238,16 @@ async def local_ceremony(
 ) -> list[TrusteeKeys]:
     """Play a whole key ceremony through the services, one trustee per folder (made if
     missing): what n `scrutin trustee init` + `keygen` runs do, for the demo's trustees
-    whose key files live in its data folder. Each step is its own transaction, as over HTTP."""
+    whose key files live in its data folder. Each step is its own unit of work, as over
+    HTTP."""
     from voting import trustees as service
+    from voting.unit_of_work import UnitOfWork
 
     keys = [TrusteeKeys(f) if (f / KEY_FILE).exists() else TrusteeKeys.create(f) for f in folders]
     for name, k in zip(names, keys, strict=True):
-        async with pool.acquire() as conn, conn.transaction():
+        async with UnitOfWork(pool, log) as uow:
             await service.register(
-                conn, log, primary_id=primary_id, name=name,
+                uow.conn, uow.log, primary_id=primary_id, name=name,
                 signing_key=k.signing_key, box_key=k.box_key,
             )  # fmt: skip
     async with pool.acquire() as conn:
@@ -253,9 +255,9 @@ async def local_ceremony(
     origin, dealings = ceremony["origin"], {}
     for index, k in enumerate(keys, start=1):
         dealings[index] = math.deal(origin, index, ceremony["threshold"])
-        async with pool.acquire() as conn, conn.transaction():
+        async with UnitOfWork(pool, log) as uow:
             await service.post_keygen(
-                conn, log, primary_id=primary_id,
+                uow.conn, uow.log, primary_id=primary_id,
                 body=keygen_body(k, ceremony, index, dealings[index]),
             )  # fmt: skip
     async with pool.acquire() as conn:
@@ -266,9 +268,12 @@ async def local_ceremony(
             origin,
             {"origin": origin, "index": index, "secret_share": secret.to_bytes(32, "little").hex()},
         )
-        async with pool.acquire() as conn, conn.transaction():
+        async with UnitOfWork(pool, log) as uow:
             await service.post_ack(
-                conn, log, primary_id=primary_id, body=ack_body(k, origin, index, complaints)
+                uow.conn,
+                uow.log,
+                primary_id=primary_id,
+                body=ack_body(k, origin, index, complaints),
             )
     return keys
 
@@ -276,8 +281,10 @@ async def local_ceremony(
 async def local_decryption(
     pool: Any, log: Any, primary_id: Any, round_number: int, folders: list[Path]
 ) -> None:
-    """What `scrutin trustee decrypt` does, for the trustees of these folders, in-process."""
+    """What `scrutin trustee decrypt` does, for the trustees of these folders, in-process
+    (posting each share in its own unit of work; the result is published apart)."""
     from voting import trustees as service
+    from voting.unit_of_work import UnitOfWork
 
     async with pool.acquire() as conn:
         ceremony = (await service.ceremony(conn, primary_id)).public()
@@ -290,8 +297,8 @@ async def local_decryption(
         index = own_index(keys, ceremony)
         secret = int.from_bytes(bytes.fromhex(keys.state(origin)["secret_share"]), "little")
         body = decryption_body(keys, origin, public_key, index, secret, sums)
-        async with pool.acquire() as conn, conn.transaction():
-            await service.post_decryption(conn, log, primary_id=primary_id, body=body)
+        async with UnitOfWork(pool, log) as uow:
+            await service.post_decryption(uow.conn, uow.log, primary_id=primary_id, body=body)
 
 
 # --- talking to the service -------------------------------------------------------------------

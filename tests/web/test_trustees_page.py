@@ -10,7 +10,7 @@ import nacl.signing
 from starlette.testclient import TestClient
 
 from crypto.encoding import b64encode
-from tests.fixtures.accounts import another_client, api_request, post_form, sign_in
+from tests.fixtures.accounts import another_client, api_request, csrf_token, post_form, sign_in
 from tests.fixtures.primaries import definition_input, log_entries
 
 
@@ -104,3 +104,43 @@ def test_a_sealed_primary_has_no_trustees(client: TestClient, organiser_client: 
     )
     assert refused.status_code == 409
     assert client.get("/primaries/inconnue/trustees").status_code == 404
+
+
+def test_a_malformed_registration_form_is_refused_and_registers_nobody(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    """A half-sent multipart form (valid fields, no closing boundary) or a body that is no
+    form at all is a clear 400, never a 500 nor a trustee registered from part of a form."""
+    _encrypted(organiser_client, "chiffree")
+    token = csrf_token(organiser_client)
+    keys = _keys()
+    parts = b"".join(
+        b'--b\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (name.encode(), value.encode())
+        for name, value in (("csrf_token", token), ("name", "Ada"), *keys.items())
+    )
+    bodies = [
+        ("multipart/form-data; boundary=b", parts),  # the closing `--b--` never came
+        ("multipart/form-data; boundary=b", b"\xff\xfe garbage"),
+        ("multipart/form-data", parts + b"--b--\r\n"),  # no boundary to split it by
+    ]
+    for content_type, body in bodies:
+        response = organiser_client.post(
+            "/primaries/chiffree/trustees",
+            content=body,
+            headers={"Content-Type": content_type, "X-CSRF-Token": token},
+            follow_redirects=False,
+        )
+        assert response.status_code == 400, (content_type, response.status_code)
+        assert "Formulaire illisible" in response.text
+    assert [k for k, _ in log_entries(client, "chiffree")] == ["definition"]
+    assert client.get("/api/primaries/chiffree/trustees").json()["trustees"] == []
+    # The same form, whole, registers the trustee.
+    whole = organiser_client.post(
+        "/primaries/chiffree/trustees",
+        content=parts + b"--b--\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=b", "X-CSRF-Token": token},
+        follow_redirects=False,
+    )
+    assert whole.status_code == 303
+    assert [k for k, _ in log_entries(client, "chiffree")] == ["definition", "trustee"]

@@ -123,3 +123,11 @@ ORDER BY leaf_hash, idx LIMIT $5
 """
 
 SELECT_PRIMARY_BY_SLUG = "SELECT id FROM primaries WHERE slug = $1"
+
+# The first integrated entry of a kind whose body names round $3 (a round's `tally-sums`).
+SELECT_ROUND_ENTRY = """
+SELECT idx, leaf_hash, entry, kind FROM log_entries
+WHERE primary_id = $1 AND kind = $2
+  AND (convert_from(entry, 'UTF8')::jsonb #>> '{body,round}')::int = $3
+ORDER BY idx LIMIT 1
+"""

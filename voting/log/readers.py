@@ -125,6 +125,13 @@ async def ballots_by_tracker(db: Database, primary_id: UUID, tracker: str) -> li
     )
 
 
+async def round_entry(db: Database, primary_id: UUID, kind: str, number: int) -> LogEntry | None:
+    """The first integrated entry of `kind` whose body is about round `number` (a round's
+    `tally-sums`, which trustees decrypt), or None."""
+    row = await db.fetchrow(q.SELECT_ROUND_ENTRY, primary_id, kind, number)
+    return None if row is None else _entry(row)
+
+
 class LogReader:
     """The log service's reads: heads, checkpoints, entries (base of `LogService`)."""
 

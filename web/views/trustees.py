@@ -28,17 +28,24 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from voting import trustees
+from voting.primaries import Primary
 from voting.refusals import Refused, _
-from web.auth import require_primary_admin
 from web.templating import render
 from web.views.api import BadRequest, endpoint, json_body
-from web.views.base import load_primary, round_number
-from web.views.primaries import refusal_text
+from web.views.base import (
+    load_primary,
+    log_service,
+    message_of,
+    read_form,
+    require_primary_admin,
+    round_number,
+    unknown_member,
+)
 
 NO_SUMS = _("Les sommes chiffrées de ce tour ne sont pas encore publiées.")
 
 
-async def _ceremony(request: Request) -> tuple[Any, trustees.Ceremony]:
+async def _ceremony(request: Request) -> tuple[Primary, trustees.Ceremony]:
     primary = await load_primary(request)
     async with request.app.state.pool.acquire() as conn:
         return primary, await trustees.ceremony(conn, primary.id)
@@ -50,11 +57,11 @@ async def ceremony_get(request: Request) -> Response:
     return JSONResponse(ceremony.public())
 
 
-async def _register(request: Request, primary: Any, body: dict[str, Any]) -> int:
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+async def _register(request: Request, primary: Primary, body: dict[str, Any]) -> int:
+    async with request.app.state.units() as uow:
         return await trustees.register(
-            conn,
-            request.app.state.log,
+            uow.conn,
+            uow.log,
             primary_id=primary.id,
             name=body.get("name"),
             signing_key=body.get("signing_key"),
@@ -67,9 +74,8 @@ async def register_api(request: Request) -> Response:
     primary = await load_primary(request)
     await require_primary_admin(request, primary)
     body = await json_body(request)
-    unknown = sorted(set(body) - {"name", "signing_key", "box_key"})
-    if unknown:
-        raise Refused("unknown-member", field=unknown[0][:100], name=unknown[0][:100])
+    if (unknown := unknown_member(body, {"name", "signing_key", "box_key"})) is not None:
+        raise Refused("unknown-member", field=unknown, name=unknown)
     index = await _register(request, primary, body)
     return JSONResponse({"index": index}, status_code=201)
 
@@ -79,8 +85,8 @@ def _post(service: Any) -> Any:
     async def handler(request: Request) -> Response:
         primary = await load_primary(request)
         body = await json_body(request)
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
-            done = await service(conn, request.app.state.log, primary_id=primary.id, body=body)
+        async with request.app.state.units() as uow:
+            done = await service(uow.conn, uow.log, primary_id=primary.id, body=body)
         answer = {"accepted": True}
         if service is trustees.post_ack:
             answer["election_key_written"] = bool(done)
@@ -101,31 +107,18 @@ def _path_round(request: Request) -> int:
 async def sums_get(request: Request) -> Response:
     primary = await load_primary(request)
     number = _path_round(request)
-    pool, log = request.app.state.pool, request.app.state.log
-    async with pool.acquire() as conn:
-        body = await trustees.tally_sums(conn, primary.id, number)
-    if body is None:
+    logged = await trustees.logged_sums(
+        request.app.state.pool, log_service(request), primary.id, number
+    )
+    if logged is None:
         raise BadRequest(404, NO_SUMS)
-    await log.integrate(pool, primary.id)  # the entry is in the tree before anyone reads it
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT idx, entry FROM log_entries WHERE primary_id = $1 AND kind = 'tally-sums' "
-            "ORDER BY idx",
-            primary.id,
-        )
-    from crypto import canonical
-
-    for row in rows:
-        entry = bytes(row["entry"])
-        if canonical.loads(entry)["body"].get("round") == number:
-            return JSONResponse(
-                {
-                    "sums": body,
-                    "index": row["idx"],
-                    "entry": base64.b64encode(entry).decode("ascii"),
-                }
-            )
-    raise BadRequest(404, NO_SUMS)
+    return JSONResponse(
+        {
+            "sums": logged.sums,
+            "index": logged.entry.index,
+            "entry": base64.b64encode(logged.entry.entry).decode("ascii"),
+        }
+    )
 
 
 @endpoint
@@ -135,36 +128,17 @@ async def decryption_post(request: Request) -> Response:
     body = await json_body(request)
     if body.get("round") != number:
         raise BadRequest(422, _("Le tour du corps n’est pas celui de l’adresse."), "round")
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        await trustees.post_decryption(
-            conn, request.app.state.log, primary_id=primary.id, body=body
-        )
-    async with request.app.state.pool.acquire() as conn:
-        count = await conn.fetchval(
-            "SELECT count(*) FROM trustee_decryptions WHERE primary_id = $1 AND round = $2",
-            primary.id,
-            number,
-        )
-        ceremony = await trustees.ceremony(conn, primary.id)
-    published = False
-    if count >= ceremony.threshold:  # k shares: the result can be computed and published
-        from voting.encrypted_rounds import publish_encrypted_result
-
-        try:
-            await publish_encrypted_result(
-                request.app.state.pool, request.app.state.log, primary_id=primary.id,
-                number=number,
-            )  # fmt: skip
-            published = True
-        except Refused as exc:
-            published = exc.reason == "already-tallied"
+    # With k shares the service also computes and publishes the round's result.
+    posted = await trustees.accept_decryption(
+        request.app.state.pool, log_service(request), primary_id=primary.id, body=body
+    )
     return JSONResponse(
         {
             "accepted": True,
-            "decryptions": count,
-            "threshold": ceremony.threshold,
-            "decrypted": count >= ceremony.threshold,
-            "result_published": published,
+            "decryptions": posted.decryptions,
+            "threshold": posted.threshold,
+            "decrypted": posted.decrypted,
+            "result_published": posted.result_published,
         },
         status_code=201,
     )
@@ -180,12 +154,12 @@ async def page(request: Request) -> Response:
     status = 200
     if request.method == "POST":
         await require_primary_admin(request, primary)
-        form = await request.form()
+        form = await read_form(request)
         values = {k: str(form.get(k, ""))[:300] for k in ("name", "signing_key", "box_key")}
         try:
             await _register(request, primary, values)
         except Refused as exc:
-            errors[exc.field or "name"] = refusal_text(request, exc)
+            errors[exc.field or "name"] = message_of(request, exc)
             status = 422
         else:
             return RedirectResponse(f"/primaries/{primary.slug}/trustees", status_code=303)
