@@ -153,6 +153,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "tour {round} : {count} déchiffrement(s) valide(s), il en faut {k}",
         "round {round}: {count} valid decryption(s), {k} needed",
     ),
+    "first-shares-invalid": (
+        "tour {round} : les {k} premiers déchiffrements ne sont pas tous valides : rien ne se "
+        "combine",
+        "round {round}: the first {k} decryptions are not all valid: nothing combines",
+    ),
     "decryption-pending": (
         "tour {round} : {count} déchiffrement(s) sur {k} nécessaires",
         "round {round}: {count} of the {k} decryptions needed",
@@ -535,9 +540,12 @@ def decrypt_round(
         elif within_k:
             first_k_ok = False
     k = ceremony.k
-    if len(decryptions) < k or not first_k_ok:
+    if not first_k_ok:  # §10 item 7 combines the first k entries, all valid
+        check.fail(None, "first-shares-invalid", round=ctx.round, k=k)
+        return None
+    if len(decryptions) < k:
         count = len(valid_shares)
-        if final or not first_k_ok:
+        if final:
             check.fail(None, "shares-too-few", round=ctx.round, count=count, k=k)
         else:
             check.note("decryption-pending", round=ctx.round, count=count, k=k)

@@ -291,7 +291,7 @@ def test_a_decryption_share_with_a_bad_proof_is_caught() -> None:
     profiles, valid, blank = p.honest_profiles()
     p.publish_result(p.result_body(profiles, valid, blank))
     found = failed(check(p))
-    assert (index, "share-invalid") in found[9] and (None, "shares-too-few") in found[9]
+    assert (index, "share-invalid") in found[9] and (None, "first-shares-invalid") in found[9]
 
 
 def test_a_result_with_fewer_than_k_shares_is_caught() -> None:
