@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from nacl import bindings as nb
@@ -253,3 +254,99 @@ def share_ok(
     if H("decryption-share", origin, round_no, j, position, h, h_j, alpha, d, a1, a2) != c:
         return None
     return d
+
+
+# -- the prover, from §10 "The row proof" (to replay the worked examples) ------------------
+
+
+def example_draws(seed: bytes) -> Callable[[], bytes]:
+    """§10 worked example: the i-th draw is SHA-512(b"scrutin-example/v2\\x00" + seed + i as
+    4 bytes big-endian)."""
+    counter = itertools.count()
+
+    def draw() -> bytes:
+        i = next(counter)
+        return hashlib.sha512(b"scrutin-example/v2\x00" + seed + i.to_bytes(4, "big")).digest()
+
+    return draw
+
+
+def encrypt_ballot(
+    *,
+    origin: str,
+    round_no: int,
+    credential: bytes,
+    candidates: list[str],
+    rows: list[int],
+    grades: dict[int, int] | None,
+    n_grades: int,
+    allow_blank: bool,
+    h: bytes,
+    draw: Callable[[], bytes],
+) -> bytes:
+    """The blob of a ballot giving grades[row index] (None: blank), drawing in the worked
+    example's order: the blank cell's r; each row's explicit cells' r; then for each row, w
+    and, for each branch other than the true one in branch order, s_k then c_k."""
+    n = n_grades
+
+    def sc() -> int:
+        return int.from_bytes(draw(), "little") % L
+
+    def enc_bit(m: int, r: int) -> Cipher:
+        return base(r), add(base(m) if m else IDENTITY, mul(r, h))
+
+    blank_bit = 1 if grades is None else 0
+    blank_cell: Cipher | None = None
+    r_blank = 0
+    if allow_blank:
+        r_blank = sc()
+        blank_cell = enc_bit(blank_bit, r_blank)
+    cells: list[list[Cipher]] = []
+    rands: list[list[int]] = []
+    for idx in rows:
+        g = None if grades is None else grades[idx]
+        rs = [sc() for _ in range(n - 1)]
+        rands.append(rs)
+        cells.append([enc_bit(1 if g == k else 0, rs[k]) for k in range(n - 1)])
+    out = bytes([1, n, 1 if allow_blank else 0]) + len(rows).to_bytes(2, "big")
+    out += b"".join(i.to_bytes(2, "big") for i in rows)
+    if blank_cell is not None:
+        out += blank_cell[0] + blank_cell[1]
+    for idx, row, rs in zip(rows, cells, rands, strict=True):
+        cand = candidates[idx]
+        ctx = (origin, round_no, credential, cand, h)
+        vector = row + ([blank_cell] if blank_cell else [])
+        r_vec = rs + ([r_blank] if blank_cell else [])
+        statement = b"".join(a + b for a, b in vector)
+        positions = [str(p) for p in range(n - 1)] + (["blank"] if blank_cell else [])
+        z = [H128("ballot-weight", *ctx, statement, p) for p in positions]
+        a_star = b_star = IDENTITY
+        for zp, (a, b) in zip(z, vector, strict=True):
+            a_star, b_star = add(a_star, mul(zp, a)), add(b_star, mul(zp, b))
+        big_r = sum(zp * rp for zp, rp in zip(z, r_vec, strict=True)) % L
+        targets = [base(z[k]) for k in range(n - 1)] + [IDENTITY]
+        if blank_cell is not None:
+            targets.append(base(z[-1]))
+        g = None if grades is None else grades[idx]
+        true = n if g is None else g
+        w = sc()
+        proof: list[tuple[int, int]] = []
+        commitments: list[bytes] = []
+        for k, t in enumerate(targets):
+            if k == true:
+                proof.append((0, 0))
+                commitments += [base(w), mul(w, h)]
+                continue
+            s_k = sc()
+            c_k = int.from_bytes(draw()[:16], "little")
+            proof.append((c_k, s_k))
+            commitments += [
+                sub(base(s_k), mul(c_k, a_star)),
+                sub(mul(s_k, h), mul(c_k, sub(b_star, t))),
+            ]
+        c_all = H128("ballot-row", *ctx, statement, *commitments)
+        c_true = (c_all - sum(c for c, _ in proof)) % 2**128
+        proof[true] = (c_true, (w + c_true * big_r) % L)
+        out += b"".join(a + b for a, b in row)
+        out += b"".join(c.to_bytes(16, "little") + s.to_bytes(32, "little") for c, s in proof)
+    return out
