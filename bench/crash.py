@@ -7,8 +7,9 @@ A fresh data folder gets a primary with an open round and pre-registered voters 
 session cookies made from the service secret, so no mail is needed). Client threads cast
 ballots over HTTP; a ballot is *acknowledged* when the server answers 303 with the receipt
 in the session cookie. Meanwhile the script waits for more acknowledgements (a state, not a
-delay: a random number of them), then sends SIGKILL to the server (or to the postmaster,
-then the server), restarts it and waits for /healthz. At the end it checks:
+delay: a random number of them), then sends SIGKILL to the server (then restarts it) or to
+the embedded postmaster (which the running server restarts by itself), and waits for
+/healthz. At the end it checks:
 
 - every acknowledged tracker is a ballot entry of the log,
 - voters marked as voted = ballots in the log (a crash between commit and answer leaves a
@@ -263,11 +264,15 @@ class Drill:
             _wait(lambda t=target: len(self.acked) >= t or self.next_voter >= self.voter_count,
                   "acknowledged ballots")  # fmt: skip
             if what == "database":
+                # `serve` supervises its embedded PostgreSQL: it starts it again by itself,
+                # and the pages answer 503 meanwhile (the clients retry).
                 self.kill_database()
-            self.kill_server()
+                _wait(self._healthy, "serve to restart its database and answer /healthz")
+            else:
+                self.kill_server()
+                self.start()
             print(f"kill {n}/{len(kills)}: {what} after {len(self.acked)} acknowledged",
                   flush=True)  # fmt: skip
-            self.start()
         for thread in threads:
             thread.join()
         try:

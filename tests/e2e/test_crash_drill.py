@@ -1,6 +1,7 @@
 """The short crash drill (bench/crash.py with one server kill and one database kill): under
-casting load, `scrutin serve` and then its embedded PostgreSQL are killed with SIGKILL and
-restarted; every acknowledged ballot is in the log, voters marked = ballots, and
+casting load, `scrutin serve` is killed with SIGKILL and restarted, and its embedded
+PostgreSQL is killed with SIGKILL under the running server, which starts it again by itself;
+every acknowledged ballot is in the log, voters marked = ballots, and
 scrutin-audit passes. The drill waits for states (acknowledgements, /healthz), not for time.
 The full drill is `python bench/crash.py` (10 + 3 kills)."""
 
