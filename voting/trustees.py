@@ -4,9 +4,11 @@ docs/audit-log.md §10 is the contract. The organiser registers n trustees (`reg
 trustee posts its Feldman commitments, proof of knowledge and shares sealed to the others
 (`post_keygen`), then its check of the shares it received (`post_ack`); when all n have
 acknowledged, the service writes the election key. After a round closes, the service publishes
-the sums of the counted ballots' ciphertexts (`publish_sums`), each trustee posts its
-decryption shares with their proofs (`post_decryption`), and with k of them `decrypt_round`
-gives the merit profiles the result is computed from.
+the sums of the counted ballots' ciphertexts (`publish_sums`; a trustee fetches them with
+their log entry, `logged_sums`), each trustee posts its decryption shares with their proofs
+(`post_decryption`), and with k of them `decrypt_round` gives the merit profiles the result is
+computed from (`accept_decryption` posts a share in its own unit of work and publishes the
+result at the k-th, `voting.encrypted_rounds.publish_encrypted_result`).
 
 Every trustee-made body is signed by the trustee's own key (`trustee_sig`) and checked here
 before it is logged: the operator can refuse a contribution but not forge one. The service

@@ -143,21 +143,32 @@ async def test_three_trustees_make_the_election_key_and_two_decrypt_the_sums(
         for c in (a, b)
     }  # fmt: skip
     blank = math.add_ciphertexts(math.encrypt(h, int(not ballot)) for ballot in ballots)
+    assert await trustees.logged_sums(pool, log, pid, 1) is None  # nothing to decrypt yet
     await _do(
         pool, trustees.publish_sums, log=log, primary_id=pid, round_number=1,
         ballots=len(ballots), sums=sums, blank=blank,
     )  # fmt: skip
     async with pool.acquire() as conn:
         served = await trustees.tally_sums(conn, pid, 1)
+    # What a trustee is served: the sums with the log entry carrying them, in the tree.
+    logged = await trustees.logged_sums(pool, log, pid, 1)
+    assert logged is not None and logged.sums == served
+    assert logged.entry.envelope()["kind"] == "tally-sums"
+    assert logged.entry.envelope()["body"] == served
+    assert logged.entry.index == len(entries)  # right after the election key
+    assert logged.entry.index < (await log.head(pool, pid)).size
+    assert await trustees.logged_sums(pool, log, pid, 2) is None  # another round: none
     origin = state["origin"]
     first = decryption_body(keys[2], origin, h, 3, secrets_[3], served)
-    await _do(pool, trustees.post_decryption, log=log, primary_id=pid, body=first)
+    posted = await _do(pool, trustees.post_decryption, log=log, primary_id=pid, body=first)
+    assert (posted.decryptions, posted.threshold, posted.decrypted) == (1, 2, False)
     # One share of the two needed: nothing decrypts.
     async with pool.acquire() as conn:
         with pytest.raises(Refused, match="1 garant"):
             await trustees.decrypt_round(conn, pid, 1, candidates=[a, b], grades=3)
     second = decryption_body(keys[0], origin, h, 1, secrets_[1], served)
-    await _do(pool, trustees.post_decryption, log=log, primary_id=pid, body=second)
+    posted = await _do(pool, trustees.post_decryption, log=log, primary_id=pid, body=second)
+    assert (posted.round, posted.decryptions, posted.decrypted) == (1, 2, True)
     async with pool.acquire() as conn:
         decrypted = await trustees.decrypt_round(conn, pid, 1, candidates=[a, b], grades=3)
     assert decrypted.profiles == {a: [1, 1, 2], b: [1, 0, 2]}
