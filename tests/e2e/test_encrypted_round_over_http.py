@@ -250,5 +250,13 @@ def test_an_encrypted_round_over_http_with_trustee_processes(
         summary = report.summary["credentials"]
         assert summary["counted"] == 3 and summary["revotes"] >= 1
         assert summary["assisted_ballots"] >= 2  # the service encrypted and signed those
+        # And as an observer runs it: `scrutin-audit verify` on the downloaded export.
+        (public_tmp_path / "export.json").write_bytes(raw)
+        done = subprocess.run(
+            [sys.executable, "-m", "audit", "verify", str(public_tmp_path / "export.json"),
+             "--log-key", vkey],
+            cwd=REPO, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     finally:
         live.stop()
