@@ -253,6 +253,20 @@ def database_unavailable(exc: BaseException) -> bool:
     )
 
 
+class StartWatch:
+    """An ASGI `send` that remembers whether the response has started (after which a
+    middleware can no longer answer with a page of its own)."""
+
+    def __init__(self, send: Send) -> None:
+        self.started = False
+        self._send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
 class ServiceUnavailableMiddleware:
     """While the database is away, every page answers 503 with a clear message and a
     Retry-After (no traceback, no 500); the pool reconnects by itself when it is back. A
@@ -265,14 +279,7 @@ class ServiceUnavailableMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watched_send = StartWatch(send)
         try:
             await self.app(scope, receive, watched_send)
         except ClientDisconnect:
@@ -283,7 +290,7 @@ class ServiceUnavailableMiddleware:
             logger.warning(
                 "database unavailable for %s %s: %s", scope["method"], scope["path"], exc
             )
-            if started:
+            if watched_send.started:
                 return  # the answer was under way: closing the connection is all we can do
             response = error_response(Request(scope, receive), 503)
             response.headers["Retry-After"] = RETRY_AFTER_UNAVAILABLE

@@ -204,7 +204,6 @@ class BodySizeLimitMiddleware:
                 await self._refuse(scope, receive, send)
                 return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -215,16 +214,11 @@ class BodySizeLimitMiddleware:
                     raise BodyTooLarge()
             return message
 
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watched_send = errors.StartWatch(send)
         try:
             await self.app(scope, limited_receive, watched_send)
         except BodyTooLarge:
-            if started:
+            if watched_send.started:
                 raise
             await self._refuse(scope, receive, send)
 
