@@ -1247,9 +1247,9 @@ def _replay(
             rd = rounds.get(body["round"])
             if rd is None or rd.sums is None:
                 report.fail(6, i, f"decryption of round {body['round']} before its tally-sums")
-            elif any(b["index"] == body["index"] for _, b in rd.decryptions):
-                report.fail(6, i, f"a second decryption by trustee {body['index']}")
             else:
+                # A second decryption by one trustee fails check 9 (below), and still takes
+                # its place among "the first k" entries, as scrutin-audit reads it.
                 rd.decryptions.append((i, body))
 
     for rd in rounds.values():
@@ -1382,7 +1382,9 @@ def _ceremony(
                 fail(i, '`ballots: "encrypted"` requires `credentials: "voter"`')
             members = (body.get("ballots"), body.get("trustees"), body.get("trustee_threshold"))
             if frozen is not None and members != frozen:
+                # The ceremony keeps the values it started with (no cascade of failures).
                 fail(i, "a revision changes ballots/trustees/trustee_threshold after a trustee")
+                continue
             if encrypted:
                 cer.n, cer.k = body["trustees"], body["trustee_threshold"]
             continue
@@ -1492,9 +1494,9 @@ def _ceremony(
                 fail(i, "the election key is not the one the commitments give")
             # The key the commitments give is the one the rounds must use.
             cer.election_key, cer.verification = want["public_key"], hs
-        elif kind == "roll" and encrypted and cer.election_key is None:
-            # §10: the ceremony's entries come before round 1's roll.
-            fail(i, "a roll before the election-key")
+        # AMBIGUITY: "The ceremony's entries come before round 1's roll" is not checked at the
+        # roll: an encrypted round-open without an election key fails check 6 (as in
+        # scrutin-audit), and a ceremony entry after the roll is not flagged by either.
     return cer
 
 
@@ -1576,8 +1578,14 @@ def _encrypted_tally(
         report.fail(9, si, "a tally-sums ciphertext is not two valid points")
         return
     good: list[tuple[int, int, dict[str, bytes]]] = []
+    seen: set[int] = set()
     for i, body in rd.decryptions:
         j = body["index"]
+        if j in seen:
+            # AMBIGUITY: "at most one per trustee and round" names no check; check 9 here.
+            report.fail(9, i, f"a second decryption by trustee {j}")
+            continue
+        seen.add(j)
         if not 1 <= j <= cer.n or j > len(cer.verification):
             report.fail(9, i, f"decryption by {j}, not a trustee of the election key")
             continue
