@@ -582,11 +582,76 @@ def _trustees_changed(p: EncryptedPrimary) -> None:
     p.finish()
 
 
+def _two_invalid_one_voter(p: EncryptedPrimary) -> None:
+    """Voter 5 casts two invalid ballots: `counts.invalid` counts the voter once."""
+    _voters(p)
+    honest = p.honest_sums()
+    profiles = p.honest_profiles()
+    _cast_blob(p, 5, _patch(p, 0, b"\x02"))
+    _cast_blob(p, 5, _patch(p, 0, b"\x03"))
+    p.close(turnout=5)
+    p.publish_sums(honest)
+    p.publish_decryptions(honest)
+    p.publish_result(p.result_body(*profiles, invalid=1))
+
+
+def _forged_credential_sig(p: EncryptedPrimary) -> None:
+    """The operator writes a ballot under voter 5's key signed by voter 6's key, and leaves
+    it out of the sums (both verifiers count it there: check 13 and check 9 fail)."""
+    _voters(p)
+    blob = _blob(p, 5)
+    message = b"scrutin-ballot/v2\x00" + p.origin.encode() + b"\x001\x00" + blob
+    p.b.add(
+        "ballot",
+        {
+            "round": 1,
+            "encrypted": base64.b64encode(blob).decode(),
+            "credential": base64.b64encode(bytes(p.keys[5].verify_key)).decode(),
+            "credential_sig": base64.b64encode(p.keys[6].sign(message).signature).decode(),
+        },
+    )
+    p.close(turnout=5)
+    body = p.honest_sums()
+    p.publish_sums(body)
+    p.publish_decryptions(body)
+    p.publish_result(p.result_body(*p.honest_profiles()))
+
+
+def _sealed_in_encrypted(p: EncryptedPrimary) -> None:
+    _voters(p)
+    key = p.keys[5]
+    message = b"scrutin-ballot/v1\x00" + p.origin.encode() + b"\x001\x00" + bytes(3)
+    p.b.add(
+        "ballot",
+        {
+            "round": 1,
+            "sealed": "AAAA",
+            "credential": base64.b64encode(bytes(key.verify_key)).decode(),
+            "credential_sig": base64.b64encode(key.sign(message).signature).decode(),
+        },
+    )
+    p.finish()
+
+
+def _honest_revote(p: EncryptedPrimary) -> None:
+    _voters(p)
+    p.cast(1, {"A": 6, "B": 6, "C": 6})
+    p.finish()
+
+
 PRIMARY: dict[str, dict[str, Any]] = {
     "subset-round": {"definition": {"subset_size": 2, "missing": "normalize"}},
+    "definition-encrypted-server": {"definition": {"credentials": "server"}},
+    "definition-threshold-above-n": {"definition": {"trustee_threshold": 5}},
 }
 
 VARIANTS: dict[str, Callable[[EncryptedPrimary], None]] = {
+    "two-invalid-one-voter": _two_invalid_one_voter,
+    "forged-credential-sig": _forged_credential_sig,
+    "sealed-in-encrypted": _sealed_in_encrypted,
+    "honest-revote": _honest_revote,
+    "definition-encrypted-server": _honest,
+    "definition-threshold-above-n": _honest,
     "subset-round": _subset_round,
     "duplicate-decryption": _duplicate_decryption,
     "decryption-forged": _decryption_forged,
@@ -632,9 +697,13 @@ def test_stranger_agrees_with_scrutin_audit(name: str, tmp_path: Path) -> None:
     assert ours.failed_checks == failed, (ours.failures, theirs)
     assert {w.code for w in ours.warnings if w.check == 9} == warned
     # Invalid ballots are warnings, not failures: those logs are honest.
-    honest = name in ("honest", "tampered-ballot", "subset-round") or name.startswith(
-        ("invalid-", "revote-")
-    )
+    honest = name in (
+        "honest",
+        "tampered-ballot",
+        "subset-round",
+        "two-invalid-one-voter",
+        "honest-revote",
+    ) or name.startswith(("invalid-", "revote-"))
     assert ours.ok == honest
     if name.startswith("invalid-"):
         code = name.removeprefix("invalid-").removesuffix("-length").removesuffix("-copied-row")

@@ -661,6 +661,8 @@ def _value_rules(kind: str, body: dict[str, Any]) -> None:
             raise Shape("trustees and trustee_threshold are present exactly when encrypted")
         if encrypted and not 1 <= body["trustee_threshold"] <= body["trustees"] <= 20:
             raise Shape("not 1 ≤ trustee_threshold ≤ trustees ≤ 20")
+        if encrypted and body.get("credentials") != "voter":
+            raise Shape('`ballots: "encrypted"` requires `credentials: "voter"`')
     if kind == "round-open" and ("tally_public_key" in body) == ("election_public_key" in body):
         raise Shape("a round-open carries exactly one of tally_public_key, election_public_key")
     if kind == "ballot" and ("sealed" in body) == ("encrypted" in body):
@@ -1368,18 +1370,16 @@ def _ceremony(
         report.fail(14, i, reason)
 
     encrypted = False
-    voter = False
     trustees: dict[int, dict[str, Any]] = {}
     keygens: dict[int, dict[str, Any]] = {}
     acks: dict[int, dict[str, Any]] = {}
     frozen: tuple[Any, Any, Any] | None = None
+    if not entries or entries[0][0] != 0 or entries[0][1]["kind"] != "definition":
+        return cer  # no readable definition: check 6 fails, the ceremony has no rules
     for i, env in entries:
         kind, body = env["kind"], env["body"]
         if kind == "definition":
             encrypted = body.get("ballots") == "encrypted"
-            voter = body.get("credentials") == "voter"
-            if encrypted and not voter:
-                fail(i, '`ballots: "encrypted"` requires `credentials: "voter"`')
             members = (body.get("ballots"), body.get("trustees"), body.get("trustee_threshold"))
             if frozen is not None and members != frozen:
                 # The ceremony keeps the values it started with (no cascade of failures).
