@@ -84,6 +84,17 @@ def _next_field(form: FormData) -> str:
     return _next(raw if isinstance(raw, str) else None)
 
 
+async def _signin_with_code(request: Request, email: str, code: str) -> Account | None:
+    """Spend a sign-in code and open the session; None for a wrong, used or expired code."""
+    async with request.app.state.units() as uow:
+        account = await accounts.signin_with_code(
+            uow.conn, email, code, secret_key=request.app.state.secret_key
+        )
+        if account is not None:
+            await log_in(request, uow.conn, account)
+    return account
+
+
 def account_json(account: Account | None) -> dict[str, Any] | None:
     if account is None:
         return None
@@ -150,12 +161,7 @@ async def code_submit(request: Request) -> Response:
             request, "accounts/signin_code.html", {"errors": errors, "values": values}, 400
         )
     await signin_limits(request, email, "code")
-    async with request.app.state.units() as uow:
-        account = await accounts.signin_with_code(
-            uow.conn, email, code, secret_key=request.app.state.secret_key
-        )
-        if account is not None:
-            await log_in(request, uow.conn, account)
+    account = await _signin_with_code(request, email, code)
     if account is None:
         errors["code"] = BAD_CODE
         return render(
@@ -287,12 +293,7 @@ async def api_signin_code(request: Request) -> Response:
             return json_error(request, 400, REQUIRED, field)
     assert isinstance(email, str) and isinstance(code, str)
     await signin_limits(request, email.strip().lower(), "code")
-    async with request.app.state.units() as uow:
-        account = await accounts.signin_with_code(
-            uow.conn, email, code, secret_key=request.app.state.secret_key
-        )
-        if account is not None:
-            await log_in(request, uow.conn, account)
+    account = await _signin_with_code(request, email, code)
     if account is None:
         return json_error(request, 400, BAD_CODE, "code")
     return JSONResponse({"account": account_json(account), "csrf_token": csrf.csrf_token(request)})
