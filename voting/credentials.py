@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -277,7 +278,8 @@ class KeyBallot:
     index: int
     round: int
     tracker: str
-    counted: bool  # the last ballot of this key in its round (§8 "Revoting")
+    counted: bool  # the last valid ballot of this key in its round (§8, §10 "Revoting")
+    invalid_reason: str | None = None  # an encrypted ballot whose proofs fail (§10)
 
 
 @dataclass(frozen=True)
@@ -291,14 +293,21 @@ class KeyHistory:
     ballots: list[KeyBallot]
 
 
-async def key_history(conn: asyncpg.Connection, primary_id: UUID, key: str) -> KeyHistory:
+async def key_history(
+    conn: asyncpg.Connection,
+    primary_id: UUID,
+    key: str,
+    invalid: Callable[[int, dict[str, Any]], Awaitable[str | None]] | None = None,
+) -> KeyHistory:
     """Read from the log alone (as scrutin-audit --credential does): where `key` (base64)
-    was registered, which rounds' rolls hold it, and which ballots carry it."""
+    was registered, which rounds' rolls hold it, and which ballots carry it. `invalid(round,
+    body)` names why a ballot counts nowhere (an encrypted ballot whose proofs fail): the
+    counted ballot of a round is then its last valid one, not merely its last (§10)."""
     rows = await log_readers.key_rows(conn, primary_id, key)
     registered = replaced = None
     assisted = False
     rolls: list[int] = []
-    ballots: list[tuple[int, int, str]] = []
+    ballots: list[tuple[int, int, str, str | None]] = []
     for row in rows:
         body = row["body"]
         if isinstance(body, str):
@@ -312,12 +321,14 @@ async def key_history(conn: asyncpg.Connection, primary_id: UUID, key: str) -> K
             if registered is not None and replaced is None:
                 rolls.append(int(body["round"]))
         else:
-            ballots.append((row["idx"], int(body["round"]), bytes(row["leaf_hash"]).hex()))
-    last = {number: index for index, number, _ in ballots}
+            number = int(body["round"])
+            reason = await invalid(number, body) if invalid is not None else None
+            ballots.append((row["idx"], number, bytes(row["leaf_hash"]).hex(), reason))
+    last = {number: index for index, number, _, reason in ballots if reason is None}
     return KeyHistory(
         registered,
         assisted,
         replaced,
         rolls,
-        [KeyBallot(i, n, t, last[n] == i) for i, n, t in ballots],
+        [KeyBallot(i, n, t, last.get(n) == i, why) for i, n, t, why in ballots],
     )

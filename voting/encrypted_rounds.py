@@ -26,7 +26,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -189,6 +189,31 @@ def verdict_of_entry(params: eb.RoundParams, body: Mapping[str, Any]) -> eb.Verd
     except (KeyError, ValueError):
         return eb.Verdict(False, "bad-layout", None)
     return eb.check(params, credential, blob)
+
+
+def invalidity_check(
+    conn: asyncpg.Connection, primary_id: UUID
+) -> Callable[[int, dict[str, Any]], Awaitable[str | None]]:
+    """For `credentials.key_history`: why a logged ballot counts nowhere (the reason of an
+    encrypted ballot whose proofs or signature fail), or None (a valid encrypted ballot, or a
+    ballot of a round that is not encrypted, which §8 counts as the last one whatever)."""
+    params: dict[int, eb.RoundParams | None] = {}
+
+    async def invalid(number: int, body: dict[str, Any]) -> str | None:
+        if "encrypted" not in body:
+            return None
+        if number not in params:
+            round_ = await get_round(conn, primary_id, number)
+            params[number] = (
+                None if round_ is None else round_params(round_, await origin_of(conn, primary_id))
+            )
+        round_params_ = params[number]
+        if round_params_ is None:
+            return "unknown-round"
+        verdict = await asyncio.to_thread(verdict_of_entry, round_params_, body)
+        return None if verdict.valid else verdict.reason
+
+    return invalid
 
 
 @dataclass

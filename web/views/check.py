@@ -5,7 +5,6 @@ tool would; and the receipt of a ballot by tracker, as JSON or a C2SP tlog-proof
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -18,8 +17,8 @@ from crypto import merkle
 from crypto.encoding import b64decode
 from crypto.note import NoteError, open_checkpoint
 from voting.credentials import key_history, uses_voter_credentials
+from voting.encrypted_rounds import invalidity_check
 from voting.log import LogEntry
-from voting.log import readers as log_readers
 from voting.primaries import Primary
 from voting.results import get_result
 from voting.rounds import get_round
@@ -77,7 +76,9 @@ async def _check_key(request: Request, primary: Primary, context: dict[str, Any]
         context["key_error"] = BAD_KEY
         return 400
     async with request.app.state.pool.acquire() as conn:
-        context["key"] = await key_history(conn, primary.id, raw)
+        context["key"] = await key_history(
+            conn, primary.id, raw, invalidity_check(conn, primary.id)
+        )
     return 200
 
 
@@ -108,16 +109,13 @@ async def check(request: Request) -> Response:
             body = row.envelope()["body"]
             round_ = await get_round(conn, primary.id, int(body["round"]))
             result = await get_result(conn, round_.id) if round_ is not None else None
-            replaced = False  # a later ballot under the same key replaces it (§8 "Revoting")
-            invalid_reason = None  # an encrypted ballot whose proofs fail counts nowhere (§10)
-            if "encrypted" in body and round_ is not None:
-                from voting.encrypted_rounds import round_params, verdict_of_entry
-
-                params = round_params(round_, await log_readers.origin(conn, primary.id) or "")
-                verdict = await asyncio.to_thread(verdict_of_entry, params, body)
-                invalid_reason = None if verdict.valid else verdict.reason
-            if "credential" in body:
-                history = await key_history(conn, primary.id, body["credential"])
+            # A later valid ballot under the same key replaces it (§8, §10 "Revoting"); an
+            # encrypted ballot whose proofs fail counts nowhere and replaces nothing (§10).
+            invalid = invalidity_check(conn, primary.id)
+            invalid_reason = await invalid(int(body["round"]), body)
+            replaced = False
+            if "credential" in body and invalid_reason is None:
+                history = await key_history(conn, primary.id, body["credential"], invalid)
                 replaced = any(b.index == row.index and not b.counted for b in history.ballots)
         leaf = row.leaf_hash
         verified, size = await _check_inclusion(request, primary, row.index, leaf)
