@@ -639,6 +639,50 @@ def _honest_revote(p: EncryptedPrimary) -> None:
     p.finish()
 
 
+def _decryption_after_result(p: EncryptedPrimary) -> None:
+    _voters(p)
+    p.finish()
+    p.publish_decryptions(p.honest_sums(), which=[3])
+
+
+def _trustee_edit(kind: str, nth: int, change: Callable[[dict], None]) -> Callable:
+    def script(p: EncryptedPrimary) -> None:
+        p.ceremony()
+        _respec(p, kind, nth, change)
+        p.open()
+        _voters_cast(p)
+        p.finish()
+
+    return script
+
+
+def _voters_cast(p: EncryptedPrimary) -> None:
+    p.cast(1, {"A": 2, "B": 0, "C": 1})
+    p.cast(2, None)
+
+
+def _set(member: str, value: Any) -> Callable[[dict], None]:
+    def change(body: dict) -> None:
+        body[member] = value
+
+    return change
+
+
+def _copy_signing_key(p: EncryptedPrimary) -> None:
+    """Trustee 2 is registered with trustee 1's signing key."""
+    p.ceremony()
+    first, second = [x for x in p.b.specs if x.kind == "trustee"][:2]
+    second.body = {**second.body, "signing_key": first.body["signing_key"]}
+    p.open()
+    p.finish()
+
+
+def _complaint(p: EncryptedPrimary) -> None:
+    """Trustee 1 complains about dealer 2: the ceremony stops, no election key (honest)."""
+    p.ceremony(election_key=False)
+    _respec(p, "trustee-ack", 0, _set("complaints", [2]))
+
+
 PRIMARY: dict[str, dict[str, Any]] = {
     "subset-round": {"definition": {"subset_size": 2, "missing": "normalize"}},
     "definition-encrypted-server": {"definition": {"credentials": "server"}},
@@ -646,6 +690,18 @@ PRIMARY: dict[str, dict[str, Any]] = {
 }
 
 VARIANTS: dict[str, Callable[[EncryptedPrimary], None]] = {
+    "decryption-after-result": _decryption_after_result,
+    "trustee-name-too-long": _trustee_edit("trustee", 0, _set("name", "x" * 201)),
+    "trustee-name-empty": _trustee_edit("trustee", 0, _set("name", "")),
+    "ack-complains-about-itself": _trustee_edit("trustee-ack", 0, _set("complaints", [1])),
+    "ack-complaints-unsorted": _trustee_edit("trustee-ack", 0, _set("complaints", [3, 2])),
+    "share-to-self": _trustee_edit(
+        "trustee-keygen",
+        0,
+        lambda b: b.update(shares=[{**b["shares"][0], "to": 1}, b["shares"][1]]),
+    ),
+    "shared-signing-key": _copy_signing_key,
+    "complaint-stops-ceremony": _complaint,
     "two-invalid-one-voter": _two_invalid_one_voter,
     "forged-credential-sig": _forged_credential_sig,
     "sealed-in-encrypted": _sealed_in_encrypted,
@@ -703,6 +759,7 @@ def test_stranger_agrees_with_scrutin_audit(name: str, tmp_path: Path) -> None:
         "subset-round",
         "two-invalid-one-voter",
         "honest-revote",
+        "complaint-stops-ceremony",
     ) or name.startswith(("invalid-", "revote-"))
     assert ours.ok == honest
     if name.startswith("invalid-"):

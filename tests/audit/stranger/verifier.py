@@ -667,8 +667,6 @@ def _value_rules(kind: str, body: dict[str, Any]) -> None:
         raise Shape("a round-open carries exactly one of tally_public_key, election_public_key")
     if kind == "ballot" and ("sealed" in body) == ("encrypted" in body):
         raise Shape("a ballot carries exactly one of sealed, encrypted")
-    if kind == "trustee" and not 1 <= len(body["name"]) <= 200:
-        raise Shape("a trustee's name has 1 to 200 characters")
 
 
 def signed_message(env: dict[str, Any]) -> bytes:
@@ -1249,6 +1247,10 @@ def _replay(
             rd = rounds.get(body["round"])
             if rd is None or rd.sums is None:
                 report.fail(6, i, f"decryption of round {body['round']} before its tally-sums")
+            elif rd.results:
+                # AMBIGUITY: §10 6. says "after the round's tally-sums" and nothing of the
+                # result; scrutin-audit also fails a decryption after the round's result.
+                report.fail(6, i, f"decryption of round {body['round']} after its result")
             else:
                 # A second decryption by one trustee fails check 9 (below), and still takes
                 # its place among "the first k" entries, as scrutin-audit reads it.
@@ -1402,12 +1404,18 @@ def _ceremony(
                 fail(i, "a trustee registered after a trustee-keygen")
             elif not 1 <= j <= cer.n or j in trustees:
                 fail(i, f"trustee index {j} is not a new index of 1 … {cer.n}")
-            elif any(
-                t["signing_key"] == body["signing_key"] or t["box_key"] == body["box_key"]
-                for t in trustees.values()
-            ):
-                fail(i, "two trustees share a signing_key or a box_key")
             else:
+                # A trustee that breaks a rule below fails once and is still registered
+                # (scrutin-audit's reading: no cascade).
+                if any(
+                    t["signing_key"] == body["signing_key"] or t["box_key"] == body["box_key"]
+                    for t in trustees.values()
+                ):
+                    fail(i, "two trustees share a signing_key or a box_key")
+                # AMBIGUITY: "name (string, 1 to 200 characters)" is a member's meaning in
+                # §10, not a §8 value rule; scrutin-audit fails it in the ceremony check.
+                elif not 1 <= len(body["name"]) <= 200:
+                    fail(i, "a trustee's name has 1 to 200 characters")
                 trustees[j] = body
                 cer.signing[j] = body["signing_key"]
         elif kind == "trustee-keygen":
