@@ -683,13 +683,29 @@ def _complaint(p: EncryptedPrimary) -> None:
     _respec(p, "trustee-ack", 0, _set("complaints", [2]))
 
 
+def _no_blank(p: EncryptedPrimary) -> None:
+    p.ceremony()
+    p.open()
+    p.cast(1, {"A": 6, "B": 0, "C": 3})
+    p.cast(2, {"A": 5, "B": 5, "C": 5})
+    p.finish()
+
+
 PRIMARY: dict[str, dict[str, Any]] = {
+    "honest-1-of-1": {"n": 1, "k": 1},
+    "honest-3-of-5": {"n": 5, "k": 3},
+    "honest-no-blank": {
+        "definition": {"allow_blank": False, "grades": ["a", "b", "c", "d", "e", "f", "g"]}
+    },
     "subset-round": {"definition": {"subset_size": 2, "missing": "normalize"}},
     "definition-encrypted-server": {"definition": {"credentials": "server"}},
     "definition-threshold-above-n": {"definition": {"trustee_threshold": 5}},
 }
 
 VARIANTS: dict[str, Callable[[EncryptedPrimary], None]] = {
+    "honest-1-of-1": _honest,
+    "honest-3-of-5": _honest,
+    "honest-no-blank": _no_blank,
     "decryption-after-result": _decryption_after_result,
     "trustee-name-too-long": _trustee_edit("trustee", 0, _set("name", "x" * 201)),
     "trustee-name-empty": _trustee_edit("trustee", 0, _set("name", "")),
@@ -753,14 +769,18 @@ def test_stranger_agrees_with_scrutin_audit(name: str, tmp_path: Path) -> None:
     assert ours.failed_checks == failed, (ours.failures, theirs)
     assert {w.code for w in ours.warnings if w.check == 9} == warned
     # Invalid ballots are warnings, not failures: those logs are honest.
-    honest = name in (
-        "honest",
-        "tampered-ballot",
-        "subset-round",
-        "two-invalid-one-voter",
-        "honest-revote",
-        "complaint-stops-ceremony",
-    ) or name.startswith(("invalid-", "revote-"))
+    honest = (
+        name.startswith("honest")
+        or name
+        in (
+            "tampered-ballot",
+            "subset-round",
+            "two-invalid-one-voter",
+            "honest-revote",
+            "complaint-stops-ceremony",
+        )
+        or name.startswith(("invalid-", "revote-"))
+    )
     assert ours.ok == honest
     if name.startswith("invalid-"):
         code = name.removeprefix("invalid-").removesuffix("-length").removesuffix("-copied-row")
