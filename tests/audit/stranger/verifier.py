@@ -6,8 +6,8 @@ author did not read audit/, voting/, crypto/ or web/. Standard library and PyNaC
 `verify_export(export, vkey)` runs the §9 checks that an export allows (1, 2 and 4–13; check
 3 needs a saved state), and for §10 encrypted primaries the key ceremony as check 14 (the
 number scrutin-audit gives it; §10 names none) with the encrypted tally in checks 9 and 10
-(the group, hashes and proofs are in encrypted.py), and returns a `StrangerReport`: ok/failed (or unusable input, exit 2),
-each failure with the §9 check number, the entry index when there is one, a reason, and the
+(the group, hashes and proofs are in encrypted.py), and returns a `StrangerReport`:
+ok/failed (or unusable input, exit 2), each failure with the §9 check number, the entry index when there is one, a reason, and the
 code where the spec names one; invalid ballots are warnings of check 9 with §8's codes.
 `verify_receipt(receipt, pinned, log)` runs the §9 receipt checks 1–4.
 
