@@ -1,14 +1,15 @@
 """A second verifier of Scrutin exports, written from the spec alone.
 
-Sources: docs/audit-log.md (the format, §1–§9) and docs/majority-judgment.md (the rules). The
+Sources: docs/audit-log.md (the format, §1–§10) and docs/majority-judgment.md (the rules). The
 author did not read audit/, voting/, crypto/ or web/. Standard library and PyNaCl only.
 
 `verify_export(export, vkey)` runs the §9 checks that an export allows (1, 2 and 4–13; check
 3 needs a saved state), and for §10 encrypted primaries the key ceremony as check 14 (the
 number scrutin-audit gives it; §10 names none) with the encrypted tally in checks 9 and 10
 (the group, hashes and proofs are in encrypted.py), and returns a `StrangerReport`:
-ok/failed (or unusable input, exit 2), each failure with the §9 check number, the entry index when there is one, a reason, and the
-code where the spec names one; invalid ballots are warnings of check 9 with §8's codes.
+ok/failed (or unusable input, exit 2), each failure with the §9 check number, the entry
+index when there is one, a reason, and the code where the spec names one; invalid ballots
+are warnings of check 9 with §8's (or §10's) codes.
 `verify_receipt(receipt, pinned, log)` runs the §9 receipt checks 1–4.
 
 Where the spec is silent or ambiguous, the choice made here is marked "AMBIGUITY" in a comment;
