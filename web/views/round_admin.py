@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from voting.encrypted_rounds import publish_round_sums
+from voting.encrypted_rounds import publish_round_sums, uses_encrypted_ballots
 from voting.primaries import Primary
 from voting.refusals import Refused
 from voting.results import get_result, reveal_and_tally
@@ -26,6 +26,7 @@ from voting.rounds import (
     latest_round,
     open_round,
 )
+from voting.trustees import election_key
 from web.auth import flash, require_organiser
 from web.confirm import Confirmation, confirmation_page
 from web.i18n import request_language
@@ -67,6 +68,9 @@ async def _new_round_context(request: Request, primary: Primary) -> dict[str, An
         result = None
         if previous is not None and previous.status == "tallied":
             result = await get_result(conn, previous.id)
+        # §10: ballots encrypted for the trustees' election key; no tally key to keep.
+        encrypted = uses_encrypted_ballots(primary.definition)
+        key_missing = encrypted and await election_key(conn, primary.id) is None
     choices = confirmed
     ranks: dict[str, int] = {}
     if previous is not None:
@@ -78,6 +82,8 @@ async def _new_round_context(request: Request, primary: Primary) -> dict[str, An
     return {
         "primary": primary,
         "previous": previous,
+        "encrypted": encrypted,
+        "election_key_missing": key_missing,
         "blocked": previous is not None and previous.status != "tallied",
         "choices": choices,
         "ranks": ranks,
@@ -114,7 +120,9 @@ async def create_round(request: Request) -> Response:
     custody = (form.get("custody") == "file" and "file") or "passphrase"
     passphrase = str(form.get("passphrase") or "")
     errors: dict[str, str] = {}
-    if custody == "passphrase" and passphrase != str(form.get("passphrase_again") or ""):
+    if uses_encrypted_ballots(primary.definition):
+        custody = "trustees"  # no tally key: any passphrase or key file sent is ignored
+    elif custody == "passphrase" and passphrase != str(form.get("passphrase_again") or ""):
         errors["passphrase_again"] = PASSPHRASES_DIFFER
     try:
         closes_at = _parse_closing(str(form.get("closes_at") or ""))
@@ -197,6 +205,10 @@ CLOSE_CONFIRMATION = Confirmation(
     action="",
     back="",
 )
+CLOSE_ENCRYPTED = _(
+    "La participation et les sommes chiffrées des bulletins sont inscrites au journal public ; "
+    "les garants déchiffreront ensuite ces seules sommes pour publier le résultat."
+)
 CLOSE_BEFORE_END = _(
     "La fin du vote était prévue le {end} : les citoyens qui n’ont pas encore voté ne "
     "pourront plus le faire."
@@ -210,6 +222,8 @@ async def close_confirm(request: Request) -> Response:
     if round_.status != "open":
         return RedirectResponse(round_url(primary, round_), status_code=303)
     consequences = list(CLOSE_CONFIRMATION.consequences)
+    if round_.key_custody == "trustees":  # §10: no tally key to reveal
+        consequences[1] = CLOSE_ENCRYPTED
     params: dict[str, Any] = {"number": round_.number}
     _start, end = round_.window()
     if end is not None and end > datetime.now(UTC):
