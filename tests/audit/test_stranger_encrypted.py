@@ -217,6 +217,20 @@ def test_worked_examples_trustee_part() -> None:
         assert E.lagrange(j, [1, 3]).to_bytes(32, "little") == want
 
 
+def test_group_edge_cases() -> None:
+    """§10: derived points may be the identity (libsodium refuses it as input); scalar 0
+    gives the identity; the bounded dlog finds every count in 0 … bound and nothing above."""
+    assert E.mul(5, E.IDENTITY) == E.IDENTITY and E.mul(E.L, E.G) == E.IDENTITY
+    assert E.base(0) == E.IDENTITY and not E.valid_point(E.IDENTITY)
+    assert E.add(E.G, E.IDENTITY) == E.G and E.sub(E.G, E.G) == E.IDENTITY
+    assert E.scalar(E.L.to_bytes(32, "little")) is None
+    assert E.scalar((E.L - 1).to_bytes(32, "little")) == E.L - 1
+    for bound in (0, 1, 2, 10, 99):
+        for m in range(bound + 1):
+            assert E.dlog(E.base(m), bound) == m
+        assert E.dlog(E.base(bound + 1), bound) is None
+
+
 # -- honest and dishonest logs: the stranger agrees with scrutin-audit --------------------
 
 
