@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.fixtures.accounts import another_client, post_form, sign_in
@@ -42,6 +43,7 @@ def test_opening_an_encrypted_round_asks_for_no_tally_key(
     assert "the trustees have not made it yet" in english.text
 
     app = client.app
+    assert isinstance(app, Starlette)
     folders = [public_tmp_path / f"garant-{i}" for i in (1, 2, 3)]
     client.portal.call(  # type: ignore[union-attr]
         local_ceremony,
@@ -49,7 +51,7 @@ def test_opening_an_encrypted_round_asks_for_no_tally_key(
         app.state.log,
         primary.id,
         folders,
-        ["A", "B", "C"],  # type: ignore[attr-defined]
+        ["A", "B", "C"],
     )
     page = organiser.get(new)
     assert page.status_code == 200
