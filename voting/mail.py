@@ -1,9 +1,11 @@
 """Outgoing mail: a queue in the database, delivered by a background sender.
 
-`enqueue` writes in the caller's transaction, so a mail exists exactly when the state
-change that needs it committed; nothing is ever sent inside a request. `MailSender`
-delivers due messages through SMTP (aiosmtplib) when SMTP is configured, otherwise into
-`<data dir>/outbox/` as one .eml file per message; failures are retried with backoff.
+`enqueue` writes the mail and its delivery job (voting.jobs, the job queue shared by every
+process) in the caller's transaction, so a mail exists exactly when the state change that
+needs it committed; nothing is ever sent inside a request. The job worker of any process
+delivers it through SMTP (aiosmtplib) when SMTP is configured, otherwise into
+`<data dir>/outbox/` as one .eml file per message; a failure defers a new job after a
+backoff, up to MAX_ATTEMPTS tries.
 
 Secrets do not rest in the queue: a sign-in mail is queued as a reference to its request
 (`signin_token_id`) and written at sending time by an `Expander` (voting.accounts.signin_mail
@@ -13,7 +15,6 @@ eligibility invitation carries its code).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -29,9 +30,10 @@ from uuid import UUID
 import aiosmtplib
 import asyncpg
 
+from voting import jobs
+
 logger = logging.getLogger("scrutin.mail")
 
-NOTIFY_CHANNEL = "scrutin_mail"
 MAX_ATTEMPTS = 12
 BATCH_SIZE = 20
 BASE_BACKOFF = timedelta(seconds=30)
@@ -56,8 +58,8 @@ async def enqueue(
     """Queue a plain-text mail in the caller's transaction; return its queue id.
 
     With `signin_token_id`, the subject and text are placeholders: the sender writes the
-    mail from that sign-in request when it sends it. The sender is woken by a NOTIFY, which
-    PostgreSQL only delivers at commit.
+    mail from that sign-in request when it sends it. Its delivery job is queued in the same
+    transaction: a worker takes it once it commits.
     """
     if "\n" in to or "\r" in to or "\n" in subject or "\r" in subject:
         raise ValueError("mail headers cannot contain line breaks")
@@ -69,8 +71,16 @@ async def enqueue(
         text,
         signin_token_id,
     )
-    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    await defer_delivery(conn, [mail_id])
     return mail_id
+
+
+async def defer_delivery(
+    conn: asyncpg.Connection, mail_ids: list[int], *, at: datetime | None = None
+) -> None:
+    """Queue the delivery jobs of these mails, in the caller's transaction."""
+    args = [{"mail_id": mail_id} for mail_id in mail_ids]
+    await jobs.defer(conn, jobs.MAIL_QUEUE, jobs.SEND_MAIL, args, at=at)
 
 
 async def enqueue_many(conn: asyncpg.Connection, messages: list[tuple[str, str, str]]) -> int:
@@ -81,14 +91,14 @@ async def enqueue_many(conn: asyncpg.Connection, messages: list[tuple[str, str, 
             raise ValueError("mail headers cannot contain line breaks")
     if not messages:
         return 0
-    await conn.execute(
+    rows = await conn.fetch(
         "INSERT INTO mail_queue (recipient, subject, body)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) RETURNING id",
         [to for to, _, _ in messages],
         [subject[:300] for _, subject, _ in messages],
         [text for _, _, text in messages],
     )
-    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    await defer_delivery(conn, [row["id"] for row in rows])
     return len(messages)
 
 
@@ -186,131 +196,111 @@ async def deliver_due(
     now: datetime | None = None,
     expand: Expander | None = None,
 ) -> int:
-    """Deliver the messages that are due; return how many were delivered.
+    """Deliver the messages that are due; return how many were delivered (a sweep: the job
+    worker delivers each mail through its own job, `deliver_one`).
 
-    Rows are claimed with FOR UPDATE SKIP LOCKED, so several processes can run senders
+    Rows are claimed with FOR UPDATE SKIP LOCKED, so several processes can deliver
     without sending a message twice. Sign-in mails are written by `expand`; without it (or
     when it has nothing to send) they are marked failed, never sent as placeholders.
     """
-    delivered = 0
     now = now or datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
-            """
-            SELECT id, recipient, subject, body, attempts, signin_token_id, headers
-            FROM mail_queue
-            WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
-            ORDER BY id LIMIT $2
-            FOR UPDATE SKIP LOCKED
-            """,
+            f"{_CLAIM} AND next_attempt_at <= $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
             now,
             BATCH_SIZE,
         )
-        for row in rows:
-            subject, body = row["subject"], row["body"]
-            if row["signin_token_id"] is not None:
-                written = await expand(conn, row["signin_token_id"]) if expand else None
-                if written is None:
-                    await conn.execute(
-                        "UPDATE mail_queue SET failed_at = $2, last_error = $3 WHERE id = $1",
-                        row["id"],
-                        now,
-                        NOT_SENT_EXPIRED,
-                    )
-                    continue
-                subject, body = written
-            headers = row["headers"]
-            if isinstance(headers, str):  # a connection without the json codec
-                import json
+        return await _deliver_rows(conn, rows, transport, sender, now, expand)
 
-                headers = json.loads(headers)
-            message = build_message(
-                sender, row["recipient"], subject, body, row["id"], headers or None
-            )
-            try:
-                await transport.deliver(message, row["id"])
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                attempts = row["attempts"] + 1
-                logger.warning("mail %s not delivered (try %s): %s", row["id"], attempts, exc)
+
+async def deliver_one(
+    pool: asyncpg.Pool,
+    transport: Transport,
+    sender: str,
+    mail_id: int,
+    *,
+    now: datetime | None = None,
+    expand: Expander | None = None,
+) -> int:
+    """Deliver one queued mail (the job `jobs.SEND_MAIL`): 1 when delivered; 0 when already
+    sent, given up, being sent by another worker, or failed (a new job is then deferred to
+    its next attempt)."""
+    now = now or datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(f"{_CLAIM} AND id = $1 FOR UPDATE SKIP LOCKED", mail_id)
+        return await _deliver_rows(conn, rows, transport, sender, now, expand)
+
+
+_CLAIM = (
+    "SELECT id, recipient, subject, body, attempts, signin_token_id, headers"
+    " FROM mail_queue WHERE sent_at IS NULL AND failed_at IS NULL"
+)
+
+
+async def _deliver_rows(
+    conn: asyncpg.Connection,
+    rows: list[asyncpg.Record],
+    transport: Transport,
+    sender: str,
+    now: datetime,
+    expand: Expander | None,
+) -> int:
+    delivered = 0
+    for row in rows:
+        subject, body = row["subject"], row["body"]
+        if row["signin_token_id"] is not None:
+            written = await expand(conn, row["signin_token_id"]) if expand else None
+            if written is None:
                 await conn.execute(
-                    """
-                    UPDATE mail_queue
-                    SET attempts = $2::integer, last_error = $3, next_attempt_at = $4,
-                        failed_at = CASE WHEN $2::integer >= $5::integer THEN $6::timestamptz END
-                    WHERE id = $1
-                    """,
+                    "UPDATE mail_queue SET failed_at = $2, last_error = $3 WHERE id = $1",
                     row["id"],
-                    attempts,
-                    str(exc)[:1000] or type(exc).__name__,
-                    now + backoff(attempts),
-                    MAX_ATTEMPTS,
                     now,
+                    NOT_SENT_EXPIRED,
                 )
                 continue
+            subject, body = written
+        headers = row["headers"]
+        if isinstance(headers, str):  # a connection without the json codec
+            import json
+
+            headers = json.loads(headers)
+        message = build_message(sender, row["recipient"], subject, body, row["id"], headers or None)
+        try:
+            await transport.deliver(message, row["id"])
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            attempts = row["attempts"] + 1
+            logger.warning("mail %s not delivered (try %s): %s", row["id"], attempts, exc)
             await conn.execute(
-                "UPDATE mail_queue SET sent_at = $2, attempts = attempts + 1, last_error = NULL,"
-                " body = '' WHERE id = $1",
+                """
+                UPDATE mail_queue
+                SET attempts = $2::integer, last_error = $3, next_attempt_at = $4,
+                    failed_at = CASE WHEN $2::integer >= $5::integer THEN $6::timestamptz END
+                WHERE id = $1
+                """,
                 row["id"],
+                attempts,
+                str(exc)[:1000] or type(exc).__name__,
+                now + backoff(attempts),
+                MAX_ATTEMPTS,
                 now,
             )
-            delivered += 1
+            if attempts < MAX_ATTEMPTS:
+                await defer_delivery(conn, [row["id"]], at=now + backoff(attempts))
+            continue
+        await conn.execute(
+            "UPDATE mail_queue SET sent_at = $2, attempts = attempts + 1, last_error = NULL,"
+            " body = '' WHERE id = $1",
+            row["id"],
+            now,
+        )
+        delivered += 1
     return delivered
-
-
-class MailSender:
-    """Runs `deliver_due` whenever a mail is queued (LISTEN) and every `poll_interval`."""
-
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        transport: Transport,
-        sender: str,
-        *,
-        poll_interval: float = 5.0,
-        expand: Expander | None = None,
-    ) -> None:
-        self.pool = pool
-        self.transport = transport
-        self.sender = sender
-        self.poll_interval = poll_interval
-        self.expand = expand
-        self.wake = asyncio.Event()
-
-    def _notified(self, *args: object) -> None:
-        self.wake.set()
-
-    async def run(self) -> None:
-        """Deliver until cancelled; when the database goes away, wait and listen again."""
-        while True:
-            try:
-                await self._listen_and_deliver()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                logger.warning("mail queue unavailable: %s", exc)
-            await asyncio.sleep(self.poll_interval)
-
-    async def _listen_and_deliver(self) -> None:
-        async with self.pool.acquire() as listener:
-            await listener.add_listener(NOTIFY_CHANNEL, self._notified)
-            try:
-                while not listener.is_closed():
-                    self.wake.clear()
-                    try:
-                        while await deliver_due(
-                            self.pool, self.transport, self.sender, expand=self.expand
-                        ):
-                            pass
-                    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                        logger.warning("mail queue unavailable: %s", exc)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), self.poll_interval)
-            finally:
-                with contextlib.suppress(Exception):
-                    await listener.remove_listener(NOTIFY_CHANNEL, self._notified)
 
 
 @contextlib.asynccontextmanager
 async def mail_service(app: Any) -> AsyncIterator[None]:
-    """Background service for web.app.BACKGROUND_SERVICES: delivers the queue while the app runs."""
+    """Background service for web.app.BACKGROUND_SERVICES: this process's worker of the job
+    queue delivers mails while the app runs (any process may deliver any mail)."""
     from voting.accounts import signin_mail  # accounts queues mail: import at run time
 
     settings = app.state.settings
@@ -321,12 +311,21 @@ async def mail_service(app: Any) -> AsyncIterator[None]:
         )
 
     transport, sender = transport_for(settings)
-    mail_sender = MailSender(app.state.pool, transport, sender, expand=expand)
-    app.state.mail_sender = mail_sender
-    task = asyncio.create_task(mail_sender.run(), name="scrutin-mail-sender")
-    try:
+
+    async def send_mail(mail_id: int) -> None:
+        await deliver_one(app.state.pool, transport, sender, mail_id, expand=expand)
+
+    async def sweep_mail(timestamp: int) -> None:
+        # A job can be lost with its worker (a process killed while it ran, a database
+        # outage failing it): each minute one worker delivers what is due and unsent.
+        while await deliver_due(app.state.pool, transport, sender, expand=expand):
+            pass
+
+    worker = jobs.JobWorker(
+        app.state.database_url,
+        jobs.MAIL_QUEUE,
+        {jobs.SEND_MAIL: send_mail},
+        periodic={jobs.SWEEP_MAIL: ("* * * * *", sweep_mail)},
+    )
+    async with jobs.running(worker, "scrutin-jobs"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

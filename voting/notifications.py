@@ -288,16 +288,16 @@ async def _send(
             )
         )
     if recipients:
-        await conn.execute(
+        rows = await conn.fetch(
             "INSERT INTO mail_queue (recipient, subject, body, headers)"
             " SELECT r, s, b, h::jsonb FROM unnest($1::text[], $2::text[], $3::text[],"
-            " $4::text[]) AS m(r, s, b, h)",
+            " $4::text[]) AS m(r, s, b, h) RETURNING id",
             recipients,
             subjects,
             bodies,
             headers,
         )
-        await conn.execute(f"NOTIFY {mail.NOTIFY_CHANNEL}")
+        await mail.defer_delivery(conn, [row["id"] for row in rows])
     return len(recipients)
 
 

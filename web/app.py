@@ -85,8 +85,8 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """Release without asyncpg's session reset (pg_advisory_unlock_all, CLOSE ALL,
     UNLISTEN *, RESET ALL): one round trip of four saved on every short transaction (log
     appends under load: about +15 %, bench/log_append.py). Safe because Scrutin keeps no
-    session state on pooled connections: no SET, no session advisory lock, no open cursor;
-    the mail sender's LISTEN is undone by remove_listener. asyncpg still rolls back a
+    session state on pooled connections: no SET, no session advisory lock, no open cursor,
+    no LISTEN (the job queue listens on its own connections, voting/jobs.py). asyncpg still rolls back a
     transaction left open before this runs."""
 
 

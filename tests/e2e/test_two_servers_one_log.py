@@ -5,8 +5,9 @@ SCRUTIN_DATABASE_URL, SCRUTIN_SECRET_KEY and SCRUTIN_PUBLIC_URL, as behind a loa
 take supports and ballots at the same time, each voter's support through one process and
 ballot through the other. Then each log passes `scrutin-audit verify`, holds exactly the
 entries it held before plus one per acknowledged write, and both processes serve the same
-checkpoint. A session opened on one process is honoured by the other, and the sign-in rate
-limit counts the attempts made on both (they live in PostgreSQL)."""
+checkpoint. A session opened on one process is honoured by the other, the sign-in rate
+limit counts the attempts made on both (they live in PostgreSQL), and the mails they queue
+are delivered once each through the shared job queue."""
 
 from __future__ import annotations
 
@@ -160,6 +161,14 @@ async def _entry_counts(url: str) -> dict[str, int]:
         await conn.close()
 
 
+async def _mail_ids(url: str) -> list[int]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [row["id"] for row in await conn.fetch("SELECT id FROM mail_queue")]
+    finally:
+        await conn.close()
+
+
 def _audit(server: Server, slug: str, folder: Path) -> tuple[int, int, str]:
     """(exit code of scrutin-audit verify, entries in the export, its output)."""
     status, export, _ = server.request("GET", f"/primaries/{slug}/log/export")
@@ -264,6 +273,17 @@ def test_two_serve_processes_on_one_database_keep_one_log(
         assert [signin(servers[n % 2], n) for n in range(20)] == [202] * 20
         assert signin(servers[0], 20) == 429
         assert signin(servers[1], 21) == 429
+
+        # Every queued mail (the 20 sign-ins, the notifications of the supports) goes
+        # through one job queue: each is delivered exactly once, by whichever process's
+        # worker took its job (each process writes into its own outbox).
+        def delivered() -> list[str]:
+            return [path.name for path in public_tmp_path.glob("data-*/outbox/*.eml")]
+
+        queued = asyncio.run(_mail_ids(database_url))
+        assert len(queued) >= 20
+        wait_until(lambda: len(delivered()) >= len(queued), "every queued mail to be delivered")
+        assert sorted(delivered()) == sorted(f"{mail_id:010d}.eml" for mail_id in queued)
     finally:
         for server in servers:
             server.stop()

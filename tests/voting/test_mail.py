@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.fixtures.waiting import PATIENCE
-from voting import mail
+from voting import jobs, mail
 
 
 class Recorder:
@@ -68,6 +69,12 @@ async def test_enqueue_is_part_of_the_callers_transaction(pool: asyncpg.Pool) ->
                 await mail.enqueue(conn, "a@example.org", "s", "t")
                 raise RuntimeError("rolled back")
         assert await conn.fetchval("SELECT count(*) FROM mail_queue") == 0
+        assert await conn.fetchval("SELECT count(*) FROM procrastinate_jobs") == 0
+        async with conn.transaction():
+            mail_id = await mail.enqueue(conn, "a@example.org", "s", "t")
+        job = await conn.fetchrow("SELECT task_name, queue_name, args FROM procrastinate_jobs")
+        assert (job["task_name"], job["queue_name"]) == (jobs.SEND_MAIL, jobs.MAIL_QUEUE)
+        assert json.loads(job["args"]) == {"mail_id": mail_id}
 
 
 @pytest.mark.anyio
@@ -141,36 +148,38 @@ async def test_delivery_into_the_outbox(pool: asyncpg.Pool, tmp_path: Path) -> N
     assert message["To"] == "a@example.org"
 
 
-async def _listening(pool: asyncpg.Pool, channel: str) -> None:
-    """Wait until a session of this database has run LISTEN on `channel`."""
+async def _listening(pool: asyncpg.Pool) -> None:
+    """Wait until a session of this database listens for the job queue's notifications."""
     deadline = time.monotonic() + PATIENCE
     while not await pool.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND state = 'idle' AND query = $1",
-        f'LISTEN "{channel}"',
+        " AND state = 'idle' AND query LIKE 'LISTEN %procrastinate%'"
     ):
-        assert time.monotonic() < deadline, f"nobody listens on {channel}"
+        assert time.monotonic() < deadline, "the job worker does not listen"
         await asyncio.sleep(0.01)
 
 
 @pytest.mark.anyio
-async def test_the_background_sender_delivers_on_notify(pool: asyncpg.Pool, tmp_path: Path) -> None:
-    # A poll far beyond the test's patience: only the notification can deliver in time.
-    sender = mail.MailSender(
-        pool, mail.OutboxTransport(tmp_path), mail.DEFAULT_SENDER, poll_interval=3600
-    )
-    task = asyncio.create_task(sender.run())
-    try:
-        await _listening(pool, mail.NOTIFY_CHANNEL)  # a mail queued earlier is not notified
-        await _queue(pool)
+async def test_the_job_worker_delivers_a_queued_mail_on_notify(
+    pool: asyncpg.Pool, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A poll far beyond the test's patience: only the job's notification can deliver in time.
+    monkeypatch.setattr(jobs, "POLL_INTERVAL", 3600.0)
+    transport = mail.OutboxTransport(tmp_path)
+
+    async def send_mail(mail_id: int) -> None:
+        await mail.deliver_one(pool, transport, mail.DEFAULT_SENDER, mail_id)
+
+    worker = jobs.JobWorker(database_url, jobs.MAIL_QUEUE, {jobs.SEND_MAIL: send_mail})
+    async with jobs.running(worker, "test-jobs"):
+        await _listening(pool)  # a job queued earlier would be found by the first poll
+        mail_id = await _queue(pool)
         outbox = tmp_path.glob
         deadline = time.monotonic() + PATIENCE
         while not await asyncio.to_thread(lambda: list(outbox("*.eml"))):
             assert time.monotonic() < deadline, "the notified mail was not delivered"
             await asyncio.sleep(0.05)
         files = await asyncio.to_thread(lambda: list(outbox("*.eml")))
-        assert len(files) == 1
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        assert [f.name for f in files] == [f"{mail_id:010d}.eml"]
+        row = await pool.fetchrow("SELECT sent_at, body FROM mail_queue WHERE id = $1", mail_id)
+        assert row["sent_at"] is not None and row["body"] == ""
