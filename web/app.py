@@ -86,8 +86,8 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     UNLISTEN *, RESET ALL): one round trip of four saved on every short transaction (log
     appends under load: about +15 %, bench/log_append.py). Safe because Scrutin keeps no
     session state on pooled connections: no SET, no session advisory lock, no open cursor,
-    no LISTEN (the job queue listens on its own connections, voting/jobs.py). asyncpg still rolls back a
-    transaction left open before this runs."""
+    no LISTEN (the job queue listens on its own connections, voting/jobs.py). asyncpg
+    still rolls back a transaction left open before this runs."""
 
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
