@@ -150,13 +150,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "decryption by trustee {trustee}: the proof for {position} does not verify",
     ),
     "shares-too-few": (
-        "tour {round} : {count} déchiffrement(s) valide(s), il en faut {k}",
-        "round {round}: {count} valid decryption(s), {k} needed",
+        "tour {round} : résultat publié après {count} déchiffrement(s) valide(s) seulement, il "
+        "en faut {k} : rien ne se déchiffre",
+        "round {round}: result published after only {count} valid decryption(s), {k} needed: "
+        "nothing decrypts",
     ),
     "first-shares-invalid": (
-        "tour {round} : les {k} premiers déchiffrements ne sont pas tous valides : rien ne se "
-        "combine",
-        "round {round}: the first {k} decryptions are not all valid: nothing combines",
+        "tour {round} : parmi ses {k} premières entrées de déchiffrement (ordre du journal), "
+        "au moins une est invalide ou en double ; seules ces {k} se combinent, un déchiffrement "
+        "valide venu après ne la remplace pas : rien ne se déchiffre",
+        "round {round}: among its first {k} decryption entries (log order), at least one is "
+        "invalid or a duplicate; only those {k} combine, a valid decryption posted later does "
+        "not replace it: nothing decrypts",
     ),
     "decryption-pending": (
         "tour {round} : {count} déchiffrement(s) sur {k} nécessaires",

@@ -311,6 +311,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "résultat du tour {round} avant la clé de dépouillement ou en double",
         "result of round {round} before the tally key or twice",
     ),
+    "result-phase-encrypted": (
+        "résultat du tour chiffré {round} avant ses sommes chiffrées (tally-sums) ou en double",
+        "result of encrypted round {round} before its tally-sums or twice",
+    ),
     # 7
     "support-after-open": (
         "« {kind} » après l'ouverture du premier tour",
@@ -443,6 +447,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "tour {round} : recomptage impossible (clé de dépouillement incorrecte)",
         "round {round}: cannot recount (wrong tally key)",
     ),
+    "cannot-recount-encrypted": (
+        "tour chiffré {round} : recomptage impossible, les sommes ne se déchiffrent pas à partir "
+        "des bulletins (voir le contrôle 9)",
+        "encrypted round {round}: cannot recount, the ballots' sums do not decrypt (see check 9)",
+    ),
     "count-differs": (
         "résultat : {name} = {stated}, recompté {recount}",
         "result: {name} = {stated}, recounted {recount}",
@@ -570,7 +579,10 @@ def resolve_lang(lang: str | None) -> str:
 def text(
     code: str, lang: str, params: dict[str, Any], table: dict[str, tuple[str, str]] | None = None
 ) -> str:
-    fr, en = (table or MESSAGES).get(code, (code, code))
+    # A finding may name another message than its code's (`_text`): one code, worded for
+    # the case at hand (an encrypted round has no tally key).
+    key = params.get("_text", code)
+    fr, en = (table or MESSAGES).get(key, (code, code))
     template = en if lang == "en" else fr
     try:
         return template.format(**params)

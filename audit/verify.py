@@ -585,7 +585,10 @@ class Verification:
                 r = self.rounds.get(body["round"])
                 ready = r is not None and (r.sums_index if r.encrypted else r.tally_index)
                 if r is None or ready is None or r.result_index is not None:
-                    c6.fail(index, "result-phase", round=body["round"])
+                    worded = "result-phase-encrypted" if r is not None and r.encrypted else None
+                    c6.fail(
+                        index, "result-phase", round=body["round"], _text=worded or "result-phase"
+                    )
                     continue
                 r.result_index, r.result = index, body
         self.ceremony.finish()
@@ -784,7 +787,8 @@ class Verification:
             elif tree.root(res["tree_size"]) != base64.b64decode(res["root"]):
                 check.fail(idx, "result-root", size=res["tree_size"])
             if r.opened is None:
-                check.fail(idx, "cannot-recount", round=r.number)
+                worded = "cannot-recount-encrypted" if r.encrypted else "cannot-recount"
+                check.fail(idx, "cannot-recount", round=r.number, _text=worded)
                 continue
             opened = r.opened
             counts = {k: opened[k] for k in ("valid", "blank", "invalid")}

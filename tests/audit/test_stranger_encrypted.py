@@ -697,6 +697,19 @@ def _complaint(p: EncryptedPrimary) -> None:
     _respec(p, "trustee-ack", 0, _set("complaints", [2]))
 
 
+def _election_key_after_roll(p: EncryptedPrimary) -> None:
+    """The election-key entry written between round 1's roll and its round-open (§9 check
+    14: `ceremony-after-roll`; the round still opens with the right key)."""
+    p.ceremony()
+    p.open()
+    specs = p.b.specs
+    key = next(i for i, x in enumerate(specs) if x.kind == "election-key")
+    specs[key].time, specs[key + 1].time = specs[key + 1].time, specs[key].time
+    specs[key], specs[key + 1] = specs[key + 1], specs[key]
+    _voters_cast(p)
+    p.finish()
+
+
 def _no_blank(p: EncryptedPrimary) -> None:
     p.ceremony()
     p.open()
@@ -721,6 +734,7 @@ VARIANTS: dict[str, Callable[[EncryptedPrimary], None]] = {
     "honest-3-of-5": _honest,
     "honest-no-blank": _no_blank,
     "decryption-after-result": _decryption_after_result,
+    "election-key-after-roll": _election_key_after_roll,
     "trustee-name-too-long": _trustee_edit("trustee", 0, _set("name", "x" * 201)),
     "trustee-name-empty": _trustee_edit("trustee", 0, _set("name", "")),
     "ack-complains-about-itself": _trustee_edit("trustee-ack", 0, _set("complaints", [1])),

@@ -157,8 +157,8 @@ def parse_ballot(
         return None, None, "unknown-candidate"
     if any(a >= b for a, b in itertools.pairwise(idx)):
         return None, None, "candidate-order"
-    # AMBIGUITY: "every candidate, or subset_size" — a subset_size ≥ the number of
-    # candidates is read as every candidate (the "Cells and rows" paragraph says so).
+    # §10 "Invalid ballots" 6: "the number of candidates when `subset_size` is 0 or at least
+    # that number, else `subset_size`" (settled AMBIGUITY).
     want = len(candidates) if subset_size == 0 else min(subset_size, len(candidates))
     if r != want:
         return None, None, "wrong-row-count"

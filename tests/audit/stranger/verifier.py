@@ -656,8 +656,8 @@ def _value_rules(kind: str, body: dict[str, Any]) -> None:
                 raise Shape(f"grade_labels.{lang} has not one label per grade")
     if kind == "round-open" and not body["candidates"]:
         raise Shape("a round opens with no candidate")
-    # §10. AMBIGUITY: the spec states these as the members' meaning, not as §8 value rules;
-    # read here as check 4 (a body that breaks them is malformed).
+    # §10 "Definition members": "These are value rules of check 4"; §9 check 4 lists them
+    # with the round-open's and the ballot's "exactly one of" (settled AMBIGUITY).
     if kind == "definition":
         encrypted = body.get("ballots") == "encrypted"
         if encrypted != ("trustees" in body) or encrypted != ("trustee_threshold" in body):
@@ -708,7 +708,8 @@ def balance(
     if missing == "normalize":
         totals = [sum(p) for p in profiles.values() if sum(p)]
         lcm = math.lcm(*totals) if totals else 1
-        # AMBIGUITY: with no participant at all, L is the lcm of no number; read as 1.
+        # With no participant, §9's "No participant" bullet fixes the outcome whatever L is
+        # (every profile all zeros): L = 1 here (settled AMBIGUITY).
         for c, p in profiles.items():
             n = sum(p)
             if n:
@@ -722,8 +723,7 @@ def balance(
         if missing == "worst-grade":
             q[default] += gap
         else:  # median
-            # AMBIGUITY: "its own majority grade over the judgments received" — read with the
-            # same lower/upper median as the tally.
+            # §9: "the lower or upper median as `upper_median` says" (settled AMBIGUITY).
             g = _median_grade(p, upper) if sum(p) else default
             q[g] += gap
         out[c] = q
@@ -814,8 +814,8 @@ def recount_profiles(
     (valid non-blank ballots): what §10's decrypted sums give, and what §8's ballots add to."""
     balanced = balance(profiles, participants, missing, default, upper)
     if all(sum(p) == 0 for p in balanced.values()):
-        # AMBIGUITY: no participant (and a policy adding nothing): no median exists. Read
-        # as every candidate at default_grade, all tied.
+        # §9 "No participant": every candidate's majority grade is default_grade, all tie
+        # at rank 1 (settled AMBIGUITY).
         keys = {c: 0 for c in candidates}
         grades = {c: default for c in candidates}
     else:
@@ -1165,8 +1165,7 @@ def _replay(
                 report.fail(6, i, "allow_blank differs from the definition's")
             encrypted = "election_public_key" in body
             if encrypted != (d.get("ballots") == "encrypted"):
-                # AMBIGUITY: §10 says which key an encrypted round-open carries, not which
-                # check fails the wrong one; read as check 6 (the round opens wrongly).
+                # §9 check 6: "the other member fails: `round-key-kind`" (settled AMBIGUITY).
                 report.fail(6, i, "the round's key does not match the definition's `ballots`")
             if encrypted and body["election_public_key"] != ceremony.election_key:
                 report.fail(6, i, "election_public_key is not the election-key's public_key")
@@ -1180,14 +1179,14 @@ def _replay(
             open_round = r
         elif kind == "ballot":
             r = body["round"]
-            # AMBIGUITY: check 8's "same `sealed` string" read, for §10 ballots, as the same
-            # `encrypted` string.
+            # §9 check 8: "the same `sealed` string, nor the same `encrypted` string"
+            # (settled AMBIGUITY).
             sealed = body.get("sealed") or body["encrypted"]
             if r != open_round:
                 report.fail(8, i, f"ballot for round {r}, which is not open")
             elif ("encrypted" in body) != rounds[r].encrypted:
-                # AMBIGUITY: a sealed ballot in an encrypted round (or the reverse): read as
-                # check 8 (not a ballot of that round).
+                # §9 check 8: "a ballot of the other type than its round ... fails
+                # (`ballot-kind`) and is no ballot of the round" (settled AMBIGUITY).
                 report.fail(8, i, "a ballot of the other kind than its round's")
             elif sealed in sealed_seen:
                 report.fail(8, i, "a second ballot with the same sealed string")
@@ -1227,8 +1226,8 @@ def _replay(
         elif kind == "result":
             r = body["round"]
             rd = rounds.get(r)
-            # AMBIGUITY: §9 check 6 says a result follows its round's tally key; §10 writes
-            # no tally key. Read: an encrypted round's result follows its `tally-sums`.
+            # §9 check 6: "the `result` follows the round's `tally-sums`, once"; not
+            # required to follow k decryptions (settled AMBIGUITY).
             if rd is not None and rd.encrypted and rd.sums is None:
                 report.fail(6, i, f"result of round {r} before its tally-sums")
                 continue
@@ -1251,8 +1250,8 @@ def _replay(
             if rd is None or rd.sums is None:
                 report.fail(6, i, f"decryption of round {body['round']} before its tally-sums")
             elif rd.results:
-                # AMBIGUITY: §10 6. says "after the round's tally-sums" and nothing of the
-                # result; scrutin-audit also fails a decryption after the round's result.
+                # §9 check 6 and §10 item 6: "a decryption after the result fails here and
+                # is not combined" (settled AMBIGUITY).
                 report.fail(6, i, f"decryption of round {body['round']} after its result")
             else:
                 # A second decryption by one trustee fails check 9 (below), and still takes
@@ -1366,8 +1365,7 @@ def _ceremony(
 ) -> Ceremony:
     """§10 "Definition members" and "Key ceremony".
 
-    AMBIGUITY: §9 lists thirteen checks and §10 names no check number for the ceremony;
-    scrutin-audit reports it as a fourteenth check ("trustees: key ceremony"), followed here.
+    §9 check 14 (settled: it was an AMBIGUITY when §9 listed thirteen checks).
     """
     cer = Ceremony()
 
@@ -1379,15 +1377,23 @@ def _ceremony(
     keygens: dict[int, dict[str, Any]] = {}
     acks: dict[int, dict[str, Any]] = {}
     frozen: tuple[Any, Any, Any] | None = None
+    roll_1 = False
     if not entries or entries[0][0] != 0 or entries[0][1]["kind"] != "definition":
         return cer  # no readable definition: check 6 fails, the ceremony has no rules
     for i, env in entries:
         kind, body = env["kind"], env["body"]
+        if kind == "roll":
+            roll_1 = roll_1 or body["round"] == 1
+            continue
+        if kind in ("trustee", "trustee-keygen", "trustee-ack", "election-key") and roll_1:
+            # §9 check 14: a ceremony entry after round 1's roll fails, and is replayed like
+            # the others (settled: it was an AMBIGUITY, §10 said "come before" and no check).
+            fail(i, "a ceremony entry after round 1's roll")
         if kind == "definition":
             encrypted = body.get("ballots") == "encrypted"
             members = (body.get("ballots"), body.get("trustees"), body.get("trustee_threshold"))
             if frozen is not None and members != frozen:
-                # The ceremony keeps the values it started with (no cascade of failures).
+                # §9 check 14: "the ceremony keeps the original n and k".
                 fail(i, "a revision changes ballots/trustees/trustee_threshold after a trustee")
                 continue
             if encrypted:
@@ -1408,15 +1414,15 @@ def _ceremony(
             elif not 1 <= j <= cer.n or j in trustees:
                 fail(i, f"trustee index {j} is not a new index of 1 … {cer.n}")
             else:
-                # A trustee that breaks a rule below fails once and is still registered
-                # (scrutin-audit's reading: no cascade).
+                # §9 check 14: a trustee with a bad name or a reused key fails once and
+                # "still counts as posted" (no cascade).
                 if any(
                     t["signing_key"] == body["signing_key"] or t["box_key"] == body["box_key"]
                     for t in trustees.values()
                 ):
                     fail(i, "two trustees share a signing_key or a box_key")
-                # AMBIGUITY: "name (string, 1 to 200 characters)" is a member's meaning in
-                # §10, not a §8 value rule; scrutin-audit fails it in the ceremony check.
+                # §10 "name (string, 1 to 200 characters: check 14)"; §9 check 4 says it is
+                # not a check-4 rule (settled AMBIGUITY).
                 elif not 1 <= len(body["name"]) <= 200:
                     fail(i, "a trustee's name has 1 to 200 characters")
                 trustees[j] = body
@@ -1424,22 +1430,22 @@ def _ceremony(
         elif kind == "trustee-keygen":
             j = body["index"]
             if len(trustees) != cer.n or cer.n == 0:
+                # §9 check 14: fails, and "still counts as posted".
                 fail(i, "a trustee-keygen before all n trustees are registered")
-                continue
             if j not in trustees or j in keygens:
                 fail(i, f"trustee-keygen of index {j}: not a trustee, or a second one")
                 continue
-            # AMBIGUITY: §10 does not say whether a failing ceremony entry still counts as
-            # posted. Read as scrutin-audit does: it fails once, and the later entries are
-            # judged as if it had been posted (no cascade of failures).
+            # §9 check 14 (settled AMBIGUITY): a failing entry is reported once; one that
+            # "cannot be a contribution" (trustee_sig failing, commitments that are not k
+            # valid points) is ignored, any other failing one "still counts as posted".
+            if not _trustee_signed(cer, origin, kind, body, j):
+                fail(i, "trustee_sig does not verify")
+                continue
             commitments = [base64.b64decode(c) for c in body["commitments"]]
             if len(commitments) != cer.k or not all(enc.valid_point(c) for c in commitments):
                 fail(i, f"commitments are not {cer.k} valid points")
                 continue
             keygens[j] = {"body": body, "commitments": commitments}
-            if not _trustee_signed(cer, origin, kind, body, j):
-                fail(i, "trustee_sig does not verify")
-                continue
             pok = base64.b64decode(body["pok"])
             c, s = enc.scalar(pok[:32]), enc.scalar(pok[32:])
             ok = c is not None and s is not None
@@ -1465,8 +1471,8 @@ def _ceremony(
         elif kind == "trustee-ack":
             j = body["index"]
             if len(keygens) != cer.n or cer.n == 0:
+                # §9 check 14: fails, and "still counts as posted".
                 fail(i, "a trustee-ack before all n trustee-keygen")
-                continue
             if j not in trustees or j in acks:
                 fail(i, f"trustee-ack of index {j}: not a trustee, or a second one")
                 continue
@@ -1476,7 +1482,8 @@ def _ceremony(
                 acks[j] = {"complaints": [0]}  # unsigned: not an acknowledgement
                 continue
             comp = body["complaints"]
-            # AMBIGUITY: "dealer indexes": read as other trustees' indexes, increasing.
+            # §10: "the indexes of other trustees, never the trustee's own, in strictly
+            # increasing order" (settled AMBIGUITY).
             if comp != sorted(set(comp)) or any(d not in trustees or d == j for d in comp):
                 fail(i, "complaints are not dealer indexes in increasing order")
         elif kind == "election-key":
@@ -1485,6 +1492,11 @@ def _ceremony(
                 continue
             if len(acks) != cer.n or cer.n == 0 or any(a["complaints"] for a in acks.values()):
                 fail(i, "an election-key without every trustee's ack free of complaint")
+                # §9 check 14: "when the election-key came early, the published one" is the
+                # key the rounds are checked against.
+                cer.election_key = body["public_key"]
+                cer.verification = [base64.b64decode(v) for v in body["verification_keys"]]
+                continue
             pub = enc.IDENTITY
             for g in keygens.values():
                 pub = enc.add(pub, g["commitments"][0])
@@ -1505,9 +1517,6 @@ def _ceremony(
                 fail(i, "the election key is not the one the commitments give")
             # The key the commitments give is the one the rounds must use.
             cer.election_key, cer.verification = want["public_key"], hs
-        # AMBIGUITY: "The ceremony's entries come before round 1's roll" is not checked at the
-        # roll: an encrypted round-open without an election key fails check 6 (as in
-        # scrutin-audit), and a ceremony entry after the roll is not flagged by either.
     return cer
 
 
@@ -1517,8 +1526,8 @@ def _encrypted_tally(
     """§10: every ballot's layout and proofs, the sums, the decryption shares, the combined
     counts; then check 10 on the decrypted profiles.
 
-    AMBIGUITY: §10 names no check for these; read as check 9 (the opening of the round),
-    as scrutin-audit reports them.
+    §9 check 9 ("An encrypted round ... instead"): the sums, the decryptions and their
+    combination are check 9's (settled AMBIGUITY).
     """
     d = rd.definition
     n = len(d["grades"])
@@ -1570,9 +1579,8 @@ def _encrypted_tally(
         want["blank"] = b64c(blank_sum)  # type: ignore[assignment]
     if sbody != want:
         report.fail(9, si, "tally-sums differ from the sums of the counted ballots")
-        # AMBIGUITY: §10 says to recompute and compare the sums, not what follows when they
-        # differ. Read (as scrutin-audit does): the decrypted counts are not the ballots',
-        # so the round's result cannot be recounted (check 10 fails too).
+        # §10 item 5: "when they differ nothing is decrypted, and the round's `result` fails
+        # check 10 (`cannot-recount`)" (settled AMBIGUITY).
         for i, _ in rd.results:
             report.fail(10, i, "the tally-sums are wrong: nothing to recount")
         return
@@ -1593,7 +1601,8 @@ def _encrypted_tally(
     for i, body in rd.decryptions:
         j = body["index"]
         if j in seen:
-            # AMBIGUITY: "at most one per trustee and round" names no check; check 9 here.
+            # §10 item 6: "a trustee's second one fails check 9, `share-twice`, and still
+            # takes its place in the log order of item 7" (settled AMBIGUITY).
             report.fail(9, i, f"a second decryption by trustee {j}")
             continue
         seen.add(j)
@@ -1624,16 +1633,17 @@ def _encrypted_tally(
             report.fail(9, i, f"a decryption share of trustee {j} fails its proof")
             continue
         good.append((i, j, ds))
-    # AMBIGUITY: "with the first k trustee-decryption entries of the round (log order) all
-    # valid": read strictly, as scrutin-audit does: the first k entries must all be valid; an
-    # invalid one among them is not replaced by a later valid one, and nothing decrypts.
-    # With a published result, that fails check 9 (the round cannot be decrypted) and the
-    # result's check 10; a round still waiting for its trustees fails nothing.
+    # §10 item 7: "the first k ... are combined, and only they ... if one of them is invalid
+    # or a trustee's second, nothing decrypts (`first-shares-invalid`) even when valid
+    # decryptions follow"; §9 check 9: fewer than k fails only once a result is published
+    # (`shares-too-few`), and then check 10 fails (`cannot-recount`). (Settled AMBIGUITY.)
     first = {i for i, _ in rd.decryptions[: cer.k]}
     chosen = [(j, ds) for i, j, ds in good if i in first]
+    if len(chosen) < len(first):
+        report.fail(9, None, f"one of the first {cer.k} decryptions is not valid")
+    elif len(first) < cer.k and rd.results:
+        report.fail(9, None, f"fewer than {cer.k} decryptions before the result")
     if len(first) < cer.k or len(chosen) < cer.k:
-        if rd.results:
-            report.fail(9, None, f"the first {cer.k} decryptions are not all valid")
         for i, _ in rd.results:
             report.fail(10, i, "the round cannot be decrypted: nothing to recount")
         return
@@ -1652,9 +1662,9 @@ def _encrypted_tally(
         plain[pos] = m
     profiles = {c: [plain.get(f"{c}/{g}", 0) for g in range(n)] for c in rd.candidates}
     blank = plain.get("blank", 0)
-    # AMBIGUITY: `counts` of an encrypted round. valid + blank = the counted ballots (the
-    # tally-sums `ballots`); `invalid` read as the credentials of the round whose every
-    # ballot is invalid (turnout − counted), so valid + blank + invalid = the turnout.
+    # §9 "How the recount reads §8": in an encrypted round `valid + blank` is the tally-sums'
+    # `ballots`, `invalid` the round's credentials none of whose ballots is valid, so
+    # valid + blank + invalid = the turnout (settled AMBIGUITY).
     invalid = len(invalid_credentials - set(counted))
     counts = {"valid": bound - blank, "blank": blank, "invalid": invalid}
     _check_results(rd, leaves, profiles, counts, report)
