@@ -538,6 +538,15 @@ async def post_decryption(
     sums = await tally_sums(conn, primary_id, round_number)
     if sums is None:
         raise Refused("tally-sums-missing")
+    # A decryption comes before the round's result (docs/audit-log.md §9 check 6: one after
+    # it fails). The row lock orders this with the result's publication (FOR UPDATE).
+    status = await conn.fetchval(
+        "SELECT status FROM rounds WHERE primary_id = $1 AND number = $2 FOR SHARE",
+        primary_id,
+        round_number,
+    )
+    if status == "tallied":
+        raise Refused("already-tallied")
     if "blank" in sums:
         members.add("blank")
     body = _members(body, members)

@@ -177,6 +177,13 @@ async def test_an_encrypted_round_from_opening_to_result(
     ]  # fmt: skip
     report = run(doc, doc["vkey"])
     assert failed(report) == {}
+    # The third trustee comes after the result: refused (a decryption after the result
+    # fails §9 check 6), and the log is unchanged.
+    with pytest.raises(Refused) as refused:
+        await local_decryption(pool, log, pid, 1, folders[1:2])
+    assert refused.value.reason == "already-tallied"
+    await log.integrate(pool, pid)
+    assert (await log.head(pool, pid)).size == len(doc["entries"])
 
 
 def _decrypt_sums(sums: eb.Sums, x: bytes, bound: int) -> tuple[dict[str, list[int]], int]:
