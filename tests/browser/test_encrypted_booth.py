@@ -207,3 +207,36 @@ def test_the_browser_encrypts_and_the_server_never_sees_the_grades(
 
     report = verify(parse_export(export, "export"), parse_verifier_key(vkey), workers=1)
     assert report.ok, report.render("en")
+
+
+def test_once_confirmed_the_choices_cannot_be_edited_while_the_ballot_goes(
+    browser: Browser, live_site: LiveSite, tmp_path: Path
+) -> None:
+    """Going back to the choices after "Confirmer" would not change the ballot being
+    encrypted and sent: both buttons wait, the live status says what happens."""
+    primary = _seed(live_site, [tmp_path / f"garant-{i}" for i in (1, 2, 3)])
+    slug = primary.slug
+    context = new_context(browser, live_site)
+    try:
+        page = context.new_page()
+        _make_key(page, live_site, slug)
+        _open(live_site, primary)
+        # Hold the post of the encrypted ballot, as a slow network would.
+        page.add_init_script(
+            "HTMLFormElement.prototype.realSubmit = HTMLFormElement.prototype.submit;"
+            "HTMLFormElement.prototype.submit = function () { window.heldForm = this; };"
+        )
+        page.goto(f"/primaries/{slug}/rounds/1/vote")
+        rows = page.locator("fieldset.grade-row")
+        for index in range(3):
+            rows.nth(index).get_by_label("Bien", exact=True).check()
+        page.get_by_role("button", name="Relire mon bulletin").click()
+        page.get_by_role("button", name="Confirmer mon vote").click()
+        status = page.get_by_role("status").filter(has_text="envoi")
+        expect(status).to_contain_text("Bulletin chiffré et signé par votre clé ; envoi…")
+        expect(page.get_by_role("button", name="Modifier mes choix")).to_be_disabled()
+        expect(page.get_by_role("button", name="Confirmer mon vote")).to_be_disabled()
+        page.evaluate("window.heldForm.realSubmit()")
+        expect(page.get_by_role("heading", level=1)).to_have_text("A voté !")
+    finally:
+        context.close()

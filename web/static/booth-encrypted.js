@@ -137,15 +137,25 @@ function booth(form) {
   });
 
   const confirm = review.querySelector("[data-review-confirm]");
+  const edit = review.querySelector("[data-review-edit]");
+
+  function busy(on) {
+    // While the ballot is encrypted and sent, changing the choices would not change the
+    // ballot any more: neither button acts until it fails (or the receipt page loads).
+    // (No aria-busy here: it would hush the live status that reports the progress.)
+    confirm.disabled = on;
+    edit.disabled = on;
+  }
+
   confirm.addEventListener("click", async () => {
     if (chosen === null) return;
-    confirm.disabled = true;
+    busy(true);
     try {
       if (!window.crypto || !crypto.subtle) throw new Error("unsupported");
       const seed = storedSeed(d.slug);
       if (!seed) {
         say(d.msgNoKey);
-        confirm.disabled = false;
+        busy(false);
         return;
       }
       let key;
@@ -153,12 +163,12 @@ function booth(form) {
         key = await keyFromSeed(seed);
       } catch (e) {
         say(d.msgUnsupported);
-        confirm.disabled = false;
+        busy(false);
         return;
       }
       if (key.publicKey !== d.credential) {
         say(d.msgNoKey);
-        confirm.disabled = false;
+        busy(false);
         return;
       }
       say(d.msgEncrypting);
@@ -182,7 +192,7 @@ function booth(form) {
       castForm.submit();
     } catch (e) {
       say(d.msgFailed);
-      confirm.disabled = false;
+      busy(false);
     }
   });
 }
