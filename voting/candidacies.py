@@ -64,6 +64,13 @@ STATUSES = (
     "withdrawn", "excluded", "lapsed",
 )  # fmt: skip
 LIVE = ("submitted", "published", "qualified", "confirmed")
+# What the organiser may do to a candidacy, by its status: the one table the services below
+# check and the moderation pages offer from (a page never offers what the service refuses).
+MODERATION_STATES: dict[str, tuple[str, ...]] = {
+    "accept": ("submitted",),
+    "reject": ("submitted",),
+    "exclude": LIVE,
+}
 EDITABLE = ("draft", "submitted", "published")
 # Statuses only a published candidacy can reach; withdrawn and excluded ones are public only
 # if they were published first (published_at).
@@ -694,7 +701,7 @@ async def publish(
 ) -> Candidacy:
     """The organiser accepts: submitted → published (collecting supports)."""
     _primary, candidacy = await lock_candidacy(conn, candidacy_id)
-    _state(candidacy, ("submitted",))
+    _state(candidacy, MODERATION_STATES["accept"])
     return await _set_status(
         conn, log, candidacy, "published", "published", extra_sql=", published_at = now()"
     )
@@ -706,7 +713,7 @@ async def reject(
     """The organiser refuses a submitted candidacy, with a public reason."""
     text = _reason(reason, required=True)
     _primary, candidacy = await lock_candidacy(conn, candidacy_id)
-    _state(candidacy, ("submitted",))
+    _state(candidacy, MODERATION_STATES["reject"])
     return await _set_status(conn, log, candidacy, "rejected", "rejected", text)
 
 
@@ -716,7 +723,7 @@ async def exclude(
     """The organiser excludes a live candidacy at any time, with a public reason."""
     text = _reason(reason, required=True)
     _primary, candidacy = await lock_candidacy(conn, candidacy_id)
-    _state(candidacy, LIVE)
+    _state(candidacy, MODERATION_STATES["exclude"])
     return await _set_status(conn, log, candidacy, "excluded", "excluded", text)
 
 

@@ -100,6 +100,19 @@ class Primary:
             and not self.voting_started
         )
 
+    def supports_closing(self, now: datetime | None = None) -> str:
+        """How the organiser may close the supports phase now, the one test the services
+        (`supports.close_supports_phase`, `close_supports_now`) apply and the admin page uses:
+        `closed` (already: nothing to offer), `not-started` (nothing to close yet), `early`
+        (under way: closing appends a revision ending it now) or `ended` (its end has passed:
+        close it as scheduled)."""
+        if self.supports_closed:
+            return "closed"
+        phase = self.phases(now).get("supports")
+        if phase is None or phase.status == "future":
+            return "not-started"
+        return "early" if phase.status == "current" else "ended"
+
     @property
     def threshold(self) -> int:
         return int(self.definition["threshold"])

@@ -185,6 +185,53 @@ async def eligible_candidates(conn: asyncpg.Connection, primary_id: UUID) -> lis
     ]
 
 
+MIN_CANDIDATES = 2
+
+
+def opening_refusal(
+    definition: dict[str, Any],
+    previous: Round | None,
+    eligible: int,
+    now: datetime,
+    *,
+    supports_closed: bool = False,
+) -> Refused | None:
+    """Why the next round cannot open now, whatever the organiser types, or None: the
+    previous round is not tallied, round 1 would open before the supports phase is over (no
+    candidate list is final before qualification), fewer than two candidates may stand, or
+    the calendar's phase for the round has not begun or has ended. `open_round` refuses with
+    it and the page to open a round shows it instead of a form the service would refuse."""
+    if previous is not None and previous.status != "tallied":
+        return Refused("previous-round-open", number=previous.number)
+    number = 1 if previous is None else previous.number + 1
+    moment = now.astimezone(UTC)
+    phases = definition.get("phases", [])
+    if number == 1 and not supports_closed:
+        for phase in phases:
+            if phase.get("name") == "supports" and parse_instant(phase["end"], "end") > moment:
+                return Refused("supports-not-ended")
+    if eligible < MIN_CANDIDATES:
+        return Refused("too-few-candidates", field="candidates")
+    for phase in phases:
+        if (
+            phase.get("name") == f"round-{number}"
+            and parse_instant(phase["start"], "start") > moment
+        ):
+            # Its round-open entry would fall before the phase the calendar announces for it
+            # (docs/audit-log.md §9 check 11), and the pages would still show the phase before.
+            return Refused(
+                "round-phase-not-started",
+                field="closes_at",
+                number=number,
+                start=phase["start"].replace("T", " ").removesuffix("Z"),
+            )
+        if phase.get("name") == f"round-{number}" and parse_instant(phase["end"], "end") <= moment:
+            # It could never accept a ballot (Round.window), and once voting has started the
+            # calendar can no longer be revised: refuse now rather than open a dead round.
+            return Refused("round-phase-ended", field="closes_at", number=number)
+    return None
+
+
 @dataclass(frozen=True)
 class OpenedRound:
     round: Round
@@ -259,7 +306,8 @@ async def open_round(
     stored. Opening round 1 marks the primary's voting as started.
     """
     primary = await conn.fetchrow(
-        "SELECT id, slug, definition FROM primaries WHERE id = $1 FOR UPDATE", primary_id
+        "SELECT id, slug, definition, supports_closed_at FROM primaries WHERE id = $1 FOR UPDATE",
+        primary_id,
     )
     if primary is None:
         raise Refused("primary-not-found")
@@ -285,7 +333,14 @@ async def open_round(
                     raise Refused("not-in-previous-round", field="candidates")
                 raise Refused("candidate-not-confirmed", field="candidates")
         chosen = [c for c in allowed if c["candidate"] in set(wanted)]
-    if len(chosen) < 2:
+    moment = now or datetime.now(UTC)
+    refusal = opening_refusal(
+        definition, previous, len(allowed), moment,
+        supports_closed=primary["supports_closed_at"] is not None,
+    )  # fmt: skip
+    if refusal is not None:
+        raise refusal
+    if len(chosen) < MIN_CANDIDATES:
         raise Refused("too-few-candidates", field="candidates")
     if passphrase is not None and len(passphrase) < MIN_PASSPHRASE_LENGTH:
         raise Refused("passphrase-too-short", field="passphrase", n=MIN_PASSPHRASE_LENGTH)
@@ -296,24 +351,6 @@ async def open_round(
         # policy could never tally this round.
         raise Refused("strict-with-subsets", field="candidates", k=subset_size, n=len(chosen))
     number = 1 if previous is None else previous.number + 1
-    moment = now or datetime.now(UTC)
-    for phase in definition.get("phases", []):
-        if (
-            phase.get("name") == f"round-{number}"
-            and parse_instant(phase["start"], "start") > moment
-        ):
-            # Its round-open entry would fall before the phase the calendar announces for it
-            # (docs/audit-log.md §9 check 11), and the pages would still show the phase before.
-            raise Refused(
-                "round-phase-not-started",
-                field="closes_at",
-                number=number,
-                start=phase["start"].replace("T", " ").removesuffix("Z"),
-            )
-        if phase.get("name") == f"round-{number}" and parse_instant(phase["end"], "end") <= moment:
-            # It could never accept a ballot (Round.window), and once voting has started the
-            # calendar can no longer be revised: refuse now rather than open a dead round.
-            raise Refused("round-phase-ended", field="closes_at", number=number)
     # The result of this round must fit in one log entry as well (§7): refuse now a round
     # whose result could never be published, rather than a reveal that can never succeed.
     worst = worst_result_entry_size(

@@ -251,12 +251,11 @@ async def close_supports_phase(
     primary = await get_primary_by_id(conn, primary_id, for_update=True)
     if primary is None:
         raise Refused("primary-not-found")
-    if primary.supports_closed:
-        raise Refused("supports-already-closed")
     now = now or datetime.now(UTC)
-    state = primary.phases(now)
-    phase = state.get("supports")
-    if phase is None or phase.status != "past":
+    closing = primary.supports_closing(now)
+    if closing == "closed":
+        raise Refused("supports-already-closed")
+    if closing != "ended":
         raise Refused("supports-not-ended")
     rows = await conn.fetch(
         "SELECT id, support_count FROM candidacies WHERE primary_id = $1 AND status = 'published' "
@@ -293,12 +292,12 @@ async def close_supports_now(
     primary = await get_primary_by_id(conn, primary_id, for_update=True)
     if primary is None:
         raise Refused("primary-not-found")
-    if primary.supports_closed:
+    closing = primary.supports_closing(moment)
+    if closing == "closed":
         raise Refused("supports-already-closed")
-    phase = primary.phases(moment).get("supports")
-    if phase is None or phase.status == "future":
+    if closing == "not-started":
         raise Refused("supports-not-started")
-    if phase.status == "current":
+    if closing == "early":
         end = format_instant(moment)
         phases = []
         for item in primary.definition["phases"]:

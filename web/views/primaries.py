@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from voting import candidacies, supports
+from voting.candidacies import MODERATION_STATES
 from voting.definition import (
     ELIGIBILITY_POLICIES,
     FRENCH_GRADES,
@@ -458,8 +459,13 @@ async def moderation_page(
         "primaries/moderation.html",
         {
             "primary": primary,
-            "pending": [c for c in every if c.status == "submitted"],
-            "live": [c for c in every if c.status in ("published", "qualified", "confirmed")],
+            # Offered from the services' own table (candidacies.MODERATION_STATES).
+            "pending": [c for c in every if c.status in MODERATION_STATES["accept"]],
+            "live": [
+                c for c in every
+                if c.status in MODERATION_STATES["exclude"]
+                and c.status not in MODERATION_STATES["accept"]
+            ],
             "closed": [c for c in every if c.status in ("rejected", "declined", "lapsed",
                                                         "withdrawn", "excluded")],
             "errors": errors or {},
@@ -552,6 +558,12 @@ async def moderation_confirm(request: Request) -> Response:
         candidacy = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
     if candidacy is None or candidacy.primary_id != primary.id:
         raise HTTPException(404)
+    if candidacy.status not in MODERATION_STATES[action]:
+        # No confirmation for what the service would refuse: the moderation page, with why.
+        refused = Refused("candidacy-state", state=candidacy.status)
+        return await moderation_page(
+            request, {str(candidacy.id): refusal_text(request, refused)}, refusal_status(refused)
+        )
     base = f"/primaries/{primary.slug}/admin/candidacies"
     confirmation = dataclasses.replace(
         MODERATION_CONFIRMATIONS[action],

@@ -25,6 +25,7 @@ from voting.rounds import (
     eligible_candidates,
     latest_round,
     open_round,
+    opening_refusal,
 )
 from voting.trustees import election_key
 from web.auth import flash, require_organiser
@@ -79,7 +80,13 @@ async def _new_round_context(request: Request, primary: Primary) -> dict[str, An
         if result is not None:
             ranks = {c: v["rank"] for c, v in result["body"]["candidates"].items()}
             choices.sort(key=lambda c: ranks.get(c["candidate"], 10**6))
+    # What the service would refuse whatever the form says: shown instead of the form.
+    refusal = opening_refusal(
+        primary.definition, previous, len(choices), datetime.now(UTC),
+        supports_closed=primary.supports_closed,
+    )  # fmt: skip
     return {
+        "refusal": message_of(request, refusal) if refusal is not None else None,
         "primary": primary,
         "previous": previous,
         "encrypted": encrypted,
