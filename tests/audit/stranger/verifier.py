@@ -1400,20 +1400,19 @@ def _ceremony(
                 cer.n, cer.k = body["trustees"], body["trustee_threshold"]
             continue
         if kind == "trustee":
-            if frozen is None:
-                frozen = (
-                    "encrypted" if encrypted else None,
-                    cer.n if encrypted else None,
-                    cer.k if encrypted else None,
-                )
             j = body["index"]
             if not encrypted:
                 fail(i, 'a trustee entry without `ballots: "encrypted"`')
-            elif keygens:
+                continue
+            if keygens:
+                # §9 check 14: "a trustee registered late ... still counts as posted".
                 fail(i, "a trustee registered after a trustee-keygen")
-            elif not 1 <= j <= cer.n or j in trustees:
+            if not 1 <= j <= cer.n or j in trustees:
                 fail(i, f"trustee index {j} is not a new index of 1 … {cer.n}")
             else:
+                # §9 check 14: n and k are fixed "once a trustee is registered".
+                if frozen is None:
+                    frozen = ("encrypted", cer.n, cer.k)
                 # §9 check 14: a trustee with a bad name or a reused key fails once and
                 # "still counts as posted" (no cascade).
                 if any(
