@@ -1,4 +1,4 @@
-"""The thirteen checks of ``scrutin-audit verify`` (docs/audit-log.md §9)."""
+"""The fourteen checks of ``scrutin-audit verify`` (docs/audit-log.md §9)."""
 
 from __future__ import annotations
 
