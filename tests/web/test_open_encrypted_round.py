@@ -66,6 +66,8 @@ def test_opening_an_encrypted_round_asks_for_no_tally_key(
     assert opened.status_code == 303, _text(opened.text)
     assert opened.headers["location"] == f"/primaries/{primary.slug}/rounds/1"
 
+    round_page = _text(client.get(f"/primaries/{primary.slug}/rounds/1").text)
+    assert "ou par le service pour qui vote sans JavaScript" in round_page
     confirm = _text(organiser.get(f"/primaries/{primary.slug}/rounds/1/close").text)
     assert "les garants déchiffreront ensuite ces seules sommes" in confirm
     assert "révéler la clé" not in confirm
