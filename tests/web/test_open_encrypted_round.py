@@ -57,6 +57,7 @@ def test_opening_an_encrypted_round_asks_for_no_tally_key(
     assert page.status_code == 200
     assert 'name="passphrase"' not in page.text and 'name="custody"' not in page.text
     assert "il n’y a pas de clé de dépouillement à garder" in _text(page.text)
+    assert "ou par le service pour qui vote sans JavaScript" in _text(page.text)
     assert "Clé de l’élection" in page.text
 
     # The form as this page sends it (no passphrase) opens the round.
