@@ -213,14 +213,26 @@ def test_once_confirmed_the_choices_cannot_be_edited_while_the_ballot_goes(
     browser: Browser, live_site: LiveSite, tmp_path: Path
 ) -> None:
     """Going back to the choices after "Confirmer" would not change the ballot being
-    encrypted and sent: both buttons wait, the live status says what happens."""
+    encrypted and sent: both buttons wait, the live status says what happens. On another
+    device, the booth says before the ballot is filled in that the key is not there."""
     primary = _seed(live_site, [tmp_path / f"garant-{i}" for i in (1, 2, 3)])
     slug = primary.slug
     context = new_context(browser, live_site)
+    elsewhere = new_context(browser, live_site)
+    email = fresh_email("chiffre")
     try:
         page = context.new_page()
-        _make_key(page, live_site, slug)
+        sign_in(page, live_site, email, f"/primaries/{slug}/credential")
+        page.get_by_role("button", name="Créer ma clé sur cet appareil").click()
+        expect(page.locator("[data-key-status]")).to_contain_text("Clé créée sur cet appareil")
         _open(live_site, primary)
+        other = elsewhere.new_page()
+        sign_in(other, live_site, email, f"/primaries/{slug}/rounds/1/vote")
+        missing = other.get_by_role("status").filter(has_text="ne détient pas votre clé")
+        expect(missing).to_be_visible()
+        expect(missing.get_by_role("link", name="Ma clé de vote")).to_have_attribute(
+            "href", f"/primaries/{slug}/credential"
+        )
         # Hold the post of the encrypted ballot, as a slow network would.
         page.add_init_script(
             "HTMLFormElement.prototype.realSubmit = HTMLFormElement.prototype.submit;"
@@ -228,6 +240,8 @@ def test_once_confirmed_the_choices_cannot_be_edited_while_the_ballot_goes(
         )
         page.goto(f"/primaries/{slug}/rounds/1/vote")
         rows = page.locator("fieldset.grade-row")
+        expect(rows).to_have_count(3)
+        expect(page.locator("[data-key-missing]")).to_have_count(0)
         for index in range(3):
             rows.nth(index).get_by_label("Bien", exact=True).check()
         page.get_by_role("button", name="Relire mon bulletin").click()
@@ -240,3 +254,4 @@ def test_once_confirmed_the_choices_cannot_be_edited_while_the_ballot_goes(
         expect(page.get_by_role("heading", level=1)).to_have_text("A voté !")
     finally:
         context.close()
+        elsewhere.close()

@@ -47,6 +47,24 @@ function booth(form) {
     .map((s) => s.textContent);
   let chosen = null; // {grades} or null for a blank ballot, once reviewed
 
+  // Said before the voter fills the ballot in, not only once it is confirmed.
+  (async () => {
+    if (!d.credential) return;
+    const seed = storedSeed(d.slug);
+    let problem = seed ? null : d.msgNoKey;
+    if (seed) {
+      try {
+        if ((await keyFromSeed(seed)).publicKey !== d.credential) problem = d.msgNoKey;
+      } catch (e) {
+        problem = d.msgUnsupported;
+      }
+    }
+    if (problem === null) return;
+    const note = el("p", { class: "notice", role: "status", "data-key-missing": "" }, problem + " ");
+    note.append(el("a", { href: "/primaries/" + d.slug + "/credential" }, d.msgKeyPage));
+    form.before(note);
+  })();
+
   function say(text) {
     status.textContent = text;
   }
