@@ -187,7 +187,9 @@ def test_key_file_custody_over_http(client, primary, organiser) -> None:
         files={"key_file": ("key.json", key_file, "application/json")},
     )
     assert right.status_code == 303, right.text
-    assert client.get(f"{base}/results").status_code == 200
+    results = client.get(f"{base}/results")
+    assert results.status_code == 200
+    assert "1 jugement</figcaption>" in results.text  # one voter: singular
 
 
 def test_observers_page_gives_key_checkpoint_and_commands(client, primary) -> None:
