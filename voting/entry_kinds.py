@@ -1,7 +1,8 @@
 """Every kind of public log entry, in one place (docs/audit-log.md §8).
 
 A frozen dataclass per kind: its fields are the entry's body members (an optional member is
-`None` when absent, and then left out of the body), and class attributes say
+`None` when absent, and then left out of the body), and class attributes, given in the class
+header (`class RoundClose(EntryBody, kind="round-close", ...)`), say
 
 - `kind`: the entry's `kind` string;
 - `signer`: who signs it; every entry is signed by the log key (§3); `log+credential` kinds
@@ -32,6 +33,24 @@ class EntryBody:
     phase_change: ClassVar[bool] = False
     wait: ClassVar[bool] = False
 
+    def __init_subclass__(
+        cls,
+        *,
+        kind: str,
+        signer: str = "log",
+        checkpoint: bool = False,
+        phase_change: bool = False,
+        wait: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """A kind says its class attributes in its header: `class X(EntryBody, kind="x", ...)`."""
+        super().__init_subclass__(**kwargs)
+        cls.kind = kind
+        cls.signer = signer
+        cls.checkpoint = checkpoint
+        cls.phase_change = phase_change
+        cls.wait = wait
+
     def body(self) -> dict[str, Any]:
         """The entry's body: every field, optional ones (None) left out."""
         return {
@@ -42,12 +61,8 @@ class EntryBody:
 
 
 @dataclass(frozen=True)
-class Definition(EntryBody):
+class Definition(EntryBody, kind="definition", checkpoint=True, phase_change=True):
     """The primary's rules, at creation and at each revision (the schedule is in `phases`)."""
-
-    kind: ClassVar[str] = "definition"
-    checkpoint: ClassVar[bool] = True
-    phase_change: ClassVar[bool] = True
 
     revision: int
     title: str
@@ -80,9 +95,7 @@ class Definition(EntryBody):
 
 
 @dataclass(frozen=True)
-class Candidacy(EntryBody):
-    kind: ClassVar[str] = "candidacy"
-
+class Candidacy(EntryBody, kind="candidacy"):
     candidate: str
     action: str
     name: str
@@ -91,10 +104,7 @@ class Candidacy(EntryBody):
 
 
 @dataclass(frozen=True)
-class Support(EntryBody):
-    kind: ClassVar[str] = "support"
-    signer: ClassVar[str] = "log+credential"
-
+class Support(EntryBody, kind="support", signer="log+credential"):
     candidate: str
     supporter: str
     credential: str | None = None
@@ -102,27 +112,20 @@ class Support(EntryBody):
 
 
 @dataclass(frozen=True)
-class SupportWithdrawal(EntryBody):
-    kind: ClassVar[str] = "support-withdrawal"
-
+class SupportWithdrawal(EntryBody, kind="support-withdrawal"):
     candidate: str
     supporter: str
 
 
 @dataclass(frozen=True)
-class Qualification(EntryBody):
-    kind: ClassVar[str] = "qualification"
-    checkpoint: ClassVar[bool] = True
-
+class Qualification(EntryBody, kind="qualification", checkpoint=True):
     candidate: str
     supports: int
     threshold: int
 
 
 @dataclass(frozen=True)
-class AllowList(EntryBody):
-    kind: ClassVar[str] = "allow-list"
-
+class AllowList(EntryBody, kind="allow-list"):
     emails: int
     numbers: int
     added: int
@@ -131,20 +134,14 @@ class AllowList(EntryBody):
 
 
 @dataclass(frozen=True)
-class Approval(EntryBody):
-    kind: ClassVar[str] = "approval"
-
+class Approval(EntryBody, kind="approval"):
     citizen: str
     decision: str
     approved: int
 
 
 @dataclass(frozen=True)
-class RoundOpen(EntryBody):
-    kind: ClassVar[str] = "round-open"
-    checkpoint: ClassVar[bool] = True
-    phase_change: ClassVar[bool] = True
-
+class RoundOpen(EntryBody, kind="round-open", checkpoint=True, phase_change=True):
     round: int
     candidates: list[dict[str, str]]
     subset_size: int
@@ -154,11 +151,7 @@ class RoundOpen(EntryBody):
 
 
 @dataclass(frozen=True)
-class Ballot(EntryBody):
-    kind: ClassVar[str] = "ballot"
-    signer: ClassVar[str] = "log+credential"
-    wait: ClassVar[bool] = True
-
+class Ballot(EntryBody, kind="ballot", signer="log+credential", wait=True):
     round: int
     sealed: str | None = None  # or `encrypted` (§10)
     credential: str | None = None
@@ -167,9 +160,7 @@ class Ballot(EntryBody):
 
 
 @dataclass(frozen=True)
-class Credential(EntryBody):
-    kind: ClassVar[str] = "credential"
-
+class Credential(EntryBody, kind="credential"):
     credential: str
     citizen: str
     assisted: bool
@@ -177,9 +168,7 @@ class Credential(EntryBody):
 
 
 @dataclass(frozen=True)
-class Roll(EntryBody):
-    kind: ClassVar[str] = "roll"
-
+class Roll(EntryBody, kind="roll"):
     round: int
     count: int
     assisted: int
@@ -187,33 +176,19 @@ class Roll(EntryBody):
 
 
 @dataclass(frozen=True)
-class RoundClose(EntryBody):
-    kind: ClassVar[str] = "round-close"
-    checkpoint: ClassVar[bool] = True
-    phase_change: ClassVar[bool] = True
-    wait: ClassVar[bool] = True
-
+class RoundClose(EntryBody, kind="round-close", checkpoint=True, phase_change=True, wait=True):
     round: int
     turnout: int
 
 
 @dataclass(frozen=True)
-class TallyKey(EntryBody):
-    kind: ClassVar[str] = "tally-key"
-    checkpoint: ClassVar[bool] = True
-    phase_change: ClassVar[bool] = True
-
+class TallyKey(EntryBody, kind="tally-key", checkpoint=True, phase_change=True):
     round: int
     tally_secret_key: str
 
 
 @dataclass(frozen=True)
-class Result(EntryBody):
-    kind: ClassVar[str] = "result"
-    checkpoint: ClassVar[bool] = True
-    phase_change: ClassVar[bool] = True
-    wait: ClassVar[bool] = True
-
+class Result(EntryBody, kind="result", checkpoint=True, phase_change=True, wait=True):
     round: int
     tree_size: int
     root: str
@@ -230,9 +205,7 @@ class Result(EntryBody):
 # §10 "Key ceremony" and "Encrypted tally" (voting/trustees.py). Trustee-made bodies carry the
 # trustee's own signature in `trustee_sig`, checked by the service before it logs them.
 @dataclass(frozen=True)
-class Trustee(EntryBody):
-    kind: ClassVar[str] = "trustee"
-
+class Trustee(EntryBody, kind="trustee"):
     index: int
     name: str
     signing_key: str
@@ -240,10 +213,7 @@ class Trustee(EntryBody):
 
 
 @dataclass(frozen=True)
-class TrusteeKeygen(EntryBody):
-    kind: ClassVar[str] = "trustee-keygen"
-    signer: ClassVar[str] = "log+trustee"
-
+class TrusteeKeygen(EntryBody, kind="trustee-keygen", signer="log+trustee"):
     index: int
     commitments: list[str]
     pok: str
@@ -252,20 +222,14 @@ class TrusteeKeygen(EntryBody):
 
 
 @dataclass(frozen=True)
-class TrusteeAck(EntryBody):
-    kind: ClassVar[str] = "trustee-ack"
-    signer: ClassVar[str] = "log+trustee"
-
+class TrusteeAck(EntryBody, kind="trustee-ack", signer="log+trustee"):
     index: int
     complaints: list[int]
     trustee_sig: str
 
 
 @dataclass(frozen=True)
-class ElectionKey(EntryBody):
-    kind: ClassVar[str] = "election-key"
-    checkpoint: ClassVar[bool] = True
-
+class ElectionKey(EntryBody, kind="election-key", checkpoint=True):
     public_key: str
     verification_keys: list[str]
     trustees: int
@@ -273,10 +237,7 @@ class ElectionKey(EntryBody):
 
 
 @dataclass(frozen=True)
-class TallySums(EntryBody):
-    kind: ClassVar[str] = "tally-sums"
-    checkpoint: ClassVar[bool] = True
-
+class TallySums(EntryBody, kind="tally-sums", checkpoint=True):
     round: int
     ballots: int
     sums: dict[str, list[str]]
@@ -284,10 +245,7 @@ class TallySums(EntryBody):
 
 
 @dataclass(frozen=True)
-class TrusteeDecryption(EntryBody):
-    kind: ClassVar[str] = "trustee-decryption"
-    signer: ClassVar[str] = "log+trustee"
-
+class TrusteeDecryption(EntryBody, kind="trustee-decryption", signer="log+trustee"):
     round: int
     index: int
     shares: dict[str, list[str]]
