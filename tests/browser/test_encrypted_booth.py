@@ -245,6 +245,7 @@ def test_once_confirmed_the_choices_cannot_be_edited_while_the_ballot_goes(
         for index in range(3):
             rows.nth(index).get_by_label("Bien", exact=True).check()
         page.get_by_role("button", name="Relire mon bulletin").click()
+        expect(page).to_have_title(re.compile(r"^Relecture — Tour 1 — "))  # as without JS
         page.get_by_role("button", name="Confirmer mon vote").click()
         status = page.get_by_role("status").filter(has_text="envoi")
         expect(status).to_contain_text("Bulletin chiffré et signé par votre clé ; envoi…")

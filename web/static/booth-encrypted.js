@@ -46,6 +46,7 @@ function booth(form) {
   const labels = Array.from(form.querySelectorAll(".booth-header span:not(.booth-name)"))
     .map((s) => s.textContent);
   let chosen = null; // {grades} or null for a blank ballot, once reviewed
+  const boothTitle = document.title; // the review step is titled as the no-JS review page
 
   // Said before the voter fills the ballot in, not only once it is confirmed.
   (async () => {
@@ -121,6 +122,7 @@ function booth(form) {
     form.hidden = true;
     intro.forEach((n) => (n.hidden = true));
     review.hidden = false;
+    document.title = d.msgReviewTitle + boothTitle.slice(boothTitle.indexOf(" — "));
     say("");
     review.querySelector("h1").focus();
   }
@@ -151,6 +153,7 @@ function booth(form) {
     review.hidden = true;
     form.hidden = false;
     intro.forEach((n) => (n.hidden = false));
+    document.title = boothTitle;
     form.querySelector("input[type=radio]")?.focus();
   });
 
