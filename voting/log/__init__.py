@@ -18,7 +18,7 @@ tests/test_architecture.py holds it).
 State changes append through a unit of work (`voting/unit_of_work.py`).
 """
 
-from voting.log.service import (
+from voting.log.model import (
     DATABASE_AWAY,
     EXPORT_CHUNK,
     EXPORT_FORMAT,
@@ -29,14 +29,14 @@ from voting.log.service import (
     LogEntry,
     LogError,
     LogRangeError,
-    LogService,
     NotIntegratedError,
     Queued,
     SignedCheckpoint,
     TreeHead,
     UnknownLogError,
-    log_background,
 )
+from voting.log.sequencer import log_background
+from voting.log.service import LogService
 
 __all__ = [
     "DATABASE_AWAY",

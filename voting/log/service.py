@@ -25,46 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from voting.log.model import (
-    DATABASE_AWAY,
-    EXPORT_CHUNK,
-    EXPORT_FORMAT,
-    INTEGRATE_BATCH,
-    Database,
-    EntryTooLarge,
-    Integrated,
-    LogEntry,
-    LogError,
-    LogRangeError,
-    NotIntegratedError,
-    Queued,
-    SignedCheckpoint,
-    TreeHead,
-    UnknownLogError,
-)
 from voting.log.proofs import LogProofs
-from voting.log.sequencer import log_background
 from voting.log.witnesses import Witnesses
-
-__all__ = [
-    "DATABASE_AWAY",
-    "EXPORT_CHUNK",
-    "EXPORT_FORMAT",
-    "INTEGRATE_BATCH",
-    "Database",
-    "EntryTooLarge",
-    "Integrated",
-    "LogEntry",
-    "LogError",
-    "LogRangeError",
-    "LogService",
-    "NotIntegratedError",
-    "Queued",
-    "SignedCheckpoint",
-    "TreeHead",
-    "UnknownLogError",
-    "log_background",
-]
 
 
 class LogService(LogProofs):
