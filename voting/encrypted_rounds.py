@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +38,7 @@ from crypto import canonical
 from crypto import encrypted_ballots as eb
 from crypto.encoding import b64decode, b64encode
 from voting.credentials import Credential
-from voting.entry_kinds import Ballot, Result
+from voting.entry_kinds import Ballot
 from voting.log import LogService, Queued
 from voting.log import readers as log_readers
 from voting.majority import TallyError, TallyResult, tally
@@ -324,8 +323,7 @@ async def publish_encrypted_result(
     """Combine the first k decryption shares of a closed round, tally the profiles and write
     the `result` entry; the round is then tallied. Refused with fewer than k shares."""
     from voting import trustees
-    from voting.notifications import results_published
-    from voting.results import _unique_names, result_body
+    from voting.results import _unique_names, record_result, result_body, store_result_index
 
     async with pool.acquire() as conn:
         round_ = await get_round(conn, primary_id, number)
@@ -359,25 +357,7 @@ async def publish_encrypted_result(
             raise Refused("already-tallied")
         head = await log.head(uow.conn, primary_id)
         body = result_body(round_, result, tree_size=head.size, root=head.root)
-        queued = await uow.log.append(uow.conn, primary_id, Result(**body))
-        await uow.conn.execute(
-            """
-            INSERT INTO round_results (round_id, result_index, body, explanations,
-                                       invalid_trackers)
-            VALUES ($1, -1, $2::text::jsonb, $3::text::jsonb, $4::text::jsonb)
-            """,
-            round_.id,
-            json.dumps(body, ensure_ascii=False),
-            json.dumps(explanations, ensure_ascii=False),
-            json.dumps([tracker for tracker, _ in count.invalid]),
-        )
-        await uow.conn.execute(
-            "UPDATE rounds SET status = 'tallied', tallied_at = now() WHERE id = $1", round_.id
-        )
-        await results_published(uow.conn, primary_id, number, round_.candidate_ids)
-    # Committed: the unit of work published the checkpoint and integrated the result.
-    placed = uow.placed(queued)
-    await pool.execute(
-        "UPDATE round_results SET result_index = $2 WHERE round_id = $1", round_.id, placed.index
-    )
+        invalid = [tracker for tracker, _ in count.invalid]
+        queued = await record_result(uow, round_, body, explanations, invalid)
+    await store_result_index(pool, uow, round_, queued)
     return body

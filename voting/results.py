@@ -223,31 +223,51 @@ async def reveal_and_tally(
             primary_id,
             TallyKey(round=number, tally_secret_key=b64encode(secret)),
         )
-        result_queued = await uow.log.append(uow.conn, primary_id, Result(**body))
-        await uow.conn.execute(
-            """
-            INSERT INTO round_results (round_id, result_index, body, explanations,
-                                       invalid_trackers)
-            VALUES ($1, -1, $2::text::jsonb, $3::text::jsonb, $4::text::jsonb)
-            """,
-            round_.id,
-            json.dumps(body, ensure_ascii=False),
-            json.dumps(explanations, ensure_ascii=False),
-            json.dumps(invalid),
-        )
-        await uow.conn.execute(
-            "UPDATE rounds SET status = 'tallied', tallied_at = now() WHERE id = $1",
-            round_.id,
-        )
-        from voting.notifications import results_published
+        result_queued = await record_result(uow, round_, body, explanations, invalid)
+    await store_result_index(pool, uow, round_, result_queued)
+    return Tallied(body, result, explanations, invalid, key_queued, result_queued)
 
-        await results_published(uow.conn, primary_id, number, round_.candidate_ids)
-    # Committed: the unit of work published the checkpoint and integrated the result.
-    placed = uow.placed(result_queued)
+
+async def record_result(
+    uow: UnitOfWork,
+    round_: Round,
+    body: dict[str, Any],
+    explanations: dict[str, Any],
+    invalid_trackers: list[str],
+) -> Queued:
+    """In the unit of work: append the round's `result` entry, store it with its explanations
+    and invalid trackers, mark the round tallied and tell its voters. The entry's index is
+    known after commit: then `store_result_index`."""
+    queued = await uow.log.append(uow.conn, round_.primary_id, Result(**body))
+    await uow.conn.execute(
+        """
+        INSERT INTO round_results (round_id, result_index, body, explanations,
+                                   invalid_trackers)
+        VALUES ($1, -1, $2::text::jsonb, $3::text::jsonb, $4::text::jsonb)
+        """,
+        round_.id,
+        json.dumps(body, ensure_ascii=False),
+        json.dumps(explanations, ensure_ascii=False),
+        json.dumps(invalid_trackers),
+    )
+    await uow.conn.execute(
+        "UPDATE rounds SET status = 'tallied', tallied_at = now() WHERE id = $1", round_.id
+    )
+    from voting.notifications import results_published
+
+    await results_published(uow.conn, round_.primary_id, round_.number, round_.candidate_ids)
+    return queued
+
+
+async def store_result_index(
+    pool: asyncpg.Pool, uow: UnitOfWork, round_: Round, queued: Queued
+) -> None:
+    """After the unit of work committed (it published the checkpoint and integrated the
+    result): the stored result learns its log index."""
+    placed = uow.placed(queued)
     await pool.execute(
         "UPDATE round_results SET result_index = $2 WHERE round_id = $1", round_.id, placed.index
     )
-    return Tallied(body, result, explanations, invalid, key_queued, result_queued)
 
 
 def _open_all(secret: bytes, round_: Round, entries: Sequence[BallotEntry]) -> list[OpenedBallot]:
