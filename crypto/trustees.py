@@ -284,33 +284,6 @@ def secret_share(shares: Iterable[int]) -> int:
 # --- decryption -----------------------------------------------------------------------------
 
 
-def dleq_challenge(
-    origin: str,
-    round_number: int,
-    index: int,
-    position: str,
-    public_key: bytes,
-    verification: bytes,
-    alpha: bytes,
-    share: bytes,
-    a1: bytes,
-    a2: bytes,
-) -> int:
-    return hash_to_scalar(
-        "decryption-share",
-        origin,
-        round_number,
-        index,
-        position,
-        public_key,
-        verification,
-        alpha,
-        share,
-        a1,
-        a2,
-    )
-
-
 @dataclass(frozen=True)
 class Context:
     """What every decryption proof of a round binds."""
@@ -318,6 +291,30 @@ class Context:
     origin: str
     round: int
     public_key: bytes  # election key h
+
+    def dleq_challenge(
+        self,
+        index: int,
+        position: str,
+        verification: bytes,
+        alpha: bytes,
+        share: bytes,
+        a1: bytes,
+        a2: bytes,
+    ) -> int:
+        return hash_to_scalar(
+            "decryption-share",
+            self.origin,
+            self.round,
+            index,
+            position,
+            self.public_key,
+            verification,
+            alpha,
+            share,
+            a1,
+            a2,
+        )
 
 
 def decryption_share(
@@ -328,18 +325,7 @@ def decryption_share(
     d = mul(secret, alpha)
     w = w if w is not None else random_scalar()
     a1, a2 = base(w), mul(w, alpha)
-    c = dleq_challenge(
-        context.origin,
-        context.round,
-        index,
-        position,
-        context.public_key,
-        verification,
-        alpha,
-        d,
-        a1,
-        a2,
-    )
+    c = context.dleq_challenge(index, position, verification, alpha, d, a1, a2)
     s = (w + c * secret) % L
     return d + scalar_bytes(c) + scalar_bytes(s)
 
@@ -360,18 +346,7 @@ def verify_decryption_share(
     s = scalar(share[64:], "response")
     a1 = sub(base(s), mul(c, verification))
     a2 = sub(mul(s, alpha), mul(c, d))
-    expected = dleq_challenge(
-        context.origin,
-        context.round,
-        index,
-        position,
-        context.public_key,
-        verification,
-        alpha,
-        d,
-        a1,
-        a2,
-    )
+    expected = context.dleq_challenge(index, position, verification, alpha, d, a1, a2)
     if expected != c:
         raise TrusteeError(f"trustee {index}, {position}: decryption share proof is false")
     return d
