@@ -225,14 +225,19 @@ def validate_grades(value: Any) -> list[str]:
         raise Refused("grades-not-list", field="grades")
     if not 2 <= len(value) <= MAX_GRADES:
         raise Refused("grade-count", field="grades", max=MAX_GRADES)
+    return _distinct_labels(value, "grades")
+
+
+def _distinct_labels(value: list[Any], path: str) -> list[str]:
+    """A list of grade labels at `path`: each a one-line text, no two alike (case aside)."""
     labels: list[str] = []
     seen: set[str] = set()
     for i, label in enumerate(value):
         text = clean_text(
-            label, f"grades[{i}]", max_length=MAX_GRADE_LABEL, required=True, multiline=False
+            label, f"{path}[{i}]", max_length=MAX_GRADE_LABEL, required=True, multiline=False
         )
         if text.casefold() in seen:
-            raise Refused("duplicate-grade", field=f"grades[{i}]")
+            raise Refused("duplicate-grade", field=f"{path}[{i}]")
         seen.add(text.casefold())
         labels.append(text)
     return labels
@@ -255,17 +260,7 @@ def validate_grade_labels(value: Any, grades: Sequence[str]) -> dict[str, list[s
             raise Refused("grades-not-list", field=path)
         if len(labels) != len(grades):
             raise Refused("grade-labels-count", field=path, count=len(grades))
-        seen: set[str] = set()
-        translated: list[str] = []
-        for i, label in enumerate(labels):
-            text = clean_text(
-                label, f"{path}[{i}]", max_length=MAX_GRADE_LABEL, required=True, multiline=False
-            )
-            if text.casefold() in seen:
-                raise Refused("duplicate-grade", field=f"{path}[{i}]")
-            seen.add(text.casefold())
-            translated.append(text)
-        translations[lang] = translated
+        translations[lang] = _distinct_labels(labels, path)
     return translations
 
 
