@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -146,11 +146,16 @@ class JobWorker:
 
 
 @contextlib.asynccontextmanager
-async def running(worker: JobWorker, name: str) -> AsyncIterator[None]:
-    task = asyncio.create_task(worker.run(), name=name)
+async def background(work: Coroutine[Any, Any, Any], name: str) -> AsyncIterator[None]:
+    """Run `work` as a task while the block runs; cancel it (and wait for it) when it ends."""
+    task = asyncio.create_task(work, name=name)
     try:
         yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def running(worker: JobWorker, name: str) -> contextlib.AbstractAsyncContextManager[None]:
+    return background(worker.run(), name)

@@ -16,6 +16,7 @@ from crypto import tiles
 from crypto.merkle import CompactRange, leaf_hash
 from crypto.note import Checkpoint, sign_checkpoint
 from voting.entry_kinds import PHASE_CHANGE_KINDS
+from voting.jobs import background
 from voting.log import queries as q
 from voting.log.model import (
     _ENTRY_COLUMNS,
@@ -302,10 +303,5 @@ async def log_background(app: Any) -> AsyncIterator[None]:
     """Background service (web.app.BACKGROUND_SERVICES): integrates leftover queued entries
     (a caller that crashed before `wait`) and checkpoints growing logs every interval."""
     service: LogSequencer = app.state.log
-    task = asyncio.create_task(service.run_background(app.state.pool), name="log-background")
-    try:
+    async with background(service.run_background(app.state.pool), "log-background"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
