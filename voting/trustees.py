@@ -359,13 +359,25 @@ async def post_keygen(
     if trustee.keygen is not None:
         raise Refused("trustee-keygen-done")
     check_keygen(state, body)
+    await _record_step(conn, log, primary_id, trustee, kinds.TrusteeKeygen(**body))
+
+
+async def _record_step(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    primary_id: UUID,
+    trustee: Trustee,
+    entry: kinds.TrusteeKeygen | kinds.TrusteeAck,
+) -> None:
+    """Keep a trustee's signed keygen or ack body on its row, and log it."""
+    column = "keygen" if isinstance(entry, kinds.TrusteeKeygen) else "ack"
     await conn.execute(
-        "UPDATE trustees SET keygen = $3 WHERE primary_id = $1 AND index = $2",
+        f"UPDATE trustees SET {column} = $3 WHERE primary_id = $1 AND index = $2",
         primary_id,
         trustee.index,
-        body,
+        dataclasses.asdict(entry),
     )
-    await log.append(conn, primary_id, kinds.TrusteeKeygen(**body))
+    await log.append(conn, primary_id, entry)
 
 
 async def post_ack(
@@ -390,13 +402,7 @@ async def post_ack(
         or complaints != sorted(set(complaints))
     ):
         raise _bad("complaints: other trustees' indexes in increasing order", "complaints")
-    await conn.execute(
-        "UPDATE trustees SET ack = $3 WHERE primary_id = $1 AND index = $2",
-        primary_id,
-        trustee.index,
-        body,
-    )
-    await log.append(conn, primary_id, kinds.TrusteeAck(**body))
+    await _record_step(conn, log, primary_id, trustee, kinds.TrusteeAck(**body))
     acks = [t.ack for t in state.trustees if t.index != trustee.index] + [body]
     if any(a is None or a["complaints"] for a in acks):
         return False
