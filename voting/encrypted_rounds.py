@@ -323,16 +323,16 @@ async def publish_encrypted_result(
     """Combine the first k decryption shares of a closed round, tally the profiles and write
     the `result` entry; the round is then tallied. Refused with fewer than k shares."""
     from voting import trustees
-    from voting.results import _unique_names, record_result, result_body, store_result_index
+    from voting.results import (
+        _unique_names,
+        closed_round,
+        record_result,
+        result_body,
+        store_result_index,
+    )
 
     async with pool.acquire() as conn:
-        round_ = await get_round(conn, primary_id, number)
-        if round_ is None:
-            raise Refused("round-not-found")
-        if round_.status == "open":
-            raise Refused("round-still-open")
-        if round_.status == "tallied":
-            raise Refused("already-tallied")
+        round_ = await closed_round(conn, primary_id, number)
     await log.integrate(pool, primary_id)
     async with pool.acquire() as conn:
         count = await count_round(conn, round_, await origin_of(conn, primary_id))

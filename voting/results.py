@@ -188,23 +188,17 @@ async def reveal_and_tally(
     """Reveal the key, open, tally, append `tally-key` then `result` in a unit of work (which
     publishes the checkpoint after commit), then record the result's index."""
     async with pool.acquire() as conn:
-        round_ = await get_round(conn, primary_id, number)
-        if round_ is None:
-            raise Refused("round-not-found")
-        if round_.status == "open":
-            raise Refused("round-still-open")
-        if round_.status == "tallied":
-            raise Refused("already-tallied")
+        round_ = await closed_round(conn, primary_id, number)
         if round_.key_custody == "trustees":  # §10: no tally key; the trustees decrypt
             raise Refused("encrypted-result-pending")
         secret = await unlock_tally_key(round_, passphrase=passphrase, key_file=key_file)
         # Every ballot precedes the close in the log: integrate up to it first.
         await log.integrate(pool, primary_id)
     async with UnitOfWork(pool, log) as uow:
-        round_ = await get_round(uow.conn, primary_id, number, lock="update")
-        assert round_ is not None
-        if round_.status != "closed":
+        locked = await get_round(uow.conn, primary_id, number, lock="update")
+        if locked is None or locked.status != "closed":
             raise Refused("already-tallied")
+        round_ = locked
         close_index = await log_readers.round_close_index(uow.conn, primary_id, number)
         if close_index is None:
             raise Refused("close-not-logged")
@@ -226,6 +220,18 @@ async def reveal_and_tally(
         result_queued = await record_result(uow, round_, body, explanations, invalid)
     await store_result_index(pool, uow, round_, result_queued)
     return Tallied(body, result, explanations, invalid, key_queued, result_queued)
+
+
+async def closed_round(conn: asyncpg.Connection, primary_id: UUID, number: int) -> Round:
+    """The round to tally: it exists, is closed and has no result yet (else refused)."""
+    round_ = await get_round(conn, primary_id, number)
+    if round_ is None:
+        raise Refused("round-not-found")
+    if round_.status == "open":
+        raise Refused("round-still-open")
+    if round_.status == "tallied":
+        raise Refused("already-tallied")
+    return round_
 
 
 async def record_result(
