@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import subprocess
 import sys
-import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -27,53 +25,14 @@ from audit.verify import verify
 from crypto import canonical
 from crypto import encrypted_ballots as eb
 from tests.fixtures.accounts import another_client, api_request, post_form, sign_in
+from tests.fixtures.live import LiveService, start_keygens, trustee
 from tests.fixtures.rounds import export_and_key, seed_round_primary
 from tests.fixtures.waiting import wait_until
-from web.app import create_app
 from web.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 GRADES4 = ["Insuffisant", "Passable", "Bien", "Très bien"]
 ENCRYPTED = {"ballots": "encrypted", "trustees": 3, "trustee_threshold": 2}
-
-
-class LiveService:
-    """The app on a free loopback port, in a background thread, over the test's database."""
-
-    def __init__(self, settings: Settings, data_dir: Path) -> None:
-        import uvicorn
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        port = self.sock.getsockname()[1]
-        live = Settings(
-            data_dir=data_dir, host="127.0.0.1", port=port, database_url=settings.database_url,
-            secret_key=settings.secret_key, checkpoint_interval=0.2,
-        )  # fmt: skip
-        data_dir.mkdir(parents=True, exist_ok=True)
-        config = uvicorn.Config(
-            create_app(live), log_level="warning", access_log=False, lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True
-        )
-        self.thread.start()
-        wait_until(lambda: self.server.started or not self.thread.is_alive(), "the server")
-        assert self.server.started
-        self.url = live.base_url
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
-
-
-def trustee(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "web.cli", "trustee", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
 
 
 def _vote_without_javascript(voter: TestClient, slug: str, fields: dict[str, Any]) -> None:
@@ -145,19 +104,9 @@ def test_an_encrypted_round_over_http_with_trustee_processes(
     public = base64.b64encode(bytes(key.verify_key)).decode()
     assert api_request(device, "POST", url, {"public_key": public}).status_code == 201
 
-    live = LiveService(settings, public_tmp_path / "live")
+    live = LiveService(settings.database_url, public_tmp_path / "live", settings.secret_key or "")
     try:
-        common = ["--url", live.url, "--primary", slug, "--wait", "120"]
-        runs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "web.cli", "trustee", "keygen", *common, "--key", str(f)],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for f in folders
-        ]
+        runs = start_keygens(live.url, slug, folders)
         for run in runs:
             out, err = run.communicate(timeout=300)
             assert run.returncode == 0, (out, err)

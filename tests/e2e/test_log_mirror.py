@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
 import subprocess
 import sys
-import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -25,44 +23,18 @@ import asyncpg
 import pytest
 
 from tests.conftest import admin_execute, with_database
+from tests.fixtures.live import LiveService
 from tests.fixtures.log import TEST_SECRET
 from tests.fixtures.rounds import make_round_primary
 from tests.fixtures.waiting import wait_until
 from voting.log import LogService
-from web.app import create_app
 from web.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-class LiveLog:
+class LiveLog(LiveService):
     """The app serving one database on a free loopback port, in a background thread."""
-
-    def __init__(self, database_url: str, data_dir: Path) -> None:
-        import uvicorn
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        port = self.sock.getsockname()[1]
-        self.settings = Settings(
-            data_dir=data_dir, host="127.0.0.1", port=port, database_url=database_url,
-            secret_key=TEST_SECRET, checkpoint_interval=0.2,
-        )  # fmt: skip
-        config = uvicorn.Config(
-            create_app(self.settings), log_level="warning", access_log=False, lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True
-        )
-        self.thread.start()
-        wait_until(lambda: self.server.started or not self.thread.is_alive(), "the server")
-        assert self.server.started
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
 
     def served_size(self, slug: str) -> int:
         url = f"{self.settings.base_url}/primaries/{slug}/log/checkpoint"

@@ -7,11 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
-import sys
-import threading
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,13 +17,14 @@ from nacl.signing import SigningKey
 from crypto import canonical
 from crypto.encoding import b64decode
 from crypto.encrypted_ballots import RoundParams, encrypt_ballot, sum_ballots
+from tests.fixtures.live import LiveService, start_keygens, trustee
 from tests.fixtures.log import TEST_SECRET
 from tests.fixtures.waiting import wait_until
 from voting import trustees
 from voting.log import LogService
 from voting.primaries import create_primary
 from voting.refusals import Refused
-from web.app import create_app, create_pool
+from web.app import create_pool
 from web.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,48 +32,6 @@ PHASES = [
     {"name": "candidacies", "start": "2030-01-01T00:00:00Z", "end": "2030-02-01T00:00:00Z"},
     {"name": "supports", "start": "2030-01-15T00:00:00Z", "end": "2030-03-01T00:00:00Z"},
 ]
-
-
-class LiveService:
-    """The app on a free loopback port, in a background thread."""
-
-    def __init__(self, database_url: str, data_dir: Path) -> None:
-        import uvicorn
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        port = self.sock.getsockname()[1]
-        self.settings = Settings(
-            data_dir=data_dir, host="127.0.0.1", port=port, database_url=database_url,
-            secret_key=TEST_SECRET, checkpoint_interval=0.2,
-        )  # fmt: skip
-        config = uvicorn.Config(
-            create_app(self.settings), log_level="warning", access_log=False, lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True
-        )
-        self.thread.start()
-        wait_until(lambda: self.server.started or not self.thread.is_alive(), "the server")
-        assert self.server.started
-        self.url = self.settings.base_url
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
-
-    def get(self, path: str) -> str:
-        with urllib.request.urlopen(self.url + path, timeout=30) as answer:  # noqa: S310
-            return answer.read().decode()
-
-
-def trustee(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "web.cli", "trustee", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
 
 
 def log_service() -> LogService:
@@ -132,17 +86,7 @@ def test_three_trustee_processes_make_the_key_and_two_decrypt(
         assert again.returncode == 1 and again.stderr.count("\n") == 1, again.stderr
 
         # The three trustees run keygen at once, each in its own process.
-        common = ["--url", live.url, "--primary", slug, "--wait", "120"]
-        runs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "web.cli", "trustee", "keygen", *common, "--key", str(f)],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for f in folders
-        ]
+        runs = start_keygens(live.url, slug, folders)
         outputs = [run.communicate(timeout=300) for run in runs]
         for run, (out, err) in zip(runs, outputs, strict=True):
             assert run.returncode == 0, (out, err)
