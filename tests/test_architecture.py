@@ -180,3 +180,19 @@ def test_the_rules_catch_what_they_forbid() -> None:
     typed = "await log.append(conn, primary.id, Support(**body), at=now)"
     assert _hits(LITERAL_KIND, typed) == []
     assert _hits(LITERAL_KIND, 'await log.append(conn, pid, _entry(c, "revised"))') == []
+
+
+TEST_MODULE_IMPORT = re.compile(r"^\s*(?:from|import)\s+tests(?:\.\w+)*\.test_\w+", re.M)
+
+
+def test_tests_share_helpers_through_fixtures_not_through_other_test_modules() -> None:
+    """A helper two test modules need lives in tests/fixtures/ (or a helper module such as
+    tests/audit/builder.py), so that each test module can be read, moved or deleted alone."""
+    offenders = [
+        f"{name}:{line}"
+        for name, text in _sources("tests")
+        for line in _hits(TEST_MODULE_IMPORT, text)
+    ]
+    assert offenders == [], "move the helper to tests/fixtures/: " + "; ".join(offenders)
+    assert _hits(TEST_MODULE_IMPORT, "from tests.web.test_candidacies import citizen") == [1]
+    assert _hits(TEST_MODULE_IMPORT, "from tests.fixtures.candidacies import citizen") == []

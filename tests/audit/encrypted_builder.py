@@ -355,3 +355,16 @@ class EncryptedPrimary:
 
     def export(self) -> dict[str, Any]:
         return self.b.export()
+
+
+def voted(**kw: Any) -> EncryptedPrimary:
+    """Ceremony done, round 1 open, four voters (one blank, one revote)."""
+    p = EncryptedPrimary(**kw)
+    p.ceremony()
+    p.open()
+    p.cast(1, {"A": 6, "B": 3, "C": 1})
+    p.cast(2, {"A": 2, "B": 3, "C": 0})
+    p.cast(3, None)
+    p.cast(4, {"A": 5, "B": 5, "C": 5})
+    p.cast(1, {"A": 0, "B": 1, "C": 2})  # the revote counts
+    return p

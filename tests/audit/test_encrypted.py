@@ -21,7 +21,7 @@ from crypto import elgamal
 from crypto import encrypted_ballots as eb
 from crypto import trustees as tm
 from tests.audit.builder import b64
-from tests.audit.encrypted_builder import EncryptedPrimary, pub
+from tests.audit.encrypted_builder import EncryptedPrimary, pub, voted
 from tests.audit.util import failed, run
 
 SPEC = (Path(__file__).resolve().parents[2] / "docs" / "audit-log.md").read_text("utf-8")
@@ -29,19 +29,6 @@ SPEC = (Path(__file__).resolve().parents[2] / "docs" / "audit-log.md").read_text
 
 def codes(report: Any) -> dict[int, set[str]]:
     return {n: {code for _, code in found} for n, found in failed(report).items()}
-
-
-def voted(**kw: Any) -> EncryptedPrimary:
-    """Ceremony done, round 1 open, four voters (one blank, one revote)."""
-    p = EncryptedPrimary(**kw)
-    p.ceremony()
-    p.open()
-    p.cast(1, {"A": 6, "B": 3, "C": 1})
-    p.cast(2, {"A": 2, "B": 3, "C": 0})
-    p.cast(3, None)
-    p.cast(4, {"A": 5, "B": 5, "C": 5})
-    p.cast(1, {"A": 0, "B": 1, "C": 2})  # the revote counts
-    return p
 
 
 def check(p: EncryptedPrimary) -> Any:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.audit.encrypted_builder import EncryptedPrimary
-from tests.audit.test_encrypted import voted
+from tests.audit.encrypted_builder import EncryptedPrimary, voted
 from tests.audit.util import failed, run
 
 

@@ -7,11 +7,9 @@ found on the page, with the offending elements, so that it can be fixed from the
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import (
@@ -22,29 +20,7 @@ from tests.browser.conftest import (
     roll_voter,
     sign_in,
 )
-
-BLOCKING = {"serious", "critical"}
-axe = Axe()
-
-
-def violations(page: Page) -> list[dict]:
-    return axe.run(page).response["violations"]
-
-
-def describe(where: str, found: list[dict]) -> str:
-    lines = [f"{where}: {len(found)} axe violation(s)"]
-    for violation in found:
-        lines.append(f"- [{violation['impact']}] {violation['id']}: {violation['help']}")
-        for node in violation["nodes"][:8]:
-            lines.append(f"    {json.dumps(node['target'])}: {node['failureSummary']!r}")
-            lines.append(f"      {node['html'][:200]}")
-    return "\n".join(lines)
-
-
-def assert_accessible(page: Page, where: str) -> None:
-    found = violations(page)
-    blocking = [v for v in found if v["impact"] in BLOCKING]
-    assert not blocking, describe(where, found)
+from tests.fixtures.accessibility import BLOCKING, assert_accessible, describe, violations
 
 
 def candidate_page(page: Page) -> str:

@@ -8,7 +8,7 @@ import re
 from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import DEMO, LiveSite, new_context, reset_signin_limits
-from tests.browser.test_accessibility import assert_accessible
+from tests.fixtures.accessibility import assert_accessible
 from web.demo import ORGANISER_EMAIL
 
 

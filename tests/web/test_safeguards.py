@@ -10,10 +10,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.fixtures.accounts import another_client, post_form, run_db, sign_in
+from tests.fixtures.candidacies import citizen, declare
+from tests.fixtures.primaries import create_primary_http, log_entries
 from tests.fixtures.rounds import cast_over_http, open_round_over_http, seed_round_primary
 from tests.fixtures.waiting import wait_until
-from tests.web.test_candidacies import citizen, declare
-from tests.web.test_primaries import create_primary_http, log_entries
 from web.app import create_app
 from web.settings import Settings
 
