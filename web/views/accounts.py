@@ -9,7 +9,6 @@ from uuid import UUID
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from voting import accounts, candidacies, supports
 from voting.refusals import Refused
@@ -23,6 +22,7 @@ from web.views.base import (
     _,
     json_error,
     read_form,
+    route_table,
     signed_in_json,
     text_field,
 )
@@ -206,12 +206,12 @@ async def api_password(request: Request) -> Response:
     return JSONResponse({"status": "saved"})
 
 
-routes = [
-    Route("/account", account_page, methods=["GET"], name="account"),
-    Route("/account", account_update, methods=["POST"], name="account_update"),
-    Route("/account/password", password_update, methods=["POST"], name="account_password"),
-    Route("/api/session", api_session, methods=["GET"], name="api_session"),
-    Route("/api/account", api_account, methods=["GET"], name="api_account"),
-    Route("/api/account", api_account_update, methods=["PATCH"], name="api_account_update"),
-    Route("/api/account/password", api_password, methods=["POST"], name="api_password"),
-]
+routes = route_table(
+    {
+        "/account": {"GET": account_page, "POST": account_update},
+        "/account/password": {"POST": password_update},
+        "/api/session": {"GET": api_session},
+        "/api/account": {"GET": api_account, "PATCH": api_account_update},
+        "/api/account/password": {"POST": api_password},
+    }
+)

@@ -17,7 +17,6 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from crypto.encoding import b64decode
 from voting import candidacies, supports
@@ -39,7 +38,7 @@ from web.auth import (
 )
 from web.errors import refusal_status
 from web.ratelimit import limit_supports
-from web.views.base import json_error, load_primary
+from web.views.base import json_error, load_primary, route_table
 from web.views.primaries import refusal_text
 
 MAX_JSON = 256 * 1024
@@ -791,19 +790,18 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
 
-routes = [
-    Route("/api/openapi.json", openapi, methods=["GET"]),
-    Route("/api/primaries", primaries_list, methods=["GET"]),
-    Route("/api/primaries", primary_create, methods=["POST"]),
-    Route("/api/primaries/{slug}", primary_get, methods=["GET"]),
-    Route("/api/primaries/{slug}/definition", primary_update, methods=["PUT"]),
-    Route("/api/primaries/{slug}/close-supports", close_supports, methods=["POST"]),
-    Route("/api/primaries/{slug}/candidacies", candidacies_list, methods=["GET"]),
-    Route("/api/primaries/{slug}/candidacies", candidacy_declare, methods=["POST"]),
-    Route("/api/primaries/{slug}/supports", support_counts, methods=["GET"]),
-    Route("/api/candidacies/{id}", candidacy_get, methods=["GET"]),
-    Route("/api/candidacies/{id}", candidacy_revise, methods=["PATCH"]),
-    Route("/api/candidacies/{id}/support", support_change, methods=["POST", "DELETE"]),
-    Route("/api/candidacies/{id}/photo", candidacy_photo, methods=["PUT", "DELETE"]),
-    Route("/api/candidacies/{id}/{action}", candidacy_action, methods=["POST"]),
-]
+routes = route_table(
+    {
+        "/api/openapi.json": {"GET": openapi},
+        "/api/primaries": {"GET": primaries_list, "POST": primary_create},
+        "/api/primaries/{slug}": {"GET": primary_get},
+        "/api/primaries/{slug}/definition": {"PUT": primary_update},
+        "/api/primaries/{slug}/close-supports": {"POST": close_supports},
+        "/api/primaries/{slug}/candidacies": {"GET": candidacies_list, "POST": candidacy_declare},
+        "/api/primaries/{slug}/supports": {"GET": support_counts},
+        "/api/candidacies/{id}": {"GET": candidacy_get, "PATCH": candidacy_revise},
+        "/api/candidacies/{id}/support": {"POST": support_change, "DELETE": support_change},
+        "/api/candidacies/{id}/photo": {"PUT": candidacy_photo, "DELETE": candidacy_photo},
+        "/api/candidacies/{id}/{action}": {"POST": candidacy_action},
+    }
+)

@@ -8,6 +8,7 @@ A view module imports from here and keeps only what is its own page family's.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from voting.accounts import Account
 from voting.log import LogService
@@ -49,6 +51,7 @@ __all__ = [
     "round_grade_labels",
     "round_number",
     "round_url",
+    "route_table",
     "signed_in_json",
     "text_field",
     "truncated_multipart",
@@ -63,6 +66,25 @@ REQUIRED = _("Ce champ est obligatoire.")
 UNKNOWN_MEMBER = _("Membre inconnu.")
 MAX_SLUG = 63  # a longer slug names no primary: answered 404 before any query
 MAX_ROUND_NUMBER = 1000
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+# ------------------------------------------------------------------------------- the routes
+
+
+def route_table(table: dict[str, dict[str, Endpoint]]) -> list[BaseRoute]:
+    """A page family's routes, by address and then by HTTP method:
+    `route_table({"/signin": {"GET": signin_page, "POST": signin_request}})`. Addresses are
+    matched in the table's order; an endpoint serving several methods of one address is one
+    route (a 405 there names them all)."""
+    routes: list[BaseRoute] = []
+    for path, endpoints in table.items():
+        methods: dict[Endpoint, list[str]] = {}
+        for method, endpoint in endpoints.items():
+            methods.setdefault(endpoint, []).append(method)
+        routes += [Route(path, endpoint, methods=names) for endpoint, names in methods.items()]
+    return routes
 
 
 # ------------------------------------------------------------------------------ the address

@@ -15,7 +15,6 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from crypto.encoding import b64decode, b64encode
 from voting import eligibility
@@ -46,6 +45,7 @@ from web.views.base import (
     read_form,
     round_grade_labels,
     round_url,
+    route_table,
 )
 from web.views.observers import audit_commands
 
@@ -359,9 +359,10 @@ def receipt_filename(primary: Primary, number: int, tracker: str, form: str = "j
     return f"recu-{primary.slug}-tour{number}-{tracker[:12]}.{form}"
 
 
-routes: list[BaseRoute] = [
-    Route("/primaries/{slug}/rounds/{number:int}/vote", booth, methods=["GET"]),
-    Route("/primaries/{slug}/rounds/{number:int}/vote", review, methods=["POST"]),
-    Route("/primaries/{slug}/rounds/{number:int}/cast", cast, methods=["POST"]),
-    Route("/primaries/{slug}/rounds/{number:int}/receipt", receipt_page, methods=["GET"]),
-]
+routes = route_table(
+    {
+        "/primaries/{slug}/rounds/{number:int}/vote": {"GET": booth, "POST": review},
+        "/primaries/{slug}/rounds/{number:int}/cast": {"POST": cast},
+        "/primaries/{slug}/rounds/{number:int}/receipt": {"GET": receipt_page},
+    }
+)

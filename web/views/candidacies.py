@@ -14,7 +14,6 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from crypto.encoding import b64decode
 from voting import candidacies, supports
@@ -27,6 +26,7 @@ from web.auth import current_user, flash, require_account
 from web.confirm import Confirmation, confirmation_page
 from web.errors import refusal_status
 from web.ratelimit import limit_supports
+from web.views.base import route_table
 from web.views.primaries import (
     BAD_FORM,
     field,
@@ -438,17 +438,19 @@ async def my_participation(request: Request) -> Response:
     )
 
 
-routes = [
-    Route("/account/participation", my_participation, methods=["GET"]),
-    Route("/primaries/{slug}/candidates", candidate_list, methods=["GET"]),
-    Route("/primaries/{slug}/declare", declare_page, methods=["GET"]),
-    Route("/primaries/{slug}/declare", declare, methods=["POST"]),
-    Route("/primaries/{slug}/candidates/{id}", candidate_page, methods=["GET"]),
-    Route("/primaries/{slug}/candidates/{id}/photo", photo, methods=["GET"]),
-    Route("/primaries/{slug}/candidates/{id}/edit", edit_page, methods=["GET"]),
-    Route("/primaries/{slug}/candidates/{id}/edit", edit, methods=["POST"]),
-    Route("/primaries/{slug}/candidates/{id}/support", support_action, methods=["POST"]),
-    Route("/primaries/{slug}/candidates/{id}/unsupport", support_action, methods=["POST"]),
-    Route("/primaries/{slug}/candidates/{id}/{action}", own_action_confirm, methods=["GET"]),
-    Route("/primaries/{slug}/candidates/{id}/{action}", own_action, methods=["POST"]),
-]
+routes = route_table(
+    {
+        "/account/participation": {"GET": my_participation},
+        "/primaries/{slug}/candidates": {"GET": candidate_list},
+        "/primaries/{slug}/declare": {"GET": declare_page, "POST": declare},
+        "/primaries/{slug}/candidates/{id}": {"GET": candidate_page},
+        "/primaries/{slug}/candidates/{id}/photo": {"GET": photo},
+        "/primaries/{slug}/candidates/{id}/edit": {"GET": edit_page, "POST": edit},
+        "/primaries/{slug}/candidates/{id}/support": {"POST": support_action},
+        "/primaries/{slug}/candidates/{id}/unsupport": {"POST": support_action},
+        "/primaries/{slug}/candidates/{id}/{action}": {
+            "GET": own_action_confirm,
+            "POST": own_action,
+        },
+    }
+)

@@ -11,7 +11,6 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from crypto import merkle
 from crypto.encoding import b64decode
@@ -23,7 +22,7 @@ from voting.primaries import Primary
 from voting.results import get_result
 from voting.rounds import get_round
 from web.templating import render
-from web.views.base import _, load_primary, log_service
+from web.views.base import _, load_primary, log_service, route_table
 from web.views.booth import RECEIPT_FORMATS, receipt_filename
 
 TRACKER_RE = re.compile(r"[0-9a-f]{12,64}")
@@ -197,7 +196,9 @@ def _register_openapi() -> None:
 
 _register_openapi()
 
-routes: list[BaseRoute] = [
-    Route("/primaries/{slug}/check", check, methods=["GET"]),
-    Route("/primaries/{slug}/receipt", receipt_file, methods=["GET"]),
-]
+routes = route_table(
+    {
+        "/primaries/{slug}/check": {"GET": check},
+        "/primaries/{slug}/receipt": {"GET": receipt_file},
+    }
+)

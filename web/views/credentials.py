@@ -18,7 +18,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from crypto.encoding import b64decode, b64encode
 from voting import ballots, credentials
@@ -28,7 +27,7 @@ from web.auth import require_account
 from web.errors import refusal_status
 from web.templating import render
 from web.views.api import BadRequest, api_primary, endpoint, error, json_body, refused
-from web.views.base import load_primary
+from web.views.base import load_primary, route_table
 from web.views.primaries import refusal_text
 
 NOT_FOUND = _("Introuvable.")
@@ -220,14 +219,14 @@ async def key_assisted(request: Request) -> Response:
     return RedirectResponse(f"/primaries/{primary.slug}/credential", status_code=303)
 
 
-routes = [
-    Route("/primaries/{slug}/credential", key_page, methods=["GET"]),
-    Route("/primaries/{slug}/credential", key_assisted, methods=["POST"]),
-    Route("/api/primaries/{slug}/credential", credential_get, methods=["GET"]),
-    Route("/api/primaries/{slug}/credential", credential_register, methods=["POST"]),
-    Route("/api/primaries/{slug}/rounds/{number}/seal", seal, methods=["POST"]),
-    Route("/api/primaries/{slug}/rounds/{number}/ballot", ballot, methods=["POST"]),
-]
+routes = route_table(
+    {
+        "/primaries/{slug}/credential": {"GET": key_page, "POST": key_assisted},
+        "/api/primaries/{slug}/credential": {"GET": credential_get, "POST": credential_register},
+        "/api/primaries/{slug}/rounds/{number}/seal": {"POST": seal},
+        "/api/primaries/{slug}/rounds/{number}/ballot": {"POST": ballot},
+    }
+)
 
 
 def _register_openapi() -> None:

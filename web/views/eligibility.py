@@ -15,7 +15,6 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from voting import accounts, eligibility
 from voting.accounts import Account
@@ -35,6 +34,7 @@ from web.views.base import (
     load_primary,
     read_form,
     require_primary_admin,
+    route_table,
     signed_in_json,
     text_field,
 )
@@ -295,17 +295,13 @@ async def eligibility_decide(request: Request) -> Response:
     return RedirectResponse(f"/primaries/{primary.slug}/admin/eligibility", status_code=303)
 
 
-routes = [
-    Route("/primaries/{slug}/eligibility", eligibility_page, methods=["GET"]),
-    Route("/primaries/{slug}/eligibility", eligibility_request, methods=["POST"]),
-    Route("/primaries/{slug}/eligibility/claim", eligibility_claim, methods=["POST"]),
-    Route(
-        "/api/primaries/{slug}/eligibility/claim",
-        api_eligibility_claim,
-        methods=["POST"],
-        name="api_eligibility_claim",
-    ),
-    Route("/primaries/{slug}/admin/eligibility", eligibility_admin, methods=["GET"]),
-    Route("/primaries/{slug}/admin/eligibility/import", eligibility_import, methods=["POST"]),
-    Route("/primaries/{slug}/admin/eligibility/decide", eligibility_decide, methods=["POST"]),
-]
+routes = route_table(
+    {
+        "/primaries/{slug}/eligibility": {"GET": eligibility_page, "POST": eligibility_request},
+        "/primaries/{slug}/eligibility/claim": {"POST": eligibility_claim},
+        "/api/primaries/{slug}/eligibility/claim": {"POST": api_eligibility_claim},
+        "/primaries/{slug}/admin/eligibility": {"GET": eligibility_admin},
+        "/primaries/{slug}/admin/eligibility/import": {"POST": eligibility_import},
+        "/primaries/{slug}/admin/eligibility/decide": {"POST": eligibility_decide},
+    }
+)

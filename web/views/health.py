@@ -6,9 +6,9 @@ import asyncio
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from web.migrate import SchemaError, check_schema, current_revision, head_revision
+from web.views.base import route_table
 
 HEALTH_PROBE_SECONDS = 2
 
@@ -53,7 +53,9 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok", "schema": revision, "head": head})
 
 
-routes = [
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-]
+routes = route_table(
+    {
+        "/healthz": {"GET": healthz},
+        "/readyz": {"GET": readyz},
+    }
+)

@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from voting.definition import phase_state
 from voting.explain import explain_ranking
@@ -21,7 +20,7 @@ from voting.rounds import latest_rounds
 from web.charts import merit_profile_svg, profile_shares
 from web.i18n import LANG_COOKIE, LANGUAGES, request_language, translator
 from web.templating import render
-from web.views.base import public_base
+from web.views.base import public_base, route_table
 from web.views.primaries import PHASE_LABELS
 
 ONE_YEAR = 365 * 24 * 3600
@@ -166,9 +165,11 @@ async def favicon(request: Request) -> Response:
     return RedirectResponse("/static/favicon.svg", status_code=301)
 
 
-routes = [
-    Route("/", home, methods=["GET"], name="home"),
-    Route("/favicon.ico", favicon, methods=["GET"]),
-    Route("/how-it-works", how_it_works, methods=["GET"], name="how_it_works"),
-    Route("/lang/{lang:str}", switch_language, methods=["GET"], name="switch_language"),
-]
+routes = route_table(
+    {
+        "/": {"GET": home},
+        "/favicon.ico": {"GET": favicon},
+        "/how-it-works": {"GET": how_it_works},
+        "/lang/{lang:str}": {"GET": switch_language},
+    }
+)

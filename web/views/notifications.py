@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from voting import notifications
 from voting.refusals import _
 from web.auth import flash, require_account
 from web.i18n import request_language
 from web.templating import render
-from web.views.base import read_form
+from web.views.base import read_form, route_table
 
 KIND_LABELS = {
     "candidacy": _(
@@ -69,8 +68,9 @@ async def unsubscribe(request: Request) -> Response:
     )
 
 
-routes = [
-    Route("/account/mail", preferences_page, methods=["GET"], name="mail_preferences"),
-    Route("/account/mail", preferences_update, methods=["POST"]),
-    Route("/unsubscribe", unsubscribe, methods=["GET", "POST"], name="unsubscribe"),
-]
+routes = route_table(
+    {
+        "/account/mail": {"GET": preferences_page, "POST": preferences_update},
+        "/unsubscribe": {"GET": unsubscribe, "POST": unsubscribe},
+    }
+)

@@ -12,14 +12,13 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from voting.candidacies import PUBLIC_SQL
 from voting.primaries import Primary
 from voting.results import get_result
 from voting.rounds import list_rounds
 from web.templating import render
-from web.views.base import load_primary, log_service, public_base
+from web.views.base import load_primary, log_service, public_base, route_table
 
 
 def audit_commands(request: Request, primary: Primary, vkey: str, receipt: str) -> dict:
@@ -227,9 +226,11 @@ def _register_openapi() -> None:
 
 _register_openapi()
 
-routes: list[BaseRoute] = [
-    Route("/api/primaries/{slug}/rounds", api_rounds, methods=["GET"]),
-    Route("/primaries/{slug}/observers", observers, methods=["GET"]),
-    Route("/primaries/{slug}/data", open_data_index, methods=["GET"]),
-    Route("/primaries/{slug}/data/{name}", open_data, methods=["GET"]),
-]
+routes = route_table(
+    {
+        "/api/primaries/{slug}/rounds": {"GET": api_rounds},
+        "/primaries/{slug}/observers": {"GET": observers},
+        "/primaries/{slug}/data": {"GET": open_data_index},
+        "/primaries/{slug}/data/{name}": {"GET": open_data},
+    }
+)

@@ -16,7 +16,6 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from voting import candidacies, supports
 from voting.candidacies import MODERATION_STATES
@@ -44,6 +43,7 @@ from web.templating import render as render_page
 from web.views import base as views_base
 from web.views.base import BAD_FORM as BAD_FORM  # re-exported: the candidacy pages use it
 from web.views.base import load_primary as load_primary  # re-exported, as above
+from web.views.base import route_table
 
 MAX_FORM_FIELDS = 60
 MAX_PART = 2 * 1024 * 1024
@@ -582,14 +582,16 @@ MODERATED = {
 }
 
 
-routes = [
-    Route("/primaries/new", new_page, methods=["GET"], name="primary_new"),
-    Route("/primaries/new", create, methods=["POST"], name="primary_create"),
-    Route("/primaries/{slug}", primary_home, methods=["GET"], name="primary"),
-    Route("/primaries/{slug}/admin", admin_page, methods=["GET"], name="primary_admin"),
-    Route("/primaries/{slug}/admin", admin_update, methods=["POST"], name="primary_update"),
-    Route("/primaries/{slug}/admin/close-supports", close_supports, methods=["POST"]),
-    Route("/primaries/{slug}/admin/candidacies", moderation_page, methods=["GET"]),
-    Route("/primaries/{slug}/admin/candidacies/{id}/{action}", moderation_confirm, methods=["GET"]),
-    Route("/primaries/{slug}/admin/candidacies/{id}/{action}", moderate, methods=["POST"]),
-]
+routes = route_table(
+    {
+        "/primaries/new": {"GET": new_page, "POST": create},
+        "/primaries/{slug}": {"GET": primary_home},
+        "/primaries/{slug}/admin": {"GET": admin_page, "POST": admin_update},
+        "/primaries/{slug}/admin/close-supports": {"POST": close_supports},
+        "/primaries/{slug}/admin/candidacies": {"GET": moderation_page},
+        "/primaries/{slug}/admin/candidacies/{id}/{action}": {
+            "GET": moderation_confirm,
+            "POST": moderate,
+        },
+    }
+)

@@ -9,14 +9,13 @@ from typing import Any
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from voting.grades import GradeLabel, grade_labels
 from voting.results import get_result
 from web.charts import grade_colours, merit_overview_svg, merit_profile_svg, profile_shares
 from web.i18n import request_language, translator
 from web.templating import render
-from web.views.base import _, primary_and_round, round_grade_labels
+from web.views.base import _, primary_and_round, round_grade_labels, route_table
 
 
 def _marked_quotes(sentence: str, graded: list[GradeLabel], lang: str) -> Markup:
@@ -126,6 +125,8 @@ async def results(request: Request) -> Response:
     )
 
 
-routes: list[BaseRoute] = [
-    Route("/primaries/{slug}/rounds/{number:int}/results", results, methods=["GET"]),
-]
+routes = route_table(
+    {
+        "/primaries/{slug}/rounds/{number:int}/results": {"GET": results},
+    }
+)

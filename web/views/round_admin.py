@@ -13,7 +13,6 @@ from babel.dates import format_datetime
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from voting.encrypted_rounds import publish_round_sums, uses_encrypted_ballots
 from voting.primaries import Primary
@@ -40,6 +39,7 @@ from web.views.base import (
     primary_and_round,
     read_form,
     round_url,
+    route_table,
 )
 from web.views.rounds import round_page_response
 
@@ -271,10 +271,11 @@ async def reveal(request: Request) -> Response:
     return RedirectResponse(round_url(primary, round_, "/results"), status_code=303)
 
 
-routes: list[BaseRoute] = [
-    Route("/primaries/{slug}/rounds", create_round, methods=["POST"]),
-    Route("/primaries/{slug}/rounds/new", new_round, methods=["GET"]),
-    Route("/primaries/{slug}/rounds/{number:int}/close", close_confirm, methods=["GET"]),
-    Route("/primaries/{slug}/rounds/{number:int}/close", close, methods=["POST"]),
-    Route("/primaries/{slug}/rounds/{number:int}/reveal", reveal, methods=["POST"]),
-]
+routes = route_table(
+    {
+        "/primaries/{slug}/rounds": {"POST": create_round},
+        "/primaries/{slug}/rounds/new": {"GET": new_round},
+        "/primaries/{slug}/rounds/{number:int}/close": {"GET": close_confirm, "POST": close},
+        "/primaries/{slug}/rounds/{number:int}/reveal": {"POST": reveal},
+    }
+)

@@ -15,13 +15,12 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from voting.ballots import has_voted
 from voting.primaries import Primary
 from voting.rounds import Round, list_rounds
 from web.templating import render
-from web.views.base import load_primary, primary_and_round
+from web.views.base import load_primary, primary_and_round, route_table
 from web.views.booth import session_receipt
 
 
@@ -71,7 +70,9 @@ async def round_page(request: Request) -> Response:
     return await round_page_response(request, primary, round_)
 
 
-routes: list[BaseRoute] = [
-    Route("/primaries/{slug}/rounds", rounds_index, methods=["GET"]),
-    Route("/primaries/{slug}/rounds/{number:int}", round_page, methods=["GET"]),
-]
+routes = route_table(
+    {
+        "/primaries/{slug}/rounds": {"GET": rounds_index},
+        "/primaries/{slug}/rounds/{number:int}": {"GET": round_page},
+    }
+)

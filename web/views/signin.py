@@ -15,7 +15,6 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from voting import accounts
 from voting.accounts import Account
@@ -38,6 +37,7 @@ from web.views.base import (
     json_error,
     json_object,
     read_form,
+    route_table,
     text_field,
     unknown_member,
 )
@@ -369,16 +369,15 @@ async def demo_outbox(request: Request) -> Response:
     return render(request, "accounts/outbox.html", {"messages": messages, "everyone": everyone})
 
 
-routes = [
-    Route("/signin", signin_page, methods=["GET"], name="signin"),
-    Route("/signin", signin_request, methods=["POST"], name="signin_request"),
-    Route("/signin/code", code_page, methods=["GET"], name="signin_code"),
-    Route("/signin/code", code_submit, methods=["POST"], name="signin_code_submit"),
-    Route("/signin/link", link_page, methods=["GET"], name="signin_link"),
-    Route("/signin/link", link_submit, methods=["POST"], name="signin_link_submit"),
-    Route("/signin/password", password_submit, methods=["POST"], name="signin_password"),
-    Route("/signout", signout, methods=["POST"], name="signout"),
-    Route("/api/signin", api_signin, methods=["POST"], name="api_signin"),
-    Route("/api/signin/code", api_signin_code, methods=["POST"], name="api_signin_code"),
-    Route("/demo/outbox", demo_outbox, methods=["GET"], name="demo_outbox"),
-]
+routes = route_table(
+    {
+        "/signin": {"GET": signin_page, "POST": signin_request},
+        "/signin/code": {"GET": code_page, "POST": code_submit},
+        "/signin/link": {"GET": link_page, "POST": link_submit},
+        "/signin/password": {"POST": password_submit},
+        "/signout": {"POST": signout},
+        "/api/signin": {"POST": api_signin},
+        "/api/signin/code": {"POST": api_signin_code},
+        "/demo/outbox": {"GET": demo_outbox},
+    }
+)

@@ -25,7 +25,6 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from voting import trustees
 from voting.primaries import Primary
@@ -39,6 +38,7 @@ from web.views.base import (
     read_form,
     require_primary_admin,
     round_number,
+    route_table,
     unknown_member,
 )
 
@@ -186,15 +186,16 @@ async def page(request: Request) -> Response:
     )
 
 
-routes = [
-    Route("/api/primaries/{slug}/trustees", ceremony_get, methods=["GET"]),
-    Route("/api/primaries/{slug}/trustees", register_api, methods=["POST"]),
-    Route("/api/primaries/{slug}/trustees/keygen", _post(trustees.post_keygen), methods=["POST"]),
-    Route("/api/primaries/{slug}/trustees/ack", _post(trustees.post_ack), methods=["POST"]),
-    Route("/api/primaries/{slug}/rounds/{number}/sums", sums_get, methods=["GET"]),
-    Route("/api/primaries/{slug}/rounds/{number}/decryptions", decryption_post, methods=["POST"]),
-    Route("/primaries/{slug}/trustees", page, methods=["GET", "POST"]),
-]
+routes = route_table(
+    {
+        "/api/primaries/{slug}/trustees": {"GET": ceremony_get, "POST": register_api},
+        "/api/primaries/{slug}/trustees/keygen": {"POST": _post(trustees.post_keygen)},
+        "/api/primaries/{slug}/trustees/ack": {"POST": _post(trustees.post_ack)},
+        "/api/primaries/{slug}/rounds/{number}/sums": {"GET": sums_get},
+        "/api/primaries/{slug}/rounds/{number}/decryptions": {"POST": decryption_post},
+        "/primaries/{slug}/trustees": {"GET": page, "POST": page},
+    }
+)
 
 
 def _register_openapi() -> None:
