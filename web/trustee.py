@@ -3,15 +3,20 @@
     scrutin trustee init DIR
     scrutin trustee status  --url URL --primary SLUG --key DIR
     scrutin trustee keygen  --url URL --primary SLUG --key DIR [--wait SECONDS]
-    scrutin trustee decrypt --url URL --primary SLUG --key DIR --round N
+    scrutin trustee decrypt --url URL --primary SLUG --key DIR --round N [--min-ballots M]
+                            [--log-key VKEY]
 
 `init` makes the trustee's key file (an Ed25519 signing key and an X25519 box key) in DIR and
 prints the two public keys for the organiser to register. `keygen` takes part in the key
 ceremony: it posts the trustee's Feldman commitments, proof of knowledge and a share for each
 other trustee sealed to that trustee's box key, waits for the others, opens and checks the
 shares it received against their commitments, posts its acknowledgement (or complaints) and
-keeps its secret share in DIR. `decrypt` fetches a closed round's encrypted sums, checks them
-against the public log, and posts decryption shares with their proofs.
+keeps its secret share in DIR. `decrypt` downloads the primary's public log, has the
+observers' own tool (`scrutin-audit`, a separate program sharing no code with this one) verify
+it — the round's sums must be those of the counted ballots — refuses sums of fewer than
+`--min-ballots` ballots, and only then posts decryption shares with their proofs. A trustee
+thus never decrypts what is not the honest sum of many ballots: an operator cannot have one
+voter's ballot decrypted by passing it off as a round's sums.
 
 The secrets never leave DIR: the service receives public data and sealed shares only. Talks to
 the service over its JSON API (`/api/primaries/{slug}/trustees…`), with the CSRF token of
@@ -24,7 +29,9 @@ import argparse
 import http.cookiejar
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -42,6 +49,9 @@ from crypto.encoding import b64decode, b64encode
 
 KEY_FILE = "trustee-key.json"
 PROG = "scrutin trustee"
+# Below this many ballots, a round's decrypted profiles come close to showing single ballots
+# (with one ballot, they are that ballot). A trustee may lower it, knowingly, per round.
+MIN_BALLOTS = 10
 
 
 class TrusteeCommandError(RuntimeError):
@@ -341,6 +351,23 @@ class Service:
         except (urllib.error.URLError, OSError) as error:
             raise TrusteeCommandError(f"cannot reach {self.url}: {error}") from None
 
+    def fetch(self, path: str, into: Any) -> None:
+        """A public file of the primary (its log's export, its verifier key), copied to `into`."""
+        try:
+            with self.opener.open(self.url + path, timeout=600) as response:
+                while chunk := response.read(1 << 20):
+                    into.write(chunk)
+        except urllib.error.HTTPError as error:
+            raise TrusteeCommandError(f"GET {path}: {error.code} {error.reason}") from None
+        except (urllib.error.URLError, OSError) as error:
+            raise TrusteeCommandError(f"cannot reach {self.url}: {error}") from None
+
+    def log_key(self) -> str:
+        with tempfile.TemporaryFile() as answer:
+            self.fetch(f"/primaries/{self.slug}/log/vkey", answer)
+            answer.seek(0)
+            return answer.read(4096).decode("utf-8", "replace").strip()
+
     def csrf(self) -> str:
         if self._csrf is None:
             self._csrf = self._call("GET", "/api/session")["csrf_token"]
@@ -447,6 +474,7 @@ def keygen(args: argparse.Namespace) -> int:
     secret = int.from_bytes(bytes.fromhex(keys.state(origin)["secret_share"]), "little")
     if math.base(secret) != b64decode(ceremony["verification_keys"][index - 1]):
         raise TrusteeCommandError("the published verification key does not match this share")
+    pinned_log_key(keys, service, origin, None)  # kept now: `decrypt` checks the log with it
     print(f"election key {ceremony['election_key']}")
     return 0
 
@@ -461,6 +489,53 @@ def logged_sums(served: Mapping[str, Any]) -> dict[str, Any]:
     return sums
 
 
+def pinned_log_key(keys: TrusteeKeys, service: Service, origin: str, given: str | None) -> str:
+    """The log's verifier key this trustee trusts: `--log-key` if given (and then kept), else
+    the one kept at the trustee's first contact with this primary (trust on first use)."""
+    state = keys.state(origin)
+    key = given or state.get("log_key")
+    if key is None:
+        key = service.log_key()
+        print(f"log key {key} (first use: kept in {keys.folder}; check it with the organiser)")
+    if state.get("log_key") != key:
+        keys.save_state(origin, {**state, "log_key": key})
+    return key
+
+
+def audited_sums(service: Service, log_key: str, round_number: int) -> dict[str, Any]:
+    """The round's `tally-sums` body, from a copy of the public log that `scrutin-audit`
+    verified in full: signed checkpoints, append-only tree, every ballot's proofs, and sums
+    recomputed from the counted ballots (docs/audit-log.md §10)."""
+    with tempfile.TemporaryDirectory(prefix="scrutin-trustee-") as folder:
+        export = Path(folder) / "export.json"
+        with export.open("wb") as into:
+            service.fetch(f"/primaries/{service.slug}/log/export", into)
+        audit = subprocess.run(  # noqa: S603 - our own interpreter and the observers' module
+            [sys.executable, "-m", "audit", "verify", str(export), "--log-key", log_key,
+             "--json", "--lang", "en"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        try:
+            report = json.loads(audit.stdout)
+        except ValueError:
+            problem = (audit.stderr.strip().splitlines() or ["no report"])[-1]
+            raise TrusteeCommandError(f"scrutin-audit could not run: {problem}") from None
+        if not report.get("ok"):
+            failed = [c for c in report["checks"] if not c["ok"]]
+            first = failed[0]
+            reason = first["failures"][0]["reason"] if first["failures"] else first["name"]
+            raise TrusteeCommandError(
+                f"the public log does not verify (scrutin-audit check {first['number']}, "
+                f"{first['name']}: {reason}); no share posted"
+            )
+        entries = json.loads(export.read_bytes())["entries"]
+    for text in entries:
+        entry = canonical.loads(b64decode(text))
+        if entry.get("kind") == "tally-sums" and entry["body"].get("round") == round_number:
+            return dict(entry["body"])
+    raise TrusteeCommandError(f"round {round_number} has no published sums in the log yet")
+
+
 def decrypt(args: argparse.Namespace) -> int:
     keys = TrusteeKeys(Path(args.key))
     service = Service(args.url, args.primary)
@@ -472,7 +547,16 @@ def decrypt(args: argparse.Namespace) -> int:
     if "secret_share" not in state:
         raise TrusteeCommandError(f"no secret share for {origin} in {args.key}")
     secret = int.from_bytes(bytes.fromhex(state["secret_share"]), "little")
+    log_key = pinned_log_key(keys, service, origin, args.log_key)
     sums = logged_sums(service.sums(args.round))
+    if audited_sums(service, log_key, args.round) != sums:
+        raise TrusteeCommandError("the sums served are not those of the verified public log")
+    if sums["ballots"] < args.min_ballots:
+        raise TrusteeCommandError(
+            f"round {args.round}'s sums count {sums['ballots']} ballot(s), fewer than "
+            f"{args.min_ballots}: decrypting them would come close to showing single ballots "
+            "(--min-ballots to decide otherwise)"
+        )
     started = time.perf_counter()
     body = decryption_body(
         keys, origin, b64decode(ceremony["election_key"], length=32), index, secret, sums
@@ -481,10 +565,16 @@ def decrypt(args: argparse.Namespace) -> int:
     answer = service.post_decryption(args.round, body)
     cells = sum(len(v) for v in sums["sums"].values()) + ("blank" in sums)
     print(
-        f"trustee {index}: {cells} decryption shares with proofs posted for round "
-        f"{args.round} (computed in {elapsed:.2f} s); "
-        f"{answer['decryptions']} of the {answer['threshold']} needed"
+        f"trustee {index}: the log verifies and round {args.round}'s sums are those of its "
+        f"{sums['ballots']} counted ballots; {cells} decryption shares with proofs posted "
+        f"(computed in {elapsed:.2f} s); {answer['decryptions']} of the "
+        f"{answer['threshold']} needed"
     )
+    if answer.get("result_published"):
+        print(
+            f"the result of round {args.round} is published: "
+            f"{service.url}/primaries/{service.slug}/rounds/{args.round}/results"
+        )
     return 0
 
 
@@ -538,6 +628,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             )
         else:
             step.add_argument("--round", type=int, required=True, help="the round's number")
+            step.add_argument(
+                "--min-ballots",
+                type=int,
+                default=MIN_BALLOTS,
+                help=f"refuse sums of fewer ballots (default {MIN_BALLOTS})",
+            )
+            step.add_argument(
+                "--log-key",
+                help="the log's verifier key, from the organiser (default: the one kept at "
+                "first use)",
+            )
         step.set_defaults(trustee_run=run)
 
 

@@ -177,13 +177,26 @@ def test_an_encrypted_round_over_http_with_trustee_processes(
         assert sums["ballots"] == 3
 
         run = ["decrypt", "--url", live.url, "--primary", slug, "--round", "1", "--key"]
+        # Three ballots are too few for a trustee's default: their profiles would come close to
+        # showing single ballots. The trustee decides otherwise, knowingly, for this round.
+        few = trustee(*run, str(folders[1]))
+        assert few.returncode == 1 and "fewer than 10" in few.stderr, (few.stdout, few.stderr)
+        run = [*run[:-1], "--min-ballots", "3", "--key"]
         first = trustee(*run, str(folders[1]))
         assert first.returncode == 0, first.stderr
-        assert "1 of the 2 needed" in first.stdout
+        assert "the log verifies" in first.stdout and "its 3 counted ballots" in first.stdout
+        assert "1 of the 2 needed" in first.stdout and "published" not in first.stdout
         # One share of the two needed: nothing decrypts, no result.
         assert _result_entry(client, slug) is None
+        twice = trustee(*run, str(folders[1]))
+        assert twice.returncode == 1 and "déjà publié" in twice.stderr, twice.stderr
         second = trustee(*run, str(folders[2]))
         assert second.returncode == 0, second.stderr
+        assert "2 of the 2 needed" in second.stdout
+        assert f"the result of round 1 is published: {live.url}" in second.stdout
+        page = live.get(f"/primaries/{slug}/trustees")
+        assert "Tour 1 : sommes de 3 bulletin(s) publiées" in page
+        assert "parts de déchiffrement de 2 garant(s) sur les 2 nécessaires (2, 3)" in page
 
         result = _result_entry(client, slug)
         assert result is not None
