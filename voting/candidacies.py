@@ -39,6 +39,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -696,14 +697,29 @@ async def submit(
     return updated
 
 
+async def _moderate(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    candidacy_id: uuid.UUID | str,
+    action: str,
+    status: str,
+    reason: str | None = None,
+    extra_sql: str = "",
+) -> Candidacy:
+    """The organiser's `action` (a key of MODERATION_STATES) sets `status`, logged as it; a
+    refusal or an exclusion needs a public reason (checked before any lock)."""
+    text = "" if reason is None else _reason(reason, required=True)
+    _primary, candidacy = await lock_candidacy(conn, candidacy_id)
+    _state(candidacy, MODERATION_STATES[action])
+    return await _set_status(conn, log, candidacy, status, status, text, extra_sql)
+
+
 async def publish(
     conn: asyncpg.Connection, log: LogAppender, candidacy_id: uuid.UUID | str
 ) -> Candidacy:
     """The organiser accepts: submitted → published (collecting supports)."""
-    _primary, candidacy = await lock_candidacy(conn, candidacy_id)
-    _state(candidacy, MODERATION_STATES["accept"])
-    return await _set_status(
-        conn, log, candidacy, "published", "published", extra_sql=", published_at = now()"
+    return await _moderate(
+        conn, log, candidacy_id, "accept", "published", extra_sql=", published_at = now()"
     )
 
 
@@ -711,20 +727,14 @@ async def reject(
     conn: asyncpg.Connection, log: LogAppender, candidacy_id: uuid.UUID | str, reason: str
 ) -> Candidacy:
     """The organiser refuses a submitted candidacy, with a public reason."""
-    text = _reason(reason, required=True)
-    _primary, candidacy = await lock_candidacy(conn, candidacy_id)
-    _state(candidacy, MODERATION_STATES["reject"])
-    return await _set_status(conn, log, candidacy, "rejected", "rejected", text)
+    return await _moderate(conn, log, candidacy_id, "reject", "rejected", reason)
 
 
 async def exclude(
     conn: asyncpg.Connection, log: LogAppender, candidacy_id: uuid.UUID | str, reason: str
 ) -> Candidacy:
     """The organiser excludes a live candidacy at any time, with a public reason."""
-    text = _reason(reason, required=True)
-    _primary, candidacy = await lock_candidacy(conn, candidacy_id)
-    _state(candidacy, MODERATION_STATES["exclude"])
-    return await _set_status(conn, log, candidacy, "excluded", "excluded", text)
+    return await _moderate(conn, log, candidacy_id, "exclude", "excluded", reason)
 
 
 async def withdraw(
@@ -748,14 +758,25 @@ async def _answer(
     log: LogAppender,
     candidacy_id: uuid.UUID | str,
     account_id: uuid.UUID,
-    action: str,
+    *,
+    status: str,
 ) -> Candidacy:
+    """A qualified candidate confirms (`confirmed`) or declines (`declined`) taking part in
+    the vote, until round 1 opens."""
     primary, candidacy = await lock_candidacy(conn, candidacy_id)
     _owner(candidacy, account_id)
     _state(candidacy, ("qualified",))
     if await voting_has_started(conn, primary.id):
         raise Refused("candidate-list-closed")
-    return await _set_status(conn, log, candidacy, action, action)
+    return await _set_status(conn, log, candidacy, status, status)
+
+
+# The candidate's answer, as the pages and the API call it: (conn, log, candidacy, account).
+Answer = Callable[
+    [asyncpg.Connection, LogAppender, uuid.UUID | str, uuid.UUID], Awaitable[Candidacy]
+]
+confirm: Answer = partial(_answer, status="confirmed")
+decline: Answer = partial(_answer, status="declined")
 
 
 async def lapse_unconfirmed(
@@ -773,23 +794,3 @@ async def lapse_unconfirmed(
         await _set_status(conn, log, Candidacy.from_row(row), "lapsed", "lapsed", LAPSED_REASON)
         for row in rows
     ]
-
-
-async def confirm(
-    conn: asyncpg.Connection,
-    log: LogAppender,
-    candidacy_id: uuid.UUID | str,
-    account_id: uuid.UUID,
-) -> Candidacy:
-    """A qualified candidate confirms taking part in the vote."""
-    return await _answer(conn, log, candidacy_id, account_id, "confirmed")
-
-
-async def decline(
-    conn: asyncpg.Connection,
-    log: LogAppender,
-    candidacy_id: uuid.UUID | str,
-    account_id: uuid.UUID,
-) -> Candidacy:
-    """A qualified candidate declines to take part in the vote."""
-    return await _answer(conn, log, candidacy_id, account_id, "declined")
