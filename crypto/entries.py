@@ -33,8 +33,20 @@ class EntryError(ValueError):
     """An entry is malformed, not canonical, or not signed by a trusted key."""
 
 
+class Tracked:
+    """A log leaf's `tracker`, for the records that carry its `leaf_hash` (an opened entry,
+    the log service's queued, integrated and read entries)."""
+
+    leaf_hash: bytes
+
+    @property
+    def tracker(self) -> str:
+        """The leaf hash in lowercase hex (§4)."""
+        return self.leaf_hash.hex()
+
+
 @dataclass(frozen=True)
-class Entry:
+class Entry(Tracked):
     """An opened, verified entry. `raw` are the exact bytes that were hashed into the log."""
 
     v: int
@@ -47,11 +59,6 @@ class Entry:
     sig: bytes
     raw: bytes
     leaf_hash: bytes
-
-    @property
-    def tracker(self) -> str:
-        """The leaf hash in lowercase hex (§4)."""
-        return self.leaf_hash.hex()
 
 
 def signing_message(kind: str, unsigned: Mapping[str, Any]) -> bytes:

@@ -22,16 +22,17 @@ call a service in a unit of work (`request.app.state.units()`, see `UnitsOfWork`
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 from uuid import UUID
 
 import asyncpg
 
-from voting.entry_kinds import EntryBody, kind_of
+from voting.entry_kinds import kind_of
 from voting.log import Integrated, LogService, Queued
+
+P = ParamSpec("P")
 
 
 class UnitOfWork:
@@ -40,8 +41,8 @@ class UnitOfWork:
     def __init__(self, pool: asyncpg.Pool, log: LogService) -> None:
         self.pool = pool
         self._service = log
-        self.log = _RecordingLog(log, self)
         self.queued: list[Queued] = []
+        self.log = _RecordingLog(log, self)
         self._conn: asyncpg.Connection | None = None
         self._acquired: asyncpg.PoolAcquireContext | None = None
         self._transaction: asyncpg.Transaction | None = None
@@ -122,7 +123,7 @@ class UnitOfWork:
 
 
 # For the type checker `uow.log` is a LogService (what services take); at run time it is a
-# proxy that forwards everything but `append` to the service.
+# proxy that forwards everything to the service, `append` through `_recording`.
 if TYPE_CHECKING:
     _LogServiceType = LogService
 else:
@@ -130,30 +131,29 @@ else:
 
 
 class _RecordingLog(_LogServiceType):
-    """`uow.log`: the log service seen by services in a unit of work. `append` queues in the
-    unit's transaction and remembers the entry; everything else is the log service's."""
+    """`uow.log`: the log service seen by services in a unit of work. Its `append` is the
+    service's, which queues in the unit's transaction, and remembers each entry it queued
+    for the unit's after-commit duties; everything else is the service's."""
 
     def __init__(self, service: LogService, uow: UnitOfWork) -> None:
         self._service = service
-        self._uow = uow
+        self._append = _recording(service.append, uow.queued)
 
-    async def append(
-        self,
-        conn: asyncpg.Connection,
-        primary_id: UUID | str,
-        kind: str | EntryBody,
-        body: dict[str, Any] | None = None,
-        *,
-        at: datetime | None = None,
-    ) -> Queued:
-        if not isinstance(kind, EntryBody):
-            kind_of(kind)  # an unknown kind is a programming error, caught before signing
-        queued = await self._service.append(conn, primary_id, kind, body, at=at)
-        self._uow.queued.append(queued)
-        return queued
+    def __getattr__(self, name: str) -> object:
+        return self._append if name == "append" else getattr(self._service, name)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._service, name)
+
+def _recording(
+    append: Callable[P, Awaitable[Queued]], queued: list[Queued]
+) -> Callable[P, Awaitable[Queued]]:
+    """`append`, that also adds each entry it queues to `queued`."""
+
+    async def recording(*args: P.args, **kwargs: P.kwargs) -> Queued:
+        entry = await append(*args, **kwargs)
+        queued.append(entry)
+        return entry
+
+    return recording
 
 
 class UnitsOfWork:

@@ -15,6 +15,7 @@ import asyncpg
 
 from crypto import canonical
 from crypto.encoding import b64encode
+from crypto.entries import Tracked
 from voting.refusals import Refused
 
 logger = logging.getLogger("scrutin.log")
@@ -83,7 +84,7 @@ class NotIntegratedError(LogError):
 
 
 @dataclass(frozen=True)
-class Queued:
+class Queued(Tracked):
     """An entry signed and queued in the caller's transaction; pass it to `wait`."""
 
     primary_id: UUID
@@ -92,34 +93,22 @@ class Queued:
     entry: bytes
     leaf_hash: bytes
 
-    @property
-    def tracker(self) -> str:
-        return self.leaf_hash.hex()
-
 
 @dataclass(frozen=True)
-class Integrated:
+class Integrated(Tracked):
     """Where a queued entry landed: its index, and the tree size right after integration."""
 
     index: int
     leaf_hash: bytes
     tree_size: int
 
-    @property
-    def tracker(self) -> str:
-        return self.leaf_hash.hex()
-
 
 @dataclass(frozen=True)
-class LogEntry:
+class LogEntry(Tracked):
     index: int
     leaf_hash: bytes
     entry: bytes
     kind: str
-
-    @property
-    def tracker(self) -> str:
-        return self.leaf_hash.hex()
 
     def envelope(self) -> dict[str, Any]:
         value = canonical.loads(self.entry)

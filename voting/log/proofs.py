@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from crypto import merkle, tiles, tlog_proof
@@ -92,6 +92,20 @@ class LogProofs(LogSequencer):
             raise LogRangeError(f"size {size} is beyond the tree ({head.size} entries)", "size")
         return size
 
+    async def _proof_size(
+        self, db: Database, pid: UUID, size: int | None, name: Literal["index", "old"], value: int
+    ) -> int:
+        """The size of the tree a proof is made in (`size`, default: the latest checkpoint's),
+        once `value` is checked to lie in it: an entry `index` below it, an `old` size at most
+        it."""
+        _check_int(name, value)
+        size = await self._size_or_checkpoint(db, pid, size)
+        if name == "index" and value >= size:
+            raise LogRangeError(f"index {value} is not in the tree of size {size}", name)
+        if name == "old" and value > size:
+            raise LogRangeError(f"old size {value} is larger than new size {size}", name)
+        return size
+
     async def root_at(self, db: Database, primary_id: UUID | str, size: int) -> bytes:
         """Root hash of the tree of the first `size` entries."""
         pid = _uuid(primary_id)
@@ -103,10 +117,7 @@ class LogProofs(LogSequencer):
     ) -> InclusionProof:
         """Inclusion of entry `index` in the tree of `size` (default: latest checkpoint)."""
         pid = _uuid(primary_id)
-        _check_int("index", index)
-        size = await self._size_or_checkpoint(db, pid, size)
-        if index >= size:
-            raise LogRangeError(f"index {index} is not in the tree of size {size}", "index")
+        size = await self._proof_size(db, pid, size, "index", index)
         entry = await self.entry_by_index(db, pid, index)
         assert entry is not None  # index < size <= integrated size
         hashes = await self._with_subtrees(
@@ -119,10 +130,7 @@ class LogProofs(LogSequencer):
     ) -> ConsistencyProof:
         """Consistency of tree `old` with tree `new` (default: latest checkpoint)."""
         pid = _uuid(primary_id)
-        _check_int("old", old)
-        new = await self._size_or_checkpoint(db, pid, new)
-        if old > new:
-            raise LogRangeError(f"old size {old} is larger than new size {new}", "old")
+        new = await self._proof_size(db, pid, new, "old", old)
         hashes = await self._with_subtrees(
             db, pid, lambda src: merkle.consistency_proof(old, new, src)
         )

@@ -42,7 +42,10 @@ from voting.log.writer import LogWriter
 class LogSequencer(LogWriter):
     """`integrate`, `wait`, checkpoints and the background round."""
 
-    witnesses: Witnesses  # set by LogService (they need the whole service: proofs too)
+    @property
+    def witnesses(self) -> Witnesses:
+        """The witness client: `LogService` makes it (it needs the whole service, proofs too)."""
+        raise NotImplementedError
 
     async def integrate(
         self, pool: Database, primary_id: UUID | str, *, batch_size: int = INTEGRATE_BATCH

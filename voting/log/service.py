@@ -22,8 +22,7 @@ assembled from `log_entries` or from the roots of the tiles below), then the pro
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from functools import cached_property
 
 from voting.log.proofs import LogProofs
 from voting.log.witnesses import Witnesses
@@ -31,23 +30,10 @@ from voting.log.witnesses import Witnesses
 
 class LogService(LogProofs):
     """Create, append to, sequence, checkpoint and read the logs of all primaries: the
-    writer (`voting/log/writer.py`), the sequencer (`sequencer.py`), the readers
-    (`readers.py`) and the proofs (`proofs.py`), one object."""
+    writer (`voting/log/writer.py`, whose constructor it takes), the sequencer
+    (`sequencer.py`), the readers (`readers.py`) and the proofs (`proofs.py`), one object."""
 
-    def __init__(
-        self,
-        *,
-        secret_key: str | bytes,
-        public_host: str,
-        checkpoint_interval: float = 2.0,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        """`clock` gives the time of entries whose service passes none (default: now); the
-        demo passes its own calendar's clock, so that its entries fall inside its phases."""
-        super().__init__(
-            secret_key=secret_key,
-            public_host=public_host,
-            checkpoint_interval=checkpoint_interval,
-            clock=clock,
-        )
-        self.witnesses = Witnesses(self)
+    @cached_property
+    def witnesses(self) -> Witnesses:
+        """The witness client (it needs the whole service: proofs too)."""
+        return Witnesses(self)

@@ -16,7 +16,7 @@ from crypto.entries import make_entry
 from crypto.keys import LogKey
 from crypto.merkle import EMPTY_ROOT, leaf_hash
 from crypto.note import Checkpoint, format_verifier_key, sign_checkpoint
-from voting.entry_kinds import EntryBody
+from voting.entry_kinds import EntryBody, kind_of
 from voting.log import queries as q
 from voting.log.model import (
     Database,
@@ -132,7 +132,7 @@ class LogWriter(LogReader):
         elif body is None:
             raise TypeError("append(conn, primary_id, kind, body): the body is missing")
         else:
-            name = kind
+            name = kind_of(kind).kind  # an unknown kind is a programming error: refused here
         pid = _uuid(primary_id)
         key = await self._log_key(conn, pid)
         moment = at if at is not None else self.clock()
