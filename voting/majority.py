@@ -29,7 +29,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypedDict
 
 __all__ = [
     "ENGLISH_7",
@@ -538,6 +538,14 @@ _RULE_FUNCTIONS: dict[str, Callable[..., tuple[Any, Any]]] = {
 # --------------------------------------------------------------------------------------------
 
 
+class Standing(TypedDict):
+    """One candidate's place in a result, as JSON."""
+
+    profile: list[int]
+    majority_grade: int
+    rank: int
+
+
 @dataclass(frozen=True)
 class TallyResult:
     """The outcome of :func:`tally`. Everything is exact; :meth:`to_dict` is JSON-safe."""
@@ -582,6 +590,14 @@ class TallyResult:
 
         return explain_ranking(self, lang, names)
 
+    def standing(self, candidate: str) -> Standing:
+        """A candidate's profile, majority grade and rank (in `to_dict` and the result entry)."""
+        return {
+            "profile": list(self.profiles[candidate]),
+            "majority_grade": self.majority_grades[candidate],
+            "rank": self.ranks[candidate],
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: only ints, strings, lists, dicts, bools and None (no float)."""
         return {
@@ -594,14 +610,7 @@ class TallyResult:
                 None if self.min_participation is None else format_fraction(self.min_participation)
             ),
             "scale": list(self.scale.labels),
-            "candidates": {
-                c: {
-                    "profile": list(self.profiles[c]),
-                    "majority_grade": self.majority_grades[c],
-                    "rank": self.ranks[c],
-                }
-                for c in self.candidates
-            },
+            "candidates": {c: self.standing(c) for c in self.candidates},
             "participants": self.participants,
             "counts": dict(self.counts),
             "ranking": list(self.ranking),

@@ -163,14 +163,7 @@ def result_body(
         "upper_median": d["upper_median"],
         "default_grade": d["default_grade"],
         "counts": {k: result.counts[k] for k in ("valid", "blank", "invalid")},
-        "candidates": {
-            c: {
-                "profile": list(result.profiles[c]),
-                "majority_grade": result.majority_grades[c],
-                "rank": result.ranks[c],
-            }
-            for c in round_.candidate_ids
-        },
+        "candidates": {c: result.standing(c) for c in round_.candidate_ids},
         "ranking": list(result.ranking),
         "tie_groups": [list(g) for g in result.tie_groups if len(g) > 1],
     }
