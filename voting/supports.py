@@ -144,16 +144,30 @@ async def support(
         primary.id,
         pseudonym,
     )
-    count = await conn.fetchval(
-        "UPDATE candidacies SET support_count = support_count + 1 WHERE id = $1 "
-        "RETURNING support_count",
-        candidacy.id,
-    )
+    count = await _count(conn, candidacy.id, +1)
     await log.append(conn, primary.id, Support(**body), at=now)
     qualified = qualifies_on_support(primary.definition, count)
     if qualified:
         await _qualify(conn, log, primary, candidacy.id, count, now)
-    updated = await get_candidacy(conn, candidacy.id)
+    return await _result(conn, candidacy.id, count, qualified)
+
+
+async def _count(conn: asyncpg.Connection, candidacy_id: uuid.UUID, change: int) -> int:
+    """The candidacy's support count once `change` is added (its row is locked: exact)."""
+    count: int = await conn.fetchval(
+        "UPDATE candidacies SET support_count = support_count + $2 WHERE id = $1 "
+        "RETURNING support_count",
+        candidacy_id,
+        change,
+    )
+    return count
+
+
+async def _result(
+    conn: asyncpg.Connection, candidacy_id: uuid.UUID, count: int, qualified: bool
+) -> SupportResult:
+    """What a support or its withdrawal answers: the candidacy as it now stands."""
+    updated = await get_candidacy(conn, candidacy_id)
     assert updated is not None
     return SupportResult(updated, count, qualified)
 
@@ -224,18 +238,12 @@ async def withdraw_support(
     )
     if deleted is None:
         raise Refused("not-supported")
-    count = await conn.fetchval(
-        "UPDATE candidacies SET support_count = support_count - 1 WHERE id = $1 "
-        "RETURNING support_count",
-        candidacy.id,
-    )
+    count = await _count(conn, candidacy.id, -1)
     await log.append(
         conn, primary.id,
         SupportWithdrawal(candidate=str(candidacy.id), supporter=deleted), at=now,
     )  # fmt: skip
-    updated = await get_candidacy(conn, candidacy.id)
-    assert updated is not None
-    return SupportResult(updated, count, False)
+    return await _result(conn, candidacy.id, count, False)
 
 
 async def close_supports_phase(
