@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from crypto.encoding import b64decode
 from voting.accounts import Account
 from voting.log import LogService
 from voting.primaries import Primary, get_primary
@@ -38,6 +39,7 @@ __all__ = [
     "REQUIRED",
     "UNKNOWN_MEMBER",
     "_",
+    "base64_field",
     "json_error",
     "json_object",
     "load_primary",
@@ -198,6 +200,15 @@ async def read_form(
     except HTTPException:
         raise
     except Exception:  # malformed multipart or urlencoded body
+        raise HTTPException(400, BAD_FORM) from None
+
+
+def base64_field(form: FormData, name: str) -> bytes:
+    """A base64 field filled by the page's script (a sealed ballot, a signature); a malformed
+    one is a 400 "unreadable form"."""
+    try:
+        return b64decode(str(form.get(name, "")))
+    except ValueError:
         raise HTTPException(400, BAD_FORM) from None
 
 

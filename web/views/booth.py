@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import FormData
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from crypto.encoding import b64decode, b64encode
+from crypto.encoding import b64encode
 from voting import eligibility
 from voting.ballots import (
     BallotError,
@@ -38,7 +37,7 @@ from web.auth import require_account
 from web.errors import refusal_status
 from web.templating import render
 from web.views.base import (
-    BAD_FORM,
+    base64_field,
     log_service,
     message_of,
     primary_and_round,
@@ -265,27 +264,18 @@ def _signed_ballot(form: FormData) -> SignedBallot | None:
     """The sealed ballot the voter's device signed (static/credentials.js), if any."""
     if not form.get("signature"):
         return None
-    try:
-        return SignedBallot(
-            b64decode(str(form.get("sealed", ""))),
-            str(form.get("token", ""))[:128],
-            b64decode(str(form.get("signature", ""))),
-        )
-    except ValueError:
-        raise HTTPException(400, BAD_FORM) from None
+    return SignedBallot(
+        base64_field(form, "sealed"),
+        str(form.get("token", ""))[:128],
+        base64_field(form, "signature"),
+    )
 
 
 def _encrypted_ballot(form: FormData) -> EncryptedCast | None:
     """The ballot the voter's browser encrypted and signed (static/booth-encrypted.js)."""
     if not form.get("encrypted"):
         return None
-    try:
-        return EncryptedCast(
-            b64decode(str(form.get("encrypted", ""))),
-            b64decode(str(form.get("credential_sig", ""))),
-        )
-    except ValueError:
-        raise HTTPException(400, BAD_FORM) from None
+    return EncryptedCast(base64_field(form, "encrypted"), base64_field(form, "credential_sig"))
 
 
 def _receipt_key(primary: Primary, round_: Round) -> str:

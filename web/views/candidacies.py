@@ -15,7 +15,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from crypto.encoding import b64decode
 from voting import candidacies, supports
 from voting.candidacies import MAX_BIO, MAX_NAME, MAX_PHOTO, MAX_PROGRAMME, Candidacy
 from voting.markdown import render as render_markdown
@@ -26,9 +25,8 @@ from web.auth import current_user, flash, require_account
 from web.confirm import Confirmation, confirmation_page
 from web.errors import refusal_status
 from web.ratelimit import limit_supports
-from web.views.base import route_table
+from web.views.base import base64_field, route_table
 from web.views.primaries import (
-    BAD_FORM,
     field,
     gettext,
     load_primary,
@@ -402,10 +400,7 @@ async def support_action(request: Request) -> Response:
     form = await read_form(request)
     signed: dict[str, Any] = {}  # credential_sig= for support, when signed on the device
     if not withdraw and form.get("credential_sig"):  # signed on the device (credentials.js)
-        try:
-            signed["credential_sig"] = b64decode(str(form.get("credential_sig")))
-        except ValueError:
-            raise HTTPException(400, BAD_FORM) from None
+        signed["credential_sig"] = base64_field(form, "credential_sig")
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
         candidacy = await load_candidacy(request, conn, primary)

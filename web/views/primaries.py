@@ -41,8 +41,7 @@ from web.errors import refusal_status
 from web.i18n import request_language, translator
 from web.templating import render as render_page
 from web.views import base as views_base
-from web.views.base import BAD_FORM as BAD_FORM  # re-exported: the candidacy pages use it
-from web.views.base import load_primary as load_primary  # re-exported, as above
+from web.views.base import load_primary as load_primary  # re-exported: the candidacy pages use it
 from web.views.base import route_table
 
 MAX_FORM_FIELDS = 60
