@@ -107,23 +107,24 @@ def mul(k: bytes, p: bytes) -> bytes:
     identity). libsodium refuses a P outside the prime-order subgroup: :class:`GroupError`."""
     if k == ZERO or p == IDENTITY:
         return IDENTITY
-    if _lib is not None and len(k) == len(p) == 32:
-        return _call(_lib.crypto_scalarmult_ed25519_noclamp, k, p)
-    try:
-        return _b.crypto_scalarmult_ed25519_noclamp(k, p)
-    except CryptoError as exc:
-        raise GroupError("not a point of the prime-order group") from exc
+    return _scalarmult(k, p, "not a point of the prime-order group")
 
 
 def mul_valid(k: bytes, p: bytes) -> bytes:
     """k·P for a non-zero k and a P read from outside: libsodium refuses (GroupError) any P
     that is not a valid point (the identity included)."""
+    return _scalarmult(k, p, "not a valid point of the prime-order group")
+
+
+def _scalarmult(k: bytes, p: bytes, refusal: str) -> bytes:
+    """k·P by libsodium, which refuses a zero product and any P outside the prime-order
+    subgroup; the public bindings' refusal is a GroupError saying ``refusal``."""
     if _lib is not None and len(k) == len(p) == 32:
         return _call(_lib.crypto_scalarmult_ed25519_noclamp, k, p)
     try:
         return _b.crypto_scalarmult_ed25519_noclamp(k, p)
     except CryptoError as exc:
-        raise GroupError("not a valid point of the prime-order group") from exc
+        raise GroupError(refusal) from exc
 
 
 def total(points: Iterable[bytes]) -> bytes:

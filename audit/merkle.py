@@ -112,28 +112,38 @@ class Tree:
         return [*self._subproof(m - k, start + k, end, False), self.subtree(start, start + k)]
 
 
+def _walk(fn: int, sn: int, proof: Sequence[bytes]) -> list[tuple[bytes, bool]] | None:
+    """RFC 9162 §2.1.3.2 and §2.1.4.2 share this walk up the tree from node ``fn`` of the
+    last node ``sn``: each proof hash with whether it sits on the left of the path, or None
+    when the proof does not end exactly at the root."""
+    steps = []
+    for p in proof:
+        if sn == 0:
+            return None
+        left = bool(fn & 1) or fn == sn
+        if left and not fn & 1:
+            while fn & 1 == 0 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        steps.append((p, left))
+        fn >>= 1
+        sn >>= 1
+    return steps if sn == 0 else None
+
+
 def verify_inclusion(
     leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> bool:
     """RFC 9162 §2.1.3.2: does ``leaf`` (a leaf hash) sit at ``index`` of the tree ``root``?"""
     if not 0 <= index < size:
         return False
-    fn, sn = index, size - 1
+    steps = _walk(index, size - 1, proof)
+    if steps is None:
+        return False
     r = leaf
-    for p in proof:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            if not fn & 1:
-                while fn & 1 == 0 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and r == root
+    for p, left in steps:
+        r = node_hash(p, r) if left else node_hash(r, p)
+    return r == root
 
 
 def verify_consistency(
@@ -155,19 +165,14 @@ def verify_consistency(
     while fn & 1:
         fn >>= 1
         sn >>= 1
+    steps = _walk(fn, sn, path[1:])
+    if steps is None:
+        return False
     fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
+    for c, left in steps:
+        if left:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
-            if not fn & 1:
-                while fn & 1 == 0 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
         else:
             sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    return fr == old_root and sr == new_root and sn == 0
+    return fr == old_root and sr == new_root
