@@ -31,10 +31,13 @@ import nacl.public
 from crypto import group
 
 # The group, its encodings and the hash are crypto/group.py's (the v2 contract); this module
-# adds integer-scalar helpers that treat the identity explicitly (sums, empty products).
+# adds integer-scalar helpers that treat the identity explicitly (empty products). Sums and
+# differences are the group's: libsodium adds and subtracts the identity like any point.
 L = group.L
 IDENTITY = group.IDENTITY
 BASE = group.G
+add = group.add
+sub = group.sub
 
 
 class TrusteeError(ValueError):
@@ -82,22 +85,6 @@ def base(k: int) -> bytes:
     if k == 0:
         return IDENTITY
     return sodium.crypto_scalarmult_ed25519_base_noclamp(scalar_bytes(k))
-
-
-def add(p: bytes, q: bytes) -> bytes:
-    if p == IDENTITY:
-        return q
-    if q == IDENTITY:
-        return p
-    return sodium.crypto_core_ed25519_add(p, q)
-
-
-def sub(p: bytes, q: bytes) -> bytes:
-    if q == IDENTITY:
-        return p
-    if p == q:
-        return IDENTITY
-    return sodium.crypto_core_ed25519_sub(p, q)
 
 
 def random_scalar() -> int:
@@ -228,6 +215,11 @@ def verification_key(all_commitments: Iterable[Sequence[bytes]], index: int) -> 
 # --- shares in NaCl boxes ---------------------------------------------------------------------
 
 
+def _box(own_secret: bytes, peer_public: bytes) -> nacl.public.Box:
+    """The NaCl Box between two trustees' box keys (the same key seals and opens)."""
+    return nacl.public.Box(nacl.public.PrivateKey(own_secret), nacl.public.PublicKey(peer_public))
+
+
 def share_box_message(origin: str, dealer: int, recipient: int, share: int) -> bytes:
     """The Box plaintext: domain tag, origin, dealer and recipient bound to the 32-byte share."""
     return (
@@ -248,9 +240,7 @@ def seal_share(
     recipient_box_public: bytes,
 ) -> bytes:
     """nonce (24) || NaCl crypto_box ciphertext, from the dealer's to the recipient's box key."""
-    box = nacl.public.Box(
-        nacl.public.PrivateKey(dealer_box_secret), nacl.public.PublicKey(recipient_box_public)
-    )
+    box = _box(dealer_box_secret, recipient_box_public)
     return bytes(box.encrypt(share_box_message(origin, dealer, recipient, share)))
 
 
@@ -263,9 +253,7 @@ def open_share(
     dealer_box_public: bytes,
 ) -> int:
     """Open a share sent to us; TrusteeError when it does not open or is not for us."""
-    box = nacl.public.Box(
-        nacl.public.PrivateKey(recipient_box_secret), nacl.public.PublicKey(dealer_box_public)
-    )
+    box = _box(recipient_box_secret, dealer_box_public)
     try:
         plain = box.decrypt(boxed)
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as error:
