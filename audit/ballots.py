@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import TypedDict
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
@@ -90,9 +90,19 @@ def open_sealed(secret_key: bytes, sealed: bytes) -> bytes | None:
         return None
 
 
+class OpenedChunk(TypedDict):
+    """One chunk's opened ballots: profiles in the round's candidate order, the entries
+    refused (index, reason, detail)."""
+
+    profiles: list[list[int]]
+    valid: int
+    blank: int
+    invalid: list[tuple[int, str, str]]
+
+
 def open_chunk(
     args: tuple[bytes, int, Sequence[str], int, bool, int, Sequence[tuple[int, bytes]]],
-) -> dict[str, Any]:
+) -> OpenedChunk:
     """Open and classify the ballot entries of one chunk; aggregate their profiles."""
     secret_key, round_number, candidates, n_grades, allow_blank, subset_size, items = args
     box = SealedBox(PrivateKey(secret_key))

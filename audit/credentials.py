@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -170,6 +170,18 @@ def _verifies(key: str, message: bytes, sig: str) -> bool:
     return True
 
 
+class CredentialSummary(TypedDict):
+    """Check 13 in figures (the report's summary under voter-held credentials)."""
+
+    registered: int
+    assisted: int
+    replacements: int
+    rolls: dict[str, int]  # round number -> keys on its roll
+    counted: int
+    revotes: int
+    assisted_ballots: int
+
+
 @dataclass
 class CredentialResult:
     """What checks 8–10 need: ballots that do not count (earlier ballots of a credential)."""
@@ -184,7 +196,7 @@ def check_credentials(
     origin: str,
     check: Check,
     mine: str | None = None,
-) -> tuple[CredentialResult, dict[str, Any]]:
+) -> tuple[CredentialResult, CredentialSummary]:
     """Run check 13 over entries that passed check 4; return the counting rule's result and
     the report's summary. `mine` (a voter's public key, base64) adds what the log holds
     under that key: registration, rolls, ballots, the one that counts."""
@@ -312,7 +324,7 @@ def check_credentials(
     counted = [(i, k) for i, _, k in signed_ballots if i not in result.superseded]
     if mine is not None:
         _report_mine(check, mine, ever, revoked, assisted, rolls, signed_ballots, result)
-    summary = {
+    summary: CredentialSummary = {
         "registered": len(ever),
         "assisted": len(assisted),
         "replacements": replacements,

@@ -11,11 +11,15 @@ import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audit import group
+from audit.recount import Opened
 from audit.shard import Cipher, RoundProofs
 from audit.trustees import Ceremony, trustee_message, verifies, verify_share
+
+if TYPE_CHECKING:  # report imports this module
+    from audit.report import Check
 
 MESSAGES: dict[str, tuple[str, str]] = {
     # check 6
@@ -130,23 +134,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "sums: 'blank' present or absent wrongly",
     ),
     "share-unknown": (
-        "déchiffrement par l'administrateur {trustee}, inconnu ou sans clé de vérification",
+        "déchiffrement par le garant {trustee}, inconnu ou sans clé de vérification",
         "decryption by trustee {trustee}, unknown or without a verification key",
     ),
     "share-twice": (
-        "deuxième déchiffrement de l'administrateur {trustee} pour ce tour",
+        "deuxième déchiffrement du garant {trustee} pour ce tour",
         "second decryption by trustee {trustee} for this round",
     ),
     "share-bad-signature": (
-        "la signature de l'administrateur {trustee} sur son déchiffrement ne vérifie pas",
+        "la signature du garant {trustee} sur son déchiffrement ne vérifie pas",
         "trustee {trustee}'s signature on its decryption does not verify",
     ),
     "share-shape": (
-        "déchiffrement de l'administrateur {trustee} : positions différentes de celles des sommes",
+        "déchiffrement du garant {trustee} : positions différentes de celles des sommes",
         "decryption by trustee {trustee}: positions differ from the sums'",
     ),
     "share-invalid": (
-        "déchiffrement de l'administrateur {trustee} : la preuve de {position} ne vérifie pas",
+        "déchiffrement du garant {trustee} : la preuve de {position} ne vérifie pas",
         "decryption by trustee {trustee}: the proof for {position} does not verify",
     ),
     "shares-too-few": (
@@ -172,7 +176,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{position} does not decrypt to a number from 0 to {bound}",
     ),
     "decrypted": (
-        "tour {round} déchiffré par les administrateurs {trustees} : {valid} valides, "
+        "tour {round} déchiffré par les garants {trustees} : {valid} valides, "
         "{blank} blancs, {invalid} invalides",
         "round {round} decrypted by trustees {trustees}: {valid} valid, {blank} blank, "
         "{invalid} invalid",
@@ -431,7 +435,7 @@ def _pair(value: str) -> Cipher:
 
 
 def check_sums(
-    ctx: RoundContext, proofs: RoundProofs, index: int, body: dict[str, Any], check: Any
+    ctx: RoundContext, proofs: RoundProofs, index: int, body: dict[str, Any], check: Check
 ) -> bool:
     """The published `tally-sums` equal the recomputed ones (§10 item 5)."""
     ok = True
@@ -489,9 +493,9 @@ def decrypt_round(
     sums_body: dict[str, Any],
     decryptions: Sequence[tuple[int, dict[str, Any]]],
     ceremony: Ceremony,
-    check: Any,
+    check: Check,
     final: bool,
-) -> dict[str, Any] | None:
+) -> Opened | None:
     """Check every decryption share; combine the first k (log order) and solve the counts.
 
     Returns the decrypted {"profiles", "valid", "blank", "invalid"} or None. `final`: a
@@ -570,7 +574,7 @@ def decrypt_round(
         counts[text] = m
     profiles = {c: [counts.get(f"{c}/{g}", 0) for g in range(ctx.n_grades)] for c in ctx.candidates}
     blank = counts.get("blank", 0)
-    opened = {
+    opened: Opened = {
         "profiles": profiles,
         "valid": proofs.counted - blank,
         "blank": blank,

@@ -11,7 +11,7 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 RULES = ("majority-value", "majority-gauge", "mieux-voter", "typical", "central", "usual")
 MISSING_POLICIES = ("normalize", "worst-grade", "median", "strict")
@@ -227,24 +227,53 @@ def rank(
     return ranks
 
 
+class Method(TypedDict):
+    """How a round's profiles are ranked (§8): the definition's rule, missing-judgment policy,
+    default grade and median, and how many took part (None or left out: the entry point's
+    default)."""
+
+    rule: str
+    missing: str
+    default_grade: int
+    upper_median: bool
+    participants: NotRequired[int | None]
+
+
+class Opened(TypedDict):
+    """A round's ballots once opened or decrypted: the merit profile of each candidate and
+    the counts of valid, blank and invalid ballots."""
+
+    profiles: dict[str, list[int]]
+    valid: int
+    blank: int
+    invalid: int
+
+
+class CandidateResult(TypedDict):
+    profile: list[int]
+    majority_grade: int
+    rank: int
+
+
+class Result(TypedDict):
+    """The §8 ``result`` shape, as far as a recount makes it."""
+
+    candidates: dict[str, CandidateResult]
+    ranking: list[str]
+    tie_groups: list[list[str]]
+
+
 def tally_profiles(
-    grades: Sequence[str] | int,
-    profiles: Mapping[str, Sequence[int]],
-    *,
-    rule: str,
-    missing: str,
-    default_grade: int,
-    upper_median: bool,
-    participants: int | None = None,
-) -> dict[str, Any]:
+    grades: Sequence[str] | int, profiles: Mapping[str, Sequence[int]], **method: Unpack[Method]
+) -> Result:
     """Rank candidates from their received merit profiles (counts worst→best).
 
-    Returns the §8 result shape: ``{"candidates": {c: {"profile", "majority_grade",
-    "rank"}}, "ranking", "tie_groups"}``; ``profile`` is the received counts, the majority
-    grade and ranks are those of the profiles after the missing-judgment policy.
-    ``participants`` defaults to the largest number of judgments received.
+    ``profile`` is the received counts, the majority grade and ranks are those of the
+    profiles after the missing-judgment policy. ``participants`` defaults to the largest
+    number of judgments received.
     """
     n_grades = grades if isinstance(grades, int) else len(grades)
+    default_grade, upper_median = method["default_grade"], method["upper_median"]
     if not 0 <= default_grade < n_grades:
         raise TallyError(f"default grade {default_grade} outside the scale")
     for c, p in profiles.items():
@@ -252,12 +281,12 @@ def tally_profiles(
             raise TallyError(f"profile of {c} is not {n_grades} non-negative counts")
     eff = effective_profiles(
         profiles,
-        missing=missing,
+        missing=method["missing"],
         default_grade=default_grade,
         upper_median=upper_median,
-        participants=participants,
+        participants=method.get("participants"),
     )
-    ranks = rank(eff, rule, upper_median)
+    ranks = rank(eff, method["rule"], upper_median)
     groups: dict[int, list[str]] = {}
     for c, r in ranks:
         groups.setdefault(r, []).append(c)
@@ -291,13 +320,8 @@ def tally(
     grades: Sequence[str] | int,
     candidates: Sequence[str],
     ballots: Sequence[Mapping[str, int]],
-    *,
-    rule: str,
-    missing: str,
-    default_grade: int,
-    upper_median: bool,
-    participants: int | None = None,
-) -> dict[str, Any]:
+    **method: Unpack[Method],
+) -> Result:
     """Tally valid ballots (candidate → grade index; ``{}`` is blank and ignored).
 
     ``participants`` defaults to the number of non-blank ballots: every voter who graded at
@@ -305,14 +329,6 @@ def tally(
     """
     n_grades = grades if isinstance(grades, int) else len(grades)
     profiles = profiles_from_ballots(n_grades, candidates, ballots)
-    if participants is None:
-        participants = sum(1 for b in ballots if b)
-    return tally_profiles(
-        n_grades,
-        profiles,
-        rule=rule,
-        missing=missing,
-        default_grade=default_grade,
-        upper_median=upper_median,
-        participants=participants,
-    )
+    if method.get("participants") is None:
+        method["participants"] = sum(1 for b in ballots if b)
+    return tally_profiles(n_grades, profiles, **method)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from audit.credentials import MESSAGES as CREDENTIAL_MESSAGES
 from audit.credentials import NAMES as CREDENTIAL_NAMES
+from audit.credentials import CredentialSummary
 from audit.encrypted import MESSAGES as ENCRYPTED_MESSAGES
 from audit.trustees import MESSAGES as TRUSTEE_MESSAGES
 from audit.trustees import NAMES as TRUSTEE_NAMES
@@ -42,7 +44,7 @@ CHECK_NAMES: dict[int, tuple[str, str]] = {
     ),
     9: (
         "ouverture des bulletins avec la clé de dépouillement (chiffrés : preuves, sommes, "
-        "déchiffrement par les administrateurs)",
+        "déchiffrement par les garants)",
         "opening ballots with the tally key (encrypted: proofs, sums, the trustees' decryption)",
     ),
     10: ("recomptage du jugement majoritaire", "majority judgment recount"),
@@ -565,6 +567,72 @@ UI: dict[str, tuple[str, str]] = {
 SHOW = 20
 
 
+class RankLine(TypedDict):
+    candidate: str
+    name: str
+    rank: int
+    majority_grade: str  # the grade's label
+
+
+class RoundSummary(TypedDict):
+    round: int
+    turnout: int | None
+    valid: int
+    blank: int
+    invalid: int
+    ranking: list[RankLine]
+
+
+class WitnessSummary(TypedDict):
+    quorum: str
+    met: bool
+    cosigned: list[str]
+
+
+class Summary(TypedDict, total=False):
+    """What a run found besides the checks (the JSON report's "summary", with its origin
+    and timings)."""
+
+    entries: int
+    tree_size: int | None
+    root: str | None
+    primary: str | None
+    source: str
+    state_saved: bool
+    part: str
+    credentials: CredentialSummary
+    witnesses: WitnessSummary
+    signatures_verified: int
+    names: dict[str, str]
+    supports: dict[str, int]
+    qualified: list[str]
+    rounds: list[RoundSummary]
+    ballot: dict[str, str]  # a receipt's ballot, candidate name -> grade label
+    ballot_lines: list[str]
+
+
+class FindingJSON(TypedDict):
+    index: int | None
+    reason: str
+    code: str
+
+
+class CheckJSON(TypedDict):
+    number: int
+    name: str
+    ok: bool
+    failures: list[FindingJSON]
+    failure_count: int
+    warnings: list[FindingJSON]
+    note: str
+
+
+class ReportJSON(TypedDict):
+    ok: bool
+    checks: list[CheckJSON]
+    summary: dict[str, object]
+
+
 def resolve_lang(lang: str | None) -> str:
     """--lang wins; else LC_ALL / LANG starting with "en" → English; else French."""
     if lang in ("fr", "en"):
@@ -577,11 +645,15 @@ def resolve_lang(lang: str | None) -> str:
 
 
 def text(
-    code: str, lang: str, params: dict[str, Any], table: dict[str, tuple[str, str]] | None = None
+    code: str,
+    lang: str,
+    params: Mapping[str, object],
+    table: dict[str, tuple[str, str]] | None = None,
 ) -> str:
     # A finding may name another message than its code's (`_text`): one code, worded for
     # the case at hand (an encrypted round has no tally key).
-    key = params.get("_text", code)
+    worded = params.get("_text")
+    key = worded if isinstance(worded, str) else code
     fr, en = (table or MESSAGES).get(key, (code, code))
     template = en if lang == "en" else fr
     try:
@@ -594,7 +666,7 @@ def text(
 class Finding:
     index: int | None
     code: str
-    params: dict[str, Any]
+    params: dict[str, object]
 
     def render(self, lang: str) -> str:
         return text(self.code, lang, self.params)
@@ -618,17 +690,17 @@ class Check:
         fr, en = self.names[self.number]
         return en if lang == "en" else fr
 
-    def fail(self, index: int | None, code: str, **params: Any) -> None:
+    def fail(self, index: int | None, code: str, **params: object) -> None:
         self.failure_count += 1
         if len(self.failures) < MAX_STORED:
             self.failures.append(Finding(index, code, params))
 
-    def warn(self, index: int | None, code: str, **params: Any) -> None:
+    def warn(self, index: int | None, code: str, **params: object) -> None:
         self.warning_count += 1
         if len(self.warnings) < MAX_STORED:
             self.warnings.append(Finding(index, code, params))
 
-    def note(self, code: str, **params: Any) -> None:
+    def note(self, code: str, **params: object) -> None:
         self.notes.append(Finding(None, code, params))
 
     def codes(self) -> list[str]:
@@ -640,7 +712,7 @@ class Report:
     origin: str
     kind: str = "verify"
     checks: dict[int, Check] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: Summary = field(default_factory=Summary)
     timings: dict[str, float] = field(default_factory=dict)
 
     def check(self, number: int) -> Check:
@@ -656,8 +728,8 @@ class Report:
     def failed_numbers(self) -> list[int]:
         return [n for n, c in sorted(self.checks.items()) if not c.ok]
 
-    def to_json(self, lang: str) -> dict[str, Any]:
-        def finding(f: Finding) -> dict[str, Any]:
+    def to_json(self, lang: str) -> ReportJSON:
+        def finding(f: Finding) -> FindingJSON:
             return {"index": f.index, "reason": f.render(lang), "code": f.code}
 
         return {
@@ -682,7 +754,7 @@ class Report:
         }
 
     def render(self, lang: str, *, timings: bool = False) -> str:
-        def ui(code: str, **params: Any) -> str:
+        def ui(code: str, **params: object) -> str:
             return text(code, lang, params, UI)
 
         title = "receipt-title" if self.kind == "receipt" else "title"
@@ -729,8 +801,8 @@ class Report:
                         grade=line["majority_grade"],
                     )
                 )
-        for line in s.get("ballot_lines", []):
-            lines.append("  " + line)
+        for ballot_line in s.get("ballot_lines", []):
+            lines.append("  " + ballot_line)
         if timings and self.timings:
             lines.append(
                 ui("timings", timings=", ".join(f"{k} {v:.2f}" for k, v in self.timings.items()))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -20,7 +20,10 @@ from nacl.signing import VerifyKey
 from audit import group
 from audit.canonical import encode
 
-NAMES = {14: ("administrateurs : cérémonie des clés", "trustees: key ceremony")}
+if TYPE_CHECKING:  # report imports this module
+    from audit.report import Check
+
+NAMES = {14: ("garants : cérémonie des clés", "trustees: key ceremony")}
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "trustee-not-encrypted": (
@@ -28,39 +31,39 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{kind!r} entry while the definition in force does not have encrypted ballots",
     ),
     "trustee-index": (
-        "administrateur d'indice {trustee} : hors de 1 … {n} ou déjà enregistré",
+        "garant d'indice {trustee} : hors de 1 … {n} ou déjà enregistré",
         "trustee index {trustee}: outside 1 … {n} or already registered",
     ),
     "trustee-key-reused": (
-        "administrateur {trustee} : clé {which} déjà utilisée par l'administrateur {other}",
+        "garant {trustee} : clé {which} déjà utilisée par le garant {other}",
         "trustee {trustee}: {which} already used by trustee {other}",
     ),
     "trustee-name": (
-        "administrateur {trustee} : nom de 1 à 200 caractères attendu",
+        "garant {trustee} : nom de 1 à 200 caractères attendu",
         "trustee {trustee}: a name of 1 to 200 characters expected",
     ),
     "trustee-late": (
-        "administrateur {trustee} enregistré après le début de la génération des clés",
+        "garant {trustee} enregistré après le début de la génération des clés",
         "trustee {trustee} registered after the key generation began",
     ),
     "trustee-unknown": (
-        "« {kind} » de l'administrateur {trustee}, qui n'est pas enregistré",
+        "« {kind} » du garant {trustee}, qui n'est pas enregistré",
         "{kind!r} by trustee {trustee}, who is not registered",
     ),
     "trustee-bad-signature": (
-        "la signature de l'administrateur {trustee} sur « {kind} » ne vérifie pas",
+        "la signature du garant {trustee} sur « {kind} » ne vérifie pas",
         "trustee {trustee}'s signature on {kind!r} does not verify",
     ),
     "keygen-early": (
-        "génération des clés de l'administrateur {trustee} avant l'enregistrement des {n}",
+        "génération des clés du garant {trustee} avant l'enregistrement des {n}",
         "key generation by trustee {trustee} before all {n} are registered",
     ),
     "keygen-twice": (
-        "deuxième génération des clés de l'administrateur {trustee}",
+        "deuxième génération des clés du garant {trustee}",
         "second key generation by trustee {trustee}",
     ),
     "commitments-count": (
-        "administrateur {trustee} : {count} engagements, le seuil en demande {k}",
+        "garant {trustee} : {count} engagements, le seuil en demande {k}",
         "trustee {trustee}: {count} commitments, the threshold asks for {k}",
     ),
     "point-invalid": (
@@ -68,37 +71,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{what}: invalid point (outside the prime-order group, non-canonical or the identity)",
     ),
     "pok-invalid": (
-        "administrateur {trustee} : la preuve de connaissance du terme constant ne vérifie pas",
+        "garant {trustee} : la preuve de connaissance du terme constant ne vérifie pas",
         "trustee {trustee}: the proof of knowledge of the constant term does not verify",
     ),
     "shares-shape": (
-        "administrateur {trustee} : les parts ne vont pas une à une aux autres administrateurs, "
-        "dans l'ordre",
+        "garant {trustee} : les parts ne vont pas une à une aux autres garants, dans l'ordre",
         "trustee {trustee}: the shares are not one per other trustee, in order",
     ),
     "share-box": (
-        "administrateur {trustee} : la part pour {to} n'est pas une boîte NaCl de {size} octets",
+        "garant {trustee} : la part pour {to} n'est pas une boîte NaCl de {size} octets",
         "trustee {trustee}: the share for {to} is not a NaCl box of {size} bytes",
     ),
     "ack-early": (
-        "accusé de l'administrateur {trustee} avant les {n} générations de clés",
+        "accusé du garant {trustee} avant les {n} générations de clés",
         "acknowledgement by trustee {trustee} before all {n} key generations",
     ),
     "ack-twice": (
-        "deuxième accusé de l'administrateur {trustee}",
+        "deuxième accusé du garant {trustee}",
         "second acknowledgement by trustee {trustee}",
     ),
     "complaints-malformed": (
-        "administrateur {trustee} : plaintes hors des autres administrateurs ou pas dans l'ordre",
+        "garant {trustee} : plaintes hors des autres garants ou pas dans l'ordre",
         "trustee {trustee}: complaints not about other trustees or not in increasing order",
     ),
     "complaint": (
-        "l'administrateur {trustee} se plaint des parts de {dealers} : aucune clé d'élection ne "
+        "le garant {trustee} se plaint des parts de {dealers} : aucune clé d'élection ne "
         "doit suivre",
         "trustee {trustee} complains about the shares of {dealers}: no election key may follow",
     ),
     "election-key-early": (
-        "clé d'élection avant les accusés sans plainte des {n} administrateurs",
+        "clé d'élection avant les accusés sans plainte des {n} garants",
         "election key before all {n} trustees acknowledged without complaint",
     ),
     "election-key-twice": ("deuxième clé d'élection", "second election key"),
@@ -111,7 +113,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{kind!r} after round 1's roll: the ceremony must come before it",
     ),
     "definition-trustees-changed": (
-        "révision de la définition changeant {name} après l'enregistrement d'un administrateur",
+        "révision de la définition changeant {name} après l'enregistrement d'un garant",
         "definition revision changes {name} after a trustee was registered",
     ),
     "ceremony-incomplete": (
@@ -119,7 +121,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "encrypted ballots without an election key (ceremony: {state})",
     ),
     "ceremony-done": (
-        "{n} administrateurs, seuil {k} : clé d'élection recalculée",
+        "{n} garants, seuil {k} : clé d'élection recalculée",
         "{n} trustees, threshold {k}: election key recomputed",
     ),
 }
@@ -185,7 +187,7 @@ class Ceremony:
     """Replays the key ceremony (check 14) in log order."""
 
     origin: str
-    check: Any
+    check: Check
     n: int = 0
     k: int = 0
     encrypted: bool = False

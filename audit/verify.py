@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from audit import merkle
 from audit.ballots import open_chunk, public_key_of
@@ -18,8 +18,8 @@ from audit.encrypted import RoundContext, check_sums, decrypt_round, verify_grou
 from audit.envelope import EntryError, parse_entry
 from audit.note import Checkpoint, NoteError, VerifierKey, parse_checkpoint
 from audit.parallel import map_chunks
-from audit.recount import TallyError, tally_profiles
-from audit.report import Check, Report
+from audit.recount import Opened, Result, TallyError, tally_profiles
+from audit.report import Check, Report, RoundSummary
 from audit.shard import Part, PartError, RoundProofs, combine, shard_of
 from audit.signatures import verify_chunk
 from audit.sources import TILE_HEIGHT, TILE_WIDTH, LogData, tile_path
@@ -73,7 +73,7 @@ class RoundState:
     key_matches: bool = False
     result_index: int | None = None
     result: dict[str, Any] | None = None
-    opened: dict[str, Any] | None = None
+    opened: Opened | None = None
     # §10 encrypted rounds
     encrypted: bool = False
     all_ballots: list[int] = field(default_factory=list)  # revotes included, in log order
@@ -95,29 +95,30 @@ def state_path(state_dir: str, origin: str) -> str:
     return os.path.join(state_dir, re.sub(r"[^A-Za-z0-9.-]", "_", origin) + ".checkpoint")
 
 
+class Options(TypedDict, total=False):
+    """What a run of the checks may be told besides the log and its pinned key (all None
+    when not given)."""
+
+    state_dir: str | None  # where the last verified checkpoint is kept (check 3)
+    workers: int | None  # processes for the chunked checks (None: one per CPU)
+    progress: Progress | None
+    policy: tuple[str, str] | None  # (--policy file name, its text) overriding the definition's
+    credential: str | None  # a voter's own key (base64): check 13 reports on it
+    shard: tuple[int, int] | None  # (i, n): check the proofs of slice i of n only (audit/shard.py)
+    parts: Sequence[Part] | None  # combined proofs of every slice: not checked again
+
+
 class Verification:
-    def __init__(
-        self,
-        log: LogData,
-        key: VerifierKey,
-        *,
-        state_dir: str | None = None,
-        workers: int | None = None,
-        progress: Progress | None = None,
-        policy: tuple[str, str] | None = None,
-        credential: str | None = None,
-        shard: tuple[int, int] | None = None,
-        parts: Sequence[Part] | None = None,
-    ) -> None:
-        self.shard = shard  # (i, n): check the proofs of slice i of n only (audit/shard.py)
-        self.parts = parts  # combined proofs of every slice: not checked again
-        self.credential = credential  # a voter's own key (base64): check 13 reports on it
-        self.policy = policy  # (--policy file name, its text) overriding the definition's
+    def __init__(self, log: LogData, key: VerifierKey, **options: Unpack[Options]) -> None:
+        self.shard = options.get("shard")
+        self.parts = options.get("parts")
+        self.credential = options.get("credential")
+        self.policy = options.get("policy")
         self.log = log
         self.key = key
-        self.state_dir = state_dir
-        self.workers = workers
-        self.progress = progress
+        self.state_dir = options.get("state_dir")
+        self.workers = options.get("workers")
+        self.progress = options.get("progress")
         self.report = Report(origin=key.name)
         self.latest: Checkpoint | None = None
         self.parsed: list[tuple[Any, ...]] = []
@@ -767,7 +768,7 @@ class Verification:
     # -- check 10 --------------------------------------------------------------------------
     def check_recount(self) -> None:
         check = self.report.check(10)
-        rounds_summary = []
+        rounds_summary: list[RoundSummary] = []
         checked = False
         for r in self.rounds.values():
             if r.result is None:
@@ -813,7 +814,9 @@ class Verification:
                 {
                     "round": r.number,
                     "turnout": r.turnout,
-                    **counts,
+                    "valid": opened["valid"],
+                    "blank": opened["blank"],
+                    "invalid": opened["invalid"],
                     "ranking": [
                         {
                             "candidate": c,
@@ -829,9 +832,7 @@ class Verification:
             check.note("nothing")
         self.report.summary["rounds"] = rounds_summary
 
-    def _compare_result(
-        self, check: Check, idx: int, res: dict[str, Any], mine: dict[str, Any]
-    ) -> None:
+    def _compare_result(self, check: Check, idx: int, res: dict[str, Any], mine: Result) -> None:
         theirs = res["candidates"]
         for c in sorted(set(theirs) - set(mine["candidates"])):
             check.fail(idx, "result-extra-candidate", candidate=c)
@@ -862,22 +863,6 @@ class Verification:
             check.fail(idx, "result-ties", stated=res["tie_groups"], recount=mine["tie_groups"])
 
 
-def verify(
-    log: LogData,
-    key: VerifierKey,
-    *,
-    state_dir: str | None = None,
-    workers: int | None = None,
-    progress: Progress | None = None,
-    policy: tuple[str, str] | None = None,
-    credential: str | None = None,
-    shard: tuple[int, int] | None = None,
-    parts: Sequence[Part] | None = None,
-) -> Report:
-    """Run the checks on a loaded log against the pinned log key; `policy` (name, text)
-    replaces the witness policy of the log's definition; `credential` (a voter's public key,
-    base64) adds what the log holds under it to check 13."""
-    return Verification(
-        log, key, state_dir=state_dir, workers=workers, progress=progress, policy=policy,
-        credential=credential, shard=shard, parts=parts,
-    ).run()  # fmt: skip
+def verify(log: LogData, key: VerifierKey, **options: Unpack[Options]) -> Report:
+    """Run the checks on a loaded log against the pinned log key, as `options` say."""
+    return Verification(log, key, **options).run()
