@@ -152,6 +152,20 @@ class DemoClock:
         return self.moment
 
 
+def demo_log(settings: Settings) -> tuple[str, DemoClock, LogService]:
+    """The service secret, a demo clock set to now, and the log service that dates its
+    entries by that clock: what every seeding step takes."""
+    secret_key = resolve_secret_key(settings)
+    clock = DemoClock(datetime.now(UTC))
+    log = LogService(
+        secret_key=secret_key,
+        public_host=settings.public_host,
+        checkpoint_interval=settings.checkpoint_interval,
+        clock=clock,
+    )
+    return secret_key, clock, log
+
+
 def _on_the_hour(moment: datetime) -> datetime:
     """Calendars are announced in whole hours, as an organiser would (times with seconds
     also widen the calendar past a phone's screen)."""
@@ -321,14 +335,7 @@ async def seed_demo(
     extra = {"witness_policy": demo_policy(list(witnesses))} if witnesses else {}
     from web.app import create_pool
 
-    secret_key = resolve_secret_key(settings)
-    clock = DemoClock(datetime.now(UTC))
-    log = LogService(
-        secret_key=secret_key,
-        public_host=settings.public_host,
-        checkpoint_interval=settings.checkpoint_interval,
-        clock=clock,
-    )
+    secret_key, clock, log = demo_log(settings)
     password = secrets.token_urlsafe(12)
     pool = await create_pool(database_url, min_size=1, max_size=2)
     try:

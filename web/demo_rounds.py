@@ -51,7 +51,7 @@ from voting.log import readers as log_readers
 from voting.results import reveal_and_tally
 from voting.rounds import eligible_candidates, list_rounds, open_round
 from voting.unit_of_work import UnitOfWork
-from web.settings import Settings, resolve_secret_key
+from web.settings import Settings
 
 DEMO_SLUG = "demo"
 ENCRYPTED_SLUG = "demo-chiffree"
@@ -203,18 +203,10 @@ async def _cast(
 
 async def seed_rounds(database_url: str, settings: Settings) -> list[str]:
     """Seed the demo rounds if the demo primary has none; return console lines."""
-    from web.demo import DemoClock
-
-    secret = resolve_secret_key(settings)
-    clock = DemoClock(datetime.now(UTC))
-    log = LogService(
-        secret_key=secret,
-        public_host=settings.public_host,
-        checkpoint_interval=settings.checkpoint_interval,
-        clock=clock,
-    )
     from web.app import create_pool
+    from web.demo import demo_log
 
+    secret, clock, log = demo_log(settings)
     pool = await create_pool(database_url, min_size=1, max_size=4)
     try:
         lines = await _seed(pool, log, settings, secret, clock)
