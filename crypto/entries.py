@@ -10,13 +10,13 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import nacl.exceptions
 import nacl.signing
 
 from crypto import canonical
 from crypto.encoding import Base64Error, b64decode, b64encode
+from crypto.json_types import JSONObject
 from crypto.merkle import leaf_hash
 from crypto.note import MalformedKeyError, check_key_name, key_id
 
@@ -54,14 +54,14 @@ class Entry(Tracked):
     primary: str
     kind: str
     time: int
-    body: dict[str, Any]
+    body: JSONObject
     key: str
     sig: bytes
     raw: bytes
     leaf_hash: bytes
 
 
-def signing_message(kind: str, unsigned: Mapping[str, Any]) -> bytes:
+def signing_message(kind: str, unsigned: Mapping[str, object]) -> bytes:
     """The bytes the entry signature covers."""
     return _signed_bytes(kind, canonical.dumps(unsigned))
 
@@ -105,7 +105,7 @@ def make_entry(
     primary: str,
     kind: str,
     time: int,
-    body: dict[str, Any],
+    body: Mapping[str, object],
     signing_key: nacl.signing.SigningKey,
 ) -> bytes:
     """The canonical bytes of a signed entry (the leaf that goes into the log)."""

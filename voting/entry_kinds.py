@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
+
+from voting.majority import Standing
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class EntryBody:
         checkpoint: bool = False,
         phase_change: bool = False,
         wait: bool = False,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> None:
         """A kind says its class attributes in its header: `class X(EntryBody, kind="x", ...)`."""
         super().__init_subclass__(**kwargs)
@@ -51,7 +53,7 @@ class EntryBody:
         cls.phase_change = phase_change
         cls.wait = wait
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> dict[str, object]:
         """The entry's body: every field, optional ones (None) left out."""
         return {
             f.name: getattr(self, f.name)
@@ -197,7 +199,7 @@ class Result(EntryBody, kind="result", checkpoint=True, phase_change=True, wait=
     upper_median: bool
     default_grade: int
     counts: dict[str, int]
-    candidates: dict[str, dict[str, Any]]
+    candidates: dict[str, Standing]
     ranking: list[str]
     tie_groups: list[list[str]]
 
@@ -212,12 +214,19 @@ class Trustee(EntryBody, kind="trustee"):
     box_key: str
 
 
+class SealedShare(TypedDict):
+    """A trustee's share for trustee `to`, sealed to its box key (base64)."""
+
+    box: str
+    to: int
+
+
 @dataclass(frozen=True)
 class TrusteeKeygen(EntryBody, kind="trustee-keygen", signer="log+trustee"):
     index: int
     commitments: list[str]
     pok: str
-    shares: list[dict[str, Any]]
+    shares: list[SealedShare]
     trustee_sig: str
 
 

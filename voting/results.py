@@ -103,7 +103,7 @@ async def ballot_entries(
 ) -> list[BallotEntry]:
     """The integrated ballot entries of a round, in log order."""
     rows = await log_readers.ballot_rows(conn, primary_id, before=before)
-    found: dict[Any, BallotEntry] = {}
+    found: dict[str | int, BallotEntry] = {}  # by credential, or by index without
     for row in rows:
         body = canonical.loads(bytes(row["entry"]))["body"]
         if body.get("round") == number:
@@ -231,7 +231,7 @@ async def record_result(
     uow: UnitOfWork,
     round_: Round,
     body: dict[str, Any],
-    explanations: dict[str, Any],
+    explanations: dict[str, list[str]],
     invalid_trackers: list[str],
 ) -> Queued:
     """In the unit of work: append the round's `result` entry, store it with its explanations

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec
+from typing import TYPE_CHECKING, ParamSpec, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -156,11 +156,18 @@ def _recording(
     return recording
 
 
+class _Holder(Protocol):
+    """What holds the pool and the log service (the app's `state`)."""
+
+    pool: asyncpg.Pool
+    log: LogService
+
+
 class UnitsOfWork:
     """`app.state.units`: makes units of work over the pool and log service that `state` holds
     when called (the app's pool opens after the app is built)."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: _Holder) -> None:
         self.state = state
 
     def __call__(self) -> UnitOfWork:

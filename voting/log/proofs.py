@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Callable
-from typing import Any, Literal
+from typing import Literal, TypedDict
 from uuid import UUID
 
 from crypto import merkle, tiles, tlog_proof
@@ -27,6 +27,30 @@ from voting.log.model import (
     _uuid,
 )
 from voting.log.sequencer import LogSequencer
+
+
+class Receipt(TypedDict):
+    """A voter's receipt (docs/audit-log.md §7)."""
+
+    format: str
+    origin: str
+    vkey: str
+    index: int
+    entry: str
+    tracker: str
+    inclusion_proof: list[str]
+    checkpoint: str
+
+
+class Export(TypedDict):
+    """The one-file export (docs/audit-log.md §7)."""
+
+    format: str
+    origin: str
+    primary: str
+    vkey: str
+    entries: list[str]
+    checkpoints: list[str]
 
 
 class LogProofs(LogSequencer):
@@ -150,7 +174,7 @@ class LogProofs(LogSequencer):
         proof = await self.inclusion_proof(pool, pid, index, checkpoint.size)
         return entry, proof, checkpoint
 
-    async def receipt(self, pool: Database, primary_id: UUID | str, index: int) -> dict[str, Any]:
+    async def receipt(self, pool: Database, primary_id: UUID | str, index: int) -> Receipt:
         """A voter's receipt for entry `index` (docs/audit-log.md §7)."""
         pid = _uuid(primary_id)
         entry, proof, checkpoint = await self._receipt_parts(pool, pid, index)
@@ -184,7 +208,7 @@ class LogProofs(LogSequencer):
             checkpoints=[row["note"] for row in checkpoints],
         )
 
-    async def export(self, pool: Database, primary_id: UUID | str) -> dict[str, Any]:
+    async def export(self, pool: Database, primary_id: UUID | str) -> Export:
         """The one-file export (docs/audit-log.md §7), checkpointing the tree first.
 
         The whole document in memory: for big logs, serve `export_json` instead.
@@ -218,7 +242,7 @@ class LogProofs(LogSequencer):
     async def _export_pieces(
         self, pool: Database, pid: UUID, head: _ExportHead, chunk_size: int
     ) -> AsyncGenerator[bytes, None]:
-        def dumps(value: Any) -> str:
+        def dumps(value: object) -> str:
             return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
         yield (

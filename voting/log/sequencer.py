@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Protocol
 from uuid import UUID
 
 import asyncpg
@@ -301,8 +301,20 @@ class LogSequencer(LogWriter):
             await asyncio.sleep(self.checkpoint_interval)
 
 
+class _LogState(Protocol):
+    pool: asyncpg.Pool
+    log: LogSequencer
+
+
+class _App(Protocol):
+    """The web app, whose `state` holds the pool and the log service."""
+
+    @property
+    def state(self) -> _LogState: ...
+
+
 @contextlib.asynccontextmanager
-async def log_background(app: Any) -> AsyncIterator[None]:
+async def log_background(app: _App) -> AsyncIterator[None]:
     """Background service (web.app.BACKGROUND_SERVICES): integrates leftover queued entries
     (a caller that crashed before `wait`) and checkpoints growing logs every interval."""
     service: LogSequencer = app.state.log

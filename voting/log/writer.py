@@ -4,9 +4,8 @@ transaction (docs/audit-log.md §3)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -115,7 +114,7 @@ class LogWriter(LogReader):
         conn: asyncpg.Connection,
         primary_id: UUID | str,
         kind: str | EntryBody,
-        body: dict[str, Any] | None = None,
+        body: Mapping[str, object] | None = None,
         *,
         at: datetime | None = None,
     ) -> Queued:
