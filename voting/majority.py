@@ -685,7 +685,7 @@ def _check_profiles(
     return checked
 
 
-def _grade_ok(grade: Any, size: int) -> bool:
+def _grade_ok(grade: object, size: int) -> bool:
     return isinstance(grade, int) and not isinstance(grade, bool) and 0 <= grade < size
 
 

@@ -31,12 +31,12 @@ import asyncpg
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-from crypto import canonical
+from crypto import canonical, elgamal
 from crypto import trustees as math
 from crypto.encoding import Base64Error, b64decode, b64encode
 from voting import entry_kinds as kinds
 from voting.definition import clean_text
-from voting.log import LogEntry, LogService
+from voting.log import LogEntry, LogService, Queued
 from voting.log import readers as log_readers
 from voting.refusals import Refused
 
@@ -47,8 +47,8 @@ class LogAppender(Protocol):
     """What these services need of `voting.log.LogService` (or a unit of work's `uow.log`)."""
 
     async def append(
-        self, conn: asyncpg.Connection, primary_id: Any, kind: kinds.EntryBody
-    ) -> Any: ...
+        self, conn: asyncpg.Connection, primary_id: UUID, kind: kinds.EntryBody
+    ) -> Queued: ...
 
 
 Ciphertext = tuple[bytes, bytes]
@@ -73,7 +73,7 @@ __all__ = [
 ]
 
 
-def trustee_message(kind: str, origin: str, body: Mapping[str, Any]) -> bytes:
+def trustee_message(kind: str, origin: str, body: Mapping[str, object]) -> bytes:
     """What `trustee_sig` signs (docs/audit-log.md §10 "Trustee signatures")."""
     unsigned = {k: v for k, v in body.items() if k != "trustee_sig"}
     return (
@@ -91,14 +91,14 @@ def position(candidate: str, grade: int | None) -> str:
     return "blank" if grade is None else f"{candidate}/{grade}"
 
 
-def encode_ciphertext(ciphertext: Any) -> str:
+def encode_ciphertext(ciphertext: Ciphertext | elgamal.Ciphertext) -> str:
     """(α, β), or a `crypto.elgamal.Ciphertext` (E1's sums), as base64 of α ‖ β."""
-    if hasattr(ciphertext, "alpha"):
+    if isinstance(ciphertext, elgamal.Ciphertext):
         return b64encode(ciphertext.alpha + ciphertext.beta)
     return b64encode(ciphertext[0] + ciphertext[1])
 
 
-def decode_ciphertext(text: Any, what: str) -> Ciphertext:
+def decode_ciphertext(text: object, what: str) -> Ciphertext:
     raw = _b64(text, what, 64)
     return math.point(raw[:32], what), math.point(raw[32:], what)
 
@@ -107,7 +107,7 @@ def _bad(detail: str, field: str = "body") -> Refused:
     return Refused("trustee-bad-body", field=field, detail=detail)
 
 
-def _b64(value: Any, what: str, length: int | None = None) -> bytes:
+def _b64(value: object, what: str, length: int | None = None) -> bytes:
     if not isinstance(value, str):
         raise _bad(f"{what}: base64 text expected", what)
     try:
@@ -116,7 +116,7 @@ def _b64(value: Any, what: str, length: int | None = None) -> bytes:
         raise _bad(f"{what}: {error}", what) from error
 
 
-def _members(body: Any, expected: set[str]) -> dict[str, Any]:
+def _members(body: object, expected: set[str]) -> dict[str, Any]:
     if not isinstance(body, Mapping):
         raise _bad("an object is expected")
     if set(body) != expected:
@@ -124,7 +124,7 @@ def _members(body: Any, expected: set[str]) -> dict[str, Any]:
     return dict(body)
 
 
-def _int(value: Any, what: str) -> int:
+def _int(value: object, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _bad(f"{what}: an integer is expected")
     return value
@@ -439,8 +439,8 @@ async def publish_sums(
     primary_id: UUID,
     round_number: int,
     ballots: int,
-    sums: Mapping[str, Sequence[Any]],
-    blank: Any | None,
+    sums: Mapping[str, Sequence[elgamal.Ciphertext]],
+    blank: elgamal.Ciphertext | None,
 ) -> dict[str, Any]:
     """Log the `tally-sums` of a closed round: per candidate (those on a counted ballot) one
     summed ciphertext per grade, and the blank sum when the round allows blank ballots. The
