@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import NotRequired, TypedDict, Unpack
 
 from markupsafe import Markup, escape
 
@@ -157,33 +158,30 @@ def _open_svg(ident: str, height: int, title: str, description: str, extra: str 
     ]
 
 
+class ChartText(TypedDict):
+    """What a chart says besides its numbers. ``chart_id`` must be unique in the page (it
+    makes the ids ``aria-labelledby`` points to); ``grade_langs`` gives each grade label's
+    language where it differs from ``lang`` (a custom label), so that screen readers
+    pronounce it right."""
+
+    chart_id: str
+    title: str
+    description: str
+    median_label: NotRequired[str]  # "médiane" unless given
+    lang: NotRequired[str]  # "fr" unless given
+    grade_langs: NotRequired[Sequence[str] | None]
+
+
 def merit_profile_svg(
-    profile: Sequence[int],
-    grades: Sequence[str],
-    *,
-    chart_id: str,
-    title: str,
-    description: str,
-    median_label: str = "médiane",
-    lang: str = "fr",
-    grade_langs: Sequence[str] | None = None,
+    profile: Sequence[int], grades: Sequence[str], **text: Unpack[ChartText]
 ) -> Markup:
     """A stacked bar of ``profile`` (counts worst→best) with a line at the median (50 %),
     followed by its legend (an HTML list, readable at the page's text size on any screen).
 
-    ``chart_id`` must be unique in the page (it makes the ids ``aria-labelledby`` points to).
     Widths are whole SVG units computed with exact fractions, so they always add up to
-    the full bar. ``grade_langs`` gives each label's language where it differs from ``lang``
-    (a custom label), so that screen readers pronounce it right.
+    the full bar.
     """
-    colours = grade_colours(len(grades))
-    marks = _marks(grades, lang, grade_langs)
-    parts = _open_svg(escape(chart_id), TOP + BAR_HEIGHT + 30, title, description)
-    parts += _bar(profile, grades, colours, marks, TOP, lang)
-    parts += _median(TOP, TOP + BAR_HEIGHT, median_label)
-    parts.append("</svg>")
-    parts += _legend(grades, colours, marks)
-    return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
+    return _merit_chart([("", profile)], grades, text, name_row=0)
 
 
 NAME_ROW = 28  # SVG units above each bar of the overview for the candidate's name
@@ -192,30 +190,40 @@ NAME_ROW = 28  # SVG units above each bar of the overview for the candidate's na
 def merit_overview_svg(
     rows: Sequence[tuple[str, Sequence[int]]],
     grades: Sequence[str],
-    *,
-    chart_id: str,
-    title: str,
-    description: str,
-    median_label: str = "médiane",
-    lang: str = "fr",
-    grade_langs: Sequence[str] | None = None,
+    **text: Unpack[ChartText],
 ) -> Markup:
     """Every candidate's merit profile in one chart, in the order given (the ranking): a name
     over each bar, one median line through them all, one legend (as Mieux Voter shows a
     result at a glance)."""
+    return _merit_chart(rows, grades, text, name_row=NAME_ROW, extra=" merit-overview")
+
+
+def _merit_chart(
+    rows: Sequence[tuple[str, Sequence[int]]],
+    grades: Sequence[str],
+    text: ChartText,
+    *,
+    name_row: int,
+    extra: str = "",
+) -> Markup:
+    """The bars of ``rows`` one under the other, each with ``name_row`` units above it for
+    its name (none: no name drawn), the median line through them all, then the legend."""
+    lang = text.get("lang", "fr")
     colours = grade_colours(len(grades))
-    marks = _marks(grades, lang, grade_langs)
-    step = NAME_ROW + BAR_HEIGHT + 12
+    marks = _marks(grades, lang, text.get("grade_langs"))
+    step = name_row + BAR_HEIGHT + 12
     bottom = TOP + len(rows) * step - 12
-    parts = _open_svg(escape(chart_id), bottom + 30, title, description, " merit-overview")
+    ident = escape(text["chart_id"])
+    parts = _open_svg(ident, bottom + 30, text["title"], text["description"], extra)
     for position, (name, profile) in enumerate(rows):
         top = TOP + position * step
-        parts.append(
-            f'<text x="0" y="{top + NAME_ROW - 8}" font-size="{BAR_FONT}" font-weight="700" '
-            f'fill="#1b1b1f" aria-hidden="true">{escape(name)}</text>'
-        )
-        parts += _bar(profile, grades, colours, marks, top + NAME_ROW, lang)
-    parts += _median(TOP + NAME_ROW, bottom, median_label)
+        if name_row:
+            parts.append(
+                f'<text x="0" y="{top + name_row - 8}" font-size="{BAR_FONT}" font-weight="700" '
+                f'fill="#1b1b1f" aria-hidden="true">{escape(name)}</text>'
+            )
+        parts += _bar(profile, grades, colours, marks, top + name_row, lang)
+    parts += _median(TOP + name_row, bottom, text.get("median_label", "médiane"))
     parts.append("</svg>")
     parts += _legend(grades, colours, marks)
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
