@@ -27,8 +27,10 @@ from crypto.encoding import Base64Error, b64decode, b64encode
 from crypto.note import (
     MalformedKeyError,
     MalformedNoteError,
+    NoteKey,
     Signature,
-    check_key_name,
+    format_signer_key,
+    key_id,
     parse_signature_line,
     split_key_string,
 )
@@ -43,11 +45,7 @@ _SIZE_RE = re.compile(r"0|[1-9][0-9]{0,18}")
 
 def cosigner_key_id(name: str, public_key: bytes) -> bytes:
     """First 4 bytes of SHA-256(name || 0x0A || 0x04 || public key)."""
-    check_key_name(name)
-    if len(public_key) != 32:
-        raise MalformedKeyError("an Ed25519 public key is 32 bytes")
-    data = name.encode("utf-8") + b"\n" + bytes([SIG_TYPE_COSIGNATURE]) + bytes(public_key)
-    return hashlib.sha256(data).digest()[:4]
+    return key_id(name, public_key, SIG_TYPE_COSIGNATURE)
 
 
 def signed_message(checkpoint_text: str, timestamp: int) -> bytes:
@@ -104,30 +102,18 @@ def parse_cosigner_vkey(text: str) -> Cosigner:
     return Cosigner(name, kid, public_key)
 
 
-@dataclass(frozen=True)
-class CosignerKey:
-    """A witness's signing key."""
+class CosignerKey(NoteKey):
+    """A witness's signing key (`generate`, `public_key`, `key_id` and `vkey` are NoteKey's,
+    with the algorithm byte 0x04)."""
 
-    name: str
-    signing_key: nacl.signing.SigningKey
-
-    @classmethod
-    def generate(cls, name: str) -> CosignerKey:
-        check_key_name(name)
-        return cls(name, nacl.signing.SigningKey.generate())
+    sig_type = SIG_TYPE_COSIGNATURE
 
     @property
     def cosigner(self) -> Cosigner:
-        return Cosigner.from_public_key(self.name, bytes(self.signing_key.verify_key))
-
-    @property
-    def vkey(self) -> str:
-        return self.cosigner.vkey
+        return Cosigner(self.name, self.key_id, self.public_key)
 
     def skey(self) -> str:
-        kid = self.cosigner.key_id.hex()
-        blob = b64encode(bytes([SIG_TYPE_COSIGNATURE]) + bytes(self.signing_key))
-        return f"PRIVATE+KEY+{self.name}+{kid}+{blob}"
+        return format_signer_key(self.name, self.signing_key, self.sig_type)
 
     @classmethod
     def parse(cls, text: str) -> CosignerKey:
@@ -136,7 +122,7 @@ class CosignerKey:
             raise MalformedKeyError("a witness signing key starts with PRIVATE+KEY+")
         name, kid, seed = _split_key(text[len("PRIVATE+KEY+") :], "witness signing key")
         key = cls(name, nacl.signing.SigningKey(seed))
-        if key.cosigner.key_id != kid:
+        if key.key_id != kid:
             raise MalformedKeyError("witness signing key ID does not match its name and key")
         return key
 
@@ -147,7 +133,7 @@ class CosignerKey:
         if not 0 < timestamp <= MAX_TIMESTAMP:
             raise ValueError("a cosignature timestamp is in 1 .. 2^63-1")
         signature = self.signing_key.sign(signed_message(checkpoint_text, timestamp)).signature
-        return Signature(self.name, self.cosigner.key_id, timestamp.to_bytes(8, "big") + signature)
+        return Signature(self.name, self.key_id, timestamp.to_bytes(8, "big") + signature)
 
 
 # -- tlog-witness add-checkpoint ----------------------------------------------------------

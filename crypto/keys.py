@@ -18,7 +18,6 @@ import hashlib
 import struct
 import unicodedata
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import nacl.exceptions
 import nacl.pwhash.argon2id as argon2id
@@ -26,7 +25,7 @@ import nacl.secret
 import nacl.signing
 import nacl.utils
 
-from crypto.note import Verifier, format_signer_key, format_verifier_key, key_id
+from crypto.note import NoteKey, Verifier, check_key_name, format_signer_key
 
 MAGIC = b"SCRS"
 VERSION = 1
@@ -203,23 +202,18 @@ def open_with_passphrase(blob: bytes, passphrase: str, purpose: str = "tally-key
     return _open(KDF_PASSPHRASE, blob, _passphrase_bytes(passphrase), purpose, None)
 
 
-@dataclass(frozen=True)
-class LogKey:
-    """A log's Ed25519 key; its note key name is the log's origin (docs/audit-log.md §5)."""
+class LogKey(NoteKey):
+    """A log's Ed25519 key; its note key name is the log's origin (docs/audit-log.md §5).
+    `generate(origin)`, `public_key`, `key_id` and `vkey` are NoteKey's."""
 
-    origin: str
-    signing_key: nacl.signing.SigningKey
-
-    @classmethod
-    def generate(cls, origin: str) -> LogKey:
-        key = cls(origin, nacl.signing.SigningKey.generate())
-        key_id(origin, key.public_key)  # validates the origin as a key name
-        return key
+    @property
+    def origin(self) -> str:
+        return self.name
 
     @classmethod
     def from_seed(cls, origin: str, seed: bytes) -> LogKey:
         key = cls(origin, nacl.signing.SigningKey(bytes(seed)))
-        key_id(origin, key.public_key)
+        check_key_name(origin)
         return key
 
     @property
@@ -231,20 +225,8 @@ class LogKey:
         return self.signing_key.verify_key
 
     @property
-    def public_key(self) -> bytes:
-        return bytes(self.signing_key.verify_key)
-
-    @property
-    def key_id(self) -> bytes:
-        return key_id(self.origin, self.public_key)
-
-    @property
     def key_id_hex(self) -> str:
         return self.key_id.hex()
-
-    @property
-    def vkey(self) -> str:
-        return format_verifier_key(self.origin, self.public_key)
 
     @property
     def skey(self) -> str:

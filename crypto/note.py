@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar, Self
 
 import nacl.exceptions
 import nacl.signing
@@ -54,12 +55,13 @@ def check_key_name(name: str) -> None:
             raise MalformedKeyError(f"key name {name!r} contains {char!r}")
 
 
-def key_id(name: str, public_key: bytes) -> bytes:
-    """First 4 bytes of SHA-256(name || 0x0A || 0x01 || public key)."""
+def key_id(name: str, public_key: bytes, sig_type: int = SIG_TYPE_ED25519) -> bytes:
+    """First 4 bytes of SHA-256(name || 0x0A || sig_type || public key): 0x01 for a note key,
+    0x04 for a witness's cosigner key (crypto/cosignature.py)."""
     check_key_name(name)
     if len(public_key) != 32:
         raise MalformedKeyError("an Ed25519 public key is 32 bytes")
-    data = name.encode("utf-8") + b"\n" + bytes([SIG_TYPE_ED25519]) + bytes(public_key)
+    data = name.encode("utf-8") + b"\n" + bytes([sig_type]) + bytes(public_key)
     return hashlib.sha256(data).digest()[:4]
 
 
@@ -94,11 +96,13 @@ class Verifier:
         return True
 
 
-def format_verifier_key(name: str, public_key: bytes | nacl.signing.VerifyKey) -> str:
-    """`<name>+<key ID hex>+<base64(0x01 || public key)>`."""
+def format_verifier_key(
+    name: str, public_key: bytes | nacl.signing.VerifyKey, sig_type: int = SIG_TYPE_ED25519
+) -> str:
+    """`<name>+<key ID hex>+<base64(sig_type || public key)>`."""
     raw = bytes(public_key)
-    kid = key_id(name, raw)
-    return f"{name}+{kid.hex()}+{b64encode(bytes([SIG_TYPE_ED25519]) + raw)}"
+    kid = key_id(name, raw, sig_type)
+    return f"{name}+{kid.hex()}+{b64encode(bytes([sig_type]) + raw)}"
 
 
 def split_key_string(
@@ -131,10 +135,12 @@ def parse_verifier_key(vkey: str) -> Verifier:
     return Verifier(name, kid, public_key)
 
 
-def format_signer_key(name: str, signing_key: nacl.signing.SigningKey) -> str:
-    """`PRIVATE+KEY+<name>+<key ID hex>+<base64(0x01 || 32-byte seed)>` (Go note format)."""
-    kid = key_id(name, bytes(signing_key.verify_key))
-    blob = b64encode(bytes([SIG_TYPE_ED25519]) + bytes(signing_key))
+def format_signer_key(
+    name: str, signing_key: nacl.signing.SigningKey, sig_type: int = SIG_TYPE_ED25519
+) -> str:
+    """`PRIVATE+KEY+<name>+<key ID hex>+<base64(sig_type || 32-byte seed)>` (Go note format)."""
+    kid = key_id(name, bytes(signing_key.verify_key), sig_type)
+    blob = b64encode(bytes([sig_type]) + bytes(signing_key))
     return f"PRIVATE+KEY+{name}+{kid.hex()}+{blob}"
 
 
@@ -147,6 +153,34 @@ def parse_signer_key(skey: str) -> tuple[str, nacl.signing.SigningKey]:
     if key_id(name, bytes(signing_key.verify_key)) != kid:
         raise MalformedKeyError(f"signer key ID {kid.hex()} does not match {name!r} and key")
     return name, signing_key
+
+
+@dataclass(frozen=True)
+class NoteKey:
+    """An Ed25519 signing key and the key name it signs under: a log's (crypto.keys.LogKey,
+    its origin) or a witness's (crypto.cosignature.CosignerKey, whose key ID and key strings
+    carry the algorithm byte 0x04 instead of 0x01)."""
+
+    name: str
+    signing_key: nacl.signing.SigningKey
+    sig_type: ClassVar[int] = SIG_TYPE_ED25519
+
+    @classmethod
+    def generate(cls, name: str) -> Self:
+        check_key_name(name)
+        return cls(name, nacl.signing.SigningKey.generate())
+
+    @property
+    def public_key(self) -> bytes:
+        return bytes(self.signing_key.verify_key)
+
+    @property
+    def key_id(self) -> bytes:
+        return key_id(self.name, self.public_key, self.sig_type)
+
+    @property
+    def vkey(self) -> str:
+        return format_verifier_key(self.name, self.public_key, self.sig_type)
 
 
 @dataclass(frozen=True)
