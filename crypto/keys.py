@@ -56,14 +56,10 @@ def _password(secret: bytes, purpose: str) -> bytes:
 
 
 def derive_key(
-    service_secret: bytes,
-    salt: bytes,
-    purpose: str,
-    *,
-    opslimit: int = SERVICE_OPSLIMIT,
-    memlimit: int = SERVICE_MEMLIMIT,
+    service_secret: bytes, salt: bytes, purpose: str, *, opslimit: int, memlimit: int
 ) -> bytes:
-    """A 32-byte key from Argon2id(secret bound to purpose, salt). Deterministic: cacheable."""
+    """A 32-byte key from Argon2id(secret bound to purpose, salt). Deterministic: cacheable.
+    The cost has no default here: the sealer chooses it and the blob's header carries it."""
     if len(salt) != SALT_SIZE:
         raise ValueError(f"salt must be {SALT_SIZE} bytes")
     if not service_secret:
