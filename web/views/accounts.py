@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from voting import accounts, candidacies, supports
+from voting.accounts import Account
 from voting.refusals import Refused
 from web import csrf
 from web.auth import SESSION_KEY, SIGN_IN_REQUIRED, flash, require_account
@@ -80,10 +81,7 @@ async def account_update(request: Request) -> Response:
                 await accounts.update_profile(uow.conn, user.id, display_name=name)
         except Refused as exc:
             errors[exc.field or "form"] = exc.message
-    if errors:
-        return await _account_page(request, user.id, values, errors, 400)
-    flash(request, PROFILE_SAVED)
-    return RedirectResponse("/account", status_code=303)
+    return await _saved(request, user, PROFILE_SAVED, values, errors)
 
 
 async def password_update(request: Request) -> Response:
@@ -97,19 +95,37 @@ async def password_update(request: Request) -> Response:
     if not errors and new != again:
         errors["new_password_again"] = PASSWORDS_DIFFER
     if not errors:
-        await signin_limits(request, user.email, "password")
         try:
-            async with request.app.state.units() as uow:
-                await accounts.change_password(
-                    uow.conn, user.id, current=current, new=new,
-                    keep_session=request.session.get(SESSION_KEY),
-                )  # fmt: skip
+            await _change_password(request, user, current, new)
         except Refused as exc:
             errors[exc.field or "form"] = exc.message
+    return await _saved(request, user, PASSWORD_SAVED, None, errors)
+
+
+async def _saved(
+    request: Request,
+    user: Account,
+    saved: str,
+    values: dict[str, Any] | None,
+    errors: dict[str, str],
+) -> Response:
+    """After a form of the account page: the page again with its errors (400), or back to it
+    with `saved` said."""
     if errors:
-        return await _account_page(request, user.id, None, errors, 400)
-    flash(request, PASSWORD_SAVED)
+        return await _account_page(request, user.id, values, errors, 400)
+    flash(request, saved)
     return RedirectResponse("/account", status_code=303)
+
+
+async def _change_password(request: Request, user: Account, current: str, new: str) -> None:
+    """Set the organiser's new password (the current one checked); their other sessions end.
+    Limited as sign-ins are: the current password could be guessed here."""
+    await signin_limits(request, user.email, "password")
+    async with request.app.state.units() as uow:
+        await accounts.change_password(
+            uow.conn, user.id, current=current, new=new,
+            keep_session=request.session.get(SESSION_KEY),
+        )  # fmt: skip
 
 
 # ---------------------------------------------------------------- JSON API
@@ -194,13 +210,8 @@ async def api_password(request: Request) -> Response:
         if not isinstance(value, str):
             return json_error(request, 422, NOT_TEXT, name)
     assert isinstance(current, str) and isinstance(new, str)
-    await signin_limits(request, user.email, "password")
     try:
-        async with request.app.state.units() as uow:
-            await accounts.change_password(
-                uow.conn, user.id, current=current, new=new,
-                keep_session=request.session.get(SESSION_KEY),
-            )  # fmt: skip
+        await _change_password(request, user, current, new)
     except Refused as exc:
         return json_error(request, refusal_status(exc), exc.message, exc.field)
     return JSONResponse({"status": "saved"})
