@@ -228,6 +228,14 @@ def _register_openapi() -> None:
         },
     }
     accepted = {"type": "object", "properties": {"accepted": {"type": "boolean"}}}
+
+    def signed_post(summary: str, logged: dict[str, Any]) -> dict[str, Any]:
+        """A trustee's post: its body signed by its key, `logged` what the 201 answers."""
+        return {
+            **_op(summary, "Logged", logged, status="201", body={"type": "object"}),
+            "description": signed,
+        }
+
     OPENAPI_PATHS["/api/primaries/{slug}/trustees"] = {
         "parameters": [SLUG],
         "get": _op(
@@ -255,10 +263,7 @@ def _register_openapi() -> None:
     ):
         OPENAPI_PATHS[f"/api/primaries/{{slug}}/trustees/{step}"] = {
             "parameters": [SLUG],
-            "post": {
-                **_op(summary, "Logged", accepted, status="201", body={"type": "object"}),
-                "description": signed,
-            },
+            "post": signed_post(summary, accepted),
         }
     OPENAPI_PATHS["/api/primaries/{slug}/rounds/{number}/sums"] = {
         "parameters": [SLUG, number],
@@ -277,24 +282,18 @@ def _register_openapi() -> None:
     }
     OPENAPI_PATHS["/api/primaries/{slug}/rounds/{number}/decryptions"] = {
         "parameters": [SLUG, number],
-        "post": {
-            **_op(
-                "Post a trustee's decryption shares of the round's sums, with their proofs",
-                "Logged",
-                {
-                    "type": "object",
-                    "properties": {
-                        "accepted": {"type": "boolean"},
-                        "decryptions": {"type": "integer"},
-                        "threshold": {"type": "integer"},
-                        "decrypted": {"type": "boolean"},
-                    },
+        "post": signed_post(
+            "Post a trustee's decryption shares of the round's sums, with their proofs",
+            {
+                "type": "object",
+                "properties": {
+                    "accepted": {"type": "boolean"},
+                    "decryptions": {"type": "integer"},
+                    "threshold": {"type": "integer"},
+                    "decrypted": {"type": "boolean"},
                 },
-                status="201",
-                body={"type": "object"},
-            ),
-            "description": signed,
-        },
+            },
+        ),
     }
 
 
