@@ -45,7 +45,7 @@ def _encode_string(s: str, out: list[str]) -> None:
     out.append('"')
 
 
-def _encode(value: Any, out: list[str]) -> None:
+def _encode(value: object, out: list[str]) -> None:
     if value is None:
         out.append("null")
     elif value is True:
@@ -82,7 +82,7 @@ def _encode(value: Any, out: list[str]) -> None:
         raise CanonicalError(f"type not allowed in canonical JSON: {type(value).__name__}")
 
 
-def encode(value: Any) -> bytes:
+def encode(value: object) -> bytes:
     """Return the canonical (JCS) bytes of ``value`` (ints, strings, lists, dicts, bools, None)."""
     out: list[str] = []
     _encode(value, out)
@@ -107,7 +107,7 @@ def _check_int(text: str) -> int:
     return value
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
     # The input must already be in JCS member order: strictly increasing keys also
     # rules out duplicates. Code-point order equals UTF-16 order below U+E000.
     prev: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeAlias
 
 from audit.canonical import CanonicalError, parse
 from audit.note import b64decode_strict
@@ -34,9 +34,11 @@ ACTIONS = (
 # "b64", a tuple of allowed strings, ["list", shape], {"obj": {member: shape}},
 # {"map": shape} (string keys), ["nonempty-list", shape], {"optional": shape} (an object
 # member that may be absent).
-_PHASE = {"obj": {"name": "str", "start": "str", "end": "str"}}
-_ROUND_CANDIDATE = {"obj": {"candidate": "uuid", "name": "str", "declaration": "hex64"}}
-BODY_SHAPES: dict[str, dict[str, Any]] = {
+Shape: TypeAlias = "str | tuple[str, ...] | list[Shape] | dict[str, Shape]"
+STRING_SHAPES = ("str", "uuid", "hex64", "b64", "b64key", "b64hash", "b64-64", "b64-96")
+_PHASE: Shape = {"obj": {"name": "str", "start": "str", "end": "str"}}
+_ROUND_CANDIDATE: Shape = {"obj": {"candidate": "uuid", "name": "str", "declaration": "hex64"}}
+BODY_SHAPES: dict[str, dict[str, Shape]] = {
     "definition": {
         "revision": "int",
         "title": "str",
@@ -166,14 +168,14 @@ class EntryError(ValueError):
     """An entry that is not canonical or whose envelope or body is malformed."""
 
 
-def _check(value: Any, shape: Any, path: str) -> None:
+def _check(value: object, shape: Shape, path: str) -> None:
     if shape == "int":
         if type(value) is not int or value < 0:
             raise EntryError(f"{path}: expected a non-negative integer")
     elif shape == "bool":
         if type(value) is not bool:
             raise EntryError(f"{path}: expected true or false")
-    elif shape in ("str", "uuid", "hex64", "b64", "b64key", "b64hash", "b64-64", "b64-96"):
+    elif isinstance(shape, str) and shape in STRING_SHAPES:
         if type(value) is not str:
             raise EntryError(f"{path}: expected a string")
         if shape == "uuid" and not UUID_RE.match(value):
@@ -203,6 +205,7 @@ def _check(value: Any, shape: Any, path: str) -> None:
         if type(value) is not dict:
             raise EntryError(f"{path}: expected an object")
         members = shape["obj"]
+        assert isinstance(members, dict)  # {"obj": {member: shape}}
         required = {
             k for k, sub in members.items() if not (type(sub) is dict and "optional" in sub)
         }
@@ -230,8 +233,9 @@ def _check(value: Any, shape: Any, path: str) -> None:
         raise AssertionError(shape)
 
 
-def check_body(kind: str, body: Any) -> None:
+def check_body(kind: str, body: object) -> None:
     _check(body, {"obj": BODY_SHAPES[kind]}, "body")
+    assert isinstance(body, dict)  # an object of that shape
     if kind == "definition":
         if len(body["grades"]) < 2:
             raise EntryError("body.grades: a scale has at least two grades")

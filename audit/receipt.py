@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import re
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from audit import merkle
 from audit.ballots import classify, open_sealed, public_key_of
@@ -30,7 +30,20 @@ TLOG_PROOF_HEADER = b"c2sp.org/tlog-proof@v1\n"
 MAX_PROOF_HASHES = 64
 
 
-def load_receipt(path: str, vkey: str | None = None) -> dict[str, Any]:
+class Receipt(TypedDict):
+    """A receipt (spec §7); one read from a tlog-proof file names no origin."""
+
+    format: str
+    origin: NotRequired[str]
+    vkey: str
+    index: int
+    entry: str  # base64 of the entry's bytes
+    tracker: str  # hex leaf hash
+    inclusion_proof: list[str]  # base64 hashes
+    checkpoint: str
+
+
+def load_receipt(path: str, vkey: str | None = None) -> Receipt:
     """A receipt file: scrutin-receipt/v1 JSON, or a C2SP tlog-proof file (which names no
     key: `vkey`, the observer's pinned verifier key, is then required)."""
     data = read_input(path)
@@ -42,8 +55,7 @@ def load_receipt(path: str, vkey: str | None = None) -> dict[str, Any]:
             )
         return _tlog_proof(path, data, vkey)
     doc = json_document(data, path, RECEIPT_FORMAT, "not a JSON receipt nor a C2SP tlog-proof")
-    check_receipt_shape(doc, path)
-    return doc
+    return check_receipt_shape(doc, path)
 
 
 RECEIPT_MEMBERS = {
@@ -58,7 +70,7 @@ RECEIPT_MEMBERS = {
 }
 
 
-def check_receipt_shape(doc: dict[str, Any], path: str) -> None:
+def check_receipt_shape(doc: dict[str, Any], path: str) -> Receipt:
     """A JSON receipt has exactly the §7 members, each of its type and spelling."""
     missing = sorted(RECEIPT_MEMBERS.keys() - doc.keys())
     extra = sorted(doc.keys() - RECEIPT_MEMBERS.keys())
@@ -83,9 +95,10 @@ def check_receipt_shape(doc: dict[str, Any], path: str) -> None:
         raise InputError(f"{path}: receipt {exc}") from exc
     if any(len(h) != 32 for h in hashes):
         raise InputError(f"{path}: receipt proof hashes are not 32-byte base64 strings")
+    return cast(Receipt, doc)  # every member checked above
 
 
-def _tlog_proof(path: str, data: bytes, vkey: str) -> dict[str, Any]:
+def _tlog_proof(path: str, data: bytes, vkey: str) -> Receipt:
     """The receipt held by a tlog-proof file (spec §7): header, `extra <base64 entry>`,
     `index <n>`, proof hashes one per line, an empty line, the checkpoint verbatim."""
     try:
@@ -121,7 +134,7 @@ def _tlog_proof(path: str, data: bytes, vkey: str) -> dict[str, Any]:
 
 
 def verify_receipt(
-    doc: dict[str, Any],
+    doc: Receipt,
     *,
     log: LogData | None = None,
     pinned: VerifierKey | None = None,

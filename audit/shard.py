@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from audit import group
 from audit.sources import InputError
@@ -69,6 +69,28 @@ def add_sums(a: list[Cipher], b: list[Cipher]) -> list[Cipher]:
     return [(group.add(x[0], y[0]), group.add(x[1], y[1])) for x, y in zip(a, b, strict=True)]
 
 
+class RoundProofsJSON(TypedDict):
+    round: int
+    size: int
+    checked: int
+    counted: int
+    lost: int
+    present: list[int]
+    sums: list[list[str]]  # [alpha, beta] in base64
+    invalid: list[list[int | str]]  # [index, code, detail]
+
+
+class PartJSON(TypedDict):
+    """A part file (``--part``)."""
+
+    format: str
+    origin: str
+    tree_size: int
+    root: str
+    shard: str  # "i/n"
+    rounds: list[RoundProofsJSON]
+
+
 @dataclass
 class RoundProofs:
     """What checking the proofs of (a slice of) one encrypted round's ballots found."""
@@ -99,7 +121,7 @@ class RoundProofs:
         self.sums = add_sums(self.sums, other.sums)
         self.invalid = sorted(self.invalid + other.invalid)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> RoundProofsJSON:
         def b64(x: bytes) -> str:
             return base64.b64encode(x).decode()
 
@@ -141,7 +163,7 @@ class Part:
     rounds: dict[int, RoundProofs]
     source: str = ""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> PartJSON:
         return {
             "format": PART_FORMAT,
             "origin": self.origin,
