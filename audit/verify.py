@@ -110,15 +110,15 @@ class Options(TypedDict, total=False):
 
 class Verification:
     def __init__(self, log: LogData, key: VerifierKey, **options: Unpack[Options]) -> None:
-        self.shard = options.get("shard")
-        self.parts = options.get("parts")
-        self.credential = options.get("credential")
-        self.policy = options.get("policy")
         self.log = log
         self.key = key
         self.state_dir = options.get("state_dir")
         self.workers = options.get("workers")
         self.progress = options.get("progress")
+        self.policy = options.get("policy")
+        self.credential = options.get("credential")
+        self.shard = options.get("shard")
+        self.parts = options.get("parts")
         self.report = Report(origin=key.name)
         self.latest: Checkpoint | None = None
         self.parsed: list[tuple[Any, ...]] = []
