@@ -12,7 +12,7 @@ hashes; tests and small logs can pass the list of leaf hashes instead.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,6 +188,34 @@ def _check_hash(name: str, value: bytes) -> None:
         raise ProofError(f"{name} must be {HASH_SIZE} bytes")
 
 
+def _checked(proof: Sequence[bytes]) -> Iterator[bytes]:
+    """The proof's hashes, each checked as it is reached."""
+    for i, p in enumerate(proof):
+        _check_hash(f"proof[{i}]", p)
+        yield p
+
+
+def _siblings(
+    fn: int, sn: int, path: Iterable[bytes], what: str, count: int
+) -> Iterator[tuple[bytes, bool]]:
+    """The walk RFC 9162 §2.1.3.2 and §2.1.4.2 share, from node `fn` up a tree whose last
+    node is `sn`: each hash of `path` with whether it is a left sibling (hashed before the
+    running value). `what` and `count` name the proof in its errors."""
+    for p in path:
+        if sn == 0:
+            raise ProofError(f"{what} is too long ({count} hashes)")
+        left = bool(fn & 1 or fn == sn)
+        if left and not fn & 1:
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        yield p, left
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError(f"{what} is too short ({count} hashes)")
+
+
 def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
     """RFC 9162 §2.1.3.2: the root implied by an inclusion proof (raises on malformed input)."""
     _check_claimed("index", index)
@@ -195,24 +223,9 @@ def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequenc
     if index >= size:
         raise ProofError(f"index {index} is not in a tree of size {size}")
     _check_hash("leaf hash", leaf)
-    fn, sn = index, size - 1
     r = bytes(leaf)
-    for i, p in enumerate(proof):
-        _check_hash(f"proof[{i}]", p)
-        if sn == 0:
-            raise ProofError(f"inclusion proof is too long ({len(proof)} hashes)")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError(f"inclusion proof is too short ({len(proof)} hashes)")
+    for p, left in _siblings(index, size - 1, _checked(proof), "inclusion proof", len(proof)):
+        r = node_hash(p, r) if left else node_hash(r, p)
     return r
 
 
@@ -235,8 +248,7 @@ def verify_consistency(
     _check_claimed("new_size", new_size)
     _check_hash("old root", old_root)
     _check_hash("new root", new_root)
-    for i, p in enumerate(proof):
-        _check_hash(f"proof[{i}]", p)
+    path = list(_checked(proof))
     if old_size > new_size:
         raise ProofError(f"old size {old_size} is larger than new size {new_size}")
     if old_size == new_size:
@@ -251,7 +263,6 @@ def verify_consistency(
         return
     if not proof:
         raise ProofError("consistency proof is empty")
-    path = list(proof)
     if old_size & (old_size - 1) == 0:  # exact power of two
         path.insert(0, bytes(old_root))
     fn, sn = old_size - 1, new_size - 1
@@ -259,22 +270,12 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise ProofError(f"consistency proof is too long ({len(proof)} hashes)")
-        if fn & 1 or fn == sn:
+    for c, left in _siblings(fn, sn, path[1:], "consistency proof", len(proof)):
+        if left:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
         else:
             sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError(f"consistency proof is too short ({len(proof)} hashes)")
     if fr != old_root:
         raise ProofError(f"consistency proof does not match the old root (size {old_size})")
     if sr != new_root:
