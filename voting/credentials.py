@@ -20,10 +20,9 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -72,7 +71,7 @@ class Credential:
         return b64encode(self.public_key)
 
 
-def uses_voter_credentials(definition: dict[str, Any]) -> bool:
+def uses_voter_credentials(definition: Mapping[str, object]) -> bool:
     return definition.get("credentials") == "voter"
 
 
@@ -236,14 +235,13 @@ async def register(
         None if seed is None else _seed_box(secret_key, primary_id, account_id).encrypt(seed),
         now,
     )
-    body: dict[str, Any] = {
-        "credential": b64encode(public_key),
-        "citizen": citizen,
-        "assisted": seed is not None,
-    }
-    if current is not None:
-        body["replaces"] = current.b64
-    await log.append(conn, primary_id, CredentialEntry(**body), at=now)
+    entry = CredentialEntry(
+        credential=b64encode(public_key),
+        citizen=citizen,
+        assisted=seed is not None,
+        replaces=None if current is None else current.b64,
+    )
+    await log.append(conn, primary_id, entry, at=now)
     return Credential(public_key, seed is not None, seed)
 
 
@@ -297,7 +295,7 @@ async def key_history(
     conn: asyncpg.Connection,
     primary_id: UUID,
     key: str,
-    invalid: Callable[[int, dict[str, Any]], Awaitable[str | None]] | None = None,
+    invalid: Callable[[int, Mapping[str, object]], Awaitable[str | None]] | None = None,
 ) -> KeyHistory:
     """Read from the log alone (as scrutin-audit --credential does): where `key` (base64)
     was registered, which rounds' rolls hold it, and which ballots carry it. `invalid(round,

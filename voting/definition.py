@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from crypto.policy import PolicyError, parse_policy
 from voting.majority import FRENCH_7, LAPRIMAIRE_6, MISSING_POLICIES, RULES
@@ -67,7 +67,40 @@ LABEL_LANGUAGES = ("en",)
 BALLOT_MODES = ("sealed", "encrypted")
 MAX_TRUSTEES = 20
 
-DEFAULTS: dict[str, Any] = {
+
+class DefinitionBody(TypedDict):
+    """What `validate_definition` returns: the `definition` entry's body, exactly the members
+    of `voting.entry_kinds.Definition` (the optional ones absent rather than null)."""
+
+    revision: int
+    title: str
+    slug: str
+    description: str
+    threshold: int
+    support_cap: int
+    qualification: str
+    grades: list[str]
+    rule: str
+    missing: str
+    default_grade: int
+    upper_median: bool
+    subset_size: int
+    allow_blank: bool
+    eligibility: str
+    phases: list[dict[str, str]]  # {name, start, end}
+    # Optional: absent means the default (server credentials, sealed ballots, no witnesses,
+    # no translation); `refuse_disposable` is absent from bodies made before it existed.
+    refuse_disposable: NotRequired[bool]
+    witness_policy: NotRequired[str]
+    credentials: NotRequired[str]
+    ballots: NotRequired[str]
+    trustees: NotRequired[int]
+    trustee_threshold: NotRequired[int]
+    grade_labels: NotRequired[dict[str, list[str]]]
+
+
+# Merged under untrusted input before `validate_definition` checks every member.
+DEFAULTS: dict[str, object] = {
     "description": "",
     "threshold": DEFAULT_THRESHOLD,
     "support_cap": 0,
@@ -92,7 +125,12 @@ def nfc(text: str) -> str:
 
 
 def clean_text(
-    value: Any, field_name: str, *, max_length: int, required: bool = False, multiline: bool = True
+    value: object,
+    field_name: str,
+    *,
+    max_length: int,
+    required: bool = False,
+    multiline: bool = True,
 ) -> str:
     """A stripped NFC string within `max_length`, without control characters."""
     if value is None:
@@ -110,7 +148,7 @@ def clean_text(
     return text
 
 
-def _int(value: Any, field_name: str, low: int, high: int) -> int:
+def _int(value: object, field_name: str, low: int, high: int) -> int:
     if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,12}\s*", value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -120,19 +158,19 @@ def _int(value: Any, field_name: str, low: int, high: int) -> int:
     return value
 
 
-def _bool(value: Any, field_name: str) -> bool:
+def _bool(value: object, field_name: str) -> bool:
     if isinstance(value, bool):
         return value
     raise Refused("not-boolean", field=field_name)
 
 
-def _choice(value: Any, field_name: str, choices: Sequence[str]) -> str:
+def _choice(value: object, field_name: str, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise Refused("unknown-choice", field=field_name, choices=", ".join(choices))
     return value
 
 
-def parse_instant(value: Any, field_name: str) -> datetime:
+def parse_instant(value: object, field_name: str) -> datetime:
     """An aware UTC datetime from an ISO-8601 string (naive means UTC), to the second."""
     if isinstance(value, datetime):
         moment = value
@@ -170,7 +208,7 @@ def _phase_order(name: str) -> int:
     return -1
 
 
-def validate_phases(value: Any) -> list[dict[str, str]]:
+def validate_phases(value: object) -> list[dict[str, str]]:
     """Phases in canonical order, instants normalised, consistency checked."""
     if not isinstance(value, list):
         raise Refused("phases-not-list", field="phases")
@@ -218,7 +256,7 @@ def validate_phases(value: Any) -> list[dict[str, str]]:
     ]
 
 
-def validate_grades(value: Any) -> list[str]:
+def validate_grades(value: object) -> list[str]:
     if isinstance(value, str) and value in GRADE_PRESETS:
         return list(GRADE_PRESETS[value])
     if not isinstance(value, list):
@@ -228,7 +266,7 @@ def validate_grades(value: Any) -> list[str]:
     return _distinct_labels(value, "grades")
 
 
-def _distinct_labels(value: list[Any], path: str) -> list[str]:
+def _distinct_labels(value: list[object], path: str) -> list[str]:
     """A list of grade labels at `path`: each a one-line text, no two alike (case aside)."""
     labels: list[str] = []
     seen: set[str] = set()
@@ -243,7 +281,7 @@ def _distinct_labels(value: list[Any], path: str) -> list[str]:
     return labels
 
 
-def validate_grade_labels(value: Any, grades: Sequence[str]) -> dict[str, list[str]]:
+def validate_grade_labels(value: object, grades: Sequence[str]) -> dict[str, list[str]]:
     """`grade_labels`: for each language offered besides French, one label per grade, worst
     first, as many as `grades`, distinct; `{}` (the member left out) when nothing is given."""
     if value is None:
@@ -264,7 +302,7 @@ def validate_grade_labels(value: Any, grades: Sequence[str]) -> dict[str, list[s
     return translations
 
 
-def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
+def validate_definition(data: object, *, revision: int = 1) -> DefinitionBody:
     """The canonical `definition` body from untrusted input, or `Refused`.
 
     Missing optional members take their defaults; unknown members are refused (a typo must
@@ -283,7 +321,7 @@ def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
     if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug) or slug in RESERVED_SLUGS:
         raise Refused("bad-slug", field="slug")
     grades = validate_grades(merged["grades"])
-    body: dict[str, Any] = {
+    body: DefinitionBody = {
         "revision": _int(revision, "revision", 1, 1_000_000),
         "title": clean_text(
             merged["title"], "title", max_length=MAX_TITLE, required=True, multiline=False
@@ -337,7 +375,7 @@ def validate_definition(data: Any, *, revision: int = 1) -> dict[str, Any]:
 MAX_WITNESS_POLICY = 10_000
 
 
-def validate_witness_policy(value: Any) -> str:
+def validate_witness_policy(value: object) -> str:
     """A C2SP tlog-policy text for the primary's log (docs/witness.md): witnesses with the
     http(s) URL the service submits checkpoints to, groups, one quorum; no `log` line (the
     log is the primary's own, its key pinned by each observer)."""
@@ -423,7 +461,7 @@ def current_phase(phases: Sequence[Mapping[str, str]], now: datetime | None = No
     return phase_state(phases, now).name
 
 
-def changed_members(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+def changed_members(old: Mapping[str, object], new: Mapping[str, object]) -> list[str]:
     """Members that differ; a member absent from an older body counts as its default."""
     return [
         m

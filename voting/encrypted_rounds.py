@@ -25,10 +25,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID
 
 import asyncpg
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 
-def uses_encrypted_ballots(definition: Mapping[str, Any]) -> bool:
+def uses_encrypted_ballots(definition: Mapping[str, object]) -> bool:
     return definition.get("ballots") == "encrypted"
 
 
@@ -83,6 +84,15 @@ async def origin_of(conn: asyncpg.Connection, primary_id: UUID) -> str:
     return origin
 
 
+class EncryptedBallotBody(TypedDict):
+    """The `ballot` entry body of an encrypted round (`voting.entry_kinds.Ballot`)."""
+
+    round: int
+    encrypted: str
+    credential: str
+    credential_sig: str
+
+
 @dataclass(frozen=True)
 class EncryptedCast:
     """A ballot the voter's browser encrypted, proved and signed with its credential."""
@@ -99,7 +109,7 @@ async def encrypted_ballot_body(
     assigned: Sequence[str],
     ballot: Mapping[str, int] | None,
     cast: EncryptedCast | None,
-) -> dict[str, Any]:
+) -> EncryptedBallotBody:
     """The `ballot` entry body of an encrypted round, checked: from the browser's blob
     (`cast`), or encrypted here for an assisted credential (`ballot`: the checked grades of
     the voter's `assigned` candidates, None for a blank ballot). Refused otherwise."""
@@ -109,8 +119,9 @@ async def encrypted_ballot_body(
         if not credential.assisted or credential.seed is None:
             raise Refused("signature-required")
         key = SigningKey(credential.seed)
-        return await asyncio.to_thread(eb.build_ballot, params, list(assigned), ballot, key)
-    body: dict[str, Any] = {
+        built = await asyncio.to_thread(eb.build_ballot, params, list(assigned), ballot, key)
+        return typing.cast(EncryptedBallotBody, built)  # the members build_ballot documents
+    body: EncryptedBallotBody = {
         "round": round_.number,
         "encrypted": b64encode(cast.blob),
         "credential": credential.b64,
@@ -137,7 +148,7 @@ async def cast_encrypted(
     credential: Credential,
     *,
     account_id: UUID,
-    grades: Mapping[str, Any] | None,
+    grades: Mapping[str, object] | None,
     blank: bool,
     encrypted: EncryptedCast | None,
     now: datetime,
@@ -177,7 +188,7 @@ async def cast_encrypted(
     return await log.append(conn, round_.primary_id, Ballot(**body), at=now)
 
 
-def verdict_of_entry(params: eb.RoundParams, body: Mapping[str, Any]) -> eb.Verdict:
+def verdict_of_entry(params: eb.RoundParams, body: Mapping[str, object]) -> eb.Verdict:
     """Whether a logged encrypted ballot is valid (signature first: a forged one is invalid
     here as well, being counted nowhere)."""
     if not eb.check_signature(params.origin, body):
@@ -192,13 +203,13 @@ def verdict_of_entry(params: eb.RoundParams, body: Mapping[str, Any]) -> eb.Verd
 
 def invalidity_check(
     conn: asyncpg.Connection, primary_id: UUID
-) -> Callable[[int, dict[str, Any]], Awaitable[str | None]]:
+) -> Callable[[int, Mapping[str, object]], Awaitable[str | None]]:
     """For `credentials.key_history`: why a logged ballot counts nowhere (the reason of an
     encrypted ballot whose proofs or signature fail), or None (a valid encrypted ballot, or a
     ballot of a round that is not encrypted, which §8 counts as the last one whatever)."""
     params: dict[int, eb.RoundParams | None] = {}
 
-    async def invalid(number: int, body: dict[str, Any]) -> str | None:
+    async def invalid(number: int, body: Mapping[str, object]) -> str | None:
         if "encrypted" not in body:
             return None
         if number not in params:
@@ -232,7 +243,9 @@ async def _close_index(conn: asyncpg.Connection, primary_id: UUID, number: int) 
     return index
 
 
-def _count(params: eb.RoundParams, entries: Sequence[tuple[str, dict[str, Any]]]) -> RoundCount:
+def _count(
+    params: eb.RoundParams, entries: Sequence[tuple[str, Mapping[str, object]]]
+) -> RoundCount:
     last: dict[str, eb.EncryptedBallot | None] = {}
     invalid: list[tuple[str, str]] = []
     for tracker, body in entries:
@@ -265,7 +278,7 @@ async def count_round(conn: asyncpg.Connection, round_: Round, origin: str) -> R
 
 
 async def publish_round_sums(
-    pool: asyncpg.Pool, log: Any, *, primary_id: UUID, number: int
+    pool: asyncpg.Pool, log: LogService, *, primary_id: UUID, number: int
 ) -> dict[str, Any] | None:
     """After an encrypted round's close: verify and add up its counted ballots and log the
     `tally-sums` the trustees decrypt. Nothing for a round that is not encrypted, not closed,
@@ -318,7 +331,7 @@ def tally_profiles(
 
 
 async def publish_encrypted_result(
-    pool: asyncpg.Pool, log: Any, *, primary_id: UUID, number: int
+    pool: asyncpg.Pool, log: LogService, *, primary_id: UUID, number: int
 ) -> dict[str, Any]:
     """Combine the first k decryption shares of a closed round, tally the profiles and write
     the `result` entry; the round is then tallied. Refused with fewer than k shares."""

@@ -20,11 +20,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 import asyncpg
 
 from voting.definition import (
+    DefinitionBody,
     PhaseState,
     changed_members,
     check_schedule_change,
@@ -33,6 +34,7 @@ from voting.definition import (
     validate_definition,
 )
 from voting.entry_kinds import Definition, EntryBody
+from voting.log import Queued
 from voting.refusals import Refused
 
 MAX_CHARTER = 20_000
@@ -45,17 +47,19 @@ PRIMARY_COLUMNS = """
 class LogAppender(Protocol):
     """What the services need of `voting.log.LogService`."""
 
-    async def create_log(self, conn: asyncpg.Connection, primary_id: Any, slug: str) -> Any: ...
+    async def create_log(
+        self, conn: asyncpg.Connection, primary_id: uuid.UUID, slug: str
+    ) -> str: ...
 
     async def append(
         self,
         conn: asyncpg.Connection,
-        primary_id: Any,
+        primary_id: uuid.UUID,
         kind: str | EntryBody,
-        body: dict[str, Any] | None = None,
+        body: Mapping[str, object] | None = None,
         *,
         at: datetime | None = None,
-    ) -> Any: ...
+    ) -> Queued: ...
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class Primary:
     slug: str
     title: str
     description: str
-    definition: dict[str, Any]
+    definition: DefinitionBody
     revision: int
     charter: str
     voting_started: bool
@@ -74,7 +78,7 @@ class Primary:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Primary:
+    def from_row(cls, row: asyncpg.Record) -> Primary:
         definition = row["definition"]
         if isinstance(definition, str):  # a connection without the json codec
             import json
@@ -129,7 +133,7 @@ class Primary:
     def supports_closed(self) -> bool:
         return self.supports_closed_at is not None
 
-    def administered_by(self, account: Any) -> bool:
+    def administered_by(self, account: object) -> bool:
         """Who may change the settings, moderate and manage eligibility: every organiser (an
         account with `is_organiser`), and the account that created the primary, even if it
         is no longer an organiser (docs/architecture.md, "Accounts and security")."""
@@ -140,7 +144,7 @@ class Primary:
         return self.created_by is not None and getattr(account, "id", None) == self.created_by
 
 
-def _json(value: Any) -> str:
+def _json(value: object) -> str:
     import json
 
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -149,7 +153,7 @@ def _json(value: Any) -> str:
 async def create_primary(
     conn: asyncpg.Connection,
     log: LogAppender,
-    definition: Mapping[str, Any],
+    definition: Mapping[str, object],
     *,
     created_by: uuid.UUID | None,
     charter: str = "",
@@ -185,7 +189,7 @@ async def create_primary(
         created_by,
     )
     await log.create_log(conn, row["id"], body["slug"])
-    await log.append(conn, row["id"], Definition.of(body))
+    await log.append(conn, row["id"], Definition(**body))
     return Primary.from_row(row)
 
 
@@ -219,7 +223,7 @@ async def update_definition(
     conn: asyncpg.Connection,
     log: LogAppender,
     primary_id: uuid.UUID,
-    changes: Mapping[str, Any],
+    changes: Mapping[str, object],
     *,
     by: uuid.UUID | None,
     charter: str | None = None,
@@ -309,7 +313,7 @@ async def update_definition(
         by,
     )
     # Dated at the instant the schedule change was checked against (§9 check 11).
-    await log.append(conn, primary_id, Definition.of(body), at=now)
+    await log.append(conn, primary_id, Definition(**body), at=now)
     return Primary.from_row(row)
 
 
@@ -342,9 +346,15 @@ async def list_primaries(conn: asyncpg.Connection) -> list[Primary]:
     return [Primary.from_row(r) for r in rows]
 
 
-async def definition_history(
-    conn: asyncpg.Connection, primary_id: uuid.UUID
-) -> list[dict[str, Any]]:
+class Revision(TypedDict):
+    """One revision of a primary's definition, as stored when it was made."""
+
+    revision: int
+    definition: DefinitionBody
+    created_at: datetime
+
+
+async def definition_history(conn: asyncpg.Connection, primary_id: uuid.UUID) -> list[Revision]:
     rows = await conn.fetch(
         """
         SELECT revision, definition, created_at FROM primary_definitions
@@ -352,4 +362,7 @@ async def definition_history(
         """,
         primary_id,
     )
-    return [dict(r) for r in rows]
+    return [
+        {"revision": r["revision"], "definition": r["definition"], "created_at": r["created_at"]}
+        for r in rows
+    ]

@@ -10,14 +10,21 @@ recounts from the public log (docs/audit-log.md §8: `support`, `support-withdra
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 
 def reaches_threshold(count: int, threshold: int) -> bool:
     return count >= threshold
 
 
-def qualifies_on_support(definition: Mapping[str, Any], count: int) -> bool:
+class QualificationRule(TypedDict):
+    """The members of a definition (`voting.definition.DefinitionBody`) that decide it."""
+
+    qualification: str
+    threshold: int
+
+
+def qualifies_on_support(definition: QualificationRule, count: int) -> bool:
     """True when the support that brought the count to `count` qualifies the candidate now."""
     return definition["qualification"] == "threshold" and reaches_threshold(
         count, definition["threshold"]
@@ -29,12 +36,21 @@ def qualified_at_phase_end(counts: Mapping[str, int], threshold: int) -> list[st
     return sorted(c for c, n in counts.items() if reaches_threshold(n, threshold))
 
 
-def qualification_body(candidate: str, supports: int, threshold: int) -> dict[str, Any]:
+class QualificationBody(TypedDict):
+    """The `qualification` entry's body (`voting.entry_kinds.Qualification`)."""
+
+    candidate: str
+    supports: int
+    threshold: int
+
+
+def qualification_body(candidate: str, supports: int, threshold: int) -> QualificationBody:
     return {"candidate": candidate, "supports": supports, "threshold": threshold}
 
 
 def recount(entries: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, int]:
-    """Support counts per candidate from (kind, body) log entries, in log order."""
+    """Support counts per candidate from (kind, body) log entries, in log order. The bodies
+    are JSON decoded from the log, of several kinds: `Any` is that untyped boundary."""
     counts: dict[str, int] = {}
     for kind, body in entries:
         if kind == "support":

@@ -30,7 +30,7 @@ import asyncpg
 from crypto import canonical, keys, tiles
 from crypto.ballots import ballot_plaintext_size, generate_tally_keypair
 from crypto.encoding import b64encode
-from voting.definition import parse_instant
+from voting.definition import DefinitionBody, parse_instant
 from voting.entry_kinds import RoundClose, RoundOpen
 from voting.log import LogService, Queued
 from voting.log import readers as log_readers
@@ -65,6 +65,8 @@ class Round:
     number: int
     status: str  # open, closed, tallied
     candidates: list[dict[str, str]]  # [{candidate, name, declaration}] as in round-open
+    # The primary's `DefinitionBody` when the round opened; left `dict[str, Any]` while
+    # voting.results passes its members to the tally as one dict and tests build partial ones.
     definition: dict[str, Any]
     subset_size: int
     allow_blank: bool
@@ -117,7 +119,7 @@ _ROUND_COLUMNS = """
 """
 
 
-def _jsonish(value: Any) -> Any:
+def _jsonish(value: object) -> Any:  # a json column's value: the JSON it holds is untyped
     # The pool decodes json columns; a bare connection (tests, scripts) returns text.
     return json.loads(value) if isinstance(value, str) else value
 
@@ -189,7 +191,7 @@ MIN_CANDIDATES = 2
 
 
 def opening_refusal(
-    definition: dict[str, Any],
+    definition: DefinitionBody,
     previous: Round | None,
     eligible: int,
     now: datetime,
@@ -237,12 +239,12 @@ class OpenedRound:
     round: Round
     queued: Queued
     # Only when the organiser chose the key file: the one and only copy of the secret.
-    key_file: dict[str, Any] | None
+    key_file: dict[str, str | int] | None
 
 
 def key_file(
     origin: str, primary_id: UUID, number: int, public: bytes, secret: bytes
-) -> dict[str, Any]:
+) -> dict[str, str | int]:
     """The JSON file an organiser keeps instead of a passphrase."""
     return {
         "format": KEY_FILE_FORMAT,
@@ -311,7 +313,7 @@ async def open_round(
     )
     if primary is None:
         raise Refused("primary-not-found")
-    definition = _jsonish(primary["definition"])
+    definition: DefinitionBody = _jsonish(primary["definition"])
     previous = await latest_round(conn, primary_id)
     if previous is not None and previous.status != "tallied":
         raise Refused("previous-round-open", number=previous.number)
