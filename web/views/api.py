@@ -38,7 +38,7 @@ from web.auth import (
 )
 from web.errors import refusal_status
 from web.ratelimit import limit_supports
-from web.views.base import json_error, load_primary, route_table
+from web.views.base import administered_primary, json_error, load_primary, route_table
 from web.views.primaries import refusal_text
 
 MAX_JSON = 256 * 1024
@@ -147,7 +147,7 @@ def candidacy_json(c: Candidacy, slug: str) -> dict[str, Any]:
     }
 
 
-async def api_primary(request: Request, conn: Any) -> Primary:
+async def api_primary(request: Request, conn: Any = None) -> Primary:
     """The primary `{slug}` names, or the API's JSON 404."""
     try:
         return await load_primary(request, conn)
@@ -202,10 +202,7 @@ async def primary_create(request: Request) -> Response:
 
 @endpoint
 async def primary_update(request: Request) -> Response:
-    await require_account(request)
-    async with request.app.state.pool.acquire() as conn:
-        primary = await api_primary(request, conn)
-    organiser = await require_primary_admin(request, primary)
+    primary, organiser = await administered_primary(request, api_primary)
     body = await json_body(request)
     charter = _charter(body)
     async with request.app.state.units() as uow:
@@ -217,10 +214,7 @@ async def primary_update(request: Request) -> Response:
 
 @endpoint
 async def close_supports(request: Request) -> Response:
-    await require_account(request)
-    async with request.app.state.pool.acquire() as conn:
-        primary = await api_primary(request, conn)
-    organiser = await require_primary_admin(request, primary)
+    primary, organiser = await administered_primary(request, api_primary)
     body = await json_body(request) if await request.body() else {}
     unknown = sorted(set(body) - {"early"})
     if unknown:

@@ -25,7 +25,7 @@ from voting.log import LogService
 from voting.primaries import Primary, get_primary
 from voting.refusals import Refused, _
 from voting.rounds import Round, get_round
-from web.auth import SIGN_IN_REQUIRED, require_primary_admin
+from web.auth import SIGN_IN_REQUIRED, require_account, require_primary_admin
 from web.errors import json_error_response
 from web.i18n import request_language, translator
 from web.templating import grade_markup
@@ -39,6 +39,7 @@ __all__ = [
     "REQUIRED",
     "UNKNOWN_MEMBER",
     "_",
+    "administered_primary",
     "base64_field",
     "json_error",
     "json_object",
@@ -105,6 +106,17 @@ async def load_primary(request: Request, conn: asyncpg.Connection | None = None)
     if primary is None:
         raise HTTPException(404)
     return primary
+
+
+async def administered_primary(
+    request: Request, load: Callable[[Request], Awaitable[Primary]] = load_primary
+) -> tuple[Primary, Account]:
+    """The primary the address names and the account administering it, checked in this
+    order: signed in (else the sign-in page, or 401), the primary (else `load`'s 404), the
+    permission (else 403)."""
+    await require_account(request)
+    primary = await load(request)
+    return primary, await require_primary_admin(request, primary)
 
 
 def round_number(request: Request) -> int:

@@ -30,10 +30,10 @@ from web.views.base import (
     NOT_TEXT,
     REQUIRED,
     _,
+    administered_primary,
     json_error,
     load_primary,
     read_form,
-    require_primary_admin,
     route_table,
     signed_in_json,
     text_field,
@@ -196,18 +196,14 @@ async def _admin_context(request: Request, primary: Primary) -> dict[str, Any]:
 
 
 async def eligibility_admin(request: Request) -> Response:
-    await require_account(request)
-    primary = await load_primary(request)
-    await require_primary_admin(request, primary)
+    primary, _organiser = await administered_primary(request)
     return render(
         request, "accounts/eligibility_admin.html", await _admin_context(request, primary)
     )
 
 
 async def eligibility_import(request: Request) -> Response:
-    await require_account(request)
-    primary = await load_primary(request)
-    await require_primary_admin(request, primary)
+    primary, _organiser = await administered_primary(request)
     form = await read_form(request, **FORM_LIMITS)
     upload = form.get("file")
     pasted = form.get("entries")
@@ -268,9 +264,7 @@ def _codes_csv_href(request: Request, invitations: list[eligibility.Invitation])
 
 
 async def eligibility_decide(request: Request) -> Response:
-    await require_account(request)
-    primary = await load_primary(request)
-    organiser = await require_primary_admin(request, primary)
+    primary, organiser = await administered_primary(request)
     form = await read_form(request, **FORM_LIMITS)
     decision = form.get("decision")
     try:

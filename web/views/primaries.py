@@ -41,8 +41,8 @@ from web.errors import refusal_status
 from web.i18n import request_language, translator
 from web.templating import render as render_page
 from web.views import base as views_base
+from web.views.base import administered_primary, route_table
 from web.views.base import load_primary as load_primary  # re-exported: the candidacy pages use it
-from web.views.base import route_table
 
 MAX_FORM_FIELDS = 60
 MAX_PART = 2 * 1024 * 1024
@@ -395,10 +395,7 @@ async def admin_page(request: Request) -> Response:
 
 
 async def admin_update(request: Request) -> Response:
-    await require_account(request)
-    async with request.app.state.pool.acquire() as conn:
-        primary = await load_primary(request, conn)
-    organiser = await require_primary_admin(request, primary)
+    primary, organiser = await administered_primary(request)
     form = await read_form(request)
     data, values, order = definition_from_form(form)
     try:
@@ -426,10 +423,7 @@ async def admin_update(request: Request) -> Response:
 async def close_supports(request: Request) -> Response:
     """Close the supports phase: at or after its end; before it only with `early=1`, which
     appends a definition revision ending the phase now (`supports.close_supports_now`)."""
-    await require_account(request)
-    async with request.app.state.pool.acquire() as conn:
-        primary = await load_primary(request, conn)
-    organiser = await require_primary_admin(request, primary)
+    primary, organiser = await administered_primary(request)
     form = await read_form(request)
     early = form.get("early") == "1"
     try:
