@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from crypto import canonical
+from voting.accounts import Account
 from voting.definition import clean_text
 from voting.entry_kinds import Candidacy as CandidacyEntry
 from voting.primaries import LogAppender, Primary, get_primary_by_id, voting_has_started
@@ -134,7 +135,7 @@ class Candidacy:
         excluded before publication never are: their content was never accepted."""
         return self.status in PUBLISHED or self.published_at is not None
 
-    def visible_to(self, account: Any, primary: Any) -> bool:
+    def visible_to(self, account: Account | None, primary: Primary) -> bool:
         """Everyone sees a public candidacy; the others, only their author and the
         primary's admins (`primary.administered_by`)."""
         if self.is_public:
@@ -199,7 +200,7 @@ def declaration_hash(
     return hashlib.sha256(declaration_text(name, bio, programme, links, photo_sha256)).hexdigest()
 
 
-def validate_link(value: Any, field_name: str) -> str:
+def validate_link(value: object, field_name: str) -> str:
     url = clean_text(value, field_name, max_length=MAX_LINK, multiline=False)
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc or " " in url:
@@ -221,7 +222,7 @@ def _script(letter: str) -> str:
     return unicodedata.name(letter, "UNKNOWN").split(" ")[0]
 
 
-def validate_name(value: Any) -> str:
+def validate_name(value: object) -> str:
     """A candidate's name: NFC, no invisible character nor styled letter (fullwidth,
     mathematical bold…), each word in one script.
 
@@ -271,7 +272,7 @@ async def _refuse_look_alike(
             raise Refused("name-confusable", field="name", other=row["name"])
 
 
-def validate_declaration(data: Mapping[str, Any]) -> Declaration:
+def validate_declaration(data: Mapping[str, object]) -> Declaration:
     """Name, bio, programme (Markdown source) and links, or `Refused` naming the field."""
     links_value = data.get("links") or []
     if isinstance(links_value, str):
@@ -300,7 +301,7 @@ def photo_type(data: bytes) -> str:
     raise Refused("photo-format", field="photo")
 
 
-def _reason(value: Any, *, required: bool) -> str:
+def _reason(value: object, *, required: bool) -> str:
     return clean_text(value, "reason", max_length=MAX_REASON, required=required)
 
 
@@ -350,7 +351,7 @@ async def list_candidacies(
 ) -> list[Candidacy]:
     """Candidacies of a primary, by name; `query` searches name, bio and programme."""
     conditions = ["primary_id = $1"]
-    args: list[Any] = [primary_id]
+    args: list[object] = [primary_id]
     if statuses is not None:
         args.append(list(statuses))
         conditions.append(f"status = ANY(${len(args)}::text[])")
@@ -513,7 +514,7 @@ async def declare(
     conn: asyncpg.Connection,
     primary: Primary,
     account_id: uuid.UUID,
-    data: Mapping[str, Any],
+    data: Mapping[str, object],
     *,
     charter_accepted: bool,
     photo_bytes: bytes | None = None,
@@ -556,10 +557,10 @@ async def declare(
     return _returned(row)
 
 
-def _json(value: Any) -> str:
+def _json(links: Sequence[str]) -> str:
     import json
 
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(links, ensure_ascii=False, separators=(",", ":"))
 
 
 async def _add_version(
@@ -589,7 +590,7 @@ async def revise(
     log: LogAppender,
     candidacy_id: uuid.UUID | str,
     account_id: uuid.UUID,
-    data: Mapping[str, Any],
+    data: Mapping[str, object],
     *,
     photo_bytes: bytes | None = None,
     remove_photo: bool = False,
@@ -605,7 +606,7 @@ async def revise(
     _state(candidacy, EDITABLE)
     await _refuse_look_alike(conn, candidacy.primary_id, declaration.name, candidacy.id)
     photo_sql = ""
-    args: list[Any] = [
+    args: list[object] = [
         candidacy.id, declaration.name, declaration.bio, declaration.programme,
         _json(declaration.links),
     ]  # fmt: skip
