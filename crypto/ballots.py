@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import nacl.exceptions
 import nacl.public
@@ -125,7 +125,7 @@ def open_ballot(
     except (nacl.exceptions.CryptoError, binascii.Error, TypeError, ValueError):
         return _invalid("does not open with the round's tally key")
     try:
-        value: Any = canonical.loads(plaintext)
+        value: object = canonical.loads(plaintext)
     except canonical.CanonicalError as exc:
         return _invalid(f"plaintext is not canonical JSON: {exc}")
     if not isinstance(value, dict) or set(value) != {"round", "grades", "pad"}:

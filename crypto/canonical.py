@@ -16,6 +16,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from crypto.json_types import JSONObject, JSONValue
+
 MAX_SAFE_INTEGER = 2**53 - 1
 
 _ESCAPES = {
@@ -61,7 +63,7 @@ def _encode_string(text: str, path: str) -> str:
     return '"' + text.translate(_ESCAPE_TABLE) + '"'
 
 
-def _encode(value: Any, path: str, out: list[str]) -> None:
+def _encode(value: object, path: str, out: list[str]) -> None:
     # bool before int: True is an int in Python.
     if value is None:
         out.append("null")
@@ -129,7 +131,7 @@ _fast_encoder = json.JSONEncoder(
 ).encode
 
 
-def dumps(value: Any) -> bytes:
+def dumps(value: object) -> bytes:
     """The canonical UTF-8 bytes of `value`; raises CanonicalError outside the subset."""
     try:
         if _plain(value):
@@ -152,8 +154,8 @@ def _refuse_constant(text: str) -> NoReturn:
     raise CanonicalError(f"{text} is not JSON")
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
+def _pairs(pairs: list[tuple[str, JSONValue]]) -> JSONObject:
+    result: JSONObject = {}
     for key, value in pairs:
         if key in result:
             raise CanonicalError(f"duplicate object key {key!r}")
@@ -162,7 +164,10 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def loads(data: bytes) -> Any:
-    """Parse canonical JSON bytes, refusing anything `dumps` would not have produced."""
+    """Parse canonical JSON bytes, refusing anything `dumps` would not have produced.
+
+    The value is JSON whose shape nobody has checked yet (Any, not JSONValue: each caller
+    reads the members it expects and checks them)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise CanonicalError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)

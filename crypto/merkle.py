@@ -12,9 +12,9 @@ hashes; tests and small logs can pass the list of leaf hashes instead.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from crypto.encoding import Base64Error, b64decode, b64encode
 
@@ -23,6 +23,24 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 SubtreeHash = Callable[[int, int], bytes]
 HashSource = SubtreeHash | Sequence[bytes]
+
+
+class CompactRangeJSON(TypedDict):
+    size: int
+    hashes: list[str]  # base64
+
+
+class InclusionProofJSON(TypedDict):
+    index: int
+    size: int
+    leaf_hash: str  # base64
+    proof: list[str]
+
+
+class ConsistencyProofJSON(TypedDict):
+    old: int
+    new: int
+    proof: list[str]  # base64
 
 
 class ProofError(ValueError):
@@ -360,11 +378,11 @@ class CompactRange:
             r = node_hash(h, r)
         return r
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CompactRangeJSON:
         return {"size": self._size, "hashes": [b64encode(h) for h in self._hashes]}
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> CompactRange:
+    def from_json(cls, obj: CompactRangeJSON) -> CompactRange:
         return cls(obj["size"], [b64decode(h, length=HASH_SIZE) for h in obj["hashes"]])
 
     def __eq__(self, other: object) -> bool:
@@ -388,7 +406,7 @@ class InclusionProof:
     def verify(self, expected_root: bytes) -> None:
         verify_inclusion(self.leaf_hash, self.index, self.size, self.hashes, expected_root)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> InclusionProofJSON:
         return {
             "index": self.index,
             "size": self.size,
@@ -397,7 +415,7 @@ class InclusionProof:
         }
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> InclusionProof:
+    def from_json(cls, obj: Mapping[str, Any]) -> InclusionProof:
         try:
             if set(obj) != {"index", "size", "leaf_hash", "proof"}:
                 raise ProofError(f"inclusion proof members are {sorted(obj)}")
@@ -422,11 +440,11 @@ class ConsistencyProof:
     def verify(self, old_root: bytes, new_root: bytes) -> None:
         verify_consistency(self.old, self.new, old_root, new_root, self.hashes)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ConsistencyProofJSON:
         return {"old": self.old, "new": self.new, "proof": [b64encode(h) for h in self.hashes]}
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> ConsistencyProof:
+    def from_json(cls, obj: Mapping[str, Any]) -> ConsistencyProof:
         try:
             if set(obj) != {"old", "new", "proof"}:
                 raise ProofError(f"consistency proof members are {sorted(obj)}")
