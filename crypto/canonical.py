@@ -166,8 +166,8 @@ def _pairs(pairs: list[tuple[str, JSONValue]]) -> JSONObject:
 def loads(data: bytes) -> Any:
     """Parse canonical JSON bytes, refusing anything `dumps` would not have produced.
 
-    The value is JSON whose shape nobody has checked yet (Any, not JSONValue: each caller
-    reads the members it expects and checks them)."""
+    The value is JSON whose shape nobody has checked yet: each caller reads the members it
+    expects and checks them."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise CanonicalError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
