@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from voting.markdown import render as render_markdown
 from voting.primaries import Primary
 from voting.qualification import progress
 from voting.refusals import Refused, _
+from voting.unit_of_work import UnitOfWork
 from web.auth import current_user, flash, require_account
 from web.confirm import Confirmation, confirmation_page
 from web.errors import refusal_status
@@ -237,30 +239,52 @@ async def declare_page(request: Request) -> Response:
     return _form_page(request, primary, values, {})
 
 
+# What a posted declaration form does, in the unit of work: (uow, values, photo bytes).
+SaveDeclaration = Callable[[UnitOfWork, dict[str, Any], bytes | None], Awaitable[Candidacy]]
+
+
+async def _save_declaration(
+    request: Request,
+    form: FormData,
+    primary: Primary,
+    candidacy: Candidacy | None,
+    save: SaveDeclaration,
+) -> Candidacy | Response:
+    """The declaration form posted (a new one, or `candidacy` revised): its photo read, then
+    `save` in a unit of work; the saved candidacy, or the form again saying what was wrong."""
+    values = _declaration_values(form)
+    photo_bytes, photo_error = await _photo(form)
+    if photo_error:
+        errors = {"photo": gettext(request)(photo_error)}
+        return _form_page(request, primary, values, errors, candidacy, 413)
+    try:
+        async with request.app.state.units() as uow:
+            return await save(uow, values, photo_bytes)
+    except Refused as exc:
+        errors = {_error_field(exc): refusal_text(request, exc)}
+        return _form_page(request, primary, values, errors, candidacy, refusal_status(exc))
+
+
 async def declare(request: Request) -> Response:
     user = await require_account(request)
     form = await read_form(request)
-    values = _declaration_values(form)
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
-    photo_bytes, photo_error = await _photo(form)
-    if photo_error:
-        return _form_page(
-            request, primary, values, {"photo": gettext(request)(photo_error)}, None, 413
-        )
-    try:
-        async with request.app.state.units() as uow:
-            candidacy = await candidacies.declare(
-                uow.conn, primary, user.id, values, charter_accepted=values["charter"],
-                photo_bytes=photo_bytes,
-            )  # fmt: skip
-            if form.get("submit_now"):
-                candidacy = await candidacies.submit(uow.conn, uow.log, candidacy.id, user.id)
-    except Refused as exc:
-        errors = {_error_field(exc): refusal_text(request, exc)}
-        return _form_page(request, primary, values, errors, None, refusal_status(exc))
-    flash(request, DONE["submitted" if candidacy.status == "submitted" else "declared"])
-    return RedirectResponse(f"/primaries/{primary.slug}/candidates/{candidacy.id}", status_code=303)
+
+    async def save(uow: UnitOfWork, values: dict[str, Any], photo: bytes | None) -> Candidacy:
+        candidacy = await candidacies.declare(
+            uow.conn, primary, user.id, values, charter_accepted=values["charter"],
+            photo_bytes=photo,
+        )  # fmt: skip
+        if form.get("submit_now"):
+            candidacy = await candidacies.submit(uow.conn, uow.log, candidacy.id, user.id)
+        return candidacy
+
+    saved = await _save_declaration(request, form, primary, None, save)
+    if isinstance(saved, Response):
+        return saved
+    flash(request, DONE["submitted" if saved.status == "submitted" else "declared"])
+    return RedirectResponse(f"/primaries/{primary.slug}/candidates/{saved.id}", status_code=303)
 
 
 async def edit_page(request: Request) -> Response:
@@ -282,25 +306,21 @@ async def edit_page(request: Request) -> Response:
 async def edit(request: Request) -> Response:
     user = await require_account(request)
     form = await read_form(request)
-    values = _declaration_values(form)
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
         candidacy = await load_candidacy(request, conn, primary)
     if candidacy.account_id != user.id:
         raise HTTPException(403)
-    photo_bytes, photo_error = await _photo(form)
-    if photo_error:
-        errors = {"photo": gettext(request)(photo_error)}
-        return _form_page(request, primary, values, errors, candidacy, 413)
-    try:
-        async with request.app.state.units() as uow:
-            await candidacies.revise(
-                uow.conn, uow.log, candidacy.id, user.id, values,
-                photo_bytes=photo_bytes, remove_photo=values["remove_photo"],
-            )  # fmt: skip
-    except Refused as exc:
-        errors = {_error_field(exc): refusal_text(request, exc)}
-        return _form_page(request, primary, values, errors, candidacy, refusal_status(exc))
+
+    async def save(uow: UnitOfWork, values: dict[str, Any], photo: bytes | None) -> Candidacy:
+        return await candidacies.revise(
+            uow.conn, uow.log, candidacy.id, user.id, values,
+            photo_bytes=photo, remove_photo=values["remove_photo"],
+        )  # fmt: skip
+
+    saved = await _save_declaration(request, form, primary, candidacy, save)
+    if isinstance(saved, Response):
+        return saved
     flash(request, DONE["saved"])
     return RedirectResponse(f"/primaries/{primary.slug}/candidates/{candidacy.id}", status_code=303)
 
