@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypedDict
+from typing import ClassVar, TypedDict
 
 from voting.majority import Standing
 
@@ -89,11 +89,6 @@ class Definition(EntryBody, kind="definition", checkpoint=True, phase_change=Tru
     trustees: int | None = None
     trustee_threshold: int | None = None
     grade_labels: dict[str, list[str]] | None = None
-
-    @classmethod
-    def of(cls, definition: dict[str, Any]) -> Definition:
-        """From a validated definition (`voting.definition`), which has exactly these members."""
-        return cls(**definition)
 
 
 @dataclass(frozen=True)
