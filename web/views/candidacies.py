@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from voting import candidacies, supports
+from voting.accounts import Account
 from voting.candidacies import MAX_BIO, MAX_NAME, MAX_PHOTO, MAX_PROGRAMME, Candidacy
 from voting.markdown import render as render_markdown
 from voting.primaries import Primary
@@ -77,6 +78,17 @@ async def load_candidacy(request: Request, conn: Any, primary: Primary) -> Candi
     ):
         raise HTTPException(404)
     return candidacy
+
+
+async def _own_candidacy(request: Request, user: Account) -> tuple[Primary, Candidacy]:
+    """The primary and the candidacy the address names, when `user` is the candidate (else
+    404, or 403)."""
+    async with request.app.state.pool.acquire() as conn:
+        primary = await load_primary(request, conn)
+        candidacy = await load_candidacy(request, conn, primary)
+    if candidacy.account_id != user.id:
+        raise HTTPException(403)
+    return primary, candidacy
 
 
 # ------------------------------------------------------------------------------ list, page
@@ -289,11 +301,7 @@ async def declare(request: Request) -> Response:
 
 async def edit_page(request: Request) -> Response:
     user = await require_account(request)
-    async with request.app.state.pool.acquire() as conn:
-        primary = await load_primary(request, conn)
-        candidacy = await load_candidacy(request, conn, primary)
-    if candidacy.account_id != user.id:
-        raise HTTPException(403)
+    primary, candidacy = await _own_candidacy(request, user)
     values = {
         "name": candidacy.name,
         "bio": candidacy.bio,
@@ -306,11 +314,7 @@ async def edit_page(request: Request) -> Response:
 async def edit(request: Request) -> Response:
     user = await require_account(request)
     form = await read_form(request)
-    async with request.app.state.pool.acquire() as conn:
-        primary = await load_primary(request, conn)
-        candidacy = await load_candidacy(request, conn, primary)
-    if candidacy.account_id != user.id:
-        raise HTTPException(403)
+    primary, candidacy = await _own_candidacy(request, user)
 
     async def save(uow: UnitOfWork, values: dict[str, Any], photo: bytes | None) -> Candidacy:
         return await candidacies.revise(
@@ -397,11 +401,7 @@ async def own_action_confirm(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in CONFIRM_ACTIONS:
         raise HTTPException(404)
-    async with request.app.state.pool.acquire() as conn:
-        primary = await load_primary(request, conn)
-        candidacy = await load_candidacy(request, conn, primary)
-    if candidacy.account_id != user.id:
-        raise HTTPException(403)
+    primary, candidacy = await _own_candidacy(request, user)
     page = f"/primaries/{primary.slug}/candidates/{candidacy.id}"
     allowed = ("qualified",) if action == "decline" else ("draft", *VISIBLE, "submitted")
     if candidacy.status not in allowed:
