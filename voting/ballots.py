@@ -18,6 +18,7 @@ random order so that the stored rows no longer follow the log's order.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -129,7 +130,8 @@ async def assigned_candidates(
 
 
 def _id_list(value: Any) -> list[str]:
-    """A jsonb list of candidate ids (text on a connection without the json codec)."""
+    """A jsonb list of candidate ids (text on a connection without the json codec): the
+    column's value, which asyncpg leaves untyped, gets its type here."""
     ids: list[str] = json.loads(value) if isinstance(value, str) else value
     return ids
 
@@ -149,7 +151,7 @@ def display_order(
 
 
 def parse_grades(
-    form: Mapping[str, Any], candidates: Sequence[str], n_grades: int, *, prefix: str = "grade-"
+    form: Mapping[str, object], candidates: Sequence[str], n_grades: int, *, prefix: str = "grade-"
 ) -> dict[str, int | None]:
     """Read ``grade-<candidate>`` fields; None where missing or not a number."""
     grades: dict[str, int | None] = {}
@@ -163,7 +165,7 @@ def parse_grades(
 
 
 def check_choices(
-    grades: Mapping[str, Any],
+    grades: Mapping[str, object],
     assigned: Sequence[str],
     n_grades: int,
     *,
@@ -257,7 +259,7 @@ async def seal_for_signature(
     primary_id: UUID,
     number: int,
     account_id: UUID,
-    grades: Mapping[str, Any],
+    grades: Mapping[str, object],
     blank: bool = False,
     now: datetime | None = None,
 ) -> tuple[bytes, str]:
@@ -287,7 +289,7 @@ async def cast(
     primary_id: UUID,
     number: int,
     account_id: UUID,
-    grades: Mapping[str, Any] | None = None,
+    grades: Mapping[str, object] | None = None,
     blank: bool = False,
     now: datetime | None = None,
     secret_key: str = "",
@@ -356,7 +358,7 @@ async def cast(
     )
     if marked is None and not voter:  # a concurrent cast by the same voter committed first
         raise Refused("already-voted")
-    body: dict[str, Any] = {"round": number, "sealed": b64encode(sealed)}
+    entry = Ballot(round=number, sealed=b64encode(sealed))
     if credential is not None:
         origin = await log_readers.origin(conn, primary_id)
         assert origin is not None, primary_id  # a primary's log is created with it
@@ -364,8 +366,9 @@ async def cast(
         signature = signed.signature if signed is not None else sign_assisted(credential, message)
         if not verify_signature(credential.public_key, message, signature):
             raise Refused("bad-signature")
-        body["credential"] = credential.b64
-        body["credential_sig"] = b64encode(signature)
+        entry = dataclasses.replace(
+            entry, credential=credential.b64, credential_sig=b64encode(signature)
+        )
     return await log.append(
-        conn, primary_id, Ballot(**body), at=now
+        conn, primary_id, entry, at=now
     )  # dated when the round's window was checked open (§9 check 11)

@@ -125,13 +125,9 @@ def nfc(text: str) -> str:
 
 
 def clean_text(
-    value: object,
-    field_name: str,
-    *,
-    max_length: int,
-    required: bool = False,
-    multiline: bool = True,
-) -> str:
+    value: object, field_name: str, *,
+    max_length: int, required: bool = False, multiline: bool = True,
+) -> str:  # fmt: skip
     """A stripped NFC string within `max_length`, without control characters."""
     if value is None:
         value = ""

@@ -20,7 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -30,6 +30,7 @@ from voting import mail
 from voting.accounts import VOTER_NUMBER, InvalidEmail, normalize_email
 from voting.credentials import _origin, citizen_commitment, citizen_secret
 from voting.entry_kinds import AllowList, Approval
+from voting.primaries import LogAppender
 from voting.refusals import Refused
 
 POLICIES = ("email", "allow-list", "approval")
@@ -141,7 +142,7 @@ class AllowListImport:
     count: int  # entries on the list after the import
     invitations: list[Invitation] = field(default_factory=list)  # codes made by this import
     mailed: int = 0
-    body: dict[str, Any] = field(default_factory=dict)  # the `allow-list` log entry's body
+    body: dict[str, object] = field(default_factory=dict)  # the `allow-list` log entry's body
 
 
 def allow_list_digest(emails: list[str], numbers: list[str]) -> str:
@@ -390,7 +391,7 @@ async def import_allow_list(
     *,
     secret_key: str,
     base_url: str = "",
-    log: Any = None,
+    log: LogAppender | None = None,
 ) -> AllowListImport:
     """Replace the primary's allow-list with the CSV's entries (all or nothing).
 
@@ -476,16 +477,16 @@ async def import_allow_list(
         )
     count = len(values)
     removed = int(deleted.split()[-1])
-    body = {
-        "emails": len(emails),
-        "numbers": len(numbers),
-        "added": count - (before - removed),
-        "removed": removed,
-        "digest": allow_list_digest(emails, [row.value for row in numbers]),
-    }
+    entry = AllowList(
+        emails=len(emails),
+        numbers=len(numbers),
+        added=count - (before - removed),
+        removed=removed,
+        digest=allow_list_digest(emails, [row.value for row in numbers]),
+    )
     if log is not None:
-        await log.append(conn, primary_id, AllowList(**body))
-    return AllowListImport(count=count, invitations=invitations, mailed=mailed, body=body)
+        await log.append(conn, primary_id, entry)
+    return AllowListImport(count=count, invitations=invitations, mailed=mailed, body=entry.body())
 
 
 async def claim_invitation(
@@ -592,7 +593,7 @@ async def decide(
     approve: bool,
     now: datetime | None = None,
     secret_key: str = "",
-    log: Any = None,
+    log: LogAppender | None = None,
 ) -> bool:
     """Approve or refuse a request; False when there is no such request.
 
@@ -631,15 +632,15 @@ async def decide(
             " AND status = 'approved'",
             primary_id,
         )
-        body = {
-            "citizen": citizen_commitment(
+        entry = Approval(
+            citizen=citizen_commitment(
                 citizen_secret(secret_key, primary_id, account_id),
                 await _origin(conn, primary_id),
             ),
-            "decision": "removed" if before == "approved" else status,
-            "approved": approved,
-        }
-        await log.append(conn, primary_id, Approval(**body))
+            decision="removed" if before == "approved" else status,
+            approved=approved,
+        )
+        await log.append(conn, primary_id, entry)
     return True
 
 

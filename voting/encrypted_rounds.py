@@ -277,6 +277,10 @@ async def count_round(conn: asyncpg.Connection, round_: Round, origin: str) -> R
     return count
 
 
+# The `tally-sums` and `result` bodies below are those of voting.trustees.publish_sums and
+# voting.results.result_body, returned as they type them.
+
+
 async def publish_round_sums(
     pool: asyncpg.Pool, log: LogService, *, primary_id: UUID, number: int
 ) -> dict[str, Any] | None:

@@ -17,11 +17,14 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import asyncpg
+
+if TYPE_CHECKING:
+    import procrastinate
 
 logger = logging.getLogger("scrutin.jobs")
 
@@ -43,7 +46,7 @@ async def defer(
     conn: asyncpg.Connection,
     queue: str,
     task: str,
-    args: list[dict[str, Any]],
+    args: Sequence[Mapping[str, object]],
     *,
     at: datetime | None = None,
 ) -> None:
@@ -106,7 +109,7 @@ class JobWorker:
         # name -> (cron, task(timestamp)): run once per period by one of the workers
         self.periodic = periodic or {}
 
-    def _app(self) -> Any:
+    def _app(self) -> procrastinate.App:
         import procrastinate
 
         connector = procrastinate.PsycopgConnector(
@@ -146,7 +149,7 @@ class JobWorker:
 
 
 @contextlib.asynccontextmanager
-async def background(work: Coroutine[Any, Any, Any], name: str) -> AsyncIterator[None]:
+async def background(work: Coroutine[object, object, object], name: str) -> AsyncIterator[None]:
     """Run `work` as a task while the block runs; cancel it (and wait for it) when it ends."""
     task = asyncio.create_task(work, name=name)
     try:

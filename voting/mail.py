@@ -34,6 +34,9 @@ from voting import jobs
 
 logger = logging.getLogger("scrutin.mail")
 
+# `transport_for` and `mail_service` take the web app's objects (web.settings.Settings, the
+# Starlette app): voting does not import web, and they arrive through the untyped `app.state`.
+
 MAX_ATTEMPTS = 12
 BATCH_SIZE = 20
 BASE_BACKOFF = timedelta(seconds=30)

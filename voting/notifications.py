@@ -25,11 +25,15 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import asyncpg
 
 from voting import mail
+from voting.definition import DefinitionBody
+
+if TYPE_CHECKING:
+    from voting.candidacies import Candidacy  # which imports this module
 
 KINDS = ("candidacy", "rounds", "results", "withdrawals")
 LANGS = ("fr", "en")
@@ -205,7 +209,12 @@ async def unsubscribe(conn: asyncpg.Connection, account_id: uuid.UUID, kind: str
     )
 
 
-async def preferences(conn: asyncpg.Connection, account_id: uuid.UUID) -> dict[str, Any]:
+class Preferences(TypedDict):
+    lang: str
+    wanted: list[str]  # the kinds of mail the citizen receives, among KINDS
+
+
+async def preferences(conn: asyncpg.Connection, account_id: uuid.UUID) -> Preferences:
     row = await conn.fetchrow("SELECT lang, mail_opt_out FROM accounts WHERE id = $1", account_id)
     assert row is not None, account_id
     return {"lang": row["lang"], "wanted": [k for k in KINDS if k not in row["mail_opt_out"]]}
@@ -309,13 +318,14 @@ async def _primary(conn: asyncpg.Connection, primary_id: uuid.UUID) -> asyncpg.R
     return row
 
 
-def _definition(row: asyncpg.Record) -> dict[str, Any]:
-    value = row["definition"]
-    return json.loads(value) if isinstance(value, str) else dict(value or {})
+def _definition(row: asyncpg.Record) -> DefinitionBody:
+    value = row["definition"]  # jsonb NOT NULL: the primary's validated definition
+    definition: DefinitionBody = json.loads(value) if isinstance(value, str) else value
+    return definition
 
 
 async def candidacy_changed(
-    conn: asyncpg.Connection, candidacy: Any, before: str, reason: str = ""
+    conn: asyncpg.Connection, candidacy: Candidacy, before: str, reason: str = ""
 ) -> None:
     """A candidacy's status changed from `before` to `candidacy.status`."""
     status = candidacy.status

@@ -50,7 +50,7 @@ def qualification_body(candidate: str, supports: int, threshold: int) -> Qualifi
 
 def recount(entries: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, int]:
     """Support counts per candidate from (kind, body) log entries, in log order. The bodies
-    are JSON decoded from the log, of several kinds: `Any` is that untyped boundary."""
+    are JSON decoded from the log, of several kinds: untyped."""
     counts: dict[str, int] = {}
     for kind, body in entries:
         if kind == "support":

@@ -93,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _exact_counts(values: Any, cid: str) -> list[Fraction]:
+def _exact_counts(values: object, cid: str) -> list[Fraction]:
     if not isinstance(values, list):
         raise CaseError(f"profile of {cid!r} must be a list of counts")
     out = []
@@ -108,7 +108,8 @@ def _exact_counts(values: Any, cid: str) -> list[Fraction]:
 
 
 def load_case(path: str | Path) -> dict[str, Any]:
-    """Read and check a case file; returns the keyword arguments of :func:`tally`."""
+    """Read and check a case file; returns the keyword arguments of :func:`tally`, untyped: the
+    policy and default grade go from the file's JSON to `tally` unchecked (it checks them)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -188,7 +189,7 @@ def _table(result: TallyResult, lang: str) -> str:
     return "\n".join(lines)
 
 
-def _json_output(result: TallyResult, lang: str) -> dict[str, Any]:
+def _json_output(result: TallyResult, lang: str) -> dict[str, object]:
     data = result.to_dict()
     return {
         "rule": result.rule,
