@@ -22,6 +22,7 @@ import asyncpg
 from crypto import canonical, keys
 from crypto.ballots import OpenedBallot, check_tally_key, open_ballot
 from crypto.encoding import Base64Error, b64decode, b64encode
+from crypto.json_types import JSONObject
 from voting.entry_kinds import Result, TallyKey
 from voting.grades import grade_scale
 from voting.log import LogService, Queued
@@ -59,7 +60,7 @@ class Tallied:
     result_queued: Queued
 
 
-def read_key_file(data: bytes | str) -> dict[str, Any]:
+def read_key_file(data: bytes | str) -> JSONObject:
     """Parse an uploaded key file; RevealError when it is not one."""
     try:
         value = json.loads(data)

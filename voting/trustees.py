@@ -346,7 +346,7 @@ def check_keygen(state: Ceremony, body: dict[str, Any]) -> tuple[bytes, ...]:
 
 
 async def post_keygen(
-    conn: asyncpg.Connection, log: LogAppender, *, primary_id: UUID, body: Any
+    conn: asyncpg.Connection, log: LogAppender, *, primary_id: UUID, body: object
 ) -> None:
     """Log a trustee's `trustee-keygen` once every trustee is registered."""
     body = _members(body, {"index", "commitments", "pok", "shares", "trustee_sig"})
@@ -381,7 +381,7 @@ async def _record_step(
 
 
 async def post_ack(
-    conn: asyncpg.Connection, log: LogAppender, *, primary_id: UUID, body: Any
+    conn: asyncpg.Connection, log: LogAppender, *, primary_id: UUID, body: object
 ) -> bool:
     """Log a trustee's `trustee-ack`; the last acknowledgement also writes the election key.
     True when the election key was written."""
@@ -533,7 +533,7 @@ class DecryptionPosted:
 
 
 async def post_decryption(
-    conn: asyncpg.Connection, log: LogAppender, *, primary_id: UUID, body: Any
+    conn: asyncpg.Connection, log: LogAppender, *, primary_id: UUID, body: object
 ) -> DecryptionPosted:
     """Log a trustee's `trustee-decryption` for a round after checking every proof."""
     if not isinstance(body, Mapping):
@@ -605,7 +605,7 @@ async def post_decryption(
 
 
 async def accept_decryption(
-    pool: asyncpg.Pool, log: LogService, *, primary_id: UUID, body: Any
+    pool: asyncpg.Pool, log: LogService, *, primary_id: UUID, body: object
 ) -> DecryptionPosted:
     """`post_decryption` in its own unit of work; the k-th share also publishes the round's
     result (`voting.encrypted_rounds.publish_encrypted_result`). `result_published` is true
