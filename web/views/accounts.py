@@ -49,8 +49,8 @@ async def _account_page(
     account_id: UUID,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
-    status: int = 200,
 ) -> Response:
+    """The account page; with `errors` (a form refused), a 400."""
     context = await _account_context(request, account_id)
     profile = context["profile"]
     shown = {"display_name": profile["display_name"], **(values or {})}
@@ -58,7 +58,7 @@ async def _account_page(
         request,
         "accounts/account.html",
         {**context, "values": shown, "errors": errors or {}, "status_labels": STATUS_LABELS},
-        status,
+        400 if errors else 200,
     )
 
 
@@ -112,7 +112,7 @@ async def _saved(
     """After a form of the account page: the page again with its errors (400), or back to it
     with `saved` said."""
     if errors:
-        return await _account_page(request, user.id, values, errors, 400)
+        return await _account_page(request, user.id, values, errors)
     flash(request, saved)
     return RedirectResponse("/account", status_code=303)
 

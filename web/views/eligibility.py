@@ -72,8 +72,8 @@ async def _eligibility_page(
     user: Account,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
-    status_code: int = 200,
 ) -> Response:
+    """The participation page; with `errors` (a claim refused), a 400."""
     async with request.app.state.pool.acquire() as conn:
         status = await eligibility.eligibility(conn, primary.id, user.id)
         held = await eligibility.held_number(conn, primary.id, user.id)
@@ -85,7 +85,7 @@ async def _eligibility_page(
         "values": values or {},
         "errors": errors or {},
     }
-    return render(request, "accounts/eligibility.html", context, status_code)
+    return render(request, "accounts/eligibility.html", context, 400 if errors else 200)
 
 
 async def eligibility_page(request: Request) -> Response:
@@ -138,7 +138,7 @@ async def eligibility_claim(request: Request) -> Response:
         errors[_claim_field(refusal)] = refusal.message
     if errors:
         values = {"voter_number": number}  # the code is not shown back
-        return await _eligibility_page(request, primary, user, values, errors, 400)
+        return await _eligibility_page(request, primary, user, values, errors)
     flash(request, CLAIM_DONE)
     return RedirectResponse(f"/primaries/{primary.slug}/eligibility", status_code=303)
 
