@@ -54,23 +54,13 @@ MAX_PHASES = 12
 # Who signs ballots and supports (docs/audit-log.md §8 "Voter-held credentials").
 CREDENTIALS = ("server", "voter")
 
-BODY_MEMBERS = (
-    "revision", "title", "slug", "description", "threshold", "support_cap", "qualification",
-    "grades", "rule", "missing", "default_grade", "upper_median", "subset_size", "allow_blank",
-    "eligibility", "refuse_disposable", "phases", "witness_policy", "credentials",
-    "ballots", "trustees", "trustee_threshold", "grade_labels",
-)  # fmt: skip
-# The languages a scale's labels may be translated into (`grade_labels`): the ones the pages
-# offer besides French, the language of `grades` (docs/audit-log.md §8).
-LABEL_LANGUAGES = ("en",)
-# Sealed (v1) or encrypted in the voter's browser under the trustees' key (docs/audit-log.md §10).
-BALLOT_MODES = ("sealed", "encrypted")
-MAX_TRUSTEES = 20
-
 
 class DefinitionBody(TypedDict):
-    """What `validate_definition` returns: the `definition` entry's body, exactly the members
-    of `voting.entry_kinds.Definition` (the optional ones absent rather than null)."""
+    """The `definition` body's members, in order (`BODY_MEMBERS`), with their types: what
+    `validate_definition` returns, exactly the fields of its log entry
+    (`voting.entry_kinds.Definition`). An optional member is absent when it takes its default
+    (server credentials, sealed ballots, no witnesses, no translation); `refuse_disposable` is
+    absent from bodies made before it existed."""
 
     revision: int
     title: str
@@ -87,16 +77,23 @@ class DefinitionBody(TypedDict):
     subset_size: int
     allow_blank: bool
     eligibility: str
-    phases: list[dict[str, str]]  # {name, start, end}
-    # Optional: absent means the default (server credentials, sealed ballots, no witnesses,
-    # no translation); `refuse_disposable` is absent from bodies made before it existed.
     refuse_disposable: NotRequired[bool]
+    phases: list[dict[str, str]]  # {name, start, end}
     witness_policy: NotRequired[str]
     credentials: NotRequired[str]
     ballots: NotRequired[str]
     trustees: NotRequired[int]
     trustee_threshold: NotRequired[int]
     grade_labels: NotRequired[dict[str, list[str]]]
+
+
+BODY_MEMBERS = tuple(DefinitionBody.__annotations__)  # in declaration order
+# The languages a scale's labels may be translated into (`grade_labels`): the ones the pages
+# offer besides French, the language of `grades` (docs/audit-log.md §8).
+LABEL_LANGUAGES = ("en",)
+# Sealed (v1) or encrypted in the voter's browser under the trustees' key (docs/audit-log.md §10).
+BALLOT_MODES = ("sealed", "encrypted")
+MAX_TRUSTEES = 20
 
 
 # Merged under untrusted input before `validate_definition` checks every member.
