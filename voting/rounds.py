@@ -65,7 +65,7 @@ class Round:
     number: int
     status: str  # open, closed, tallied
     candidates: list[dict[str, str]]  # [{candidate, name, declaration}] as in round-open
-    # The primary's `DefinitionBody` when the round opened; left `dict[str, Any]` while
+    # The primary's `DefinitionBody` when the round opened, typed as a plain dict while
     # voting.results passes its members to the tally as one dict and tests build partial ones.
     definition: dict[str, Any]
     subset_size: int
