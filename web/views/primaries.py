@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from voting import candidacies, supports
-from voting.candidacies import MODERATION_STATES
+from voting.candidacies import MODERATION_STATES, Candidacy
 from voting.definition import (
     ELIGIBILITY_POLICIES,
     FRENCH_GRADES,
@@ -470,18 +470,29 @@ async def moderation_page(
 MODERATION_ACTIONS = ("accept", "reject", "exclude")
 
 
-async def moderate(request: Request) -> Response:
+async def _moderated(
+    request: Request, actions: Container[str]
+) -> tuple[str, Primary, Candidacy | None]:
+    """The `{action}` of the address (404 unless one of `actions`), the primary (403 unless
+    the caller administers it) and the `{id}` candidacy if it is one of this primary's."""
     await require_account(request)
     action = request.path_params["action"]
-    if action not in MODERATION_ACTIONS:
+    if action not in actions:
         raise HTTPException(404)
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
         await require_primary_admin(request, primary)
         candidacy = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
+    if candidacy is not None and candidacy.primary_id != primary.id:
+        candidacy = None
+    return action, primary, candidacy
+
+
+async def moderate(request: Request) -> Response:
+    action, primary, candidacy = await _moderated(request, MODERATION_ACTIONS)
     form = await read_form(request)
     reason = field(form, "reason", 4000)
-    if candidacy is None or candidacy.primary_id != primary.id:
+    if candidacy is None:
         raise HTTPException(404)
     try:
         async with request.app.state.units() as uow:
@@ -541,15 +552,8 @@ MODERATION_CONFIRMATIONS = {
 async def moderation_confirm(request: Request) -> Response:
     """The second page before refusing or excluding: the consequences, the public reason
     (as typed on the moderation page, still editable) and the POST form."""
-    await require_account(request)
-    action = request.path_params["action"]
-    if action not in MODERATION_CONFIRMATIONS:
-        raise HTTPException(404)
-    async with request.app.state.pool.acquire() as conn:
-        primary = await load_primary(request, conn)
-        await require_primary_admin(request, primary)
-        candidacy = await candidacies.get_candidacy(conn, request.path_params["id"][:40])
-    if candidacy is None or candidacy.primary_id != primary.id:
+    action, primary, candidacy = await _moderated(request, MODERATION_CONFIRMATIONS)
+    if candidacy is None:
         raise HTTPException(404)
     if candidacy.status not in MODERATION_STATES[action]:
         # No confirmation for what the service would refuse: the moderation page, with why.
