@@ -16,16 +16,15 @@ additive notation, computed by libsodium through PyNaCl's bindings.
 Arithmetic on valid input never raises: a product that is the identity (scalar 0) is the
 identity's encoding, which :func:`point` never accepts from outside.
 
-Proofs here are in challenge form ``(c, s)``: the verifier recomputes the commitments and
-then the challenge. The hash binds, in order: the caller's context parts, the statement and
-the commitments (see :func:`prove_knowledge`, :func:`prove_dleq`).
+The proofs built on this group are where they are used: the ballots' disjunctive
+Chaum–Pedersen proofs in crypto/encrypted_ballots.py, the trustees' proofs of knowledge and
+decryption proofs in crypto/trustees.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
 import nacl.utils
 from nacl import bindings as _b
@@ -224,108 +223,3 @@ def encode_text(text: str) -> bytes:
 def encode_int(n: int) -> bytes:
     """A hash part made of an integer: its decimal ASCII digits."""
     return str(int(n)).encode("ascii")
-
-
-# -- Schnorr proof of knowledge of x with X = x·G ------------------------------------------
-@dataclass(frozen=True)
-class Proof:
-    """A sigma proof in challenge form: challenge c and response s (32-byte scalars)."""
-
-    challenge: bytes
-    response: bytes
-
-    def to_bytes(self) -> bytes:
-        return self.challenge + self.response
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Proof:
-        """64 bytes: c then s, both canonical scalars; :class:`GroupError` otherwise."""
-        if len(data) != 2 * SCALAR_SIZE:
-            raise GroupError("a proof is 64 bytes (challenge, response)")
-        return cls(scalar(data[:32]), scalar(data[32:]))
-
-
-def prove_knowledge(
-    secret: bytes,
-    purpose: str,
-    context: Sequence[bytes] = (),
-    *,
-    rng: RandomSource | None = None,
-) -> Proof:
-    """Proof of knowledge of ``secret`` for X = secret·G.
-
-    w random, A = w·G, c = H(purpose; context…, X, A) (:func:`hash_to_scalar`), s = w + c·x.
-    """
-    public = base_mul(secret)
-    w = random_scalar(rng)
-    commitment = base_mul(w)
-    c = hash_to_scalar(purpose, [*context, public, commitment])
-    return Proof(c, scalar_add(w, scalar_mul(c, secret)))
-
-
-def verify_knowledge(
-    public: bytes, proof: Proof, purpose: str, context: Sequence[bytes] = ()
-) -> bool:
-    """A = s·G − c·X; accept iff c = H(purpose; context…, X, A). X must be a valid point."""
-    if not (is_point(public) and is_scalar(proof.challenge) and is_scalar(proof.response)):
-        return False
-    commitment = sub(base_mul(proof.response), mul(proof.challenge, public))
-    return hash_to_scalar(purpose, [*context, public, commitment]) == proof.challenge
-
-
-# -- Chaum–Pedersen proof of discrete-logarithm equality -----------------------------------
-def prove_dleq(
-    secret: bytes,
-    g1: bytes,
-    g2: bytes,
-    purpose: str,
-    context: Sequence[bytes] = (),
-    *,
-    rng: RandomSource | None = None,
-) -> Proof:
-    """Proof that h1 = x·g1 and h2 = x·g2 share x = ``secret``.
-
-    w random, A1 = w·g1, A2 = w·g2, c = H(purpose; context…, g1, h1, g2, h2, A1, A2),
-    s = w + c·x.
-    """
-    h1, h2 = mul(secret, g1), mul(secret, g2)
-    w = random_scalar(rng)
-    a1, a2 = mul(w, g1), mul(w, g2)
-    c = hash_to_scalar(purpose, [*context, g1, h1, g2, h2, a1, a2])
-    return Proof(c, scalar_add(w, scalar_mul(c, secret)))
-
-
-def verify_dleq(
-    g1: bytes,
-    h1: bytes,
-    g2: bytes,
-    h2: bytes,
-    proof: Proof,
-    purpose: str,
-    context: Sequence[bytes] = (),
-) -> bool:
-    """A1 = s·g1 − c·h1, A2 = s·g2 − c·h2; accept iff c = H(purpose; context…, g1, h1, g2,
-    h2, A1, A2). All four points must be valid points."""
-    if not all(is_point(p) for p in (g1, h1, g2, h2)):
-        return False
-    if not (is_scalar(proof.challenge) and is_scalar(proof.response)):
-        return False
-    c, s = proof.challenge, proof.response
-    a1 = sub(mul(s, g1), mul(c, h1))
-    a2 = sub(mul(s, g2), mul(c, h2))
-    return hash_to_scalar(purpose, [*context, g1, h1, g2, h2, a1, a2]) == c
-
-
-def lagrange_at_zero(indices: Sequence[int]) -> dict[int, bytes]:
-    """λ_j = Π_{m ≠ j} m / (m − j) mod L for distinct non-zero indices, as scalars."""
-    if len(set(indices)) != len(indices) or any(i % L == 0 for i in indices):
-        raise GroupError("Lagrange interpolation needs distinct non-zero indices")
-    out = {}
-    for j in indices:
-        num, den = 1, 1
-        for m in indices:
-            if m != j:
-                num = num * m % L
-                den = den * (m - j) % L
-        out[j] = scalar_from_int(num * pow(den, -1, L))
-    return out
