@@ -760,24 +760,24 @@ async def _answer(
     candidacy_id: uuid.UUID | str,
     account_id: uuid.UUID,
     *,
-    status: str,
+    answer: str,
 ) -> Candidacy:
     """A qualified candidate confirms (`confirmed`) or declines (`declined`) taking part in
-    the vote, until round 1 opens."""
+    the vote, until round 1 opens: `answer` is the candidacy's new status."""
     primary, candidacy = await lock_candidacy(conn, candidacy_id)
     _owner(candidacy, account_id)
     _state(candidacy, ("qualified",))
     if await voting_has_started(conn, primary.id):
         raise Refused("candidate-list-closed")
-    return await _set_status(conn, log, candidacy, status, status)
+    return await _set_status(conn, log, candidacy, answer, answer)
 
 
 # The candidate's answer, as the pages and the API call it: (conn, log, candidacy, account).
 Answer = Callable[
     [asyncpg.Connection, LogAppender, uuid.UUID | str, uuid.UUID], Awaitable[Candidacy]
 ]
-confirm: Answer = partial(_answer, status="confirmed")
-decline: Answer = partial(_answer, status="declined")
+confirm: Answer = partial(_answer, answer="confirmed")
+decline: Answer = partial(_answer, answer="declined")
 
 
 async def lapse_unconfirmed(
