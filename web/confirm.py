@@ -29,8 +29,8 @@ class Confirmation:
     title: str
     consequences: list[str]
     button: str
-    action: str  # where the POST goes
-    back: str  # where "cancel" leads
+    action: str = ""  # where the POST goes (set when the page is shown)
+    back: str = ""  # where "cancel" leads (set when the page is shown)
     params: dict[str, Any] = field(default_factory=dict)
     reason_label: str | None = None  # a text field named "reason", when the action takes one
     reason: str = ""

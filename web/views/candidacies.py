@@ -375,8 +375,6 @@ CONFIRM_ACTIONS = {
             _("Le renoncement est inscrit au journal public."),
         ],
         button=_("Renoncer définitivement"),
-        action="",
-        back="",
     ),
     "withdraw": Confirmation(
         title=_("Retirer votre candidature ?"),
@@ -388,8 +386,6 @@ CONFIRM_ACTIONS = {
             _("Le retrait et son motif, si vous en donnez un, sont inscrits au journal public."),
         ],
         button=_("Retirer ma candidature définitivement"),
-        action="",
-        back="",
         reason_label=_("Motif du retrait (facultatif, public)"),
     ),
 }

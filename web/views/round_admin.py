@@ -209,8 +209,6 @@ CLOSE_CONFIRMATION = Confirmation(
         ),
     ],
     button=_("Clore le tour définitivement"),
-    action="",
-    back="",
 )
 CLOSE_ENCRYPTED = _(
     "La participation et les sommes chiffrées des bulletins sont inscrites au journal public ; "
