@@ -57,7 +57,7 @@ CREDENTIALS = ("server", "voter")
 
 class DefinitionBody(TypedDict):
     """The `definition` body's members, in order (`BODY_MEMBERS`), with their types: what
-    `validate_definition` returns, exactly the fields of its log entry
+    `validate_definition` returns, and the members of its log entry
     (`voting.entry_kinds.Definition`). An optional member is absent when it takes its default
     (server credentials, sealed ballots, no witnesses, no translation); `refuse_disposable` is
     absent from bodies made before it existed."""

@@ -24,6 +24,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, TypedDict
 
+from voting.definition import DefinitionBody
 from voting.majority import Standing
 
 
@@ -64,31 +65,14 @@ class EntryBody:
 
 @dataclass(frozen=True)
 class Definition(EntryBody, kind="definition", checkpoint=True, phase_change=True):
-    """The primary's rules, at creation and at each revision (the schedule is in `phases`)."""
+    """The primary's rules, at creation and at each revision (the schedule is in `phases`):
+    a validated definition, whose members (`voting.definition.DefinitionBody`, declared once
+    there) are the body's."""
 
-    revision: int
-    title: str
-    slug: str
-    description: str
-    threshold: int
-    support_cap: int
-    qualification: str
-    grades: list[str]
-    rule: str
-    missing: str
-    default_grade: int
-    upper_median: bool
-    subset_size: int
-    allow_blank: bool
-    eligibility: str
-    phases: list[dict[str, str]]
-    refuse_disposable: bool | None = None
-    witness_policy: str | None = None
-    credentials: str | None = None
-    ballots: str | None = None
-    trustees: int | None = None
-    trustee_threshold: int | None = None
-    grade_labels: dict[str, list[str]] | None = None
+    members: DefinitionBody
+
+    def body(self) -> dict[str, object]:
+        return dict(self.members)
 
 
 @dataclass(frozen=True)

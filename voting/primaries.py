@@ -189,7 +189,7 @@ async def create_primary(
         created_by,
     )
     await log.create_log(conn, row["id"], body["slug"])
-    await log.append(conn, row["id"], Definition(**body))
+    await log.append(conn, row["id"], Definition(body))
     return Primary.from_row(row)
 
 
@@ -313,7 +313,7 @@ async def update_definition(
         by,
     )
     # Dated at the instant the schedule change was checked against (§9 check 11).
-    await log.append(conn, primary_id, Definition(**body), at=now)
+    await log.append(conn, primary_id, Definition(body), at=now)
     return Primary.from_row(row)
 
 

@@ -15,6 +15,7 @@ from audit.envelope import BODY_SHAPES, check_body
 from voting.entry_kinds import (
     ENTRY_KINDS,
     PHASE_CHANGE_KINDS,
+    Definition,
     EntryBody,
     Qualification,
     Support,
@@ -57,21 +58,40 @@ def test_the_registry_has_exactly_the_verifiers_kinds() -> None:
     assert sorted(ENTRY_KINDS) == sorted(BODY_SHAPES)
 
 
+def _members(cls: type[EntryBody]) -> dict[str, tuple[type, bool]]:
+    """(base type, optional) of each body member a kind declares: its dataclass fields
+    (optional: `X | None = None`), or for `definition` the TypedDict its one field holds
+    (optional: NotRequired)."""
+    if cls is Definition:
+        declared = typing.get_type_hints(cls)["members"]
+        members = {}
+        for name, hint in typing.get_type_hints(declared, include_extras=True).items():
+            optional = typing.get_origin(hint) is typing.NotRequired
+            base = typing.get_args(hint)[0] if optional else hint
+            members[name] = (typing.get_origin(base) or base, optional)
+        return members
+    hints = typing.get_type_hints(cls)
+    members = {}
+    for f in dataclasses.fields(cls):
+        base, optional = _field_type(hints[f.name])
+        if optional:
+            assert f.default is None, f"{cls.kind}.{f.name}: optional members default None"
+        members[f.name] = (base, optional)
+    return members
+
+
 @pytest.mark.parametrize("kind", sorted(BODY_SHAPES))
 def test_each_kind_has_the_verifiers_members_and_types(kind: str) -> None:
     cls = ENTRY_KINDS[kind]
     assert cls.kind == kind
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    members = _members(cls)
     shape = BODY_SHAPES[kind]
-    assert set(fields) == set(shape), kind
+    assert set(members) == set(shape), kind
     for name, member in shape.items():
-        base, optional = _field_type(hints[name])
+        base, optional = members[name]
         assert base is _python_type(member), f"{kind}.{name}"
         spec_optional = isinstance(member, dict) and "optional" in member
         assert optional is spec_optional, f"{kind}.{name}: optional in one, not the other"
-        if optional:
-            assert fields[name].default is None, f"{kind}.{name}: optional members default None"
 
 
 def test_an_optional_member_left_out_is_absent_from_the_body() -> None:
