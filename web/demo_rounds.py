@@ -237,7 +237,9 @@ def _encrypted_lines(settings: Settings, base: str) -> list[str]:
         f"{base}/rounds/2/vote",
         f"  the trustees' key files: {folders[0].parent}; after closing round 2, two of them run",
         f"  scrutin trustee decrypt --url {settings.base_url} --primary {ENCRYPTED_SLUG} "
-        f"--round 2 --key {folders[0]}",
+        f"--round 2 --min-ballots 1 --key {folders[0]}",
+        "  (a trustee refuses sums of fewer than 10 ballots unless told otherwise: a demo round "
+        "has few voters)",
         f"  the demo voters of round 2 above vote here too ({VISITOR_KEY_EMAIL}: restore the "
         f"same recovery code on {base}/credential, the browser then encrypts the ballot)",
     ]
