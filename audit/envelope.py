@@ -133,14 +133,21 @@ BODY_SHAPES: dict[str, dict[str, Shape]] = {
     },
     # §10 "Key ceremony" and "Encrypted tally"
     "trustee": {"index": "int", "name": "str", "signing_key": "b64key", "box_key": "b64key"},
+    "ceremony-restart": {"attempt": "int", "replaced": ["list", "int"], "reason": "str"},
     "trustee-keygen": {
         "index": "int",
         "commitments": ["nonempty-list", "b64key"],
         "pok": "b64-64",
         "shares": ["list", {"obj": {"box": "b64", "to": "int"}}],
+        "attempt": {"optional": "int"},  # present exactly from attempt 2 on (check 14)
         "trustee_sig": "b64-64",
     },
-    "trustee-ack": {"index": "int", "complaints": ["list", "int"], "trustee_sig": "b64-64"},
+    "trustee-ack": {
+        "index": "int",
+        "complaints": ["list", "int"],
+        "attempt": {"optional": "int"},
+        "trustee_sig": "b64-64",
+    },
     "election-key": {
         "public_key": "b64key",
         "verification_keys": ["nonempty-list", "b64key"],

@@ -10,6 +10,7 @@ Chaum–Pedersen proof against the trustee's verification key. Written from the 
 from __future__ import annotations
 
 import base64
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,9 @@ from audit.canonical import encode
 
 if TYPE_CHECKING:  # report imports this module
     from audit.report import Check
+
+# The entries check 14 replays (§9 check 14), in the order §10 "Key ceremony" numbers them.
+CEREMONY_KINDS = ("trustee", "trustee-keygen", "trustee-ack", "election-key", "ceremony-restart")
 
 NAMES = {14: ("garants : cérémonie des clés", "trustees: key ceremony")}
 
@@ -96,8 +100,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "complaint": (
         "le garant {trustee} se plaint des parts de {dealers} : aucune clé d'élection ne "
-        "doit suivre",
-        "trustee {trustee} complains about the shares of {dealers}: no election key may follow",
+        "doit suivre dans cette tentative",
+        "trustee {trustee} complains about the shares of {dealers}: no election key may follow "
+        "in this attempt",
     ),
     "election-key-early": (
         "clé d'élection avant les accusés sans plainte des {n} garants",
@@ -107,6 +112,43 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "election-key-differs": (
         "clé d'élection : {name} publié diffère du recalcul à partir des engagements",
         "election key: the published {name} differs from the one recomputed from the commitments",
+    ),
+    "restart-early": (
+        "redémarrage de la cérémonie avant l'enregistrement des {n} garants",
+        "ceremony restart before all {n} trustees are registered",
+    ),
+    "restart-after-key": (
+        "redémarrage de la cérémonie après la clé d'élection",
+        "ceremony restart after the election key",
+    ),
+    "restart-attempt": (
+        "redémarrage : tentative {attempt}, la suivante est la {expected}",
+        "restart: attempt {attempt}, the next one is {expected}",
+    ),
+    "restart-replaced": (
+        "redémarrage : les garants remplacés ne sont pas des indices de 1 … {n} en ordre "
+        "strictement croissant",
+        "restart: the replaced trustees are not indexes of 1 … {n} in strictly increasing order",
+    ),
+    "restart-reason": (
+        "redémarrage : motif de 1 à 500 caractères attendu, sans espace aux extrémités ni "
+        "caractère de contrôle",
+        "restart: a reason of 1 to 500 characters expected, without white space at either end "
+        "or control characters",
+    ),
+    "attempt-mismatch": (
+        "« {kind} » du garant {trustee} : membre attempt {stated}, attendu {expected} "
+        "(tentative en cours : {attempt})",
+        "{kind!r} by trustee {trustee}: member attempt {stated}, expected {expected} "
+        "(current attempt: {attempt})",
+    ),
+    "restart": (
+        "tentative {attempt} : garant(s) remplacé(s) {replaced} ; motif : {reason}",
+        "attempt {attempt}: trustee(s) replaced {replaced}; reason: {reason}",
+    ),
+    "restart-same": (
+        "tentative {attempt} : mêmes garants, nouveau tirage ; motif : {reason}",
+        "attempt {attempt}: same trustees, new draw; reason: {reason}",
     ),
     "ceremony-after-roll": (
         "« {kind} » après la liste figée du tour 1 : la cérémonie doit la précéder",
@@ -156,6 +198,15 @@ def ipart(n: int) -> bytes:
     return str(n).encode("ascii")
 
 
+def reason_ok(text: str) -> bool:
+    """§10 item 5: 1 to 500 characters (NFC: §2), stripped, no control character but \\n and \\t."""
+    return (
+        1 <= len(text) <= 500
+        and text == text.strip()
+        and not any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t" for c in text)
+    )
+
+
 def verify_pok(origin: str, index: int, commitments: Sequence[bytes], proof: bytes) -> bool:
     """Schnorr proof of knowledge of a_0 (commitments[0] = a_0·G): c || s."""
     if len(proof) != 64:
@@ -198,12 +249,14 @@ class Ceremony:
     election_index: int | None = None
     roll_seen: bool = False
     complained: bool = False
+    attempt: int = 1  # §10 item 5: each ceremony-restart starts the next attempt
+    registered: list[Trustee] = field(default_factory=list)  # every attempt's trustees
 
     # -- definitions ----------------------------------------------------------------------
     def definition(self, index: int, body: dict[str, Any]) -> None:
         encrypted = body.get("ballots") == "encrypted"
         n, k = body.get("trustees", 0), body.get("trustee_threshold", 0)
-        if self.trustees and (encrypted, n, k) != (self.encrypted, self.n, self.k):
+        if self.registered and (encrypted, n, k) != (self.encrypted, self.n, self.k):
             for name, old, new in (("ballots", self.encrypted, encrypted), ("trustees", self.n, n),
                                    ("trustee_threshold", self.k, k)):  # fmt: skip
                 if old != new:
@@ -241,7 +294,47 @@ class Ceremony:
             return
         if self.roll_seen:
             check.fail(index, "ceremony-after-roll", kind=kind)
+        if kind in ("trustee-keygen", "trustee-ack") and not self._attempt_matches(
+            index, kind, body
+        ):
+            return
         getattr(self, "_" + kind.replace("-", "_"))(index, body)
+
+    def _attempt_matches(self, index: int, kind: str, body: dict[str, Any]) -> bool:
+        """§10: `attempt` is present exactly from attempt 2 on, and names the current one."""
+        expected = self.attempt if self.attempt >= 2 else None
+        if body.get("attempt") == expected:
+            return True
+        self.check.fail(index, "attempt-mismatch", kind=kind, trustee=body["index"],
+                        stated=body.get("attempt", "absent"), expected=expected or "absent",
+                        attempt=self.attempt)  # fmt: skip
+        return False
+
+    def _ceremony_restart(self, index: int, body: dict[str, Any]) -> None:
+        """§10 item 5. A failing restart is reported and still takes effect."""
+        check, n = self.check, self.n
+        if self.election_index is not None:
+            check.fail(index, "restart-after-key")
+        if len(self.trustees) < n:
+            check.fail(index, "restart-early", n=n)
+        attempt, replaced = body["attempt"], body["replaced"]
+        if attempt != self.attempt + 1:
+            check.fail(index, "restart-attempt", attempt=attempt, expected=self.attempt + 1)
+        if replaced != sorted(set(replaced)) or any(not 1 <= j <= n for j in replaced):
+            check.fail(index, "restart-replaced", n=n)
+        if not reason_ok(body["reason"]):
+            check.fail(index, "restart-reason")
+        self.attempt = attempt
+        for j in replaced:
+            self.trustees.pop(j, None)
+        for t in self.trustees.values():
+            t.commitments, t.acked, t.complaints = None, False, []
+        self.keygen_started = self.complained = False
+        if replaced:
+            dropped = ", ".join(map(str, replaced))
+            check.note("restart", attempt=attempt, replaced=dropped, reason=body["reason"])
+        else:
+            check.note("restart-same", attempt=attempt, reason=body["reason"])
 
     def _trustee(self, index: int, body: dict[str, Any]) -> None:
         i = body["index"]
@@ -254,7 +347,7 @@ class Ceremony:
             self.check.fail(index, "trustee-name", trustee=i)
         sk = base64.b64decode(body["signing_key"])
         bk = base64.b64decode(body["box_key"])
-        for t in self.trustees.values():
+        for t in self.registered:
             if t.signing_key == sk:
                 self.check.fail(index, "trustee-key-reused", trustee=i, which="signing_key",
                                 other=t.index)  # fmt: skip
@@ -262,6 +355,7 @@ class Ceremony:
                 self.check.fail(index, "trustee-key-reused", trustee=i, which="box_key",
                                 other=t.index)  # fmt: skip
         self.trustees[i] = Trustee(i, index, sk, bk)
+        self.registered.append(self.trustees[i])
 
     def _trustee_keygen(self, index: int, body: dict[str, Any]) -> None:
         self.keygen_started = True
@@ -359,7 +453,8 @@ class Ceremony:
             self.check.note("ceremony-done", n=self.n, k=self.k)
         elif self.encrypted:
             state = (
-                f"{len(self.trustees)}/{self.n} registered, "
+                (f"attempt {self.attempt}: " if self.attempt >= 2 else "")
+                + f"{len(self.trustees)}/{self.n} registered, "
                 f"{sum(t.commitments is not None for t in self.trustees.values())} keygen, "
                 f"{sum(t.acked for t in self.trustees.values())} ack"
             )

@@ -24,7 +24,7 @@ from audit.shard import Part, PartError, RoundProofs, combine, shard_of
 from audit.signatures import verify_chunk
 from audit.sources import TILE_HEIGHT, TILE_WIDTH, LogData, tile_path
 from audit.timeline import check_timeline
-from audit.trustees import Ceremony
+from audit.trustees import CEREMONY_KINDS, Ceremony
 from audit.witness import check_witnesses, latest_policy
 
 Progress = Callable[[str, int, int], None]
@@ -407,7 +407,7 @@ class Verification:
                 if index != 0:
                     c6.fail(index, "before-definition", kind=kind)
                 continue
-            if kind in ("trustee", "trustee-keygen", "trustee-ack", "election-key"):
+            if kind in CEREMONY_KINDS:
                 self.ceremony.entry(index, kind, body)  # check 14
                 continue
             if kind == "roll":

@@ -105,6 +105,8 @@ class EncryptedPrimary:
             for j in range(1, self.n + 1)
         ]
         self.ballots: list[tuple[int, SigningKey, dict[str, int], Any]] = []
+        self.attempt = 1  # the ceremony's current attempt (§10 item 5)
+        self.restarts = 0
 
     def _candidacy(self, x: str, action: str) -> dict[str, Any]:
         return {
@@ -123,18 +125,31 @@ class EncryptedPrimary:
         return {**body, "trustee_sig": trustee_sig(t.signing, kind, self.origin, body)}
 
     # -- the key ceremony ---------------------------------------------------------------------
-    def ceremony(self, *, election_key: bool = True) -> None:
-        b, origin = self.b, self.origin
+    def ceremony(self, *, election_key: bool = True,
+                 complaints: dict[int, list[int]] | None = None) -> None:  # fmt: skip
+        """Register every trustee, then run an attempt (§10 "Key ceremony")."""
+        self.register()
+        self.attempt_round(election_key=election_key, complaints=complaints)
+
+    def register(self, which: list[int] | None = None) -> None:
+        """`trustee` entries for the trustees of these indexes (all by default)."""
         for t in self.trustees:
-            self.index[f"trustee-{t.index}"] = b.add(
-                "trustee",
-                {
-                    "index": t.index,
-                    "name": f"Administrateur {t.index}",
-                    "signing_key": pub(t.signing),
-                    "box_key": b64(bytes(t.box.public_key)),
-                },
-            )
+            if which is None or t.index in which:
+                self.index[f"trustee-{t.index}"] = self.b.add(
+                    "trustee",
+                    {
+                        "index": t.index,
+                        "name": f"Administrateur {t.index}",
+                        "signing_key": pub(t.signing),
+                        "box_key": b64(bytes(t.box.public_key)),
+                    },
+                )
+
+    def attempt_round(self, *, election_key: bool = True,
+                      complaints: dict[int, list[int]] | None = None) -> None:  # fmt: skip
+        """Every trustee's keygen then ack (with `complaints` by index), then the
+        election-key unless told not to (or a complaint stops the attempt)."""
+        b, origin = self.b, self.origin
         for t in self.trustees:
             t.dealing = tm.deal(origin, t.index, self.k)
         for t in self.trustees:
@@ -163,29 +178,53 @@ class EncryptedPrimary:
                 "shares": shares,
             }
             self.index[f"keygen-{t.index}"] = b.add(
-                "trustee-keygen", self.sign(t, "trustee-keygen", body)
+                "trustee-keygen", self.sign(t, "trustee-keygen", self.attempt_body(body))
             )
         for t in self.trustees:
             t.secret = tm.secret_share(d.dealing.share_for(t.index) for d in self.trustees)  # type: ignore[union-attr]
-            body = {"index": t.index, "complaints": []}
-            self.index[f"ack-{t.index}"] = b.add("trustee-ack", self.sign(t, "trustee-ack", body))
+            body = {"index": t.index, "complaints": (complaints or {}).get(t.index, [])}
+            self.index[f"ack-{t.index}"] = b.add(
+                "trustee-ack", self.sign(t, "trustee-ack", self.attempt_body(body))
+            )
         commitments = [t.dealing.commitments for t in self.trustees]  # type: ignore[union-attr]
         self.public_key = tm.election_key(commitments)
         self.verification_keys = [tm.verification_key(commitments, t.index) for t in self.trustees]
-        if election_key:
-            self.index["election-key"] = b.add(
-                "election-key",
-                {
-                    "public_key": b64(self.public_key),
-                    "verification_keys": [b64(v) for v in self.verification_keys],
-                    "trustees": self.n,
-                    "threshold": self.k,
-                },
-            )
+        if election_key and not complaints:
+            self.index["election-key"] = b.add("election-key", self.election_key_body())
 
-    def open(self) -> int:
+    def election_key_body(self) -> dict[str, Any]:
+        return {
+            "public_key": b64(self.public_key),
+            "verification_keys": [b64(v) for v in self.verification_keys],
+            "trustees": self.n,
+            "threshold": self.k,
+        }
+
+    def attempt_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """§10: a keygen's or ack's `attempt`, present from attempt 2 on."""
+        return {**body, "attempt": self.attempt} if self.attempt >= 2 else body
+
+    def restart(self, replaced: list[int], reason: str = "Le garant 2 a envoyé une part fausse.",
+                *, attempt: int | None = None) -> int:  # fmt: skip
+        """The organiser's `ceremony-restart` (§10 item 5): the next attempt starts, and the
+        trustees of `replaced` get new keys (to register with `register(replaced)`)."""
+        self.attempt = self.attempt + 1 if attempt is None else attempt
+        self.restarts += 1
+        for j in replaced:
+            if 1 <= j <= self.n:
+                seed = bytes([j, self.restarts])
+                self.trustees[j - 1] = TrusteeKeys(
+                    j,
+                    SigningKey(hashlib.sha256(b"trustee-sign" + seed).digest()),
+                    PrivateKey(hashlib.sha256(b"trustee-box" + seed).digest()),
+                )
+        body = {"attempt": self.attempt, "replaced": replaced, "reason": reason}
+        self.index[f"restart-{self.attempt}"] = self.b.add("ceremony-restart", body)
+        return self.index[f"restart-{self.attempt}"]
+
+    def roll(self) -> int:
         keys = list(self.keys.values())
-        self.b.add(
+        return self.b.add(
             "roll",
             {
                 "round": 1,
@@ -194,6 +233,11 @@ class EncryptedPrimary:
                 "digest": roll_digest([pub(k) for k in keys]),
             },
         )
+
+    def open(self, *, roll: bool = True) -> int:
+        """Round 1's roll (unless already written) and round-open."""
+        if roll:
+            self.roll()
         self.b.advance_to("2026-02-01T00:00:00Z")
         self.index["round-open"] = self.b.add(
             "round-open",

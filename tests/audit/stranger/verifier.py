@@ -570,9 +570,17 @@ BODIES: dict[str, dict[str, Any]] = {
         "commitments": ("list", "b64key"),
         "pok": "b64sig",
         "shares": ("list", {"box": "b64", "to": "int"}),
+        "attempt?": "int",  # §10 "The `attempt` member"
         "trustee_sig": "b64sig",
     },
-    "trustee-ack": {"index": "int", "complaints": ("list", "int"), "trustee_sig": "b64sig"},
+    "trustee-ack": {
+        "index": "int",
+        "complaints": ("list", "int"),
+        "attempt?": "int",
+        "trustee_sig": "b64sig",
+    },
+    # §10 item 5; §9 check 4: its values beyond the types are check 14's.
+    "ceremony-restart": {"attempt": "int", "replaced": ("list", "int"), "reason": "str"},
     "election-key": {
         "public_key": "b64key",
         "verification_keys": ("list", "b64key"),
@@ -1373,11 +1381,13 @@ def _ceremony(
         report.fail(14, i, reason)
 
     encrypted = False
-    trustees: dict[int, dict[str, Any]] = {}
+    trustees: dict[int, dict[str, Any]] = {}  # registered in the current attempt
     keygens: dict[int, dict[str, Any]] = {}
     acks: dict[int, dict[str, Any]] = {}
     frozen: tuple[Any, Any, Any] | None = None
     roll_1 = False
+    attempt = 1  # §10 item 5: 1 until a ceremony-restart, then its `attempt`
+    ever: list[dict[str, Any]] = []  # every trustee entry registered, of any attempt
     if not entries or entries[0][0] != 0 or entries[0][1]["kind"] != "definition":
         return cer  # no readable definition: check 6 fails, the ceremony has no rules
     for i, env in entries:
@@ -1385,7 +1395,8 @@ def _ceremony(
         if kind == "roll":
             roll_1 = roll_1 or body["round"] == 1
             continue
-        if kind in ("trustee", "trustee-keygen", "trustee-ack", "election-key") and roll_1:
+        ceremony_kinds = ("trustee", "trustee-keygen", "trustee-ack", "election-key")
+        if kind in (*ceremony_kinds, "ceremony-restart") and roll_1:
             # §9 check 14: a ceremony entry after round 1's roll fails, and is replayed like
             # the others (settled: it was an AMBIGUITY, §10 said "come before" and no check).
             fail(i, "a ceremony entry after round 1's roll")
@@ -1398,6 +1409,47 @@ def _ceremony(
                 continue
             if encrypted:
                 cer.n, cer.k = body["trustees"], body["trustee_threshold"]
+            continue
+        if kind in ("trustee-keygen", "trustee-ack", "ceremony-restart") and not encrypted:
+            # §9 check 14: "fails (`trustee-not-encrypted`) and is ignored".
+            fail(i, f'a {kind} without `ballots: "encrypted"`')
+            continue
+        if kind in ("trustee-keygen", "trustee-ack") and body.get("attempt") != (
+            attempt if attempt >= 2 else None
+        ):
+            # §10 "The `attempt` member": fails and is ignored, nothing else checked on it.
+            report.fail(
+                14, i, f"{kind}: `attempt` is not the current attempt's", "attempt-mismatch"
+            )
+            continue
+        if kind == "ceremony-restart":
+            # §10 item 5 and §9 check 14.
+            if len(trustees) != cer.n:
+                report.fail(
+                    14, i, "a restart before all n trustees are registered", "restart-early"
+                )
+            if cer.election_key is not None:
+                report.fail(14, i, "a restart after the election-key", "restart-after-key")
+            if body["attempt"] != attempt + 1:
+                report.fail(14, i, "a restart's attempt is not the next", "restart-attempt")
+            rep = body["replaced"]
+            increasing = all(a < b for a, b in itertools.pairwise(rep))
+            if not increasing or any(not 1 <= j <= cer.n for j in rep):
+                report.fail(14, i, "replaced: not increasing indexes of 1 … n", "restart-replaced")
+            why = body["reason"]
+            if (
+                not 1 <= len(why) <= 500
+                or why.strip() != why
+                or any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t" for c in why)
+            ):
+                report.fail(14, i, "a restart's reason is not as §10 item 5 says", "restart-reason")
+            # "The restart takes effect even when it fails."
+            attempt = body["attempt"]
+            for j in rep:
+                trustees.pop(j, None)
+                cer.signing.pop(j, None)
+            keygens.clear()
+            acks.clear()
             continue
         if kind == "trustee":
             j = body["index"]
@@ -1415,9 +1467,10 @@ def _ceremony(
                     frozen = ("encrypted", cer.n, cer.k)
                 # §9 check 14: a trustee with a bad name or a reused key fails once and
                 # "still counts as posted" (no cascade).
+                # §10 item 1: "no two trustees, of any attempt, share" a key.
                 if any(
                     t["signing_key"] == body["signing_key"] or t["box_key"] == body["box_key"]
-                    for t in trustees.values()
+                    for t in ever
                 ):
                     fail(i, "two trustees share a signing_key or a box_key")
                 # §10 "name (string, 1 to 200 characters: check 14)"; §9 check 4 says it is
@@ -1425,6 +1478,7 @@ def _ceremony(
                 elif not 1 <= len(body["name"]) <= 200:
                     fail(i, "a trustee's name has 1 to 200 characters")
                 trustees[j] = body
+                ever.append(body)
                 cer.signing[j] = body["signing_key"]
         elif kind == "trustee-keygen":
             j = body["index"]
