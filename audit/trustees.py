@@ -10,6 +10,7 @@ Chaum–Pedersen proof against the trustee's verification key. Written from the 
 from __future__ import annotations
 
 import base64
+import json
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -330,11 +331,13 @@ class Ceremony:
         for t in self.trustees.values():
             t.commitments, t.acked, t.complaints = None, False, []
         self.keygen_started = self.complained = False
+        # quoted and escaped: the organiser's words stay on one line, control characters inert
+        reason = json.dumps(body["reason"], ensure_ascii=False)
         if replaced:
             dropped = ", ".join(map(str, replaced))
-            check.note("restart", attempt=attempt, replaced=dropped, reason=body["reason"])
+            check.note("restart", attempt=attempt, replaced=dropped, reason=reason)
         else:
-            check.note("restart-same", attempt=attempt, reason=body["reason"])
+            check.note("restart-same", attempt=attempt, reason=reason)
 
     def _trustee(self, index: int, body: dict[str, Any]) -> None:
         i = body["index"]

@@ -19,7 +19,7 @@ from audit.trustees import MESSAGES, trustee_message, verifies
 from crypto import trustees as tm
 from tests.audit.builder import b64
 from tests.audit.encrypted_builder import EncryptedPrimary, trustee_sig
-from tests.audit.stranger.verifier import verify_export
+from tests.audit.stranger.verifier import jcs, verify_export
 from tests.audit.util import failed, run
 
 SPEC = (Path(__file__).resolve().parents[2] / "docs" / "audit-log.md").read_text("utf-8")
@@ -297,11 +297,9 @@ def test_the_report_shows_who_was_replaced_and_why_in_french_and_english() -> No
     assert failed(report) == {}
     fr = [f.render("fr") for f in report.checks[14].notes]
     en = [f.render("en") for f in report.checks[14].notes]
-    assert (
-        "tentative 2 : garant(s) remplacé(s) 2 ; motif : Le garant 2 a envoyé une part fausse."
-        in fr
-    )
-    assert "attempt 3: same trustees, new draw; reason: Nouveau tirage." in en
+    fausse = '"Le garant 2 a envoyé une part fausse."'  # quoted, on one line
+    assert f"tentative 2 : garant(s) remplacé(s) 2 ; motif : {fausse}" in fr
+    assert 'attempt 3: same trustees, new draw; reason: "Nouveau tirage."' in en
     assert "le garant 1 se plaint des parts de 2" in fr[0]
     # attempt 3 has no keygen yet: the ceremony is incomplete, and says which attempt
     assert "attempt 3: 3/3 registered, 0 keygen, 0 ack" in en[-1]
@@ -335,6 +333,8 @@ def test_worked_example_ack_in_attempt_2() -> None:
     body = {"attempt": 2, "complaints": [], "index": 1}
     message = trustee_message("trustee-ack", origin, body)
     assert message.endswith(b'\x00{"attempt":2,"complaints":[],"index":1}')
+    # the stranger's reading of §10 "Trustee signatures" signs the same bytes
+    assert message == b"scrutin-trustee-ack/v2\x00" + origin.encode() + b"\x00" + jcs(body)
     assert b64(key.sign(message).signature) == sig
     assert verifies(bytes(key.verify_key), message, sig)
     assert not verifies(bytes(key.verify_key), message, first)

@@ -710,6 +710,22 @@ def _election_key_after_roll(p: EncryptedPrimary) -> None:
     p.finish()
 
 
+def _restart(replaced: list[int], **kw: Any) -> Callable:
+    """Trustee 1 complains about dealer 2; the organiser restarts (§10 item 5), replacing
+    `replaced`; attempt 2 gives the election key, and round 1 is counted."""
+
+    def script(p: EncryptedPrimary) -> None:
+        p.ceremony(complaints={1: [2]})
+        p.restart(replaced, **kw)
+        p.register([j for j in replaced if 1 <= j <= p.n])
+        p.attempt_round()
+        p.open()
+        _voters_cast(p)
+        p.finish()
+
+    return script
+
+
 def _no_blank(p: EncryptedPrimary) -> None:
     p.ceremony()
     p.open()
@@ -733,6 +749,10 @@ VARIANTS: dict[str, Callable[[EncryptedPrimary], None]] = {
     "honest-1-of-1": _honest,
     "honest-3-of-5": _honest,
     "honest-no-blank": _no_blank,
+    "honest-restart": _restart([2]),
+    "honest-restart-same-trustees": _restart([]),
+    "restart-attempt-skipped": _restart([2], attempt=3),
+    "restart-replaced-unsorted": _restart([3, 2]),
     "decryption-after-result": _decryption_after_result,
     "election-key-after-roll": _election_key_after_roll,
     "trustee-name-too-long": _trustee_edit("trustee", 0, _set("name", "x" * 201)),
