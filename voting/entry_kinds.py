@@ -207,6 +207,7 @@ class TrusteeKeygen(EntryBody, kind="trustee-keygen", signer="log+trustee"):
     pok: str
     shares: list[SealedShare]
     trustee_sig: str
+    attempt: int | None = None  # the ceremony's attempt, from attempt 2 on (§10 item 5)
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,17 @@ class TrusteeAck(EntryBody, kind="trustee-ack", signer="log+trustee"):
     index: int
     complaints: list[int]
     trustee_sig: str
+    attempt: int | None = None
+
+
+@dataclass(frozen=True)
+class CeremonyRestart(EntryBody, kind="ceremony-restart"):
+    """The organiser restarts a key ceremony that has not given its election key: every
+    earlier keygen and ack is void, the `replaced` trustees leave it (§10 item 5)."""
+
+    attempt: int
+    replaced: list[int]
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -261,6 +273,7 @@ ENTRY_KINDS: dict[str, type[EntryBody]] = {
         Trustee,
         TrusteeKeygen,
         TrusteeAck,
+        CeremonyRestart,
         ElectionKey,
         TallySums,
         TrusteeDecryption,
