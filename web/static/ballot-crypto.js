@@ -7,10 +7,13 @@
 //   const { blob, encrypted } = await encryptBallot(round, ballot, grades, credential,
 //                                                   { onProgress(done, total) {} });
 //   signature = Ed25519 over signedMessage(round.origin, round.round, blob) by the credential
-//   (credentials.js's WebCrypto key), then POST round, encrypted, credential, credential_sig.
+//   (voter-key.js's WebCrypto key), then POST round, encrypted, credential, credential_sig.
 // See encryptBallot below for the arguments. Errors are BallotCryptoError (a bad election key,
 // a ballot the round does not allow); the booth then keeps its no-JavaScript path.
 import { ed25519, sha512 } from "./vendor/noble-curves-2.4.0.js";
+import { toBase64, fromBase64 } from "./base64.js";
+
+export { toBase64, fromBase64 };
 
 const Point = ed25519.Point;
 export const L = Point.Fn.ORDER;
@@ -35,19 +38,6 @@ export function concat(parts) {
     out.set(p, at);
     at += p.length;
   }
-  return out;
-}
-export function toBase64(bytes) {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
-}
-export function fromBase64(text) {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
 export function toHex(bytes) {
@@ -409,7 +399,7 @@ export function encryptBallotDeterministic(round, ballot, grades, credential, se
   });
 }
 
-// For the booth's classic scripts (credentials.js): the same API on window.
+// For classic scripts: the same API on window.
 globalThis.ScrutinBallotCrypto = Object.freeze({
   roundParams,
   encryptBallot,

@@ -1,33 +1,11 @@
 // The booth of an encrypted round (docs/audit-log.md §10), progressively enhancing the same
 // form: the choices are checked and reviewed in this page, then encrypted and proved here with
-// ballot-crypto.js, signed with the voter's key (kept by credentials.js in this browser) and
+// ballot-crypto.js, signed with the voter's key (kept in this browser: voter-key.js) and
 // posted as one blob. The grades never leave the browser in clear: the form that would post
 // them to the review page is never submitted. Without JavaScript (or WebCrypto Ed25519) the
 // form works as before, and the service refuses a plaintext ballot for a device key.
-import { encryptBallot, signedMessage, toBase64, fromBase64 } from "./ballot-crypto.js";
-
-const PKCS8_PREFIX = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
-  0x04, 0x22, 0x04, 0x20];
-
-function storedSeed(slug) {
-  try {
-    const v = localStorage.getItem("scrutin-credential:" + location.host + "/" + slug);
-    return v ? fromBase64(v) : null;
-  } catch (e) {
-    return null;
-  }
-}
-
-async function keyFromSeed(seed) {
-  const pkcs8 = new Uint8Array(48);
-  pkcs8.set(PKCS8_PREFIX);
-  pkcs8.set(seed, 16);
-  const key = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, true, ["sign"]);
-  const jwk = await crypto.subtle.exportKey("jwk", key);
-  let pub = jwk.x.replace(/-/g, "+").replace(/_/g, "/");
-  while (pub.length % 4) pub += "=";
-  return { key, publicKey: pub };
-}
+import { encryptBallot, signedMessage, toBase64 } from "./ballot-crypto.js";
+import { keyFromSeed, storedSeed } from "./voter-key.js";
 
 function el(tag, attrs, text) {
   const node = document.createElement(tag);
