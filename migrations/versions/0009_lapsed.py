@@ -17,8 +17,6 @@ from migrations.sql import execute_script
 
 revision = "0009"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
