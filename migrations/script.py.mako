@@ -9,6 +9,8 @@ from migrations.sql import execute_script
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

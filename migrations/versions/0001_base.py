@@ -9,6 +9,8 @@ from migrations.sql import execute_script
 
 revision = "0001"
 down_revision = None
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

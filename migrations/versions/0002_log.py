@@ -12,6 +12,8 @@ from migrations.sql import execute_script
 
 revision = "0002"
 down_revision = "0001"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

@@ -9,6 +9,8 @@ from migrations.sql import execute_script
 
 revision = "0004"
 down_revision = "0003"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

@@ -22,6 +22,8 @@ from migrations.sql import execute_script
 
 revision = "0005"
 down_revision = "0004"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

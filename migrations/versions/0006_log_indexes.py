@@ -20,6 +20,8 @@ from migrations.sql import execute_script
 
 revision = "0006"
 down_revision = "0005"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

@@ -33,6 +33,8 @@ from migrations.sql import execute_script
 
 revision = "0007"
 down_revision = "0006"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

@@ -13,6 +13,8 @@ from migrations.sql import execute_script
 
 revision = "0008"
 down_revision = "0007"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

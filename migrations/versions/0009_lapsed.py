@@ -17,6 +17,8 @@ from migrations.sql import execute_script
 
 revision = "0009"
 down_revision = "0008"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

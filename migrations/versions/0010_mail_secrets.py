@@ -15,6 +15,8 @@ from migrations.sql import execute_script
 
 revision = "0010"
 down_revision = "0009"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

@@ -18,6 +18,8 @@ from migrations.sql import execute_script
 
 revision = "0011"
 down_revision = "0010"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

@@ -15,6 +15,8 @@ from migrations.sql import execute_script
 
 revision = "0012"
 down_revision = "0011"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

@@ -16,6 +16,8 @@ from migrations.sql import execute_script
 
 revision = "0013"
 down_revision = "0012"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

@@ -16,6 +16,8 @@ from migrations.sql import execute_script
 
 revision = "0014"
 down_revision = "0013"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

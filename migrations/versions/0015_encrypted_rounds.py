@@ -11,6 +11,8 @@ from migrations.sql import execute_script
 
 revision = "0015"
 down_revision = "0014"
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:

@@ -19,6 +19,8 @@ from migrations.sql import execute_script
 
 revision = "0017"
 down_revision = "0015"
+branch_labels = None
+depends_on = None
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "vendor" / "procrastinate-3.10.0-schema.sql"
 
