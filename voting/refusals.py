@@ -198,6 +198,16 @@ MESSAGES: dict[str, str] = {
     "trustee-keygen-done": _("Ce garant a déjà publié sa génération de clé."),
     "trustee-keygen-pending": _("Tous les garants n’ont pas encore publié leur génération de clé."),
     "trustee-ack-done": _("Ce garant a déjà publié sa vérification des parts."),
+    "ceremony-restart-not-now": _(
+        "La cérémonie des clés ne peut être recommencée qu’une fois tous les garants "
+        "enregistrés et avant la clé de l’élection."
+    ),
+    "ceremony-restart-replaced": _(
+        "Garants remplacés : numéros de garants (1 à n) en ordre croissant, sans doublon."
+    ),
+    "ceremony-restart-reason": _(
+        "Le motif est obligatoire (500 caractères au plus, sans caractère de contrôle)."
+    ),
     "election-key-missing": _("La clé de l’élection n’est pas encore établie par les garants."),
     "tally-sums-missing": _("Les sommes chiffrées de ce tour ne sont pas encore publiées."),
     "tally-sums-done": _("Les sommes chiffrées de ce tour sont déjà publiées."),

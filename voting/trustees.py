@@ -41,6 +41,7 @@ from voting.log import readers as log_readers
 from voting.refusals import Refused
 
 MAX_NAME = 200
+MAX_REASON = 500  # a restart's reason (docs/audit-log.md §10 item 5)
 
 
 class LogAppender(Protocol):
@@ -68,6 +69,7 @@ __all__ = [
     "post_keygen",
     "publish_sums",
     "register",
+    "restart_ceremony",
     "tally_sums",
     "trustee_message",
 ]
@@ -151,8 +153,21 @@ class Trustee:
 
 
 @dataclass(frozen=True)
+class Restart:
+    """A logged `ceremony-restart`: the attempt it started, who left, and why."""
+
+    attempt: int
+    replaced: list[int]
+    reason: str
+
+    def public(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "replaced": self.replaced, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Ceremony:
-    """Where a primary's key ceremony stands, from public data only."""
+    """Where a primary's key ceremony stands, from public data only. `trustees` are those of
+    the current `attempt` (1, then one more at each of the `restarts`)."""
 
     origin: str
     trustees_wanted: int
@@ -160,6 +175,11 @@ class Ceremony:
     trustees: list[Trustee]
     public_key: bytes | None
     verification_keys: list[bytes]
+    restarts: list[Restart] = dataclasses.field(default_factory=list)
+
+    @property
+    def attempt(self) -> int:
+        return self.restarts[-1].attempt if self.restarts else 1
 
     @property
     def state(self) -> str:
@@ -183,6 +203,8 @@ class Ceremony:
             "trustees_wanted": self.trustees_wanted,
             "threshold": self.threshold,
             "state": self.state,
+            "attempt": self.attempt,
+            "restarts": [r.public() for r in self.restarts],
             "trustees": [t.public() for t in self.trustees],
             "election_key": b64encode(self.public_key) if self.public_key else None,
             "verification_keys": [b64encode(v) for v in self.verification_keys],
@@ -217,6 +239,11 @@ async def ceremony(conn: asyncpg.Connection, primary_id: UUID) -> Ceremony:
         "SELECT public_key, verification_keys FROM election_keys WHERE primary_id = $1",
         primary_id,
     )
+    restarts = await conn.fetch(
+        "SELECT attempt, replaced, reason FROM ceremony_restarts "
+        "WHERE primary_id = $1 ORDER BY attempt",
+        primary_id,
+    )
     return Ceremony(
         origin=origin,
         trustees_wanted=definition["trustees"],
@@ -234,6 +261,7 @@ async def ceremony(conn: asyncpg.Connection, primary_id: UUID) -> Ceremony:
         ],
         public_key=bytes(key["public_key"]) if key else None,
         verification_keys=[b64decode(v) for v in _json(key["verification_keys"])] if key else [],
+        restarts=[Restart(r["attempt"], list(r["replaced"]), r["reason"]) for r in restarts],
     )
 
 
@@ -260,8 +288,9 @@ async def register(
     signing_key: Any,
     box_key: Any,
 ) -> int:
-    """Register the next trustee (its index, 1 … n) with its public keys (base64); the three
-    are untrusted input, anything else than the expected text is refused."""
+    """Register the next trustee (the lowest free index of 1 … n: after a restart, a replaced
+    one) with its public keys (base64); the three are untrusted input, anything else than the
+    expected text is refused, and so are keys of any trustee ever registered in the primary."""
     await _lock(conn, primary_id)
     state = await ceremony(conn, primary_id)
     await _no_round_yet(conn, primary_id)
@@ -280,13 +309,18 @@ async def register(
         raise Refused("bad-trustee-key", field="signing_key") from None
     if len(state.trustees) >= state.trustees_wanted:
         raise Refused("trustees-complete", count=state.trustees_wanted)
-    for trustee in state.trustees:
-        if keys["signing_key"] in (trustee.signing_key, trustee.box_key) or keys["box_key"] in (
-            trustee.signing_key,
-            trustee.box_key,
-        ):
-            raise Refused("trustee-key-taken", field="signing_key")
-    index = len(state.trustees) + 1
+    taken = await conn.fetchval(
+        "SELECT 1 FROM (SELECT signing_key, box_key FROM trustees WHERE primary_id = $1 "
+        "UNION ALL SELECT signing_key, box_key FROM replaced_trustees WHERE primary_id = $1) t "
+        "WHERE signing_key IN ($2, $3) OR box_key IN ($2, $3) LIMIT 1",
+        primary_id,
+        keys["signing_key"],
+        keys["box_key"],
+    )
+    if taken:
+        raise Refused("trustee-key-taken", field="signing_key")
+    used = {t.index for t in state.trustees}
+    index = min(i for i in range(1, state.trustees_wanted + 1) if i not in used)
     await conn.execute(
         "INSERT INTO trustees (primary_id, index, name, signing_key, box_key) "
         "VALUES ($1, $2, $3, $4, $5)",
@@ -302,6 +336,85 @@ async def register(
         kinds.Trustee(index=index, name=clean, signing_key=signing_key, box_key=box_key),
     )
     return index
+
+
+async def restart_ceremony(
+    conn: asyncpg.Connection,
+    log: LogAppender,
+    *,
+    primary_id: UUID,
+    replaced: object,
+    reason: object,
+) -> int:
+    """Restart a key ceremony that has all its trustees but no election key (docs/audit-log.md
+    §10 item 5): every keygen and ack is void, the `replaced` trustees (indexes, increasing)
+    are unregistered, and their keys can never come back. `replaced` and `reason` are
+    untrusted input. Returns the attempt that starts."""
+    await _lock(conn, primary_id)
+    state = await ceremony(conn, primary_id)
+    await _no_round_yet(conn, primary_id)
+    if state.state in ("registering", "done"):
+        raise Refused("ceremony-restart-not-now")
+    if (
+        not isinstance(replaced, list)
+        or any(
+            not isinstance(i, int) or isinstance(i, bool) or not 1 <= i <= state.trustees_wanted
+            for i in replaced
+        )
+        or replaced != sorted(set(replaced))
+    ):
+        raise Refused("ceremony-restart-replaced", field="replaced")
+    try:
+        clean = clean_text(reason, "reason", max_length=MAX_REASON, required=True)
+    except Refused:
+        raise Refused("ceremony-restart-reason", field="reason") from None
+    attempt = state.attempt + 1
+    await conn.execute(
+        "INSERT INTO ceremony_restarts (primary_id, attempt, replaced, reason) "
+        "VALUES ($1, $2, $3, $4)",
+        primary_id,
+        attempt,
+        replaced,
+        clean,
+    )
+    await conn.execute(
+        "WITH gone AS (DELETE FROM trustees WHERE primary_id = $1 AND index = ANY($3::int[]) "
+        "RETURNING primary_id, index, name, signing_key, box_key, created_at) "
+        "INSERT INTO replaced_trustees "
+        "(primary_id, attempt, index, name, signing_key, box_key, registered_at) "
+        "SELECT primary_id, $2, index, name, signing_key, box_key, created_at FROM gone",
+        primary_id,
+        attempt,
+        replaced,
+    )
+    await conn.execute(
+        "UPDATE trustees SET keygen = NULL, ack = NULL WHERE primary_id = $1", primary_id
+    )
+    await log.append(
+        conn,
+        primary_id,
+        kinds.CeremonyRestart(attempt=attempt, replaced=list(replaced), reason=clean),
+    )
+    return attempt
+
+
+def _step_members(state: Ceremony, body: object, expected: set[str]) -> dict[str, Any]:
+    """A keygen or ack body's members: with `attempt`, equal to the current attempt, exactly
+    from attempt 2 on (§10 item 5: a contribution is signed for one attempt only)."""
+    if not isinstance(body, Mapping):
+        raise _bad("an object is expected")
+    if state.attempt >= 2:
+        expected = expected | {"attempt"}
+    if set(body) ^ expected == {"attempt"} or (
+        "attempt" in expected and "attempt" in body and body["attempt"] != state.attempt
+    ):
+        if state.attempt == 1:
+            raise _bad("attempt: absent in the ceremony's first attempt", "attempt")
+        raise _bad(f"attempt: {state.attempt} expected (the current attempt)", "attempt")
+    body = _members(body, expected)
+    if "attempt" in body:
+        _int(body["attempt"], "attempt")
+    return body
 
 
 def _signed_by(state: Ceremony, kind: str, body: dict[str, Any]) -> Trustee:
@@ -349,9 +462,9 @@ async def post_keygen(
     conn: asyncpg.Connection, log: LogAppender, *, primary_id: UUID, body: object
 ) -> None:
     """Log a trustee's `trustee-keygen` once every trustee is registered."""
-    body = _members(body, {"index", "commitments", "pok", "shares", "trustee_sig"})
     await _lock(conn, primary_id)
     state = await ceremony(conn, primary_id)
+    body = _step_members(state, body, {"index", "commitments", "pok", "shares", "trustee_sig"})
     await _no_round_yet(conn, primary_id)
     trustee = _signed_by(state, "trustee-keygen", body)
     if len(state.trustees) < state.trustees_wanted:
@@ -375,7 +488,7 @@ async def _record_step(
         f"UPDATE trustees SET {column} = $3 WHERE primary_id = $1 AND index = $2",
         primary_id,
         trustee.index,
-        dataclasses.asdict(entry),
+        entry.body(),
     )
     await log.append(conn, primary_id, entry)
 
@@ -385,9 +498,9 @@ async def post_ack(
 ) -> bool:
     """Log a trustee's `trustee-ack`; the last acknowledgement also writes the election key.
     True when the election key was written."""
-    body = _members(body, {"index", "complaints", "trustee_sig"})
     await _lock(conn, primary_id)
     state = await ceremony(conn, primary_id)
+    body = _step_members(state, body, {"index", "complaints", "trustee_sig"})
     await _no_round_yet(conn, primary_id)
     trustee = _signed_by(state, "trustee-ack", body)
     if state.state not in ("checking", "failed"):
