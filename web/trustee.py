@@ -133,6 +133,12 @@ class TrusteeKeys:
 # --- the bodies a trustee posts (pure; the voting tests use them too) -------------------------
 
 
+def attempt_member(attempt: int) -> dict[str, int]:
+    """The `attempt` member of keygen and ack bodies: the ceremony's attempt from its second
+    on (after a restart), absent in the first (docs/audit-log.md §10 item 5)."""
+    return {"attempt": attempt} if attempt >= 2 else {}
+
+
 def keygen_body(
     keys: TrusteeKeys, ceremony: Mapping[str, Any], index: int, dealing: math.Dealing
 ) -> dict[str, Any]:
@@ -159,6 +165,7 @@ def keygen_body(
         "commitments": [b64encode(c) for c in dealing.commitments],
         "pok": b64encode(dealing.pok),
         "shares": shares,
+        **attempt_member(ceremony.get("attempt", 1)),
     }
     return keys.sign("trustee-keygen", origin, body)
 
@@ -199,8 +206,11 @@ def check_received(
     return complaints, math.secret_share(shares)
 
 
-def ack_body(keys: TrusteeKeys, origin: str, index: int, complaints: list[int]) -> dict[str, Any]:
-    return keys.sign("trustee-ack", origin, {"index": index, "complaints": sorted(complaints)})
+def ack_body(
+    keys: TrusteeKeys, origin: str, index: int, complaints: list[int], attempt: int = 1
+) -> dict[str, Any]:
+    body = {"index": index, "complaints": sorted(complaints), **attempt_member(attempt)}
+    return keys.sign("trustee-ack", origin, body)
 
 
 def decryption_body(
@@ -414,14 +424,19 @@ def keygen(args: argparse.Namespace) -> int:
         ceremony = _wait_for(
             service, lambda c: c["state"] != "registering", args.wait, "the other trustees"
         )
-    state = keys.state(origin)
+    state, attempt = keys.state(origin), ceremony.get("attempt", 1)
+    if state.get("attempt", 1) != attempt:  # the ceremony restarted: a new polynomial
+        state = {k: v for k, v in state.items() if k in ("origin", "log_key")}
+        print(f"attempt {attempt} of the key ceremony: a new polynomial is drawn")
     mine = next(t for t in ceremony["trustees"] if t["index"] == index)
     if mine["keygen"] is None:
         if "coefficients" not in state:
             dealing = math.deal(origin, index, ceremony["threshold"])
             state = {
+                **state,
                 "origin": origin,
                 "index": index,
+                "attempt": attempt,
                 "coefficients": [math.scalar_bytes(a).hex() for a in dealing.coefficients],
             }
             keys.save_state(origin, state)  # kept before posting: a retry re-posts the same
@@ -454,7 +469,7 @@ def keygen(args: argparse.Namespace) -> int:
         if not complaints:  # kept before posting, the polynomial dropped once it is posted
             state = {**state, "secret_share": secret.to_bytes(32, "little").hex()}
             keys.save_state(origin, state)
-        service.post("ack", ack_body(keys, origin, index, complaints))
+        service.post("ack", ack_body(keys, origin, index, complaints, attempt))
         if not complaints:
             state.pop("coefficients", None)
             keys.save_state(origin, state)
@@ -584,8 +599,15 @@ def status(args: argparse.Namespace) -> int:
     ceremony = Service(args.url, args.primary).ceremony()
     print(
         f"{ceremony['origin']}: {len(ceremony['trustees'])} of {ceremony['trustees_wanted']} "
-        f"trustees registered, threshold {ceremony['threshold']}, state {ceremony['state']}"
+        f"trustees registered, threshold {ceremony['threshold']}, state {ceremony['state']}, "
+        f"attempt {ceremony.get('attempt', 1)}"
     )
+    for restart in ceremony.get("restarts", []):
+        replaced = ", ".join(map(str, restart["replaced"])) or "none (same trustees, new draw)"
+        print(
+            f"  restart to attempt {restart['attempt']}: trustee(s) replaced {replaced}; "
+            f"reason: {json.dumps(restart['reason'], ensure_ascii=False)}"
+        )
     for t in ceremony["trustees"]:
         mine = " (you)" if t["signing_key"] == keys.signing_key else ""
         ack = "-" if t["ack"] is None else ",".join(map(str, t["ack"]["complaints"])) or "ok"
