@@ -357,6 +357,27 @@ async def new_page(request: Request) -> Response:
     )
 
 
+def _refused_form(
+    request: Request,
+    exc: Refused,
+    values: dict[str, Any],
+    order: list[str],
+    primary: Primary | None,
+) -> Response:
+    """The definition form again (a new primary's, or `primary`'s settings), with the
+    service's refusal beside the field it names."""
+    context: dict[str, Any] = {
+        "values": values,
+        "errors": {form_field_of(exc, order): refusal_text(request, exc)},
+        "primary": primary,
+    }
+    if primary is None:
+        context.update(choices())
+    else:
+        context.update(state=primary.phases(), **choices(primary.definition))
+    return render(request, "primaries/form.html", context, status=form_status(exc))
+
+
 async def create(request: Request) -> Response:
     organiser = await require_organiser(request)
     form = await read_form(request)
@@ -369,12 +390,7 @@ async def create(request: Request) -> Response:
                 charter=values["charter"],
             )  # fmt: skip
     except Refused as exc:
-        return render(
-            request, "primaries/form.html",
-            {"values": values, "errors": {form_field_of(exc, order): refusal_text(request, exc)},
-             "primary": None, **choices()},
-            status=form_status(exc),
-        )  # fmt: skip
+        return _refused_form(request, exc, values, order, None)
     flash(request, PRIMARY_CREATED)
     return RedirectResponse(f"/primaries/{primary.slug}", status_code=303)
 
@@ -407,12 +423,7 @@ async def admin_update(request: Request) -> Response:
                 charter=values["charter"],
             )  # fmt: skip
     except Refused as exc:
-        return render(
-            request, "primaries/form.html",
-            {"values": values, "errors": {form_field_of(exc, order): refusal_text(request, exc)},
-             "primary": primary, "state": primary.phases(), **choices(primary.definition)},
-            status=form_status(exc),
-        )  # fmt: skip
+        return _refused_form(request, exc, values, order, primary)
     if updated.revision != primary.revision:
         flash(request, DEFINITION_SAVED)
     else:
