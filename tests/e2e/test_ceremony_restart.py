@@ -1,0 +1,121 @@
+"""A key ceremony stopped by a complaint, restarted by the organiser with a new trustee, and
+finished by three `scrutin trustee` processes against a live service on loopback (k = 2); the
+exported log verifies with scrutin-audit (docs/trustees.md, docs/audit-log.md §10 item 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from crypto import trustees as math
+from crypto.encoding import b64decode, b64encode
+from tests.e2e.test_trustee_ceremony import PHASES, REPO, _in_db, log_service
+from tests.fixtures.live import LiveService, start_keygens, trustee
+from voting import trustees
+from voting.primaries import create_primary
+from web.trustee import Service, TrusteeKeys, keygen_body
+
+
+def _false_share_to_1(folder: Path, ceremony: dict) -> dict:
+    """Trustee 3's keygen, signed with its key, whose share to trustee 1 misses its
+    commitments (the others are honest)."""
+    keys, origin = TrusteeKeys(folder), ceremony["origin"]
+    dealing = math.deal(origin, 3, ceremony["threshold"])
+    body = {k: v for k, v in keygen_body(keys, ceremony, 3, dealing).items() if k != "trustee_sig"}
+    one = next(t for t in ceremony["trustees"] if t["index"] == 1)
+    wrong = (dealing.share_for(1) + 1) % math.L
+    sealed = math.seal_share(origin, 3, 1, wrong, bytes(keys.box), b64decode(one["box_key"]))
+    body["shares"][0] = {"box": b64encode(sealed), "to": 1}
+    return keys.sign("trustee-keygen", origin, body)
+
+
+def test_a_complaint_then_a_restart_with_a_new_trustee_gives_the_key(
+    database_url: str, public_tmp_path: Path
+) -> None:
+    log = log_service()
+    slug = f"r-{uuid.uuid4().hex[:8]}"
+    definition = {
+        "title": "Primaire chiffrée", "slug": slug, "phases": PHASES, "credentials": "voter",
+        "ballots": "encrypted", "trustees": 3, "trustee_threshold": 2,
+    }  # fmt: skip
+    primary = asyncio.run(
+        _in_db(database_url, lambda c: create_primary(c, log, definition, created_by=None))
+    )
+
+    def register(folder: Path, name: str) -> int:
+        made = trustee("init", str(folder))
+        assert made.returncode == 0, made.stderr
+        signing, box = (line.split()[-1] for line in made.stdout.splitlines()[:2])
+        return asyncio.run(
+            _in_db(
+                database_url,
+                lambda c: trustees.register(
+                    c, log, primary_id=primary.id, name=name, signing_key=signing, box_key=box
+                ),
+            )
+        )
+
+    live = LiveService(database_url, public_tmp_path / "data")
+    try:
+        folders = [public_tmp_path / f"trustee-{i}" for i in (1, 2, 3)]
+        for i, folder in enumerate(folders, start=1):
+            assert register(folder, f"Garant {i}") == i
+        api = Service(live.url, slug)
+        api.post("keygen", _false_share_to_1(folders[2], api.ceremony()))
+
+        # Trustees 1 and 2 take part: 1 complains about 3, and the ceremony stops.
+        runs = start_keygens(live.url, slug, folders[:2])
+        outputs = [run.communicate(timeout=300) for run in runs]
+        assert [run.returncode for run in runs] == [1, 1], outputs
+        assert "shares from trustees [3] are false" in outputs[0][0]
+        ceremony = api.ceremony()
+        assert ceremony["state"] == "failed" and ceremony["attempt"] == 1
+
+        # The organiser restarts it, replacing trustee 3 with a new one.
+        reason = "Le garant 3 a envoyé une part fausse au garant 1."
+        attempt = asyncio.run(
+            _in_db(
+                database_url,
+                lambda c: trustees.restart_ceremony(
+                    c, log, primary_id=primary.id, replaced=[3], reason=reason
+                ),
+            )
+        )
+        assert attempt == 2
+        folders[2] = public_tmp_path / "trustee-3-bis"
+        assert register(folders[2], "Garante 3") == 3
+
+        runs = start_keygens(live.url, slug, folders)
+        outputs = [run.communicate(timeout=300) for run in runs]
+        for run, (out, err) in zip(runs, outputs, strict=True):
+            assert run.returncode == 0, (out, err)
+        assert "attempt 2 of the key ceremony: a new polynomial is drawn" in outputs[0][0]
+        ceremony = api.ceremony()
+        assert (ceremony["state"], ceremony["attempt"]) == ("done", 2)
+        assert ceremony["restarts"] == [{"attempt": 2, "replaced": [3], "reason": reason}]
+        assert {out.strip().splitlines()[-1] for out, _ in outputs} == {
+            f"election key {ceremony['election_key']}"
+        }
+        shown = trustee("status", "--url", live.url, "--primary", slug, "--key", str(folders[0]))
+        assert shown.returncode == 0, shown.stderr
+        assert "state done, attempt 2" in shown.stdout
+        assert f'restart to attempt 2: trustee(s) replaced 3; reason: "{reason}"' in shown.stdout
+        # Trustee 1 kept only the new attempt's secret share, its polynomial dropped.
+        (state,) = (json.loads(p.read_text()) for p in folders[0].glob("*.json")
+                    if p.name != "trustee-key.json")  # fmt: skip
+        assert state["attempt"] == 2 and "secret_share" in state and "coefficients" not in state
+
+        export = public_tmp_path / "export.json"
+        export.write_text(live.get(f"/primaries/{slug}/log/export"))
+        vkey = live.get(f"/primaries/{slug}/log/vkey").strip()
+        done = subprocess.run(
+            [sys.executable, "-m", "audit", "verify", str(export), "--log-key", vkey],
+            cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    finally:
+        live.stop()
