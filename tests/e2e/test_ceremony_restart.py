@@ -1,22 +1,25 @@
-"""A key ceremony stopped by a complaint, restarted by the organiser with a new trustee, and
-finished by three `scrutin trustee` processes against a live service on loopback (k = 2); the
-exported log verifies with scrutin-audit (docs/trustees.md, docs/audit-log.md §10 item 5)."""
+"""A key ceremony stopped by a complaint, restarted by the organiser over the API with a new
+trustee, and finished by three `scrutin trustee` processes against a live service on loopback
+(k = 2); the exported log verifies with scrutin-audit (docs/trustees.md, docs/audit-log.md §10
+item 5). The organiser's API calls go through the app on the same database, as in
+tests/e2e/test_encrypted_round_over_http.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
+from starlette.testclient import TestClient
+
 from crypto import trustees as math
 from crypto.encoding import b64decode, b64encode
-from tests.e2e.test_trustee_ceremony import PHASES, REPO, _in_db, log_service
-from tests.fixtures.live import LiveService, start_keygens, trustee
-from voting import trustees
-from voting.primaries import create_primary
+from tests.fixtures.accounts import another_client, api_request, sign_in
+from tests.fixtures.live import REPO, LiveService, start_keygens, trustee
+from tests.fixtures.primaries import definition_input
+from web.settings import Settings
 from web.trustee import Service, TrusteeKeys, keygen_body
 
 
@@ -34,32 +37,30 @@ def _false_share_to_1(folder: Path, ceremony: dict) -> dict:
 
 
 def test_a_complaint_then_a_restart_with_a_new_trustee_gives_the_key(
-    database_url: str, public_tmp_path: Path
+    client: TestClient, settings: Settings, public_tmp_path: Path
 ) -> None:
-    log = log_service()
     slug = f"r-{uuid.uuid4().hex[:8]}"
-    definition = {
-        "title": "Primaire chiffrée", "slug": slug, "phases": PHASES, "credentials": "voter",
-        "ballots": "encrypted", "trustees": 3, "trustee_threshold": 2,
-    }  # fmt: skip
-    primary = asyncio.run(
-        _in_db(database_url, lambda c: create_primary(c, log, definition, created_by=None))
-    )
+    organiser = another_client(client)
+    sign_in(organiser, f"orga-{slug}@example.org", organiser=True)
+    made = api_request(
+        organiser, "POST", "/api/primaries",
+        definition_input(slug, credentials="voter", ballots="encrypted", trustees=3,
+                         trustee_threshold=2),
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
 
     def register(folder: Path, name: str) -> int:
         made = trustee("init", str(folder))
         assert made.returncode == 0, made.stderr
         signing, box = (line.split()[-1] for line in made.stdout.splitlines()[:2])
-        return asyncio.run(
-            _in_db(
-                database_url,
-                lambda c: trustees.register(
-                    c, log, primary_id=primary.id, name=name, signing_key=signing, box_key=box
-                ),
-            )
-        )
+        registered = api_request(
+            organiser, "POST", f"/api/primaries/{slug}/trustees",
+            {"name": name, "signing_key": signing, "box_key": box},
+        )  # fmt: skip
+        assert registered.status_code == 201, registered.text
+        return int(registered.json()["index"])
 
-    live = LiveService(database_url, public_tmp_path / "data")
+    live = LiveService(settings.database_url, public_tmp_path / "live", settings.secret_key or "")
     try:
         folders = [public_tmp_path / f"trustee-{i}" for i in (1, 2, 3)]
         for i, folder in enumerate(folders, start=1):
@@ -77,15 +78,11 @@ def test_a_complaint_then_a_restart_with_a_new_trustee_gives_the_key(
 
         # The organiser restarts it, replacing trustee 3 with a new one.
         reason = "Le garant 3 a envoyé une part fausse au garant 1."
-        attempt = asyncio.run(
-            _in_db(
-                database_url,
-                lambda c: trustees.restart_ceremony(
-                    c, log, primary_id=primary.id, replaced=[3], reason=reason
-                ),
-            )
-        )
-        assert attempt == 2
+        restarted = api_request(
+            organiser, "POST", f"/api/primaries/{slug}/trustees/restart",
+            {"replaced": [3], "reason": reason},
+        )  # fmt: skip
+        assert restarted.status_code == 201 and restarted.json() == {"attempt": 2}
         folders[2] = public_tmp_path / "trustee-3-bis"
         assert register(folders[2], "Garante 3") == 3
 

@@ -144,3 +144,88 @@ def test_a_malformed_registration_form_is_refused_and_registers_nobody(
     )
     assert whole.status_code == 303
     assert [k for k, _ in log_entries(client, "chiffree")] == ["definition", "trustee"]
+
+
+def test_the_organiser_restarts_the_ceremony_behind_a_confirmation_page(
+    client: TestClient, organiser_client: TestClient
+) -> None:
+    """The restart form (trustees to replace), its confirmation page with the public reason,
+    in French and English; bad input is answered on the page and changes nothing; the page
+    then shows the attempt and the restart's history, and the API restarts too."""
+    _encrypted(organiser_client, "chiffree")
+    restart_link = "/primaries/chiffree/trustees/restart"
+    api_restart = "/api/primaries/chiffree/trustees/restart"
+    early = api_request(organiser_client, "POST", api_restart, {"replaced": [], "reason": "x"})
+    assert early.status_code == 409
+    assert "qu’une fois tous les garants" in early.json()["error"]["message"]
+    for name in ("Ada", "Bob"):
+        made = api_request(
+            organiser_client, "POST", "/api/primaries/chiffree/trustees", {"name": name, **_keys()}
+        )
+        assert made.status_code == 201
+    page = organiser_client.get("/primaries/chiffree/trustees")
+    assert f'action="{restart_link}"' in page.text and 'name="replaced" value="2"' in page.text
+    assert "Recommencer la cérémonie…" in page.text
+    assert "Recommencer la cérémonie" not in client.get("/primaries/chiffree/trustees").text
+
+    confirm = organiser_client.get(restart_link, params={"replaced": "2"})
+    assert confirm.status_code == 200
+    assert "Recommencer la cérémonie des clés ?" in confirm.text
+    assert "Garant(s) remplacé(s) : 2." in confirm.text
+    assert f'action="{restart_link}?replaced=2"' in confirm.text
+    assert 'name="reason"' in confirm.text and "définitive" in confirm.text
+    english = organiser_client.get(
+        restart_link, params={"replaced": "2"}, headers={"Accept-Language": "en"}
+    )
+    assert "Restart the key ceremony?" in english.text and "Trustee(s) replaced: 2." in english.text
+    same = organiser_client.get(restart_link)
+    assert "Aucun garant n’est remplacé" in same.text
+    citizen = another_client(client)
+    sign_in(citizen, "curieux@example.org")
+    assert citizen.get(restart_link).status_code == 403
+    assert post_form(citizen, restart_link, {"reason": "non"}).status_code == 403
+
+    before = log_entries(client, "chiffree")
+    for query, reason, message in (
+        ("?replaced=2", "   ", "Le motif est obligatoire"),
+        ("?replaced=2", "x" * 501, "Le motif est obligatoire"),
+        ("?replaced=3", "Bob ne répond plus.", "Garants remplacés : numéros de garants"),
+        ("?replaced=2&replaced=2", "Bob ne répond plus.", "sans doublon"),
+        ("?replaced=deux", "Bob ne répond plus.", "sans doublon"),
+    ):
+        refused = post_form(organiser_client, restart_link + query, {"reason": reason})
+        assert refused.status_code == 422, (query, refused.status_code)
+        assert message in refused.text and 'id="restart-error"' in refused.text
+    assert log_entries(client, "chiffree") == before
+    assert client.get("/api/primaries/chiffree/trustees").json()["attempt"] == 1
+
+    done = post_form(organiser_client, restart_link + "?replaced=2", {"reason": "Bob a perdu."})
+    assert done.status_code == 303
+    assert log_entries(client, "chiffree")[-1] == (
+        "ceremony-restart",
+        {"attempt": 2, "replaced": [2], "reason": "Bob a perdu."},
+    )
+    page = organiser_client.get("/primaries/chiffree/trustees")
+    assert "La cérémonie des clés recommence." in page.text
+    assert "Enregistrement des garants (tentative 2)" in page.text
+    assert "Tentative 2 : garant(s) remplacé(s) : 2 ; motif : <q>Bob a perdu.</q>" in page.text
+    assert "1 garant(s) enregistré(s) sur 2" in page.text
+    english = client.get("/primaries/chiffree/trustees", headers={"Accept-Language": "en"})
+    assert "Registering the trustees (attempt 2)" in english.text
+    assert "Attempt 2: trustee(s) replaced: 2; reason: <q>Bob a perdu.</q>" in english.text
+
+    # The replacement gets index 2; the API restarts again, with the same trustees.
+    made = api_request(
+        organiser_client, "POST", "/api/primaries/chiffree/trustees", {"name": "Cy", **_keys()}
+    )
+    assert made.status_code == 201 and made.json() == {"index": 2}
+    unknown = api_request(organiser_client, "POST", api_restart, {"reason": "x", "why": 1})
+    assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "why"
+    again = api_request(organiser_client, "POST", api_restart, {"replaced": [], "reason": "Redo"})
+    assert again.status_code == 201 and again.json() == {"attempt": 3}
+    state = client.get("/api/primaries/chiffree/trustees").json()
+    assert state["attempt"] == 3 and state["state"] == "keygen"
+    assert state["restarts"] == [
+        {"attempt": 2, "replaced": [2], "reason": "Bob a perdu."},
+        {"attempt": 3, "replaced": [], "reason": "Redo"},
+    ]

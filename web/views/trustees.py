@@ -8,10 +8,14 @@ observers listing the trustees and where the key ceremony stands:
                                                             "box_key"} registers a trustee
     POST /api/primaries/{slug}/trustees/keygen              a trustee-signed `trustee-keygen`
     POST /api/primaries/{slug}/trustees/ack                 a trustee-signed `trustee-ack`
+    POST /api/primaries/{slug}/trustees/restart             organiser: {"replaced", "reason"}
+                                                            restarts a stopped ceremony
     GET  /api/primaries/{slug}/rounds/{number}/sums         the round's `tally-sums` body, and
                                                             the log entry carrying it
     POST /api/primaries/{slug}/rounds/{number}/decryptions  a trustee-signed `trustee-decryption`
     GET  /primaries/{slug}/trustees                         the page (and its registration form)
+    GET  /primaries/{slug}/trustees/restart?replaced=I…     the organiser's confirmation page,
+    POST /primaries/{slug}/trustees/restart?replaced=I…     and the restart it confirms
 
 A trustee's POST needs no account: its body is signed by the trustee's key, which is the
 permission (the CSRF token of `GET /api/session` is still required, as for any API client).
@@ -20,6 +24,7 @@ permission (the CSRF token of `GET /api/session` is still required, as for any A
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -29,6 +34,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from voting import trustees
 from voting.primaries import Primary
 from voting.refusals import Refused, _
+from web.auth import flash
+from web.confirm import Confirmation, confirmation_page
 from web.templating import render
 from web.views.api import BadRequest, endpoint, json_body
 from web.views.base import (
@@ -78,6 +85,24 @@ async def register_api(request: Request) -> Response:
         raise Refused("unknown-member", field=unknown, name=unknown)
     index = await _register(request, primary, body)
     return JSONResponse({"index": index}, status_code=201)
+
+
+async def _restart(request: Request, primary: Primary, replaced: Any, reason: Any) -> int:
+    async with request.app.state.units() as uow:
+        return await trustees.restart_ceremony(
+            uow.conn, uow.log, primary_id=primary.id, replaced=replaced, reason=reason
+        )
+
+
+@endpoint
+async def restart_api(request: Request) -> Response:
+    primary = await load_primary(request)
+    await require_primary_admin(request, primary)
+    body = await json_body(request)
+    if (unknown := unknown_member(body, {"replaced", "reason"})) is not None:
+        raise Refused("unknown-member", field=unknown, name=unknown)
+    attempt = await _restart(request, primary, body.get("replaced"), body.get("reason"))
+    return JSONResponse({"attempt": attempt}, status_code=201)
 
 
 def _post(service: Any) -> Any:
@@ -151,7 +176,6 @@ async def page(request: Request) -> Response:
     primary = await load_primary(request)
     errors: dict[str, str] = {}
     values: dict[str, str] = {}
-    status = 200
     if request.method == "POST":
         await require_primary_admin(request, primary)
         form = await read_form(request)
@@ -160,9 +184,15 @@ async def page(request: Request) -> Response:
             await _register(request, primary, values)
         except Refused as exc:
             errors[exc.field or "name"] = message_of(request, exc)
-            status = 422
         else:
             return RedirectResponse(f"/primaries/{primary.slug}/trustees", status_code=303)
+    return await _page(request, primary, errors, values)
+
+
+async def _page(
+    request: Request, primary: Primary, errors: dict[str, str], values: dict[str, str]
+) -> Response:
+    """The trustees' page; 422 with the `errors` of a refused form."""
     rounds: list[trustees.RoundDecryption] = []
     try:
         async with request.app.state.pool.acquire() as conn:
@@ -182,8 +212,66 @@ async def page(request: Request) -> Response:
             "errors": errors,
             "values": values,
         },
-        status=status,
+        status=422 if errors else 200,
     )
+
+
+RESTART_CONFIRMATION = Confirmation(
+    title=_("Recommencer la cérémonie des clés ?"),
+    consequences=[
+        _(
+            "Les générations de clé et les vérifications déjà publiées sont annulées : chaque "
+            "garant relance « scrutin trustee keygen », qui tire un nouveau polynôme."
+        ),
+        _(
+            "Le redémarrage, les garants remplacés et le motif sont inscrits au journal public, "
+            "lisible par tous."
+        ),
+    ],
+    button=_("Recommencer la cérémonie"),
+    reason_label=_("Motif (public, 500 caractères au plus)"),
+    reason_required=True,
+)
+RESTART_REPLACES = _(
+    "Garant(s) remplacé(s) : {replaced}. Leur enregistrement est retiré et leurs clés ne "
+    "pourront plus servir ; enregistrez ensuite leurs remplaçants sur cette page."
+)
+RESTART_SAME = _("Aucun garant n’est remplacé : les mêmes garants recommencent.")
+CEREMONY_RESTARTED = _("La cérémonie des clés recommence.")
+
+
+def _replaced(request: Request) -> list[Any]:
+    """The indexes checked on the page (`?replaced=I` each), refused by the service if bad."""
+    return [int(v) if v.isdecimal() else v for v in request.query_params.getlist("replaced")]
+
+
+async def restart_confirm(request: Request) -> Response:
+    """The organiser's second page before restarting the ceremony, with the public reason."""
+    primary = await load_primary(request)
+    await require_primary_admin(request, primary)
+    replaced = _replaced(request)
+    here = f"/primaries/{primary.slug}/trustees"
+    consequences = list(RESTART_CONFIRMATION.consequences)
+    consequences.insert(1, RESTART_REPLACES if replaced else RESTART_SAME)
+    confirmation = dataclasses.replace(
+        RESTART_CONFIRMATION, consequences=consequences,
+        params={"replaced": ", ".join(map(str, replaced))},
+        action=f"{here}/restart?{request.url.query}" if request.url.query else f"{here}/restart",
+        back=here,
+    )  # fmt: skip
+    return confirmation_page(request, confirmation)
+
+
+async def restart(request: Request) -> Response:
+    primary = await load_primary(request)
+    await require_primary_admin(request, primary)
+    form = await read_form(request)
+    try:
+        await _restart(request, primary, _replaced(request), str(form.get("reason", "")))
+    except Refused as exc:
+        return await _page(request, primary, {"restart": message_of(request, exc)}, {})
+    flash(request, CEREMONY_RESTARTED)
+    return RedirectResponse(f"/primaries/{primary.slug}/trustees", status_code=303)
 
 
 routes = route_table(
@@ -191,9 +279,11 @@ routes = route_table(
         "/api/primaries/{slug}/trustees": {"GET": ceremony_get, "POST": register_api},
         "/api/primaries/{slug}/trustees/keygen": {"POST": _post(trustees.post_keygen)},
         "/api/primaries/{slug}/trustees/ack": {"POST": _post(trustees.post_ack)},
+        "/api/primaries/{slug}/trustees/restart": {"POST": restart_api},
         "/api/primaries/{slug}/rounds/{number}/sums": {"GET": sums_get},
         "/api/primaries/{slug}/rounds/{number}/decryptions": {"POST": decryption_post},
         "/primaries/{slug}/trustees": {"GET": page, "POST": page},
+        "/primaries/{slug}/trustees/restart": {"GET": restart_confirm, "POST": restart},
     }
 )
 
@@ -222,6 +312,18 @@ def _register_openapi() -> None:
             "trustees_wanted": {"type": "integer"},
             "threshold": {"type": "integer"},
             "state": {"enum": ["registering", "keygen", "checking", "done", "failed"]},
+            "attempt": {"type": "integer"},
+            "restarts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "attempt": {"type": "integer"},
+                        "replaced": {"type": "array", "items": {"type": "integer"}},
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
             "trustees": {"type": "array", "items": trustee},
             "election_key": {"type": ["string", "null"]},
             "verification_keys": {"type": "array", "items": b64},
@@ -254,6 +356,26 @@ def _register_openapi() -> None:
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {"name": {"type": "string"}, "signing_key": b64, "box_key": b64},
+            },
+        ),
+    }
+    OPENAPI_PATHS["/api/primaries/{slug}/trustees/restart"] = {
+        "parameters": [SLUG],
+        "post": _op(
+            "Restart a stopped key ceremony (all trustees registered, no election key yet): "
+            "the trustees `replaced` are unregistered, every keygen and ack is void; logged "
+            "with the public `reason`",
+            "Restarted",
+            {"type": "object", "properties": {"attempt": {"type": "integer"}}},
+            status="201",
+            auth=ORGANISER,
+            body={
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "replaced": {"type": "array", "items": {"type": "integer"}},
+                    "reason": {"type": "string"},
+                },
             },
         ),
     }
