@@ -14,7 +14,7 @@ from crypto import trustees as math
 from crypto.encoding import b64decode
 from tests.audit.util import failed, run
 from tests.fixtures.rounds import make_round_primary
-from tests.voting.test_trustees import _do, _kinds, _primary, _state
+from tests.fixtures.trustees import act, ceremony_state, encrypted_primary, logged_kinds
 from voting import trustees
 from voting.log import LogService
 from voting.refusals import Refused
@@ -27,12 +27,12 @@ pytestmark = pytest.mark.anyio
 
 async def _refused(pool, service, **kw) -> Refused:
     with pytest.raises(Refused) as refused:
-        await _do(pool, service, **kw)
+        await act(pool, service, **kw)
     return refused.value
 
 
 async def _register(pool, log, pid, name: str, keys: TrusteeKeys) -> int:
-    return await _do(
+    return await act(
         pool, trustees.register, log=log, primary_id=pid, name=name,
         signing_key=keys.signing_key, box_key=keys.box_key,
     )  # fmt: skip
@@ -40,25 +40,25 @@ async def _register(pool, log, pid, name: str, keys: TrusteeKeys) -> int:
 
 async def _keygens(pool, log, pid, keys: dict[int, TrusteeKeys], cheat: int | None = None):
     """Every trustee posts its keygen; `cheat` deals shares that miss its commitments."""
-    state = await _state(pool, pid)
+    state = await ceremony_state(pool, pid)
     dealings = {}
     for index, k in keys.items():
         dealings[index] = dealing = math.deal(state["origin"], index, state["threshold"])
         if index == cheat:
             a = dealing.coefficients
             dealing = math.Dealing(index, (a[0] + 1, *a[1:]), dealing.commitments, dealing.pok)
-        await _do(pool, trustees.post_keygen, log=log, primary_id=pid,
+        await act(pool, trustees.post_keygen, log=log, primary_id=pid,
                   body=keygen_body(k, state, index, dealing))  # fmt: skip
     return dealings
 
 
 async def _acks(pool, log, pid, keys: dict[int, TrusteeKeys], dealings) -> list[list[int]]:
-    state = await _state(pool, pid)
+    state = await ceremony_state(pool, pid)
     said = []
     for index, k in keys.items():
         complaints, _ = check_received(k, state, index, dealings[index].share_for(index))
         body = ack_body(k, state["origin"], index, complaints, state["attempt"])
-        await _do(pool, trustees.post_ack, log=log, primary_id=pid, body=body)
+        await act(pool, trustees.post_ack, log=log, primary_id=pid, body=body)
         said.append(complaints)
     return said
 
@@ -69,7 +69,7 @@ def _commitments(entries: list[tuple[str, dict]]) -> list[list[bytes]]:
 
 
 async def _restart(pool, log, pid, replaced: Any, reason: Any = "Un garant a triché.") -> int:
-    return await _do(pool, trustees.restart_ceremony, log=log, primary_id=pid,
+    return await act(pool, trustees.restart_ceremony, log=log, primary_id=pid,
                      replaced=replaced, reason=reason)  # fmt: skip
 
 
@@ -77,7 +77,7 @@ async def test_a_failed_ceremony_restarts_with_a_new_trustee_and_gives_the_key(
     log_pool: asyncpg.Pool, log_service: LogService, public_tmp_path: Path
 ) -> None:
     pool, log = log_pool, log_service
-    pid = (await _primary(pool, log)).id
+    pid = (await encrypted_primary(pool, log)).id
     keys = {i: TrusteeKeys.create(public_tmp_path / f"t{i}") for i in (1, 2, 3)}
     for i in (1, 2):
         await _register(pool, log, pid, f"Garant {i}", keys[i])
@@ -87,7 +87,7 @@ async def test_a_failed_ceremony_restarts_with_a_new_trustee_and_gives_the_key(
     await _register(pool, log, pid, "Garant 3", keys[3])
 
     # Bad input is refused and changes nothing.
-    before = (await _kinds(pool, log, pid), await _state(pool, pid))
+    before = (await logged_kinds(pool, log, pid), await ceremony_state(pool, pid))
     for replaced in ("3", [0], [4], [3, 1], [1, 1], [True], None):
         refused = await _refused(pool, trustees.restart_ceremony, log=log, primary_id=pid,
                                  replaced=replaced, reason="Motif")  # fmt: skip
@@ -96,7 +96,7 @@ async def test_a_failed_ceremony_restarts_with_a_new_trustee_and_gives_the_key(
         refused = await _refused(pool, trustees.restart_ceremony, log=log, primary_id=pid,
                                  replaced=[3], reason=reason)  # fmt: skip
         assert (refused.reason, refused.field) == ("ceremony-restart-reason", "reason")
-    assert (await _kinds(pool, log, pid), await _state(pool, pid)) == before
+    assert (await logged_kinds(pool, log, pid), await ceremony_state(pool, pid)) == before
 
     # Attempt 1: trustee 3 deals false shares, 1 and 2 complain: the ceremony fails.
     first = await _keygens(pool, log, pid, keys, cheat=3)
@@ -105,11 +105,11 @@ async def test_a_failed_ceremony_restarts_with_a_new_trustee_and_gives_the_key(
     refused = await _refused(pool, trustees.post_ack, log=log, primary_id=pid, body=extra)
     assert (refused.reason, refused.field) == ("trustee-bad-body", "attempt")
     assert await _acks(pool, log, pid, keys, first) == [[3], [3], []]
-    assert (await _state(pool, pid))["state"] == "failed"
-    attempt_1 = _commitments(await _kinds(pool, log, pid))
+    assert (await ceremony_state(pool, pid))["state"] == "failed"
+    attempt_1 = _commitments(await logged_kinds(pool, log, pid))
 
     assert await _restart(pool, log, pid, [3], "  Le garant 3 a triché.\nIl est remplacé.  ") == 2
-    state = await _state(pool, pid)
+    state = await ceremony_state(pool, pid)
     assert state["attempt"] == 2 and state["state"] == "registering"
     assert state["restarts"] == [
         {"attempt": 2, "replaced": [3], "reason": "Le garant 3 a triché.\nIl est remplacé."}
@@ -117,7 +117,7 @@ async def test_a_failed_ceremony_restarts_with_a_new_trustee_and_gives_the_key(
     assert [(t["index"], t["keygen"], t["ack"]) for t in state["trustees"]] == [
         (1, None, None), (2, None, None),
     ]  # fmt: skip
-    kind, body = (await _kinds(pool, log, pid))[-1]
+    kind, body = (await logged_kinds(pool, log, pid))[-1]
     assert (kind, body) == ("ceremony-restart", state["restarts"][0])
 
     # The replaced trustee's keys never come back; the new trustee takes index 3.
@@ -127,7 +127,7 @@ async def test_a_failed_ceremony_restarts_with_a_new_trustee_and_gives_the_key(
         assert refused.reason == "trustee-key-taken"
     keys[3] = TrusteeKeys.create(public_tmp_path / "t3-bis")
     assert await _register(pool, log, pid, "Garante 3", keys[3]) == 3
-    state = await _state(pool, pid)
+    state = await ceremony_state(pool, pid)
     assert state["state"] == "keygen"
 
     # Attempt 2's bodies name it: without `attempt`, or with another, they are refused.
@@ -147,9 +147,9 @@ async def test_a_failed_ceremony_restarts_with_a_new_trustee_and_gives_the_key(
     assert (refused.reason, refused.field) == ("trustee-bad-body", "attempt")
     assert await _acks(pool, log, pid, keys, second) == [[], [], []]
 
-    state = await _state(pool, pid)
+    state = await ceremony_state(pool, pid)
     assert state["state"] == "done"
-    attempt_2 = _commitments((await _kinds(pool, log, pid))[-7:])
+    attempt_2 = _commitments((await logged_kinds(pool, log, pid))[-7:])
     assert len(attempt_2) == 3
     assert b64decode(state["election_key"]) == math.election_key(attempt_2)
     assert math.election_key(attempt_2) != math.election_key(attempt_1)
@@ -176,8 +176,8 @@ async def test_no_restart_once_round_1_is_open(
     await local_ceremony(pool, log, primary.id, folders, ["Ada", "Bob", "Cyd"])
     async with UnitOfWork(pool, log) as uow:
         await open_round(uow.conn, uow.log, primary_id=primary.id, opened_by=None)
-    before = await _kinds(pool, log, primary.id)
+    before = await logged_kinds(pool, log, primary.id)
     refused = await _refused(pool, trustees.restart_ceremony, log=log, primary_id=primary.id,
                              replaced=[1], reason="Trop tard")  # fmt: skip
     assert refused.reason == "voting-started"
-    assert await _kinds(pool, log, primary.id) == before
+    assert await logged_kinds(pool, log, primary.id) == before

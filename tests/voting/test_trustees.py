@@ -4,7 +4,6 @@ and what the service refuses."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -13,9 +12,15 @@ import pytest
 from crypto import canonical
 from crypto import trustees as math
 from crypto.encoding import b64decode, b64encode
+from tests.fixtures.trustees import (
+    act,
+    ceremony_state,
+    definition,
+    encrypted_primary,
+    logged_kinds,
+)
 from voting import trustees
 from voting.log import LogService
-from voting.primaries import create_primary
 from voting.refusals import Refused
 from web.trustee import (
     TrusteeKeys,
@@ -29,69 +34,27 @@ from web.trustee import (
 
 pytestmark = pytest.mark.anyio
 
-PHASES = [
-    {"name": "candidacies", "start": "2030-01-01T00:00:00Z", "end": "2030-02-01T00:00:00Z"},
-    {"name": "supports", "start": "2030-01-15T00:00:00Z", "end": "2030-03-01T00:00:00Z"},
-]
-
-
-def definition(**changes):
-    return {
-        "title": "Primaire chiffrée",
-        "slug": f"c-{uuid.uuid4().hex[:10]}",
-        "phases": PHASES,
-        "credentials": "voter",
-        "ballots": "encrypted",
-        "trustees": 3,
-        "trustee_threshold": 2,
-        **changes,
-    }
-
-
-async def _primary(pool, log, **changes):
-    async with pool.acquire() as conn, conn.transaction():
-        return await create_primary(conn, log, definition(**changes), created_by=None)
-
-
-async def _kinds(pool, log, pid) -> list[tuple[str, dict]]:
-    await log.integrate(pool, pid)
-    head = await log.head(pool, pid)
-    return [
-        (e.kind, canonical.loads(e.entry)["body"])
-        for e in await log.entries(pool, pid, 0, head.size)
-    ]
-
-
-async def _do(pool, service, **kw):
-    async with pool.acquire() as conn, conn.transaction():
-        return await service(conn, **kw)
-
-
-async def _state(pool, pid):
-    async with pool.acquire() as conn:
-        return (await trustees.ceremony(conn, pid)).public()
-
 
 async def run_ceremony(pool, log, pid, folders: list[Path]) -> tuple[list[TrusteeKeys], dict]:
     keys = [TrusteeKeys.create(folder) for folder in folders]
     for i, k in enumerate(keys):
-        index = await _do(
+        index = await act(
             pool, trustees.register, log=log, primary_id=pid, name=f"Garant {i + 1}",
             signing_key=k.signing_key, box_key=k.box_key,
         )  # fmt: skip
         assert index == i + 1
-    state = await _state(pool, pid)
+    state = await ceremony_state(pool, pid)
     dealings = {}
     for i, k in enumerate(keys, start=1):
         dealings[i] = math.deal(state["origin"], i, state["threshold"])
         body = keygen_body(k, state, i, dealings[i])
-        await _do(pool, trustees.post_keygen, log=log, primary_id=pid, body=body)
-    state = await _state(pool, pid)
+        await act(pool, trustees.post_keygen, log=log, primary_id=pid, body=body)
+    state = await ceremony_state(pool, pid)
     secrets_ = {}
     for i, k in enumerate(keys, start=1):
         complaints, secrets_[i] = check_received(k, state, i, dealings[i].share_for(i))
         assert complaints == []
-        await _do(
+        await act(
             pool, trustees.post_ack, log=log, primary_id=pid,
             body=ack_body(k, state["origin"], i, complaints),
         )  # fmt: skip
@@ -102,15 +65,15 @@ async def test_three_trustees_make_the_election_key_and_two_decrypt_the_sums(
     log_pool: asyncpg.Pool, log_service: LogService, public_tmp_path: Path
 ) -> None:
     pool, log = log_pool, log_service
-    primary = await _primary(pool, log)
+    primary = await encrypted_primary(pool, log)
     pid = primary.id
     keys, secrets_ = await run_ceremony(
         pool, log, pid, [public_tmp_path / f"t{i}" for i in (1, 2, 3)]
     )
-    state = await _state(pool, pid)
+    state = await ceremony_state(pool, pid)
     assert state["state"] == "done"
     h = b64decode(state["election_key"])
-    entries = await _kinds(pool, log, pid)
+    entries = await logged_kinds(pool, log, pid)
     assert [kind for kind, _ in entries] == [
         "definition", "trustee", "trustee", "trustee", "trustee-keygen", "trustee-keygen",
         "trustee-keygen", "trustee-ack", "trustee-ack", "trustee-ack", "election-key",
@@ -144,7 +107,7 @@ async def test_three_trustees_make_the_election_key_and_two_decrypt_the_sums(
     }  # fmt: skip
     blank = math.add_ciphertexts(math.encrypt(h, int(not ballot)) for ballot in ballots)
     assert await trustees.logged_sums(pool, log, pid, 1) is None  # nothing to decrypt yet
-    await _do(
+    await act(
         pool, trustees.publish_sums, log=log, primary_id=pid, round_number=1,
         ballots=len(ballots), sums=sums, blank=blank,
     )  # fmt: skip
@@ -160,20 +123,20 @@ async def test_three_trustees_make_the_election_key_and_two_decrypt_the_sums(
     assert await trustees.logged_sums(pool, log, pid, 2) is None  # another round: none
     origin = state["origin"]
     first = decryption_body(keys[2], origin, h, 3, secrets_[3], served)
-    posted = await _do(pool, trustees.post_decryption, log=log, primary_id=pid, body=first)
+    posted = await act(pool, trustees.post_decryption, log=log, primary_id=pid, body=first)
     assert (posted.decryptions, posted.threshold, posted.decrypted) == (1, 2, False)
     # One share of the two needed: nothing decrypts.
     async with pool.acquire() as conn:
         with pytest.raises(Refused, match="1 garant"):
             await trustees.decrypt_round(conn, pid, 1, candidates=[a, b], grades=3)
     second = decryption_body(keys[0], origin, h, 1, secrets_[1], served)
-    posted = await _do(pool, trustees.post_decryption, log=log, primary_id=pid, body=second)
+    posted = await act(pool, trustees.post_decryption, log=log, primary_id=pid, body=second)
     assert (posted.round, posted.decryptions, posted.decrypted) == (1, 2, True)
     async with pool.acquire() as conn:
         decrypted = await trustees.decrypt_round(conn, pid, 1, candidates=[a, b], grades=3)
     assert decrypted.profiles == {a: [1, 1, 2], b: [1, 0, 2]}
     assert decrypted.blank == 1 and decrypted.trustees == (1, 3)
-    kinds = [kind for kind, _ in await _kinds(pool, log, pid)]
+    kinds = [kind for kind, _ in await logged_kinds(pool, log, pid)]
     assert kinds[-3:] == ["tally-sums", "trustee-decryption", "trustee-decryption"]
 
 
@@ -181,38 +144,38 @@ async def test_what_the_service_refuses_changes_nothing(
     log_pool: asyncpg.Pool, log_service: LogService, public_tmp_path: Path
 ) -> None:
     pool, log = log_pool, log_service
-    pid = (await _primary(pool, log, trustees=2, trustee_threshold=2)).id
+    pid = (await encrypted_primary(pool, log, trustees=2, trustee_threshold=2)).id
     one, two, three = (TrusteeKeys.create(public_tmp_path / n) for n in ("a", "b", "c"))
     register = trustees.register
     with pytest.raises(Refused) as refused:
-        await _do(pool, register, log=log, primary_id=pid, name="X", signing_key="AAAA",
+        await act(pool, register, log=log, primary_id=pid, name="X", signing_key="AAAA",
                   box_key=one.box_key)  # fmt: skip
     assert refused.value.reason == "bad-trustee-key"
-    await _do(pool, register, log=log, primary_id=pid, name="Un", signing_key=one.signing_key,
+    await act(pool, register, log=log, primary_id=pid, name="Un", signing_key=one.signing_key,
               box_key=one.box_key)  # fmt: skip
-    state = await _state(pool, pid)
+    state = await ceremony_state(pool, pid)
     dealing = math.deal(state["origin"], 1, 2)
     with pytest.raises(Refused) as refused:  # the second trustee is not registered yet
-        await _do(pool, trustees.post_keygen, log=log, primary_id=pid,
+        await act(pool, trustees.post_keygen, log=log, primary_id=pid,
                   body=keygen_body(one, state, 1, dealing))  # fmt: skip
     assert refused.value.reason == "trustees-incomplete"
     with pytest.raises(Refused) as refused:
-        await _do(pool, register, log=log, primary_id=pid, name="Deux",
+        await act(pool, register, log=log, primary_id=pid, name="Deux",
                   signing_key=one.signing_key, box_key=two.box_key)  # fmt: skip
     assert refused.value.reason == "trustee-key-taken"
-    await _do(pool, register, log=log, primary_id=pid, name="Deux",
+    await act(pool, register, log=log, primary_id=pid, name="Deux",
               signing_key=two.signing_key, box_key=two.box_key)  # fmt: skip
     with pytest.raises(Refused) as refused:
-        await _do(pool, register, log=log, primary_id=pid, name="Trois",
+        await act(pool, register, log=log, primary_id=pid, name="Trois",
                   signing_key=three.signing_key, box_key=three.box_key)  # fmt: skip
     assert refused.value.reason == "trustees-complete"
-    state = await _state(pool, pid)
-    before = await _kinds(pool, log, pid)
+    state = await ceremony_state(pool, pid)
+    before = await logged_kinds(pool, log, pid)
 
     # The operator (or anyone) cannot post for trustee 1: the signature is trustee 1's key's.
     forged = keygen_body(two, state, 1, dealing)
     with pytest.raises(Refused) as refused:
-        await _do(pool, trustees.post_keygen, log=log, primary_id=pid, body=forged)
+        await act(pool, trustees.post_keygen, log=log, primary_id=pid, body=forged)
     assert refused.value.reason == "trustee-bad-signature"
     # A proof of knowledge for other commitments, re-signed by the right key, is refused too.
     good = keygen_body(one, state, 1, dealing)
@@ -220,27 +183,27 @@ async def test_what_the_service_refuses_changes_nothing(
     bad = {k: v for k, v in good.items() if k != "trustee_sig"}
     bad["pok"] = b64encode(other.pok)
     with pytest.raises(Refused) as refused:
-        await _do(pool, trustees.post_keygen, log=log, primary_id=pid,
+        await act(pool, trustees.post_keygen, log=log, primary_id=pid,
                   body=one.sign("trustee-keygen", state["origin"], bad))  # fmt: skip
     assert refused.value.reason == "trustee-bad-body"
     assert "proof of knowledge" in str(refused.value)
     short = {k: v for k, v in good.items() if k != "trustee_sig"}
     short["shares"] = [{"box": b64encode(b64decode(good["shares"][0]["box"])[:-1]), "to": 2}]
     with pytest.raises(Refused) as refused:
-        await _do(pool, trustees.post_keygen, log=log, primary_id=pid,
+        await act(pool, trustees.post_keygen, log=log, primary_id=pid,
                   body=one.sign("trustee-keygen", state["origin"], short))  # fmt: skip
     assert refused.value.field == "shares[2].box"
     with pytest.raises(Refused) as refused:
-        await _do(pool, trustees.post_keygen, log=log, primary_id=pid, body={"index": 1})
+        await act(pool, trustees.post_keygen, log=log, primary_id=pid, body={"index": 1})
     assert refused.value.reason == "trustee-bad-body"
-    assert await _kinds(pool, log, pid) == before
+    assert await logged_kinds(pool, log, pid) == before
 
-    await _do(pool, trustees.post_keygen, log=log, primary_id=pid, body=good)
+    await act(pool, trustees.post_keygen, log=log, primary_id=pid, body=good)
     with pytest.raises(Refused) as refused:
-        await _do(pool, trustees.post_keygen, log=log, primary_id=pid, body=good)
+        await act(pool, trustees.post_keygen, log=log, primary_id=pid, body=good)
     assert refused.value.reason == "trustee-keygen-done"
     with pytest.raises(Refused) as refused:
-        await _do(pool, trustees.post_ack, log=log, primary_id=pid,
+        await act(pool, trustees.post_ack, log=log, primary_id=pid,
                   body=ack_body(one, state["origin"], 1, []))  # fmt: skip
     assert refused.value.reason == "trustee-keygen-pending"
 
@@ -249,50 +212,50 @@ async def test_what_the_service_refuses_changes_nothing(
     two_dealing = math.deal(state["origin"], 2, 2)
     cheat = math.Dealing(2, (two_dealing.coefficients[0] + 1, two_dealing.coefficients[1]),
                          two_dealing.commitments, two_dealing.pok)  # fmt: skip
-    await _do(pool, trustees.post_keygen, log=log, primary_id=pid,
+    await act(pool, trustees.post_keygen, log=log, primary_id=pid,
               body=keygen_body(two, state, 2, cheat))  # fmt: skip
-    state = await _state(pool, pid)
+    state = await ceremony_state(pool, pid)
     complaints, _ = check_received(one, state, 1, dealing.share_for(1))
     assert complaints == [2]
-    await _do(pool, trustees.post_ack, log=log, primary_id=pid,
+    await act(pool, trustees.post_ack, log=log, primary_id=pid,
               body=ack_body(one, state["origin"], 1, complaints))  # fmt: skip
     complaints, _ = check_received(two, state, 2, two_dealing.share_for(2))
     assert complaints == []
-    assert not await _do(pool, trustees.post_ack, log=log, primary_id=pid,
+    assert not await act(pool, trustees.post_ack, log=log, primary_id=pid,
                          body=ack_body(two, state["origin"], 2, []))  # fmt: skip
-    state = await _state(pool, pid)
+    state = await ceremony_state(pool, pid)
     assert state["state"] == "failed" and state["election_key"] is None
-    assert "election-key" not in [kind for kind, _ in await _kinds(pool, log, pid)]
+    assert "election-key" not in [kind for kind, _ in await logged_kinds(pool, log, pid)]
 
 
 async def test_a_decryption_share_made_with_another_secret_is_refused(
     log_pool: asyncpg.Pool, log_service: LogService, public_tmp_path: Path
 ) -> None:
     pool, log = log_pool, log_service
-    pid = (await _primary(pool, log, allow_blank=False)).id
+    pid = (await encrypted_primary(pool, log, allow_blank=False)).id
     keys, secrets_ = await run_ceremony(
         pool, log, pid, [public_tmp_path / f"k{i}" for i in range(3)]
     )
-    state = await _state(pool, pid)
+    state = await ceremony_state(pool, pid)
     h = b64decode(state["election_key"])
     a = "5f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
-    await _do(pool, trustees.publish_sums, log=log, primary_id=pid, round_number=1, ballots=2,
+    await act(pool, trustees.publish_sums, log=log, primary_id=pid, round_number=1, ballots=2,
               sums={a: [math.encrypt(h, 1), math.encrypt(h, 1)]}, blank=None)  # fmt: skip
     async with pool.acquire() as conn:
         served = await trustees.tally_sums(conn, pid, 1)
     assert "blank" not in served
-    before = await _kinds(pool, log, pid)
+    before = await logged_kinds(pool, log, pid)
     lie = decryption_body(keys[0], state["origin"], h, 1, secrets_[1] + 1, served)
     with pytest.raises(Refused) as refused:
-        await _do(pool, trustees.post_decryption, log=log, primary_id=pid, body=lie)
+        await act(pool, trustees.post_decryption, log=log, primary_id=pid, body=lie)
     assert refused.value.reason == "trustee-bad-body" and "proof is false" in str(refused.value)
     wrong_round = decryption_body(
         keys[0], state["origin"], h, 1, secrets_[1], {**served, "round": 2}
     )
     with pytest.raises(Refused) as refused:
-        await _do(pool, trustees.post_decryption, log=log, primary_id=pid, body=wrong_round)
+        await act(pool, trustees.post_decryption, log=log, primary_id=pid, body=wrong_round)
     assert refused.value.reason == "tally-sums-missing"
-    assert await _kinds(pool, log, pid) == before
+    assert await logged_kinds(pool, log, pid) == before
 
 
 async def test_definition_members_for_encrypted_ballots(
@@ -323,18 +286,18 @@ async def test_the_in_process_trustees_the_demo_plays(
     """web.trustee.local_ceremony / local_decryption: the same steps as the commands, with
     key files kept in folders (the demo's data folder), reused when they exist."""
     pool, log = log_pool, log_service
-    pid = (await _primary(pool, log)).id
+    pid = (await encrypted_primary(pool, log)).id
     folders = [public_tmp_path / "demo" / f"garant-{i}" for i in (1, 2, 3)]
     TrusteeKeys.create(folders[0])
     kept = TrusteeKeys(folders[0]).signing_key
     keys = await local_ceremony(pool, log, pid, folders, ["Ada", "Bob", "Cyd"])
     assert keys[0].signing_key == kept
-    state = await _state(pool, pid)
+    state = await ceremony_state(pool, pid)
     assert state["state"] == "done"
     h = b64decode(state["election_key"])
     a = "5f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
     sums = {a: [math.encrypt(h, 2), math.encrypt(h, 1)]}
-    await _do(pool, trustees.publish_sums, log=log, primary_id=pid, round_number=1, ballots=3,
+    await act(pool, trustees.publish_sums, log=log, primary_id=pid, round_number=1, ballots=3,
               sums=sums, blank=math.encrypt(h, 0))  # fmt: skip
     await local_decryption(pool, log, pid, 1, folders[1:])
     async with pool.acquire() as conn:
@@ -351,7 +314,7 @@ async def test_scrutin_audit_replays_the_ceremony_the_service_logged(
     from tests.audit.util import failed, run
 
     pool, log = log_pool, log_service
-    pid = (await _primary(pool, log)).id
+    pid = (await encrypted_primary(pool, log)).id
     await local_ceremony(
         pool, log, pid, [public_tmp_path / f"v{i}" for i in (1, 2, 3)], ["Ada", "Bob", "Cyd"]
     )
@@ -368,11 +331,11 @@ async def test_registered_trustees_fix_how_the_primary_is_counted(
     from voting.primaries import update_definition
 
     pool, log = log_pool, log_service
-    pid = (await _primary(pool, log)).id
+    pid = (await encrypted_primary(pool, log)).id
     async with pool.acquire() as conn, conn.transaction():  # before any trustee: allowed
         await update_definition(conn, log, pid, {"trustee_threshold": 3}, by=None)
     k = TrusteeKeys.create(public_tmp_path / "un")
-    await _do(pool, trustees.register, log=log, primary_id=pid, name="Un",
+    await act(pool, trustees.register, log=log, primary_id=pid, name="Un",
               signing_key=k.signing_key, box_key=k.box_key)  # fmt: skip
     for changes, field in (
         ({"trustee_threshold": 2}, "trustee_threshold"),
