@@ -217,8 +217,10 @@ async def cast(request: Request) -> Response:
     account = await require_account(request)
     form = await read_form(request, max_part_size=MAX_KEY_FILE)
     blank = form.get("choice") == "blank"
-    async with request.app.state.units() as uow:
-        order = await assigned_candidates(uow.conn, round_, account.id)
+    order = round_.candidate_ids
+    if round_.uses_subsets:  # the voter's subset is stored: read it (no transaction otherwise)
+        async with request.app.state.units() as uow:
+            order = await assigned_candidates(uow.conn, round_, account.id)
     posted = [key.removeprefix("grade-") for key in form if key.startswith("grade-")]
     # Candidates posted but not on this voter's ballot go to the service, which refuses.
     values = parse_grades(form, list(dict.fromkeys([*order, *posted])), len(round_.grades))
