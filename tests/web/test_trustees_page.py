@@ -5,6 +5,8 @@ English)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nacl.public
 import nacl.signing
 from starlette.testclient import TestClient
@@ -12,6 +14,9 @@ from starlette.testclient import TestClient
 from crypto.encoding import b64encode
 from tests.fixtures.accounts import another_client, api_request, csrf_token, post_form, sign_in
 from tests.fixtures.primaries import definition_input, log_entries
+from tests.fixtures.rounds import seed_round_primary
+from tests.fixtures.trustees import encrypted_primary_by_api
+from web.trustee import local_ceremony
 
 
 def _keys() -> dict[str, str]:
@@ -21,19 +26,10 @@ def _keys() -> dict[str, str]:
     }
 
 
-def _encrypted(organiser: TestClient, slug: str) -> None:
-    made = api_request(
-        organiser, "POST", "/api/primaries",
-        definition_input(slug, credentials="voter", ballots="encrypted", trustees=2,
-                         trustee_threshold=2),
-    )  # fmt: skip
-    assert made.status_code == 201, made.text
-
-
 def test_the_organiser_registers_trustees_and_the_page_follows(
     client: TestClient, organiser_client: TestClient
 ) -> None:
-    _encrypted(organiser_client, "chiffree")
+    encrypted_primary_by_api(organiser_client, "chiffree", trustees=2)
     home = client.get("/primaries/chiffree")
     assert "seules leurs sommes sont déchiffrées, par 2 des 2 garants" in home.text
     assert 'href="/primaries/chiffree/trustees"' in home.text
@@ -111,7 +107,7 @@ def test_a_malformed_registration_form_is_refused_and_registers_nobody(
 ) -> None:
     """A half-sent multipart form (valid fields, no closing boundary) or a body that is no
     form at all is a clear 400, never a 500 nor a trustee registered from part of a form."""
-    _encrypted(organiser_client, "chiffree")
+    encrypted_primary_by_api(organiser_client, "chiffree", trustees=2)
     token = csrf_token(organiser_client)
     keys = _keys()
     parts = b"".join(
@@ -152,7 +148,7 @@ def test_the_organiser_restarts_the_ceremony_behind_a_confirmation_page(
     """The restart form (trustees to replace), its confirmation page with the public reason,
     in French and English; bad input is answered on the page and changes nothing; the page
     then shows the attempt and the restart's history, and the API restarts too."""
-    _encrypted(organiser_client, "chiffree")
+    encrypted_primary_by_api(organiser_client, "chiffree", trustees=2)
     restart_link = "/primaries/chiffree/trustees/restart"
     api_restart = "/api/primaries/chiffree/trustees/restart"
     early = api_request(organiser_client, "POST", api_restart, {"replaced": [], "reason": "x"})
@@ -229,3 +225,31 @@ def test_the_organiser_restarts_the_ceremony_behind_a_confirmation_page(
         {"attempt": 2, "replaced": [2], "reason": "Bob a perdu."},
         {"attempt": 3, "replaced": [], "reason": "Redo"},
     ]
+
+
+def test_once_the_key_is_made_the_page_no_longer_asks_for_keygen(
+    client: TestClient, public_tmp_path: Path
+) -> None:
+    """After the ceremony, the keygen command is no step still to do, and no restart is
+    offered; the page shows the election key, in French and English."""
+    primary = seed_round_primary(
+        client, candidates=2, credentials="voter",
+        extra={"ballots": "encrypted", "trustees": 2, "trustee_threshold": 2},
+    )  # fmt: skip
+    page = client.get(f"/primaries/{primary.slug}/trustees")
+    assert "scrutin trustee keygen" in page.text
+    app = client.app
+    pool, log = app.state.pool, app.state.log  # type: ignore[attr-defined]
+    folders = [public_tmp_path / f"garant-{i}" for i in (1, 2)]
+
+    async def ceremony() -> None:
+        await local_ceremony(pool, log, primary.id, folders, ["A", "B"])
+
+    client.portal.call(ceremony)  # type: ignore[union-attr]
+    for language, done in (("fr", "Clé d’élection établie"), ("en", "Election key established")):
+        page = client.get(
+            f"/primaries/{primary.slug}/trustees", headers={"Accept-Language": language}
+        )
+        assert done in page.text and "<code>" in page.text
+        assert "scrutin trustee keygen" not in page.text
+        assert "/trustees/restart" not in page.text

@@ -338,6 +338,20 @@ def _register_openapi() -> None:
             "description": signed,
         }
 
+    def organiser_post(
+        summary: str, answered: str, number: str, members: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An organiser's post of a JSON object with these `members` (no other), answered
+        201 with one integer `number`."""
+        return _op(
+            summary,
+            answered,
+            {"type": "object", "properties": {number: {"type": "integer"}}},
+            status="201",
+            auth=ORGANISER,
+            body={"type": "object", "additionalProperties": False, "properties": members},
+        )
+
     OPENAPI_PATHS["/api/primaries/{slug}/trustees"] = {
         "parameters": [SLUG],
         "get": _op(
@@ -346,36 +360,24 @@ def _register_openapi() -> None:
             "Ceremony",
             ceremony,
         ),
-        "post": _op(
+        "post": organiser_post(
             "Register the next trustee with the public keys `scrutin trustee init` printed",
             "Registered",
-            {"type": "object", "properties": {"index": {"type": "integer"}}},
-            status="201",
-            auth=ORGANISER,
-            body={
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {"name": {"type": "string"}, "signing_key": b64, "box_key": b64},
-            },
+            "index",
+            {"name": {"type": "string"}, "signing_key": b64, "box_key": b64},
         ),
     }
     OPENAPI_PATHS["/api/primaries/{slug}/trustees/restart"] = {
         "parameters": [SLUG],
-        "post": _op(
+        "post": organiser_post(
             "Restart a stopped key ceremony (all trustees registered, no election key yet): "
             "the trustees `replaced` are unregistered, every keygen and ack is void; logged "
             "with the public `reason`",
             "Restarted",
-            {"type": "object", "properties": {"attempt": {"type": "integer"}}},
-            status="201",
-            auth=ORGANISER,
-            body={
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "replaced": {"type": "array", "items": {"type": "integer"}},
-                    "reason": {"type": "string"},
-                },
+            "attempt",
+            {
+                "replaced": {"type": "array", "items": {"type": "integer"}},
+                "reason": {"type": "string"},
             },
         ),
     }
