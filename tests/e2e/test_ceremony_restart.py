@@ -18,7 +18,7 @@ from crypto import trustees as math
 from crypto.encoding import b64decode, b64encode
 from tests.fixtures.accounts import another_client, api_request, sign_in
 from tests.fixtures.live import REPO, LiveService, start_keygens, trustee
-from tests.fixtures.primaries import definition_input
+from tests.fixtures.trustees import encrypted_primary_by_api
 from web.settings import Settings
 from web.trustee import Service, TrusteeKeys, keygen_body
 
@@ -42,12 +42,7 @@ def test_a_complaint_then_a_restart_with_a_new_trustee_gives_the_key(
     slug = f"r-{uuid.uuid4().hex[:8]}"
     organiser = another_client(client)
     sign_in(organiser, f"orga-{slug}@example.org", organiser=True)
-    made = api_request(
-        organiser, "POST", "/api/primaries",
-        definition_input(slug, credentials="voter", ballots="encrypted", trustees=3,
-                         trustee_threshold=2),
-    )  # fmt: skip
-    assert made.status_code == 201, made.text
+    encrypted_primary_by_api(organiser, slug, trustees=3)
 
     def register(folder: Path, name: str) -> int:
         made = trustee("init", str(folder))

@@ -217,6 +217,17 @@ def test_the_organiser_restarts_the_ceremony_behind_a_confirmation_page(
     assert made.status_code == 201 and made.json() == {"index": 2}
     unknown = api_request(organiser_client, "POST", api_restart, {"reason": "x", "why": 1})
     assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "why"
+    before = log_entries(client, "chiffree")
+    for body, field in (
+        ({"replaced": "2", "reason": "x"}, "replaced"),
+        ({"replaced": []}, "reason"),
+    ):
+        bad = api_request(organiser_client, "POST", api_restart, body)
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == field, bad.text
+    assert api_request(organiser_client, "POST", api_restart, [2]).status_code == 400
+    stranger = api_request(citizen, "POST", api_restart, {"replaced": [], "reason": "Moi"})
+    assert stranger.status_code == 403
+    assert log_entries(client, "chiffree") == before
     again = api_request(organiser_client, "POST", api_restart, {"replaced": [], "reason": "Redo"})
     assert again.status_code == 201 and again.json() == {"attempt": 3}
     state = client.get("/api/primaries/chiffree/trustees").json()
