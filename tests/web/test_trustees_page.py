@@ -161,7 +161,7 @@ def test_the_organiser_restarts_the_ceremony_behind_a_confirmation_page(
         assert made.status_code == 201
     page = organiser_client.get("/primaries/chiffree/trustees")
     assert f'action="{restart_link}"' in page.text and 'name="replaced" value="2"' in page.text
-    assert "Recommencer la cérémonie…" in page.text
+    assert '<button type="submit" class="danger">Recommencer la cérémonie…' in page.text
     assert "Recommencer la cérémonie" not in client.get("/primaries/chiffree/trustees").text
 
     confirm = organiser_client.get(restart_link, params={"replaced": "2"})
