@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import os
 import random
 import re
 import resource
@@ -145,6 +146,35 @@ def run_wrk(wrk: str, url: str, script: Path, threads: int, connections: int,
     }  # fmt: skip
 
 
+def children_cpu(parent: int) -> float:
+    """CPU seconds (user + system) of `parent`'s processes: itself and its descendants that
+    are still running, read from /proc (the serve process and its workers, or the
+    postmaster and its backends)."""
+    stats = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        stats[int(pid)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    family = {parent}
+    grown = True
+    while grown:
+        grown = False
+        for pid, (ppid, _) in stats.items():
+            if ppid in family and pid not in family:
+                family.add(pid)
+                grown = True
+    ticks = sum(stats[pid][1] for pid in family if pid in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(drill) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """CPU seconds so far of the serve process tree and of PostgreSQL."""
+    postmaster = int((drill.data / "postgres" / "postmaster.pid").read_text().split()[0])
+    return children_cpu(drill.server.pid), children_cpu(postmaster)
+
+
 def show(name: str, r: dict) -> None:
     print(
         f"{name:>9}: {r['rate']:8.0f} req/s  p50 {r['p50']:7.1f} ms  p95 {r['p95']:7.1f} ms  "
@@ -183,14 +213,22 @@ def main() -> int:
         write_lua(cast_lua, args.threads, voters[warm:], (drill.plan["slug"], origin))
         write_lua(bare_lua, args.threads, None, None)
         try:
-            # Warm-up: each worker opens the log's sealed key (an Argon2id derivation) on
-            # its first cast; 200 first casts at once would all derive it together.
+            # Warm-up: each worker opens the log's sealed key (an Argon2id derivation, once
+            # per process behind a per-log lock) on its first cast: not in the timed run.
             run_wrk(wrk, origin, warm_lua, args.threads, 2 * args.threads, 2)
+            cpu_before = server_cpu(drill)
             cast = run_wrk(wrk, origin, cast_lua, args.threads, args.connections, args.duration)
+            cpu_after = server_cpu(drill)
             bare = run_wrk(wrk, origin, bare_lua, args.threads, args.connections, args.duration)
         finally:
             drill.stop()
+        print("load average (1, 5, 15 min): {:.1f} {:.1f} {:.1f} on {} cores".format(
+              *os.getloadavg(), os.cpu_count()), flush=True)  # fmt: skip
         show("casts", cast)
+        if cast["requests"]:
+            python, postgres = (b - a for a, b in zip(cpu_before, cpu_after, strict=True))
+            print(f"server CPU per cast: python {python / cast['requests'] * 1e6:.0f} µs, "
+                  f"postgres {postgres / cast['requests'] * 1e6:.0f} µs", flush=True)  # fmt: skip
         show("/healthz", bare)
         if cast["requests"] > len(voters) - warm:
             print(f"warning: {cast['requests']} casts for {len(voters) - warm} voters: some were "

@@ -55,22 +55,6 @@ def count_round_trips() -> None:
     Connection.executemany = counted("executemany", Connection.executemany)  # type: ignore[method-assign]
 
 
-def postgres_cpu(postmaster: int) -> float:
-    """CPU seconds of the postmaster's children (backends and background workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == postmaster:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
-
-
 async def post(app, path: str, body: bytes, cookie: str) -> int:  # type: ignore[no-untyped-def]
     """One POST through the ASGI app, as uvicorn would make it; returns the status."""
     scope = {
@@ -134,14 +118,15 @@ async def run(data: Path, plan: dict, concurrency: int, profile: str | None) -> 
             await batch(voters[:WARM])
             TRIPS.clear()
             measured = voters[WARM:]
+            pg_cpu = cast_bench.children_cpu  # the postmaster and its backends
             profiler = cProfile.Profile() if profile else None
-            py0, pg0, wall0 = time.process_time(), postgres_cpu(postmaster), time.monotonic()
+            py0, pg0, wall0 = time.process_time(), pg_cpu(postmaster), time.monotonic()
             if profiler:
                 profiler.enable()
             await batch(measured)
             if profiler:
                 profiler.disable()
-            py1, pg1, wall1 = time.process_time(), postgres_cpu(postmaster), time.monotonic()
+            py1, pg1, wall1 = time.process_time(), pg_cpu(postmaster), time.monotonic()
         n = len(measured)
         print(f"casts {n}  concurrency {concurrency}  load average {os.getloadavg()[0]:.1f}")
         print(f"python CPU {(py1 - py0) / n * 1e6:.0f} µs/cast  postgres CPU "
