@@ -72,14 +72,22 @@ class _OutageAsWarning(logging.Filter):
         return True
 
 
+# A job's own queries (asyncpg) failing because the database went away or is restarting.
+_ASYNCPG_OUTAGE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
 def _is_outage(record: logging.LogRecord) -> bool:
     from procrastinate.exceptions import ConnectorException
 
     error = record.exc_info[1] if record.exc_info else None
     while error is not None:
-        if isinstance(error, ConnectorException | OSError) or type(error).__module__.startswith(
-            "psycopg"
-        ):
+        if isinstance(error, ConnectorException | OSError | _ASYNCPG_OUTAGE) or type(
+            error
+        ).__module__.startswith("psycopg"):
             return True
         error = error.__cause__ or error.__context__
     return "Database error" in record.getMessage()
