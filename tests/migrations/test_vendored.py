@@ -6,12 +6,12 @@ hand edit, a careless upgrade) would give databases a schema its authors never s
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
-import re
 from pathlib import Path
 
 import procrastinate
+
+from tests.fixtures import vendored
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 VENDOR = MIGRATIONS / "vendor"
@@ -20,20 +20,13 @@ SCHEMA = "procrastinate-3.10.0-schema.sql"
 
 
 def recorded_files() -> dict[str, tuple[str, int]]:
-    """File name → (sha256, size) from the record's "Files" table."""
-    rows = re.findall(
-        r"^\| (\S+) \| ([0-9a-f]{64}) \| (\d+) \|$", RECORD.read_text(encoding="utf-8"), re.M
-    )
-    return {name: (digest, int(size)) for name, digest, size in rows}
+    return vendored.recorded_files(RECORD)
 
 
 def test_every_vendored_file_has_the_recorded_hash() -> None:
     files = recorded_files()
     assert SCHEMA in files
-    for name, (digest, size) in files.items():
-        data = (VENDOR / name).read_bytes()
-        assert len(data) == size, name
-        assert hashlib.sha256(data).hexdigest() == digest, f"{name} differs from VENDORED.md"
+    vendored.assert_recorded_hashes(VENDOR, files)
 
 
 def test_nothing_unrecorded_sits_in_the_vendor_folder() -> None:

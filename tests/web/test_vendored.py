@@ -11,26 +11,21 @@ import hashlib
 import re
 from pathlib import Path
 
+from tests.fixtures import vendored
+
 VENDOR = Path(__file__).resolve().parents[2] / "web" / "static" / "vendor"
 RECORD = VENDOR / "VENDORED.md"
 BUNDLE = "noble-curves-2.4.0.js"
 
 
 def recorded_files() -> dict[str, tuple[str, int]]:
-    """File name → (sha256, size) from the record's "Files" table."""
-    rows = re.findall(
-        r"^\| (\S+) \| ([0-9a-f]{64}) \| (\d+) \|$", RECORD.read_text(encoding="utf-8"), re.M
-    )
-    return {name: (digest, int(size)) for name, digest, size in rows}
+    return vendored.recorded_files(RECORD)
 
 
 def test_every_vendored_file_has_the_recorded_hash() -> None:
     files = recorded_files()
     assert BUNDLE in files
-    for name, (digest, size) in files.items():
-        data = (VENDOR / name).read_bytes()
-        assert len(data) == size, name
-        assert hashlib.sha256(data).hexdigest() == digest, f"{name} differs from VENDORED.md"
+    vendored.assert_recorded_hashes(VENDOR, files)
 
 
 def test_nothing_unrecorded_is_served_from_the_vendor_folder() -> None:
