@@ -1,16 +1,9 @@
-"""Base tables: accounts and primaries.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-22
-"""
+"""Base tables: accounts and primaries."""
 
 from migrations.sql import execute_script
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

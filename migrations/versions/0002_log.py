@@ -2,18 +2,12 @@
 
 `log_entries`, `log_tiles` and `log_checkpoints` are append-only: a trigger refuses UPDATE,
 DELETE and TRUNCATE on them, as a second line of defence behind the service code.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-22
 """
 
 from migrations.sql import execute_script
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

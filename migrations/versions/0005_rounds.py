@@ -12,18 +12,12 @@ Ballot secrecy in the schema:
   anyone who can open the ballots match a ballot to a voter by its set of graded
   candidates, so it is deleted in the close transaction, before the tally key can be
   revealed; only per-candidate counts (`round_exposure`) stay.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-22
 """
 
 from migrations.sql import execute_script
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

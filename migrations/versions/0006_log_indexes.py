@@ -10,18 +10,12 @@
 
 Every append inserts into both tables, so each index dropped is one B-tree insertion (and
 its WAL) less per entry.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-30
 """
 
 from migrations.sql import execute_script
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -23,18 +23,12 @@
 
 Downgrade puts `accounts.voter_number` back from the claims (one per account); folded
 e-mail entries stay folded.
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-02
 """
 
 from migrations.sql import execute_script
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -3,18 +3,12 @@
 One row per (checkpoint, witness): the C2SP tlog-cosignature line the witness answered, kept
 as received. The checkpoint served to observers is the log-signed note followed by these
 lines. Append-only like the other log tables: a cosignature, once published, stays.
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-02
 """
 
 from migrations.sql import execute_script
 
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -7,18 +7,12 @@ ballot silently. A lapsed candidacy is closed like a declined one: it no longer 
 its citizen's live candidacy in the primary.
 
 Downgrade turns lapsed candidacies back into qualified ones (the log keeps its entries).
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-02
 """
 
 from migrations.sql import execute_script
 
 revision = "0009"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

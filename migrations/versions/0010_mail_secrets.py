@@ -5,18 +5,12 @@ link and the code from the service's secret key at sending time (voting/accounts
 database and its backups never hold them. Every mail's body is blanked once sent (an
 eligibility invitation carries its code). Upgrading blanks the bodies of mail already sent,
 and drops sign-in mail not yet sent (its link would have to be asked for again).
-
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-12-02
 """
 
 from migrations.sql import execute_script
 
 revision = "0010"
 down_revision = "0009"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -8,18 +8,12 @@ most one key in force per primary; a key is registered once, ever, in its primar
 `sealed_ballots_cast` holds the SHA-256 of every sealed ballot a device signed and cast (no
 account), so that the same signed ballot posted twice is refused instead of appearing twice
 in the log (two equal `sealed` strings fail scrutin-audit check 8).
-
-Revision ID: 0011
-Revises: 0010
-Create Date: 2026-12-02
 """
 
 from migrations.sql import execute_script
 
 revision = "0011"
 down_revision = "0010"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -5,18 +5,12 @@ used); `accounts.mail_opt_out` lists the kinds of notification it does not want 
 is on by default); `accounts.mail_key` keys the HMAC of its one-click unsubscribe links, so
 that a link works without signing in and can be revoked by drawing a new key. A queued mail
 may carry extra headers (List-Unsubscribe and List-Unsubscribe-Post, RFC 8058).
-
-Revision ID: 0012
-Revises: 0011
-Create Date: 2026-12-02
 """
 
 from migrations.sql import execute_script
 
 revision = "0012"
 down_revision = "0011"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

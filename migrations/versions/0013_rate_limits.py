@@ -6,18 +6,12 @@ what one would. `scrutin_rate_hit(bucket, key, limit, per_seconds, count)` answe
 round trip: 0 when a hit is allowed (and counts it when `count`), else the seconds to wait.
 An advisory lock per (bucket, key) makes concurrent hits from several processes count one
 after the other. The table is UNLOGGED: limits need no crash safety, and writes stay cheap.
-
-Revision ID: 0013
-Revises: 0012
-Create Date: 2026-12-02
 """
 
 from migrations.sql import execute_script
 
 revision = "0013"
 down_revision = "0012"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -6,18 +6,12 @@ posted at key generation (commitments, proof, shares sealed to the other trustee
 acknowledgement, the election key, the published sums of a round's ciphertexts and each
 trustee's decryption shares. No secret of any trustee is ever stored: a share travels only
 inside a NaCl box to its recipient.
-
-Revision ID: 0014
-Revises: 0013
-Create Date: 2026-12-02
 """
 
 from migrations.sql import execute_script
 
 revision = "0014"
 down_revision = "0013"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

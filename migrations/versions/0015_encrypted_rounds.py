@@ -1,18 +1,12 @@
 """Encrypted rounds (issue 14): a round of a primary with `ballots: "encrypted"` keeps the
 election key of its `round-open` in `tally_public_key` with the custody `trustees`: no tally
 secret exists anywhere, sealed or not (docs/audit-log.md §10).
-
-Revision ID: 0015
-Revises: 0014
-Create Date: 2026-12-02
 """
 
 from migrations.sql import execute_script
 
 revision = "0015"
 down_revision = "0014"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -7,10 +7,6 @@ has no other source than this folder (never `procrastinate schema --apply`).
 A later procrastinate release that changes its schema ships migration files
 (`procrastinate/sql/migrations/`): each becomes an alembic revision here, together with the
 pin in pyproject.toml. Mails still waiting in `mail_queue` get their delivery job.
-
-Revision ID: 0017
-Revises: 0015
-Create Date: 2026-12-02
 """
 
 from pathlib import Path
@@ -19,8 +15,6 @@ from migrations.sql import execute_script
 
 revision = "0017"
 down_revision = "0015"
-branch_labels = None
-depends_on = None
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "vendor" / "procrastinate-3.10.0-schema.sql"
 

@@ -5,18 +5,12 @@ restarted by the organiser: each restart is kept with the attempt it started, th
 it replaced and the organiser's reason, as its `ceremony-restart` entry says. A replaced
 trustee leaves `trustees` for `replaced_trustees`, keys included, so that registration
 refuses their reuse by any later trustee of the primary.
-
-Revision ID: 0018
-Revises: 0017
-Create Date: 2026-12-02
 """
 
 from migrations.sql import execute_script
 
 revision = "0018"
 down_revision = "0017"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
