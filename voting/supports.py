@@ -220,7 +220,6 @@ async def withdraw_support(
     conn: asyncpg.Connection,
     log: LogAppender,
     *,
-    secret_key: str,
     candidacy_id: uuid.UUID | str,
     account_id: uuid.UUID,
     now: datetime | None = None,

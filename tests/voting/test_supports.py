@@ -49,9 +49,8 @@ async def take_back(
 ) -> supports.SupportResult:
     async with pool.acquire() as conn, conn.transaction():
         return await supports.withdraw_support(
-            conn, log, secret_key=TEST_SECRET, candidacy_id=candidacy_id, account_id=account,
-            **kwargs,
-        )  # fmt: skip
+            conn, log, candidacy_id=candidacy_id, account_id=account, **kwargs
+        )
 
 
 async def accounts(pool: asyncpg.Pool, n: int) -> list[uuid.UUID]:

@@ -30,10 +30,6 @@ from web.views.base import (
 from web.views.primaries import STATUS_LABELS
 from web.views.signin import FORM_LIMITS, account_json, signin_limits
 
-PROFILE_SAVED = _("Vos informations ont été enregistrées.")
-PASSWORD_SAVED = _("Mot de passe enregistré ; vos autres sessions ont été fermées.")
-PASSWORDS_DIFFER = _("Les deux saisies du nouveau mot de passe diffèrent.")
-
 
 async def _account_context(request: Request, account_id: UUID) -> dict[str, Any]:
     """The profile and "my supports, my candidacies", for the page and for GET /api/account."""
@@ -81,7 +77,7 @@ async def account_update(request: Request) -> Response:
                 await accounts.update_profile(uow.conn, user.id, display_name=name)
         except Refused as exc:
             errors[exc.field or "form"] = exc.message
-    return await _saved(request, user, PROFILE_SAVED, values, errors)
+    return await _saved(request, user, _("Vos informations ont été enregistrées."), values, errors)
 
 
 async def password_update(request: Request) -> Response:
@@ -93,13 +89,19 @@ async def password_update(request: Request) -> Response:
     new = text_field(form, "new_password", accounts.MAX_PASSWORD_LENGTH, errors)
     again = text_field(form, "new_password_again", accounts.MAX_PASSWORD_LENGTH, errors)
     if not errors and new != again:
-        errors["new_password_again"] = PASSWORDS_DIFFER
+        errors["new_password_again"] = _("Les deux saisies du nouveau mot de passe diffèrent.")
     if not errors:
         try:
             await _change_password(request, user, current, new)
         except Refused as exc:
             errors[exc.field or "form"] = exc.message
-    return await _saved(request, user, PASSWORD_SAVED, None, errors)
+    return await _saved(
+        request,
+        user,
+        _("Mot de passe enregistré ; vos autres sessions ont été fermées."),
+        None,
+        errors,
+    )
 
 
 async def _saved(

@@ -43,10 +43,7 @@ from web.views.primaries import refusal_text
 
 MAX_JSON = 256 * 1024
 BAD_JSON = _("Corps JSON illisible.")
-NOT_AN_OBJECT = _("Le corps doit être un objet JSON.")
-TOO_LARGE = _("Corps JSON trop volumineux.")
 NOT_FOUND = _("Introuvable.")
-UNKNOWN_ACTION = _("Action inconnue.")
 
 
 error = json_error  # `{"error": {"status", "message", "field"}}`, written once in base.py
@@ -66,7 +63,7 @@ class BadRequest(Exception):
 async def json_body(request: Request) -> dict[str, Any]:
     body = await request.body()
     if len(body) > MAX_JSON:
-        raise BadRequest(413, TOO_LARGE)
+        raise BadRequest(413, _("Corps JSON trop volumineux."))
     try:
         value = json.loads(body or b"null")
         # Lone surrogates (\ud800) parse but are no text: nothing could store or log them.
@@ -74,7 +71,7 @@ async def json_body(request: Request) -> dict[str, Any]:
     except (ValueError, UnicodeError, RecursionError):
         raise BadRequest(400, BAD_JSON) from None
     if not isinstance(value, dict):
-        raise BadRequest(400, NOT_AN_OBJECT)
+        raise BadRequest(400, _("Le corps doit être un objet JSON."))
     return value
 
 
@@ -317,7 +314,7 @@ CANDIDATE_ACTIONS = ("submit", "withdraw", "confirm", "decline")
 async def candidacy_action(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in ORGANISER_ACTIONS + CANDIDATE_ACTIONS:
-        raise BadRequest(404, UNKNOWN_ACTION)
+        raise BadRequest(404, _("Action inconnue."))
     user = await require_account(request)
     async with request.app.state.pool.acquire() as conn:
         c, primary = await _candidacy(request, conn)
@@ -347,8 +344,6 @@ async def candidacy_action(request: Request) -> Response:
 
 
 PHOTO_TYPES = ("image/png", "image/jpeg")
-PHOTO_MEDIA_TYPE = _("Envoyez l’image brute avec Content-Type image/png ou image/jpeg.")
-PHOTO_MISMATCH = _("Le contenu de l’image ne correspond pas à son Content-Type.")
 
 
 @endpoint
@@ -363,14 +358,18 @@ async def candidacy_photo(request: Request) -> Response:
     else:
         declared = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if declared not in PHOTO_TYPES:
-            raise BadRequest(415, PHOTO_MEDIA_TYPE, "photo")
+            raise BadRequest(
+                415, _("Envoyez l’image brute avec Content-Type image/png ou image/jpeg."), "photo"
+            )
         data = b""
         async for chunk in request.stream():
             data += chunk
             if len(data) > candidacies.MAX_PHOTO:
                 raise Refused("photo-too-large", field="photo")
         if data and candidacies.photo_type(data) != declared:
-            raise BadRequest(422, PHOTO_MISMATCH, "photo")
+            raise BadRequest(
+                422, _("Le contenu de l’image ne correspond pas à son Content-Type."), "photo"
+            )
     async with request.app.state.units() as uow:
         updated = await candidacies.set_photo(uow.conn, uow.log, c.id, user.id, data)
     return JSONResponse(candidacy_json(updated, primary.slug))
@@ -391,7 +390,10 @@ async def no_body(request: Request) -> None:
 @endpoint
 async def support_change(request: Request) -> Response:
     user = await require_account(request)
-    signed: dict[str, Any] = {}
+    # A support's pseudonym is keyed by the service secret; a withdrawal needs none.
+    extra: dict[str, Any] = {}
+    if request.method == "POST":
+        extra["secret_key"] = request.app.state.secret_key
     if request.method == "POST" and await request.body():
         # Under credentials: voter, the device's signature (docs/audit-log.md §8).
         body = await json_body(request)
@@ -400,7 +402,7 @@ async def support_change(request: Request) -> Response:
             name = unknown[0][:100]
             raise Refused("unknown-member", field=name, name=name)
         try:
-            signed["credential_sig"] = b64decode(str(body["credential_sig"]))
+            extra["credential_sig"] = b64decode(str(body["credential_sig"]))
         except ValueError:
             raise BadRequest(422, _("Valeur base64 invalide."), "credential_sig") from None
     else:
@@ -410,10 +412,7 @@ async def support_change(request: Request) -> Response:
         c, _primary = await _candidacy(request, conn)
     service = supports.support if request.method == "POST" else supports.withdraw_support
     async with request.app.state.units() as uow:
-        result = await service(
-            uow.conn, uow.log, secret_key=request.app.state.secret_key,
-            candidacy_id=c.id, account_id=user.id, **signed,
-        )  # fmt: skip
+        result = await service(uow.conn, uow.log, candidacy_id=c.id, account_id=user.id, **extra)
     return JSONResponse(
         {"candidate": str(c.id), "support_count": result.count, "qualified": result.qualified,
          "status": result.candidacy.status},

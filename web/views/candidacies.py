@@ -53,7 +53,6 @@ DONE = {
     "qualified": _("Soutien enregistré : ce candidat atteint le seuil et se qualifie !"),
     "unsupported": _("Soutien retiré."),
 }
-PHOTO_TOO_LARGE = _("La photo dépasse 1 Mo.")
 
 
 def visitor_seed(request: Request) -> str:
@@ -197,7 +196,7 @@ async def _photo(form: FormData) -> tuple[bytes | None, str | None]:
     if not data:
         return None, None
     if len(data) > MAX_PHOTO:
-        return None, PHOTO_TOO_LARGE
+        return None, _("La photo dépasse 1 Mo.")
     return data, None
 
 
@@ -414,9 +413,11 @@ async def support_action(request: Request) -> Response:
     await limit_supports(request, user.id)
     withdraw = request.url.path.endswith("/unsupport")
     form = await read_form(request)
-    signed: dict[str, Any] = {}  # credential_sig= for support, when signed on the device
-    if not withdraw and form.get("credential_sig"):  # signed on the device (credentials.js)
-        signed["credential_sig"] = base64_field(form, "credential_sig")
+    # A support names its supporter by a pseudonym keyed by the service secret, and carries
+    # the device's signature when signed there (credentials.js); a withdrawal needs neither.
+    extra: dict[str, Any] = {} if withdraw else {"secret_key": request.app.state.secret_key}
+    if not withdraw and form.get("credential_sig"):
+        extra["credential_sig"] = base64_field(form, "credential_sig")
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
         candidacy = await load_candidacy(request, conn, primary)
@@ -424,9 +425,8 @@ async def support_action(request: Request) -> Response:
     try:
         async with request.app.state.units() as uow:
             result = await service(
-                uow.conn, uow.log, secret_key=request.app.state.secret_key,
-                candidacy_id=candidacy.id, account_id=user.id, **signed,
-            )  # fmt: skip
+                uow.conn, uow.log, candidacy_id=candidacy.id, account_id=user.id, **extra
+            )
     except Refused as exc:
         return await candidate_page(request, refusal_text(request, exc), refusal_status(exc))
     flash(request, DONE["unsupported" if withdraw else "qualified" if result.qualified

@@ -29,7 +29,6 @@ TRACKER_RE = re.compile(r"[0-9a-f]{12,64}")
 BAD_TRACKER = _(
     "Un traceur s’écrit avec 12 à 64 chiffres hexadécimaux (0-9, a-f), par exemple 3f9a0c2b7e11."
 )
-AMBIGUOUS_TRACKER = _("Plusieurs bulletins commencent ainsi : donnez le traceur complet.")
 
 
 async def _find_ballot(request: Request, primary: Primary, tracker: str) -> list[LogEntry]:
@@ -99,7 +98,9 @@ async def check(request: Request) -> Response:
         rows = await _find_ballot(request, primary, raw)
         async with request.app.state.pool.acquire() as conn:
             if len(rows) > 1:
-                context["error"] = AMBIGUOUS_TRACKER
+                context["error"] = _(
+                    "Plusieurs bulletins commencent ainsi : donnez le traceur complet."
+                )
                 return render(request, "rounds/check.html", context, 400)
             if not rows:
                 context["error"] = _("Aucun bulletin de cette primaire n’a ce traceur.")

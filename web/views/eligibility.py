@@ -52,10 +52,6 @@ NO_APPROVAL = _(
     "Cette primaire ne se fait pas sur demande d’approbation : la page « Puis-je participer ? » "
     "dit comment y prendre part."
 )
-REQUEST_SENT = _("Votre demande a été transmise aux organisateur·rices.")
-IMPORT_DONE = _("Liste importée.")
-CLAIM_DONE = _("Numéro d’électeur enregistré : il est lié à votre compte pour cette primaire.")
-DECISION_SAVED = _("Décision enregistrée.")
 
 
 def _policy(primary: Primary) -> dict[str, Any]:
@@ -139,7 +135,9 @@ async def eligibility_claim(request: Request) -> Response:
     if errors:
         values = {"voter_number": number}  # the code is not shown back
         return await _eligibility_page(request, primary, user, values, errors)
-    flash(request, CLAIM_DONE)
+    flash(
+        request, _("Numéro d’électeur enregistré : il est lié à votre compte pour cette primaire.")
+    )
     return RedirectResponse(f"/primaries/{primary.slug}/eligibility", status_code=303)
 
 
@@ -177,7 +175,7 @@ async def eligibility_request(request: Request) -> Response:
         raise HTTPException(400, NO_APPROVAL)
     async with request.app.state.units() as uow:
         await eligibility.request_approval(uow.conn, primary.id, user.id)
-    flash(request, REQUEST_SENT)
+    flash(request, _("Votre demande a été transmise aux organisateur·rices."))
     return RedirectResponse(f"/primaries/{primary.slug}/eligibility", status_code=303)
 
 
@@ -247,7 +245,7 @@ async def eligibility_import(request: Request) -> Response:
                 "csv_href": _codes_csv_href(request, result.invitations),
             },
         )
-    flash(request, IMPORT_DONE)
+    flash(request, _("Liste importée."))
     return RedirectResponse(f"/primaries/{primary.slug}/admin/eligibility", status_code=303)
 
 
@@ -285,7 +283,7 @@ async def eligibility_decide(request: Request) -> Response:
         )
     if not found:
         raise HTTPException(404)
-    flash(request, DECISION_SAVED)
+    flash(request, _("Décision enregistrée."))
     return RedirectResponse(f"/primaries/{primary.slug}/admin/eligibility", status_code=303)
 
 

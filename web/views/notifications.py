@@ -28,7 +28,6 @@ KIND_LABELS = {
     "results": _("La publication des résultats d’un tour"),
     "withdrawals": _("Le retrait d’un candidat que je soutiens"),
 }
-SAVED = _("Vos choix de courriels sont enregistrés.")
 
 
 async def preferences_page(request: Request) -> Response:
@@ -47,7 +46,7 @@ async def preferences_update(request: Request) -> Response:
         lang = request_language(request)
     async with request.app.state.units() as uow:
         await notifications.set_preferences(uow.conn, user.id, wanted, str(lang))
-    flash(request, SAVED)
+    flash(request, _("Vos choix de courriels sont enregistrés."))
     return RedirectResponse("/account/mail", status_code=303)
 
 

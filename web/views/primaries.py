@@ -100,12 +100,6 @@ PRESET_LABELS = {
     "custom": _("Personnalisée (une mention par ligne, de la pire à la meilleure)"),
 }
 
-PRIMARY_CREATED = _("Primaire créée : sa définition est la première entrée de son journal.")
-DEFINITION_SAVED = _("Nouvelle révision de la définition inscrite au journal.")
-NOTHING_CHANGED = _("Aucun changement.")
-SUPPORTS_CLOSED = _("Phase des soutiens close : les candidats au seuil sont qualifiés.")
-FIX_ERRORS = _("Corrigez les champs signalés ; rien n’a été enregistré.")
-
 
 # ------------------------------------------------------------------------------ helpers
 
@@ -391,7 +385,7 @@ async def create(request: Request) -> Response:
             )  # fmt: skip
     except Refused as exc:
         return _refused_form(request, exc, values, order, None)
-    flash(request, PRIMARY_CREATED)
+    flash(request, _("Primaire créée : sa définition est la première entrée de son journal."))
     return RedirectResponse(f"/primaries/{primary.slug}", status_code=303)
 
 
@@ -425,9 +419,9 @@ async def admin_update(request: Request) -> Response:
     except Refused as exc:
         return _refused_form(request, exc, values, order, primary)
     if updated.revision != primary.revision:
-        flash(request, DEFINITION_SAVED)
+        flash(request, _("Nouvelle révision de la définition inscrite au journal."))
     else:
-        flash(request, NOTHING_CHANGED)
+        flash(request, _("Aucun changement."))
     return RedirectResponse(f"/primaries/{primary.slug}/admin", status_code=303)
 
 
@@ -446,7 +440,7 @@ async def close_supports(request: Request) -> Response:
                 await supports.close_supports_phase(uow.conn, uow.log, primary.id)
     except Refused as exc:
         raise HTTPException(refusal_status(exc), refusal_text(request, exc)) from None
-    flash(request, SUPPORTS_CLOSED)
+    flash(request, _("Phase des soutiens close : les candidats au seuil sont qualifiés."))
     return RedirectResponse(f"/primaries/{primary.slug}/admin", status_code=303)
 
 

@@ -45,15 +45,10 @@ from web.views.rounds import round_page_response
 
 MAX_KEY_FILE = 64 * 1024  # a tally key file, uploaded or pasted
 
-ROUND_OPENED = _("Le tour est ouvert au vote.")
-ROUND_CLOSED = _("Le tour est clos. Révélez maintenant la clé de dépouillement.")
 ROUND_CLOSED_ENCRYPTED = _(
     "Le tour est clos et les sommes chiffrées sont publiées : les garants peuvent maintenant "
     "les déchiffrer."
 )
-RESULT_PUBLISHED = _("Le résultat est publié.")
-PASSPHRASES_DIFFER = _("Les deux phrases secrètes ne sont pas identiques.")
-BAD_CLOSING_TIME = _("Date de clôture invalide : attendu AAAA-MM-JJTHH:MM (UTC).")
 
 
 def _download_uri(data: dict[str, Any]) -> str:
@@ -130,12 +125,12 @@ async def create_round(request: Request) -> Response:
     if uses_encrypted_ballots(primary.definition):
         custody = "trustees"  # no tally key: any passphrase or key file sent is ignored
     elif custody == "passphrase" and passphrase != str(form.get("passphrase_again") or ""):
-        errors["passphrase_again"] = PASSPHRASES_DIFFER
+        errors["passphrase_again"] = _("Les deux phrases secrètes ne sont pas identiques.")
     try:
         closes_at = _parse_closing(str(form.get("closes_at") or ""))
     except ValueError:
         closes_at = None
-        errors["closes_at"] = BAD_CLOSING_TIME
+        errors["closes_at"] = _("Date de clôture invalide : attendu AAAA-MM-JJTHH:MM (UTC).")
     opened = None
     if not errors:
         try:
@@ -173,7 +168,7 @@ async def create_round(request: Request) -> Response:
                 "key_text": json.dumps(opened.key_file, indent=2),
             },
         )
-    flash(request, ROUND_OPENED)
+    flash(request, _("Le tour est ouvert au vote."))
     return RedirectResponse(round_url(primary, opened.round), status_code=303)
 
 
@@ -195,7 +190,7 @@ async def close(request: Request) -> Response:
         )  # fmt: skip
         flash(request, ROUND_CLOSED_ENCRYPTED)
         return RedirectResponse(round_url(primary, round_), status_code=303)
-    flash(request, ROUND_CLOSED)
+    flash(request, _("Le tour est clos. Révélez maintenant la clé de dépouillement."))
     return RedirectResponse(round_url(primary, round_), status_code=303)
 
 
@@ -265,7 +260,7 @@ async def reveal(request: Request) -> Response:
         return await round_page_response(
             request, primary, round_, {"reveal": message_of(request, exc), "field": exc.field}, 400
         )
-    flash(request, RESULT_PUBLISHED)
+    flash(request, _("Le résultat est publié."))
     return RedirectResponse(round_url(primary, round_, "/results"), status_code=303)
 
 

@@ -47,20 +47,17 @@ FORM_LIMITS = {"max_files": 1, "max_fields": 50, "max_part_size": MAX_IMPORT_FIL
 MAX_NEXT_LENGTH = 2000
 
 INVALID_EMAIL = _("Saisissez une adresse électronique valide, par exemple nom@exemple.fr.")
-EMAIL_TOO_LONG = _("L’adresse électronique est trop longue (254 caractères au plus).")
-BAD_CREDENTIALS = _("Adresse électronique ou mot de passe incorrect.")
 BAD_CODE = _("Ce code n’est pas valable : vérifiez-le, ou demandez un nouveau courriel.")
 BAD_LINK = _(
     "Ce lien de connexion n’est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau."
 )
 SIGNED_IN = _("Vous êtes connecté·e.")
-SIGNED_OUT = _("Vous êtes déconnecté·e.")
 
 
 def _email_field(form: FormData, errors: dict[str, str], name: str = "email") -> str:
     raw = text_field(form, name, accounts.MAX_EMAIL_LENGTH, errors)
     if name in errors:
-        errors[name] = EMAIL_TOO_LONG
+        errors[name] = _("L’adresse électronique est trop longue (254 caractères au plus).")
         return raw
     if not raw.strip():
         errors[name] = REQUIRED
@@ -228,7 +225,7 @@ async def password_submit(request: Request) -> Response:
         if account is not None:
             await log_in(request, uow.conn, account)
     if account is None:
-        errors["password"] = BAD_CREDENTIALS
+        errors["password"] = _("Adresse électronique ou mot de passe incorrect.")
         return render(
             request,
             "accounts/signin.html",
@@ -248,7 +245,7 @@ def _signed_in(request: Request) -> Response:
 
 async def signout(request: Request) -> Response:
     await log_out(request)
-    flash(request, SIGNED_OUT)
+    flash(request, _("Vous êtes déconnecté·e."))
     return RedirectResponse("/", status_code=303)
 
 

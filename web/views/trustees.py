@@ -49,8 +49,6 @@ from web.views.base import (
     unknown_member,
 )
 
-NO_SUMS = _("Les sommes chiffrées de ce tour ne sont pas encore publiées.")
-
 
 async def _ceremony(request: Request) -> tuple[Primary, trustees.Ceremony]:
     primary = await load_primary(request)
@@ -136,7 +134,7 @@ async def sums_get(request: Request) -> Response:
         request.app.state.pool, log_service(request), primary.id, number
     )
     if logged is None:
-        raise BadRequest(404, NO_SUMS)
+        raise BadRequest(404, _("Les sommes chiffrées de ce tour ne sont pas encore publiées."))
     return JSONResponse(
         {
             "sums": logged.sums,
@@ -236,8 +234,6 @@ RESTART_REPLACES = _(
     "Garant(s) remplacé(s) : {replaced}. Leur enregistrement est retiré et leurs clés ne "
     "pourront plus servir ; enregistrez ensuite leurs remplaçants sur cette page."
 )
-RESTART_SAME = _("Aucun garant n’est remplacé : les mêmes garants recommencent.")
-CEREMONY_RESTARTED = _("La cérémonie des clés recommence.")
 
 
 def _replaced(request: Request) -> list[Any]:
@@ -252,7 +248,12 @@ async def restart_confirm(request: Request) -> Response:
     replaced = _replaced(request)
     here = f"/primaries/{primary.slug}/trustees"
     consequences = list(RESTART_CONFIRMATION.consequences)
-    consequences.insert(1, RESTART_REPLACES if replaced else RESTART_SAME)
+    consequences.insert(
+        1,
+        RESTART_REPLACES
+        if replaced
+        else _("Aucun garant n’est remplacé : les mêmes garants recommencent."),
+    )
     confirmation = dataclasses.replace(
         RESTART_CONFIRMATION, consequences=consequences,
         params={"replaced": ", ".join(map(str, replaced))},
@@ -270,7 +271,7 @@ async def restart(request: Request) -> Response:
         await _restart(request, primary, _replaced(request), str(form.get("reason", "")))
     except Refused as exc:
         return await _page(request, primary, {"restart": message_of(request, exc)}, {})
-    flash(request, CEREMONY_RESTARTED)
+    flash(request, _("La cérémonie des clés recommence."))
     return RedirectResponse(f"/primaries/{primary.slug}/trustees", status_code=303)
 
 
