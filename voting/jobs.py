@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from voting.outage import outage_in_chain
+
 if TYPE_CHECKING:
     import procrastinate
 
@@ -72,30 +74,33 @@ class _OutageAsWarning(logging.Filter):
         return True
 
 
-# A job's own queries (asyncpg) failing because the database went away or is restarting.
-_ASYNCPG_OUTAGE = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-)
-
-
 def _is_outage(record: logging.LogRecord) -> bool:
     from procrastinate.exceptions import ConnectorException
 
     error = record.exc_info[1] if record.exc_info else None
-    while error is not None:
-        if isinstance(error, ConnectorException | OSError | _ASYNCPG_OUTAGE) or type(
-            error
-        ).__module__.startswith("psycopg"):
+    if outage_in_chain(error):  # a job's own queries (asyncpg)
+        return True
+    while error is not None:  # procrastinate's connector (psycopg)
+        if isinstance(error, ConnectorException) or type(error).__module__.startswith("psycopg"):
             return True
         error = error.__cause__ or error.__context__
     return "Database error" in record.getMessage()
 
 
+class _JobTaskOutageAsWarning(_OutageAsWarning):
+    """The same for a job's own task whose end could not be recorded because the database
+    went away meanwhile: asyncio reports it as a "Task exception was never retrieved" error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Worker._process_job" in record.getMessage():
+            return super().filter(record)
+        return True
+
+
 _OUTAGE_FILTER = _OutageAsWarning()
 for _name in ("procrastinate.worker", f"procrastinate.worker.{WORKER_NAME}", "procrastinate.utils"):
     logging.getLogger(_name).addFilter(_OUTAGE_FILTER)
+logging.getLogger("asyncio").addFilter(_JobTaskOutageAsWarning())
 
 
 class JobWorker:
@@ -150,22 +155,31 @@ class JobWorker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # psycopg or procrastinate errors during an outage
+                if _cancelled():  # a library's cleanup replaced our cancellation: stop
+                    raise asyncio.CancelledError from exc
                 if not failing:
                     logger.warning("job queue unavailable (%s); retrying", exc)
                 failing = True
             await asyncio.sleep(RETRY_AFTER_OUTAGE)
 
 
+def _cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 @contextlib.asynccontextmanager
 async def background(work: Coroutine[object, object, object], name: str) -> AsyncIterator[None]:
-    """Run `work` as a task while the block runs; cancel it (and wait for it) when it ends."""
+    """Run `work` as a task while the block runs; cancel it (and wait for it) when it ends.
+    A cancellation of the waiting caller itself goes on up (it is not taken for the task's)."""
     task = asyncio.create_task(work, name=name)
     try:
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait({task})
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error
 
 
 def running(worker: JobWorker, name: str) -> contextlib.AbstractAsyncContextManager[None]:

@@ -31,6 +31,7 @@ import aiosmtplib
 import asyncpg
 
 from voting import jobs
+from voting.outage import database_away
 
 logger = logging.getLogger("scrutin.mail")
 
@@ -321,8 +322,13 @@ async def mail_service(app: Any) -> AsyncIterator[None]:
     async def sweep_mail(timestamp: int) -> None:
         # A job can be lost with its worker (a process killed while it ran, a database
         # outage failing it): each minute one worker delivers what is due and unsent.
-        while await deliver_due(app.state.pool, transport, sender, expand=expand):
-            pass
+        try:
+            while await deliver_due(app.state.pool, transport, sender, expand=expand):
+                pass
+        except Exception as exc:
+            if not database_away(exc):
+                raise
+            logger.warning("mail sweep: database unavailable (%s); the next sweep retries", exc)
 
     worker = jobs.JobWorker(
         app.state.database_url,

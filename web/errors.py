@@ -11,6 +11,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
+from voting.outage import database_away
 from voting.refusals import Refused
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -238,22 +239,6 @@ def handlers() -> dict[int | type[Exception], ExceptionHandler]:
     }
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """True when `exc` says the database cannot be reached right now (stopped, restarting,
-    connection lost, too many clients), not that a query was wrong."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(database_unavailable(inner) for inner in exc.exceptions)
-    if isinstance(exc, asyncpg.InterfaceError):
-        return "closed" in str(exc) or "closing" in str(exc)
-    return isinstance(
-        exc,
-        OSError
-        | asyncpg.PostgresConnectionError
-        | asyncpg.exceptions.OperatorInterventionError  # shutdown, crash, starting up
-        | asyncpg.exceptions.TooManyConnectionsError,
-    )
-
-
 class StartWatch:
     """An ASGI `send` that remembers whether the response has started (after which a
     middleware can no longer answer with a page of its own)."""
@@ -286,7 +271,7 @@ class ServiceUnavailableMiddleware:
         except ClientDisconnect:
             logger.info("client left before the answer to %s %s", scope["method"], scope["path"])
         except Exception as exc:
-            if not database_unavailable(exc):
+            if not database_away(exc):
                 raise
             logger.warning(
                 "database unavailable for %s %s: %s", scope["method"], scope["path"], exc

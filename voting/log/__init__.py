@@ -19,7 +19,6 @@ State changes append through a unit of work (`voting/unit_of_work.py`).
 """
 
 from voting.log.model import (
-    DATABASE_AWAY,
     EXPORT_CHUNK,
     EXPORT_FORMAT,
     INTEGRATE_BATCH,
@@ -39,7 +38,6 @@ from voting.log.sequencer import log_background
 from voting.log.service import LogService
 
 __all__ = [
-    "DATABASE_AWAY",
     "EXPORT_CHUNK",
     "EXPORT_FORMAT",
     "INTEGRATE_BATCH",

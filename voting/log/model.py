@@ -19,13 +19,6 @@ from crypto.entries import Tracked
 from voting.refusals import Refused
 
 logger = logging.getLogger("scrutin.log")
-# The database stopped, restarting or unreachable: background rounds wait for it quietly.
-DATABASE_AWAY = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.InterfaceError,
-)
 
 # Either works for reads: both have fetch/fetchrow/fetchval/execute.
 Database = asyncpg.Pool | asyncpg.Connection

@@ -21,7 +21,6 @@ from voting.log import queries as q
 from voting.log.model import (
     _ENTRY_COLUMNS,
     _TILE_COLUMNS,
-    DATABASE_AWAY,
     INTEGRATE_BATCH,
     Database,
     Integrated,
@@ -37,6 +36,7 @@ from voting.log.model import (
 )
 from voting.log.witnesses import Witnesses
 from voting.log.writer import LogWriter
+from voting.outage import database_away
 
 
 class LogSequencer(LogWriter):
@@ -294,10 +294,11 @@ class LogSequencer(LogWriter):
                 await self.tick(pool)
             except asyncio.CancelledError:
                 raise
-            except DATABASE_AWAY as exc:  # an outage, not a bug: the next round retries
-                logger.warning("log background round: database unavailable (%s); retrying", exc)
-            except Exception:
-                logger.exception("log background round failed; retrying")
+            except Exception as exc:
+                if not database_away(exc):
+                    logger.exception("log background round failed; retrying")
+                else:  # an outage, not a bug: the next round retries
+                    logger.warning("log background round: database unavailable (%s)", exc)
             await asyncio.sleep(self.checkpoint_interval)
 
 
