@@ -134,9 +134,8 @@ def test_another_task_s_unretrieved_outage_error_stays_an_error() -> None:
 
 
 def test_the_mail_sweep_s_commit_on_a_connection_the_server_ended_is_an_outage() -> None:
-    from asyncpg.exceptions._base import InternalClientError
-
-    error = InternalClientError("cannot switch to state 15; another operation (2) is in progress")
+    internal_client_error = asyncpg.exceptions.InternalClientError  # type: ignore[attr-defined]
+    error = internal_client_error("cannot switch to state 15; another operation (2) is in progress")
     assert database_away(error)
     assert not database_away(ValueError("a bug"))
     assert not database_away(asyncpg.InterfaceError("cannot call Connection.fetch(): bad use"))

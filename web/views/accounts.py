@@ -20,6 +20,7 @@ from web.templating import render
 from web.views.base import (
     BAD_FORM,
     NOT_TEXT,
+    STATUS_LABELS,
     _,
     json_error,
     read_form,
@@ -27,7 +28,6 @@ from web.views.base import (
     signed_in_json,
     text_field,
 )
-from web.views.primaries import STATUS_LABELS
 from web.views.signin import FORM_LIMITS, account_json, signin_limits
 
 

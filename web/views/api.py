@@ -9,8 +9,6 @@ if needed, `OPENAPI_SCHEMAS`, at import time; `openapi_document()` assembles the
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,68 +34,17 @@ from web.auth import (
     require_organiser,
     require_primary_admin,
 )
-from web.errors import refusal_status
 from web.ratelimit import limit_supports
-from web.views.base import administered_primary, json_error, load_primary, route_table
-from web.views.primaries import refusal_text
+from web.views.base import (
+    BadRequest,
+    administered_primary,
+    endpoint,
+    json_body,
+    load_primary,
+    route_table,
+)
 
-MAX_JSON = 256 * 1024
-BAD_JSON = _("Corps JSON illisible.")
 NOT_FOUND = _("Introuvable.")
-
-
-error = json_error  # `{"error": {"status", "message", "field"}}`, written once in base.py
-
-
-def refused(request: Request, exc: Refused) -> JSONResponse:
-    text = refusal_text(request, exc)
-    return json_error(request, refusal_status(exc), text, exc.field, translate=False)
-
-
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
-
-
-async def json_body(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_JSON:
-        raise BadRequest(413, _("Corps JSON trop volumineux."))
-    try:
-        value = json.loads(body or b"null")
-        # Lone surrogates (\ud800) parse but are no text: nothing could store or log them.
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except (ValueError, UnicodeError, RecursionError):
-        raise BadRequest(400, BAD_JSON) from None
-    if not isinstance(value, dict):
-        raise BadRequest(400, _("Le corps doit être un objet JSON."))
-    return value
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def endpoint(handler: Handler) -> Handler:
-    """Refusals and bad bodies become JSON errors with a field path."""
-
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Refused as exc:
-            return refused(request, exc)
-        except BadRequest as exc:
-            return error(request, exc.status, exc.message, exc.field)
-        except HTTPException as exc:  # 401 sign in, 403 organisers only: same error shape
-            message = exc.detail if isinstance(exc.detail, str) else ""
-            response = error(request, exc.status_code, message)
-            if exc.headers:
-                response.headers.update(exc.headers)
-            return response
-
-    wrapped.__name__ = handler.__name__
-    wrapped.__doc__ = handler.__doc__
-    return wrapped
 
 
 def _time(value: datetime | None) -> str | None:
@@ -450,7 +397,10 @@ def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _op(summary: str, ok: str, schema: dict[str, Any], *, body: dict | None = None,
-        auth: str | None = None, status: str = "200") -> dict[str, Any]:  # fmt: skip
+        content: dict | None = None, body_required: bool = True, auth: str | None = None,
+        parameters: list | None = None, status: str = "200") -> dict[str, Any]:  # fmt: skip
+    """One operation: its JSON answer, the refusal, and what it takes: a JSON `body` schema
+    (or other media types in `content`), query `parameters`, the session `auth`."""
     operation: dict[str, Any] = {
         "summary": summary,
         "responses": {
@@ -462,7 +412,11 @@ def _op(summary: str, ok: str, schema: dict[str, Any], *, body: dict | None = No
         },
     }
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": _json_content(body)}
+        content = _json_content(body)
+    if content is not None:
+        operation["requestBody"] = {"required": body_required, "content": content}
+    if parameters:
+        operation["parameters"] = parameters
     if auth:
         operation["description"] = auth
         operation["security"] = [{"session": [], "csrf": []}]
@@ -615,26 +569,25 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/primaries/{slug}/close-supports": {
         "parameters": [SLUG],
-        "post": {**_op("Close the supports phase and qualify at the threshold. After the "
-                       "phase's end, or before it with `early: true`, which first appends a "
-                       "definition revision ending the phase now",
-                       "Candidates qualified now",
-                       {"type": "object", "properties": {"qualified": {
-                           "type": "array", "items": {"type": "string"}}}}, auth=ORGANISER),
-                 "requestBody": {"required": False, "content": _json_content({
-                     "type": "object", "additionalProperties": False,
-                     "properties": {"early": {"type": "boolean", "default": False}}})}},
+        "post": _op("Close the supports phase and qualify at the threshold. After the "
+                    "phase's end, or before it with `early: true`, which first appends a "
+                    "definition revision ending the phase now",
+                    "Candidates qualified now",
+                    {"type": "object", "properties": {"qualified": {
+                        "type": "array", "items": {"type": "string"}}}}, auth=ORGANISER,
+                    body={"type": "object", "additionalProperties": False,
+                          "properties": {"early": {"type": "boolean", "default": False}}},
+                    body_required=False),
     },
     "/api/primaries/{slug}/candidacies": {
         "parameters": [SLUG],
-        "get": {**_op("List candidacies (published, qualified, confirmed by default)",
-                      "The candidacies", {"type": "object", "properties": {"candidacies": {
-                          "type": "array", "items": _ref("Candidacy")}}}),
-                "parameters": [
-                    {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 100}},
-                    {"name": "status", "in": "query", "schema": {"type": "array", "items": {
-                        "enum": list(candidacies.STATUSES)}}, "style": "form", "explode": True},
-                ]},
+        "get": _op("List candidacies (published, qualified, confirmed by default)",
+                   "The candidacies", {"type": "object", "properties": {"candidacies": {
+                       "type": "array", "items": _ref("Candidacy")}}}, parameters=[
+                       {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 100}},
+                       {"name": "status", "in": "query", "schema": {"type": "array", "items": {
+                           "enum": list(candidacies.STATUSES)}}, "style": "form", "explode": True},
+                   ]),
         "post": _op("Declare a candidacy (a draft; `submit: true` submits it at once)",
                     "Created", _ref("Candidacy"), body=_ref("DeclarationInput"),
                     auth=SIGNED_IN, status="201"),
@@ -657,14 +610,12 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/candidacies/{id}/photo": {
         "parameters": [ID],
-        "put": {**_op("Set the photo: the raw PNG or JPEG bytes (1 MB at most, checked by "
-                      "their magic bytes); a revision like any other", "The candidacy",
-                      _ref("Candidacy"), auth=SIGNED_IN),
-                "requestBody": {"required": True, "content": {
-                    "image/png": {"schema": {"type": "string", "format": "binary",
-                                             "maxLength": 1048576}},
-                    "image/jpeg": {"schema": {"type": "string", "format": "binary",
-                                              "maxLength": 1048576}}}}},
+        "put": _op("Set the photo: the raw PNG or JPEG bytes (1 MB at most, checked by "
+                   "their magic bytes); a revision like any other", "The candidacy",
+                   _ref("Candidacy"), auth=SIGNED_IN, content={
+                       media: {"schema": {"type": "string", "format": "binary",
+                                          "maxLength": 1048576}}
+                       for media in ("image/png", "image/jpeg")}),
         "delete": _op("Remove the photo", "The candidacy", _ref("Candidacy"), auth=SIGNED_IN),
     },
     "/api/candidacies/{id}/{action}": {

@@ -26,7 +26,7 @@ from voting.primaries import Primary, get_primary
 from voting.refusals import Refused, _
 from voting.rounds import Round, get_round
 from web.auth import SIGN_IN_REQUIRED, require_account, require_primary_admin
-from web.errors import json_error_response
+from web.errors import json_error_response, refusal_status
 from web.i18n import request_language, translator
 from web.templating import grade_markup
 
@@ -34,15 +34,19 @@ __all__ = [
     "BAD_FORM",
     "BAD_JSON",
     "FIELD_TOO_LONG",
+    "MAX_JSON",
     "MAX_SLUG",
     "NOT_TEXT",
     "REQUIRED",
+    "STATUS_LABELS",
     "UNKNOWN_MEMBER",
+    "BadRequest",
     "_",
     "administered_primary",
     "base64_field",
+    "endpoint",
+    "json_body",
     "json_error",
-    "json_object",
     "load_primary",
     "load_round",
     "log_service",
@@ -50,6 +54,8 @@ __all__ = [
     "primary_and_round",
     "public_base",
     "read_form",
+    "refusal_text",
+    "refused",
     "require_primary_admin",
     "round_grade_labels",
     "round_number",
@@ -62,7 +68,8 @@ __all__ = [
 ]
 
 BAD_FORM = _("Formulaire illisible : rechargez la page et réessayez.")
-BAD_JSON = _("Corps JSON attendu : un objet.")
+BAD_JSON = _("Corps JSON illisible.")
+MAX_JSON = 256 * 1024
 FIELD_TOO_LONG = _("Ce champ est trop long.")
 NOT_TEXT = _("Ce champ doit être un texte.")
 REQUIRED = _("Ce champ est obligatoire.")
@@ -71,6 +78,19 @@ MAX_SLUG = 63  # a longer slug names no primary: answered 404 before any query
 MAX_ROUND_NUMBER = 1000
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+STATUS_LABELS = {
+    "draft": _("Brouillon"),
+    "submitted": _("En attente de modération"),
+    "published": _("Recueille des soutiens"),
+    "rejected": _("Refusée"),
+    "qualified": _("Qualifiée"),
+    "confirmed": _("Confirmée"),
+    "declined": _("A renoncé"),
+    "lapsed": _("Non confirmée à temps"),
+    "withdrawn": _("Retirée"),
+    "excluded": _("Exclue"),
+}
 
 
 # ------------------------------------------------------------------------------- the routes
@@ -236,14 +256,59 @@ def text_field(form: FormData, name: str, max_length: int, errors: dict[str, str
 # ------------------------------------------------------------------------------------- JSON
 
 
-async def json_object(request: Request) -> dict[str, Any] | None:
-    """The JSON object sent, or None (not JSON, not an object, or not encodable text)."""
+class BadRequest(Exception):
+    """A request the JSON API answers with an error (status, message, input path)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+async def json_body(request: Request, allowed: set[str] | None = None) -> dict[str, Any]:
+    """The JSON object sent (with only `allowed` members, when given), or BadRequest."""
+    body = await request.body()
+    if len(body) > MAX_JSON:
+        raise BadRequest(413, _("Corps JSON trop volumineux."))
     try:
-        body = await request.json()
-        json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates are no text
+        value = json.loads(body or b"null")
+        # Lone surrogates (\ud800) parse but are no text: nothing could store or log them.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
     except (ValueError, UnicodeError, RecursionError):
-        return None
-    return body if isinstance(body, dict) else None
+        raise BadRequest(400, BAD_JSON) from None
+    if not isinstance(value, dict):
+        raise BadRequest(400, _("Le corps doit être un objet JSON."))
+    if allowed is not None and (unknown := unknown_member(value, allowed)) is not None:
+        raise BadRequest(422, UNKNOWN_MEMBER, unknown)
+    return value
+
+
+def refused(request: Request, exc: Refused) -> JSONResponse:
+    """A domain refusal as the JSON error, in the request's language."""
+    text = refusal_text(request, exc)
+    return json_error(request, refusal_status(exc), text, exc.field, translate=False)
+
+
+def endpoint(handler: Endpoint) -> Endpoint:
+    """A JSON API endpoint: refusals, bad bodies and HTTP errors (401 sign in, 403
+    organisers only) become the one JSON error body."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Refused as exc:
+            return refused(request, exc)
+        except BadRequest as exc:
+            return json_error(request, exc.status, exc.message, exc.field)
+        except HTTPException as exc:
+            message = exc.detail if isinstance(exc.detail, str) else ""
+            response = json_error(request, exc.status_code, message)
+            if exc.headers:
+                response.headers.update(exc.headers)
+            return response
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
 
 
 def unknown_member(body: dict[str, Any], allowed: set[str]) -> str | None:
@@ -259,12 +324,10 @@ async def signed_in_json(
     user = request.scope.get("user")
     if user is None:
         return json_error(request, 401, SIGN_IN_REQUIRED)
-    body = await json_object(request)
-    if body is None:
-        return json_error(request, 400, BAD_JSON)
-    if (unknown := unknown_member(body, allowed)) is not None:
-        return json_error(request, 422, UNKNOWN_MEMBER, unknown)
-    return user, body
+    try:
+        return user, await json_body(request, allowed)
+    except BadRequest as exc:
+        return json_error(request, exc.status, exc.message, exc.field)
 
 
 # ---------------------------------------------------------------------------------- errors
@@ -273,6 +336,18 @@ async def signed_in_json(
 def message_of(request: Request, error: Refused) -> str:
     """A domain refusal's message in the page's language, its `{name}` placeholders filled."""
     return error.translated(translator(request_language(request)))
+
+
+def refusal_text(request: Request, exc: Refused) -> str:
+    tr = translator(request_language(request))
+    params = dict(exc.params)
+    if "state" in params:
+        params["state"] = tr(STATUS_LABELS.get(params["state"], params["state"]))
+    text = tr(exc.message)
+    try:
+        return text.format(**params) if params else text
+    except (KeyError, IndexError, ValueError):
+        return text
 
 
 def json_error(

@@ -28,13 +28,12 @@ from web.auth import current_user, flash, require_account
 from web.confirm import Confirmation, confirmation_page
 from web.errors import refusal_status
 from web.ratelimit import limit_supports
-from web.views.base import base64_field, route_table
+from web.views.base import base64_field, refusal_text, route_table
 from web.views.primaries import (
     field,
     gettext,
     load_primary,
     read_form,
-    refusal_text,
     render,
 )
 

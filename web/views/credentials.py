@@ -26,9 +26,17 @@ from voting.refusals import Refused, _
 from web.auth import require_account
 from web.errors import refusal_status
 from web.templating import render
-from web.views.api import BadRequest, api_primary, endpoint, error, json_body, refused
-from web.views.base import load_primary, route_table
-from web.views.primaries import refusal_text
+from web.views.api import api_primary
+from web.views.base import (
+    BadRequest,
+    endpoint,
+    json_body,
+    json_error,
+    load_primary,
+    refusal_text,
+    refused,
+    route_table,
+)
 
 NOT_FOUND = _("Introuvable.")
 BAD_BASE64 = _("Valeur base64 invalide.")
@@ -74,7 +82,7 @@ async def credential_get(request: Request) -> Response:
         found = await credentials.credential_in_force(conn, pid, user.id)
         origin = await log_readers.origin(conn, pid)
     if found is None:
-        return error(request, 404, NOT_FOUND, "credential")
+        return json_error(request, 404, NOT_FOUND, "credential")
     return JSONResponse({**_credential_json(found), "origin": origin})
 
 
@@ -106,7 +114,7 @@ def _grades(body: dict[str, Any]) -> dict[str, Any]:
 def _cast_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ballots.BallotError):
         field, message = next(iter(exc.errors.items()))
-        return error(request, 422, message, f"grades.{field}" if field else "grades")
+        return json_error(request, 422, message, f"grades.{field}" if field else "grades")
     assert isinstance(exc, Refused)
     response = refused(request, exc)
     response.headers["Scrutin-Refusal"] = exc.reason

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from crypto import tiles
 from crypto.merkle import HASH_SIZE
 from voting.log import LogRangeError, LogService, UnknownLogError
-from web.views.base import json_error
+from web.views.base import BadRequest, json_error
 
 MAX_PAGE = 1000
 MAX_INT = 2**63 - 1
@@ -34,14 +34,6 @@ _HEX_RE = re.compile(r"[0-9a-fA-F]{64}")
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=2"
 PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*"}
-
-
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
 
 
 def _error(request: Request, status: int, message: str, field: str | None = None) -> Response:

@@ -41,7 +41,7 @@ from web.errors import refusal_status
 from web.i18n import request_language, translator
 from web.templating import render as render_page
 from web.views import base as views_base
-from web.views.base import administered_primary, route_table
+from web.views.base import STATUS_LABELS, administered_primary, refusal_text, route_table
 from web.views.base import load_primary as load_primary  # re-exported: the candidacy pages use it
 
 MAX_FORM_FIELDS = 60
@@ -58,18 +58,6 @@ PHASE_LABELS = {
     "upcoming": _("À venir"),
     "between": _("Entre deux phases"),
     "over": _("Terminée"),
-}
-STATUS_LABELS = {
-    "draft": _("Brouillon"),
-    "submitted": _("En attente de modération"),
-    "published": _("Recueille des soutiens"),
-    "rejected": _("Refusée"),
-    "qualified": _("Qualifiée"),
-    "confirmed": _("Confirmée"),
-    "declined": _("A renoncé"),
-    "lapsed": _("Non confirmée à temps"),
-    "withdrawn": _("Retirée"),
-    "excluded": _("Exclue"),
 }
 RULE_LABELS = {
     "majority-value": _("Valeur majoritaire"),
@@ -106,18 +94,6 @@ PRESET_LABELS = {
 
 def gettext(request: Request) -> Any:
     return translator(request_language(request))
-
-
-def refusal_text(request: Request, exc: Refused) -> str:
-    tr = gettext(request)
-    params = dict(exc.params)
-    if "state" in params:
-        params["state"] = tr(STATUS_LABELS.get(params["state"], params["state"]))
-    text = tr(exc.message)
-    try:
-        return text.format(**params) if params else text
-    except (KeyError, IndexError, ValueError):
-        return text
 
 
 def render(

@@ -30,16 +30,14 @@ from web.ratelimit import (
 from web.templating import render
 from web.views.base import (
     BAD_FORM,
-    BAD_JSON,
     REQUIRED,
-    UNKNOWN_MEMBER,
     _,
+    endpoint,
+    json_body,
     json_error,
-    json_object,
     read_form,
     route_table,
     text_field,
-    unknown_member,
 )
 
 # The forms of the account pages: small, one file at most (the eligibility list's import).
@@ -252,13 +250,10 @@ async def signout(request: Request) -> Response:
 # ---------------------------------------------------------------- JSON API
 
 
+@endpoint
 async def api_signin(request: Request) -> Response:
     """POST /api/signin {"email"}: mail a sign-in link and code (202)."""
-    body = await json_object(request)
-    if body is None:
-        return json_error(request, 400, BAD_JSON)
-    if (unknown := unknown_member(body, {"email"})) is not None:
-        return json_error(request, 422, UNKNOWN_MEMBER, unknown)
+    body = await json_body(request, {"email"})
     email = body.get("email")
     if not isinstance(email, str) or not email.strip():
         return json_error(request, 400, REQUIRED, "email")
@@ -277,13 +272,10 @@ async def api_signin(request: Request) -> Response:
     return JSONResponse({"status": "sent", "email": sent.email, "expires_in": expires_in}, 202)
 
 
+@endpoint
 async def api_signin_code(request: Request) -> Response:
     """POST /api/signin/code {"email", "code"}: sign in with the mailed code."""
-    body = await json_object(request)
-    if body is None:
-        return json_error(request, 400, BAD_JSON)
-    if (unknown := unknown_member(body, {"email", "code"})) is not None:
-        return json_error(request, 422, UNKNOWN_MEMBER, unknown)
+    body = await json_body(request, {"email", "code"})
     email, code = body.get("email"), body.get("code")
     for field, value in (("email", email), ("code", code)):
         if not isinstance(value, str) or not value.strip() or len(value) > 254:

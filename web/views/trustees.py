@@ -37,8 +37,10 @@ from voting.refusals import Refused, _
 from web.auth import flash
 from web.confirm import Confirmation, confirmation_page
 from web.templating import render
-from web.views.api import BadRequest, endpoint, json_body
 from web.views.base import (
+    BadRequest,
+    endpoint,
+    json_body,
     load_primary,
     log_service,
     message_of,
