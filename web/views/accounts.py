@@ -15,13 +15,13 @@ from voting.accounts import Account
 from voting.refusals import Refused
 from web import csrf
 from web.auth import SESSION_KEY, SIGN_IN_REQUIRED, flash, require_account
-from web.errors import refusal_status
 from web.templating import render
 from web.views.base import (
     BAD_FORM,
     NOT_TEXT,
     STATUS_LABELS,
     _,
+    endpoint,
     json_error,
     read_form,
     route_table,
@@ -181,41 +181,31 @@ async def api_account(request: Request) -> Response:
     )
 
 
+@endpoint
 async def api_account_update(request: Request) -> Response:
     """PATCH /api/account {"display_name"?}."""
-    parsed = await signed_in_json(request, {"display_name"})
-    if isinstance(parsed, Response):
-        return parsed
-    user, body = parsed
+    user, body = await signed_in_json(request, {"display_name"})
     async with request.app.state.pool.acquire() as conn:
         profile = await accounts.get_profile(conn, user.id)
     values = {"display_name": body.get("display_name", profile["display_name"])}
     for name, value in values.items():
         if not isinstance(value, str):
             return json_error(request, 422, NOT_TEXT, name)
-    try:
-        async with request.app.state.units() as uow:
-            account = await accounts.update_profile(uow.conn, user.id, **values)
-    except Refused as exc:
-        return json_error(request, refusal_status(exc), exc.message, exc.field)
+    async with request.app.state.units() as uow:
+        account = await accounts.update_profile(uow.conn, user.id, **values)
     return JSONResponse({"account": account_json(account)})
 
 
+@endpoint
 async def api_password(request: Request) -> Response:
     """POST /api/account/password {"current_password", "new_password"} (organisers)."""
-    parsed = await signed_in_json(request, {"current_password", "new_password"})
-    if isinstance(parsed, Response):
-        return parsed
-    user, body = parsed
+    user, body = await signed_in_json(request, {"current_password", "new_password"})
     current, new = body.get("current_password", ""), body.get("new_password")
     for name, value in (("current_password", current), ("new_password", new)):
         if not isinstance(value, str):
             return json_error(request, 422, NOT_TEXT, name)
     assert isinstance(current, str) and isinstance(new, str)
-    try:
-        await _change_password(request, user, current, new)
-    except Refused as exc:
-        return json_error(request, refusal_status(exc), exc.message, exc.field)
+    await _change_password(request, user, current, new)
     return JSONResponse({"status": "saved"})
 
 

@@ -317,17 +317,13 @@ def unknown_member(body: dict[str, Any], allowed: set[str]) -> str | None:
     return unknown[0][:100] if unknown else None
 
 
-async def signed_in_json(
-    request: Request, allowed: set[str]
-) -> tuple[Account, dict[str, Any]] | Response:
-    """The signed-in account and its JSON object body, or the JSON error to answer."""
+async def signed_in_json(request: Request, allowed: set[str]) -> tuple[Account, dict[str, Any]]:
+    """The signed-in account and its JSON object body; in an `endpoint`, a 401 or the body's
+    error otherwise."""
     user = request.scope.get("user")
     if user is None:
-        return json_error(request, 401, SIGN_IN_REQUIRED)
-    try:
-        return user, await json_body(request, allowed)
-    except BadRequest as exc:
-        return json_error(request, exc.status, exc.message, exc.field)
+        raise BadRequest(401, SIGN_IN_REQUIRED)
+    return user, await json_body(request, allowed)
 
 
 # ---------------------------------------------------------------------------------- errors

@@ -31,6 +31,7 @@ from web.views.base import (
     REQUIRED,
     _,
     administered_primary,
+    endpoint,
     json_error,
     load_primary,
     read_form,
@@ -141,13 +142,11 @@ async def eligibility_claim(request: Request) -> Response:
     return RedirectResponse(f"/primaries/{primary.slug}/eligibility", status_code=303)
 
 
+@endpoint
 async def api_eligibility_claim(request: Request) -> Response:
     """POST /api/primaries/{slug}/eligibility/claim {"voter_number", "code"}: the same claim
     as the page; an unknown number and a wrong code get the same 400."""
-    parsed = await signed_in_json(request, {"voter_number", "code"})
-    if isinstance(parsed, Response):
-        return parsed
-    user, body = parsed
+    user, body = await signed_in_json(request, {"voter_number", "code"})
     primary = await load_primary(request)
     values: dict[str, str] = {}
     for name, limit in (
