@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -67,6 +68,11 @@ class SupportResult:
     candidacy: Candidacy
     count: int
     qualified: bool
+
+
+# `support` or `withdraw_support`, called alike by the views (a support also takes the
+# service's secret key and, under voter credentials, the device's signature).
+SupportChange = Callable[..., Awaitable[SupportResult]]
 
 
 async def _prepare(

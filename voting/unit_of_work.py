@@ -17,14 +17,15 @@ after commit runs the duties the entries' kinds ask for (`voting.entry_kinds`):
 
 A refusal raised inside the block rolls everything back, entries included, and no duty runs.
 Web views do not open transactions for writes, wait on the log nor publish checkpoints: they
-call a service in a unit of work (`request.app.state.units()`, see `UnitsOfWork`) and render.
+call a service in a unit of work (`request.app.state.units()`, or `units.run(service, ...)`
+for a single call, see `UnitsOfWork`) and render.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, ParamSpec, Protocol
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, Protocol, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -33,6 +34,7 @@ from voting.entry_kinds import kind_of
 from voting.log import Integrated, LogService, Queued
 
 P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class UnitOfWork:
@@ -172,6 +174,17 @@ class UnitsOfWork:
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.state.pool, self.state.log)
+
+    async def run(
+        self,
+        service: Callable[Concatenate[asyncpg.Connection, LogService, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """One state change made by one service, `service(conn, log, *args, **kwargs)`, in a
+        unit of work of its own: committed, then its duties run; rolled back on a refusal."""
+        async with self() as uow:
+            return await service(uow.conn, uow.log, *args, **kwargs)
 
 
 UnitFactory = Callable[[], UnitOfWork]

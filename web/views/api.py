@@ -28,6 +28,7 @@ from voting.primaries import (
     voting_has_started,
 )
 from voting.refusals import Refused, _
+from voting.supports import SupportChange
 from web.auth import (
     current_user,
     require_account,
@@ -38,6 +39,7 @@ from web.ratelimit import limit_supports
 from web.views.base import (
     BadRequest,
     administered_primary,
+    change,
     endpoint,
     json_body,
     load_primary,
@@ -137,10 +139,9 @@ async def primary_create(request: Request) -> Response:
     organiser = await require_organiser(request)
     body = await json_body(request)
     charter = _charter(body)
-    async with request.app.state.units() as uow:
-        primary = await create_primary(
-            uow.conn, uow.log, body, created_by=organiser.id, charter=charter or ""
-        )
+    primary = await change(
+        request, create_primary, body, created_by=organiser.id, charter=charter or ""
+    )
     return JSONResponse(primary_json(primary), status_code=201)
 
 
@@ -149,10 +150,9 @@ async def primary_update(request: Request) -> Response:
     primary, organiser = await administered_primary(request, api_primary)
     body = await json_body(request)
     charter = _charter(body)
-    async with request.app.state.units() as uow:
-        updated = await update_definition(
-            uow.conn, uow.log, primary.id, body, by=organiser.id, charter=charter
-        )
+    updated = await change(
+        request, update_definition, primary.id, body, by=organiser.id, charter=charter
+    )
     return JSONResponse(primary_json(updated))
 
 
@@ -248,8 +248,7 @@ async def candidacy_revise(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         c, primary = await _candidacy(request, conn)
     merged = {"name": c.name, "bio": c.bio, "programme": c.programme, "links": c.links, **body}
-    async with request.app.state.units() as uow:
-        updated = await candidacies.revise(uow.conn, uow.log, c.id, user.id, merged)
+    updated = await change(request, candidacies.revise, c.id, user.id, merged)
     return JSONResponse(candidacy_json(updated, primary.slug))
 
 
@@ -317,8 +316,7 @@ async def candidacy_photo(request: Request) -> Response:
             raise BadRequest(
                 422, _("Le contenu de l’image ne correspond pas à son Content-Type."), "photo"
             )
-    async with request.app.state.units() as uow:
-        updated = await candidacies.set_photo(uow.conn, uow.log, c.id, user.id, data)
+    updated = await change(request, candidacies.set_photo, c.id, user.id, data)
     return JSONResponse(candidacy_json(updated, primary.slug))
 
 
@@ -357,14 +355,19 @@ async def support_change(request: Request) -> Response:
     await limit_supports(request, user.id)
     async with request.app.state.pool.acquire() as conn:
         c, _primary = await _candidacy(request, conn)
-    service = supports.support if request.method == "POST" else supports.withdraw_support
-    async with request.app.state.units() as uow:
-        result = await service(uow.conn, uow.log, candidacy_id=c.id, account_id=user.id, **extra)
+    service: SupportChange = (
+        supports.support if request.method == "POST" else supports.withdraw_support
+    )
+    result = await change(request, service, candidacy_id=c.id, account_id=user.id, **extra)
     return JSONResponse(
-        {"candidate": str(c.id), "support_count": result.count, "qualified": result.qualified,
-         "status": result.candidacy.status},
+        {
+            "candidate": str(c.id),
+            "support_count": result.count,
+            "qualified": result.qualified,
+            "status": result.candidacy.status,
+        },
         status_code=201 if request.method == "POST" else 200,
-    )  # fmt: skip
+    )
 
 
 @endpoint

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
 from markupsafe import Markup
@@ -25,6 +25,7 @@ from voting.log import LogService
 from voting.primaries import Primary, get_primary
 from voting.refusals import Refused, _
 from voting.rounds import Round, get_round
+from voting.unit_of_work import UnitsOfWork
 from web.auth import SIGN_IN_REQUIRED, require_account, require_primary_admin
 from web.errors import json_error_response, refusal_status
 from web.i18n import request_language, translator
@@ -44,6 +45,7 @@ __all__ = [
     "_",
     "administered_primary",
     "base64_field",
+    "change",
     "endpoint",
     "json_body",
     "json_error",
@@ -78,6 +80,8 @@ MAX_SLUG = 63  # a longer slug names no primary: answered 404 before any query
 MAX_ROUND_NUMBER = 1000
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 STATUS_LABELS = {
     "draft": _("Brouillon"),
@@ -94,6 +98,18 @@ STATUS_LABELS = {
 
 
 # ------------------------------------------------------------------------------- the routes
+
+
+def change(
+    request: Request,
+    service: Callable[Concatenate[asyncpg.Connection, LogService, P], Awaitable[T]],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> Awaitable[T]:
+    """A view's state change: one service called in a unit of work of its own
+    (`voting.unit_of_work`), `await change(request, service, ...)`."""
+    units: UnitsOfWork = request.app.state.units
+    return units.run(service, *args, **kwargs)
 
 
 def route_table(table: dict[str, dict[str, Endpoint]]) -> list[BaseRoute]:

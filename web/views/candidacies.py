@@ -23,12 +23,13 @@ from voting.markdown import render as render_markdown
 from voting.primaries import Primary
 from voting.qualification import progress
 from voting.refusals import Refused, _
+from voting.supports import SupportChange
 from voting.unit_of_work import UnitOfWork
 from web.auth import current_user, flash, require_account
 from web.confirm import Confirmation, confirmation_page
 from web.errors import refusal_status
 from web.ratelimit import limit_supports
-from web.views.base import base64_field, refusal_text, route_table
+from web.views.base import base64_field, change, refusal_text, route_table
 from web.views.primaries import (
     field,
     gettext,
@@ -420,12 +421,11 @@ async def support_action(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
         candidacy = await load_candidacy(request, conn, primary)
-    service = supports.withdraw_support if withdraw else supports.support
+    service: SupportChange = supports.withdraw_support if withdraw else supports.support
     try:
-        async with request.app.state.units() as uow:
-            result = await service(
-                uow.conn, uow.log, candidacy_id=candidacy.id, account_id=user.id, **extra
-            )
+        result = await change(
+            request, service, candidacy_id=candidacy.id, account_id=user.id, **extra
+        )
     except Refused as exc:
         return await candidate_page(request, refusal_text(request, exc), refusal_status(exc))
     flash(request, DONE["unsupported" if withdraw else "qualified" if result.qualified

@@ -29,6 +29,7 @@ from web.templating import render
 from web.views.api import api_primary
 from web.views.base import (
     BadRequest,
+    change,
     endpoint,
     json_body,
     json_error,
@@ -217,11 +218,13 @@ async def key_assisted(request: Request) -> Response:
     async with request.app.state.pool.acquire() as conn:
         primary = await load_primary(request, conn)
     try:
-        async with request.app.state.units() as uow:
-            await credentials.register(
-                uow.conn, uow.log, secret_key=request.app.state.secret_key,
-                primary_id=primary.id, account_id=user.id,
-            )  # fmt: skip
+        await change(
+            request,
+            credentials.register,
+            secret_key=request.app.state.secret_key,
+            primary_id=primary.id,
+            account_id=user.id,
+        )
     except Refused as exc:
         return await _key_page(request, refusal_text(request, exc), refusal_status(exc))
     return RedirectResponse(f"/primaries/{primary.slug}/credential", status_code=303)

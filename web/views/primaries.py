@@ -41,7 +41,7 @@ from web.errors import refusal_status
 from web.i18n import request_language, translator
 from web.templating import render as render_page
 from web.views import base as views_base
-from web.views.base import STATUS_LABELS, administered_primary, refusal_text, route_table
+from web.views.base import STATUS_LABELS, administered_primary, change, refusal_text, route_table
 from web.views.base import load_primary as load_primary  # re-exported: the candidacy pages use it
 
 MAX_FORM_FIELDS = 60
@@ -354,11 +354,13 @@ async def create(request: Request) -> Response:
     data, values, order = definition_from_form(form)
     try:
         check_lengths(values)
-        async with request.app.state.units() as uow:
-            primary = await create_primary(
-                uow.conn, uow.log, data, created_by=organiser.id,
-                charter=values["charter"],
-            )  # fmt: skip
+        primary = await change(
+            request,
+            create_primary,
+            data,
+            created_by=organiser.id,
+            charter=values["charter"],
+        )
     except Refused as exc:
         return _refused_form(request, exc, values, order, None)
     flash(request, _("Primaire créée : sa définition est la première entrée de son journal."))
@@ -387,11 +389,14 @@ async def admin_update(request: Request) -> Response:
     try:
         check_lengths(values)  # the slug too: read-only, but what was sent must fit
         data["slug"] = values["slug"] = primary.slug
-        async with request.app.state.units() as uow:
-            updated = await update_definition(
-                uow.conn, uow.log, primary.id, data, by=organiser.id,
-                charter=values["charter"],
-            )  # fmt: skip
+        updated = await change(
+            request,
+            update_definition,
+            primary.id,
+            data,
+            by=organiser.id,
+            charter=values["charter"],
+        )
     except Refused as exc:
         return _refused_form(request, exc, values, order, primary)
     if updated.revision != primary.revision:

@@ -33,6 +33,7 @@ from web.i18n import request_language
 from web.templating import render
 from web.views.base import (
     _,
+    change,
     load_primary,
     log_service,
     message_of,
@@ -134,17 +135,16 @@ async def create_round(request: Request) -> Response:
     opened = None
     if not errors:
         try:
-            async with request.app.state.units() as uow:
-                opened = await open_round(
-                    uow.conn,
-                    uow.log,
-                    primary_id=primary.id,
-                    opened_by=organiser.id,
-                    candidate_ids=chosen,
-                    passphrase=passphrase if custody == "passphrase" else None,
-                    closes_at=closes_at,
-                    now=datetime.now(UTC),
-                )
+            opened = await change(
+                request,
+                open_round,
+                primary_id=primary.id,
+                opened_by=organiser.id,
+                candidate_ids=chosen,
+                passphrase=passphrase if custody == "passphrase" else None,
+                closes_at=closes_at,
+                now=datetime.now(UTC),
+            )
         except Refused as exc:
             errors[exc.field or ""] = message_of(request, exc)
     if opened is None:
@@ -177,8 +177,7 @@ async def close(request: Request) -> Response:
     primary, round_ = await primary_and_round(request)
     await read_form(request, max_part_size=MAX_KEY_FILE)
     try:
-        async with request.app.state.units() as uow:
-            await close_round(uow.conn, uow.log, primary_id=primary.id, number=round_.number)
+        await change(request, close_round, primary_id=primary.id, number=round_.number)
     except Refused as exc:
         return await round_page_response(
             request, primary, round_, {"close": message_of(request, exc)}, 409

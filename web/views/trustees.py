@@ -39,6 +39,7 @@ from web.confirm import Confirmation, confirmation_page
 from web.templating import render
 from web.views.base import (
     BadRequest,
+    change,
     endpoint,
     json_body,
     load_primary,
@@ -65,15 +66,14 @@ async def ceremony_get(request: Request) -> Response:
 
 
 async def _register(request: Request, primary: Primary, body: dict[str, Any]) -> int:
-    async with request.app.state.units() as uow:
-        return await trustees.register(
-            uow.conn,
-            uow.log,
-            primary_id=primary.id,
-            name=body.get("name"),
-            signing_key=body.get("signing_key"),
-            box_key=body.get("box_key"),
-        )
+    return await change(
+        request,
+        trustees.register,
+        primary_id=primary.id,
+        name=body.get("name"),
+        signing_key=body.get("signing_key"),
+        box_key=body.get("box_key"),
+    )
 
 
 @endpoint
@@ -88,10 +88,9 @@ async def register_api(request: Request) -> Response:
 
 
 async def _restart(request: Request, primary: Primary, replaced: Any, reason: Any) -> int:
-    async with request.app.state.units() as uow:
-        return await trustees.restart_ceremony(
-            uow.conn, uow.log, primary_id=primary.id, replaced=replaced, reason=reason
-        )
+    return await change(
+        request, trustees.restart_ceremony, primary_id=primary.id, replaced=replaced, reason=reason
+    )
 
 
 @endpoint
@@ -110,8 +109,7 @@ def _post(service: Any) -> Any:
     async def handler(request: Request) -> Response:
         primary = await load_primary(request)
         body = await json_body(request)
-        async with request.app.state.units() as uow:
-            done = await service(uow.conn, uow.log, primary_id=primary.id, body=body)
+        done = await change(request, service, primary_id=primary.id, body=body)
         answer = {"accepted": True}
         if service is trustees.post_ack:
             answer["election_key_written"] = bool(done)
