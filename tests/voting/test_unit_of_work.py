@@ -11,7 +11,7 @@ from crypto.note import open_checkpoint
 from tests.fixtures.log import LogPrimary
 from voting.entry_kinds import Qualification, SupportWithdrawal, UnknownEntryKind
 from voting.log import LogService
-from voting.unit_of_work import UnitOfWork
+from voting.unit_of_work import UnitOfWork, UnitsOfWork
 
 pytestmark = pytest.mark.anyio
 
@@ -82,3 +82,29 @@ async def test_an_unknown_kind_is_refused_before_anything_is_signed(
         async with UnitOfWork(log_pool, log_service) as uow:
             await uow.log.append(uow.conn, log_primary.id, "made-up", {"x": 1})
     assert (await log_service.head(log_pool, log_primary.id)).size == 0
+
+
+async def test_run_calls_one_service_in_its_own_unit_and_commits_or_rolls_back(
+    log_pool: asyncpg.Pool, log_service: LogService, log_primary: LogPrimary
+) -> None:
+    class State:
+        pool = log_pool
+        log = log_service
+
+    async def qualify(conn: asyncpg.Connection, log: LogService, title: str) -> str:
+        await conn.execute("UPDATE primaries SET title = $2 WHERE id = $1", log_primary.id, title)
+        await log.append(
+            conn, log_primary.id, Qualification(candidate=CANDIDATE, supports=3, threshold=3)
+        )
+        if title == "refused":
+            raise ValueError("refused")
+        return title
+
+    units = UnitsOfWork(State())
+    with pytest.raises(ValueError, match="refused"):
+        await units.run(qualify, "refused")
+    assert await _latest_size(log_service, log_pool, log_primary) == 0
+    assert await units.run(qualify, title="kept") == "kept"
+    title = await log_pool.fetchval("SELECT title FROM primaries WHERE id = $1", log_primary.id)
+    assert title == "kept"
+    assert await _latest_size(log_service, log_pool, log_primary) == 1  # its duty ran
