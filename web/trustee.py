@@ -58,6 +58,14 @@ class TrusteeCommandError(RuntimeError):
     """Reported as one line with a non-zero exit."""
 
 
+class CeremonyRestarted(Exception):
+    """The organiser restarted the key ceremony while this trustee waited for the others."""
+
+    def __init__(self, attempt: int) -> None:
+        super().__init__(f"the key ceremony restarted: attempt {attempt}")
+        self.attempt = attempt
+
+
 # --- the trustee's files ----------------------------------------------------------------------
 
 
@@ -401,10 +409,15 @@ class Service:
 # --- commands ---------------------------------------------------------------------------------
 
 
-def _wait_for(service: Service, ready: Any, seconds: float, what: str) -> dict[str, Any]:
+def _wait_for(
+    service: Service, ready: Any, seconds: float, what: str, attempt: int | None = None
+) -> dict[str, Any]:
+    """Poll the ceremony until `ready`; CeremonyRestarted if it leaves `attempt` meanwhile."""
     deadline = time.monotonic() + seconds
     while True:
         state = service.ceremony()
+        if attempt is not None and state.get("attempt", 1) != attempt:
+            raise CeremonyRestarted(state.get("attempt", 1))
         if ready(state):
             return state
         if time.monotonic() >= deadline:
@@ -417,12 +430,24 @@ def _wait_for(service: Service, ready: Any, seconds: float, what: str) -> dict[s
 def keygen(args: argparse.Namespace) -> int:
     keys = TrusteeKeys(Path(args.key))
     service = Service(args.url, args.primary)
+    while True:
+        try:
+            return _keygen(keys, service, args.wait)
+        except CeremonyRestarted as restarted:
+            print(
+                f"the organiser restarted the key ceremony (attempt {restarted.attempt}): "
+                "this trustee takes part again"
+            )
+
+
+def _keygen(keys: TrusteeKeys, service: Service, wait: float) -> int:
+    """One attempt of the ceremony, as far as this trustee can take it."""
     ceremony = service.ceremony()
     origin, index = ceremony["origin"], own_index(keys, ceremony)
     if ceremony["state"] == "registering":
         print(f"waiting for the organiser to register all {ceremony['trustees_wanted']} trustees")
         ceremony = _wait_for(
-            service, lambda c: c["state"] != "registering", args.wait, "the other trustees"
+            service, lambda c: c["state"] != "registering", wait, "the other trustees"
         )
     state, attempt = keys.state(origin), ceremony.get("attempt", 1)
     if state.get("attempt", 1) != attempt:  # the ceremony restarted: a new polynomial
@@ -459,8 +484,9 @@ def keygen(args: argparse.Namespace) -> int:
     ceremony = _wait_for(
         service,
         lambda c: all(t["keygen"] for t in c["trustees"]),
-        args.wait,
+        wait,
         "the other trustees' key generation",
+        attempt,
     )
     mine = next(t for t in ceremony["trustees"] if t["index"] == index)
     if mine["ack"] is None:
@@ -480,8 +506,9 @@ def keygen(args: argparse.Namespace) -> int:
     ceremony = _wait_for(
         service,
         lambda c: c["state"] in ("done", "failed"),
-        args.wait,
+        wait,
         "the other trustees' acknowledgements",
+        attempt,
     )
     if ceremony["state"] == "failed":
         print("the ceremony failed: a trustee complained; no election key", file=sys.stderr)

@@ -19,6 +19,7 @@ from crypto.encoding import b64decode, b64encode
 from tests.fixtures.accounts import another_client, api_request, sign_in
 from tests.fixtures.live import REPO, LiveService, start_keygens, trustee
 from tests.fixtures.trustees import encrypted_primary_by_api
+from tests.fixtures.waiting import wait_until
 from web.settings import Settings
 from web.trustee import Service, TrusteeKeys, keygen_body
 
@@ -36,6 +37,27 @@ def _false_share_to_1(folder: Path, ceremony: dict) -> dict:
     return keys.sign("trustee-keygen", origin, body)
 
 
+def _register(organiser: TestClient, slug: str, folder: Path, name: str) -> int:
+    """`scrutin trustee init` in `folder`, then the organiser registers its keys."""
+    made = trustee("init", str(folder))
+    assert made.returncode == 0, made.stderr
+    signing, box = (line.split()[-1] for line in made.stdout.splitlines()[:2])
+    registered = api_request(
+        organiser, "POST", f"/api/primaries/{slug}/trustees",
+        {"name": name, "signing_key": signing, "box_key": box},
+    )  # fmt: skip
+    assert registered.status_code == 201, registered.text
+    return int(registered.json()["index"])
+
+
+def _restart(organiser: TestClient, slug: str, reason: str) -> None:
+    restarted = api_request(
+        organiser, "POST", f"/api/primaries/{slug}/trustees/restart",
+        {"replaced": [3], "reason": reason},
+    )  # fmt: skip
+    assert restarted.status_code == 201 and restarted.json() == {"attempt": 2}
+
+
 def test_a_complaint_then_a_restart_with_a_new_trustee_gives_the_key(
     client: TestClient, settings: Settings, public_tmp_path: Path
 ) -> None:
@@ -44,22 +66,11 @@ def test_a_complaint_then_a_restart_with_a_new_trustee_gives_the_key(
     sign_in(organiser, f"orga-{slug}@example.org", organiser=True)
     encrypted_primary_by_api(organiser, slug, trustees=3)
 
-    def register(folder: Path, name: str) -> int:
-        made = trustee("init", str(folder))
-        assert made.returncode == 0, made.stderr
-        signing, box = (line.split()[-1] for line in made.stdout.splitlines()[:2])
-        registered = api_request(
-            organiser, "POST", f"/api/primaries/{slug}/trustees",
-            {"name": name, "signing_key": signing, "box_key": box},
-        )  # fmt: skip
-        assert registered.status_code == 201, registered.text
-        return int(registered.json()["index"])
-
     live = LiveService(settings.database_url, public_tmp_path / "live", settings.secret_key or "")
     try:
         folders = [public_tmp_path / f"trustee-{i}" for i in (1, 2, 3)]
         for i, folder in enumerate(folders, start=1):
-            assert register(folder, f"Garant {i}") == i
+            assert _register(organiser, slug, folder, f"Garant {i}") == i
         api = Service(live.url, slug)
         api.post("keygen", _false_share_to_1(folders[2], api.ceremony()))
 
@@ -73,13 +84,9 @@ def test_a_complaint_then_a_restart_with_a_new_trustee_gives_the_key(
 
         # The organiser restarts it, replacing trustee 3 with a new one.
         reason = "Le garant 3 a envoyé une part fausse au garant 1."
-        restarted = api_request(
-            organiser, "POST", f"/api/primaries/{slug}/trustees/restart",
-            {"replaced": [3], "reason": reason},
-        )  # fmt: skip
-        assert restarted.status_code == 201 and restarted.json() == {"attempt": 2}
+        _restart(organiser, slug, reason)
         folders[2] = public_tmp_path / "trustee-3-bis"
-        assert register(folders[2], "Garante 3") == 3
+        assert _register(organiser, slug, folders[2], "Garante 3") == 3
 
         runs = start_keygens(live.url, slug, folders)
         outputs = [run.communicate(timeout=300) for run in runs]
@@ -109,5 +116,45 @@ def test_a_complaint_then_a_restart_with_a_new_trustee_gives_the_key(
             cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    finally:
+        live.stop()
+
+
+def test_trustees_waiting_for_an_absent_one_take_part_again_when_the_organiser_restarts(
+    client: TestClient, settings: Settings, public_tmp_path: Path
+) -> None:
+    """Trustee 3 never runs its key generation; trustees 1 and 2, waiting for it, see the
+    organiser's restart, draw new polynomials for attempt 2 and finish with the new trustee 3
+    (no one has to start their command again)."""
+    slug = f"w-{uuid.uuid4().hex[:8]}"
+    organiser = another_client(client)
+    sign_in(organiser, f"orga-{slug}@example.org", organiser=True)
+    encrypted_primary_by_api(organiser, slug, trustees=3)
+    live = LiveService(settings.database_url, public_tmp_path / "live", settings.secret_key or "")
+    try:
+        folders = [public_tmp_path / f"trustee-{i}" for i in (1, 2, 3)]
+        for i, folder in enumerate(folders, start=1):
+            assert _register(organiser, slug, folder, f"Garant {i}") == i
+        api = Service(live.url, slug)
+        waiting = start_keygens(live.url, slug, folders[:2])
+        wait_until(
+            lambda: [bool(t["keygen"]) for t in api.ceremony()["trustees"]] == [True, True, False],
+            "trustees 1 and 2 to post their key generation and wait for trustee 3",
+        )
+        _restart(organiser, slug, "Le garant 3 ne s'est pas présenté.")
+        folders[2] = public_tmp_path / "trustee-3-bis"
+        assert _register(organiser, slug, folders[2], "Garante 3") == 3
+        runs = [*waiting, *start_keygens(live.url, slug, folders[2:])]
+        outputs = [run.communicate(timeout=300) for run in runs]
+        for run, (out, err) in zip(runs, outputs, strict=True):
+            assert run.returncode == 0, (out, err)
+        for out, _err in outputs[:2]:
+            assert "the organiser restarted the key ceremony (attempt 2)" in out
+            assert "attempt 2 of the key ceremony: a new polynomial is drawn" in out
+        ceremony = api.ceremony()
+        assert (ceremony["state"], ceremony["attempt"]) == ("done", 2)
+        assert {out.strip().splitlines()[-1] for out, _ in outputs} == {
+            f"election key {ceremony['election_key']}"
+        }
     finally:
         live.stop()
