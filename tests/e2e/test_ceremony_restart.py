@@ -10,6 +10,9 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.testclient import TestClient
@@ -58,20 +61,38 @@ def _restart(organiser: TestClient, slug: str, reason: str) -> None:
     assert restarted.status_code == 201 and restarted.json() == {"attempt": 2}
 
 
-def test_a_complaint_then_a_restart_with_a_new_trustee_gives_the_key(
-    client: TestClient, settings: Settings, public_tmp_path: Path
-) -> None:
+@dataclass
+class Ceremony:
+    organiser: TestClient
+    slug: str
+    live: LiveService
+    api: Service
+    folders: list[Path]
+
+
+@contextmanager
+def _three_trustees(client: TestClient, settings: Settings, tmp: Path) -> Iterator[Ceremony]:
+    """An encrypted primary with three registered trustees (folders trustee-1…3) and a live
+    service on loopback for their `scrutin trustee` processes."""
     slug = f"r-{uuid.uuid4().hex[:8]}"
     organiser = another_client(client)
     sign_in(organiser, f"orga-{slug}@example.org", organiser=True)
     encrypted_primary_by_api(organiser, slug, trustees=3)
-
-    live = LiveService(settings.database_url, public_tmp_path / "live", settings.secret_key or "")
+    live = LiveService(settings.database_url, tmp / "live", settings.secret_key or "")
     try:
-        folders = [public_tmp_path / f"trustee-{i}" for i in (1, 2, 3)]
+        folders = [tmp / f"trustee-{i}" for i in (1, 2, 3)]
         for i, folder in enumerate(folders, start=1):
             assert _register(organiser, slug, folder, f"Garant {i}") == i
-        api = Service(live.url, slug)
+        yield Ceremony(organiser, slug, live, Service(live.url, slug), folders)
+    finally:
+        live.stop()
+
+
+def test_a_complaint_then_a_restart_with_a_new_trustee_gives_the_key(
+    client: TestClient, settings: Settings, public_tmp_path: Path
+) -> None:
+    with _three_trustees(client, settings, public_tmp_path) as c:
+        organiser, slug, live, api, folders = c.organiser, c.slug, c.live, c.api, c.folders
         api.post("keygen", _false_share_to_1(folders[2], api.ceremony()))
 
         # Trustees 1 and 2 take part: 1 complains about 3, and the ceremony stops.
@@ -116,8 +137,6 @@ def test_a_complaint_then_a_restart_with_a_new_trustee_gives_the_key(
             cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    finally:
-        live.stop()
 
 
 def test_trustees_waiting_for_an_absent_one_take_part_again_when_the_organiser_restarts(
@@ -126,16 +145,8 @@ def test_trustees_waiting_for_an_absent_one_take_part_again_when_the_organiser_r
     """Trustee 3 never runs its key generation; trustees 1 and 2, waiting for it, see the
     organiser's restart, draw new polynomials for attempt 2 and finish with the new trustee 3
     (no one has to start their command again)."""
-    slug = f"w-{uuid.uuid4().hex[:8]}"
-    organiser = another_client(client)
-    sign_in(organiser, f"orga-{slug}@example.org", organiser=True)
-    encrypted_primary_by_api(organiser, slug, trustees=3)
-    live = LiveService(settings.database_url, public_tmp_path / "live", settings.secret_key or "")
-    try:
-        folders = [public_tmp_path / f"trustee-{i}" for i in (1, 2, 3)]
-        for i, folder in enumerate(folders, start=1):
-            assert _register(organiser, slug, folder, f"Garant {i}") == i
-        api = Service(live.url, slug)
+    with _three_trustees(client, settings, public_tmp_path) as c:
+        organiser, slug, live, api, folders = c.organiser, c.slug, c.live, c.api, c.folders
         waiting = start_keygens(live.url, slug, folders[:2])
         wait_until(
             lambda: [bool(t["keygen"]) for t in api.ceremony()["trustees"]] == [True, True, False],
@@ -156,5 +167,3 @@ def test_trustees_waiting_for_an_absent_one_take_part_again_when_the_organiser_r
         assert {out.strip().splitlines()[-1] for out, _ in outputs} == {
             f"election key {ceremony['election_key']}"
         }
-    finally:
-        live.stop()
