@@ -52,7 +52,6 @@ __all__ = [
     "load_primary",
     "load_round",
     "log_service",
-    "message_of",
     "primary_and_round",
     "public_base",
     "read_form",
@@ -98,18 +97,6 @@ STATUS_LABELS = {
 
 
 # ------------------------------------------------------------------------------- the routes
-
-
-def change(
-    request: Request,
-    service: Callable[Concatenate[asyncpg.Connection, LogService, P], Awaitable[T]],
-    *args: P.args,
-    **kwargs: P.kwargs,
-) -> Awaitable[T]:
-    """A view's state change: one service called in a unit of work of its own
-    (`voting.unit_of_work`), `await change(request, service, ...)`."""
-    units: UnitsOfWork = request.app.state.units
-    return units.run(service, *args, **kwargs)
 
 
 def route_table(table: dict[str, dict[str, Endpoint]]) -> list[BaseRoute]:
@@ -269,6 +256,21 @@ def text_field(form: FormData, name: str, max_length: int, errors: dict[str, str
     return text
 
 
+# ---------------------------------------------------------------------------- state changes
+
+
+def change(
+    request: Request,
+    service: Callable[Concatenate[asyncpg.Connection, LogService, P], Awaitable[T]],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> Awaitable[T]:
+    """A view's state change: one service called in a unit of work of its own
+    (`voting.unit_of_work`), `await change(request, service, ...)`."""
+    units: UnitsOfWork = request.app.state.units
+    return units.run(service, *args, **kwargs)
+
+
 # ------------------------------------------------------------------------------------- JSON
 
 
@@ -345,12 +347,9 @@ async def signed_in_json(request: Request, allowed: set[str]) -> tuple[Account, 
 # ---------------------------------------------------------------------------------- errors
 
 
-def message_of(request: Request, error: Refused) -> str:
-    """A domain refusal's message in the page's language, its `{name}` placeholders filled."""
-    return error.translated(translator(request_language(request)))
-
-
 def refusal_text(request: Request, exc: Refused) -> str:
+    """A domain refusal's message in the page's language, its `{name}` placeholders filled (a
+    candidacy's `state` by its label); the message alone if a translation misplaces one."""
     tr = translator(request_language(request))
     params = dict(exc.params)
     if "state" in params:

@@ -36,9 +36,9 @@ from web.views.base import (
     change,
     load_primary,
     log_service,
-    message_of,
     primary_and_round,
     read_form,
+    refusal_text,
     round_url,
     route_table,
 )
@@ -82,7 +82,7 @@ async def _new_round_context(request: Request, primary: Primary) -> dict[str, An
         supports_closed=primary.supports_closed,
     )  # fmt: skip
     return {
-        "refusal": message_of(request, refusal) if refusal is not None else None,
+        "refusal": refusal_text(request, refusal) if refusal is not None else None,
         "primary": primary,
         "previous": previous,
         "encrypted": encrypted,
@@ -146,7 +146,7 @@ async def create_round(request: Request) -> Response:
                 now=datetime.now(UTC),
             )
         except Refused as exc:
-            errors[exc.field or ""] = message_of(request, exc)
+            errors[exc.field or ""] = refusal_text(request, exc)
     if opened is None:
         context = await _new_round_context(request, primary)
         context["errors"] = errors
@@ -180,7 +180,7 @@ async def close(request: Request) -> Response:
         await change(request, close_round, primary_id=primary.id, number=round_.number)
     except Refused as exc:
         return await round_page_response(
-            request, primary, round_, {"close": message_of(request, exc)}, 409
+            request, primary, round_, {"close": refusal_text(request, exc)}, 409
         )
     if round_.key_custody == "trustees":  # §10: the sums the trustees decrypt, now
         await publish_round_sums(
@@ -257,7 +257,11 @@ async def reveal(request: Request) -> Response:
         )
     except Refused as exc:
         return await round_page_response(
-            request, primary, round_, {"reveal": message_of(request, exc), "field": exc.field}, 400
+            request,
+            primary,
+            round_,
+            {"reveal": refusal_text(request, exc), "field": exc.field},
+            400,
         )
     flash(request, _("Le résultat est publié."))
     return RedirectResponse(round_url(primary, round_, "/results"), status_code=303)

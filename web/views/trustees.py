@@ -44,8 +44,8 @@ from web.views.base import (
     json_body,
     load_primary,
     log_service,
-    message_of,
     read_form,
+    refusal_text,
     require_primary_admin,
     round_number,
     route_table,
@@ -181,7 +181,7 @@ async def page(request: Request) -> Response:
         try:
             await _register(request, primary, values)
         except Refused as exc:
-            errors[exc.field or "name"] = message_of(request, exc)
+            errors[exc.field or "name"] = refusal_text(request, exc)
         else:
             return RedirectResponse(f"/primaries/{primary.slug}/trustees", status_code=303)
     return await _page(request, primary, errors, values)
@@ -270,7 +270,7 @@ async def restart(request: Request) -> Response:
     try:
         await _restart(request, primary, _replaced(request), str(form.get("reason", "")))
     except Refused as exc:
-        return await _page(request, primary, {"restart": message_of(request, exc)}, {})
+        return await _page(request, primary, {"restart": refusal_text(request, exc)}, {})
     flash(request, _("La cérémonie des clés recommence."))
     return RedirectResponse(f"/primaries/{primary.slug}/trustees", status_code=303)
 
